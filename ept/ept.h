@@ -1,0 +1,52 @@
+/* Extended Page Tables: build, walk and tear down one guest's GPA -> HPA map. SDM Vol. 3C, 29.3. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/* EPT paging-structure entry bits. SDM Vol. 3C, 29.3.2, Tables 29-1..29-6. */
+#define EPT_READ        (1ull << 0)  /* read access */
+#define EPT_WRITE       (1ull << 1)  /* write access */
+#define EPT_EXEC        (1ull << 2)  /* instruction fetch (supervisor fetch with mode-based control) */
+#define EPT_RWX         (EPT_READ | EPT_WRITE | EPT_EXEC)
+#define EPT_MT_SHIFT    3            /* bits 5:3 of a leaf: memory type (Table 29-6) */
+#define EPT_MT_UC       0ull
+#define EPT_MT_WB       6ull
+#define EPT_IGNORE_PAT  (1ull << 6)  /* leaf: ignore the guest's PAT */
+#define EPT_LARGE       (1ull << 7)  /* PDPTE/PDE: maps a 1 GiB / 2 MiB page */
+#define EPT_ACCESSED    (1ull << 8)
+#define EPT_DIRTY       (1ull << 9)
+#define EPT_ADDR_MASK   0x000ffffffffff000ull /* bits 51:12: physical address */
+
+/* EPTP. SDM Vol. 3C, 25.6.11 (Table 25-9). */
+#define EPTP_MT_WB      6ull         /* bits 2:0: memory type of the paging structures */
+#define EPTP_WALK_4     (3ull << 3)  /* bits 5:3: page-walk length minus one */
+#define EPTP_AD         (1ull << 6)  /* bit 6: enable accessed and dirty flags */
+
+/* Page sizes a leaf may have; bitmask of what the CPU offers (IA32_VMX_EPT_VPID_CAP, SDM Vol. 3D, A.10). */
+enum ept_page_size { EPT_PAGE_4K = 1 << 0, EPT_PAGE_2M = 1 << 1, EPT_PAGE_1G = 1 << 2 };
+
+struct ept {
+	uint64_t root;        /* HPA of the PML4 table */
+	unsigned page_sizes;  /* enum ept_page_size bits the CPU allows; 4K always */
+	uint64_t tables;      /* paging-structure pages in use, root included */
+};
+
+/* An empty EPT (everything unmapped). 0, or -ENOMEM. */
+int ept_init(struct ept *ept, unsigned page_sizes);
+
+/*
+ * Maps [gpa, gpa+size) to [hpa, hpa+size) with `flags` (EPT_READ/WRITE/EXEC, memory type, ...), using
+ * the largest page size in ept->page_sizes that alignment of both addresses and the remaining size allow.
+ * gpa, hpa and size must be 4 KiB-aligned. A range that overlaps an existing mapping is refused with
+ * -EEXIST and nothing is changed. -ENOMEM when a table cannot be allocated (what was mapped stays mapped).
+ */
+int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
+
+/* Walks the EPT as the CPU would. true and *hpa/*leaf (the leaf entry)/*page_size (bytes) when mapped. */
+bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size);
+
+/* Frees every paging-structure page (not the memory mapped). */
+void ept_destroy(struct ept *ept);
+
+/* The EPTP value for this EPT: WB structures, 4-level walk, `ad` to enable accessed/dirty flags. */
+uint64_t ept_pointer(const struct ept *ept, bool ad);

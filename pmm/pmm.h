@@ -1,0 +1,53 @@
+/* Physical memory: the memory map, the page allocator and guest partitions. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAGE_SIZE      4096ull
+#define PAGE_SHIFT     12
+#define SIZE_2M        (2ull << 20)
+#define SIZE_1G        (1ull << 30)
+
+/* Memory-map region types, numbered as Multiboot2 numbers them (spec 3.6.8). */
+enum mem_type {
+	MEM_USABLE = 1,
+	MEM_RESERVED = 2,
+	MEM_ACPI_RECLAIMABLE = 3,
+	MEM_ACPI_NVS = 4,
+	MEM_BAD = 5,
+};
+
+struct mem_region {
+	uint64_t base;
+	uint64_t len;
+	uint32_t type; /* enum mem_type */
+};
+
+/*
+ * Builds the free-page set: every whole page of MEM_USABLE regions, minus the first MiB and minus each
+ * range in `reserved` (the hypervisor image, the Multiboot2 information, the modules, ...). The map may
+ * be unsorted, overlapping (reserved wins over usable) and unaligned (usable ranges shrink to whole
+ * pages). The allocator's own bookkeeping is placed in free memory and reserved too.
+ * Returns 0, or -ENOMEM when there is no usable memory at all.
+ */
+int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *reserved, size_t nres);
+
+/* One page; returns its physical address, or 0 when memory is exhausted (page 0 is never handed out). */
+uint64_t pmm_alloc_page(void);
+void pmm_free_page(uint64_t phys);
+
+/* `count` contiguous pages whose first address is a multiple of `align` (a power of two, >= PAGE_SIZE).
+ * 0 and *phys set, or -ENOMEM / -EINVAL. Not zeroed. */
+int pmm_alloc_pages(size_t count, uint64_t align, uint64_t *phys);
+void pmm_free_pages(uint64_t phys, size_t count);
+
+/* A guest partition: `size` bytes rounded up to 2 MiB, 2 MiB-aligned, contiguous and zeroed.
+ * 0 and *phys set, or -ENOMEM (nothing is allocated then). Give it back with pmm_free_pages. */
+int pmm_carve_partition(uint64_t size, uint64_t *phys);
+
+uint64_t pmm_usable_bytes(void); /* all usable memory in the map, before reservations */
+uint64_t pmm_free_bytes(void);   /* what the allocator can still hand out */
+
+/* The hypervisor maps all physical memory 1:1; host unit tests map a fake memory instead. */
+void *phys_to_virt(uint64_t phys);
