@@ -1,0 +1,62 @@
+# The test guests: small Multiboot2 kernels the hypervisor runs (see guests/README.md).
+# Included by the top Makefile, which copies every $(GUEST_ELFS) file to /guests/ on the ISO.
+# Most guests are ELF32 (32-bit protected mode, paging off, as the loader leaves them); memcheck is
+# ELF64 and switches to long mode itself. The runtime in guests/rt/ is built once for each mode.
+
+GUEST_BUILD := $(BUILD)/guests
+GUESTS_32   := hello escape spin counter bench sparse touchall
+GUESTS_64   := memcheck
+GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf)
+
+GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
+		-fno-common -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns \
+		-mno-red-zone -mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only \
+		-Wall -Wextra -Werror -Wmissing-prototypes -Wshadow -Wundef \
+		-Iguests/rt -Iinclude -MMD -MP
+GUEST_CFLAGS_32 := $(GUEST_CFLAGS) -m32 -march=i686
+GUEST_CFLAGS_64 := $(GUEST_CFLAGS) -m64 -mcmodel=small
+GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --build-id=none \
+		 --no-warn-rwx-segments -T guests/rt/guest.ld
+
+GUEST_RT_C     := $(wildcard guests/rt/*.c)
+GUEST_RT32_OBJ := $(GUEST_RT_C:guests/rt/%.c=$(GUEST_BUILD)/rt32/%.o) $(GUEST_BUILD)/rt32/entry32.asm.o
+GUEST_RT64_OBJ := $(GUEST_RT_C:guests/rt/%.c=$(GUEST_BUILD)/rt64/%.o) $(GUEST_BUILD)/rt64/entry64.asm.o
+GUEST_MAIN32   := $(GUESTS_32:%=$(GUEST_BUILD)/obj32/%.o)
+GUEST_MAIN64   := $(GUESTS_64:%=$(GUEST_BUILD)/obj64/%.o)
+GUEST_OBJS     := $(GUEST_RT32_OBJ) $(GUEST_RT64_OBJ) $(GUEST_MAIN32) $(GUEST_MAIN64)
+
+.PHONY: guests
+guests: $(GUEST_ELFS)
+
+# Static pattern rules, so the hypervisor's $(BUILD)/%.o rule never builds a guest object.
+$(filter-out %.asm.o,$(GUEST_RT32_OBJ)): $(GUEST_BUILD)/rt32/%.o: guests/rt/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_32) -c $< -o $@
+
+$(filter-out %.asm.o,$(GUEST_RT64_OBJ)): $(GUEST_BUILD)/rt64/%.o: guests/rt/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_64) -c $< -o $@
+
+$(GUEST_MAIN32): $(GUEST_BUILD)/obj32/%.o: guests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_32) -c $< -o $@
+
+$(GUEST_MAIN64): $(GUEST_BUILD)/obj64/%.o: guests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS_64) -c $< -o $@
+
+$(GUEST_BUILD)/rt32/entry32.asm.o: guests/rt/entry32.asm guests/rt/mb2.inc
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf32 -g -I. $< -o $@
+
+$(GUEST_BUILD)/rt64/entry64.asm.o: guests/rt/entry64.asm guests/rt/mb2.inc
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -g -I. $< -o $@
+
+$(GUESTS_32:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj32/%.o $(GUEST_RT32_OBJ) guests/rt/guest.ld
+	$(LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT32_OBJ) $<
+
+$(GUESTS_64:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj64/%.o $(GUEST_RT64_OBJ) guests/rt/guest.ld
+	$(LD) -m elf_x86_64 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT64_OBJ) $<
+
+-include $(GUEST_OBJS:.o=.d)
