@@ -20,6 +20,7 @@ CFLAGS  := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protect
 # is wrong; small is right for code and data below 2 GiB.
 CFLAGS  := $(filter-out -mcmodel=kernel,$(CFLAGS)) -mcmodel=small
 NFLAGS  := -f elf64 -g -I.
+LIBGCC  := $(shell $(CC) -print-libgcc-file-name)  # compiler helpers such as __popcountdi2
 LDFLAGS := -nostdlib -z max-page-size=0x1000 -z noexecstack -T linker.ld
 
 ISO_DIR := $(BUILD)/iso
@@ -45,16 +46,22 @@ deps:
 	scripts/install-deps.sh
 
 # --- the hypervisor ---------------------------------------------------------
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.asm.o: %.asm
 	@mkdir -p $(dir $@)
-	$(NASM) $(NFLAGS) -MD $(@:.o=.d) $< -o $@
+	@$(if $(Q),echo "  NASM    $<")
+	$(Q)$(NASM) $(NFLAGS) -MD $(@:.o=.d) $< -o $@
 
 $(HV_ELF): $(HV_OBJ) linker.ld
-	$(LD) $(LDFLAGS) -o $@ $(HV_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(HV_OBJ) $(LIBGCC)
 
 # The default ISO: iso/grub.cfg and every guest it names.
 $(HV_ISO): $(HV_ELF) $(GUEST_ELFS) iso/grub.cfg

@@ -1,0 +1,163 @@
+/* ACPI table walk: RSDP -> RSDT/XSDT -> MADT and FADT (-> DSDT for the S5 sleep type).
+ * ACPI 6.5 specification, 5.2 (System Description Tables). Every table's checksum is verified. */
+#include "arch/x86/acpi.h"
+#include "console/printk.h"
+#include "lib/string.h"
+
+struct acpi_info acpi;
+
+struct rsdp {
+	char signature[8];      /* "RSD PTR " */
+	uint8_t checksum;       /* first 20 bytes sum to 0 */
+	char oem_id[6];
+	uint8_t revision;       /* 0: ACPI 1.0, 2: ACPI 2.0+ */
+	uint32_t rsdt;
+	uint32_t length;        /* from here on ACPI 2.0+ */
+	uint64_t xsdt;
+	uint8_t ext_checksum;
+	uint8_t reserved[3];
+} __attribute__((packed));
+
+struct sdt_header {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision, checksum;
+	char oem_id[6], oem_table_id[8];
+	uint32_t oem_revision, creator_id, creator_revision;
+} __attribute__((packed));
+_Static_assert(sizeof(struct sdt_header) == 36, "ACPI 5.2.6");
+
+static bool checksum_ok(const void *p, uint32_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	while (len--)
+		sum += *b++;
+	return sum == 0;
+}
+
+static const struct sdt_header *table_at(uint64_t phys)
+{
+	const struct sdt_header *h = (const void *)phys;
+
+	if (!phys || h->length < sizeof(*h) || h->length > (16u << 20) || !checksum_ok(h, h->length)) {
+		pr_warn("hv: acpi: table at 0x%lx is damaged (bad length or checksum), ignored\n", phys);
+		return NULL;
+	}
+	return h;
+}
+
+/* MADT: processor entries. ACPI 6.5, 5.2.12.2 (type 0, local APIC) and 5.2.12.12 (type 9, x2APIC). */
+static void parse_madt(const struct sdt_header *h)
+{
+	const uint8_t *p = (const uint8_t *)h + 44, *end = (const uint8_t *)h + h->length;
+
+	acpi.has_madt = true;
+	while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
+		uint32_t id = 0, flags = 0;
+		bool cpu = false;
+
+		if (p[0] == 0 && p[1] >= 8) {
+			id = p[3];
+			memcpy(&flags, p + 4, 4);
+			cpu = true;
+		} else if (p[0] == 9 && p[1] >= 16) {
+			memcpy(&id, p + 4, 4);
+			memcpy(&flags, p + 8, 4);
+			cpu = true;
+		}
+		/* flags bit 0: enabled; bit 1: online capable (can be enabled later). */
+		if (cpu && (flags & 3)) {
+			if (acpi.ncpus < ACPI_MAX_CPUS)
+				acpi.apic_ids[acpi.ncpus++] = id;
+			else
+				pr_warn("hv: acpi: more than %d CPUs, APIC id %u ignored\n", ACPI_MAX_CPUS, id);
+		}
+		p += p[1];
+	}
+}
+
+/* The DSDT holds \_S5 as AML: NameOp "_S5_" PackageOp PkgLength NumElements {SLP_TYPa, SLP_TYPb ...}.
+ * A byte search for it is the usual shortcut short of an AML interpreter (ACPI 6.5, 7.4.2 and 20.2). */
+static void find_s5(const struct sdt_header *dsdt)
+{
+	const uint8_t *p = (const uint8_t *)dsdt + sizeof(*dsdt);
+	const uint8_t *end = (const uint8_t *)dsdt + dsdt->length;
+
+	for (; p + 8 < end; p++) {
+		if (memcmp(p, "_S5_", 4) || p[4] != 0x12)
+			continue;
+		p += 5;
+		p += ((*p & 0xc0) >> 6) + 1;   /* PkgLength: lead byte bits 7:6 = extra bytes */
+		p++;                           /* NumElements */
+		if (p >= end)
+			return;
+		if (*p == 0x0a)                /* BytePrefix */
+			p++;
+		if (p >= end)
+			return;
+		acpi.slp_typ_s5 = *p;          /* ZeroOp (0) and OneOp (1) are their own values */
+		acpi.has_s5 = true;
+		return;
+	}
+}
+
+/* FADT fields used (ACPI 6.5, 5.2.9, Table 5.9): DSDT at 40, PM1a/PM1b control blocks at 64/68,
+ * X_DSDT at 140 (ACPI 2.0+). */
+static void parse_fadt(const struct sdt_header *h)
+{
+	const uint8_t *f = (const uint8_t *)h;
+	uint32_t dsdt32 = 0, pm1a = 0, pm1b = 0;
+	uint64_t dsdt = 0;
+
+	if (h->length >= 72) {
+		memcpy(&dsdt32, f + 40, 4);
+		memcpy(&pm1a, f + 64, 4);
+		memcpy(&pm1b, f + 68, 4);
+	}
+	if (h->length >= 148)
+		memcpy(&dsdt, f + 140, 8);
+	acpi.pm1a_cnt = pm1a;
+	acpi.pm1b_cnt = pm1b;
+	if (!dsdt)
+		dsdt = dsdt32;
+	if (dsdt && (h = table_at(dsdt)) && !memcmp(h->signature, "DSDT", 4))
+		find_s5(h);
+}
+
+void acpi_init(uint64_t rsdp_phys)
+{
+	const struct rsdp *rsdp = (const void *)rsdp_phys;
+	const struct sdt_header *root;
+	bool xsdt;
+	unsigned n, entry_size;
+
+	if (!rsdp_phys) {
+		pr_warn("hv: acpi: no RSDP from the boot loader\n");
+		return;
+	}
+	if (memcmp(rsdp->signature, "RSD PTR ", 8) || !checksum_ok(rsdp, 20)) {
+		pr_warn("hv: acpi: RSDP at 0x%lx is damaged, ignored\n", rsdp_phys);
+		return;
+	}
+	xsdt = rsdp->revision >= 2 && rsdp->xsdt;
+	root = table_at(xsdt ? rsdp->xsdt : rsdp->rsdt);
+	if (!root)
+		return;
+	acpi.found = true;
+	entry_size = xsdt ? 8 : 4;
+	n = (root->length - sizeof(*root)) / entry_size;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t addr = 0;
+		const struct sdt_header *h;
+
+		memcpy(&addr, (const uint8_t *)root + sizeof(*root) + i * entry_size, entry_size);
+		if (!(h = table_at(addr)))
+			continue;
+		if (!memcmp(h->signature, "APIC", 4))
+			parse_madt(h);
+		else if (!memcmp(h->signature, "FACP", 4))
+			parse_fadt(h);
+	}
+}

@@ -1,0 +1,102 @@
+/* Local APIC driver, xAPIC (MMIO) and x2APIC (MSR) modes. SDM Vol. 3A, chapter 11 (Advanced
+ * Programmable Interrupt Controller). */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/trap.h"
+
+/* Register offsets in the xAPIC page; x2APIC MSR = 0x800 + offset / 16 (SDM Vol. 3A, 11.12.1.2). */
+#define APIC_ID     0x020
+#define APIC_EOI    0x0b0
+#define APIC_SVR    0x0f0   /* spurious-interrupt vector register; bit 8 = APIC software enable */
+#define APIC_ICR_LO 0x300   /* interrupt command register (SDM Vol. 3A, 11.6.1, Figure 11-12) */
+#define APIC_ICR_HI 0x310
+
+#define APIC_BASE_X2APIC (1ull << 10)  /* IA32_APIC_BASE.EXTD: x2APIC mode */
+#define APIC_BASE_EN     (1ull << 11)  /* IA32_APIC_BASE.EN: global enable */
+
+#define ICR_FIXED     (0u << 8)
+#define ICR_NMI       (4u << 8)
+#define ICR_INIT      (5u << 8)
+#define ICR_STARTUP   (6u << 8)
+#define ICR_PENDING   (1u << 12) /* xAPIC delivery status: still sending */
+#define ICR_ASSERT    (1u << 14)
+#define ICR_OTHERS    (3u << 18) /* destination shorthand: all excluding self */
+
+static bool x2apic;
+static volatile uint32_t *mmio;
+
+static uint32_t apic_read(uint32_t reg)
+{
+	return x2apic ? (uint32_t)rdmsr(0x800 + (reg >> 4)) : mmio[reg / 4];
+}
+
+static void apic_write(uint32_t reg, uint32_t val)
+{
+	if (x2apic)
+		wrmsr(0x800 + (reg >> 4), val);
+	else
+		mmio[reg / 4] = val;
+}
+
+uint64_t lapic_mmio_base(void)
+{
+	return rdmsr(MSR_IA32_APIC_BASE) & 0xffffff000ull;
+}
+
+void lapic_init(void)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+
+	if (!(base & APIC_BASE_EN))
+		wrmsr(MSR_IA32_APIC_BASE, base |= APIC_BASE_EN);
+	x2apic = base & APIC_BASE_X2APIC;
+	mmio = (volatile uint32_t *)(base & 0xffffff000ull); /* mapped 1:1, uncached (paging.c) */
+	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
+}
+
+uint32_t lapic_id(void)
+{
+	return x2apic ? apic_read(APIC_ID) : apic_read(APIC_ID) >> 24;
+}
+
+void lapic_eoi(void)
+{
+	apic_write(APIC_EOI, 0);
+}
+
+static void icr_send(uint32_t dest, uint32_t lo)
+{
+	if (x2apic) {
+		/* x2APIC: one 64-bit write, destination in the high half (SDM Vol. 3A, 11.12.9). */
+		wrmsr(0x830, ((uint64_t)dest << 32) | lo);
+		return;
+	}
+	while (apic_read(APIC_ICR_LO) & ICR_PENDING)
+		cpu_relax();
+	apic_write(APIC_ICR_HI, dest << 24);
+	apic_write(APIC_ICR_LO, lo); /* writing the low half sends */
+	while (apic_read(APIC_ICR_LO) & ICR_PENDING)
+		cpu_relax();
+}
+
+void lapic_send_ipi(uint32_t apic_id, uint8_t vector)
+{
+	icr_send(apic_id, ICR_FIXED | ICR_ASSERT | vector);
+}
+
+void lapic_send_init(uint32_t apic_id)
+{
+	icr_send(apic_id, ICR_INIT | ICR_ASSERT);
+}
+
+void lapic_send_sipi(uint32_t apic_id, uint8_t vector)
+{
+	icr_send(apic_id, ICR_STARTUP | ICR_ASSERT | vector);
+}
+
+void lapic_nmi_others(void)
+{
+	if (!x2apic && !mmio)
+		return; /* a panic before lapic_init: nobody else runs yet */
+	icr_send(0, ICR_NMI | ICR_ASSERT | ICR_OTHERS);
+}

@@ -1,0 +1,88 @@
+/* Descriptor tables of the host: a GDT and TSS per CPU, one IDT for all. SDM Vol. 3A, 3.4 and 6.14. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/trap.h"
+#include "lib/string.h"
+
+struct percpu percpu[MAX_CPUS];
+unsigned cpu_count = 1;
+unsigned cpu_present = 1;
+
+/* 64-bit IDT gate. SDM Vol. 3A, 6.14.1 (Figure 6-8). */
+struct idt_gate {
+	uint16_t offset_lo;
+	uint16_t selector;
+	uint8_t ist;        /* bits 2:0: interrupt stack table index, 0 = none */
+	uint8_t type_attr;  /* P, DPL, type 0xE = 64-bit interrupt gate */
+	uint16_t offset_mid;
+	uint32_t offset_hi;
+	uint32_t reserved;
+} __attribute__((packed));
+_Static_assert(sizeof(struct idt_gate) == 16, "SDM Vol. 3A 6.14.1");
+
+struct desc_ptr {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed));
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+
+#define GDT_KCODE 0x08
+#define GDT_KDATA 0x10
+#define GDT_TSS   0x20
+
+static void set_gate(int vec, void (*fn)(void), int ist)
+{
+	uint64_t a = (uint64_t)fn;
+
+	idt[vec] = (struct idt_gate){
+		.offset_lo = a & 0xffff, .selector = GDT_KCODE, .ist = ist,
+		.type_attr = 0x8e, /* present, DPL 0, 64-bit interrupt gate (IF cleared on entry) */
+		.offset_mid = (a >> 16) & 0xffff, .offset_hi = a >> 32,
+	};
+}
+
+static void idt_build(void)
+{
+	static bool built;
+
+	if (built)
+		return;
+	for (int v = 0; v < 32; v++)
+		/* NMI, #DF and #MC may hit with a broken stack: give them a known-good one (IST1). */
+		set_gate(v, trap_stubs[v], (v == 2 || v == 8 || v == 18) ? 1 : 0);
+	set_gate(VEC_WAKEUP, trap_stub_wakeup, 0);
+	set_gate(VEC_SPURIOUS, trap_stub_spurious, 0);
+	built = true;
+}
+
+void cpu_init_tables(struct percpu *pc)
+{
+	uint64_t tss = (uint64_t)&pc->tss;
+	struct desc_ptr gdtr = { sizeof(pc->gdt) - 1, (uint64_t)pc->gdt };
+	struct desc_ptr idtr = { sizeof(idt) - 1, (uint64_t)idt };
+
+	pc->gdt[0] = 0;
+	pc->gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */
+	pc->gdt[2] = 0x00cf92000000ffffull; /* data, DPL 0 */
+	pc->gdt[3] = 0x00cf9a000000ffffull; /* 32-bit code */
+	/* 64-bit TSS descriptor, 16 bytes: type 9 (available TSS), present. SDM Vol. 3A, 8.2.3. */
+	pc->gdt[4] = (sizeof(struct tss) - 1) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
+		     ((tss >> 24) & 0xff) << 56;
+	pc->gdt[5] = tss >> 32;
+	memset(&pc->tss, 0, sizeof(pc->tss));
+	pc->tss.ist[0] = (uint64_t)pc->ist_stack + sizeof(pc->ist_stack);
+	pc->tss.iomap_base = sizeof(struct tss); /* no I/O bitmap */
+
+	idt_build();
+	asm volatile("lgdt %0" : : "m"(gdtr));
+	asm volatile("lidt %0" : : "m"(idtr));
+	/* Reload CS through a far return, then the data segments, then the task register. */
+	asm volatile("pushq %0; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:"
+		     : : "i"(GDT_KCODE) : "rax", "memory");
+	asm volatile("movw %w0, %%ds; movw %w0, %%es; movw %w0, %%ss" : : "r"(GDT_KDATA));
+	asm volatile("ltr %w0" : : "r"(GDT_TSS));
+	/* FS/GS selectors 0; GS base = this CPU's block. */
+	asm volatile("movw %w0, %%fs; movw %w0, %%gs" : : "r"(0));
+	wrmsr(MSR_GS_BASE, (uint64_t)pc);
+}

@@ -1,0 +1,45 @@
+/* Per-CPU data of the host: one block per CPU, found through GS (this_cpu_id() reads its first word). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_CPUS 64
+#define HOST_STACK_SIZE (16 * 1024)
+
+/* 64-bit TSS. SDM Vol. 3A, 8.7 (Figure 8-11). */
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tss) == 104, "SDM Vol. 3A 8.7");
+
+struct percpu {
+	unsigned id;            /* must stay first: this_cpu_id() reads %gs:0 */
+	uint32_t apic_id;
+	volatile bool online;   /* set by the CPU itself once it runs C code */
+	uint64_t stack_top;     /* its host stack (also HOST_RSP base for VMX) */
+	uint64_t gdt[6];        /* null, code64, data, code32, TSS (two slots) */
+	struct tss tss;
+	uint8_t ist_stack[4096] __attribute__((aligned(16))); /* NMI, #DF, #MC run here (IST1) */
+};
+
+extern struct percpu percpu[MAX_CPUS];
+extern unsigned cpu_count;   /* CPUs online, boot CPU included */
+extern unsigned cpu_present; /* CPUs the MADT lists (1 if there is no MADT) */
+
+static inline struct percpu *this_cpu(void)
+{
+	extern struct percpu percpu[];
+	unsigned id;
+
+	asm volatile("movl %%gs:0, %0" : "=r"(id));
+	return &percpu[id];
+}
+
+/* Loads this CPU's GDT, TSS and the shared IDT, and points GS at its block. */
+void cpu_init_tables(struct percpu *pc);

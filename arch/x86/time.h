@@ -1,0 +1,9 @@
+/* Time: the TSC, calibrated once against the PIT, for delays and time slices. */
+#pragma once
+#include <stdint.h>
+
+extern uint64_t tsc_khz; /* TSC ticks per millisecond */
+
+void time_init(void);
+void udelay(uint64_t us);
+static inline uint64_t us_to_tsc(uint64_t us) { return us * tsc_khz / 1000; }

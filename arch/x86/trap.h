@@ -1,0 +1,26 @@
+/* Exceptions and the few interrupts the host takes: vectors, the saved frame, the entry stubs. */
+#pragma once
+#include <stdint.h>
+
+#define VEC_NMI      2
+#define VEC_WAKEUP   0xf0  /* IPI: "you have work", wakes a CPU halted in the idle loop */
+#define VEC_SPURIOUS 0xff  /* the local APIC's spurious vector (SDM Vol. 3A, 11.9) */
+
+/* What the stubs push, lowest address first: general registers, then vector and error code, then the
+ * CPU's own interrupt frame (SDM Vol. 3A, 6.14.2, Figure 6-9). Layout mirrored in arch/x86/entry.asm. */
+struct trap_frame {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t vector, error_code;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+_Static_assert(sizeof(struct trap_frame) == 22 * 8, "entry.asm pushes 22 words");
+
+extern void (*const trap_stubs[32])(void);
+void trap_stub_wakeup(void);
+void trap_stub_spurious(void);
+
+/* Called by the stubs. */
+void trap_handler(struct trap_frame *f);
+
+/* Set by panic(): an NMI then parks the CPU that receives it. */
+extern volatile int system_stopping;

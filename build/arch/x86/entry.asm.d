@@ -1,0 +1,2 @@
+build/arch/x86/entry.asm.o : arch/x86/entry.asm
+

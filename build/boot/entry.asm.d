@@ -1,0 +1,2 @@
+build/boot/entry.asm.o : boot/entry.asm
+

@@ -1,0 +1,2 @@
+build/boot/trampoline.asm.o : boot/trampoline.asm
+

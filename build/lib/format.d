@@ -1,0 +1,2 @@
+build/lib/format.o: lib/format.c lib/format.h
+lib/format.h:

@@ -1,0 +1,2 @@
+build/lib/string.o: lib/string.c lib/string.h
+lib/string.h:

@@ -1,0 +1,28 @@
+/* The console: where printk's lines go (a 16550 UART and, where there is one, the screen). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* 16550 UART on `port` at `baud` (COM1 = 0x3F8, 115200 before the command line is read). */
+void uart_init(uint16_t port, uint32_t baud);
+void uart_write(const char *s, size_t n);
+void uart_drain(void);          /* returns once the last byte has left the transmitter */
+
+/* VGA text mode (80x25 at 0xB8000), the screen under a BIOS boot. */
+void vga_init(void);
+void vga_write(const char *s, size_t n);
+
+/* Adds the VGA text screen to the consoles (BIOS boots with a text mode). */
+void console_enable_screen(void);
+
+/* Writes to every console that is on. Callers hold no lock: printk serializes. */
+void console_write(const char *s, size_t n);
+void console_flush(void);
+
+/* Parses `console=` (com1..com4 or a hex port, then an optional ",baud"). 0, or -EINVAL. */
+int console_parse(const char *val, uint16_t *port, uint32_t *baud);
+
+/* What panic() does after printing, set by the core (power off or halt). */
+extern void (*panic_action)(void);
+extern int console_loglevel;

@@ -1,0 +1,26 @@
+/* The hypervisor's command line: one table of options, parsed by the shared parser (lib/cmdline.c). */
+#include "core/config.h"
+#include "lib/cmdline.h"
+
+const char *const alloc_names[] = { "eager", "lazy", "demand", NULL };
+
+struct hv_config config = {
+	.console = "com1,115200",
+	.loglevel = 2,
+	.quantum_us = 2000,
+	.chunk = 2ull << 20,
+};
+
+void config_parse(const char *cmdline)
+{
+	const struct opt_desc opts[] = {
+		{ "console", OPT_STRING, config.console, sizeof(config.console), NULL, NULL },
+		{ "poweroff", OPT_BOOL, &config.poweroff, 0, NULL, NULL },
+		{ "loglevel", OPT_UINT, &config.loglevel, 0, NULL, NULL },
+		{ "quantum", OPT_UINT, &config.quantum_us, 0, NULL, NULL },
+		{ "alloc", OPT_CHOICE, &config.alloc, 0, alloc_names, NULL },
+		{ "chunk", OPT_SIZE, &config.chunk, 0, NULL, NULL },
+	};
+
+	cmdline_parse(cmdline, opts, sizeof(opts) / sizeof(opts[0]), "hypervisor", NULL, 0);
+}

@@ -1,0 +1,19 @@
+/* The hypervisor's own command-line options (the `multiboot2` line of grub.cfg). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hv_config {
+	char console[32];      /* console=com1,115200 (com1..com4 or a hex port, then the baud rate) */
+	bool poweroff;         /* poweroff=1: power off when nothing is left to run, and on panic */
+	uint64_t loglevel;     /* loglevel=0..3: errors, warnings, info (default), debug */
+	uint64_t quantum_us;   /* quantum=: time slice of a vCPU, microseconds of TSC time */
+	unsigned alloc;        /* alloc=eager|lazy|demand: default guest-memory policy */
+	uint64_t chunk;        /* chunk=2M|4K: default first-touch chunk size */
+};
+
+extern struct hv_config config;
+extern const char *const alloc_names[]; /* "eager", "lazy", "demand", NULL */
+
+/* Parses the hypervisor's command line into `config`, reporting bad words (defaults stay). */
+void config_parse(const char *cmdline);

@@ -1,0 +1,146 @@
+/* kmain: the boot CPU's path from the boot stub to a running system, in the order things depend on. */
+#include "arch/x86/acpi.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/power.h"
+#include "arch/x86/smp.h"
+#include "arch/x86/time.h"
+#include "console/console.h"
+#include "console/printk.h"
+#include "core/bootinfo.h"
+#include "core/config.h"
+#include "core/hv.h"
+#include "lib/string.h"
+#include "pmm/pmm.h"
+
+void kmain(uint64_t mbi_phys);
+
+extern char __image_start[], __image_end[];
+
+static struct bootinfo bootinfo;
+
+static __attribute__((noreturn)) void finish(void)
+{
+	console_flush();
+	if (config.poweroff)
+		power_off();
+	halt_forever();
+}
+
+/* The end of the system: every guest has ended, or there was nothing to run. */
+void hv_shutdown(void)
+{
+	pr_info("hv: %s\n", config.poweroff ? "powering off" : "halting (poweroff=1 powers off instead)");
+	finish();
+}
+
+static void setup_console(const struct bootinfo *bi)
+{
+	uint16_t port = 0x3f8;
+	uint32_t baud = 115200;
+
+	if (console_parse(config.console, &port, &baud))
+		pr_warn("hv: console=%s not understood (want com1..com4 or 0xPORT, then ,BAUD); "
+			"keeping com1,115200\n", config.console);
+	else if (port != 0x3f8 || baud != 115200)
+		uart_init(port, baud);
+
+	/* Under a BIOS, GRUB leaves VGA text mode (an EGA-text framebuffer tag, or none at all). */
+	if (!bi->efi && (!bi->has_framebuffer || bi->fb.type == 2))
+		console_enable_screen();
+	else if (bi->has_framebuffer)
+		pr_info("hv: screen: %ux%u graphics framebuffer at 0x%lx has no text renderer here; "
+			"the console is the serial port only\n", bi->fb.width, bi->fb.height, bi->fb.addr);
+	else
+		pr_info("hv: screen: none reported by the boot loader; the console is the serial port only\n");
+}
+
+/* A free page below 1 MiB for the AP trampoline: the SIPI vector can only name such a page. */
+static uint64_t pick_trampoline(const struct bootinfo *bi)
+{
+	for (uint64_t page = TRAMPOLINE_DEFAULT; page < 0x9f000; page += PAGE_SIZE)
+		for (size_t i = 0; i < bi->nregions; i++) {
+			const struct mem_region *r = &bi->regions[i];
+
+			if (r->type == MEM_USABLE && r->base <= page && r->base + r->len >= page + PAGE_SIZE)
+				return page;
+		}
+	return 0;
+}
+
+static uint64_t alloc_ap_stack(void)
+{
+	uint64_t phys;
+
+	if (pmm_alloc_pages(HOST_STACK_SIZE / PAGE_SIZE, PAGE_SIZE, &phys))
+		return 0;
+	return phys + HOST_STACK_SIZE;
+}
+
+static void setup_memory(const struct bootinfo *bi, uint64_t tramp)
+{
+	struct mem_region reserved[BOOTINFO_MAX_MODULES + 3];
+	size_t nres = 0;
+	uint64_t usable;
+
+	reserved[nres++] = (struct mem_region){ (uint64_t)__image_start,
+						(uint64_t)__image_end - (uint64_t)__image_start, MEM_RESERVED };
+	reserved[nres++] = (struct mem_region){ bi->mbi_start, bi->mbi_end - bi->mbi_start, MEM_RESERVED };
+	if (tramp)
+		reserved[nres++] = (struct mem_region){ tramp, PAGE_SIZE, MEM_RESERVED };
+	for (size_t i = 0; i < bi->nmodules; i++)
+		reserved[nres++] = (struct mem_region){ bi->modules[i].start,
+							bi->modules[i].end - bi->modules[i].start, MEM_RESERVED };
+	if (pmm_init(bi->regions, bi->nregions, reserved, nres))
+		panic("hv: no usable memory in the boot loader's memory map");
+	usable = pmm_usable_bytes();
+	pr_info("hv: memory usable %lu MiB, free %lu MiB\n", usable >> 20, pmm_free_bytes() >> 20);
+}
+
+void kmain(uint64_t mbi_phys)
+{
+	struct bootinfo *bi = &bootinfo;
+	uint64_t top = 0, tramp;
+
+	percpu[0].id = 0;
+	cpu_init_tables(&percpu[0]);
+	uart_init(0x3f8, 115200);
+	pr_info("hv: tessera hypervisor starting\n");
+
+	if (bootinfo_parse((const void *)mbi_phys, mbi_phys, bi))
+		pr_err("hv: the Multiboot2 information is malformed; using what could be read\n");
+	config_parse(bi->cmdline);
+	console_loglevel = (int)config.loglevel;
+	panic_action = finish;
+	setup_console(bi);
+	pr_info("hv: loader '%s', %s boot, command line '%s'\n", bi->loader_name, bi->efi ? "UEFI" : "BIOS",
+		bi->cmdline);
+
+	for (size_t i = 0; i < bi->nregions; i++) {
+		const struct mem_region *r = &bi->regions[i];
+
+		pr_debug("hv: mmap 0x%016lx-0x%016lx type %u\n", r->base, r->base + r->len - 1, r->type);
+		if (r->type == MEM_USABLE && r->base + r->len > top)
+			top = r->base + r->len;
+	}
+	if (bi->efi_mmap_entries)
+		pr_info("hv: EFI memory map: %lu descriptors\n", bi->efi_mmap_entries);
+
+	tramp = pick_trampoline(bi);
+	paging_init(top, tramp);
+	time_init();
+	acpi_init(bi->rsdp);
+	lapic_init();
+	setup_memory(bi, tramp);
+
+	if (!tramp)
+		pr_warn("hv: smp: no free page below 1 MiB for the start-up trampoline; boot CPU only\n");
+	else
+		smp_boot(tramp, alloc_ap_stack, hv_ap_main);
+	pr_info("hv: cpus online %u/%u\n", cpu_count, cpu_present);
+
+	hv_start(bi);   /* VMX and the guests (core/hv.c); returns when there is nothing to run */
+	hv_shutdown();
+}
