@@ -37,16 +37,33 @@ int ept_init(struct ept *ept, unsigned page_sizes);
 /*
  * Maps [gpa, gpa+size) to [hpa, hpa+size) with `flags` (EPT_READ/WRITE/EXEC, memory type, ...), using
  * the largest page size in ept->page_sizes that alignment of both addresses and the remaining size allow.
- * gpa, hpa and size must be 4 KiB-aligned. A range that overlaps an existing mapping is refused with
- * -EEXIST and nothing is changed. -ENOMEM when a table cannot be allocated (what was mapped stays mapped).
+ * gpa, hpa and size must be 4 KiB-aligned, gpa+size within the 48 bits a 4-level walk translates, and
+ * `flags` a valid leaf (not write-only, a memory type the SDM defines): else -EINVAL. A range that
+ * overlaps an existing mapping is refused with -EEXIST and nothing is changed. Where a table already
+ * exists (ept_prepare, or a smaller mapping nearby), leaves go inside it instead of one larger leaf
+ * replacing it: a table is never freed while the EPT may be in use. -ENOMEM when a table cannot be
+ * allocated (what was mapped stays mapped). Callers serialize ept_map/ept_prepare on one EPT.
  */
 int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
 
-/* Walks the EPT as the CPU would. true and *hpa/*leaf (the leaf entry)/*page_size (bytes) when mapped. */
+/* Walks the EPT as the CPU would. true when gpa is mapped, and then (each pointer may be NULL) the HPA,
+ * the leaf entry and the leaf's page size in bytes. */
 bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size);
 
 /* Frees every paging-structure page (not the memory mapped). */
 void ept_destroy(struct ept *ept);
+
+/*
+ * Pre-allocates every paging-structure table that leaves of `leaf_size` bytes (4 KiB, 2 MiB or 1 GiB,
+ * allowed by ept->page_sizes) covering [gpa, gpa+size) would need; maps nothing. Afterwards an ept_map
+ * of any range inside [gpa, gpa+size) whose gpa, hpa and size are multiples of leaf_size never
+ * allocates, so it cannot fail with -ENOMEM: a policy that maps on a guest's first touch calls this
+ * when the guest is created, where failing is still harmless. Where a table exists, ept_map places
+ * leaves inside it rather than a larger leaf above it (see ept_map), so prepared ranges get leaves of
+ * exactly leaf_size. gpa and size must be multiples of leaf_size (-EINVAL). 0, -EINVAL, or -ENOMEM
+ * (the tables allocated so far stay in the EPT and are freed by ept_destroy).
+ */
+int ept_prepare(struct ept *ept, uint64_t gpa, uint64_t size, uint64_t leaf_size);
 
 /* The EPTP value for this EPT: WB structures, 4-level walk, `ad` to enable accessed/dirty flags. */
 uint64_t ept_pointer(const struct ept *ept, bool ad);

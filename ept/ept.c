@@ -1,0 +1,282 @@
+/* Extended Page Tables: builds, walks and frees one guest's 4-level GPA -> HPA paging structures. */
+#include "ept/ept.h"
+#include "lib/errno.h"
+#include "lib/string.h"
+#include "pmm/pmm.h"
+
+/*
+ * A guest-physical address as the 4-level walk splits it (SDM Vol. 3C, 29.3.2):
+ *
+ *   47      39 38      30 29      21 20      12 11         0
+ *  +----------+----------+----------+----------+------------+
+ *  |  PML4    |  PDPT    |   PD     |   PT     |   offset   |
+ *  +----------+----------+----------+----------+------------+
+ *
+ * Level 4 is the PML4, level 1 the page table. A leaf may sit at level 3 (1 GiB, PDPTE bit 7),
+ * level 2 (2 MiB, PDE bit 7) or level 1 (4 KiB).
+ */
+#define EPT_LEVELS      4
+#define EPT_ENTRIES     512
+#define EPT_GPA_LIMIT   (1ull << 48)  /* a 4-level walk uses GPA bits 47:0 only (29.3.2) */
+#define EPT_HPA_LIMIT   (1ull << 52)  /* entries hold physical-address bits 51:12 (Tables 29-1..29-6) */
+#define EPT_MT_MASK     (7ull << EPT_MT_SHIFT)
+
+static unsigned level_shift(int level)
+{
+	return PAGE_SHIFT + 9 * (unsigned)(level - 1);
+}
+
+static uint64_t level_size(int level)
+{
+	return 1ull << level_shift(level);
+}
+
+static unsigned level_index(uint64_t gpa, int level)
+{
+	return (unsigned)(gpa >> level_shift(level)) & (EPT_ENTRIES - 1);
+}
+
+/* An entry is present when any of bits 2:0 is set (SDM Vol. 3C, 29.3.2, "not present"). */
+static bool present(uint64_t e)
+{
+	return (e & EPT_RWX) != 0;
+}
+
+/* Bit 7 marks a leaf in a PDPTE or PDE; every present PTE is a leaf (Tables 29-2, 29-4, 29-6). */
+static bool is_leaf(uint64_t e, int level)
+{
+	return level == 1 || (e & EPT_LARGE);
+}
+
+static uint64_t *table_of(uint64_t e)
+{
+	return phys_to_virt(e & EPT_ADDR_MASK);
+}
+
+/* Whether this EPT may put a leaf at `level`: 4 KiB always, larger ones when the CPU offers them
+ * (IA32_VMX_EPT_VPID_CAP bits 16 and 17, SDM Vol. 3D, A.10). */
+static bool leaf_allowed(const struct ept *ept, int level)
+{
+	switch (level) {
+	case 1: return true;
+	case 2: return ept->page_sizes & EPT_PAGE_2M;
+	case 3: return ept->page_sizes & EPT_PAGE_1G;
+	default: return false;
+	}
+}
+
+/* Publishes an entry the CPU may be walking at this moment: one 8-byte store it cannot see half of,
+ * ordered after the writes that filled the table it points to. Going from not present to present
+ * needs no INVEPT: the CPU caches nothing from a not-present entry (SDM Vol. 3C, 29.4.3.4). */
+static void set_entry(uint64_t *slot, uint64_t e)
+{
+	__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+}
+
+/* A zeroed table (all 512 entries not present), or 0 when memory is exhausted. */
+static uint64_t alloc_table(struct ept *ept)
+{
+	uint64_t phys = pmm_alloc_page();
+
+	if (!phys)
+		return 0;
+	memset(phys_to_virt(phys), 0, PAGE_SIZE);
+	ept->tables++;
+	return phys;
+}
+
+/* The table below *slot, allocating and linking it when the slot is empty; NULL when out of memory.
+ * Non-leaf entries grant RWX: the CPU ANDs permissions along the walk (29.3.3.2), so the leaf decides. */
+static uint64_t *table_below(struct ept *ept, uint64_t *slot)
+{
+	uint64_t phys;
+
+	if (present(*slot))
+		return table_of(*slot);
+	phys = alloc_table(ept);
+	if (!phys)
+		return NULL;
+	set_entry(slot, phys | EPT_RWX);
+	return phys_to_virt(phys);
+}
+
+int ept_init(struct ept *ept, unsigned page_sizes)
+{
+	ept->page_sizes = (page_sizes & (EPT_PAGE_2M | EPT_PAGE_1G)) | EPT_PAGE_4K;
+	ept->tables = 0;
+	ept->root = alloc_table(ept);
+	return ept->root ? 0 : -ENOMEM;
+}
+
+/*
+ * Whether [gpa, end) holds no leaf. Walks from the root for each piece; a not-present entry clears the
+ * whole region it governs at once, so an empty range costs one walk per 512 GiB / 1 GiB / 2 MiB.
+ */
+static bool range_is_free(const struct ept *ept, uint64_t gpa, uint64_t end)
+{
+	while (gpa < end) {
+		const uint64_t *table = phys_to_virt(ept->root);
+		int level;
+
+		for (level = EPT_LEVELS; level >= 1; level--) {
+			uint64_t e = table[level_index(gpa, level)];
+
+			if (!present(e))
+				break;
+			if (is_leaf(e, level))
+				return false;
+			table = table_of(e);
+		}
+		/* The not-present entry at `level` governs the aligned region of its size around gpa. */
+		gpa = (gpa & ~(level_size(level) - 1)) + level_size(level);
+	}
+	return true;
+}
+
+/* Leaf bits the caller may choose: permissions, memory type, ignore-PAT, A/D, bits 63:52. */
+static bool leaf_flags_valid(uint64_t flags)
+{
+	uint64_t mt = (flags & EPT_MT_MASK) >> EPT_MT_SHIFT;
+
+	if (flags & (EPT_ADDR_MASK | EPT_LARGE))
+		return false;
+	/* No access at all would be "not present"; write without read is a misconfiguration, as are
+	 * memory types 2, 3 and 7 (SDM Vol. 3C, 29.3.3.1). */
+	if (!(flags & EPT_RWX) || (flags & (EPT_READ | EPT_WRITE)) == EPT_WRITE)
+		return false;
+	return mt != 2 && mt != 3 && mt != 7;
+}
+
+int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags)
+{
+	uint64_t end = gpa + size;
+
+	if ((gpa | hpa | size) & (PAGE_SIZE - 1) || !size || end < gpa || end > EPT_GPA_LIMIT ||
+	    hpa + size < hpa || hpa + size > EPT_HPA_LIMIT || !leaf_flags_valid(flags))
+		return -EINVAL;
+	/* Check the whole range before changing anything, so a refusal leaves the EPT as it was. */
+	if (!range_is_free(ept, gpa, end))
+		return -EEXIST;
+
+	while (gpa < end) {
+		uint64_t *table = phys_to_virt(ept->root);
+		int level;
+
+		for (level = EPT_LEVELS; ; level--) {
+			uint64_t *slot = &table[level_index(gpa, level)];
+			uint64_t ps = level_size(level);
+
+			/* The largest leaf that fits: allowed, both addresses aligned to it, not past the
+			 * end, and nothing here yet (an existing table means we go inside it). */
+			if (level <= 3 && leaf_allowed(ept, level) && !present(*slot) &&
+			    !((gpa | hpa) & (ps - 1)) && end - gpa >= ps) {
+				set_entry(slot, hpa | flags | (level > 1 ? EPT_LARGE : 0));
+				gpa += ps;
+				hpa += ps;
+				break;
+			}
+			table = table_below(ept, slot);
+			if (!table)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int ept_prepare(struct ept *ept, uint64_t gpa, uint64_t size, uint64_t leaf_size)
+{
+	uint64_t end = gpa + size;
+	int leaf_level;
+
+	switch (leaf_size) {
+	case PAGE_SIZE: leaf_level = 1; break;
+	case SIZE_2M:   leaf_level = 2; break;
+	case SIZE_1G:   leaf_level = 3; break;
+	default:        return -EINVAL;
+	}
+	if (!leaf_allowed(ept, leaf_level) || (gpa | size) & (leaf_size - 1) || end < gpa ||
+	    end > EPT_GPA_LIMIT)
+		return -EINVAL;
+
+	/* One walk per table at leaf_level: afterwards skip to the region the next such table governs. */
+	while (gpa < end) {
+		uint64_t *table = phys_to_virt(ept->root);
+		uint64_t span = level_size(leaf_level + 1);
+		int level;
+
+		for (level = EPT_LEVELS; level > leaf_level; level--) {
+			uint64_t *slot = &table[level_index(gpa, level)];
+
+			if (present(*slot) && is_leaf(*slot, level)) {
+				/* Already mapped by a larger leaf: nothing can be mapped there anyway. */
+				span = level_size(level);
+				break;
+			}
+			table = table_below(ept, slot);
+			if (!table)
+				return -ENOMEM;
+		}
+		gpa = (gpa & ~(span - 1)) + span;
+	}
+	return 0;
+}
+
+bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size)
+{
+	const uint64_t *table;
+	int level;
+
+	if (!ept->root || gpa >= EPT_GPA_LIMIT)
+		return false;
+	table = phys_to_virt(ept->root);
+	for (level = EPT_LEVELS; level >= 1; level--) {
+		uint64_t e = __atomic_load_n(&table[level_index(gpa, level)], __ATOMIC_ACQUIRE);
+
+		if (!present(e))
+			return false;
+		if (level <= 3 && is_leaf(e, level)) {
+			uint64_t ps = level_size(level);
+
+			/* The page frame is bits 51:log2(ps) of the leaf, the offset the GPA's low bits. */
+			if (hpa)
+				*hpa = (e & EPT_ADDR_MASK & ~(ps - 1)) | (gpa & (ps - 1));
+			if (leaf)
+				*leaf = e;
+			if (page_size)
+				*page_size = ps;
+			return true;
+		}
+		table = table_of(e);
+	}
+	return false;
+}
+
+/* Frees the table at `phys` (at `level`) and every table below it; leaves point at guest memory,
+ * which belongs to the caller. */
+static void free_table(struct ept *ept, uint64_t phys, int level)
+{
+	const uint64_t *table = phys_to_virt(phys);
+	unsigned i;
+
+	if (level > 1) {
+		for (i = 0; i < EPT_ENTRIES; i++)
+			if (present(table[i]) && !is_leaf(table[i], level))
+				free_table(ept, table[i] & EPT_ADDR_MASK, level - 1);
+	}
+	pmm_free_page(phys);
+	ept->tables--;
+}
+
+void ept_destroy(struct ept *ept)
+{
+	if (ept->root)
+		free_table(ept, ept->root, EPT_LEVELS);
+	ept->root = 0;
+}
+
+uint64_t ept_pointer(const struct ept *ept, bool ad)
+{
+	/* Bits 2:0 memory type of the structures, 5:3 walk length - 1, 6 A/D enable, 51:12 the PML4
+	 * (SDM Vol. 3C, 25.6.11, Table 25-9). */
+	return (ept->root & EPT_ADDR_MASK) | EPTP_MT_WB | EPTP_WALK_4 | (ad ? EPTP_AD : 0);
+}

@@ -1,0 +1,80 @@
+/* Guest memory: how one guest's RAM (GPA 0..size-1) is backed by host memory and mapped in its EPT. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/spinlock.h"
+#include "ept/ept.h"
+
+/*
+ * When a guest's RAM gets host memory behind it:
+ *
+ *   GMEM_EAGER   all of it at create: a zeroed contiguous partition (pmm_carve_partition), mapped
+ *                RWX WB with the largest pages the CPU offers. No EPT violation ever happens in RAM.
+ *   GMEM_LAZY    the contiguous partition is reserved at create (not cleared) and every EPT table is
+ *                pre-allocated (ept_prepare); nothing is mapped. The first touch of a chunk clears it
+ *                and maps it. After a successful create nothing can fail for lack of memory.
+ *   GMEM_DEMAND  nothing is reserved: the first touch of a chunk takes it (and any EPT table it needs)
+ *                from free memory, clears it and maps it. That can fail (GMEM_NOMEM): the caller
+ *                stops the guest.
+ *
+ * A chunk is the unit of first touch: 2 MiB or 4 KiB. It keeps its size for the guest's life: a page
+ * is never split or merged while the guest runs, which is what the iTLB multihit erratum
+ * (CVE-2018-12207) punishes.
+ */
+enum gmem_mode { GMEM_EAGER, GMEM_LAZY, GMEM_DEMAND };
+
+/* What gmem_touch found. */
+enum gmem_fault {
+	GMEM_MAPPED,   /* this call backed and mapped the chunk */
+	GMEM_PRESENT,  /* the chunk was mapped already: another vCPU won the race, or (on an EPT
+			  violation) the access broke the page's permissions: the caller decides */
+	GMEM_OUTSIDE,  /* the GPA is not RAM */
+	GMEM_NOMEM,    /* no host memory (GMEM_DEMAND) to back the chunk: stop this guest */
+};
+
+struct gmem {
+	enum gmem_mode mode;
+	uint64_t size;               /* bytes of RAM, a multiple of chunk */
+	uint64_t chunk;              /* the chunk size chosen: SIZE_2M, or PAGE_SIZE */
+	uint64_t base;               /* EAGER/LAZY: HPA of the partition; DEMAND: 0 */
+	uint64_t nchunks;            /* size / chunk */
+	uint64_t touched_chunks;     /* chunks mapped so far (EAGER: all of them) */
+	uint64_t first_touch_exits;  /* EPT-violation exits resolved by mapping a chunk */
+	struct ept ept;              /* the guest's EPT: RAM in it belongs to gmem */
+	spinlock_t lock;             /* serializes check-back-map of a chunk and every EPT change */
+};
+
+/*
+ * Sets up the guest's RAM: `size` bytes (nonzero, a multiple of `chunk`), `chunk` SIZE_2M or PAGE_SIZE;
+ * 2 MiB chunks need 2 MiB EPT pages in `ept_page_sizes` (enum ept_page_size, what the CPU offers),
+ * else gm->chunk falls back to 4 KiB. 0, -EINVAL, or -ENOMEM (then nothing is left allocated).
+ * The EPT (gm->ept, for ept_pointer) is ready on success.
+ */
+int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t chunk, unsigned ept_page_sizes);
+
+/*
+ * Backs and maps the chunk holding `gpa` if it is not mapped yet. Called on an EPT violation
+ * (count_exit true: a mapping counts in first_touch_exits) or by the hypervisor before it writes
+ * guest memory (count_exit false). A chunk reads as zero when the guest first sees it. Safe from any
+ * number of CPUs at once: one of them maps the chunk, the others get GMEM_PRESENT.
+ */
+enum gmem_fault gmem_touch(struct gmem *gm, uint64_t gpa, bool count_exit);
+
+/*
+ * A hypervisor pointer to guest memory [gpa, gpa+len), which must lie within one chunk (chunks of
+ * GMEM_DEMAND are not contiguous in host memory), backing and mapping it first. NULL when the range is
+ * empty, leaves RAM or crosses a chunk boundary, or when memory ran out.
+ */
+void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len);
+
+/* Copy into / out of guest memory across any number of chunks, backing them first.
+ * 0, -EFAULT when [gpa, gpa+len) is not inside RAM, or -ENOMEM. */
+int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len);
+int gmem_read(struct gmem *gm, uint64_t gpa, void *dst, uint64_t len);
+
+/* Host memory backing the guest now: touched chunks times the chunk size (EAGER: size). */
+uint64_t gmem_touched_bytes(const struct gmem *gm);
+
+/* Unmaps everything, frees the EPT tables and returns all memory to pmm. No vCPU may run the guest
+ * any more (and none may hold this EPT's cached translations: VMCLEAR/INVEPT first). */
+void gmem_destroy(struct gmem *gm);

@@ -1,0 +1,438 @@
+/* Host unit tests of gmem/gmem.c: eager, lazy and demand backing of guest RAM over a fake memory. */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include "gmem/gmem.h"
+#include "lib/errno.h"
+#include "pmm/pmm.h"
+#include "tests/unit/unit.h"
+
+void fake_pmm_init(uint64_t base, uint64_t size);
+void fake_pmm_fini(void);
+void fake_pmm_set_limit(uint64_t pages);
+uint64_t fake_pmm_outstanding(void);
+uint64_t fake_pmm_alloc_calls(void);
+void fake_pmm_fill_free(int byte);
+
+#define FAKE_BASE  0x40000000ull
+#define FAKE_SIZE  (64ull << 20)
+#define ALL_SIZES  (EPT_PAGE_4K | EPT_PAGE_2M | EPT_PAGE_1G)
+#define WB_RWX     (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT))
+
+static void setup(void)
+{
+	fake_pmm_init(FAKE_BASE, FAKE_SIZE);
+	fake_pmm_fill_free(0xAA); /* what a previous guest left behind */
+}
+
+static void teardown(void)
+{
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	fake_pmm_fini();
+}
+
+static bool all_bytes(const void *p, int byte, uint64_t len)
+{
+	const unsigned char *c = p;
+	uint64_t i;
+
+	for (i = 0; i < len; i++)
+		if (c[i] != (unsigned char)byte)
+			return false;
+	return true;
+}
+
+/* The chunk holding gpa: mapped, with the chunk's page size and RWX WB. */
+static bool chunk_mapped(const struct gmem *gm, uint64_t gpa, uint64_t *hpa)
+{
+	uint64_t leaf, ps;
+
+	if (!ept_translate(&gm->ept, gpa, hpa, &leaf, &ps))
+		return false;
+	CHECK_EQ(leaf & 0x7f, WB_RWX);
+	if (gm->mode != GMEM_EAGER)
+		CHECK_EQ(ps, gm->chunk);
+	return true;
+}
+
+/* A permutation of the chunk indexes: touch order should not matter. */
+static uint64_t scrambled(uint64_t i, uint64_t n)
+{
+	return (i * 7919) % n; /* 7919 is prime, n a power of two: a bijection */
+}
+
+static void test_eager(void)
+{
+	static const struct { uint64_t size, chunk; unsigned sizes; } cases[] = {
+		{ 16ull << 20, SIZE_2M, ALL_SIZES },
+		{ 16ull << 20, PAGE_SIZE, ALL_SIZES },
+		{ (3ull << 20) + PAGE_SIZE, PAGE_SIZE, EPT_PAGE_4K }, /* partition rounded up to 2M */
+	};
+	unsigned i;
+
+	setup();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gmem gm;
+		uint64_t gpa, hpa, off;
+		unsigned bad = 0;
+		static unsigned char buf[SIZE_2M];
+
+		CHECK_EQ(gmem_create(&gm, GMEM_EAGER, cases[i].size, cases[i].chunk, cases[i].sizes), 0);
+		CHECK_EQ(gmem_touched_bytes(&gm), cases[i].size);
+		CHECK_EQ(gm.touched_chunks, gm.nchunks);
+		CHECK_EQ(gm.base & (SIZE_2M - 1), 0);
+		CHECK_EQ(fake_pmm_outstanding(),
+			 ((cases[i].size + SIZE_2M - 1) & ~(SIZE_2M - 1)) / PAGE_SIZE + gm.ept.tables);
+		/* Everything mapped at once, to the partition, zeroed. */
+		for (gpa = 0; gpa < cases[i].size; gpa += PAGE_SIZE)
+			bad += !chunk_mapped(&gm, gpa, &hpa) || hpa != gm.base + gpa;
+		CHECK_EQ(bad, 0);
+		CHECK(!ept_translate(&gm.ept, cases[i].size, NULL, NULL, NULL));
+		for (off = 0; off < cases[i].size; off += sizeof(buf)) {
+			uint64_t n = cases[i].size - off < sizeof(buf) ? cases[i].size - off : sizeof(buf);
+
+			CHECK_EQ(gmem_read(&gm, off, buf, n), 0);
+			bad += !all_bytes(buf, 0, n);
+		}
+		CHECK_EQ(bad, 0);
+		if (cases[i].sizes & EPT_PAGE_2M) {
+			uint64_t ps;
+
+			CHECK(ept_translate(&gm.ept, 0, NULL, NULL, &ps));
+			CHECK(ps >= SIZE_2M); /* the largest pages */
+		}
+		/* A violation in RAM can only be a permission fault: the caller's business. */
+		CHECK_EQ(gmem_touch(&gm, 0, true), GMEM_PRESENT);
+		CHECK_EQ(gmem_touch(&gm, cases[i].size - 1, true), GMEM_PRESENT);
+		CHECK_EQ(gmem_touch(&gm, cases[i].size, true), GMEM_OUTSIDE);
+		CHECK_EQ(gm.first_touch_exits, 0);
+		CHECK_EQ(gmem_touched_bytes(&gm), cases[i].size);
+		gmem_destroy(&gm);
+		CHECK_EQ(fake_pmm_outstanding(), 0);
+	}
+	teardown();
+}
+
+/* Lazy: all memory and tables at create, nothing mapped; first touches never allocate. */
+static void lazy_case(uint64_t size, uint64_t chunk, unsigned sizes, uint64_t want_chunk)
+{
+	struct gmem gm;
+	uint64_t i, calls, hpa, tables;
+	unsigned bad = 0;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, size, chunk, sizes), 0);
+	CHECK_EQ(gm.chunk, want_chunk);
+	CHECK_EQ(gm.nchunks, size / want_chunk);
+	CHECK_EQ(gm.base & (SIZE_2M - 1), 0);
+	CHECK_EQ(gmem_touched_bytes(&gm), 0);
+	tables = gm.ept.tables;
+	CHECK_EQ(fake_pmm_outstanding(), size / PAGE_SIZE + tables);
+	/* Reserved, not cleared: the cost of clearing is paid on first touch only. */
+	CHECK(all_bytes(phys_to_virt(gm.base), 0xAA, size));
+	for (i = 0; i < size; i += PAGE_SIZE)
+		bad += ept_translate(&gm.ept, i, NULL, NULL, NULL);
+	CHECK_EQ(bad, 0);
+
+	/* No memory left at all: every first touch must still succeed. */
+	fake_pmm_set_limit(fake_pmm_outstanding());
+	calls = fake_pmm_alloc_calls();
+	for (i = 0; i < gm.nchunks; i++) {
+		uint64_t gpa = scrambled(i, gm.nchunks) * gm.chunk + (i % 3) * 8; /* anywhere in the chunk */
+		unsigned char *p;
+
+		bad += gmem_touch(&gm, gpa, true) != GMEM_MAPPED;
+		bad += !chunk_mapped(&gm, gpa, &hpa) || hpa != gm.base + gpa;
+		p = gmem_hva(&gm, gpa & ~(gm.chunk - 1), gm.chunk);
+		bad += !p || !all_bytes(p, 0, gm.chunk);
+		if (p)
+			memset(p, 0x5C, gm.chunk); /* the guest's data */
+		bad += gmem_touch(&gm, gpa, true) != GMEM_PRESENT;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(fake_pmm_alloc_calls(), calls);
+	CHECK_EQ(gm.ept.tables, tables);
+	CHECK_EQ(gm.touched_chunks, gm.nchunks);
+	CHECK_EQ(gm.first_touch_exits, gm.nchunks);
+	CHECK_EQ(gmem_touched_bytes(&gm), size);
+	/* A second touch neither clears nor counts. */
+	CHECK(all_bytes(phys_to_virt(gm.base), 0x5C, size));
+	CHECK_EQ(gmem_touch(&gm, size, true), GMEM_OUTSIDE);
+	CHECK_EQ(gmem_touch(&gm, ~0ull, true), GMEM_OUTSIDE);
+	fake_pmm_set_limit(UINT64_MAX);
+	gmem_destroy(&gm);
+	teardown();
+}
+
+static void test_lazy(void)
+{
+	lazy_case(16ull << 20, SIZE_2M, ALL_SIZES, SIZE_2M);
+	lazy_case(4ull << 20, PAGE_SIZE, ALL_SIZES, PAGE_SIZE);
+	lazy_case(4ull << 20, SIZE_2M, EPT_PAGE_4K, PAGE_SIZE); /* no 2M EPT pages: 4K chunks */
+}
+
+/* The hypervisor's own touches (loading the image) map without counting exits. */
+static void test_lazy_hypervisor_touch(void)
+{
+	struct gmem gm;
+	const char msg[] = "tessera";
+	char back[sizeof(msg)];
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 8ull << 20, SIZE_2M, ALL_SIZES), 0);
+	CHECK_EQ(gmem_write(&gm, SIZE_2M - 3, msg, sizeof(msg)), 0); /* spans chunks 0 and 1 */
+	CHECK_EQ(gm.touched_chunks, 2);
+	CHECK_EQ(gm.first_touch_exits, 0);
+	CHECK_EQ(gmem_read(&gm, SIZE_2M - 3, back, sizeof(back)), 0);
+	CHECK(memcmp(msg, back, sizeof(msg)) == 0);
+	CHECK_EQ(gmem_touch(&gm, SIZE_2M, true), GMEM_PRESENT);
+	CHECK_EQ(gm.first_touch_exits, 0);
+	gmem_destroy(&gm);
+	teardown();
+}
+
+static void demand_case(uint64_t chunk)
+{
+	const uint64_t size = 32ull << 20;
+	struct gmem gm;
+	uint64_t hpa0, hpa1, out, i, mapped = 0;
+	unsigned char *p;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, size, chunk, ALL_SIZES), 0);
+	CHECK_EQ(gm.chunk, chunk);
+	CHECK_EQ(gm.base, 0);
+	CHECK_EQ(fake_pmm_outstanding(), 1); /* the EPT root only */
+	CHECK_EQ(gmem_touched_bytes(&gm), 0);
+
+	/* First touch: allocated, cleared, mapped; the second one finds it. */
+	CHECK_EQ(gmem_touch(&gm, 5 * chunk + 100, true), GMEM_MAPPED);
+	CHECK(chunk_mapped(&gm, 5 * chunk, &hpa0));
+	CHECK_EQ(hpa0 & (chunk - 1), 0);
+	p = gmem_hva(&gm, 5 * chunk, chunk);
+	CHECK(p && all_bytes(p, 0, chunk));
+	memset(p, 0x11, chunk);
+	out = fake_pmm_outstanding();
+	CHECK_EQ(gmem_touch(&gm, 5 * chunk, true), GMEM_PRESENT);
+	CHECK_EQ(fake_pmm_outstanding(), out);
+	CHECK(chunk_mapped(&gm, 5 * chunk, &hpa1));
+	CHECK_EQ(hpa1, hpa0);
+	CHECK(all_bytes(p, 0x11, chunk));
+	CHECK_EQ(gm.touched_chunks, 1);
+	CHECK_EQ(gm.first_touch_exits, 1);
+	CHECK_EQ(gmem_touch(&gm, size, true), GMEM_OUTSIDE);
+	CHECK(!gmem_hva(&gm, size, 1));
+
+	/* Out of memory: the chunk's own allocation fails; nothing changes. */
+	fake_pmm_set_limit(fake_pmm_outstanding());
+	CHECK_EQ(gmem_touch(&gm, 6 * chunk, true), GMEM_NOMEM);
+	CHECK(!gmem_hva(&gm, 6 * chunk, 1));
+	CHECK_EQ(gmem_write(&gm, 6 * chunk, "x", 1), -ENOMEM);
+	CHECK_EQ(fake_pmm_outstanding(), out);
+	CHECK(!ept_translate(&gm.ept, 6 * chunk, NULL, NULL, NULL));
+	CHECK_EQ(gm.touched_chunks, 1);
+	CHECK_EQ(gm.first_touch_exits, 1);
+	CHECK(all_bytes(p, 0x11, chunk));
+
+	/* Fill all of RAM: every chunk mapped before stays where it was, with its data. */
+	fake_pmm_set_limit(UINT64_MAX);
+	for (i = 0; i < gm.nchunks; i++) {
+		uint64_t gpa = scrambled(i, gm.nchunks) * chunk;
+		enum gmem_fault f = gmem_touch(&gm, gpa, false);
+
+		mapped += f == GMEM_MAPPED;
+		p = gmem_hva(&gm, gpa, 1);
+		CHECK(p != NULL);
+		if (gpa == 5 * chunk)
+			CHECK(p && all_bytes(p, 0x11, chunk));
+		else if (p)
+			*p = (unsigned char)(i + 1);
+	}
+	CHECK_EQ(mapped, gm.nchunks - 1);
+	CHECK_EQ(gm.touched_chunks, gm.nchunks);
+	CHECK(chunk_mapped(&gm, 5 * chunk, &hpa1));
+	CHECK_EQ(hpa1, hpa0);
+	for (i = 0; i < gm.nchunks; i++) {
+		uint64_t gpa = scrambled(i, gm.nchunks) * chunk;
+
+		p = gmem_hva(&gm, gpa, 1);
+		if (gpa != 5 * chunk)
+			CHECK(p && *p == (unsigned char)(i + 1));
+	}
+	CHECK_EQ(fake_pmm_outstanding(), gm.nchunks * (chunk / PAGE_SIZE) + gm.ept.tables);
+	gmem_destroy(&gm);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+
+	/* The chunk is had but an EPT table is not: the chunk goes back, nothing changes. */
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, size, chunk, ALL_SIZES), 0);
+	fake_pmm_set_limit(fake_pmm_outstanding() + chunk / PAGE_SIZE);
+	CHECK_EQ(gmem_touch(&gm, 0, true), GMEM_NOMEM);
+	CHECK_EQ(fake_pmm_outstanding(), 1);
+	CHECK_EQ(gm.touched_chunks, 0);
+	CHECK_EQ(gm.first_touch_exits, 0);
+	fake_pmm_set_limit(UINT64_MAX);
+	gmem_destroy(&gm);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+
+	/* Exhaustion in the middle of a run. */
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, size, chunk, ALL_SIZES), 0);
+	fake_pmm_set_limit(fake_pmm_outstanding() + (8ull << 20) / PAGE_SIZE);
+	mapped = 0;
+	for (i = 0; i < gm.nchunks; i++) {
+		enum gmem_fault f = gmem_touch(&gm, i * chunk, true);
+
+		if (f != GMEM_MAPPED) {
+			CHECK_EQ(f, GMEM_NOMEM);
+			break;
+		}
+		p = gmem_hva(&gm, i * chunk, chunk);
+		CHECK(p && all_bytes(p, 0, chunk));
+		if (p)
+			memset(p, (int)(i & 0xff) | 1, chunk);
+		mapped++;
+	}
+	CHECK(mapped > 0 && mapped < gm.nchunks);
+	CHECK_EQ(gm.touched_chunks, mapped);
+	CHECK_EQ(gm.first_touch_exits, mapped);
+	CHECK_EQ(gmem_touched_bytes(&gm), mapped * chunk);
+	for (i = 0; i < mapped; i++) {
+		p = gmem_hva(&gm, i * chunk, chunk);
+		CHECK(p && all_bytes(p, (int)(i & 0xff) | 1, chunk));
+	}
+	CHECK_EQ(gmem_touch(&gm, 0, true), GMEM_PRESENT);
+	fake_pmm_set_limit(UINT64_MAX);
+	CHECK_EQ(gmem_touch(&gm, mapped * chunk, true), GMEM_MAPPED); /* memory is back: so is the guest */
+	gmem_destroy(&gm);
+	teardown();
+}
+
+static void test_demand(void)
+{
+	demand_case(SIZE_2M);
+	demand_case(PAGE_SIZE);
+}
+
+/* Several vCPUs faulting on the same chunks at once: each chunk is mapped exactly once. */
+#define THREADS 4
+static struct gmem race_gm;
+static uint64_t race_mapped[THREADS];
+
+static void *race_thread(void *arg)
+{
+	uintptr_t t = (uintptr_t)arg;
+	uint64_t i;
+
+	for (i = 0; i < race_gm.nchunks; i++) {
+		uint64_t c = t & 1 ? race_gm.nchunks - 1 - i : i;
+
+		if (gmem_touch(&race_gm, c * race_gm.chunk, true) == GMEM_MAPPED)
+			race_mapped[t]++;
+	}
+	return NULL;
+}
+
+static void test_race(void)
+{
+	static const enum gmem_mode modes[] = { GMEM_LAZY, GMEM_DEMAND };
+	unsigned m;
+
+	setup();
+	for (m = 0; m < 2; m++) {
+		pthread_t th[THREADS];
+		uint64_t total = 0, tables;
+		uintptr_t t;
+
+		CHECK_EQ(gmem_create(&race_gm, modes[m], 4ull << 20, PAGE_SIZE, ALL_SIZES), 0);
+		for (t = 0; t < THREADS; t++) {
+			race_mapped[t] = 0;
+			CHECK_EQ(pthread_create(&th[t], NULL, race_thread, (void *)t), 0);
+		}
+		for (t = 0; t < THREADS; t++) {
+			pthread_join(th[t], NULL);
+			total += race_mapped[t];
+		}
+		tables = race_gm.ept.tables;
+		CHECK_EQ(total, race_gm.nchunks);
+		CHECK_EQ(race_gm.touched_chunks, race_gm.nchunks);
+		CHECK_EQ(race_gm.first_touch_exits, race_gm.nchunks);
+		CHECK_EQ(fake_pmm_outstanding(), (4ull << 20) / PAGE_SIZE + tables);
+		gmem_destroy(&race_gm);
+		CHECK_EQ(fake_pmm_outstanding(), 0);
+	}
+	teardown();
+}
+
+static void test_hva(void)
+{
+	struct gmem gm;
+	char buf[3 * PAGE_SIZE], back[3 * PAGE_SIZE];
+	unsigned i;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, 1ull << 20, PAGE_SIZE, ALL_SIZES), 0);
+	CHECK(!gmem_hva(&gm, 0, 0));
+	CHECK(!gmem_hva(&gm, PAGE_SIZE - 1, 2));          /* crosses a chunk */
+	CHECK(!gmem_hva(&gm, (1ull << 20) - 1, 2));       /* leaves RAM */
+	CHECK(!gmem_hva(&gm, ~0ull, 1));
+	CHECK_EQ(gm.touched_chunks, 0);
+	CHECK(gmem_hva(&gm, PAGE_SIZE - 1, 1) != NULL);
+	CHECK_EQ(gm.touched_chunks, 1);
+	CHECK_EQ(gm.first_touch_exits, 0);
+	/* Copies across scattered chunks. */
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 13);
+	CHECK_EQ(gmem_write(&gm, 100, buf, sizeof(buf)), 0);
+	CHECK_EQ(gm.touched_chunks, 4);
+	CHECK_EQ(gmem_read(&gm, 100, back, sizeof(back)), 0);
+	CHECK(memcmp(buf, back, sizeof(buf)) == 0);
+	CHECK_EQ(gmem_write(&gm, (1ull << 20) - 1, buf, 2), -EFAULT);
+	CHECK_EQ(gmem_read(&gm, ~0ull, back, 2), -EFAULT);
+	CHECK_EQ(gmem_write(&gm, 1ull << 20, buf, 0), 0);
+	gmem_destroy(&gm);
+	teardown();
+}
+
+/* A failed create leaves nothing allocated. */
+static void test_create_fails(void)
+{
+	struct gmem gm;
+	uint64_t limit;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_EAGER, 0, SIZE_2M, ALL_SIZES), -EINVAL);
+	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, SIZE_2M + PAGE_SIZE, SIZE_2M, ALL_SIZES), -EINVAL);
+	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, SIZE_2M, 8192, ALL_SIZES), -EINVAL);
+	CHECK_EQ(gmem_create(&gm, (enum gmem_mode)7, SIZE_2M, SIZE_2M, ALL_SIZES), -EINVAL);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	CHECK_EQ(gmem_create(&gm, GMEM_EAGER, 128ull << 20, SIZE_2M, ALL_SIZES), -ENOMEM); /* > memory */
+	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 128ull << 20, SIZE_2M, ALL_SIZES), -ENOMEM);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	/* Each limit short of what create needs: every step's failure path. */
+	for (limit = 0; limit < 5; limit++) { /* lazy 4M of 4K chunks: 1024 pages + 5 tables */
+		fake_pmm_set_limit(limit);
+		CHECK_EQ(gmem_create(&gm, GMEM_EAGER, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
+		CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
+		CHECK_EQ(fake_pmm_outstanding(), 0);
+		fake_pmm_set_limit((4ull << 20) / PAGE_SIZE + limit);
+		CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
+		CHECK_EQ(fake_pmm_outstanding(), 0);
+	}
+	fake_pmm_set_limit(0);
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
+	fake_pmm_set_limit(UINT64_MAX);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	teardown();
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	RUN(test_eager);
+	RUN(test_lazy);
+	RUN(test_lazy_hypervisor_touch);
+	RUN(test_demand);
+	RUN(test_race);
+	RUN(test_hva);
+	RUN(test_create_fails);
+	return unit_report(argv[0]);
+}
