@@ -1,2 +1,0 @@
-build/arch/x86/entry.asm.o : arch/x86/entry.asm
-

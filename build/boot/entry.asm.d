@@ -1,2 +1,0 @@
-build/boot/entry.asm.o : boot/entry.asm
-

@@ -1,2 +1,0 @@
-build/boot/trampoline.asm.o : boot/trampoline.asm
-

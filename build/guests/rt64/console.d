@@ -1,4 +1,0 @@
-build/guests/rt64/console.o: guests/rt/console.c guests/rt/rt.h \
- guests/rt/x86.h
-guests/rt/rt.h:
-guests/rt/x86.h:

@@ -1,2 +1,0 @@
-build/lib/format.o: lib/format.c lib/format.h
-lib/format.h:
