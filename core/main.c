@@ -4,6 +4,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/pic.h"
 #include "arch/x86/power.h"
 #include "arch/x86/smp.h"
 #include "arch/x86/time.h"
@@ -128,6 +129,7 @@ void kmain(uint64_t mbi_phys)
 	if (bi->efi_mmap_entries)
 		pr_info("hv: EFI memory map: %lu descriptors\n", bi->efi_mmap_entries);
 
+	pic_disable();
 	tramp = pick_trampoline(bi);
 	paging_init(top, tramp);
 	time_init();

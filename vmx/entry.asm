@@ -1,0 +1,103 @@
+; VM entry and exit: the only place guest general registers move between the CPU and struct
+; guest_regs (vmx/vcpu.h). vmx_enter is called like a C function; the CPU "returns" from it through
+; vmx_exit_stub, where HOST_RIP points, on the stack whose top vmx_enter wrote into HOST_RSP.
+; SDM Vol. 3C, 28.5 (VM exits load host RSP/RIP from the VMCS) and 27.1-27.3 (VM entry).
+
+; struct guest_regs offsets, pinned by _Static_assert in vmx/vcpu.c.
+%define G_RAX 0
+%define G_RBX 8
+%define G_RCX 16
+%define G_RDX 24
+%define G_RSI 32
+%define G_RDI 40
+%define G_RBP 48
+%define G_R8  56
+%define G_R9  64
+%define G_R10 72
+%define G_R11 80
+%define G_R12 88
+%define G_R13 96
+%define G_R14 104
+%define G_R15 112
+%define G_CR2 120
+%define HOST_RSP 0x6c14                  ; VMCS field encoding (SDM Vol. 3D, B.4.4)
+
+section .text
+bits 64
+global vmx_enter, vmx_exit_stub
+
+; int vmx_enter(struct vcpu *v /* rdi: regs first */, uint64_t launched /* rsi */)
+vmx_enter:
+	push rbp                             ; the SysV callee-saved registers: the guest clobbers them
+	push rbx
+	push r12
+	push r13
+	push r14
+	push r15
+	push rdi                             ; the vcpu, found at [rsp] again after the exit
+	mov rax, HOST_RSP
+	vmwrite rax, rsp                     ; the exit lands on this very stack frame
+	mov rax, rdi
+	mov rbx, [rax + G_CR2]               ; CR2 is not in the VMCS: the guest's own, by hand
+	mov cr2, rbx
+	mov rbx, [rax + G_RBX]
+	mov rcx, [rax + G_RCX]
+	mov rdx, [rax + G_RDX]
+	mov rbp, [rax + G_RBP]
+	mov r8,  [rax + G_R8]
+	mov r9,  [rax + G_R9]
+	mov r10, [rax + G_R10]
+	mov r11, [rax + G_R11]
+	mov r12, [rax + G_R12]
+	mov r13, [rax + G_R13]
+	mov r14, [rax + G_R14]
+	mov r15, [rax + G_R15]
+	test rsi, rsi                        ; flags now, before RSI becomes the guest's
+	mov rsi, [rax + G_RSI]
+	mov rdi, [rax + G_RDI]
+	mov rax, [rax + G_RAX]               ; last: it was the base register
+	jnz .resume
+	vmlaunch
+	jmp .failed                          ; still here: VMfailInvalid or VMfailValid
+.resume:
+	vmresume
+.failed:
+	pop rdi
+	pop r15
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	mov eax, 1
+	ret
+
+vmx_exit_stub:
+	push rax                             ; the guest's RAX, while RAX finds the vcpu
+	mov rax, [rsp + 8]
+	pop qword [rax + G_RAX]
+	mov [rax + G_RBX], rbx
+	mov [rax + G_RCX], rcx
+	mov [rax + G_RDX], rdx
+	mov [rax + G_RSI], rsi
+	mov [rax + G_RDI], rdi
+	mov [rax + G_RBP], rbp
+	mov [rax + G_R8],  r8
+	mov [rax + G_R9],  r9
+	mov [rax + G_R10], r10
+	mov [rax + G_R11], r11
+	mov [rax + G_R12], r12
+	mov [rax + G_R13], r13
+	mov [rax + G_R14], r14
+	mov [rax + G_R15], r15
+	mov rbx, cr2                         ; a guest #PF may have changed it since entry
+	mov [rax + G_CR2], rbx
+	pop rdi
+	pop r15
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	xor eax, eax                         ; 0: a VM exit happened
+	ret

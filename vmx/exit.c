@@ -1,0 +1,461 @@
+/* VM-exit handlers. One switch on the basic exit reason (SDM Vol. 3D, Appendix C) calls one
+ * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
+ * misbehaviour stops that guest, never the hypervisor. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/trap.h"
+#include "console/printk.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "tessera/hypercall.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
+
+#define HANDLED (-1)  /* resume the guest */
+
+/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). */
+static void skip_instruction(void)
+{
+	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+}
+
+/* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6). */
+static void inject_exception(unsigned vector, bool has_code, uint32_t code)
+{
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
+		   INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector);
+	if (has_code)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, code);
+}
+#define inject_gp() inject_exception(13, true, 0)
+
+__attribute__((format(printf, 2, 3)))
+static int stop(struct vcpu *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	format(v->stop_reason, sizeof(v->stop_reason), fmt, ap);
+	va_end(ap);
+	return VCPU_STOPPED;
+}
+
+static int end_guest(struct vcpu *v, int code)
+{
+	v->exit_code = code;
+	return VCPU_EXITED;
+}
+
+/* The general register numbered as in exit qualifications (SDM Vol. 3C, Table 28-3). */
+static uint64_t *gpr(struct vcpu *v, unsigned n)
+{
+	static uint64_t rsp_scratch;
+	struct guest_regs *r = &v->regs;
+	uint64_t *regs[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &rsp_scratch, &r->rbp, &r->rsi,
+			       &r->rdi, &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
+	return regs[n & 15];
+}
+
+static bool guest_long_mode(void)
+{
+	return vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
+}
+
+/* --- CPUID ------------------------------------------------------------------------------------ */
+
+static int handle_cpuid(struct vcpu *v)
+{
+	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
+	struct cpuid_regs r = cpuid(leaf, sub);
+
+	switch (leaf) {
+	case 1:
+		r.ecx &= ~(1u << 5);   /* VMX: not offered to guests (no nested virtualization) */
+		r.ecx &= ~(1u << 3);   /* MONITOR/MWAIT: they exit and are not emulated */
+		r.ecx &= ~(1u << 21);  /* x2APIC: there is no virtual local APIC yet */
+		r.ecx |= 1u << 31;     /* hypervisor present */
+		r.edx &= ~(1u << 9);   /* APIC: none yet */
+		r.ebx = (r.ebx & 0x00ffffff) | (v->index << 24); /* initial APIC id = vCPU number */
+		break;
+	case 7:
+		if (sub == 0) {
+			if (!(vmx_caps.cpu2 & SEC_INVPCID))
+				r.ebx &= ~(1u << 10);  /* INVPCID would #UD without the control */
+			r.ecx &= ~(1u << 5);       /* WAITPKG: needs a control we do not set */
+		}
+		break;
+	case 0xa:
+		r.eax = r.ebx = r.ecx = r.edx = 0; /* no performance monitoring for guests */
+		break;
+	case 0xd:
+		if (sub == 1 && !(vmx_caps.cpu2 & SEC_XSAVES))
+			r.eax &= ~(1u << 3);       /* XSAVES/XRSTORS would #UD */
+		break;
+	case 0x80000001:
+		if (!(vmx_caps.cpu2 & SEC_RDTSCP))
+			r.edx &= ~(1u << 27);      /* RDTSCP would #UD */
+		break;
+	case HV_CPUID_BASE:
+		r.eax = HV_CPUID_BASE + 1;
+		memcpy(&r.ebx, HV_CPUID_SIGNATURE, 4);
+		memcpy(&r.ecx, HV_CPUID_SIGNATURE + 4, 4);
+		memcpy(&r.edx, HV_CPUID_SIGNATURE + 8, 4);
+		break;
+	default:
+		if (leaf > HV_CPUID_BASE && leaf < 0x50000000u)
+			r.eax = r.ebx = r.ecx = r.edx = 0; /* our range, no further leaves defined */
+		break;
+	}
+	v->regs.rax = r.eax;
+	v->regs.rbx = r.ebx;
+	v->regs.rcx = r.ecx;
+	v->regs.rdx = r.edx;
+	skip_instruction();
+	return HANDLED;
+}
+
+/* --- VMCALL: the hypercall ABI of include/tessera/hypercall.h ------------------------------------ */
+
+static int handle_vmcall(struct vcpu *v)
+{
+	uint64_t nr = v->regs.rax & 0xffffffff;
+
+	skip_instruction();
+	if ((vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3) {   /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
+		v->regs.rax = (uint64_t)(int64_t)HC_ERR_PERM;
+		return HANDLED;
+	}
+	switch (nr) {
+	case HC_EXIT:
+		return end_guest(v, (int)v->regs.rbx);
+	case HC_YIELD:
+		v->regs.rax = 0;
+		return VCPU_YIELD;
+	case HC_GUEST_INFO:
+		v->regs.rax = 0;
+		v->regs.rbx = v->vm->id;
+		v->regs.rcx = v->vm->mem.size >> 10;
+		v->regs.rdx = v->cpu;
+		return HANDLED;
+	case HC_PUTCHAR:
+		vuart_putc(&v->vm->uart, v->vm->name, (char)v->regs.rbx);
+		v->regs.rax = 0;
+		return HANDLED;
+	default:
+		v->regs.rax = (uint64_t)(int64_t)HC_ERR_NOSYS;
+		return HANDLED;
+	}
+}
+
+/* --- I/O ---------------------------------------------------------------------------------------- */
+
+static int handle_io(struct vcpu *v)
+{
+	/* Exit qualification for I/O instructions. SDM Vol. 3C, 28.2.1, Table 28-5. */
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	unsigned size = (q & 7) + 1;
+	bool in = q & (1 << 3), string = q & (1 << 4);
+	uint16_t port = q >> 16;
+	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+	uint32_t val = v->regs.rax & mask;
+	struct vm *vm = v->vm;
+
+	if (string)
+		return stop(v, "string I/O (INS/OUTS) at port 0x%x is not supported, rip 0x%lx", port,
+			    vmcs_read(GUEST_RIP));
+	skip_instruction();
+	if (port >= VUART_BASE && port < VUART_BASE + 8) {
+		vuart_io(&vm->uart, vm->name, port, in, &val);
+	} else if (port == HV_PORT_DEBUG_EXIT && !in) {
+		return end_guest(v, (int)val);
+	} else {
+		/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
+		if (!(vm->ports_logged[port / 8] & (1 << (port % 8)))) {
+			vm->ports_logged[port / 8] |= 1 << (port % 8);
+			pr_info("hv: guest %s: %s port 0x%x (no device; %s), reported once\n", vm->name,
+				in ? "read from" : "write to", port, in ? "reads as all ones" : "ignored");
+		}
+		val = mask;
+	}
+	if (in)
+		v->regs.rax = (v->regs.rax & ~(uint64_t)mask) | (val & mask);
+	return HANDLED;
+}
+
+/* --- MSRs --------------------------------------------------------------------------------------- */
+
+static int handle_rdmsr(struct vcpu *v)
+{
+	uint32_t msr = v->regs.rcx;
+	uint64_t val;
+
+	switch (msr) {
+	case MSR_EFER:                 val = vmcs_read(GUEST_IA32_EFER); break;
+	case MSR_IA32_PAT:             val = vmcs_read(GUEST_IA32_PAT); break;
+	case MSR_IA32_FEATURE_CONTROL: val = FEATURE_CONTROL_LOCKED; break; /* locked, VMX off */
+	case MSR_IA32_MISC_ENABLE:     val = 1; break;                       /* fast strings */
+	case 0x10:                     val = rdtsc(); break;                 /* IA32_TSC */
+	case 0x8b:                     val = 0; break;                       /* IA32_BIOS_SIGN_ID */
+	case 0xfe:                     val = 0; break;                       /* IA32_MTRRCAP: no MTRRs */
+	case 0x2ff:                    val = 6; break;                       /* MTRR_DEF_TYPE: WB, off */
+	default:
+		inject_gp();           /* SDM Vol. 2B, RDMSR: #GP for a reserved or unimplemented MSR */
+		return HANDLED;
+	}
+	v->regs.rax = (uint32_t)val;
+	v->regs.rdx = val >> 32;
+	skip_instruction();
+	return HANDLED;
+}
+
+static int handle_wrmsr(struct vcpu *v)
+{
+	uint32_t msr = v->regs.rcx;
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+
+	switch (msr) {
+	case MSR_EFER: {
+		/* LMA is the CPU's to set (on CR0.PG, handle_cr); SCE, LME, NXE are the guest's. */
+		uint64_t lma = vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
+
+		if (val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
+			inject_gp();
+			return HANDLED;
+		}
+		vmcs_write(GUEST_IA32_EFER, (val & ~EFER_LMA) | lma);
+		break;
+	}
+	case MSR_IA32_PAT:
+		vmcs_write(GUEST_IA32_PAT, val);
+		break;
+	case 0x10: case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
+		break;                 /* accepted and ignored */
+	default:
+		inject_gp();
+		return HANDLED;
+	}
+	skip_instruction();
+	return HANDLED;
+}
+
+/* --- control registers -------------------------------------------------------------------------- */
+
+/* Loads the four PAE PDPTEs from guest memory into the VMCS, as MOV to CR0 would have (SDM Vol. 3A,
+ * 4.4.1; with EPT they come from the VMCS on entry, SDM Vol. 3C, 27.3.2.4). */
+static bool load_pdptes(struct vcpu *v, uint64_t cr3)
+{
+	uint64_t pdpte[4];
+
+	if (gmem_read(&v->vm->mem, cr3 & 0xffffffe0, pdpte, sizeof(pdpte)))
+		return false;
+	for (unsigned i = 0; i < 4; i++)
+		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
+	return true;
+}
+
+static int guest_write_cr0(struct vcpu *v, uint64_t val)
+{
+	uint64_t old = vmcs_read(CR0_READ_SHADOW), efer = vmcs_read(GUEST_IA32_EFER);
+	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
+	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
+
+	if ((val & CR0_PG) && !(val & CR0_PE)) {
+		inject_gp();           /* SDM Vol. 3A, 2.5: PG without PE */
+		return HANDLED;
+	}
+	/* IA-32e mode is entered and left through CR0.PG with EFER.LME set (SDM Vol. 3A, 10.8.5). */
+	if (pg_on && (efer & EFER_LME)) {
+		if (!(vmcs_read(GUEST_CR4) & CR4_PAE)) {
+			inject_gp();
+			return HANDLED;
+		}
+		vmcs_write(GUEST_IA32_EFER, efer | EFER_LMA);
+		vmcs_write(VM_ENTRY_CONTROLS, entry | ENTRY_IA32E_MODE);
+	} else if (pg_off && (efer & EFER_LMA)) {
+		vmcs_write(GUEST_IA32_EFER, efer & ~EFER_LMA);
+		vmcs_write(VM_ENTRY_CONTROLS, entry & ~ENTRY_IA32E_MODE);
+	} else if (pg_on && (vmcs_read(GUEST_CR4) & CR4_PAE)) {
+		if (!load_pdptes(v, vmcs_read(GUEST_CR3)))
+			return stop(v, "PAE page-directory pointers outside its RAM (cr3 0x%lx)", vmcs_read(GUEST_CR3));
+	}
+	vmcs_write(CR0_READ_SHADOW, val);
+	vmcs_write(GUEST_CR0, vcpu_cr0_real(val));
+	return HANDLED;
+}
+
+static int handle_cr(struct vcpu *v)
+{
+	/* Exit qualification for control-register accesses. SDM Vol. 3C, 28.2.1, Table 28-3. */
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3;
+	uint64_t val = *gpr(v, (q >> 8) & 15);
+	int r;
+
+	if ((q >> 8 & 15) == 4)
+		val = vmcs_read(GUEST_RSP);
+	if (type == 0 && cr == 0) {
+		if (!guest_long_mode())
+			val &= 0xffffffff;
+		r = guest_write_cr0(v, val);
+	} else if (type == 0 && cr == 4) {
+		if (val & CR4_VMXE) {
+			inject_gp();   /* no nested VMX */
+			return HANDLED;
+		}
+		vmcs_write(CR4_READ_SHADOW, val);
+		vmcs_write(GUEST_CR4, vcpu_cr4_real(val));
+		r = HANDLED;
+	} else if (type == 3) {        /* LMSW: only PE, MP, EM, TS; it cannot clear PE */
+		uint64_t old = vmcs_read(CR0_READ_SHADOW), src = (q >> 16) & 0xf;
+
+		r = guest_write_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
+	} else {
+		return stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
+			    vmcs_read(GUEST_RIP));
+	}
+	if (r == HANDLED && !vmcs_read32(VM_ENTRY_INTR_INFO_FIELD))
+		skip_instruction();
+	return r;
+}
+
+static int handle_xsetbv(struct vcpu *v)
+{
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+	struct cpuid_regs r = cpuid(0xd, 0);
+	uint64_t supported = ((uint64_t)r.edx << 32) | r.eax;
+
+	/* SDM Vol. 2C, XSETBV: #GP for XCR != 0, bit 0 clear, unsupported bits, AVX without SSE. */
+	if (v->regs.rcx != 0 || !(val & 1) || (val & ~supported) || ((val & 4) && !(val & 2)) ||
+	    !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
+		inject_gp();
+		return HANDLED;
+	}
+	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
+	v->xcr0 = val;
+	skip_instruction();
+	return HANDLED;
+}
+
+/* --- memory ------------------------------------------------------------------------------------- */
+
+static int handle_ept_violation(struct vcpu *v)
+{
+	/* Exit qualification for EPT violations. SDM Vol. 3C, 28.2.1, Table 28-7: bits 0-2 the access
+	 * (read, write, fetch), bits 3-5 what the entry allowed. */
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION), gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+	const char *kind = q & 4 ? "fetch" : q & 2 ? "write" : "read";
+
+	switch (gmem_touch(&v->vm->mem, gpa, true)) {
+	case GMEM_MAPPED:
+		return HANDLED;        /* first touch: retry the access, now mapped */
+	case GMEM_PRESENT:
+		if (!(q & 0x38))
+			return HANDLED; /* it was not mapped when we faulted: another vCPU mapped it */
+		return stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
+			    q & 8 ? "r" : "-", q & 16 ? "w" : "-", q & 32 ? "x" : "-", vmcs_read(GUEST_RIP));
+	case GMEM_NOMEM:
+		return stop(v, "out of memory at GPA 0x%lx", gpa);
+	case GMEM_OUTSIDE:
+	default:
+		return stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vmcs_read(GUEST_RIP));
+	}
+}
+
+/* --- the rest ----------------------------------------------------------------------------------- */
+
+static int handle_hlt(struct vcpu *v)
+{
+	skip_instruction();
+	/* No interrupt source is virtualized yet: with IF=0 nothing can ever wake the vCPU. With IF=1
+	 * the HLT gives up the CPU, and the vCPU runs again on its next turn, as if a timer woke it. */
+	if (!(vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
+		return stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
+			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	return VCPU_YIELD;
+}
+
+static int handle_exception_nmi(struct vcpu *v)
+{
+	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
+
+	if ((info & 0x700) == INTR_TYPE_NMI) {
+		if (system_stopping)       /* panic() on another CPU: stop here too */
+			for (;;)
+				asm volatile("cli; hlt");
+		return HANDLED;            /* an NMI for the host; nothing else uses them */
+	}
+	return stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
+		    vmcs_read(GUEST_RIP));
+}
+
+static int handle_external_interrupt(void)
+{
+	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
+	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI). */
+	sti();
+	asm volatile("nop");
+	cli();
+	return HANDLED;
+}
+
+static int handle_entry_failure(struct vcpu *v, uint32_t reason)
+{
+	unsigned basic = reason & 0xffff;
+
+	vcpu_dump(v);
+	/* SDM Vol. 3C, 27.8: exit qualification 2 = PDPTE load failed, 3 = NMI injection, 4 = link. */
+	return stop(v, "VM entry failed: %s (exit reason %u, qualification %lu)", exit_reason_name(basic),
+		    basic, vmcs_read(EXIT_QUALIFICATION));
+}
+
+bool vmx_handle_exit(struct vcpu *v, enum vcpu_action *action)
+{
+	uint32_t reason = vmcs_read32(VM_EXIT_REASON);
+	unsigned basic = reason & 0xffff;
+	int r;
+
+	v->exits_total++;
+	if (basic <= EXIT_REASON_MAX)
+		v->exits[basic]++;
+	if (reason & EXIT_REASON_ENTRY_FAILURE) {
+		r = handle_entry_failure(v, reason);
+	} else {
+		switch (basic) {
+		case EXIT_CPUID:              r = handle_cpuid(v); break;
+		case EXIT_VMCALL:             r = handle_vmcall(v); break;
+		case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
+		case EXIT_MSR_READ:           r = handle_rdmsr(v); break;
+		case EXIT_MSR_WRITE:          r = handle_wrmsr(v); break;
+		case EXIT_CR_ACCESS:          r = handle_cr(v); break;
+		case EXIT_XSETBV:             r = handle_xsetbv(v); break;
+		case EXIT_EPT_VIOLATION:      r = handle_ept_violation(v); break;
+		case EXIT_HLT:                r = handle_hlt(v); break;
+		case EXIT_PREEMPTION_TIMER:   r = VCPU_PREEMPTED; break;
+		case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
+		case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
+		case EXIT_TRIPLE_FAULT:
+			vcpu_dump(v);
+			r = stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
+			break;
+		case EXIT_EPT_MISCONFIG:
+			r = stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
+				 vmcs_read(GUEST_PHYSICAL_ADDRESS));
+			break;
+		case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:
+		case EXIT_VMREAD: case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMOFF: case EXIT_VMON:
+		case EXIT_INVEPT: case EXIT_INVVPID: case EXIT_MWAIT: case EXIT_MONITOR:
+			inject_exception(6, false, 0); /* #UD: no nested VMX, no MONITOR/MWAIT (CPUID hides them) */
+			r = HANDLED;
+			break;
+		default:
+			vcpu_dump(v);
+			r = stop(v, "unhandled exit %u (%s), qualification 0x%lx, rip 0x%lx", basic,
+				 exit_reason_name(basic), vmcs_read(EXIT_QUALIFICATION), vmcs_read(GUEST_RIP));
+			break;
+		}
+	}
+	if (r == HANDLED)
+		return false;
+	*action = (enum vcpu_action)r;
+	return true;
+}

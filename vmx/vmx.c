@@ -1,0 +1,255 @@
+/* VMX capabilities and VMXON: every control is chosen through the capability MSRs, never assumed. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
+#include "console/printk.h"
+#include "ept/ept.h"
+#include "lib/errno.h"
+#include "lib/string.h"
+#include "pmm/pmm.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+struct vmx_caps vmx_caps;
+static uint64_t vmxon_region[MAX_CPUS];
+
+/*
+ * A control MSR says, per bit, what may be 0 (low half: a 1 there means "must be 1") and what may be
+ * 1 (high half). SDM Vol. 3D, A.3-A.5. We ask for `want`, get what is allowed of it plus what is
+ * forced; `need` must all be allowed or the CPU is unfit.
+ */
+static bool pick_controls(uint32_t msr, uint32_t want, uint32_t need, uint32_t *out)
+{
+	uint64_t cap = rdmsr(msr);
+	uint32_t must = (uint32_t)cap, may = (uint32_t)(cap >> 32);
+
+	*out = (want & may) | must;
+	return (need & may) == need;
+}
+
+static bool cpu_is_intel(void)
+{
+	struct cpuid_regs r = cpuid(0, 0);
+
+	return r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e; /* "GenuineIntel" */
+}
+
+bool vmx_probe(const char **why)
+{
+	struct vmx_caps *c = &vmx_caps;
+	uint64_t basic, fc;
+	bool true_ctls;
+
+	if (!cpu_has(CPU_VMX)) {
+		if (!cpu_is_intel())
+			*why = "not an Intel CPU (VT-x is Intel's; an AMD SVM back end is planned)";
+		else if (cpu_has(CPU_HV))
+			*why = "CPUID shows no VMX: running under a hypervisor without nested VMX";
+		else
+			*why = "CPUID shows no VMX on this CPU";
+		return false;
+	}
+	/* SDM Vol. 3C, 24.7: VMXON outside SMX needs FEATURE_CONTROL bits 0 and 2. */
+	fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if (!(fc & FEATURE_CONTROL_LOCKED)) {
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+	} else if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
+		*why = "disabled in firmware (IA32_FEATURE_CONTROL locked with VMX off; enable VT-x in setup)";
+		return false;
+	}
+
+	basic = rdmsr(MSR_IA32_VMX_BASIC);
+	c->revision = basic & 0x7fffffff;
+	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
+	if (((basic >> 50) & 0xf) != 6) {
+		*why = "the VMCS cannot be write-back memory (IA32_VMX_BASIC[53:50])";
+		return false;
+	}
+
+	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
+			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER, &c->pin)) {
+		*why = "no VMX-preemption timer (needed for time slices)";
+		return false;
+	}
+	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
+			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
+			   CPU_SECONDARY_CONTROLS | CPU_MWAIT_EXITING | CPU_MONITOR_EXITING,
+			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS,
+			   &c->cpu)) {
+		*why = "no secondary processor-based controls (so no EPT)";
+		return false;
+	}
+	/* With EPT and unrestricted guest, CR3 accesses need not exit: drop those where allowed. */
+	c->cpu &= ~((CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING) & ~(uint32_t)rdmsr(
+			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
+	c->cpu &= ~(CPU_INVLPG_EXITING & ~(uint32_t)rdmsr(
+			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
+
+	if (!pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
+			   SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
+			   SEC_INVPCID | SEC_XSAVES,
+			   SEC_ENABLE_EPT, &c->cpu2)) {
+		*why = "no EPT (shadow page tables are not implemented yet)";
+		return false;
+	}
+	if (!(c->cpu2 & SEC_UNRESTRICTED_GUEST)) {
+		*why = "no unrestricted guest (guests start with paging off, which needs it)";
+		return false;
+	}
+	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
+			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER |
+			   EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT | EXIT_SAVE_PREEMPTION_TIMER,
+			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER, &c->exit)) {
+		*why = "no VM-exit controls to switch IA32_EFER";
+		return false;
+	}
+	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
+			   ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT, ENTRY_LOAD_IA32_EFER, &c->entry)) {
+		*why = "no VM-entry control to load IA32_EFER";
+		return false;
+	}
+	c->entry &= ~ENTRY_IA32E_MODE; /* set per guest, when it enters long mode */
+	/* PAT is switched only if both directions are: otherwise one guest's PAT would leak. */
+	if (!(c->exit & EXIT_SAVE_IA32_PAT) || !(c->exit & EXIT_LOAD_IA32_PAT) || !(c->entry & ENTRY_LOAD_IA32_PAT)) {
+		c->exit &= ~(EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT);
+		c->entry &= ~ENTRY_LOAD_IA32_PAT;
+	}
+	c->save_timer = c->exit & EXIT_SAVE_PREEMPTION_TIMER;
+
+	c->ept_vpid = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
+	if (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB)) {
+		*why = "EPT without 4-level walks or write-back paging structures";
+		return false;
+	}
+	if (!(c->ept_vpid & EPT_CAP_INVEPT) || !(c->ept_vpid & (EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL))) {
+		*why = "no INVEPT";
+		return false;
+	}
+	c->ept_page_sizes = EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
+			    (c->ept_vpid & EPT_CAP_1G ? EPT_PAGE_1G : 0);
+	c->ept_ad = c->ept_vpid & EPT_CAP_AD;
+	/* VPIDs are never reused here, so INVVPID is not needed; but only use them if it exists. */
+	c->vpid = (c->cpu2 & SEC_ENABLE_VPID) && (c->ept_vpid & VPID_CAP_INVVPID);
+	if (!c->vpid)
+		c->cpu2 &= ~SEC_ENABLE_VPID;
+	c->preemption_shift = rdmsr(MSR_IA32_VMX_MISC) & 0x1f;
+	c->cr0_fixed0 = rdmsr(MSR_IA32_VMX_CR0_FIXED0);
+	c->cr0_fixed1 = rdmsr(MSR_IA32_VMX_CR0_FIXED1);
+	c->cr4_fixed0 = rdmsr(MSR_IA32_VMX_CR4_FIXED0);
+	c->cr4_fixed1 = rdmsr(MSR_IA32_VMX_CR4_FIXED1);
+	return true;
+}
+
+int vmx_cpu_on(void)
+{
+	unsigned cpu = this_cpu_id();
+	uint64_t region = vmxon_region[cpu], fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
+	bool fail;
+
+	/* FEATURE_CONTROL is per core on some CPUs: lock it here too if firmware left it open. */
+	if (!(fc & FEATURE_CONTROL_LOCKED))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+	else if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX))
+		return -ENODEV;
+	if (!region) {
+		if (!(region = pmm_alloc_page()))
+			return -ENOMEM;
+		vmxon_region[cpu] = region;
+	}
+	/* SDM Vol. 3C, 24.11.5: the VMXON region starts with the VMCS revision identifier. */
+	memset(phys_to_virt(region), 0, PAGE_SIZE);
+	*(uint32_t *)phys_to_virt(region) = vmx_caps.revision;
+
+	/* SDM Vol. 3C, 24.8: CR0 and CR4 must satisfy the VMX fixed bits in VMX operation. */
+	cr0 = (cr0 | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1;
+	cr4 = (cr4 | vmx_caps.cr4_fixed0 | CR4_VMXE) & vmx_caps.cr4_fixed1;
+	/* XSETBV needs CR4.OSXSAVE: the host switches each guest's XCR0 (vcpu.c). */
+	if (cpu_has(CPU_XSAVE))
+		cr4 |= CR4_OSXSAVE;
+	write_cr0(cr0);
+	write_cr4(cr4);
+	asm volatile("vmxon %1; setna %0" : "=qm"(fail) : "m"(region) : "cc", "memory");
+	return fail ? -EBUSY : 0;
+}
+
+uint64_t vmcs_read(enum vmcs_field f)
+{
+	uint64_t v;
+	bool fail;
+
+	asm volatile("vmread %2, %1; setna %0" : "=qm"(fail), "=rm"(v) : "r"((uint64_t)f) : "cc");
+	if (__builtin_expect(fail, 0)) {
+		pr_err("hv: vmread 0x%x failed (VM-instruction error %lu) from %p\n", f,
+		       f == VM_INSTRUCTION_ERROR ? 0 : vmcs_read(VM_INSTRUCTION_ERROR), __builtin_return_address(0));
+		return 0;
+	}
+	return v;
+}
+
+void vmcs_write(enum vmcs_field f, uint64_t v)
+{
+	bool fail;
+
+	asm volatile("vmwrite %2, %1; setna %0" : "=qm"(fail) : "r"((uint64_t)f), "rm"(v) : "cc");
+	if (__builtin_expect(fail, 0))
+		pr_err("hv: vmwrite 0x%x = 0x%lx failed (VM-instruction error %lu) from %p\n", f, v,
+		       vmcs_read(VM_INSTRUCTION_ERROR), __builtin_return_address(0));
+}
+
+void vmx_invept(uint64_t eptp)
+{
+	/* INVEPT descriptor: EPTP, then 64 reserved bits (SDM Vol. 3C, 31.3, INVEPT). Type 1 =
+	 * single-context, type 2 = all contexts (used when single-context is missing). */
+	struct { uint64_t eptp, zero; } desc = { eptp, 0 };
+	uint64_t type = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE ? 1 : 2;
+
+	asm volatile("invept %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
+}
+
+const char *exit_reason_name(unsigned r)
+{
+	static const char *const names[EXIT_REASON_MAX + 1] = {
+		[EXIT_EXCEPTION_NMI] = "exception or NMI", [EXIT_EXTERNAL_INTERRUPT] = "external interrupt",
+		[EXIT_TRIPLE_FAULT] = "triple fault", [EXIT_INIT] = "INIT", [EXIT_SIPI] = "SIPI",
+		[EXIT_INTERRUPT_WINDOW] = "interrupt window", [EXIT_NMI_WINDOW] = "NMI window",
+		[EXIT_TASK_SWITCH] = "task switch", [EXIT_CPUID] = "cpuid", [EXIT_GETSEC] = "getsec",
+		[EXIT_HLT] = "hlt", [EXIT_INVD] = "invd", [EXIT_INVLPG] = "invlpg", [EXIT_RDPMC] = "rdpmc",
+		[EXIT_RDTSC] = "rdtsc", [EXIT_RSM] = "rsm", [EXIT_VMCALL] = "vmcall",
+		[EXIT_VMCLEAR] = "vmclear", [EXIT_VMLAUNCH] = "vmlaunch", [EXIT_VMPTRLD] = "vmptrld",
+		[EXIT_VMPTRST] = "vmptrst", [EXIT_VMREAD] = "vmread", [EXIT_VMRESUME] = "vmresume",
+		[EXIT_VMWRITE] = "vmwrite", [EXIT_VMOFF] = "vmxoff", [EXIT_VMON] = "vmxon",
+		[EXIT_CR_ACCESS] = "cr", [EXIT_DR_ACCESS] = "dr", [EXIT_IO_INSTRUCTION] = "io",
+		[EXIT_MSR_READ] = "rdmsr", [EXIT_MSR_WRITE] = "wrmsr",
+		[EXIT_INVALID_GUEST_STATE] = "invalid guest state", [EXIT_MSR_LOADING] = "MSR loading",
+		[EXIT_MWAIT] = "mwait", [EXIT_MONITOR_TRAP_FLAG] = "monitor trap flag",
+		[EXIT_MONITOR] = "monitor", [EXIT_PAUSE] = "pause", [EXIT_MACHINE_CHECK] = "machine check",
+		[EXIT_TPR_BELOW_THRESHOLD] = "TPR below threshold", [EXIT_APIC_ACCESS] = "APIC access",
+		[EXIT_GDTR_IDTR] = "gdtr/idtr", [EXIT_LDTR_TR] = "ldtr/tr",
+		[EXIT_EPT_VIOLATION] = "ept-violation", [EXIT_EPT_MISCONFIG] = "ept-misconfig",
+		[EXIT_INVEPT] = "invept", [EXIT_RDTSCP] = "rdtscp", [EXIT_PREEMPTION_TIMER] = "preemption",
+		[EXIT_INVVPID] = "invvpid", [EXIT_WBINVD] = "wbinvd", [EXIT_XSETBV] = "xsetbv",
+		[EXIT_RDRAND] = "rdrand", [EXIT_INVPCID] = "invpcid", [EXIT_VMFUNC] = "vmfunc",
+		[EXIT_RDSEED] = "rdseed", [EXIT_XSAVES] = "xsaves", [EXIT_XRSTORS] = "xrstors",
+	};
+
+	return r <= EXIT_REASON_MAX && names[r] ? names[r] : "unknown";
+}
+
+/* VM-instruction error numbers. SDM Vol. 3C, 31.4, Table 31-1. */
+const char *vm_instruction_error_name(unsigned e)
+{
+	switch (e) {
+	case 3: return "VMCLEAR with VMXON pointer";
+	case 4: return "VMLAUNCH with non-clear VMCS";
+	case 5: return "VMRESUME with non-launched VMCS";
+	case 7: return "VM entry with invalid control field(s)";
+	case 8: return "VM entry with invalid host-state field(s)";
+	case 9: return "VMPTRLD with invalid physical address";
+	case 11: return "VMPTRLD with incorrect VMCS revision identifier";
+	case 12: return "VMREAD/VMWRITE unsupported VMCS component";
+	case 13: return "VMWRITE to read-only VMCS component";
+	case 26: return "VM entry with events blocked by MOV SS";
+	default: return "see SDM Vol. 3C, Table 31-1";
+	}
+}
