@@ -25,8 +25,11 @@
 section .text
 bits 64
 global vmx_enter, vmx_exit_stub
+extern vmx_exit_dispatch
 
 ; int vmx_enter(struct vcpu *v /* rdi: regs first */, uint64_t launched /* rsi */)
+; Returns 0 when an exit handler asked the scheduler to take over, 1 when VMLAUNCH/VMRESUME failed.
+; Exits the handlers resolve never come back here: vmx_exit_stub resumes the guest directly.
 vmx_enter:
 	push rbp                             ; the SysV callee-saved registers: the guest clobbers them
 	push rbx
@@ -34,15 +37,39 @@ vmx_enter:
 	push r13
 	push r14
 	push r15
-	push rdi                             ; the vcpu, found at [rsp] again after the exit
+	push rdi                             ; the vcpu, found at [rsp] again after each exit
 	mov rax, HOST_RSP
-	vmwrite rax, rsp                     ; the exit lands on this very stack frame
+	vmwrite rax, rsp                     ; every exit lands on this very stack frame (16-byte aligned)
 	mov rax, rdi
 	mov rbx, [rax + G_CR2]               ; CR2 is not in the VMCS: the guest's own, by hand
 	mov cr2, rbx
+	test rsi, rsi
+	jnz .resume
+	call load_guest_regs
+	vmlaunch
+	jmp .failed                          ; still here: VMfailInvalid or VMfailValid
+.resume:
+	call load_guest_regs
+	vmresume
+.failed:
+	mov eax, 1
+.leave:
+	pop rdi
+	pop r15
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	ret
+
+; Loads every guest register from the vcpu in RAX, RAX itself last. Returns with flags untouched.
+load_guest_regs:
 	mov rbx, [rax + G_RBX]
 	mov rcx, [rax + G_RCX]
 	mov rdx, [rax + G_RDX]
+	mov rsi, [rax + G_RSI]
+	mov rdi, [rax + G_RDI]
 	mov rbp, [rax + G_RBP]
 	mov r8,  [rax + G_R8]
 	mov r9,  [rax + G_R9]
@@ -52,24 +79,7 @@ vmx_enter:
 	mov r13, [rax + G_R13]
 	mov r14, [rax + G_R14]
 	mov r15, [rax + G_R15]
-	test rsi, rsi                        ; flags now, before RSI becomes the guest's
-	mov rsi, [rax + G_RSI]
-	mov rdi, [rax + G_RDI]
-	mov rax, [rax + G_RAX]               ; last: it was the base register
-	jnz .resume
-	vmlaunch
-	jmp .failed                          ; still here: VMfailInvalid or VMfailValid
-.resume:
-	vmresume
-.failed:
-	pop rdi
-	pop r15
-	pop r14
-	pop r13
-	pop r12
-	pop rbx
-	pop rbp
-	mov eax, 1
+	mov rax, [rax + G_RAX]
 	ret
 
 vmx_exit_stub:
@@ -92,12 +102,15 @@ vmx_exit_stub:
 	mov [rax + G_R15], r15
 	mov rbx, cr2                         ; a guest #PF may have changed it since entry
 	mov [rax + G_CR2], rbx
-	pop rdi
-	pop r15
-	pop r14
-	pop r13
-	pop r12
-	pop rbx
-	pop rbp
-	xor eax, eax                         ; 0: a VM exit happened
-	ret
+	mov rdi, rax
+	call vmx_exit_dispatch               ; 0: resume the guest; else the scheduler takes over
+	test eax, eax
+	jnz .to_scheduler
+	mov rax, [rsp]
+	call load_guest_regs
+	vmresume
+	mov eax, 1                           ; VMRESUME failed: report it as vmx_enter would
+	jmp vmx_enter.leave
+.to_scheduler:
+	xor eax, eax                         ; 0: an exit the scheduler must act on
+	jmp vmx_enter.leave

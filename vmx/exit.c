@@ -13,8 +13,11 @@
 
 #define HANDLED (-1)  /* resume the guest */
 
+/* The handlers are kept out of line: the dispatcher then stays a short, frame-less path for the
+ * frequent exits (CPUID, I/O, VMCALL), which is what `make bench` measures. */
+
 /* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). */
-static void skip_instruction(void)
+static inline __attribute__((always_inline)) void skip_instruction(void)
 {
 	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 }
@@ -63,11 +66,24 @@ static bool guest_long_mode(void)
 
 /* --- CPUID ------------------------------------------------------------------------------------ */
 
-static int handle_cpuid(struct vcpu *v)
+static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 {
 	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
-	struct cpuid_regs r = cpuid(leaf, sub);
+	struct cpuid_regs r;
 
+	if (leaf >= HV_CPUID_BASE && leaf < 0x50000000u) {
+		/* Our own range (0x40000000-0x4FFFFFFF is reserved for hypervisors, SDM Vol. 2A CPUID):
+		 * the base leaf names us, nothing beyond it is defined yet. */
+		r.eax = r.ebx = r.ecx = r.edx = 0;
+		if (leaf == HV_CPUID_BASE) {
+			r.eax = HV_CPUID_BASE + 1;
+			memcpy(&r.ebx, HV_CPUID_SIGNATURE, 4);
+			memcpy(&r.ecx, HV_CPUID_SIGNATURE + 4, 4);
+			memcpy(&r.edx, HV_CPUID_SIGNATURE + 8, 4);
+		}
+		goto out;
+	}
+	r = cpuid(leaf, sub);
 	switch (leaf) {
 	case 1:
 		r.ecx &= ~(1u << 5);   /* VMX: not offered to guests (no nested virtualization) */
@@ -95,17 +111,10 @@ static int handle_cpuid(struct vcpu *v)
 		if (!(vmx_caps.cpu2 & SEC_RDTSCP))
 			r.edx &= ~(1u << 27);      /* RDTSCP would #UD */
 		break;
-	case HV_CPUID_BASE:
-		r.eax = HV_CPUID_BASE + 1;
-		memcpy(&r.ebx, HV_CPUID_SIGNATURE, 4);
-		memcpy(&r.ecx, HV_CPUID_SIGNATURE + 4, 4);
-		memcpy(&r.edx, HV_CPUID_SIGNATURE + 8, 4);
-		break;
 	default:
-		if (leaf > HV_CPUID_BASE && leaf < 0x50000000u)
-			r.eax = r.ebx = r.ecx = r.edx = 0; /* our range, no further leaves defined */
 		break;
 	}
+out:
 	v->regs.rax = r.eax;
 	v->regs.rbx = r.ebx;
 	v->regs.rcx = r.ecx;
@@ -116,7 +125,7 @@ static int handle_cpuid(struct vcpu *v)
 
 /* --- VMCALL: the hypercall ABI of include/tessera/hypercall.h ------------------------------------ */
 
-static int handle_vmcall(struct vcpu *v)
+static __attribute__((noinline)) int handle_vmcall(struct vcpu *v)
 {
 	uint64_t nr = v->regs.rax & 0xffffffff;
 
@@ -149,7 +158,7 @@ static int handle_vmcall(struct vcpu *v)
 
 /* --- I/O ---------------------------------------------------------------------------------------- */
 
-static int handle_io(struct vcpu *v)
+static __attribute__((noinline)) int handle_io(struct vcpu *v)
 {
 	/* Exit qualification for I/O instructions. SDM Vol. 3C, 28.2.1, Table 28-5. */
 	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
@@ -184,7 +193,7 @@ static int handle_io(struct vcpu *v)
 
 /* --- MSRs --------------------------------------------------------------------------------------- */
 
-static int handle_rdmsr(struct vcpu *v)
+static __attribute__((noinline)) int handle_rdmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
 	uint64_t val;
@@ -208,7 +217,7 @@ static int handle_rdmsr(struct vcpu *v)
 	return HANDLED;
 }
 
-static int handle_wrmsr(struct vcpu *v)
+static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
@@ -242,7 +251,7 @@ static int handle_wrmsr(struct vcpu *v)
 
 /* Loads the four PAE PDPTEs from guest memory into the VMCS, as MOV to CR0 would have (SDM Vol. 3A,
  * 4.4.1; with EPT they come from the VMCS on entry, SDM Vol. 3C, 27.3.2.4). */
-static bool load_pdptes(struct vcpu *v, uint64_t cr3)
+static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 {
 	uint64_t pdpte[4];
 
@@ -253,7 +262,7 @@ static bool load_pdptes(struct vcpu *v, uint64_t cr3)
 	return true;
 }
 
-static int guest_write_cr0(struct vcpu *v, uint64_t val)
+static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t val)
 {
 	uint64_t old = vmcs_read(CR0_READ_SHADOW), efer = vmcs_read(GUEST_IA32_EFER);
 	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
@@ -283,7 +292,7 @@ static int guest_write_cr0(struct vcpu *v, uint64_t val)
 	return HANDLED;
 }
 
-static int handle_cr(struct vcpu *v)
+static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 {
 	/* Exit qualification for control-register accesses. SDM Vol. 3C, 28.2.1, Table 28-3. */
 	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
@@ -318,7 +327,7 @@ static int handle_cr(struct vcpu *v)
 	return r;
 }
 
-static int handle_xsetbv(struct vcpu *v)
+static __attribute__((noinline)) int handle_xsetbv(struct vcpu *v)
 {
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 	struct cpuid_regs r = cpuid(0xd, 0);
@@ -338,7 +347,7 @@ static int handle_xsetbv(struct vcpu *v)
 
 /* --- memory ------------------------------------------------------------------------------------- */
 
-static int handle_ept_violation(struct vcpu *v)
+static __attribute__((noinline)) int handle_ept_violation(struct vcpu *v)
 {
 	/* Exit qualification for EPT violations. SDM Vol. 3C, 28.2.1, Table 28-7: bits 0-2 the access
 	 * (read, write, fetch), bits 3-5 what the entry allowed. */
@@ -363,7 +372,7 @@ static int handle_ept_violation(struct vcpu *v)
 
 /* --- the rest ----------------------------------------------------------------------------------- */
 
-static int handle_hlt(struct vcpu *v)
+static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
 {
 	skip_instruction();
 	/* No interrupt source is virtualized yet: with IF=0 nothing can ever wake the vCPU. With IF=1
@@ -374,7 +383,7 @@ static int handle_hlt(struct vcpu *v)
 	return VCPU_YIELD;
 }
 
-static int handle_exception_nmi(struct vcpu *v)
+static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 {
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
@@ -388,7 +397,7 @@ static int handle_exception_nmi(struct vcpu *v)
 		    vmcs_read(GUEST_RIP));
 }
 
-static int handle_external_interrupt(void)
+static __attribute__((noinline)) int handle_external_interrupt(void)
 {
 	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
 	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI). */
@@ -398,7 +407,7 @@ static int handle_external_interrupt(void)
 	return HANDLED;
 }
 
-static int handle_entry_failure(struct vcpu *v, uint32_t reason)
+static __attribute__((noinline)) int handle_entry_failure(struct vcpu *v, uint32_t reason)
 {
 	unsigned basic = reason & 0xffff;
 
@@ -408,54 +417,79 @@ static int handle_entry_failure(struct vcpu *v, uint32_t reason)
 		    basic, vmcs_read(EXIT_QUALIFICATION));
 }
 
-bool vmx_handle_exit(struct vcpu *v, enum vcpu_action *action)
+static __attribute__((noinline)) int handle_unknown(struct vcpu *v, unsigned basic)
+{
+	vcpu_dump(v);
+	return stop(v, "unhandled exit %u (%s), qualification 0x%lx, rip 0x%lx", basic, exit_reason_name(basic),
+		    vmcs_read(EXIT_QUALIFICATION), vmcs_read(GUEST_RIP));
+}
+
+static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
+{
+	vcpu_dump(v);
+	return stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
+}
+
+/* Without "save VMX-preemption timer value", each entry restarts the timer from the VMCS: count
+ * down what is left of the slice by hand (SDM Vol. 3C, 26.5.1). */
+static __attribute__((noinline)) int slice_left(struct vcpu *v)
+{
+	uint64_t now = rdtsc(), ticks;
+
+	if (now >= v->slice_end)
+		return VCPU_PREEMPTED;
+	ticks = (v->slice_end - now) >> vmx_caps.preemption_shift;
+	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffull : ticks ? ticks : 1);
+	return HANDLED;
+}
+
+int vmx_exit_dispatch(struct vcpu *v)
 {
 	uint32_t reason = vmcs_read32(VM_EXIT_REASON);
 	unsigned basic = reason & 0xffff;
 	int r;
 
-	v->exits_total++;
-	if (basic <= EXIT_REASON_MAX)
+	v->launched = true;                  /* an exit: VMLAUNCH worked, VMRESUME from now on */
+	if (__builtin_expect(reason & EXIT_REASON_ENTRY_FAILURE, 0))
+		basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
+	else if (basic <= EXIT_REASON_MAX)
 		v->exits[basic]++;
-	if (reason & EXIT_REASON_ENTRY_FAILURE) {
+
+	switch (basic) {
+	case EXIT_CPUID:              r = handle_cpuid(v); break;
+	case EXIT_VMCALL:             r = handle_vmcall(v); break;
+	case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
+	case EXIT_MSR_READ:           r = handle_rdmsr(v); break;
+	case EXIT_MSR_WRITE:          r = handle_wrmsr(v); break;
+	case EXIT_CR_ACCESS:          r = handle_cr(v); break;
+	case EXIT_XSETBV:             r = handle_xsetbv(v); break;
+	case EXIT_EPT_VIOLATION:      r = handle_ept_violation(v); break;
+	case EXIT_HLT:                r = handle_hlt(v); break;
+	case EXIT_PREEMPTION_TIMER:   r = VCPU_PREEMPTED; break;
+	case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
+	case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
+	case EXIT_TRIPLE_FAULT:       r = handle_triple_fault(v); break;
+	case EXIT_EPT_MISCONFIG:
+		r = stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
+			 vmcs_read(GUEST_PHYSICAL_ADDRESS));
+		break;
+	case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:
+	case EXIT_VMREAD: case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMOFF: case EXIT_VMON:
+	case EXIT_INVEPT: case EXIT_INVVPID: case EXIT_MWAIT: case EXIT_MONITOR:
+		inject_exception(6, false, 0);   /* #UD: no nested VMX, no MONITOR/MWAIT (CPUID hides them) */
+		r = HANDLED;
+		break;
+	case EXIT_REASON_MAX + 1:
 		r = handle_entry_failure(v, reason);
-	} else {
-		switch (basic) {
-		case EXIT_CPUID:              r = handle_cpuid(v); break;
-		case EXIT_VMCALL:             r = handle_vmcall(v); break;
-		case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
-		case EXIT_MSR_READ:           r = handle_rdmsr(v); break;
-		case EXIT_MSR_WRITE:          r = handle_wrmsr(v); break;
-		case EXIT_CR_ACCESS:          r = handle_cr(v); break;
-		case EXIT_XSETBV:             r = handle_xsetbv(v); break;
-		case EXIT_EPT_VIOLATION:      r = handle_ept_violation(v); break;
-		case EXIT_HLT:                r = handle_hlt(v); break;
-		case EXIT_PREEMPTION_TIMER:   r = VCPU_PREEMPTED; break;
-		case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
-		case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
-		case EXIT_TRIPLE_FAULT:
-			vcpu_dump(v);
-			r = stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
-			break;
-		case EXIT_EPT_MISCONFIG:
-			r = stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
-				 vmcs_read(GUEST_PHYSICAL_ADDRESS));
-			break;
-		case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:
-		case EXIT_VMREAD: case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMOFF: case EXIT_VMON:
-		case EXIT_INVEPT: case EXIT_INVVPID: case EXIT_MWAIT: case EXIT_MONITOR:
-			inject_exception(6, false, 0); /* #UD: no nested VMX, no MONITOR/MWAIT (CPUID hides them) */
-			r = HANDLED;
-			break;
-		default:
-			vcpu_dump(v);
-			r = stop(v, "unhandled exit %u (%s), qualification 0x%lx, rip 0x%lx", basic,
-				 exit_reason_name(basic), vmcs_read(EXIT_QUALIFICATION), vmcs_read(GUEST_RIP));
-			break;
-		}
+		break;
+	default:
+		r = handle_unknown(v, basic);
+		break;
 	}
-	if (r == HANDLED)
-		return false;
-	*action = (enum vcpu_action)r;
-	return true;
+	if (__builtin_expect(r == HANDLED, 1)) {
+		if (vmx_caps.save_timer || (r = slice_left(v)) == HANDLED)
+			return 0;
+	}
+	v->action = (enum vcpu_action)r;
+	return 1;
 }

@@ -3,8 +3,9 @@
 #include <stdbool.h>
 #include "vmx/vcpu.h"
 
-/* Handles the exit that just happened. false: resume the guest. true: stop running it, *action says why. */
-bool vmx_handle_exit(struct vcpu *v, enum vcpu_action *action);
+/* Called by vmx/entry.asm on every VM exit, to handle it. 0: resume the guest at once. 1: return to
+ * vcpu_run, v->action saying why. */
+int vmx_exit_dispatch(struct vcpu *v);
 
 /* CR0/CR4 ownership (vcpu.c): the guest/host masks and the real value for a guest-visible one. */
 uint64_t vcpu_cr0_mask(void);

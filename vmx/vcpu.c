@@ -321,31 +321,16 @@ static uint64_t tsc_to_timer(uint64_t ticks)
 
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
-	enum vcpu_action action;
-
 	v->slice_end = rdtsc() + quantum_tsc;
 	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, tsc_to_timer(quantum_tsc));
-	for (;;) {
-		if (vmx_enter(v, v->launched)) {
-			uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);
+	if (vmx_enter(v, v->launched)) {
+		uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);
 
-			snformat(v->stop_reason, sizeof(v->stop_reason),
-				 "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
-			return VCPU_STOPPED;
-		}
-		v->launched = true;
-		if (vmx_handle_exit(v, &action))
-			return action;
-		/* Without "save VMX-preemption timer value", each entry restarts the timer from the
-		 * VMCS: count down what is left of the slice by hand (SDM Vol. 3C, 26.5.1). */
-		if (!vmx_caps.save_timer) {
-			uint64_t now = rdtsc();
-
-			if (now >= v->slice_end)
-				return VCPU_PREEMPTED;
-			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, tsc_to_timer(v->slice_end - now));
-		}
+		snformat(v->stop_reason, sizeof(v->stop_reason),
+			 "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
+		return VCPU_STOPPED;
 	}
+	return v->action;
 }
 
 void vcpu_destroy(struct vcpu *v)
@@ -359,7 +344,12 @@ void vcpu_destroy(struct vcpu *v)
 
 void vcpu_exit_summary(const struct vcpu *v, char *buf, unsigned size)
 {
-	unsigned n = snformat(buf, size, "total %lu", v->exits_total);
+	uint64_t total = 0;
+	unsigned n;
+
+	for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
+		total += v->exits[r];
+	n = snformat(buf, size, "total %lu", total);
 
 	for (unsigned r = 0; r <= EXIT_REASON_MAX && n < size; r++)
 		if (v->exits[r])

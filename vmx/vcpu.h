@@ -46,9 +46,9 @@ struct vcpu {
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask; /* switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
+	enum vcpu_action action;     /* why the last run ended */
 	int exit_code;
 	char stop_reason[160];
-	uint64_t exits_total;
 	uint32_t exits[EXIT_REASON_MAX + 1];
 	struct vcpu *next;           /* run-queue link */
 };

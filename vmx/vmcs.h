@@ -1,6 +1,7 @@
 /* VMCS field encodings, control bits and exit reasons, and the checked VMREAD/VMWRITE accessors.
  * Encodings: SDM Vol. 3D, Appendix B; controls: SDM Vol. 3C, 25.6-25.8; exit reasons: Appendix C. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
 enum vmcs_field {
@@ -244,16 +245,34 @@ enum exit_reason {
 #define INTR_TYPE_HW_EXCEPTION   (3u << 8)
 #define INTR_TYPE_NMI            (2u << 8)
 
-/* Checked accessors: on failure they report the field, VM_INSTRUCTION_ERROR and the caller, and
- * return 0 / do nothing (a failing VMREAD/VMWRITE is a hypervisor bug, not the guest's doing). */
-uint64_t vmcs_read(enum vmcs_field f);
-void vmcs_write(enum vmcs_field f, uint64_t v);
+/* Checked accessors: VMREAD/VMWRITE set CF or ZF on failure (SDM Vol. 3C, 31.2, "Conventions");
+ * the slow path reports the field, VM_INSTRUCTION_ERROR and the caller. A failing VMREAD/VMWRITE is
+ * a hypervisor bug, not the guest's doing. Inline: they sit on every exit's path. */
+void vmcs_read_failed(enum vmcs_field f, void *caller);
+void vmcs_write_failed(enum vmcs_field f, uint64_t v, void *caller);
+
+static inline __attribute__((always_inline)) uint64_t vmcs_read(enum vmcs_field f)
+{
+	uint64_t v;
+
+	/* One conditional jump on the failure flags (CF or ZF: "not above"). */
+	asm goto("vmread %1, %0; jna %l[failed]" : "=r"(v) : "r"((uint64_t)f) : "cc" : failed);
+	return v;
+failed:
+	vmcs_read_failed(f, __builtin_return_address(0));
+	return 0;
+}
+
+static inline __attribute__((always_inline)) void vmcs_write(enum vmcs_field f, uint64_t v)
+{
+	asm goto("vmwrite %1, %0; jna %l[failed]" : : "r"((uint64_t)f), "rm"(v) : "cc" : failed);
+	return;
+failed:
+	vmcs_write_failed(f, v, __builtin_return_address(0));
+}
 #define vmcs_read64 vmcs_read
 #define vmcs_read32(f) ((uint32_t)vmcs_read(f))
 #define vmcs_read16(f) ((uint16_t)vmcs_read(f))
-#define vmcs_write64 vmcs_write
-#define vmcs_write32 vmcs_write
-#define vmcs_write16 vmcs_write
 
 const char *exit_reason_name(unsigned reason);
 const char *vm_instruction_error_name(unsigned err);

@@ -173,28 +173,19 @@ int vmx_cpu_on(void)
 	return fail ? -EBUSY : 0;
 }
 
-uint64_t vmcs_read(enum vmcs_field f)
+void vmcs_read_failed(enum vmcs_field f, void *caller)
 {
-	uint64_t v;
-	bool fail;
+	uint64_t err = 0;
 
-	asm volatile("vmread %2, %1; setna %0" : "=qm"(fail), "=rm"(v) : "r"((uint64_t)f) : "cc");
-	if (__builtin_expect(fail, 0)) {
-		pr_err("hv: vmread 0x%x failed (VM-instruction error %lu) from %p\n", f,
-		       f == VM_INSTRUCTION_ERROR ? 0 : vmcs_read(VM_INSTRUCTION_ERROR), __builtin_return_address(0));
-		return 0;
-	}
-	return v;
+	if (f != VM_INSTRUCTION_ERROR)
+		err = vmcs_read(VM_INSTRUCTION_ERROR);
+	pr_err("hv: vmread 0x%x failed (VM-instruction error %lu) from %p\n", f, err, caller);
 }
 
-void vmcs_write(enum vmcs_field f, uint64_t v)
+void vmcs_write_failed(enum vmcs_field f, uint64_t v, void *caller)
 {
-	bool fail;
-
-	asm volatile("vmwrite %2, %1; setna %0" : "=qm"(fail) : "r"((uint64_t)f), "rm"(v) : "cc");
-	if (__builtin_expect(fail, 0))
-		pr_err("hv: vmwrite 0x%x = 0x%lx failed (VM-instruction error %lu) from %p\n", f, v,
-		       vmcs_read(VM_INSTRUCTION_ERROR), __builtin_return_address(0));
+	pr_err("hv: vmwrite 0x%x = 0x%lx failed (VM-instruction error %lu) from %p\n", f, v,
+	       vmcs_read(VM_INSTRUCTION_ERROR), caller);
 }
 
 void vmx_invept(uint64_t eptp)
