@@ -1,10 +1,20 @@
 /* Freestanding string and memory helpers; gcc also emits calls to the mem* ones itself. */
+#include <stdint.h>
 #include "lib/string.h"
 
 void *memset(void *dst, int c, size_t n)
 {
-	/* rep stosb: one instruction for the whole run, fast on every CPU since Ivy Bridge (ERMSB). */
 	void *d = dst;
+
+	/* Whole aligned quadwords (clearing pages and partitions): rep stosq, an eighth of the
+	 * iterations; emulators count each one. Otherwise rep stosb (fast with ERMSB on real CPUs). */
+	if (!(((uintptr_t)dst | n) & 7)) {
+		uint64_t q = 0x0101010101010101ull * (uint8_t)c;
+		size_t words = n / 8;
+
+		asm volatile("rep stosq" : "+D"(d), "+c"(words) : "a"(q) : "memory");
+		return dst;
+	}
 	asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
 	return dst;
 }
