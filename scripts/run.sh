@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make run`: boots the ISO with the serial console on this terminal.
+# QEMU with KVM and nested VMX when the host can (Intel VT-x and /dev/kvm), otherwise Bochs (which emulates
+# VMX), headless, its serial log streamed here. Ctrl-C stops everything.
+set -euo pipefail
+
+iso=${1:-build/hypervisor.iso}
+[ -f "$iso" ] || { echo "run: $iso not found (make it with 'make')" >&2; exit 1; }
+iso=$(realpath "$iso")
+
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
+	echo "run: QEMU with KVM (nested VMX), 4 CPUs, 1 GiB; Ctrl-C to stop"
+	exec qemu-system-x86_64 -accel kvm -cpu host -smp 4 -m 1024 -cdrom "$iso" -boot d \
+		-serial stdio -display none -monitor none -no-reboot \
+		-device isa-debug-exit,iobase=0xf4,iosize=4
+fi
+
+echo "run: Bochs corei7_skylake_x (no VT-x/KVM here), 4 CPUs, 512 MiB; Ctrl-C to stop"
+dir=$(mktemp -d /tmp/tessera-run.XXXXXX)
+cat >"$dir/bochsrc" <<RC
+megs: 512
+cpu: model=corei7_skylake_x, count=4, ips=100000000, reset_on_triple_fault=0
+romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+ata0-master: type=cdrom, path=$iso, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=$dir/serial.log
+display_library: term
+log: $dir/bochs.log
+panic: action=fatal
+clock: sync=none, time0=local
+speaker: enabled=0
+sound: driver=dummy
+RC
+printf 'c\nquit\n' >"$dir/dbg.rc"
+: >"$dir/serial.log"
+
+# Bochs runs in its own session (setsid), so the terminal's Ctrl-C reaches only this script, which then
+# kills it (Bochs ignores SIGTERM: KILL). Its term display goes to a file, never to this terminal.
+TERM=dumb setsid bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
+bochs_pid=$!
+tail_pid=
+stop() {
+	kill -KILL "$bochs_pid" 2>/dev/null || true
+	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
+}
+trap 'stop; echo; echo "run: stopped (logs in $dir)"; exit 130' INT TERM
+trap stop EXIT
+
+tail -n +1 -f --pid="$bochs_pid" "$dir/serial.log" &
+tail_pid=$!
+wait "$tail_pid" || true
+echo "run: Bochs exited (logs in $dir)"

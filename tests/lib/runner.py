@@ -1,0 +1,335 @@
+"""Emulator scenario runner shared by tests/run.py and tests/bench.py.
+
+A Scenario says what to boot (hypervisor command line, modules), on what (QEMU BIOS, QEMU UEFI or Bochs,
+CPUs, RAM) and what the serial log must and must not show. run_scenario() builds the scenario's own ISO in
+build/tests/NAME/, boots it bounded by `timeout -s KILL`, and judges the serial log (build/tests/NAME/serial.log).
+Facts about the emulators on this machine: /work/shared/PLATFORM.md.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Union
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+HV_ELF = os.environ.get("HV_ELF") or os.path.join(BUILD, "hypervisor.elf")  # env: test another ELF
+TESTS_OUT = os.path.join(BUILD, "tests")
+OVMF = "/usr/share/ovmf/OVMF.fd"
+BOCHS_BIOS = "/usr/share/bochs/BIOS-bochs-latest"
+VGA_BIOS = "/usr/share/vgabios/vgabios.bin"
+
+# The hypervisor's end-of-run line (with poweroff=1 it powers off right after it).
+ALL_DONE = r"hv: all guests finished"
+# Lines that fail every scenario unless it says otherwise (Scenario.forbid_default=False).
+DEFAULT_FORBID = [r"(?im)^\[cpu\d+\][^\n]*\bpanic\b"]
+
+
+# --- what a scenario is made of ---------------------------------------------------------------------
+
+@dataclass
+class Module:
+    """One multiboot2 module: a file copied into the ISO's /guests/ and its module command line."""
+    path: str           # absolute, or relative to the repository root
+    args: str = ""
+    name: Optional[str] = None  # file name inside the ISO (default: basename of path)
+
+    def iso_name(self) -> str:
+        return self.name or os.path.basename(self.path)
+
+
+def guest(name: str, args: str = "") -> Module:
+    """The guest build/guests/NAME.elf, e.g. guest("hello", "name=hello mem=64M")."""
+    return Module(os.path.join("build", "guests", name + ".elf"), args)
+
+
+def data(filename: str, args: str = "") -> Module:
+    """A data file from tests/data/, e.g. data("blob.bin", "name=blob")."""
+    return Module(os.path.join("tests", "data", filename), args)
+
+
+@dataclass
+class Expect:
+    """A regex that must match the serial log: at least once, or exactly `count` times, or at least `min`."""
+    regex: str
+    count: Optional[int] = None
+    min: Optional[int] = None
+
+
+ExpectLike = Union[str, Expect]
+
+
+@dataclass
+class Scenario:
+    name: str
+    emulator: str = "qemu"              # "qemu" (SeaBIOS), "qemu-uefi" (OVMF) or "bochs"
+    cpus: int = 1
+    mem: int = 128                      # MiB of guest-physical RAM given to the emulator
+    cpu_model: str = "corei7_skylake_x" # Bochs only
+    cmdline: str = ""                   # hypervisor command line; " poweroff=1" is always appended
+    modules: List[Module] = field(default_factory=list)
+    timeout: float = 60.0               # seconds of wall time for the emulator
+    expect: List[ExpectLike] = field(default_factory=list)
+    ordered: bool = False               # plain-string expectations must appear in this order
+    forbid: List[str] = field(default_factory=list)
+    forbid_default: bool = True         # also forbid DEFAULT_FORBID (panic lines)
+    check: Optional[Callable[[str], Optional[str]]] = None  # check(log) -> error text or None
+    end: str = ALL_DONE                 # regex that ends the run (then `settle` s more, then kill)
+    settle: float = 1.0
+    timeout_ok: bool = False            # a timeout is fine if the expectations are met
+    needs_vmx: bool = False             # QEMU: never use KVM (it would hide the missing VMX differently)
+    weight: Optional[float] = None      # scheduling cost estimate (default from emulator/cpus/timeout)
+    description: str = ""
+
+    def cost(self) -> float:
+        if self.weight is not None:
+            return self.weight
+        base = {"bochs": 10.0, "qemu-uefi": 3.0}.get(self.emulator, 1.0)
+        return base * max(1, self.cpus) + self.timeout / 100.0
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    why: str = ""
+    seconds: float = 0.0
+    log_path: str = ""
+    log: str = ""
+    timed_out: bool = False
+
+
+# --- log judging -------------------------------------------------------------------------------------
+
+def read_log(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return ""
+    return raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _as_expect(e: ExpectLike) -> Expect:
+    return e if isinstance(e, Expect) else Expect(e)
+
+
+def judge(sc: Scenario, log: str) -> Optional[str]:
+    """The first reason the log fails the scenario, or None."""
+    forbid = list(sc.forbid) + (DEFAULT_FORBID if sc.forbid_default else [])
+    for rx in forbid:
+        m = re.search(rx, log, re.M)
+        if m:
+            return "forbidden line: %r" % _line_at(log, m.start())
+    pos = 0
+    for e in map(_as_expect, sc.expect):
+        hits = list(re.finditer(e.regex, log, re.M))
+        if e.count is not None and len(hits) != e.count:
+            return "expected %d x /%s/, got %d" % (e.count, e.regex, len(hits))
+        if e.min is not None and len(hits) < e.min:
+            return "expected >= %d x /%s/, got %d" % (e.min, e.regex, len(hits))
+        if not hits:
+            return "missing /%s/" % e.regex
+        if sc.ordered and e.count is None and e.min is None:
+            later = [h for h in hits if h.start() >= pos]
+            if not later:
+                return "/%s/ not after the previous expectation" % e.regex
+            pos = later[0].end()
+    if sc.check:
+        err = sc.check(log)
+        if err:
+            return err
+    return None
+
+
+def _line_at(log: str, i: int) -> str:
+    s = log.rfind("\n", 0, i) + 1
+    e = log.find("\n", i)
+    return log[s:e if e >= 0 else len(log)]
+
+
+def last_lines(log: str, n: int = 5) -> str:
+    lines = [l for l in log.splitlines() if l.strip()]
+    return " | ".join(lines[-n:])
+
+
+# --- building the ISO --------------------------------------------------------------------------------
+
+def grub_cfg(sc: Scenario) -> str:
+    cmd = (sc.cmdline + " poweroff=1").strip()
+    lines = ["set timeout=0", "set default=0", "",
+             'menuentry "tessera %s" {' % sc.name,
+             "    multiboot2 /boot/hypervisor.elf %s" % cmd]
+    for m in sc.modules:
+        lines.append("    module2 /guests/%s %s" % (m.iso_name(), m.args))
+    lines += ["    boot", "}", ""]
+    return "\n".join(l.rstrip() for l in lines)
+
+
+def build_iso(sc: Scenario, out: str, hv_elf: str = HV_ELF) -> str:
+    stage = os.path.join(out, "iso")
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(os.path.join(stage, "boot", "grub"))
+    os.makedirs(os.path.join(stage, "guests"))
+    if not os.path.exists(hv_elf):
+        raise RuntimeError("%s not built" % os.path.relpath(hv_elf, ROOT))
+    shutil.copy(hv_elf, os.path.join(stage, "boot", "hypervisor.elf"))
+    for m in sc.modules:
+        src = m.path if os.path.isabs(m.path) else os.path.join(ROOT, m.path)
+        if not os.path.exists(src):
+            raise RuntimeError("module %s not found" % os.path.relpath(src, ROOT))
+        shutil.copy(src, os.path.join(stage, "guests", m.iso_name()))
+    with open(os.path.join(stage, "boot", "grub", "grub.cfg"), "w") as f:
+        f.write(grub_cfg(sc))
+    iso = os.path.join(out, sc.name + ".iso")
+    p = subprocess.run(["grub-mkrescue", "-o", iso, stage], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        with open(os.path.join(out, "grub-mkrescue.log"), "w") as f:
+            f.write(p.stdout)
+        raise RuntimeError("grub-mkrescue failed (see %s/grub-mkrescue.log)" % out)
+    return iso
+
+
+# --- emulator command lines --------------------------------------------------------------------------
+
+def kvm_usable() -> bool:
+    return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def qemu_cmd(sc: Scenario, iso: str, serial: str) -> List[str]:
+    accel = "kvm" if (kvm_usable() and not sc.needs_vmx) else "tcg"
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-smp", str(sc.cpus), "-m", str(sc.mem),
+           "-cdrom", iso, "-boot", "d", "-serial", "file:" + serial, "-display", "none",
+           "-monitor", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    if sc.emulator == "qemu-uefi":
+        cmd += ["-bios", OVMF]
+    return cmd
+
+
+def bochsrc(sc: Scenario, iso: str, serial: str, log: str) -> str:
+    return "\n".join([
+        "megs: %d" % sc.mem,
+        "cpu: model=%s, count=%d, ips=100000000, reset_on_triple_fault=0" % (sc.cpu_model, sc.cpus),
+        "romimage: file=%s, options=fastboot" % BOCHS_BIOS,
+        "vgaromimage: file=%s" % VGA_BIOS,
+        "ata0-master: type=cdrom, path=%s, status=inserted" % iso,
+        "boot: cdrom",
+        "com1: enabled=1, mode=file, dev=%s" % serial,
+        "display_library: term",
+        "log: %s" % log,
+        "panic: action=fatal",
+        "clock: sync=none, time0=local",
+        # No sound: with no ALSA card the speaker's ALSA back end aborts Bochs ("buffer overflow detected").
+        "speaker: enabled=0",
+        "sound: driver=dummy",
+        ""])
+
+
+def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str):
+    """(argv, env) for the scenario's emulator, without the timeout wrapper."""
+    env = dict(os.environ)
+    if sc.emulator in ("qemu", "qemu-uefi"):
+        return qemu_cmd(sc, iso, serial), env
+    if sc.emulator == "bochs":
+        rc = os.path.join(out, "bochsrc")
+        with open(rc, "w") as f:
+            f.write(bochsrc(sc, iso, serial, os.path.join(out, "bochs.log")))
+        dbg = os.path.join(out, "dbg.rc")
+        with open(dbg, "w") as f:
+            f.write("c\nquit\n")
+        env["TERM"] = "dumb"  # the term display needs a TERM; no pty needed (PLATFORM.md)
+        return ["bochs", "-q", "-f", rc, "-rc", dbg], env
+    raise ValueError("unknown emulator %r" % sc.emulator)
+
+
+# --- running one scenario ----------------------------------------------------------------------------
+
+_live = set()          # emulator processes running now (for kill_all on Ctrl-C)
+_live_lock = threading.Lock()
+
+
+def kill_all():
+    """Kill every emulator still running (each is its own process group)."""
+    with _live_lock:
+        for p in list(_live):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Result:
+    out = os.path.join(TESTS_OUT, sc.name)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    serial = os.path.join(out, "serial.log")
+    t0 = time.monotonic()
+    try:
+        iso = build_iso(sc, out, hv_elf)
+        argv, env = emulator_cmd(sc, iso, out, serial)
+    except (RuntimeError, OSError) as e:
+        return Result(sc.name, False, str(e), time.monotonic() - t0, serial)
+    open(serial, "wb").close()
+    with open(os.path.join(out, "cmdline"), "w") as f:
+        f.write(" ".join(argv) + "\n")
+    t_boot = time.monotonic()
+    with open(os.path.join(out, "emulator.out"), "wb") as eo:
+        # Own session: the whole emulator process tree is killed by group id, and a Ctrl-C in the
+        # terminal reaches only us (we then kill the group in the finally clause).
+        proc = subprocess.Popen(["timeout", "-s", "KILL", str(int(sc.timeout)), *argv], cwd=out, env=env,
+                                stdin=subprocess.DEVNULL, stdout=eo, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        with _live_lock:
+            _live.add(proc)
+        timed_out = False
+        stop_at = None
+        try:
+            end_rx = re.compile(sc.end, re.M) if sc.end else None
+            forbid = [re.compile(r, re.M) for r in sc.forbid + (DEFAULT_FORBID if sc.forbid_default else [])]
+            while proc.poll() is None:
+                time.sleep(0.2)
+                now = time.monotonic()
+                if stop_at is None:
+                    log = read_log(serial)
+                    if (end_rx and end_rx.search(log)) or any(r.search(log) for r in forbid):
+                        stop_at = now + sc.settle
+                elif now >= stop_at:
+                    break
+                if now - t_boot > sc.timeout + 5:  # timeout's KILL should have ended it already
+                    timed_out = True
+                    break
+            rc = proc.poll()
+            if rc in (124, 137, -9) or (rc is None and stop_at is None):
+                timed_out = True
+        finally:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+            with _live_lock:
+                _live.discard(proc)
+    secs = time.monotonic() - t0
+    log = read_log(serial)
+    why = judge(sc, log)
+    if why is None and timed_out and not sc.timeout_ok:
+        why = "timeout after %ds (end marker /%s/ not seen)" % (sc.timeout, sc.end)
+    if why is not None and timed_out and "timeout" not in why:
+        why = "timeout after %ds: %s" % (sc.timeout, why)
+    if why is not None:
+        tail = last_lines(log)
+        why += "; log ends: " + (tail if tail else "(empty)")
+    elif not keep:
+        shutil.rmtree(os.path.join(out, "iso"), ignore_errors=True)
+        try:
+            os.remove(iso)
+        except OSError:
+            pass
+    return Result(sc.name, why is None, why or "", secs, serial, log, timed_out)

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Runs every test: the host unit test binaries build/unit/test_* (pass = exit 0) and the emulator scenarios of
+tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` / `FAIL name: why (log: path)`
+per test and one summary line `N passed, M failed`; exits 1 if any failed.
+
+    tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep]
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib.runner import BUILD, TESTS_OUT, Result, kill_all, run_scenario  # noqa: E402
+from scenarios import SCENARIOS  # noqa: E402
+
+UNIT_TIMEOUT = 300
+DURATIONS = os.path.join(TESTS_OUT, "durations.json")
+
+
+def unit_tests():
+    return sorted(p for p in glob.glob(os.path.join(BUILD, "unit", "test_*"))
+                  if os.path.isfile(p) and os.access(p, os.X_OK))
+
+
+def run_unit(path: str) -> Result:
+    name = "unit/" + os.path.basename(path)
+    log = os.path.join(TESTS_OUT, "unit", os.path.basename(path) + ".log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    t0 = time.monotonic()
+    with open(log, "wb") as f:
+        try:
+            rc = subprocess.run([path], stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                timeout=UNIT_TIMEOUT).returncode
+            why = "" if rc == 0 else "exit status %d" % rc
+        except subprocess.TimeoutExpired:
+            why = "timeout after %ds" % UNIT_TIMEOUT
+    return Result(name, not why, why, time.monotonic() - t0, log)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", action="append", default=[], metavar="SUBSTR",
+                    help="run only tests whose name contains SUBSTR (repeatable: any of them)")
+    ap.add_argument("--list", action="store_true", help="list the selected tests and exit")
+    ap.add_argument("-j", type=int, default=2, metavar="N", help="scenarios run in parallel (default 2)")
+    ap.add_argument("--keep", action="store_true", help="keep every ISO, not only those of failures")
+    args = ap.parse_args()
+
+    def selected(name):
+        return not args.k or any(k in name for k in args.k)
+
+    units = [p for p in unit_tests() if selected("unit/" + os.path.basename(p))]
+    scens = [s for s in SCENARIOS if selected(s.name)]
+    names = [s.name for s in SCENARIOS]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        print("duplicate scenario names: %s" % ", ".join(sorted(dup)))
+        return 1
+    if args.list:
+        for p in units:
+            print("unit/" + os.path.basename(p))
+        for s in scens:
+            print("%-28s %-9s cpus=%d mem=%dM %s" % (s.name, s.emulator, s.cpus, s.mem, s.description))
+        return 0
+
+    os.makedirs(TESTS_OUT, exist_ok=True)
+    lock = threading.Lock()
+    results = []
+
+    def report(r: Result):
+        with lock:
+            results.append(r)
+            if r.ok:
+                print("PASS %s (%.1f s)" % (r.name, r.seconds), flush=True)
+            else:
+                print("FAIL %s: %s (log: %s)" % (r.name, r.why, os.path.relpath(r.log_path)), flush=True)
+
+    def one(sc):
+        try:
+            r = run_scenario(sc, keep=args.keep)
+        except Exception as e:  # a runner bug must still show as a failed test
+            r = Result(sc.name, False, "runner error: %r" % e, 0.0, os.path.join(TESTS_OUT, sc.name))
+        report(r)
+
+    # One pool for both kinds, longest first so the workers finish together: the time each test took in
+    # the previous run (build/tests/durations.json), else a guess from the scenario's shape.
+    try:
+        with open(DURATIONS) as f:
+            before = json.load(f)
+    except (OSError, ValueError):
+        before = {}
+    tasks = [(s.name, s.cost() * 3, lambda sc=s: one(sc)) for s in scens]
+    tasks += [("unit/" + os.path.basename(p), 5.0, lambda path=p: report(run_unit(path))) for p in units]
+    tasks.sort(key=lambda t: -before.get(t[0], t[1]))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:
+            for _, _, fn in tasks:
+                pool.submit(fn)
+    except KeyboardInterrupt:
+        kill_all()
+        print("interrupted", flush=True)
+        os._exit(130)  # do not let the pool start the queued tests
+    before.update({r.name: round(r.seconds, 1) for r in results})
+    with open(DURATIONS, "w") as f:
+        json.dump(before, f, indent=1, sort_keys=True)
+
+    passed = sum(r.ok for r in results)
+    failed = len(results) - passed
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(130)
