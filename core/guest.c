@@ -172,6 +172,7 @@ struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t
 	vcpus_on_cpu[g->cpu]++;
 	nguests++;
 	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
+	g->create_ticks = rdtsc() - g->t_create;
 
 	if (g->alloc == GMEM_EAGER) {
 		uint64_t page = 0;

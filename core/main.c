@@ -118,6 +118,7 @@ void kmain(uint64_t mbi_phys)
 	setup_console(bi);
 	pr_info("hv: loader '%s', %s boot, command line '%s'\n", bi->loader_name, bi->efi ? "UEFI" : "BIOS",
 		bi->cmdline);
+	pr_info("hv: hypervisor image at 0x%lx-0x%lx\n", (uint64_t)__image_start, (uint64_t)__image_end);
 
 	for (size_t i = 0; i < bi->nregions; i++) {
 		const struct mem_region *r = &bi->regions[i];

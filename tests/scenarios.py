@@ -123,3 +123,213 @@ SCENARIOS = [
     boot("boot-uefi-2cpu-256m", "qemu-uefi", 2, 256, timeout=90),
     boot("boot-bochs-4cpu-256m", "bochs", 4, 256, timeout=180),
 ]
+
+
+# --- VMX: guests, isolation, scheduling, bad input (Bochs) ---------------------------------------------
+
+def STARTED_AT(name: str) -> str:
+    """`hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE` with groups mem, hpa, cpu, ept."""
+    return (r"^\[cpu\d+\] hv: guest %s started: mem (?P<mem>\d+) MiB at HPA (?P<hpa>0x[0-9a-f]+), "
+            r"cpu (?P<cpu>\d+), ept (?P<ept>1G|2M|4K)" % re.escape(name))
+
+
+def NOT_STARTED(name: str, reason: str) -> str:
+    return r"^\[cpu\d+\] hv: guest %s not started: %s" % (re.escape(name), reason)
+
+
+def EPT_STOP(name: str, kind: str, gpa: int) -> str:
+    return GUEST_STOPPED(name, r"EPT violation %s at GPA 0x%x, rip 0x[0-9a-f]+" % (kind, gpa))
+
+
+def partitions_disjoint(names, min_cpus: int = 1):
+    """check(): the guests' partitions [HPA, HPA + mem) do not overlap and are spread over min_cpus CPUs."""
+    def check(log: str):
+        spans, cpus = [], set()
+        for n in names:
+            m = re.search(STARTED_AT(n), log, re.M)
+            if not m:
+                return "no started line with an HPA for %s" % n
+            base, size = int(m.group("hpa"), 16), int(m.group("mem")) << 20
+            spans.append((base, base + size, n))
+            cpus.add(m.group("cpu"))
+        spans.sort()
+        for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+            if b0 < a1:
+                return "partitions of %s and %s overlap" % (an, bn)
+        if len(cpus) < min_cpus:
+            return "guests on %d CPUs, want at least %d" % (len(cpus), min_cpus)
+        return None
+    return check
+
+
+def all_checks(*checks):
+    def check(log: str):
+        for c in checks:
+            err = c(log)
+            if err:
+                return err
+        return None
+    return check
+
+
+HELLO_LINES = lambda n: [GUEST_SAYS(n, "hello: Hello from a guest"),
+                         GUEST_SAYS(n, "hello: cpuid hypervisor bit=1 vmx=0 signature=TesseraHV"),
+                         GUEST_SAYS(n, r"hello: guest id=\d+ ram=16384 KiB cpu=\d+"),
+                         GUEST_EXITED(n, 0)]
+MEMCHECK_OK = lambda n: [GUEST_SAYS(n, r"memcheck: \d+ MiB intact"), GUEST_EXITED(n, 0)]
+
+SIX = ["h1", "h2", "h3", "m1", "m2", "m3"]
+
+SCENARIOS += [
+    bochs_vmx("vmx-two-guests", cpus=4,
+              modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
+              expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
+                     MEMCHECK_OK("mc") +
+                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, cpuid \d+, vmcall 1, io \d+$",
+                      r"^\[cpu\d+\] hv: guest mc exits: total \d+.*, preemption \d+", ALL_DONE],
+              check=partitions_disjoint(["hello", "mc"], min_cpus=2)),
+
+    bochs_vmx("vmx-six-guests", cpus=4, timeout=240,
+              modules=[guest("hello", "name=h%d mem=16M" % i) for i in (1, 2, 3)] +
+                      [guest("memcheck", "name=m%d mem=16M yields=4" % i) for i in (1, 2, 3)],
+              expect=sum([HELLO_LINES("h%d" % i) for i in (1, 2, 3)], []) +
+                     sum([MEMCHECK_OK("m%d" % i) for i in (1, 2, 3)], []) +
+                     [Expect(r"hv: guest \w+ exited code=0$", count=6), ALL_DONE],
+              check=partitions_disjoint(SIX, min_cpus=4)),
+
+    # Each escape probe touches one guest-physical address the guest does not own and must be stopped
+    # by an EPT violation naming it; the memcheck guests beside them must find their memory intact.
+    # m2's partition is at HPA 0x1400000 (20 MiB; checked below), the hypervisor's image at 0x200000.
+    bochs_vmx("vmx-isolation", cpus=4, timeout=240,
+              modules=[guest("memcheck", "name=m1 mem=16M yields=6"),
+                       guest("memcheck", "name=m2 mem=16M yields=6"),
+                       guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
+                       guest("escape", "name=hv-image mem=2M probe=0x200000 access=write"),
+                       guest("escape", "name=other-guest mem=16M probe=0x1400000 access=write"),
+                       guest("escape", "name=lapic mem=16M probe=0xfee00000 access=read"),
+                       guest("escape", "name=fetch mem=16M probe=0x3000000 access=exec")],
+              expect=MEMCHECK_OK("m1") + MEMCHECK_OK("m2") +
+                     [EPT_STOP("past-end", "write", 0x1000000),
+                      EPT_STOP("hv-image", "write", 0x200000),
+                      EPT_STOP("other-guest", "write", 0x1400000),
+                      EPT_STOP("lapic", "read", 0xfee00000),
+                      EPT_STOP("fetch", "fetch", 0x3000000),
+                      r"^\[cpu\d+\] hv: hypervisor image at 0x200000-", ALL_DONE],
+              forbid=[NO_VMX, r"escape: not stopped"],
+              check=lambda log: None if re.search(r"hv: guest m2 started: mem 16 MiB at HPA 0x1400000,", log)
+              else "m2 is not at HPA 0x1400000: the other-guest probe no longer aims at it"),
+
+    # spin never yields; counter shares its CPU and must finish first: only the preemption timer can
+    # take the CPU from spin (without it, spin would run its whole loop before counter starts).
+    bochs_vmx("vmx-starvation", cpus=2, timeout=240,
+              modules=[guest("spin", "name=spin mem=4M cpu=1 loops=150000000"),
+                       guest("counter", "name=counter mem=4M cpu=1 count=5 delay=200000")],
+              ordered=True,
+              expect=[GUEST_SAYS("spin", "spin: start"), GUEST_SAYS("counter", "counter: 5"),
+                      GUEST_EXITED("counter", 0), GUEST_SAYS("spin", "spin: done"), GUEST_EXITED("spin", 0),
+                      ALL_DONE]),
+
+    bochs_vmx("vmx-bad-input", cpus=2, mem=128, cmdline="frobnicate=1 quantum=fast",
+              modules=[data("not-a-kernel.txt", "name=text"),
+                       data("truncated.elf", "name=trunc"),
+                       guest("hello", "name=huge mem=4G"),
+                       guest("hello", "name=good mem=16M"),
+                       guest("hello", "name=good mem=16M"),
+                       guest("hello", "name=badcpu mem=16M cpu=7"),
+                       guest("hello", "name=badmem mem=12Q"),
+                       guest("escape", "name=tiny mem=2M probe=0x300000 access=read")],
+              expect=[r"hv: hypervisor: unknown option 'frobnicate=1'",
+                      r"hv: hypervisor: bad value for quantum: 'fast'",
+                      NOT_STARTED("text", "bad image: not an ELF file"),
+                      NOT_STARTED("trunc", "bad image: .+"),
+                      NOT_STARTED("huge", r"mem=4096 MiB is more than the \d+ MiB of free memory"),
+                      NOT_STARTED("good", "duplicate name 'good'"),
+                      NOT_STARTED("badcpu", r"cpu=7 is not a CPU that can run guests"),
+                      r"hv: module 6: bad value for mem: '12Q'",
+                      NOT_STARTED("badmem", "bad option on its module line"),
+                      EPT_STOP("tiny", "read", 0x300000)] + HELLO_LINES("good") + [ALL_DONE]),
+
+    # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly.
+    Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True,
+             modules=[guest("hello", "name=hello mem=16M")],
+             expect=[r"^\[cpu0\] hv: no VMX: .+", r"hv: module 0 not started: no VMX on this machine", READY,
+                     r"hv: powering off"],
+             ordered=True, end=r"hv: powering off"),
+
+    # A CPU model without 1 GiB EPT pages: the same two guests, mapped with 2 MiB pages.
+    bochs_vmx("vmx-sandy-bridge", cpus=2, cpu_model="corei7_sandy_bridge_2600k",
+              modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
+              expect=[r"hv: vmx: EPT pages 2M 4K,", STARTED_AT("hello"), STARTED_AT("mc")] +
+                     HELLO_LINES("hello") + MEMCHECK_OK("mc") + [ALL_DONE],
+              check=lambda log: None if len(re.findall(r"started: .*, ept 2M$", log, re.M)) == 2
+              else "guests not mapped with 2 MiB pages"),
+]
+
+
+# --- guest memory on first touch (Bochs) ---------------------------------------------------------------
+
+def MEMORY_LINE(name: str) -> str:
+    return (r"^\[cpu\d+\] hv: guest %s memory: touched (?P<mib>[\d.]+) MiB of (?P<of>\d+) MiB, "
+            r"(?P<exits>\d+) first-touch exits$" % re.escape(name))
+
+
+def memory_is(name: str, mib_lo: float, mib_hi: float, exits_lo: int, exits_hi: int):
+    """check(): the guest's memory line shows touched MiB and first-touch exits within the ranges."""
+    def check(log: str):
+        m = re.search(MEMORY_LINE(name), log, re.M)
+        if not m:
+            return "no memory line for %s" % name
+        mib, exits = float(m.group("mib")), int(m.group("exits"))
+        if not (mib_lo <= mib <= mib_hi):
+            return "%s touched %s MiB, want %s..%s" % (name, mib, mib_lo, mib_hi)
+        if not (exits_lo <= exits <= exits_hi):
+            return "%s took %d first-touch exits, want %d..%d" % (name, exits, exits_lo, exits_hi)
+        return None
+    return check
+
+
+# sparse touches one 4 KiB page every MiB from 2 MiB up (20 pages: 2..21 MiB), checking each reads
+# zero first. With 2 MiB chunks that is 10 chunks (2..22 MiB) plus chunk 0, which the hypervisor
+# touched itself to load the image (not an exit). With 4 KiB chunks: the 20 pages plus the image,
+# boot information, stack and bss pages (a few dozen KiB).
+SPARSE = "mem=64M count=20 stride=1M"
+SCENARIOS += [
+    bochs_vmx("mem-first-touch-modes", cpus=2, timeout=180,
+              modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
+                       guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
+                       guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
+                       guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
+                       guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
+              expect=[GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
+                      ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
+                     [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
+              check=all_checks(memory_is("eager", 64, 64, 0, 0),
+                               memory_is("lazy2m", 22, 22, 10, 10),
+                               memory_is("demand2m", 22, 22, 10, 10),
+                               memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
+                               memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40))),
+
+    # Demand guests whose mem= add up to far more than the machine (3 x 512 MiB on 256 MiB): the ones
+    # that touch little finish, the one that touches everything is stopped when memory runs out, and
+    # an eager memcheck guest beside them keeps its memory intact. All on one CPU, in this order.
+    bochs_vmx("mem-demand-overcommit", cpus=2, mem=256, timeout=240,
+              modules=[guest("sparse", "name=small1 alloc=demand mem=512M count=10 stride=1M cpu=1"),
+                       guest("sparse", "name=small2 alloc=demand mem=512M count=10 stride=1M cpu=1"),
+                       guest("memcheck", "name=mc alloc=eager mem=16M cpu=1"),
+                       guest("touchall", "name=hog alloc=demand mem=512M cpu=1")],
+              expect=[GUEST_EXITED("small1", 0), GUEST_EXITED("small2", 0)] + MEMCHECK_OK("mc") +
+                     [GUEST_STOPPED("hog", r"out of memory at GPA 0x[0-9a-f]+"), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("hog", "touchall: ")],
+              check=all_checks(memory_is("small1", 12, 12, 5, 5), memory_is("small2", 12, 12, 5, 5))),
+
+    # The isolation probes still hold when RAM is mapped on first touch.
+    bochs_vmx("mem-escape-lazy-demand", cpus=1,
+              modules=[guest("escape", "name=lazy-end alloc=lazy mem=16M probe=0x1000000 access=write"),
+                       guest("escape", "name=lazy-apic alloc=lazy chunk=4K mem=16M probe=0xfee00000 access=read"),
+                       guest("escape", "name=demand-end alloc=demand mem=16M probe=0x1000000 access=read"),
+                       guest("escape", "name=demand-far alloc=demand chunk=4K mem=16M probe=0x40000000 access=exec")],
+              expect=[EPT_STOP("lazy-end", "write", 0x1000000), EPT_STOP("lazy-apic", "read", 0xfee00000),
+                      EPT_STOP("demand-end", "read", 0x1000000), EPT_STOP("demand-far", "fetch", 0x40000000),
+                      ALL_DONE],
+              forbid=[NO_VMX, r"escape: not stopped"]),
+]
