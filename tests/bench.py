@@ -63,6 +63,59 @@ def exits_table(logs: Dict[str, str]) -> Table:
     return title, ["exit", "min", "median", "n", "net min", "net median"], rows
 
 
+# --- guest memory: eager vs lazy vs demand, chunk 2M/4K, guest size 64M/256M/1G --------------------------
+# Each cell boots one `touchall` guest twice: touching every page (start-up cost, touch cost, exits) and
+# touching 10% of its RAM (host memory in use then). Figures come from the hypervisor's lines
+#   hv: guest NAME start-up: N TSC ticks (create C, VMCS set-up S)
+#   hv: guest NAME memory: touched X MiB of Y MiB, Z first-touch exits
+#   hv: guest NAME host memory: R KiB RAM + E KiB EPT tables
+# and the guest's own `touchall: N pages in T ticks` (RDTSC around its loop, TSC offset 0).
+
+MEM_MODES = [("eager", "2M"), ("lazy", "2M"), ("lazy", "4K"), ("demand", "2M"), ("demand", "4K")]
+MEM_SIZES = [64, 256, 1024]
+
+
+def mem_cell(mode: str, chunk: str, size: int, part: str) -> Scenario:
+    pct = "" if part == "full" else " percent=10"
+    return Scenario("bench-mem-%s%s-%dm-%s" % (mode, chunk.lower(), size, part), emulator="bochs", cpus=1,
+                    mem=max(256, size + 256), timeout=900, needs_vmx=True,
+                    modules=[guest("touchall", "name=t mem=%dM alloc=%s chunk=%s%s" % (size, mode, chunk, pct))],
+                    expect=[r"touchall: \d+ pages in \d+ ticks", r"hv: guest t exited code=0", ALL_DONE],
+                    forbid=[r"hv: no VMX"])
+
+
+def _fig(rx: str, log: str, name: str) -> re.Match:
+    m = re.search(rx, log, re.M)
+    if not m:
+        raise BenchError("%s: no /%s/" % (name, rx))
+    return m
+
+
+def mem_table(logs: Dict[str, str]) -> Table:
+    rows, eager_total = [], {}
+    for mode, chunk in MEM_MODES:
+        for size in MEM_SIZES:
+            full = "bench-mem-%s%s-%dm-full" % (mode, chunk.lower(), size)
+            tenth = "bench-mem-%s%s-%dm-10" % (mode, chunk.lower(), size)
+            start = int(_fig(r"hv: guest t start-up: (\d+) TSC ticks", logs[full], full).group(1))
+            touch = int(_fig(r"touchall: \d+ pages in (\d+) ticks", logs[full], full).group(1))
+            exits = int(_fig(r"hv: guest t memory: touched [\d.]+ MiB of \d+ MiB, (\d+) first-touch exits",
+                             logs[full], full).group(1))
+            host = _fig(r"hv: guest t host memory: (\d+) KiB RAM \+ (\d+) KiB EPT tables", logs[tenth], tenth)
+            total = start + touch
+            if mode == "eager":
+                eager_total[size] = total
+            rows.append(["%s %s" % (mode, chunk if mode != "eager" else "-"), "%d MiB" % size,
+                         "%.2f" % (start / 1e6), "%.2f" % (touch / 1e6), exits,
+                         "%.2f" % (total / eager_total[size]),
+                         "%.1f" % ((int(host.group(1)) + int(host.group(2))) / 1024.0)])
+    title = ("Guest memory on Bochs corei7_skylake_x, 1 CPU; M = million TSC ticks = million emulated "
+             "instructions. start-up: hypervisor's decision to start the guest to its first entry; "
+             "touch: the guest writing every 4 KiB page once (guest RDTSC); x eager: (start-up + touch) / "
+             "eager's; host MiB: RAM + EPT tables in use when the guest has touched 10% of its RAM")
+    return title, ["alloc chunk", "guest", "start-up M", "touch all M", "exits", "x eager", "host MiB @10%"], rows
+
+
 BENCHES = [
     Bench("exits",
           [Scenario("bench-exits", emulator="bochs", cpus=1, mem=256, timeout=300, needs_vmx=True,
@@ -72,6 +125,9 @@ BENCHES = [
                             Expect(r"bench: pio min=\d+", count=1), ALL_DONE],
                     forbid=[r"hv: no VMX"])],
           exits_table),
+    Bench("memory",
+          [mem_cell(m, c, sz, part) for m, c in MEM_MODES for sz in MEM_SIZES for part in ("full", "10")],
+          mem_table),
 ]
 
 
