@@ -45,6 +45,9 @@ check-tools:
 deps:
 	scripts/install-deps.sh
 
+# Every object waits for the tool check, so a missing tool is named before anything fails on it.
+$(HV_OBJ): | check-tools
+
 # --- the hypervisor ---------------------------------------------------------
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -65,7 +68,6 @@ $(HV_ELF): $(HV_OBJ) linker.ld
 
 # The default ISO: iso/grub.cfg and every guest it names.
 $(HV_ISO): $(HV_ELF) $(GUEST_ELFS) iso/grub.cfg
-	@$(MAKE) -s check-tools
 	rm -rf $(ISO_DIR) && mkdir -p $(ISO_DIR)/boot/grub $(ISO_DIR)/guests
 	cp $(HV_ELF) $(ISO_DIR)/boot/hypervisor.elf
 	cp $(GUEST_ELFS) $(ISO_DIR)/guests/

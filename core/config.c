@@ -3,6 +3,7 @@
 #include "lib/cmdline.h"
 
 const char *const alloc_names[] = { "eager", "lazy", "demand", NULL };
+const char *const selftest_names[] = { "none", "ud", "null", "write-code", "exec-data", NULL };
 
 struct hv_config config = {
 	.console = "com1,115200",
@@ -20,6 +21,7 @@ void config_parse(const char *cmdline)
 		{ "quantum", OPT_UINT, &config.quantum_us, 0, NULL, NULL },
 		{ "alloc", OPT_CHOICE, &config.alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &config.chunk, 0, NULL, NULL },
+		{ "selftest", OPT_CHOICE, &config.selftest, 0, selftest_names, NULL },
 	};
 
 	cmdline_parse(cmdline, opts, sizeof(opts) / sizeof(opts[0]), "hypervisor", NULL, 0);

@@ -10,10 +10,13 @@ struct hv_config {
 	uint64_t quantum_us;   /* quantum=: time slice of a vCPU, microseconds of TSC time */
 	unsigned alloc;        /* alloc=eager|lazy|demand: default guest-memory policy */
 	uint64_t chunk;        /* chunk=2M|4K: default first-touch chunk size */
+	unsigned selftest;     /* selftest=: fault on purpose to check the exception path (tests) */
 };
 
 extern struct hv_config config;
 extern const char *const alloc_names[]; /* "eager", "lazy", "demand", NULL */
+enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_NULL, SELFTEST_WRITE_CODE, SELFTEST_EXEC_DATA };
+extern const char *const selftest_names[];
 
 /* Parses the hypervisor's command line into `config`, reporting bad words (defaults stay). */
 void config_parse(const char *cmdline);

@@ -100,6 +100,37 @@ static void setup_memory(const struct bootinfo *bi, uint64_t tramp)
 	pr_info("hv: memory usable %lu MiB, free %lu MiB\n", usable >> 20, pmm_free_bytes() >> 20);
 }
 
+/*
+ * selftest=: fault on purpose, once everything is up, so that tests see the exception path work and
+ * the host map's protections hold: an invalid opcode, a NULL dereference (page 0 is not mapped), a
+ * write to the hypervisor's code (read-only), a jump into its data (non-executable).
+ */
+static void selftest(void)
+{
+	static uint8_t data_byte[16] __attribute__((aligned(16))) = { 0xc3 }; /* RET, were it executable */
+	volatile uint8_t *code = (volatile uint8_t *)(uintptr_t)kmain;
+
+	switch (config.selftest) {
+	case SELFTEST_UD:
+		pr_info("hv: selftest: executing UD2\n");
+		asm volatile("ud2");
+		break;
+	case SELFTEST_NULL:
+		pr_info("hv: selftest: reading address 0\n");
+		(void)*(volatile uint64_t *)0;
+		break;
+	case SELFTEST_WRITE_CODE:
+		pr_info("hv: selftest: writing to the hypervisor's code at %p\n", (void *)code);
+		*code = 0x90;
+		break;
+	case SELFTEST_EXEC_DATA:
+		pr_info("hv: selftest: calling into the hypervisor's data at %p\n", (void *)data_byte);
+		((void (*)(void))(uintptr_t)data_byte)();
+		break;
+	}
+	pr_err("hv: selftest: the fault did not happen\n");
+}
+
 void kmain(uint64_t mbi_phys)
 {
 	struct bootinfo *bi = &bootinfo;
@@ -143,6 +174,8 @@ void kmain(uint64_t mbi_phys)
 	else
 		smp_boot(tramp, alloc_ap_stack, hv_ap_main);
 	pr_info("hv: cpus online %u/%u\n", cpu_count, cpu_present);
+	if (config.selftest)
+		selftest();
 
 	hv_start(bi);   /* VMX and the guests (core/hv.c); returns when there is nothing to run */
 	hv_shutdown();

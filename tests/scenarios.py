@@ -125,6 +125,25 @@ SCENARIOS = [
 ]
 
 
+def selftest(kind: str, exception: str, error_code: str, cr2: str = r"[0-9a-f]{16}") -> Scenario:
+    """selftest=KIND faults on purpose after SMP bring-up: the exception is reported with its vector,
+    error code, RIP and CR2, and the system stops (and powers off) instead of running on."""
+    return Scenario("boot-selftest-" + kind, emulator="qemu", cpus=2, mem=128, cmdline="selftest=" + kind,
+                    expect=[r"hv: selftest: ", r"hv: exception %s \(vector \d+\) error code %s$" % (exception, error_code),
+                            r"^\[cpu0\]   rip [0-9a-f]{16} cs 0008 .* cr2 %s$" % cr2,
+                            r"^\[cpu0\]   rax [0-9a-f]{16} rbx", r"hv: panic: system stopped"],
+                    ordered=True, forbid=[r"hv: selftest: the fault did not happen", READY],
+                    forbid_default=False, end=r"hv: panic: system stopped")
+
+
+SCENARIOS += [
+    selftest("ud", "#UD invalid opcode", "0x0"),
+    selftest("null", "#PF page fault", "0x0", cr2="0{16}"),                 # page 0 is not mapped
+    selftest("write-code", "#PF page fault", "0x3", cr2="0{10}20[0-9a-f]{4}"),  # present, write: code is read-only
+    selftest("exec-data", "#PF page fault", "0x11", cr2="0{10}2[0-9a-f]{5}"),   # present, fetch: data is NX
+]
+
+
 # --- VMX: guests, isolation, scheduling, bad input (Bochs) ---------------------------------------------
 
 def STARTED_AT(name: str) -> str:
