@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
+#include "pmm/pmm.h"
 #include "vmx/vmx.h"
 
 struct runq {
@@ -24,6 +25,7 @@ static struct runq runqs[MAX_CPUS];
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
 static volatile int vmx_state[MAX_CPUS]; /* 0 pending, 1 on, -1 failed */
 static volatile bool run_go;            /* guests are created: run queues may be used */
+static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
 
 static void runq_push(struct runq *q, struct vcpu *v)
 {
@@ -93,6 +95,8 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			loaded = NULL;
 			if (guest_end(guest_of(v), why) == 0) {
 				pr_info("hv: all guests finished\n");
+				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
+					pmm_free_bytes() >> 10, free_before_guests >> 10);
 				hv_shutdown();
 			}
 			break;
@@ -143,6 +147,12 @@ void hv_start(const struct bootinfo *bi)
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
 	}
 
+	if (vcpu_global_init()) {
+		pr_err("hv: out of memory for the MSR bitmap; no guests\n");
+		pr_info("hv: ready\n");
+		return;
+	}
+	free_before_guests = pmm_free_bytes();
 	for (size_t i = 0; i < bi->nmodules; i++) {
 		struct guest *g = guest_create(&bi->modules[i], i, cpus);
 

@@ -181,6 +181,16 @@ def partitions_disjoint(names, min_cpus: int = 1):
     return check
 
 
+def memory_returned(log: str):
+    """check(): when every guest has ended, all their memory (RAM, EPT tables, VMCS...) is free again."""
+    m = re.search(r"hv: memory free (\d+) KiB after the guests, (\d+) KiB before them", log)
+    if not m:
+        return "no memory-free line at the end"
+    if m.group(1) != m.group(2):
+        return "memory not returned: %s KiB free after the guests, %s KiB before" % (m.group(1), m.group(2))
+    return None
+
+
 def all_checks(*checks):
     def check(log: str):
         for c in checks:
@@ -214,7 +224,7 @@ SCENARIOS += [
               expect=sum([HELLO_LINES("h%d" % i) for i in (1, 2, 3)], []) +
                      sum([MEMCHECK_OK("m%d" % i) for i in (1, 2, 3)], []) +
                      [Expect(r"hv: guest \w+ exited code=0$", count=6), ALL_DONE],
-              check=partitions_disjoint(SIX, min_cpus=4)),
+              check=all_checks(partitions_disjoint(SIX, min_cpus=4), memory_returned)),
 
     # Each escape probe touches one guest-physical address the guest does not own and must be stopped
     # by an EPT violation naming it; the memcheck guests beside them must find their memory intact.
@@ -267,6 +277,22 @@ SCENARIOS += [
                       r"hv: module 6: bad value for mem: '12Q'",
                       NOT_STARTED("badmem", "bad option on its module line"),
                       EPT_STOP("tiny", "read", 0x300000)] + HELLO_LINES("good") + [ALL_DONE]),
+
+    # Guests that misbehave: each is stopped, or has the fault reflected into it, and only it; hello
+    # beside them runs to the end.
+    bochs_vmx("vmx-misbehaving-guests", cpus=2, timeout=180,
+              modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in
+                       ("hlt", "triple", "strio", "gp", "ud", "port", "cr4")] +
+                      [guest("hello", "name=hello mem=16M")],
+              expect=[GUEST_STOPPED("hlt", r"halted with interrupts disabled \(HLT, IF=0\), rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("triple", r"triple fault, rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("strio", r"string I/O \(INS/OUTS\) at port 0x3f8 is not supported, rip 0x[0-9a-f]+"),
+                      GUEST_SAYS("gp", "crash: caught exception 13 as expected"), GUEST_EXITED("gp", 0),
+                      GUEST_SAYS("ud", "crash: caught exception 6 as expected"), GUEST_EXITED("ud", 0),
+                      GUEST_SAYS("cr4", "crash: caught exception 13 as expected"), GUEST_EXITED("cr4", 0),
+                      GUEST_SAYS("port", "crash: port 0x70 read 0xff then 0xff"), GUEST_EXITED("port", 0),
+                      Expect(r"hv: guest port: read from port 0x70 \(no device; reads as all ones\), reported once",
+                             count=1)] + HELLO_LINES("hello") + [ALL_DONE]),
 
     # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly.
     Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True,
@@ -326,7 +352,7 @@ SCENARIOS += [
                                memory_is("lazy2m", 22, 22, 10, 10),
                                memory_is("demand2m", 22, 22, 10, 10),
                                memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
-                               memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40))),
+                               memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
 
     # Demand guests whose mem= add up to far more than the machine (3 x 512 MiB on 256 MiB): the ones
     # that touch little finish, the one that touches everything is stopped when memory runs out, and
@@ -339,7 +365,8 @@ SCENARIOS += [
               expect=[GUEST_EXITED("small1", 0), GUEST_EXITED("small2", 0)] + MEMCHECK_OK("mc") +
                      [GUEST_STOPPED("hog", r"out of memory at GPA 0x[0-9a-f]+"), ALL_DONE],
               forbid=[NO_VMX, GUEST_SAYS("hog", "touchall: ")],
-              check=all_checks(memory_is("small1", 12, 12, 5, 5), memory_is("small2", 12, 12, 5, 5))),
+              check=all_checks(memory_is("small1", 12, 12, 5, 5), memory_is("small2", 12, 12, 5, 5),
+                               memory_returned)),
 
     # The isolation probes still hold when RAM is mapped on first touch.
     bochs_vmx("mem-escape-lazy-demand", cpus=1,

@@ -50,7 +50,7 @@ static void msr_passthrough(uint8_t *bm, uint32_t msr)
 	bm[2048 + base + bit / 8] &= ~(1u << (bit % 8));   /* write bitmap */
 }
 
-static int vcpu_global_init(void)
+int vcpu_global_init(void)
 {
 	uint8_t *bm;
 

@@ -53,6 +53,8 @@ struct vcpu {
 	struct vcpu *next;           /* run-queue link */
 };
 
+/* What all vCPUs share (the MSR bitmap); once, before the first vcpu_create. 0 or -ENOMEM. */
+int vcpu_global_init(void);
 /* Allocates a vCPU of `vm` for host CPU `cpu`, to start in the Multiboot2 i386 state at `entry`
  * with EBX = `info_gpa`. Any CPU may call it; the VMCS is filled in on `cpu` by the first
  * vcpu_load. 0 or -ENOMEM. */
