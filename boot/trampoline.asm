@@ -41,8 +41,9 @@ tr32:
 	rdmsr
 	or eax, [ebx + tr_efer - trampoline_start] ; LME, and NXE if the host map uses XD bits
 	wrmsr
-	mov eax, cr0
-	or eax, CR0_PG | CR0_PE | (1 << 16)  ; paging, and WP: read-only pages bind ring 0 too
+	; A known CR0, not bits ORed into what INIT left: CD and NW may still be set from power-up
+	; (SDM Vol. 3A, 10.1, Table 10-1), which would leave this CPU running uncached.
+	mov eax, CR0_PG | CR0_PE | (1 << 16) | (1 << 5) | (1 << 4) ; paging, WP, NE, ET
 	mov cr0, eax
 	jmp far [ebx + tr_far64 - trampoline_start] ; into the 64-bit code segment
 

@@ -147,6 +147,11 @@ void hv_start(const struct bootinfo *bi)
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
 	}
 
+	if (!cpus) {
+		pr_err("hv: no CPU could turn VMX on; no guests\n");
+		pr_info("hv: ready\n");
+		return;
+	}
 	if (vcpu_global_init()) {
 		pr_err("hv: out of memory for the MSR bitmap; no guests\n");
 		pr_info("hv: ready\n");

@@ -13,9 +13,10 @@
  * could read the old contents in between). So destroy stays cheap and nothing is cleared twice.
  */
 
-/* RAM is ordinary write-back memory the guest may read, write and execute; the guest's PAT still
- * applies (EPT_IGNORE_PAT clear: SDM Vol. 3C, 29.3.7.2). */
-#define GMEM_EPT_FLAGS  (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT))
+/* RAM is ordinary write-back memory the guest may read, write and execute. The guest's PAT is
+ * ignored (EPT_IGNORE_PAT, SDM Vol. 3C, 29.3.7.2): the host maps the same memory write-back, and
+ * mixing memory types for one page is what the SDM warns against (Vol. 3A, 13.12.4). */
+#define GMEM_EPT_FLAGS  (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IGNORE_PAT)
 
 static uint64_t chunk_pages(const struct gmem *gm)
 {

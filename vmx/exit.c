@@ -16,15 +16,22 @@
 /* The handlers are kept out of line: the dispatcher then stays a short, frame-less path for the
  * frequent exits (CPUID, I/O, VMCALL), which is what `make bench` measures. */
 
-/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). */
+/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). Blocking by STI or
+ * MOV SS covered only that instruction: it ends with it (SDM Vol. 3C, 25.4.2, Table 25-3). */
 static inline __attribute__((always_inline)) void skip_instruction(void)
 {
 	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	if (__builtin_expect(vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3, 0))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & ~3ull);
 }
 
-/* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6). */
+/* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6). In real mode (CR0.PE = 0,
+ * possible with unrestricted guest) exceptions push no error code, and VM entry insists on that
+ * (SDM Vol. 3C, 27.2.1.3). */
 static void inject_exception(unsigned vector, bool has_code, uint32_t code)
 {
+	if (!(vmcs_read(GUEST_CR0) & CR0_PE))
+		has_code = false;
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
 		   INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector);
 	if (has_code)
@@ -64,6 +71,37 @@ static bool guest_long_mode(void)
 	return vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
 }
 
+/* An exit during event delivery (an EPT violation on the guest's IDT or stack, first touched) must
+ * not lose the event: deliver it again on the next entry (SDM Vol. 3C, 28.2.4 and 29.2.1). */
+static __attribute__((noinline)) void reinject_event(void)
+{
+	uint32_t info = vmcs_read32(IDT_VECTORING_INFO_FIELD);
+
+	if (!(info & INTR_INFO_VALID))
+		return;
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12)); /* bit 12 is undefined in this field */
+	if (info & INTR_INFO_DELIVER_CODE)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read(IDT_VECTORING_ERROR_CODE));
+	vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+}
+
+/* The time left in the slice: without "save VMX-preemption timer value" each entry restarts the
+ * timer from the VMCS, and with it host time is not counted (SDM Vol. 3C, 26.5.1). */
+static __attribute__((noinline)) int slice_left(struct vcpu *v)
+{
+	uint64_t now = rdtsc(), ticks;
+
+	if (now >= v->slice_end)
+		return VCPU_PREEMPTED;
+	ticks = (v->slice_end - now) >> vmx_caps.preemption_shift;
+	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffull : ticks ? ticks : 1);
+	return HANDLED;
+}
+
+/* Four characters of a string constant as the little-endian register CPUID returns them in. */
+#define SIG4(s, i) ((uint32_t)(uint8_t)(s)[i] | (uint32_t)(uint8_t)(s)[(i) + 1] << 8 | \
+		    (uint32_t)(uint8_t)(s)[(i) + 2] << 16 | (uint32_t)(uint8_t)(s)[(i) + 3] << 24)
+
 /* --- CPUID ------------------------------------------------------------------------------------ */
 
 static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
@@ -73,19 +111,22 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 
 	if (leaf >= HV_CPUID_BASE && leaf < 0x50000000u) {
 		/* Our own range (0x40000000-0x4FFFFFFF is reserved for hypervisors, SDM Vol. 2A CPUID):
-		 * the base leaf names us, nothing beyond it is defined yet. */
-		r.eax = r.ebx = r.ecx = r.edx = 0;
-		if (leaf == HV_CPUID_BASE) {
-			r.eax = HV_CPUID_BASE + 1;
-			memcpy(&r.ebx, HV_CPUID_SIGNATURE, 4);
-			memcpy(&r.ecx, HV_CPUID_SIGNATURE + 4, 4);
-			memcpy(&r.edx, HV_CPUID_SIGNATURE + 8, 4);
-		}
-		goto out;
+		 * the base leaf names us, nothing beyond it is defined yet. Answered first and without
+		 * the host's CPUID: `make bench` times this path. */
+		bool base = leaf == HV_CPUID_BASE;
+
+		v->regs.rax = base ? HV_CPUID_BASE + 1 : 0;
+		v->regs.rbx = base ? SIG4(HV_CPUID_SIGNATURE, 0) : 0;
+		v->regs.rcx = base ? SIG4(HV_CPUID_SIGNATURE, 4) : 0;
+		v->regs.rdx = base ? SIG4(HV_CPUID_SIGNATURE, 8) : 0;
+		skip_instruction();
+		return HANDLED;
 	}
 	r = cpuid(leaf, sub);
 	switch (leaf) {
 	case 1:
+		/* OSXSAVE mirrors the guest's own CR4, not the host's (SDM Vol. 2A, CPUID, Table 3-10). */
+		r.ecx = (r.ecx & ~(1u << 27)) | (vmcs_read(GUEST_CR4) & CR4_OSXSAVE ? 1u << 27 : 0);
 		r.ecx &= ~(1u << 5);   /* VMX: not offered to guests (no nested virtualization) */
 		r.ecx &= ~(1u << 3);   /* MONITOR/MWAIT: they exit and are not emulated */
 		r.ecx &= ~(1u << 21);  /* x2APIC: there is no virtual local APIC yet */
@@ -98,14 +139,22 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 			if (!(vmx_caps.cpu2 & SEC_INVPCID))
 				r.ebx &= ~(1u << 10);  /* INVPCID would #UD without the control */
 			r.ecx &= ~(1u << 5);       /* WAITPKG: needs a control we do not set */
+			r.ecx = (r.ecx & ~(1u << 4)) | (vmcs_read(GUEST_CR4) & (1ull << 22) ? 1u << 4 : 0); /* OSPKE */
+			r.edx &= ~((1u << 22) | (1u << 24) | (1u << 25)); /* AMX: its state is not switched */
 		}
 		break;
 	case 0xa:
 		r.eax = r.ebx = r.ecx = r.edx = 0; /* no performance monitoring for guests */
 		break;
 	case 0xd:
-		if (sub == 1 && !(vmx_caps.cpu2 & SEC_XSAVES))
-			r.eax &= ~(1u << 3);       /* XSAVES/XRSTORS would #UD */
+		if (sub == 0) {                    /* the XCR0 bits a guest may set (vcpu.c) */
+			r.eax &= (uint32_t)vcpu_xcr0_allowed;
+			r.edx &= (uint32_t)(vcpu_xcr0_allowed >> 32);
+		} else if (sub == 1) {
+			r.eax &= ~(1u << 3);       /* XSAVES/XRSTORS: not enabled, they would #UD */
+		} else if (sub < 64 && !(vcpu_xcr0_allowed >> sub & 1) && sub != 1) {
+			r.eax = r.ebx = r.ecx = r.edx = 0; /* a component the guest cannot enable */
+		}
 		break;
 	case 0x80000001:
 		if (!(vmx_caps.cpu2 & SEC_RDTSCP))
@@ -114,7 +163,6 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 	default:
 		break;
 	}
-out:
 	v->regs.rax = r.eax;
 	v->regs.rbx = r.ebx;
 	v->regs.rcx = r.ecx;
@@ -175,6 +223,12 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 	skip_instruction();
 	if (port >= VUART_BASE && port < VUART_BASE + 8) {
 		vuart_io(&vm->uart, vm->name, port, in, &val);
+		if (in)
+			v->regs.rax = size == 4 ? val : (v->regs.rax & ~(uint64_t)mask) | (val & mask);
+		/* The preemption timer counts only guest time; a UART line keeps the host busy for
+		 * ~100 us a character on the guest's behalf: charge it to the guest's slice, or a
+		 * guest that prints all the time would hold its CPU. */
+		return slice_left(v);
 	} else if (port == HV_PORT_DEBUG_EXIT && !in) {
 		return end_guest(v, (int)val);
 	} else {
@@ -186,8 +240,8 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 		}
 		val = mask;
 	}
-	if (in)
-		v->regs.rax = (v->regs.rax & ~(uint64_t)mask) | (val & mask);
+	if (in)                        /* a 32-bit IN zero-extends into RAX, as any 32-bit write does */
+		v->regs.rax = size == 4 ? val : (v->regs.rax & ~(uint64_t)mask) | (val & mask);
 	return HANDLED;
 }
 
@@ -227,7 +281,11 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 		/* LMA is the CPU's to set (on CR0.PG, handle_cr); SCE, LME, NXE are the guest's. */
 		uint64_t lma = vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
 
-		if (val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
+		/* SDM Vol. 2B, WRMSR, and Vol. 3A, 10.8.5: reserved bits, NXE without NX, and changing LME
+		 * with paging on raise #GP (VM entry would refuse the result otherwise, 27.3.1.1). */
+		if ((val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+		    ((val & EFER_NXE) && !cpu_has(CPU_NX)) ||
+		    (((val ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LME) && (vmcs_read(CR0_READ_SHADOW) & CR0_PG))) {
 			inject_gp();
 			return HANDLED;
 		}
@@ -302,13 +360,29 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 
 	if ((q >> 8 & 15) == 4)
 		val = vmcs_read(GUEST_RSP);
-	if (type == 0 && cr == 0) {
+	if (cr == 8 && type <= 1) {        /* the guest's own TPR, never the real APIC's */
+		uint64_t *reg = gpr(v, (q >> 8) & 15);
+
+		if (type == 1) {
+			*reg = v->cr8;
+		} else if (val & ~0xfull) {
+			inject_gp();           /* SDM Vol. 3A, 2.5: CR8 bits 63:4 are reserved */
+			return HANDLED;
+		} else {
+			v->cr8 = val;
+		}
+		r = HANDLED;
+	} else if (type == 0 && cr == 0) {
 		if (!guest_long_mode())
 			val &= 0xffffffff;
 		r = guest_write_cr0(v, val);
 	} else if (type == 0 && cr == 4) {
-		if (val & CR4_VMXE) {
-			inject_gp();   /* no nested VMX */
+		/* No nested VMX; no bit the CPU lacks; PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5). */
+		if (!guest_long_mode())
+			val &= 0xffffffff;
+		if ((val & CR4_VMXE) || (val & ~vmx_caps.cr4_fixed1) ||
+		    (guest_long_mode() && !(val & CR4_PAE))) {
+			inject_gp();
 			return HANDLED;
 		}
 		vmcs_write(CR4_READ_SHADOW, val);
@@ -327,15 +401,24 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 	return r;
 }
 
+/* Is `x` an XCR0 value XSETBV accepts? SDM Vol. 1, 13.3 and Vol. 2C, XSETBV: x87 always on; no bit
+ * outside what guests may use; AVX needs SSE; MPX's two bits together; AVX-512's three together and
+ * with AVX; AMX's two together. A value the CPU refuses would #GP in the host. */
+static bool xcr0_valid(uint64_t x)
+{
+	uint64_t avx512 = 7ull << 5, mpx = 3ull << 3, amx = 3ull << 17;
+
+	return (x & 1) && !(x & ~vcpu_xcr0_allowed) && (!(x & 4) || (x & 2)) &&
+	       ((x & mpx) == 0 || (x & mpx) == mpx) &&
+	       ((x & avx512) == 0 || ((x & avx512) == avx512 && (x & 6) == 6)) &&
+	       ((x & amx) == 0 || (x & amx) == amx);
+}
+
 static __attribute__((noinline)) int handle_xsetbv(struct vcpu *v)
 {
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
-	struct cpuid_regs r = cpuid(0xd, 0);
-	uint64_t supported = ((uint64_t)r.edx << 32) | r.eax;
 
-	/* SDM Vol. 2C, XSETBV: #GP for XCR != 0, bit 0 clear, unsupported bits, AVX without SSE. */
-	if (v->regs.rcx != 0 || !(val & 1) || (val & ~supported) || ((val & 4) && !(val & 2)) ||
-	    !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
+	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
 		inject_gp();
 		return HANDLED;
 	}
@@ -356,10 +439,15 @@ static __attribute__((noinline)) int handle_ept_violation(struct vcpu *v)
 
 	switch (gmem_touch(&v->vm->mem, gpa, true)) {
 	case GMEM_MAPPED:
-		return HANDLED;        /* first touch: retry the access, now mapped */
+		/* First touch: retry the access, now mapped, and the event it interrupted, if any.
+		 * Clearing the chunk was host time spent for the guest: charge it to its slice. */
+		reinject_event();
+		return slice_left(v);
 	case GMEM_PRESENT:
-		if (!(q & 0x38))
-			return HANDLED; /* it was not mapped when we faulted: another vCPU mapped it */
+		if (!(q & 0x38)) {      /* it was not mapped when we faulted: another vCPU mapped it */
+			reinject_event();
+			return HANDLED;
+		}
 		return stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
 			    q & 8 ? "r" : "-", q & 16 ? "w" : "-", q & 32 ? "x" : "-", vmcs_read(GUEST_RIP));
 	case GMEM_NOMEM:
@@ -430,26 +518,12 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 	return stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
 }
 
-/* Without "save VMX-preemption timer value", each entry restarts the timer from the VMCS: count
- * down what is left of the slice by hand (SDM Vol. 3C, 26.5.1). */
-static __attribute__((noinline)) int slice_left(struct vcpu *v)
-{
-	uint64_t now = rdtsc(), ticks;
-
-	if (now >= v->slice_end)
-		return VCPU_PREEMPTED;
-	ticks = (v->slice_end - now) >> vmx_caps.preemption_shift;
-	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffull : ticks ? ticks : 1);
-	return HANDLED;
-}
-
 int vmx_exit_dispatch(struct vcpu *v)
 {
 	uint32_t reason = vmcs_read32(VM_EXIT_REASON);
 	unsigned basic = reason & 0xffff;
 	int r;
 
-	v->launched = true;                  /* an exit: VMLAUNCH worked, VMRESUME from now on */
 	if (__builtin_expect(reason & EXIT_REASON_ENTRY_FAILURE, 0))
 		basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
 	else if (basic <= EXIT_REASON_MAX)
@@ -469,6 +543,14 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
 	case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
 	case EXIT_TRIPLE_FAULT:       r = handle_triple_fault(v); break;
+	case EXIT_WBINVD:                /* caches are shared with other guests: a no-op for guests */
+		skip_instruction();
+		r = HANDLED;
+		break;
+	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
+		inject_gp();
+		r = HANDLED;
+		break;
 	case EXIT_EPT_MISCONFIG:
 		r = stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
 			 vmcs_read(GUEST_PHYSICAL_ADDRESS));
@@ -486,10 +568,8 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = handle_unknown(v, basic);
 		break;
 	}
-	if (__builtin_expect(r == HANDLED, 1)) {
-		if (vmx_caps.save_timer || (r = slice_left(v)) == HANDLED)
-			return 0;
-	}
+	if (__builtin_expect(r == HANDLED, 1) && (vmx_caps.save_timer || (r = slice_left(v)) == HANDLED))
+		return 0;
 	v->action = (enum vcpu_action)r;
 	return 1;
 }

@@ -21,25 +21,21 @@ _Static_assert(offsetof(struct guest_regs, r8) == 56, "entry.asm G_R8");
 _Static_assert(offsetof(struct guest_regs, r15) == 112, "entry.asm G_R15");
 _Static_assert(offsetof(struct guest_regs, cr2) == 120, "entry.asm G_CR2");
 
-#define FPU_AREA_SIZE 4096  /* XSAVE area (CPUID.(EAX=0DH,ECX=0):ECX is below this on current CPUs) */
 
 static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SDM Vol. 3C, 25.6.9) */
 static uint16_t next_vpid = 1;
 static bool have_xsave;
-static uint64_t host_xcr0_mask;
+static unsigned fpu_pages;     /* size of a vCPU's XSAVE/FXSAVE area, in pages */
+/* XCR0 bits a guest may set: what the CPU supports, less AMX tile state (bits 17-18), whose 8 KiB
+ * would make every vCPU's save area three pages for state no test guest uses. */
+uint64_t vcpu_xcr0_allowed = 1;
+#define XCR0_AMX (3ull << 17)
 
 static inline void xsetbv(uint32_t idx, uint64_t v)
 {
 	asm volatile("xsetbv" : : "c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-static inline uint64_t xgetbv(uint32_t idx)
-{
-	uint32_t lo, hi;
-
-	asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(idx));
-	return ((uint64_t)hi << 32) | lo;
-}
 
 /* Lets the guest access one MSR without an exit (clears its read and write bits). */
 static void msr_passthrough(uint8_t *bm, uint32_t msr)
@@ -75,10 +71,16 @@ int vcpu_global_init(void)
 	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
 		msr_passthrough(bm, MSR_IA32_PAT);
 	have_xsave = cpu_has(CPU_XSAVE);
+	fpu_pages = 1;                                      /* FXSAVE: 512 bytes */
 	if (have_xsave) {
 		struct cpuid_regs r = cpuid(0xd, 0);
 
-		host_xcr0_mask = ((uint64_t)r.edx << 32) | r.eax; /* XCR0 bits this CPU supports */
+		/* CPUID.(EAX=0DH,ECX=0): EDX:EAX the XCR0 bits supported; EBX the XSAVE area size for the
+		 * XCR0 now loaded (SDM Vol. 1, 13.2): load the guests' mask to learn their area's size. */
+		vcpu_xcr0_allowed = (((uint64_t)r.edx << 32) | r.eax) & ~XCR0_AMX;
+		xsetbv(0, vcpu_xcr0_allowed);
+		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
+		xsetbv(0, 1);
 	}
 	return 0;
 }
@@ -209,6 +211,8 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
 	vmcs_write(EXCEPTION_BITMAP, 0);                   /* the guest handles its own exceptions */
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);         /* (with bit 14 clear: no #PF exits at all) */
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
@@ -236,12 +240,12 @@ int vcpu_create(struct vcpu *v, struct vm *vm, unsigned cpu, uint64_t entry, uin
 	v->xcr0 = 1;                                       /* x87 only, the reset value */
 	if (!(v->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
-	if (!(fpu = pmm_alloc_page())) {
+	if (pmm_alloc_pages(fpu_pages, PAGE_SIZE, &fpu)) {
 		pmm_free_page(v->vmcs);
 		return -ENOMEM;
 	}
 	v->fpu = phys_to_virt(fpu);
-	memset(v->fpu, 0, FPU_AREA_SIZE);
+	memset(v->fpu, 0, fpu_pages * PAGE_SIZE);           /* XSTATE_BV = 0: every component at reset */
 	*(uint32_t *)((char *)v->fpu + 24) = 0x1f80;      /* MXCSR reset value (FXSAVE layout, Vol. 1 10.5.1) */
 	*(uint16_t *)v->fpu = 0x37f;                       /* x87 FCW reset value */
 	if (vmx_caps.vpid)
@@ -264,13 +268,15 @@ static void vcpu_setup(struct vcpu *v)
 	v->ready = true;
 }
 
-/* FPU/SSE/AVX state is not switched by VMX: save one vCPU's, restore the next one's. */
+/* FPU/SSE/AVX state is not switched by VMX: save one vCPU's, restore the next one's. XSAVE saves
+ * only components enabled in XCR0 (SDM Vol. 1, 13.7): load the full guest mask around it, or the SSE
+ * state of a guest that never set XCR0 would be lost. */
 static void fpu_save(struct vcpu *v)
 {
 	if (have_xsave) {
-		asm volatile("xsave64 (%0)" : : "r"(v->fpu), "a"((uint32_t)host_xcr0_mask),
-			     "d"((uint32_t)(host_xcr0_mask >> 32)) : "memory");
-		v->xcr0 = xgetbv(0);
+		xsetbv(0, vcpu_xcr0_allowed);
+		asm volatile("xsave64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
+			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
 	} else {
 		asm volatile("fxsave64 (%0)" : : "r"(v->fpu) : "memory");
 	}
@@ -279,9 +285,9 @@ static void fpu_save(struct vcpu *v)
 static void fpu_restore(struct vcpu *v)
 {
 	if (have_xsave) {
-		xsetbv(0, host_xcr0_mask);               /* restore every component the area holds */
-		asm volatile("xrstor64 (%0)" : : "r"(v->fpu), "a"((uint32_t)host_xcr0_mask),
-			     "d"((uint32_t)(host_xcr0_mask >> 32)) : "memory");
+		xsetbv(0, vcpu_xcr0_allowed);            /* restore every component the area holds */
+		asm volatile("xrstor64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
+			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
 		xsetbv(0, v->xcr0);
 	} else {
 		asm volatile("fxrstor64 (%0)" : : "r"(v->fpu) : "memory");
@@ -299,6 +305,9 @@ void vcpu_load(struct vcpu *v, struct vcpu *prev)
 		prev->msr_lstar = rdmsr(MSR_LSTAR);
 		prev->msr_cstar = rdmsr(MSR_CSTAR);
 		prev->msr_sfmask = rdmsr(MSR_SFMASK);
+		asm volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3; mov %%dr6, %4"
+			     : "=r"(prev->dr[0]), "=r"(prev->dr[1]), "=r"(prev->dr[2]), "=r"(prev->dr[3]),
+			       "=r"(prev->dr[4]));
 	}
 	if (!v->ready)
 		vcpu_setup(v);
@@ -310,6 +319,9 @@ void vcpu_load(struct vcpu *v, struct vcpu *prev)
 	wrmsr(MSR_LSTAR, v->msr_lstar);
 	wrmsr(MSR_CSTAR, v->msr_cstar);
 	wrmsr(MSR_SFMASK, v->msr_sfmask);
+	/* DR0-3 and DR6 are not in the VMCS (DR7 is) and MOV DR does not exit: switch them too. */
+	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3; mov %4, %%dr6"
+		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | 0xffff0ff0ull));
 }
 
 static uint64_t tsc_to_timer(uint64_t ticks)
@@ -324,12 +336,14 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	v->slice_end = rdtsc() + quantum_tsc;
 	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, tsc_to_timer(quantum_tsc));
 	if (vmx_enter(v, v->launched)) {
+		/* VMLAUNCH/VMRESUME failed (every exit in between resumed from entry.asm). */
 		uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);
 
 		snformat(v->stop_reason, sizeof(v->stop_reason),
 			 "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
 		return VCPU_STOPPED;
 	}
+	v->launched = true;                  /* exits happened: VMRESUME from now on */
 	return v->action;
 }
 
@@ -337,7 +351,7 @@ void vcpu_destroy(struct vcpu *v)
 {
 	vmclear(v->vmcs);
 	pmm_free_page(v->vmcs);
-	pmm_free_page((uint64_t)v->fpu);
+	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
 	v->vmcs = 0;
 	v->fpu = NULL;
 }

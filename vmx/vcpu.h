@@ -44,6 +44,8 @@ struct vcpu {
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask; /* switched with the vCPU */
+	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
+	uint64_t cr8;                /* the guest's task priority (CR8 accesses exit) */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
 	enum vcpu_action action;     /* why the last run ended */
@@ -52,6 +54,9 @@ struct vcpu {
 	uint32_t exits[EXIT_REASON_MAX + 1];
 	struct vcpu *next;           /* run-queue link */
 };
+
+/* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
+extern uint64_t vcpu_xcr0_allowed;
 
 /* What all vCPUs share (the MSR bitmap); once, before the first vcpu_create. 0 or -ENOMEM. */
 int vcpu_global_init(void);

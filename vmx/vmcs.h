@@ -49,6 +49,8 @@ enum vmcs_field {
 	PIN_BASED_VM_EXEC_CONTROL = 0x4000,
 	CPU_BASED_VM_EXEC_CONTROL = 0x4002,
 	EXCEPTION_BITMAP         = 0x4004,
+	PAGE_FAULT_ERROR_CODE_MASK = 0x4006,
+	PAGE_FAULT_ERROR_CODE_MATCH = 0x4008,
 	CR3_TARGET_COUNT         = 0x400a,
 	VM_EXIT_CONTROLS         = 0x400c,
 	VM_EXIT_MSR_STORE_COUNT  = 0x400e,
@@ -65,6 +67,7 @@ enum vmcs_field {
 	VM_EXIT_INTR_INFO        = 0x4404,
 	VM_EXIT_INTR_ERROR_CODE  = 0x4406,
 	IDT_VECTORING_INFO_FIELD = 0x4408,
+	IDT_VECTORING_ERROR_CODE = 0x440a,
 	VM_EXIT_INSTRUCTION_LEN  = 0x440c,
 	VMX_INSTRUCTION_INFO     = 0x440e,
 	/* 32-bit guest state fields (B.3.3) */
@@ -160,6 +163,7 @@ enum vmcs_field {
 #define SEC_ENABLE_EPT           (1u << 1)
 #define SEC_RDTSCP               (1u << 3)
 #define SEC_ENABLE_VPID          (1u << 5)
+#define SEC_WBINVD_EXITING       (1u << 6)
 #define SEC_UNRESTRICTED_GUEST   (1u << 7)
 #define SEC_INVPCID              (1u << 12)
 #define SEC_XSAVES               (1u << 20)

@@ -73,8 +73,12 @@ bool vmx_probe(const char **why)
 	}
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
 			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
-			   CPU_SECONDARY_CONTROLS | CPU_MWAIT_EXITING | CPU_MONITOR_EXITING,
-			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS,
+			   CPU_SECONDARY_CONTROLS | CPU_MWAIT_EXITING | CPU_MONITOR_EXITING | CPU_RDPMC_EXITING |
+			   CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING,
+			   /* CR8 exits: MOV CR8 would otherwise reach the real local APIC's TPR (SDM Vol. 3C,
+			    * 26.3) and could block the host's own interrupts. */
+			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS |
+			   CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING,
 			   &c->cpu)) {
 		*why = "no secondary processor-based controls (so no EPT)";
 		return false;
@@ -87,7 +91,7 @@ bool vmx_probe(const char **why)
 
 	if (!pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
 			   SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
-			   SEC_INVPCID | SEC_XSAVES,
+			   SEC_INVPCID | SEC_WBINVD_EXITING,
 			   SEC_ENABLE_EPT, &c->cpu2)) {
 		*why = "no EPT (shadow page tables are not implemented yet)";
 		return false;
@@ -164,9 +168,11 @@ int vmx_cpu_on(void)
 	/* SDM Vol. 3C, 24.8: CR0 and CR4 must satisfy the VMX fixed bits in VMX operation. */
 	cr0 = (cr0 | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1;
 	cr4 = (cr4 | vmx_caps.cr4_fixed0 | CR4_VMXE) & vmx_caps.cr4_fixed1;
-	/* XSETBV needs CR4.OSXSAVE: the host switches each guest's XCR0 (vcpu.c). */
+	/* XSETBV needs CR4.OSXSAVE (the host switches each guest's XCR0, vcpu.c); FXSAVE saves the
+	 * XMM registers only with CR4.OSFXSR (SDM Vol. 2A, FXSAVE). */
 	if (cpu_has(CPU_XSAVE))
 		cr4 |= CR4_OSXSAVE;
+	cr4 |= CR4_OSFXSR;
 	write_cr0(cr0);
 	write_cr4(cr4);
 	asm volatile("vmxon %1; setna %0" : "=qm"(fail) : "m"(region) : "cc", "memory");

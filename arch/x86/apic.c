@@ -7,7 +7,16 @@
 /* Register offsets in the xAPIC page; x2APIC MSR = 0x800 + offset / 16 (SDM Vol. 3A, 11.12.1.2). */
 #define APIC_ID     0x020
 #define APIC_EOI    0x0b0
+#define APIC_VER    0x030   /* version; bits 23:16 = number of LVT entries - 1 */
 #define APIC_SVR    0x0f0   /* spurious-interrupt vector register; bit 8 = APIC software enable */
+#define APIC_LVT_CMCI    0x2f0 /* local vector table (SDM Vol. 3A, 11.5.1, Figure 11-8) */
+#define APIC_LVT_TIMER   0x320
+#define APIC_LVT_THERMAL 0x330
+#define APIC_LVT_PERF    0x340
+#define APIC_LVT_LINT0   0x350
+#define APIC_LVT_LINT1   0x360
+#define APIC_LVT_ERROR   0x370
+#define LVT_MASKED       (1u << 16)
 #define APIC_ICR_LO 0x300   /* interrupt command register (SDM Vol. 3A, 11.6.1, Figure 11-12) */
 #define APIC_ICR_HI 0x310
 
@@ -46,12 +55,27 @@ uint64_t lapic_mmio_base(void)
 void lapic_init(void)
 {
 	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+	unsigned max_lvt;
 
 	if (!(base & APIC_BASE_EN))
 		wrmsr(MSR_IA32_APIC_BASE, base |= APIC_BASE_EN);
 	x2apic = base & APIC_BASE_X2APIC;
 	mmio = (volatile uint32_t *)(base & 0xffffff000ull); /* mapped 1:1, uncached (paging.c) */
 	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
+
+	/* No local interrupt source is used: mask them all, so none can arrive on a vector the IDT
+	 * has no gate for. The optional ones exist per the version register's LVT count. */
+	max_lvt = (apic_read(APIC_VER) >> 16) & 0xff;
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_LVT_LINT0, LVT_MASKED);
+	apic_write(APIC_LVT_LINT1, LVT_MASKED);
+	apic_write(APIC_LVT_ERROR, LVT_MASKED);
+	if (max_lvt >= 4)
+		apic_write(APIC_LVT_PERF, LVT_MASKED);
+	if (max_lvt >= 5)
+		apic_write(APIC_LVT_THERMAL, LVT_MASKED);
+	if (max_lvt >= 6)
+		apic_write(APIC_LVT_CMCI, LVT_MASKED);
 }
 
 uint32_t lapic_id(void)

@@ -30,8 +30,12 @@ void trap_handler(struct trap_frame *f)
 		lapic_eoi();
 		return;
 	}
-	if (f->vector == VEC_NMI && system_stopping)
-		park(); /* panic() on another CPU asked every CPU to stop */
+	if (f->vector == VEC_NMI) {
+		if (system_stopping)
+			park(); /* panic() on another CPU asked every CPU to stop */
+		printk(LOG_WARN, "hv: NMI (not a stop request), ignored\n");
+		return;
+	}
 
 	/* An exception in the hypervisor itself is a bug in it: say everything, then stop. */
 	panic("hv: exception %s (vector %lu) error code 0x%lx\n"

@@ -17,7 +17,7 @@ void fake_pmm_fill_free(int byte);
 #define FAKE_BASE  0x40000000ull
 #define FAKE_SIZE  (64ull << 20)
 #define ALL_SIZES  (EPT_PAGE_4K | EPT_PAGE_2M | EPT_PAGE_1G)
-#define WB_RWX     (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT))
+#define WB_RWX     (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IGNORE_PAT)
 
 static void setup(void)
 {
