@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
+#include "ept/ept.h"
 #include "pmm/pmm.h"
 #include "vmx/vmx.h"
 
@@ -72,7 +73,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		}
 		if (!v->ready) {
 			/* Start-up cost: creating the guest, then its VMCS on this CPU; the console lines
-			 * printed in between are not part of it (each costs ~100 us of UART time). */
+			 * printed in between are not part of it (a line costs milliseconds of UART time). */
 			struct guest *g = guest_of(v);
 			uint64_t t0 = rdtsc(), setup;
 
@@ -128,7 +129,7 @@ void hv_start(const struct bootinfo *bi)
 		return;                         /* a console-only system: nothing to run */
 	}
 	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, unrestricted guest\n",
-		vmx_caps.ept_page_sizes & 4 ? " 1G" : "", vmx_caps.ept_page_sizes & 2 ? " 2M" : "",
+		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
 		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift);
 
 	/* Every CPU turns VMX on for itself; guests go only where that worked. */
