@@ -241,7 +241,7 @@ int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *re
 	nfree = count_clear(used);
 	spin_unlock(&pmm_lock);
 
-	pr_info("pmm: %llu MiB usable, %llu MiB free, bitmaps at 0x%llx (%llu KiB)\n",
+	pr_debug("hv: pmm: %llu MiB usable, %llu MiB free, bitmaps at 0x%llx (%llu KiB)\n",
 		(unsigned long long)(usable_bytes >> 20), (unsigned long long)((nfree << PAGE_SHIFT) >> 20),
 		(unsigned long long)where, (unsigned long long)(bytes >> 10));
 	return 0;
