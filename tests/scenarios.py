@@ -294,6 +294,12 @@ SCENARIOS += [
                       Expect(r"hv: guest port: read from port 0x70 \(no device; reads as all ones\), reported once",
                              count=1)] + HELLO_LINES("hello") + [ALL_DONE]),
 
+    # The default demo, as `make run` boots it: build/hypervisor.iso and its iso/grub.cfg (which
+    # does not power off: the run ends when the guests have).
+    bochs_vmx("vmx-default-iso", cpus=4, iso="build/hypervisor.iso",
+              expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
+                     MEMCHECK_OK("mc") + [ALL_DONE, r"hv: halting"]),
+
     # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly.
     Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True,
              modules=[guest("hello", "name=hello mem=16M")],

@@ -85,6 +85,7 @@ class Scenario:
     needs_vmx: bool = False             # QEMU: never use KVM (it would hide the missing VMX differently)
     weight: Optional[float] = None      # scheduling cost estimate (default from emulator/cpus/timeout)
     description: str = ""
+    iso: str = ""                       # boot this ISO as it is (e.g. build/hypervisor.iso) instead of building one
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -271,7 +272,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
     serial = os.path.join(out, "serial.log")
     t0 = time.monotonic()
     try:
-        iso = build_iso(sc, out, hv_elf)
+        iso = os.path.join(ROOT, sc.iso) if sc.iso else build_iso(sc, out, hv_elf)
         argv, env = emulator_cmd(sc, iso, out, serial)
     except (RuntimeError, OSError) as e:
         return Result(sc.name, False, str(e), time.monotonic() - t0, serial)
@@ -326,7 +327,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
     if why is not None:
         tail = last_lines(log)
         why += "; log ends: " + (tail if tail else "(empty)")
-    elif not keep:
+    elif not keep and not sc.iso:          # never the given ISO: only one this run built
         shutil.rmtree(os.path.join(out, "iso"), ignore_errors=True)
         try:
             os.remove(iso)
