@@ -121,6 +121,7 @@ SCENARIOS = [
     boot("boot-qemu-1cpu-2g", "qemu", 1, 2048),
     boot("boot-qemu-4cpu-2g", "qemu", 4, 2048),
     boot("boot-uefi-2cpu-256m", "qemu-uefi", 2, 256, timeout=90),
+    boot("boot-qemu-2cpu-6g", "qemu", 2, 6144),   # memory above 4 GiB: mapped and allocatable
     boot("boot-bochs-4cpu-256m", "bochs", 4, 256, timeout=180),
 ]
 
