@@ -345,8 +345,13 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
 	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
 
-	if ((val & CR0_PG) && !(val & CR0_PE)) {
-		inject_gp();           /* SDM Vol. 3A, 2.5: PG without PE */
+	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
+	 * NW without CD, clearing PG with CR4.PCIDE set, entering IA-32e mode from a 64-bit code segment.
+	 * Letting any through would only make the next VM entry fail. */
+	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
+	    (pg_off && (vmcs_read(GUEST_CR4) & CR4_PCIDE)) ||
+	    (pg_on && (efer & EFER_LME) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))) {
+		inject_gp();
 		return HANDLED;
 	}
 	/* IA-32e mode is entered and left through CR0.PG with EFER.LME set (SDM Vol. 3A, 10.8.5). */
@@ -396,7 +401,8 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 		if (!guest_long_mode())
 			val &= 0xffffffff;
 		if ((val & CR4_VMXE) || (val & ~vmx_caps.cr4_fixed1) ||
-		    (guest_long_mode() && !(val & CR4_PAE))) {
+		    (guest_long_mode() && !(val & CR4_PAE)) ||
+		    ((val & CR4_PCIDE) && !guest_long_mode())) {
 			inject_gp();
 			return HANDLED;
 		}

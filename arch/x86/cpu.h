@@ -16,6 +16,7 @@
 #define CR4_PGE  (1ull << 7)
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_VMXE (1ull << 13)  /* VMX enable (SDM Vol. 3C, 24.7) */
+#define CR4_PCIDE (1ull << 17) /* process-context identifiers (IA-32e mode only) */
 #define CR4_OSXSAVE (1ull << 18)
 
 /* Architectural MSRs. SDM Vol. 4, Table 2-2. */
