@@ -163,7 +163,7 @@ void kmain(uint64_t mbi_phys)
 
 	pic_disable();
 	tramp = pick_trampoline(bi);
-	paging_init(top, tramp);
+	paging_init(top, tramp, bi->regions, bi->nregions);
 	time_init();
 	acpi_init(bi->rsdp);
 	lapic_init();

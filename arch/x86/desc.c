@@ -49,8 +49,8 @@ static void idt_build(void)
 	if (built)
 		return;
 	for (int v = 0; v < 32; v++)
-		/* NMI, #DF and #MC may hit with a broken stack: give them a known-good one (IST1). */
-		set_gate(v, trap_stubs[v], (v == 2 || v == 8 || v == 18) ? 1 : 0);
+		/* NMI, #DF and #MC may hit with a broken stack: give each a known-good one (IST1-3). */
+		set_gate(v, trap_stubs[v], v == 2 ? 1 : v == 8 ? 2 : v == 18 ? 3 : 0);
 	set_gate(VEC_WAKEUP, trap_stub_wakeup, 0);
 	set_gate(VEC_SPURIOUS, trap_stub_spurious, 0);
 	built = true;
@@ -71,7 +71,8 @@ void cpu_init_tables(struct percpu *pc)
 		     ((tss >> 24) & 0xff) << 56;
 	pc->gdt[5] = tss >> 32;
 	memset(&pc->tss, 0, sizeof(pc->tss));
-	pc->tss.ist[0] = (uint64_t)pc->ist_stack + sizeof(pc->ist_stack);
+	for (int i = 0; i < 3; i++)
+		pc->tss.ist[i] = (uint64_t)pc->ist_stack[i] + sizeof(pc->ist_stack[i]);
 	pc->tss.iomap_base = sizeof(struct tss); /* no I/O bitmap */
 
 	idt_build();

@@ -55,7 +55,25 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t bend)
 	return a < bend && b < a + alen;
 }
 
-uint64_t paging_init(uint64_t top, uint64_t exec_page)
+/* Is [base, base + len) all usable RAM in the memory map? Regions may be unsorted but do not
+ * overlap usefully for this question: extend coverage from `base` until no region continues it. */
+static bool all_usable(uint64_t base, uint64_t len, const struct mem_region *map, size_t n)
+{
+	uint64_t at = base, end = base + len;
+	bool moved = true;
+
+	while (at < end && moved) {
+		moved = false;
+		for (size_t i = 0; i < n; i++)
+			if (map[i].type == MEM_USABLE && map[i].base <= at && map[i].base + map[i].len > at) {
+				at = map[i].base + map[i].len;
+				moved = true;
+			}
+	}
+	return at >= end;
+}
+
+uint64_t paging_init(uint64_t top, uint64_t exec_page, const struct mem_region *map, size_t n)
 {
 	uint64_t *pml4 = table_alloc(), *pdpt = NULL;
 	uint64_t img_start = (uint64_t)__image_start, img_end = (uint64_t)__image_end;
@@ -74,7 +92,8 @@ uint64_t paging_init(uint64_t top, uint64_t exec_page)
 	for (addr = 0; addr < top; addr += 1ull << 30) {
 		unsigned l4 = (addr >> 39) & 511, l3 = (addr >> 30) & 511;
 		bool split = !gb || overlaps(addr, 1ull << 30, img_start, img_end) || addr == 0 ||
-			     (apic >= addr && apic < addr + (1ull << 30));
+			     (apic >= addr && apic < addr + (1ull << 30)) ||
+			     !all_usable(addr, 1ull << 30, map, n);
 		uint64_t *pd;
 
 		if (l3 == 0) {

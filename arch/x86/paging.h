@@ -1,5 +1,6 @@
 /* The host page tables: all physical memory mapped 1:1, the hypervisor's code read-only, data NX. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 /* x86-64 paging-structure entry bits. SDM Vol. 3A, 4.5 (Tables 4-14..4-20). */
@@ -13,11 +14,15 @@
 extern uint64_t host_cr3;     /* the value every CPU loads (below 4 GiB: the AP trampoline sets it in 32-bit mode) */
 extern uint64_t host_efer_bits; /* EFER bits every CPU sets: LME, and NXE where the CPU has it */
 
+struct mem_region;
+
 /*
  * Builds and loads the host map of [0, top) (at least 0..4 GiB, which holds the local APIC and
  * firmware tables). `exec_page` is one more 4 KiB page to leave executable (the AP trampoline).
+ * `map` (n regions) is the memory map: a 1 GiB page is used only where all of it is usable RAM, so
+ * that no large page spans memory types the MTRRs set apart (SDM Vol. 3A, 13.11.9).
  * Returns the end of what was mapped: less than `top` only if the table pool ran out (reported).
  */
-uint64_t paging_init(uint64_t top, uint64_t exec_page);
+uint64_t paging_init(uint64_t top, uint64_t exec_page, const struct mem_region *map, size_t n);
 /* Loads the host map on this CPU (APs, after the trampoline's use of it). */
 void paging_load(void);

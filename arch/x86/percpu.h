@@ -25,7 +25,9 @@ struct percpu {
 	uint64_t stack_top;     /* its host stack (also HOST_RSP base for VMX) */
 	uint64_t gdt[6];        /* null, code64, data, code32, TSS (two slots) */
 	struct tss tss;
-	uint8_t ist_stack[4096] __attribute__((aligned(16))); /* NMI, #DF, #MC run here (IST1) */
+	/* NMI, #DF and #MC each run on a known-good stack of their own (IST1-3): a machine check
+	 * during an NMI must not overwrite the NMI's frame. */
+	uint8_t ist_stack[3][4096] __attribute__((aligned(16)));
 };
 
 extern struct percpu percpu[MAX_CPUS];
