@@ -8,13 +8,7 @@
 #include "pmm/pmm.h"
 #include "tests/unit/unit.h"
 
-/* The test-facing part; the test programs declare these themselves. */
-void fake_pmm_init(uint64_t base, uint64_t size);
-void fake_pmm_fini(void);
-void fake_pmm_set_limit(uint64_t pages);
-uint64_t fake_pmm_outstanding(void);
-uint64_t fake_pmm_alloc_calls(void);
-void fake_pmm_fill_free(int byte);
+#include "tests/unit/fake_pmm.h"
 
 #define POISON 0xAA /* what freshly handed-out, not-zeroed memory holds: never 0, so "forgot to clear" shows */
 

@@ -5,10 +5,7 @@
 #include "pmm/pmm.h"
 #include "tests/unit/unit.h"
 
-void fake_pmm_init(uint64_t base, uint64_t size);
-void fake_pmm_fini(void);
-void fake_pmm_set_limit(uint64_t pages);
-uint64_t fake_pmm_outstanding(void);
+#include "tests/unit/fake_pmm.h"
 
 #define FAKE_BASE  0x40000000ull   /* the fake memory the tables come from */
 #define FAKE_SIZE  (32ull << 20)
