@@ -259,6 +259,16 @@ SCENARIOS += [
                       GUEST_EXITED("counter", 0), GUEST_SAYS("spin", "spin: done"), GUEST_EXITED("spin", 0),
                       ALL_DONE]),
 
+    # A guest that prints without pause makes the host spend milliseconds per line in the UART, time
+    # the preemption timer does not see: it is charged to the guest's slice, so a quiet counter on
+    # the same CPU still finishes long before the chatty one.
+    bochs_vmx("vmx-chatty-guest", cpus=2, timeout=240,
+              modules=[guest("counter", "name=chatty mem=4M cpu=1 count=300 delay=0"),
+                       guest("counter", "name=quiet mem=4M cpu=1 count=3 delay=2000000")],
+              ordered=True,
+              expect=[GUEST_SAYS("chatty", "counter: 1$"), GUEST_EXITED("quiet", 0),
+                      GUEST_SAYS("chatty", "counter: 300$"), GUEST_EXITED("chatty", 0), ALL_DONE]),
+
     bochs_vmx("vmx-bad-input", cpus=2, mem=128, cmdline="frobnicate=1 quantum=fast",
               modules=[data("not-a-kernel.txt", "name=text"),
                        data("truncated.elf", "name=trunc"),
