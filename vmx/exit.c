@@ -16,13 +16,25 @@
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
  * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
 
-/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). Blocking by STI or
- * MOV SS covered only that instruction: it ends with it (SDM Vol. 3C, 25.4.2, Table 25-3). */
+/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5), finishing it as
+ * the CPU would: blocking by STI or MOV SS covered only that instruction (SDM Vol. 3C, 25.4.2,
+ * Table 25-3), and with RFLAGS.TF set a single-step #DB is due after it, which VM entry delivers
+ * from the BS bit of the pending debug exceptions (SDM Vol. 3C, 25.4.2 and 27.7.3). */
+static __attribute__((noinline)) void finish_instruction_slow(void)
+{
+	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+
+	if (block & 3)
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, block & ~3ull);
+	if (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF)
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
+}
+
 static inline __attribute__((always_inline)) void skip_instruction(void)
 {
 	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
-	if (__builtin_expect(vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3, 0))
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & ~3ull);
+	if (__builtin_expect((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF), 0))
+		finish_instruction_slow();
 }
 
 /* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6). In real mode (CR0.PE = 0,
@@ -334,6 +346,11 @@ static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 
 	if (gmem_read(&v->vm->mem, cr3 & 0xffffffe0, pdpte, sizeof(pdpte)))
 		return false;
+	/* A present PDPTE with reserved bits (2:1, 8:5, and above the physical-address width) is a #GP
+	 * for the MOV that loads it (SDM Vol. 3A, 4.4.1, Table 4-8); VM entry would refuse it. */
+	for (unsigned i = 0; i < 4; i++)
+		if ((pdpte[i] & 1) && (pdpte[i] & (0x1e6ull | ~((1ull << cpu_phys_bits()) - 1))))
+			return false;
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
 	return true;
@@ -366,8 +383,10 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 		vmcs_write(GUEST_IA32_EFER, efer & ~EFER_LMA);
 		vmcs_write(VM_ENTRY_CONTROLS, entry & ~ENTRY_IA32E_MODE);
 	} else if (pg_on && (vmcs_read(GUEST_CR4) & CR4_PAE)) {
-		if (!load_pdptes(v, vmcs_read(GUEST_CR3)))
-			return stop(v, "PAE page-directory pointers outside its RAM (cr3 0x%lx)", vmcs_read(GUEST_CR3));
+		if (!load_pdptes(v, vmcs_read(GUEST_CR3))) {
+			inject_gp();   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
+			return HANDLED;
+		}
 	}
 	vmcs_write(CR0_READ_SHADOW, val);
 	vmcs_write(GUEST_CR0, vcpu_cr0_real(val));
@@ -500,7 +519,11 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 		if (system_stopping)       /* panic() on another CPU: stop here too */
 			for (;;)
 				asm volatile("cli; hlt");
-		return HANDLED;            /* an NMI for the host; nothing else uses them */
+		/* An NMI for the host; nothing else uses them. The exit left NMIs blocked (SDM Vol. 3C,
+		 * 28.1): an IRET to the next instruction lifts that, as the NMI handler's IRET would. */
+		asm volatile("mov %%rsp, %%rax; pushq $0x10; pushq %%rax; pushfq; pushq $0x08;"
+			     "leaq 1f(%%rip), %%rax; pushq %%rax; iretq; 1:" : : : "rax", "memory");
+		return HANDLED;
 	}
 	return stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
 		    vmcs_read(GUEST_RIP));

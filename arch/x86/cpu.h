@@ -41,6 +41,7 @@
 #define EFER_LMA (1ull << 10)  /* long mode active */
 #define EFER_NXE (1ull << 11)  /* execute-disable enable */
 
+#define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
 
 struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
@@ -124,6 +125,12 @@ static inline bool cpu_has(uint32_t leaf, int reg, int bit)
 #define CPU_NX       0x80000001, 3, 20  /* execute-disable */
 #define CPU_PDPE1GB  0x80000001, 3, 26  /* 1 GiB pages */
 #define CPU_LM       0x80000001, 3, 29
+
+/* Physical-address width in bits: CPUID.80000008H:EAX[7:0], 36 when the leaf is missing. */
+static inline unsigned cpu_phys_bits(void)
+{
+	return cpuid(0x80000000u, 0).eax >= 0x80000008u ? cpuid(0x80000008u, 0).eax & 0xff : 36;
+}
 
 /* Which CPU are we? The per-CPU block's first word is its index (arch/x86/percpu.h); GS points at it. */
 static inline unsigned this_cpu_id(void)
