@@ -47,6 +47,8 @@ int console_parse(const char *val, uint16_t *port, uint32_t *baud)
 			if (d < 0 || (v = v * 16 + d) > 0xffff)
 				return -EINVAL;
 		}
+		if (!v)
+			return -EINVAL;  /* "0x" alone, or port 0 (the DMA controller's) */
 		*port = v;
 	} else {
 		return -EINVAL;

@@ -113,6 +113,17 @@ struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t
 		not_started(g, "bad option on its module line (see above)");
 		return NULL;
 	}
+	/* The name appears in every line about the guest ("hv: guest NAME ...", "[NAME] text"):
+	 * it must be one word that cannot be confused with the rest of those lines. */
+	if (!g->vm.name[0] || strchr(g->vm.name, ' ') || strchr(g->vm.name, '\t') ||
+	    strchr(g->vm.name, '[') || strchr(g->vm.name, ']')) {
+		char bad_name[sizeof(g->vm.name)];
+
+		memcpy(bad_name, g->vm.name, sizeof(bad_name));
+		snformat(g->vm.name, sizeof(g->vm.name), "module%u", idx);
+		not_started(g, "name='%s' must be one word without brackets", bad_name);
+		return NULL;
+	}
 	for (unsigned i = 0; i < nguests; i++)
 		if (!strcmp(guests[i].vm.name, g->vm.name)) {
 			not_started(g, "duplicate name '%s' (module %u); give it name=", g->vm.name, idx);

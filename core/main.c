@@ -59,15 +59,29 @@ static void setup_console(const struct bootinfo *bi)
 }
 
 /* A free page below 1 MiB for the AP trampoline: the SIPI vector can only name such a page. */
+static bool page_in_use(const struct bootinfo *bi, uint64_t page)
+{
+	if (page < bi->mbi_end && bi->mbi_start < page + PAGE_SIZE)
+		return true;                    /* the Multiboot2 information, still to be read */
+	for (size_t i = 0; i < bi->nmodules; i++)
+		if (page < bi->modules[i].end && bi->modules[i].start < page + PAGE_SIZE)
+			return true;            /* a guest image, still to be loaded */
+	return page < (uint64_t)__image_end && (uint64_t)__image_start < page + PAGE_SIZE;
+}
+
 static uint64_t pick_trampoline(const struct bootinfo *bi)
 {
-	for (uint64_t page = TRAMPOLINE_DEFAULT; page < 0x9f000; page += PAGE_SIZE)
+	for (uint64_t page = TRAMPOLINE_DEFAULT; page < 0x9f000; page += PAGE_SIZE) {
+		if (page_in_use(bi, page))
+			continue;
 		for (size_t i = 0; i < bi->nregions; i++) {
 			const struct mem_region *r = &bi->regions[i];
 
-			if (r->type == MEM_USABLE && r->base <= page && r->base + r->len >= page + PAGE_SIZE)
+			if (r->type == MEM_USABLE && r->base <= page && r->len >= PAGE_SIZE &&
+			    r->base + r->len - PAGE_SIZE >= page)
 				return page;
 		}
+	}
 	return 0;
 }
 
@@ -80,12 +94,14 @@ static uint64_t alloc_ap_stack(void)
 	return phys + HOST_STACK_SIZE;
 }
 
-static void setup_memory(const struct bootinfo *bi, uint64_t tramp)
+static void setup_memory(const struct bootinfo *bi, uint64_t tramp, uint64_t mapped_top)
 {
-	struct mem_region reserved[BOOTINFO_MAX_MODULES + 3];
+	struct mem_region reserved[BOOTINFO_MAX_MODULES + 4];
 	size_t nres = 0;
 	uint64_t usable;
 
+	/* Memory the host map does not reach (its table pool ran out) cannot be handed out. */
+	reserved[nres++] = (struct mem_region){ mapped_top, (1ull << 52) - mapped_top, MEM_RESERVED };
 	reserved[nres++] = (struct mem_region){ (uint64_t)__image_start,
 						(uint64_t)__image_end - (uint64_t)__image_start, MEM_RESERVED };
 	reserved[nres++] = (struct mem_region){ bi->mbi_start, bi->mbi_end - bi->mbi_start, MEM_RESERVED };
@@ -134,7 +150,7 @@ static void selftest(void)
 void kmain(uint64_t mbi_phys)
 {
 	struct bootinfo *bi = &bootinfo;
-	uint64_t top = 0, tramp;
+	uint64_t top = 0, tramp, mapped;
 
 	percpu[0].id = 0;
 	cpu_init_tables(&percpu[0]);
@@ -154,20 +170,22 @@ void kmain(uint64_t mbi_phys)
 	for (size_t i = 0; i < bi->nregions; i++) {
 		const struct mem_region *r = &bi->regions[i];
 
+		uint64_t end = r->len > (1ull << 52) - r->base ? 1ull << 52 : r->base + r->len; /* no wrap */
+
 		pr_debug("hv: mmap 0x%016lx-0x%016lx type %u\n", r->base, r->base + r->len - 1, r->type);
-		if (r->type == MEM_USABLE && r->base + r->len > top)
-			top = r->base + r->len;
+		if (r->type == MEM_USABLE && r->base < (1ull << 52) && end > top)
+			top = end;
 	}
 	if (bi->efi_mmap_entries)
 		pr_info("hv: EFI memory map: %lu descriptors\n", bi->efi_mmap_entries);
 
 	pic_disable();
 	tramp = pick_trampoline(bi);
-	paging_init(top, tramp, bi->regions, bi->nregions);
+	mapped = paging_init(top, tramp, bi->regions, bi->nregions);
 	time_init();
-	acpi_init(bi->rsdp);
+	acpi_init(bi->rsdp, bi->rsdp_revision, mapped);
 	lapic_init();
-	setup_memory(bi, tramp);
+	setup_memory(bi, tramp, mapped);
 
 	if (!tramp)
 		pr_warn("hv: smp: no free page below 1 MiB for the start-up trampoline; boot CPU only\n");

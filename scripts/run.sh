@@ -8,7 +8,9 @@ iso=${1:-build/hypervisor.iso}
 [ -f "$iso" ] || { echo "run: $iso not found (make it with 'make')" >&2; exit 1; }
 iso=$(realpath "$iso")
 
-if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
+# KVM gives its guests VMX only with nested virtualization on (kvm_intel nested=Y or 1).
+nested=$(cat /sys/module/kvm_intel/parameters/nested 2>/dev/null || echo N)
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo && [[ $nested == [Yy1]* ]]; then
 	echo "run: QEMU with KVM (nested VMX), 4 CPUs, 1 GiB; Ctrl-C to stop"
 	exec qemu-system-x86_64 -accel kvm -cpu host -smp 4 -m 1024 -cdrom "$iso" -boot d \
 		-serial stdio -display none -monitor none -no-reboot \
@@ -16,7 +18,8 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
 fi
 
 echo "run: Bochs corei7_skylake_x (no VT-x/KVM here), 4 CPUs, 512 MiB; Ctrl-C to stop"
-dir=$(mktemp -d /tmp/tessera-run.XXXXXX)
+dir=$(realpath -m "$(dirname "$iso")/run")   # build/run: one place, removed by make clean
+rm -rf "$dir" && mkdir -p "$dir"
 cat >"$dir/bochsrc" <<RC
 megs: 512
 cpu: model=corei7_skylake_x, count=4, ips=100000000, reset_on_triple_fault=0

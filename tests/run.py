@@ -97,7 +97,17 @@ def main() -> int:
     except (OSError, ValueError):
         before = {}
     tasks = [(s.name, s.cost() * 3, lambda sc=s: one(sc)) for s in scens]
-    tasks += [("unit/" + os.path.basename(p), 5.0, lambda path=p: report(run_unit(path))) for p in units]
+    def unit(path):
+        try:
+            r = run_unit(path)
+        except Exception as e:  # could not run it at all: a failed test, not a silent gap
+            r = Result("unit/" + os.path.basename(path), False, "runner error: %r" % e, 0.0, path)
+        report(r)
+
+    tasks += [("unit/" + os.path.basename(p), 5.0, lambda path=p: unit(path)) for p in units]
+    if not tasks:
+        print("no test selected")
+        return 1
     tasks.sort(key=lambda t: -before.get(t[0], t[1]))
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:
@@ -112,7 +122,7 @@ def main() -> int:
         json.dump(before, f, indent=1, sort_keys=True)
 
     passed = sum(r.ok for r in results)
-    failed = len(results) - passed
+    failed = len(results) - passed + (len(tasks) - len(results))  # a task that reported nothing failed
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -277,6 +277,7 @@ SCENARIOS += [
                        guest("hello", "name=good mem=16M"),
                        guest("hello", "name=badcpu mem=16M cpu=7"),
                        guest("hello", "name=badmem mem=12Q"),
+                       guest("hello", "name=br[0] mem=16M"),
                        guest("escape", "name=tiny mem=2M probe=0x300000 access=read")],
               expect=[r"hv: hypervisor: unknown option 'frobnicate=1'",
                       r"hv: hypervisor: bad value for quantum: 'fast'",
@@ -287,6 +288,7 @@ SCENARIOS += [
                       NOT_STARTED("badcpu", r"cpu=7 is not a CPU that can run guests"),
                       r"hv: module 6: bad value for mem: '12Q'",
                       NOT_STARTED("badmem", "bad option on its module line"),
+                      NOT_STARTED("module7", r"name='br\[0\]' must be one word without brackets"),
                       EPT_STOP("tiny", "read", 0x300000)] + HELLO_LINES("good") + [ALL_DONE]),
 
     # Guests that misbehave: each is stopped, or has the fault reflected into it, and only it; hello

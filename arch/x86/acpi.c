@@ -37,11 +37,18 @@ static bool checksum_ok(const void *p, uint32_t len)
 	return sum == 0;
 }
 
+static uint64_t mapped_top;   /* tables must lie below: the rest is not in the host map */
+
 static const struct sdt_header *table_at(uint64_t phys)
 {
 	const struct sdt_header *h = (const void *)phys;
 
-	if (!phys || h->length < sizeof(*h) || h->length > (16u << 20) || !checksum_ok(h, h->length)) {
+	if (!phys || phys >= mapped_top || mapped_top - phys < sizeof(*h)) {
+		pr_warn("hv: acpi: table address 0x%lx is outside memory, ignored\n", phys);
+		return NULL;
+	}
+	if (h->length < sizeof(*h) || h->length > (16u << 20) || h->length > mapped_top - phys ||
+	    !checksum_ok(h, h->length)) {
 		pr_warn("hv: acpi: table at 0x%lx is damaged (bad length or checksum), ignored\n", phys);
 		return NULL;
 	}
@@ -67,8 +74,12 @@ static void parse_madt(const struct sdt_header *h)
 			memcpy(&flags, p + 8, 4);
 			cpu = true;
 		}
-		/* flags bit 0: enabled; bit 1: online capable (can be enabled later). */
-		if (cpu && (flags & 3)) {
+		/* flags bit 0: enabled. Bit 1 (online capable) marks a hot-plug slot, not a CPU to start.
+		 * A CPU may be listed twice (a type 0 and a type 9 entry): start it once. */
+		for (unsigned i = 0; cpu && i < acpi.ncpus; i++)
+			if (acpi.apic_ids[i] == id)
+				cpu = false;
+		if (cpu && (flags & 1)) {
 			if (acpi.ncpus < ACPI_MAX_CPUS)
 				acpi.apic_ids[acpi.ncpus++] = id;
 			else
@@ -80,10 +91,40 @@ static void parse_madt(const struct sdt_header *h)
 
 /* The DSDT holds \_S5 as AML: NameOp "_S5_" PackageOp PkgLength NumElements {SLP_TYPa, SLP_TYPb ...}.
  * A byte search for it is the usual shortcut short of an AML interpreter (ACPI 6.5, 7.4.2 and 20.2). */
+/* One AML integer (ZeroOp, OneOp, BytePrefix, WordPrefix, DWordPrefix; ACPI 6.5, 20.2.3) at *pp. */
+static bool aml_integer(const uint8_t **pp, const uint8_t *end, uint32_t *val)
+{
+	const uint8_t *p = *pp;
+	unsigned len = 0;
+
+	if (p >= end)
+		return false;
+	switch (*p) {
+	case 0x00: *val = 0; break;                       /* ZeroOp */
+	case 0x01: *val = 1; break;                       /* OneOp */
+	case 0x0a: len = 1; break;                        /* BytePrefix */
+	case 0x0b: len = 2; break;                        /* WordPrefix */
+	case 0x0c: len = 4; break;                        /* DWordPrefix */
+	default:   *val = *p; break;                      /* some firmware writes the byte bare */
+	}
+	if (len) {
+		if (p + 1 + len > end)
+			return false;
+		*val = 0;
+		memcpy(val, p + 1, len);
+		p += len;
+	}
+	*pp = p + 1;
+	return true;
+}
+
+/* The DSDT holds \_S5 as AML: NameOp "_S5_" PackageOp PkgLength NumElements {SLP_TYPa, SLP_TYPb ...}.
+ * A byte search for it is the usual shortcut short of an AML interpreter (ACPI 6.5, 7.4.2 and 20.2). */
 static void find_s5(const struct sdt_header *dsdt)
 {
 	const uint8_t *p = (const uint8_t *)dsdt + sizeof(*dsdt);
 	const uint8_t *end = (const uint8_t *)dsdt + dsdt->length;
+	uint32_t a, b;
 
 	for (; p + 8 < end; p++) {
 		if (memcmp(p, "_S5_", 4) || p[4] != 0x12)
@@ -91,13 +132,10 @@ static void find_s5(const struct sdt_header *dsdt)
 		p += 5;
 		p += ((*p & 0xc0) >> 6) + 1;   /* PkgLength: lead byte bits 7:6 = extra bytes */
 		p++;                           /* NumElements */
-		if (p >= end)
+		if (!aml_integer(&p, end, &a) || !aml_integer(&p, end, &b))
 			return;
-		if (*p == 0x0a)                /* BytePrefix */
-			p++;
-		if (p >= end)
-			return;
-		acpi.slp_typ_s5 = *p;          /* ZeroOp (0) and OneOp (1) are their own values */
+		acpi.slp_typ_s5 = a & 7;       /* SLP_TYP is 3 bits wide */
+		acpi.slp_typb_s5 = b & 7;
 		acpi.has_s5 = true;
 		return;
 	}
@@ -126,7 +164,7 @@ static void parse_fadt(const struct sdt_header *h)
 		find_s5(h);
 }
 
-void acpi_init(uint64_t rsdp_phys)
+void acpi_init(uint64_t rsdp_phys, int revision, uint64_t top)
 {
 	const struct rsdp *rsdp = (const void *)rsdp_phys;
 	const struct sdt_header *root;
@@ -141,7 +179,11 @@ void acpi_init(uint64_t rsdp_phys)
 		pr_warn("hv: acpi: RSDP at 0x%lx is damaged, ignored\n", rsdp_phys);
 		return;
 	}
-	xsdt = rsdp->revision >= 2 && rsdp->xsdt;
+	mapped_top = top;
+	/* The XSDT fields exist only in the 36-byte ACPI 2.0 RSDP, which has its own checksum over
+	 * `length` bytes (ACPI 6.5, 5.2.5.3); the 20-byte copy of an ACPI 1.0 tag ends before them. */
+	xsdt = revision >= 2 && rsdp->revision >= 2 && rsdp->length >= 36 && rsdp->length <= 4096 &&
+	       checksum_ok(rsdp, rsdp->length) && rsdp->xsdt;
 	root = table_at(xsdt ? rsdp->xsdt : rsdp->rsdt);
 	if (!root)
 		return;

@@ -4,7 +4,8 @@
 #include "arch/x86/power.h"
 #include "arch/x86/time.h"
 
-#define SLP_EN (1u << 13)  /* PM1 control register: sleep enable (ACPI 6.5, 4.8.4.2.1) */
+#define SLP_EN   (1u << 13)  /* PM1 control register: sleep enable (ACPI 6.5, 4.8.4.2.1) */
+#define SLP_MASK (0xfu << 10) /* SLP_TYP (12:10) and SLP_EN */
 
 __attribute__((noreturn)) void halt_forever(void)
 {
@@ -18,10 +19,11 @@ __attribute__((noreturn)) void power_off(void)
 {
 	cli();
 	if (acpi.pm1a_cnt && acpi.has_s5) {
-		/* SLP_TYP (bits 12:10) = the \_S5 value, with SLP_EN, enters S5: soft off. */
-		outw(acpi.pm1a_cnt, (acpi.slp_typ_s5 << 10) | SLP_EN);
+		/* SLP_TYP (bits 12:10) = the \_S5 value, with SLP_EN, enters S5: soft off. The other
+		 * control bits are kept (read-modify-write). */
+		outw(acpi.pm1a_cnt, (inw(acpi.pm1a_cnt) & ~SLP_MASK) | (acpi.slp_typ_s5 << 10) | SLP_EN);
 		if (acpi.pm1b_cnt)
-			outw(acpi.pm1b_cnt, (acpi.slp_typ_s5 << 10) | SLP_EN);
+			outw(acpi.pm1b_cnt, (inw(acpi.pm1b_cnt) & ~SLP_MASK) | (acpi.slp_typb_s5 << 10) | SLP_EN);
 		udelay(10000);
 	}
 	/* Still running: an emulator without ACPI power-off, or firmware that ignored it. */

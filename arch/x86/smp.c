@@ -13,7 +13,8 @@
 extern char trampoline_start[], trampoline_end[], tr_gdt[], tr32[], tr64[];
 extern char tr_gdt_desc[], tr_far32[], tr_far64[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[], tr_arg[];
 
-#define AP_ANSWER_US 200000  /* how long an AP may take to report in after its SIPIs */
+#define AP_ANSWER_US 1000000 /* how long an AP may take to report in after its SIPIs (emulators
+			      * under load are slow; real CPUs take microseconds) */
 
 static void (*ap_main_fn)(struct percpu *);
 

@@ -20,13 +20,24 @@ void time_init(void)
 	outb(0x42, count & 0xff);
 	outb(0x42, count >> 8);
 	t0 = rdtsc();
-	while (!(inb(0x61) & 0x20))          /* bit 5: channel 2 output goes high at terminal count */
-		;
+	/* Bit 5: channel 2's output goes high at terminal count. Bounded: a board whose PIT does not
+	 * count must not hang the boot (10 ms is ~10^7 cycles even at 1 GHz; allow far more). */
+	for (uint64_t spins = 0; !(inb(0x61) & 0x20); spins++)
+		if (spins > 100000000ull) {
+			t1 = t0;
+			goto no_pit;
+		}
 	t1 = rdtsc();
+no_pit:
 	outb(0x61, gate);
 	tsc_khz = (t1 - t0) / CALIBRATE_MS;
-	if (tsc_khz == 0)
-		tsc_khz = 1000000; /* no PIT answer: assume 1 GHz rather than divide by zero */
+	if (tsc_khz == 0) {
+		/* No PIT answer: the TSC's nominal rate from CPUID leaf 0x16 (base MHz), else 1 GHz. */
+		struct cpuid_regs r = cpuid(0, 0).eax >= 0x16 ? cpuid(0x16, 0) : (struct cpuid_regs){ 0, 0, 0, 0 };
+
+		tsc_khz = r.eax ? r.eax * 1000ull : 1000000;
+		pr_warn("hv: the PIT did not count; assuming a %lu kHz TSC\n", tsc_khz);
+	}
 	pr_info("hv: tsc %lu kHz\n", tsc_khz);
 }
 

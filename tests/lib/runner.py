@@ -272,7 +272,14 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
     serial = os.path.join(out, "serial.log")
     t0 = time.monotonic()
     try:
-        iso = os.path.join(ROOT, sc.iso) if sc.iso else build_iso(sc, out, hv_elf)
+        if sc.iso:
+            iso = os.path.join(ROOT, sc.iso)
+            # A given ISO must hold the ELF under test: older than it means a stale build.
+            if not os.path.exists(iso) or os.path.getmtime(iso) < os.path.getmtime(hv_elf):
+                raise RuntimeError("%s is missing or older than %s: run make first"
+                                   % (sc.iso, os.path.relpath(hv_elf, ROOT)))
+        else:
+            iso = build_iso(sc, out, hv_elf)
         argv, env = emulator_cmd(sc, iso, out, serial)
     except (RuntimeError, OSError) as e:
         return Result(sc.name, False, str(e), time.monotonic() - t0, serial)
