@@ -320,6 +320,16 @@ SCENARIOS += [
                      r"hv: powering off"],
              ordered=True, end=r"hv: powering off"),
 
+    # CPU models whose VMX cannot run our guests: said clearly, then a console-only system.
+    Scenario("vmx-none-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+             modules=[guest("hello", "name=hello mem=16M")],
+             expect=[r"^\[cpu0\] hv: no VMX: no VMX-preemption timer", READY, r"hv: powering off"],
+             ordered=True, end=r"hv: powering off"),
+    Scenario("vmx-none-lynnfield", emulator="bochs", cpus=1, mem=128, cpu_model="corei5_lynnfield_750",
+             modules=[guest("hello", "name=hello mem=16M")],
+             expect=[r"^\[cpu0\] hv: no VMX: no unrestricted guest", READY, r"hv: powering off"],
+             ordered=True, end=r"hv: powering off"),
+
     # A CPU model without 1 GiB EPT pages: the same two guests, mapped with 2 MiB pages.
     bochs_vmx("vmx-sandy-bridge", cpus=2, cpu_model="corei7_sandy_bridge_2600k",
               modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
