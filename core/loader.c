@@ -162,31 +162,25 @@ static int elf_parse(const uint8_t *f, size_t size, struct elf *e, char *why, si
 		return -ENOEXEC;
 	}
 	e->elf64 = f[EI_CLASS] == ELFCLASS64;
-	if (e->elf64) {
-		Elf64_Ehdr h;
-
-		if (size < sizeof(h))
-			goto truncated;
-		memcpy(&h, f, sizeof(h));
-		type = h.e_type;
-		machine = h.e_machine;
-		e->entry = h.e_entry;
-		e->phoff = h.e_phoff;
-		phentsize = h.e_phentsize;
-		phnum = h.e_phnum;
-	} else {
-		Elf32_Ehdr h;
-
-		if (size < sizeof(h))
-			goto truncated;
-		memcpy(&h, f, sizeof(h));
-		type = h.e_type;
-		machine = h.e_machine;
-		e->entry = h.e_entry;
-		e->phoff = h.e_phoff;
-		phentsize = h.e_phentsize;
-		phnum = h.e_phnum;
-	}
+	/* The two classes differ in field widths only: copy the header of the file's class and widen
+	 * what the checks need. */
+#define READ_EHDR(T) do { \
+		T h; \
+		if (size < sizeof(h)) \
+			goto truncated; \
+		memcpy(&h, f, sizeof(h)); \
+		type = h.e_type; \
+		machine = h.e_machine; \
+		e->entry = h.e_entry; \
+		e->phoff = h.e_phoff; \
+		phentsize = h.e_phentsize; \
+		phnum = h.e_phnum; \
+	} while (0)
+	if (e->elf64)
+		READ_EHDR(Elf64_Ehdr);
+	else
+		READ_EHDR(Elf32_Ehdr);
+#undef READ_EHDR
 	if (type != ET_EXEC) {
 		say(why, whylen, "ELF type %u is not an executable (ET_EXEC)", type);
 		return -ENOEXEC;
@@ -229,17 +223,16 @@ static struct seg elf_seg(const uint8_t *f, const struct elf *e, unsigned i)
 	const uint8_t *p = f + e->phoff + (uint64_t)i * e->phentsize;
 	struct seg s;
 
-	if (e->elf64) {
-		Elf64_Phdr ph;
-
-		memcpy(&ph, p, sizeof(ph));
-		s = (struct seg){ ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-	} else {
-		Elf32_Phdr ph;
-
-		memcpy(&ph, p, sizeof(ph));
-		s = (struct seg){ ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-	}
+#define READ_PHDR(T) do { \
+		T ph; \
+		memcpy(&ph, p, sizeof(ph)); \
+		s = (struct seg){ ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz }; \
+	} while (0)
+	if (e->elf64)
+		READ_PHDR(Elf64_Phdr);
+	else
+		READ_PHDR(Elf32_Phdr);
+#undef READ_PHDR
 	return s;
 }
 
