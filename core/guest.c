@@ -15,12 +15,12 @@
 
 struct guest guests[MAX_GUESTS];
 unsigned nguests;
-static unsigned live_guests;
+static unsigned live_guests;            /* created and not yet ended; the last to end sees 0 */
 static unsigned vcpus_on_cpu[MAX_CPUS];
-static spinlock_t guests_lock = SPINLOCK_INIT;
 
-/* The module's file name without folders or extension: the default guest name. */
-static void default_name(const char *path, char *name, size_t size)
+/* The module's file name without folders or extension ("/guests/hello.elf" -> "hello"): the
+ * default guest name; "moduleN" when there is none. */
+static void default_name(const char *path, unsigned idx, char *name, size_t size)
 {
 	const char *base = path, *end;
 	size_t n;
@@ -33,8 +33,8 @@ static void default_name(const char *path, char *name, size_t size)
 	n = (size_t)(end - base) < size - 1 ? (size_t)(end - base) : size - 1;
 	memcpy(name, base, n);
 	name[n] = 0;
-	if (!n)
-		snformat(name, size, "guest%u", nguests + 1);
+	if (*path != '/' || !n)
+		snformat(name, size, "module%u", idx);
 }
 
 static int write_guest(void *ctx, uint64_t gpa, const void *src, uint64_t len)
@@ -64,17 +64,99 @@ static unsigned spread(uint64_t cpus)
 	pr_err("hv: guest %s not started: %s\n", (g)->vm.name, _why); \
 } while (0)
 
+/* The module line: "PATH word word ..." (GRUB puts the module's path first). Fills g's options and
+ * its own words (g->args); false after reporting a problem. */
+static bool parse_line(struct guest *g, const struct boot_module *mod, unsigned idx)
+{
+	const char *words = mod->cmdline;
+	const struct opt_desc opts[] = {
+		{ "name", OPT_STRING, g->vm.name, sizeof(g->vm.name), NULL, NULL },
+		{ "mem", OPT_SIZE, &g->mem, 0, NULL, NULL },
+		{ "cpu", OPT_UINT, &g->cpu, 0, NULL, NULL },
+		{ "alloc", OPT_CHOICE, &g->alloc, 0, alloc_names, NULL },
+		{ "chunk", OPT_SIZE, &g->chunk, 0, NULL, NULL },
+	};
+	char who[48];
+
+	default_name(mod->cmdline, idx, g->vm.name, sizeof(g->vm.name));
+	if (*words == '/')
+		while (*words && *words != ' ')
+			words++;
+	snformat(who, sizeof(who), "module %u", idx);
+	if (cmdline_parse(words, opts, sizeof(opts) / sizeof(opts[0]), who, g->args, sizeof(g->args))) {
+		not_started(g, "bad option on its module line (see above)");
+		return false;
+	}
+	/* The name appears in every line about the guest ("hv: guest NAME ...", "[NAME] text"):
+	 * it must be one word that cannot be confused with the rest of those lines. */
+	if (!g->vm.name[0] || strchr(g->vm.name, ' ') || strchr(g->vm.name, '\t') ||
+	    strchr(g->vm.name, '[') || strchr(g->vm.name, ']')) {
+		char bad_name[sizeof(g->vm.name)];
+
+		memcpy(bad_name, g->vm.name, sizeof(bad_name));
+		snformat(g->vm.name, sizeof(g->vm.name), "module%u", idx);
+		not_started(g, "name='%s' must be one word without brackets", bad_name);
+		return false;
+	}
+	return true;
+}
+
+/* Does the description fit this machine: a new name, a CPU that runs guests, sizes in range, the
+ * memory there (eager and lazy reserve it all now)? false after reporting what does not. */
+static bool check_fits(struct guest *g, unsigned idx, uint64_t cpus)
+{
+	for (unsigned i = 0; i < nguests; i++)
+		if (!strcmp(guests[i].vm.name, g->vm.name)) {
+			not_started(g, "duplicate name '%s' (module %u); give it name=", g->vm.name, idx);
+			return false;
+		}
+	if (g->cpu != NO_CPU && (g->cpu >= cpu_count || !(cpus >> g->cpu & 1))) {
+		not_started(g, "cpu=%lu is not a CPU that can run guests (online: 0..%u)", g->cpu, cpu_count - 1);
+		return false;
+	}
+	if (g->chunk != SIZE_2M && g->chunk != PAGE_SIZE) {
+		not_started(g, "chunk=%lu: the chunk size is 2M or 4K", g->chunk);
+		return false;
+	}
+	if (g->mem < SIZE_2M || g->mem > (64ull << 30)) {
+		not_started(g, "mem=%lu MiB: guest RAM is 2 MiB to 64 GiB", g->mem >> 20);
+		return false;
+	}
+	g->mem = (g->mem + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
+	if (g->alloc != GMEM_DEMAND && g->mem > pmm_free_bytes()) {
+		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem >> 20,
+			    pmm_free_bytes() >> 20);
+		return false;
+	}
+	return true;
+}
+
+/* The contract line "hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE". */
+static void report_started(const struct guest *g)
+{
+	const struct gmem *m = &g->vm.mem;
+	uint64_t page = m->chunk;
+
+	if (g->alloc == GMEM_EAGER)     /* the leaf that maps GPA 0: the largest the partition allows */
+		ept_translate(&m->ept, 0, NULL, NULL, &page);
+	if (g->alloc == GMEM_DEMAND)
+		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %lu, ept %s, alloc demand\n",
+			g->vm.name, g->mem >> 20, g->cpu, page_size_name(page));
+	else
+		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %lu, ept %s%s\n", g->vm.name,
+			g->mem >> 20, m->base, g->cpu, page_size_name(page),
+			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
+}
+
 struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cpus)
 {
-	struct guest *g;
-	const char *path = mod->cmdline;
-	const char *words = path;
 	const void *file = (const void *)mod->start;
 	size_t file_size = mod->end - mod->start;
 	struct guest_image img;
 	char why[160], info[GUEST_INFO_MAX];
 	size_t info_len;
-	int bad, err;
+	struct guest *g;
+	int err;
 
 	if (nguests == MAX_GUESTS) {
 		pr_err("hv: module %u not started: more than %d guests\n", idx, MAX_GUESTS);
@@ -87,66 +169,8 @@ struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t
 	g->alloc = config.alloc;
 	g->chunk = config.chunk;
 	g->cpu = NO_CPU;
-
-	/* GRUB passes "PATH word word ...": the first word is the module's path when it names a file. */
-	if (*path == '/') {
-		while (*words && *words != ' ')
-			words++;
-		default_name(path, g->vm.name, sizeof(g->vm.name));
-	} else {
-		snformat(g->vm.name, sizeof(g->vm.name), "guest%u", idx);
-	}
-	{
-		const struct opt_desc opts[] = {
-			{ "name", OPT_STRING, g->vm.name, sizeof(g->vm.name), NULL, NULL },
-			{ "mem", OPT_SIZE, &g->mem, 0, NULL, NULL },
-			{ "cpu", OPT_UINT, &g->cpu, 0, NULL, NULL },
-			{ "alloc", OPT_CHOICE, &g->alloc, 0, alloc_names, NULL },
-			{ "chunk", OPT_SIZE, &g->chunk, 0, NULL, NULL },
-		};
-		char who[48];
-
-		snformat(who, sizeof(who), "module %u", idx);
-		bad = cmdline_parse(words, opts, sizeof(opts) / sizeof(opts[0]), who, g->args, sizeof(g->args));
-	}
-	if (bad) {
-		not_started(g, "bad option on its module line (see above)");
+	if (!parse_line(g, mod, idx) || !check_fits(g, idx, cpus))
 		return NULL;
-	}
-	/* The name appears in every line about the guest ("hv: guest NAME ...", "[NAME] text"):
-	 * it must be one word that cannot be confused with the rest of those lines. */
-	if (!g->vm.name[0] || strchr(g->vm.name, ' ') || strchr(g->vm.name, '\t') ||
-	    strchr(g->vm.name, '[') || strchr(g->vm.name, ']')) {
-		char bad_name[sizeof(g->vm.name)];
-
-		memcpy(bad_name, g->vm.name, sizeof(bad_name));
-		snformat(g->vm.name, sizeof(g->vm.name), "module%u", idx);
-		not_started(g, "name='%s' must be one word without brackets", bad_name);
-		return NULL;
-	}
-	for (unsigned i = 0; i < nguests; i++)
-		if (!strcmp(guests[i].vm.name, g->vm.name)) {
-			not_started(g, "duplicate name '%s' (module %u); give it name=", g->vm.name, idx);
-			return NULL;
-		}
-	if (g->cpu != NO_CPU && (g->cpu >= cpu_count || !(cpus >> g->cpu & 1))) {
-		not_started(g, "cpu=%lu is not a CPU that can run guests (online: 0..%u)", g->cpu, cpu_count - 1);
-		return NULL;
-	}
-	if (g->chunk != SIZE_2M && g->chunk != PAGE_SIZE) {
-		not_started(g, "chunk=%lu: the chunk size is 2M or 4K", g->chunk);
-		return NULL;
-	}
-	if (g->mem < SIZE_2M || g->mem > (64ull << 30)) {
-		not_started(g, "mem=%lu MiB: guest RAM is 2 MiB to 64 GiB", g->mem >> 20);
-		return NULL;
-	}
-	g->mem = (g->mem + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
-	if (g->alloc != GMEM_DEMAND && g->mem > pmm_free_bytes()) {
-		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem >> 20,
-			    pmm_free_bytes() >> 20);
-		return NULL;
-	}
 	if (loader_check(file, file_size, g->mem, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
 		not_started(g, "bad image: %s", why);
 		return NULL;
@@ -179,25 +203,12 @@ struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t
 		return NULL;
 	}
 	g->nvcpus = 1;
-	g->live = true;
 	vcpus_on_cpu[g->cpu]++;
 	nguests++;
 	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
 	g->create_ticks = rdtsc() - g->t_create;
 
-	if (g->alloc == GMEM_EAGER) {
-		uint64_t page = 0;
-
-		ept_translate(&g->vm.mem.ept, 0, NULL, NULL, &page);
-		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %lu, ept %s\n", g->vm.name,
-			g->mem >> 20, g->vm.mem.base, g->cpu, page_size_name(page));
-	} else if (g->alloc == GMEM_LAZY) {
-		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %lu, ept %s, alloc lazy\n",
-			g->vm.name, g->mem >> 20, g->vm.mem.base, g->cpu, page_size_name(g->vm.mem.chunk));
-	} else {
-		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %lu, ept %s, alloc demand\n",
-			g->vm.name, g->mem >> 20, g->cpu, page_size_name(g->vm.mem.chunk));
-	}
+	report_started(g);
 	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->vm.name, img.entry,
 		 img.elf64 ? "ELF64" : "ELF32", g->args);
 	return g;
@@ -217,7 +228,6 @@ unsigned guest_end(struct guest *g, enum vcpu_action why)
 	struct vcpu *v = &g->vcpu;
 	char buf[512], touched[24];
 	uint64_t tables = g->vm.mem.ept.tables;
-	unsigned left;
 
 	vuart_flush(&g->vm.uart, g->vm.name);
 	if (why == VCPU_EXITED)
@@ -237,9 +247,5 @@ unsigned guest_end(struct guest *g, enum vcpu_action why)
 	vmx_invept(g->vm.eptp);
 	vcpu_destroy(v);
 	gmem_destroy(&g->vm.mem);
-	spin_lock(&guests_lock);
-	g->live = false;
-	left = --live_guests;
-	spin_unlock(&guests_lock);
-	return left;
+	return __atomic_sub_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
 }

@@ -21,7 +21,6 @@ struct guest {
 	char args[256];                /* the guest's own words: its command line */
 	uint64_t t_create;             /* TSC when the hypervisor decided to start it */
 	uint64_t create_ticks;         /* TSC ticks guest_create took (without printing) */
-	bool live;
 };
 #define NO_CPU (~0ull)
 
