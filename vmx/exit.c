@@ -114,12 +114,11 @@ static __attribute__((noinline)) void reinject_event(void)
  * timer from the VMCS, and with it host time is not counted (SDM Vol. 3C, 26.5.1). */
 static __attribute__((noinline)) int slice_left(struct vcpu *v)
 {
-	uint64_t now = rdtsc(), ticks;
+	uint64_t now = rdtsc();
 
 	if (now >= v->slice_end)
 		return VCPU_PREEMPTED;
-	ticks = (v->slice_end - now) >> vmx_caps.preemption_shift;
-	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffffull ? 0xffffffffull : ticks ? ticks : 1);
+	vcpu_set_timer(v->slice_end - now);
 	return HANDLED;
 }
 

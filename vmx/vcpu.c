@@ -324,17 +324,19 @@ void vcpu_load(struct vcpu *v, struct vcpu *prev)
 		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | 0xffff0ff0ull));
 }
 
-static uint64_t tsc_to_timer(uint64_t ticks)
+void vcpu_set_timer(uint64_t tsc_ticks)
 {
-	uint64_t t = ticks >> vmx_caps.preemption_shift;
+	/* The timer counts down once every 2^shift TSC ticks (SDM Vol. 3D, A.6); its field is 32 bits,
+	 * and 0 would exit before the first guest instruction. */
+	uint64_t t = tsc_ticks >> vmx_caps.preemption_shift;
 
-	return t > 0xffffffffull ? 0xffffffffull : t ? t : 1;
+	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, t > 0xffffffffull ? 0xffffffffull : t ? t : 1);
 }
 
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
 	v->slice_end = rdtsc() + quantum_tsc;
-	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, tsc_to_timer(quantum_tsc));
+	vcpu_set_timer(quantum_tsc);
 	if (vmx_enter(v, v->launched)) {
 		/* VMLAUNCH/VMRESUME failed (every exit in between resumed from entry.asm). */
 		uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);

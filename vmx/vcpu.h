@@ -68,6 +68,8 @@ int vcpu_create(struct vcpu *v, struct vm *vm, unsigned cpu, uint64_t entry, uin
 void vcpu_load(struct vcpu *v, struct vcpu *prev);
 /* Runs `v` until the scheduler has something to do. Returns why. */
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc);
+/* Arms the VMX-preemption timer of the current VMCS for `tsc_ticks` of TSC time. */
+void vcpu_set_timer(uint64_t tsc_ticks);
 /* Releases the VMCS and FPU area (VMCLEAR on this CPU first). */
 void vcpu_destroy(struct vcpu *v);
 /* One-line summary of exit counts: "total N, io 12, cpuid 3". */
