@@ -158,11 +158,8 @@ msg_no_long_mode: db "hv: error: this CPU has no 64-bit long mode; tessera needs
 
 align 16
 global boot_gdt
-boot_gdt:                                ; SDM Vol. 3A 3.4.5: code/data descriptors; 64-bit code has L=1
-	dq 0                                 ; null
-	dq 0x00af9a000000ffff                ; 0x08: 64-bit code, DPL 0 (L=1, D=0)
-	dq 0x00cf92000000ffff                ; 0x10: data, DPL 0
-	dq 0x00cf9a000000ffff                ; 0x18: 32-bit code (the AP trampoline's way through)
+boot_gdt:                                ; null, 64-bit code, data, 32-bit code (defs.inc)
+	GDT_ENTRIES
 boot_gdt_end:
 boot_gdt_desc:
 	dw boot_gdt_end - boot_gdt - 1

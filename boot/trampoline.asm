@@ -60,11 +60,8 @@ tr64:
 	jmp rax
 
 align 8
-tr_gdt:                                  ; the same layout as boot_gdt (entry.asm)
-	dq 0
-	dq 0x00af9a000000ffff                ; 0x08: 64-bit code
-	dq 0x00cf92000000ffff                ; 0x10: data
-	dq 0x00cf9a000000ffff                ; 0x18: 32-bit code
+tr_gdt:                                  ; its own copy, in the page it runs from (defs.inc)
+	GDT_ENTRIES
 tr_gdt_end:
 tr_gdt_desc:
 	dw tr_gdt_end - tr_gdt - 1

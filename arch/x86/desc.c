@@ -27,6 +27,8 @@ struct desc_ptr {
 
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 
+extern const uint64_t boot_gdt[4];  /* boot/entry.asm */
+
 #define GDT_KCODE 0x08
 #define GDT_KDATA 0x10
 #define GDT_TSS   0x20
@@ -62,10 +64,7 @@ void cpu_init_tables(struct percpu *pc)
 	struct desc_ptr gdtr = { sizeof(pc->gdt) - 1, (uint64_t)pc->gdt };
 	struct desc_ptr idtr = { sizeof(idt) - 1, (uint64_t)idt };
 
-	pc->gdt[0] = 0;
-	pc->gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */
-	pc->gdt[2] = 0x00cf92000000ffffull; /* data, DPL 0 */
-	pc->gdt[3] = 0x00cf9a000000ffffull; /* 32-bit code */
+	memcpy(pc->gdt, boot_gdt, 4 * sizeof(uint64_t)); /* null, code64, data, code32: boot/defs.inc */
 	/* 64-bit TSS descriptor, 16 bytes: type 9 (available TSS), present. SDM Vol. 3A, 8.2.3. */
 	pc->gdt[4] = (sizeof(struct tss) - 1) | ((tss & 0xffffff) << 16) | (0x89ull << 40) |
 		     ((tss >> 24) & 0xff) << 56;
