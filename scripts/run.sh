@@ -20,21 +20,7 @@ fi
 echo "run: Bochs corei7_skylake_x (no VT-x/KVM here), 4 CPUs, 512 MiB; Ctrl-C to stop"
 dir=$(realpath -m "$(dirname "$iso")/run")   # build/run: one place, removed by make clean
 rm -rf "$dir" && mkdir -p "$dir"
-cat >"$dir/bochsrc" <<RC
-megs: 512
-cpu: model=corei7_skylake_x, count=4, ips=100000000, reset_on_triple_fault=0
-romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0-master: type=cdrom, path=$iso, status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev=$dir/serial.log
-display_library: term
-log: $dir/bochs.log
-panic: action=fatal
-clock: sync=none, time0=local
-speaker: enabled=0
-sound: driver=dummy
-RC
+python3 "$(dirname "$0")/../tests/lib/runner.py" bochsrc "$iso" "$dir" 512 4 >"$dir/bochsrc"
 printf 'c\nquit\n' >"$dir/dbg.rc"
 : >"$dir/serial.log"
 

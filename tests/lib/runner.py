@@ -341,3 +341,15 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
         except OSError:
             pass
     return Result(sc.name, why is None, why or "", secs, serial, log, timed_out)
+
+
+if __name__ == "__main__":
+    # `python3 tests/lib/runner.py bochsrc ISO DIR MEGS CPUS`: the same Bochs configuration the tests
+    # use, for scripts/run.sh (one place to keep what Bochs needs on these machines).
+    import sys
+    if len(sys.argv) == 6 and sys.argv[1] == "bochsrc":
+        _, _, iso_path, out_dir, megs, cpus = sys.argv
+        sys.stdout.write(bochsrc(Scenario("run", emulator="bochs", cpus=int(cpus), mem=int(megs)), iso_path,
+                                 os.path.join(out_dir, "serial.log"), os.path.join(out_dir, "bochs.log")))
+    else:
+        sys.exit("usage: runner.py bochsrc ISO DIR MEGS CPUS")
