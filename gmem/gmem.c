@@ -55,11 +55,10 @@ int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t ch
 	case GMEM_EAGER:
 		/* A 1 GiB-aligned partition lets the EPT use 1 GiB leaves (fewer TLB misses); take one
 		 * when the CPU has that page size and memory allows, else any 2 MiB-aligned one. */
-		if ((ept_page_sizes & EPT_PAGE_1G) && size >= SIZE_1G && size % SIZE_2M == 0 &&
-		    !pmm_alloc_pages(size / PAGE_SIZE, SIZE_1G, &gm->base))
-			memset(phys_to_virt(gm->base), 0, size);
-		else if ((err = pmm_carve_partition(size, &gm->base)))
-			break;
+		if (!(ept_page_sizes & EPT_PAGE_1G) || size < SIZE_1G ||
+		    pmm_carve_partition(size, SIZE_1G, &gm->base))
+			if ((err = pmm_carve_partition(size, SIZE_2M, &gm->base)))
+				break;
 		err = ept_map(&gm->ept, 0, gm->base, size, GMEM_EPT_FLAGS);
 		if (err) {
 			pmm_free_pages(gm->base, partition_pages(gm));

@@ -356,17 +356,17 @@ void pmm_free_pages(uint64_t phys, size_t count)
 	spin_unlock(&pmm_lock);
 }
 
-int pmm_carve_partition(uint64_t size, uint64_t *phys)
+int pmm_carve_partition(uint64_t size, uint64_t align, uint64_t *phys)
 {
 	uint64_t base, bytes, off;
 	int ret;
 
-	if (size == 0 || !phys)
+	if (size == 0 || !phys || align < SIZE_2M || (align & (align - 1)))
 		return -EINVAL;
 	if (size > PHYS_LIMIT) /* more than any machine has; also keeps the rounding below from wrapping */
 		return -ENOMEM;
 	bytes = round_up(size, SIZE_2M);
-	ret = pmm_alloc_pages(bytes >> PAGE_SHIFT, SIZE_2M, &base);
+	ret = pmm_alloc_pages(bytes >> PAGE_SHIFT, align, &base);
 	if (ret < 0)
 		return ret;
 	/*

@@ -42,9 +42,10 @@ void pmm_free_page(uint64_t phys);
 int pmm_alloc_pages(size_t count, uint64_t align, uint64_t *phys);
 void pmm_free_pages(uint64_t phys, size_t count);
 
-/* A guest partition: `size` bytes rounded up to 2 MiB, 2 MiB-aligned, contiguous and zeroed.
- * 0 and *phys set, or -ENOMEM (nothing is allocated then). Give it back with pmm_free_pages. */
-int pmm_carve_partition(uint64_t size, uint64_t *phys);
+/* A guest partition: `size` bytes rounded up to 2 MiB, contiguous, zeroed, aligned to `align` (a
+ * power of two of at least 2 MiB; 1 GiB lets the EPT map it with 1 GiB pages).
+ * 0 and *phys set, or -EINVAL / -ENOMEM (nothing is allocated then). Give it back with pmm_free_pages. */
+int pmm_carve_partition(uint64_t size, uint64_t align, uint64_t *phys);
 
 uint64_t pmm_usable_bytes(void); /* all usable memory in the map, before reservations */
 uint64_t pmm_free_bytes(void);   /* what the allocator can still hand out */

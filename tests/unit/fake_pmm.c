@@ -133,14 +133,14 @@ void pmm_free_pages(uint64_t phys, size_t count)
 	free_run(phys, count);
 }
 
-int pmm_carve_partition(uint64_t size, uint64_t *phys)
+int pmm_carve_partition(uint64_t size, uint64_t align, uint64_t *phys)
 {
 	uint64_t rounded = (size + SIZE_2M - 1) & ~(SIZE_2M - 1);
 	int err;
 
-	if (!size)
+	if (!size || align < SIZE_2M || (align & (align - 1)))
 		return -EINVAL;
-	err = alloc_run(rounded / PAGE_SIZE, SIZE_2M, phys);
+	err = alloc_run(rounded / PAGE_SIZE, align, phys);
 	if (!err)
 		memset(phys_to_virt(*phys), 0, rounded);
 	return err;

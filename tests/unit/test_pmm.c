@@ -336,8 +336,8 @@ static void test_carve_partition(void)
 	memset(phys_to_virt(0), 0xaa, 64 * MIB); /* what an earlier owner left behind */
 	CHECK_EQ(pmm_init(map, 1, NULL, 0), 0);
 	before = pmm_free_bytes();
-	CHECK_EQ(pmm_carve_partition(0, &a), -EINVAL);
-	CHECK_EQ(pmm_carve_partition(3 * MIB, &a), 0);
+	CHECK_EQ(pmm_carve_partition(0, SIZE_2M, &a), -EINVAL);
+	CHECK_EQ(pmm_carve_partition(3 * MIB, SIZE_2M, &a), 0);
 	CHECK(a % SIZE_2M == 0);
 	CHECK_EQ(pmm_free_bytes(), before - 4 * MIB);
 	dirty = 0;
@@ -347,23 +347,31 @@ static void test_carve_partition(void)
 	/* Just past the partition is still the old content: the zeroing stops at its end. */
 	CHECK_EQ(((unsigned char *)phys_to_virt(a + 4 * MIB))[0], 0xaa);
 
-	CHECK_EQ(pmm_carve_partition(1, &b), 0);
+	CHECK_EQ(pmm_carve_partition(1, SIZE_2M, &b), 0);
 	CHECK(b % SIZE_2M == 0);
 	CHECK(b + SIZE_2M <= a || b >= a + 4 * MIB);
 	CHECK_EQ(pmm_free_bytes(), before - 6 * MIB);
 
 	/* Too big: -ENOMEM and nothing taken. */
 	c = 0x1234;
-	CHECK_EQ(pmm_carve_partition(64 * MIB, &c), -ENOMEM);
-	CHECK_EQ(pmm_carve_partition(UINT64_MAX, &c), -ENOMEM); /* rounding up must not wrap to 0 */
-	CHECK_EQ(pmm_carve_partition(UINT64_MAX - SIZE_2M + 2, &c), -ENOMEM);
+	CHECK_EQ(pmm_carve_partition(64 * MIB, SIZE_2M, &c), -ENOMEM);
+	CHECK_EQ(pmm_carve_partition(UINT64_MAX, SIZE_2M, &c), -ENOMEM); /* rounding up must not wrap to 0 */
+	CHECK_EQ(pmm_carve_partition(UINT64_MAX - SIZE_2M + 2, SIZE_2M, &c), -ENOMEM);
 	CHECK_EQ(c, 0x1234);
+	CHECK_EQ(pmm_free_bytes(), before - 6 * MIB);
+
+	/* Alignment: as asked, and anything below 2 MiB or not a power of two refused. */
+	CHECK_EQ(pmm_carve_partition(SIZE_2M, 16 * MIB, &c), 0);
+	CHECK(c % (16 * MIB) == 0);
+	pmm_free_pages(c, SIZE_2M / PAGE_SIZE);
+	CHECK_EQ(pmm_carve_partition(SIZE_2M, PAGE_SIZE, &c), -EINVAL);
+	CHECK_EQ(pmm_carve_partition(SIZE_2M, 3 * SIZE_2M, &c), -EINVAL);
 	CHECK_EQ(pmm_free_bytes(), before - 6 * MIB);
 
 	/* Given back, the space is reusable and comes back zeroed again after being dirtied. */
 	memset(phys_to_virt(a), 0x55, 4 * MIB);
 	pmm_free_pages(a, 4 * MIB / PAGE_SIZE);
-	CHECK_EQ(pmm_carve_partition(4 * MIB, &c), 0);
+	CHECK_EQ(pmm_carve_partition(4 * MIB, SIZE_2M, &c), 0);
 	CHECK_EQ(c, a);
 	dirty = 0;
 	for (off = 0; off < 4 * MIB; off++)
