@@ -11,10 +11,10 @@
 section .multiboot2
 align 8
 mb2_header:
-	dd 0xe85250d6                        ; magic (spec 3.1.1)
+	dd MB2_HEADER_MAGIC                    ; magic (spec 3.1.1)
 	dd 0                                 ; architecture 0: i386 protected mode
 	dd mb2_header_end - mb2_header       ; header length
-	dd -(0xe85250d6 + 0 + (mb2_header_end - mb2_header)) ; checksum: the four fields sum to 0
+	dd -(MB2_HEADER_MAGIC + 0 + (mb2_header_end - mb2_header)) ; checksum: the four fields sum to 0
 	; end tag (type 0, flags 0, size 8)
 	dw 0, 0
 	dd 8
@@ -30,7 +30,7 @@ _start:
 	mov esi, eax                         ; keep magic and info pointer across the checks
 	mov edi, ebx
 
-	cmp esi, 0x36d76289                  ; Multiboot2 boot loader magic (spec 3.3)
+	cmp esi, MB2_BOOTLOADER_MAGIC        ; Multiboot2 boot loader magic (spec 3.3)
 	jne .no_multiboot
 
 	; Long mode needs CPUID leaf 0x80000001 EDX bit 29 (SDM Vol. 2A, CPUID).
@@ -84,7 +84,7 @@ _start:
 	or eax, CR0_PG | CR0_PE
 	mov cr0, eax
 	lgdt [boot_gdt_desc]
-	jmp GDT_KCODE:.long_mode             ; loads the 64-bit code segment: now in 64-bit mode
+	jmp SEL_CODE64:.long_mode            ; loads the 64-bit code segment: now in 64-bit mode
 
 .no_multiboot:
 	mov esi, msg_no_multiboot
@@ -95,7 +95,7 @@ _start:
 
 bits 64
 .long_mode:
-	mov ax, GDT_KDATA
+	mov ax, SEL_DATA
 	mov ds, ax
 	mov es, ax
 	mov ss, ax

@@ -28,7 +28,7 @@ trampoline_start:
 
 bits 32
 tr32:
-	mov ax, GDT_KDATA
+	mov ax, SEL_DATA
 	mov ds, ax
 	mov es, ax
 	mov ss, ax
@@ -49,7 +49,7 @@ tr32:
 
 bits 64
 tr64:
-	mov ax, GDT_KDATA
+	mov ax, SEL_DATA
 	mov ds, ax
 	mov es, ax
 	mov ss, ax
@@ -68,10 +68,10 @@ tr_gdt_desc:
 	dd 0                                 ; base: page + (tr_gdt - trampoline_start), set by smp.c
 align 8
 tr_far32:  dd 0                          ; offset: page + (tr32 - trampoline_start), set by smp.c
-	   dw GDT_CODE32
+	   dw SEL_CODE32
 align 8
 tr_far64:  dd 0                          ; offset: page + (tr64 - trampoline_start)
-	   dw GDT_KCODE
+	   dw SEL_CODE64
 align 8
 tr_cr3:    dq 0
 tr_efer:   dq 0

@@ -25,4 +25,8 @@ int console_parse(const char *val, uint16_t *port, uint32_t *baud);
 
 /* What panic() does after printing, set by the core (power off or halt). */
 extern void (*panic_action)(void);
+/* How panic() stops the other CPUs before it prints, set by arch/x86 once it can (desc.c, with the
+ * IDT): false when another CPU is already panicking, and this one then parks silently. NULL: nothing
+ * to stop yet. A hook, because console/ sits below arch/x86 (README, Layout). */
+extern bool (*panic_stop_others)(void);
 extern int console_loglevel;

@@ -1,8 +1,6 @@
 /* printk and panic: format a call's text, prefix every line with "[cpuN] ", write it whole. */
-#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/spinlock.h"
-#include "arch/x86/trap.h"
 #include "console/console.h"
 #include "console/printk.h"
 #include "lib/errno.h"
@@ -12,6 +10,7 @@
 static spinlock_t console_lock = SPINLOCK_INIT;
 int console_loglevel = LOG_INFO;
 void (*panic_action)(void);
+bool (*panic_stop_others)(void);
 static bool vga_on;
 
 void console_write(const char *s, size_t n)
@@ -105,12 +104,11 @@ void panic(const char *fmt, ...)
 	va_list ap;
 
 	cli();
-	/* The first CPU to panic stops the others with an NMI (they park in trap.c); a second
+	/* The first CPU to panic stops the others (arch/x86 does it: an NMI that parks them); a second
 	 * panicking CPU just parks. */
-	if (__atomic_exchange_n(&system_stopping, 1, __ATOMIC_SEQ_CST))
+	if (panic_stop_others && !panic_stop_others())
 		for (;;)
 			hlt();
-	lapic_nmi_others();
 	/* Another CPU may hold the console lock forever now: take it over. */
 	spin_unlock(&console_lock);
 	va_start(ap, fmt);

@@ -13,6 +13,7 @@
 #include "core/bootinfo.h"
 #include "core/config.h"
 #include "core/hv.h"
+#include "lib/cmdline.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
 
@@ -35,6 +36,12 @@ void hv_shutdown(void)
 {
 	pr_info("hv: %s\n", config.poweroff ? "powering off" : "halting (poweroff=1 powers off instead)");
 	finish();
+}
+
+/* What the command-line parser finds wrong (lib/cmdline.h) is a warning on the console. */
+static void cmdline_warn(const char *line)
+{
+	pr_warn("%s", line);
 }
 
 static void setup_console(const struct bootinfo *bi)
@@ -83,6 +90,12 @@ static uint64_t pick_trampoline(const struct bootinfo *bi)
 		}
 	}
 	return 0;
+}
+
+/* For paging_init: is [base, base + len) all usable RAM in the boot loader's memory map? */
+static bool boot_ram(uint64_t base, uint64_t len)
+{
+	return pmm_range_usable(bootinfo.regions, bootinfo.nregions, base, len);
 }
 
 static uint64_t alloc_ap_stack(void)
@@ -159,6 +172,7 @@ void kmain(uint64_t mbi_phys)
 
 	if (bootinfo_parse((const void *)mbi_phys, mbi_phys, bi))
 		pr_err("hv: the Multiboot2 information is malformed; using what could be read\n");
+	cmdline_report = cmdline_warn;
 	config_parse(bi->cmdline);
 	console_loglevel = (int)config.loglevel;
 	panic_action = finish;
@@ -181,7 +195,7 @@ void kmain(uint64_t mbi_phys)
 
 	pic_disable();
 	tramp = pick_trampoline(bi);
-	mapped = paging_init(top, tramp, bi->regions, bi->nregions);
+	mapped = paging_init(top, tramp, boot_ram);
 	time_init();
 	acpi_init(bi->rsdp, bi->rsdp_revision, mapped);
 	lapic_init();

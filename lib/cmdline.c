@@ -1,10 +1,26 @@
 /* The command-line parser: words, key=value options, numbers and sizes, for the hypervisor and guests. */
 #include "lib/cmdline.h"
-#include "console/printk.h"
 #include "lib/errno.h"
+#include "lib/format.h"
 #include "lib/string.h"
 
-/* printk has no precision (%.*s), so quoted text is copied into a bounded buffer first. */
+void (*cmdline_report)(const char *line);
+
+/* One problem, as one line ("hv: WHO: ...\n"), to whoever listens (cmdline.h). */
+__attribute__((format(printf, 1, 2))) static void report(const char *fmt, ...)
+{
+	char line[512];  /* a short `who`; key and text quoted to 64 each; the reason up to 128 */
+	va_list ap;
+
+	if (!cmdline_report)
+		return;
+	va_start(ap, fmt);
+	format(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	cmdline_report(line);
+}
+
+/* format has no precision (%.*s), so quoted text is copied into a bounded buffer first. */
 #define QUOTE_MAX 64
 
 static void quote(char *buf, const char *s, size_t len)
@@ -232,9 +248,9 @@ static int parse_word(const char *w, size_t len, const struct opt_desc *opts, si
 			return 0;
 		quote(text, w, len);
 		if (rest)
-			pr_warn("hv: %s: no room to pass on '%s'\n", who, text);
+			report("hv: %s: no room to pass on '%s'\n", who, text);
 		else
-			pr_warn("hv: %s: unknown option '%s'\n", who, text);
+			report("hv: %s: unknown option '%s'\n", who, text);
 		return 1;
 	}
 
@@ -257,7 +273,7 @@ static int parse_word(const char *w, size_t len, const struct opt_desc *opts, si
 	}
 	quote(key, w, klen);
 	quote(text, eq ? eq + 1 : "", eq ? len - klen - 1 : 0);
-	pr_warn("hv: %s: bad value for %s: '%s' (%s)\n", who, key, text, why);
+	report("hv: %s: bad value for %s: '%s' (%s)\n", who, key, text, why);
 	return 1;
 }
 

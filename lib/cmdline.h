@@ -26,8 +26,15 @@ struct opt_desc {
 };
 
 /*
- * Parses `line` against `opts`. A malformed value is reported (through printk, naming the key and the
- * offending text) and the default kept. A key not in `opts` is reported as unknown, unless `rest` is
+ * Where cmdline_parse reports each problem: one whole line ("hv: WHO: ...\n") handed to this function.
+ * lib/ prints nothing itself (it is below console/, README "Layout"): the hypervisor points this at its
+ * console (core/main.c), a host test at its log. NULL: problems are only counted.
+ */
+extern void (*cmdline_report)(const char *line);
+
+/*
+ * Parses `line` against `opts`. A malformed value is reported (through cmdline_report, naming the key
+ * and the offending text) and the default kept. A key not in `opts` is reported as unknown, unless `rest` is
  * given: then the unknown words are appended to `rest` (space-separated, NUL-terminated, truncated to
  * rest_size), which is how a guest's own words are passed on to it.
  * `who` names the line's owner in messages, e.g. "hypervisor" or "guest hello".

@@ -188,6 +188,23 @@ static int place_bitmaps(const struct mem_region *map, size_t n, const struct me
 	return 0;
 }
 
+/* Regions may be unsorted and overlap: extend coverage from `base` until no usable region continues it. */
+bool pmm_range_usable(const struct mem_region *map, size_t n, uint64_t base, uint64_t len)
+{
+	uint64_t at = base, end = base + len;
+	bool moved = true;
+
+	while (at < end && moved) {
+		moved = false;
+		for (size_t i = 0; i < n; i++)
+			if (map[i].type == MEM_USABLE && map[i].base <= at && map[i].base + map[i].len > at) {
+				at = map[i].base + map[i].len;
+				moved = true;
+			}
+	}
+	return at >= end;
+}
+
 int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *reserved, size_t nres)
 {
 	uint64_t top = 0, lo, hi, bytes, where;

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "arch/x86/paging.h"  /* phys_to_virt: the host map is 1:1 */
 
 #define PAGE_SIZE      4096ull
 #define PAGE_SHIFT     12
@@ -23,6 +24,9 @@ struct mem_region {
 	uint64_t len;
 	uint32_t type; /* enum mem_type */
 };
+
+/* Is [base, base + len) all MEM_USABLE in `map` (n regions, unsorted, possibly overlapping)? */
+bool pmm_range_usable(const struct mem_region *map, size_t n, uint64_t base, uint64_t len);
 
 /*
  * Builds the free-page set: every whole page of MEM_USABLE regions, minus the first MiB and minus each
@@ -50,5 +54,3 @@ int pmm_carve_partition(uint64_t size, uint64_t align, uint64_t *phys);
 uint64_t pmm_usable_bytes(void); /* all usable memory in the map, before reservations */
 uint64_t pmm_free_bytes(void);   /* what the allocator can still hand out */
 
-/* The hypervisor maps all physical memory 1:1; host unit tests map a fake memory instead. */
-void *phys_to_virt(uint64_t phys);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Runs every test: the host unit test binaries build/unit/test_* (pass = exit 0) and the emulator scenarios of
-tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` / `FAIL name: why (log: path)`
-per test and one summary line `N passed, M failed`; exits 1 if any failed.
+"""Runs every test: the dependency check (deps/one-way, tests/check_deps.py), the host unit tests that
+tests/unit/*.mk declare (`UNIT_TESTS += name`: build/unit/name, pass = exit 0; one that was not built fails)
+and the emulator scenarios of tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` /
+`FAIL name: why (log: path)` per test and one summary line `N passed, M failed`; exits 1 if any failed.
 
     tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep]
 """
@@ -10,6 +11,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -17,22 +19,31 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.runner import BUILD, TESTS_OUT, Result, kill_all, run_scenario  # noqa: E402
+from lib.runner import BUILD, ROOT, TESTS_OUT, Result, kill_all, run_scenario  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 
 UNIT_TIMEOUT = 300
 DURATIONS = os.path.join(TESTS_OUT, "durations.json")
+DEPS_TEST = "deps/one-way"
 
 
 def unit_tests():
-    return sorted(p for p in glob.glob(os.path.join(BUILD, "unit", "test_*"))
-                  if os.path.isfile(p) and os.access(p, os.X_OK))
+    """The unit test programs the build declares (tests/unit/*.mk: `UNIT_TESTS += name ...`), as
+    build/unit/name paths: whether each was built is for run_unit to say."""
+    names = set()
+    for mk in glob.glob(os.path.join(ROOT, "tests", "unit", "*.mk")):
+        with open(mk) as f:
+            for m in re.finditer(r"^\s*UNIT_TESTS\s*\+?=\s*(.*)$", f.read(), re.M):
+                names.update(m.group(1).split())
+    return [os.path.join(BUILD, "unit", n) for n in sorted(names)]
 
 
 def run_unit(path: str) -> Result:
     name = "unit/" + os.path.basename(path)
     log = os.path.join(TESTS_OUT, "unit", os.path.basename(path) + ".log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return Result(name, False, "not built", 0.0, path)  # declared in tests/unit/*.mk, yet no binary
     t0 = time.monotonic()
     with open(log, "wb") as f:
         try:
@@ -42,6 +53,21 @@ def run_unit(path: str) -> Result:
         except subprocess.TimeoutExpired:
             why = "timeout after %ds" % UNIT_TIMEOUT
     return Result(name, not why, why, time.monotonic() - t0, log)
+
+
+def run_deps() -> Result:
+    """tests/check_deps.py: #include dependencies point one way (README.md, "Layout")."""
+    log = os.path.join(TESTS_OUT, DEPS_TEST + ".log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    t0 = time.monotonic()
+    with open(log, "wb") as f:
+        rc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "check_deps.py")], timeout=60,
+                            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT).returncode
+    with open(log, errors="replace") as f:
+        problems = [ln.strip() for ln in f if ln.strip() and not ln.startswith("check_deps:")]
+    why = "" if rc == 0 else "%d problem%s, first: %s" % (
+        len(problems), "" if len(problems) == 1 else "s", problems[0] if problems else "exit status %d" % rc)
+    return Result(DEPS_TEST, not why, why, time.monotonic() - t0, log)
 
 
 def main() -> int:
@@ -63,7 +89,10 @@ def main() -> int:
     if dup:
         print("duplicate scenario names: %s" % ", ".join(sorted(dup)))
         return 1
+    deps = selected(DEPS_TEST)
     if args.list:
+        if deps:
+            print(DEPS_TEST)
         for p in units:
             print("unit/" + os.path.basename(p))
         for s in scens:
@@ -105,6 +134,16 @@ def main() -> int:
         report(r)
 
     tasks += [("unit/" + os.path.basename(p), 5.0, lambda path=p: unit(path)) for p in units]
+
+    def deps_check():
+        try:
+            r = run_deps()
+        except Exception as e:
+            r = Result(DEPS_TEST, False, "runner error: %r" % e, 0.0, os.path.join(TESTS_OUT, DEPS_TEST))
+        report(r)
+
+    if deps:
+        tasks.append((DEPS_TEST, 1.0, deps_check))
     if not tasks:
         print("no test selected")
         return 1

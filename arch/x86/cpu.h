@@ -18,6 +18,7 @@
 #define CR4_VMXE (1ull << 13)  /* VMX enable (SDM Vol. 3C, 24.7) */
 #define CR4_PCIDE (1ull << 17) /* process-context identifiers (IA-32e mode only) */
 #define CR4_OSXSAVE (1ull << 18)
+#define CR4_PKE  (1ull << 22)  /* protection keys for user-mode pages */
 
 /* Architectural MSRs. SDM Vol. 4, Table 2-2. */
 #define MSR_IA32_APIC_BASE       0x1b
@@ -125,6 +126,43 @@ static inline bool cpu_has(uint32_t leaf, int reg, int bit)
 #define CPU_NX       0x80000001, 3, 20  /* execute-disable */
 #define CPU_PDPE1GB  0x80000001, 3, 26  /* 1 GiB pages */
 #define CPU_LM       0x80000001, 3, 29
+
+/*
+ * The same and more feature bits as masks of the register CPUID returns them in, for code that edits
+ * what a guest sees: CPUID_<leaf>[_<subleaf>]_<register>_<name>. SDM Vol. 2A, CPUID, Tables 3-8..3-10,
+ * and Vol. 1, 13.2 (leaf 0xD).
+ */
+#define CPUID_1_ECX_MONITOR       (1u << 3)   /* MONITOR/MWAIT */
+#define CPUID_1_ECX_VMX           (1u << 5)   /* virtual machine extensions */
+#define CPUID_1_ECX_X2APIC        (1u << 21)
+#define CPUID_1_ECX_TSC_DEADLINE  (1u << 24)  /* local APIC timer TSC-deadline mode */
+#define CPUID_1_ECX_XSAVE         (1u << 26)  /* XSAVE/XRSTOR, XSETBV/XGETBV, XCR0 */
+#define CPUID_1_ECX_OSXSAVE       (1u << 27)  /* mirrors CR4.OSXSAVE */
+#define CPUID_1_ECX_HYPERVISOR    (1u << 31)  /* hypervisor present (reserved for that use) */
+#define CPUID_1_EDX_APIC          (1u << 9)   /* an on-chip local APIC */
+#define CPUID_7_0_EBX_INVPCID     (1u << 10)
+#define CPUID_7_0_ECX_OSPKE       (1u << 4)   /* mirrors CR4.PKE */
+#define CPUID_7_0_ECX_WAITPKG     (1u << 5)   /* TPAUSE, UMONITOR, UMWAIT */
+#define CPUID_7_0_EDX_AMX_BF16    (1u << 22)
+#define CPUID_7_0_EDX_AMX_TILE    (1u << 24)
+#define CPUID_7_0_EDX_AMX_INT8    (1u << 25)
+#define CPUID_D_1_EAX_XSAVES      (1u << 3)   /* XSAVES/XRSTORS and IA32_XSS */
+#define CPUID_80000001_EDX_NX     (1u << 20)  /* execute-disable */
+#define CPUID_80000001_EDX_PDPE1GB (1u << 26) /* 1 GiB pages */
+#define CPUID_80000001_EDX_RDTSCP (1u << 27)
+#define CPUID_80000001_EDX_LM     (1u << 29)  /* long mode */
+
+/* A cpu_has triple's bit as a mask: the two spellings of one bit cannot drift apart. */
+#define CPU_BIT_MASK(triple) CPU_BIT_MASK_(triple)
+#define CPU_BIT_MASK_(leaf, reg, bit) (1u << (bit))
+_Static_assert(CPU_BIT_MASK(CPU_VMX) == CPUID_1_ECX_VMX, "CPUID.1:ECX.VMX[5]");
+_Static_assert(CPU_BIT_MASK(CPU_X2APIC) == CPUID_1_ECX_X2APIC, "CPUID.1:ECX.x2APIC[21]");
+_Static_assert(CPU_BIT_MASK(CPU_XSAVE) == CPUID_1_ECX_XSAVE, "CPUID.1:ECX.XSAVE[26]");
+_Static_assert(CPU_BIT_MASK(CPU_HV) == CPUID_1_ECX_HYPERVISOR, "CPUID.1:ECX[31]");
+_Static_assert(CPU_BIT_MASK(CPU_APIC) == CPUID_1_EDX_APIC, "CPUID.1:EDX.APIC[9]");
+_Static_assert(CPU_BIT_MASK(CPU_NX) == CPUID_80000001_EDX_NX, "CPUID.80000001H:EDX.NX[20]");
+_Static_assert(CPU_BIT_MASK(CPU_PDPE1GB) == CPUID_80000001_EDX_PDPE1GB, "CPUID.80000001H:EDX[26]");
+_Static_assert(CPU_BIT_MASK(CPU_LM) == CPUID_80000001_EDX_LM, "CPUID.80000001H:EDX.LM[29]");
 
 /* Physical-address width in bits: CPUID.80000008H:EAX[7:0], 36 when the leaf is missing. */
 static inline unsigned cpu_phys_bits(void)

@@ -11,7 +11,6 @@
 #include "arch/x86/paging.h"
 #include "console/printk.h"
 #include "lib/string.h"
-#include "pmm/pmm.h"
 
 #define POOL_PAGES 160  /* 1 PML4 + PDPTs + a PD per GiB (2 MiB pages): ~150 GiB without 1 GiB pages */
 
@@ -55,25 +54,7 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t bend)
 	return a < bend && b < a + alen;
 }
 
-/* Is [base, base + len) all usable RAM in the memory map? Regions may be unsorted but do not
- * overlap usefully for this question: extend coverage from `base` until no region continues it. */
-static bool all_usable(uint64_t base, uint64_t len, const struct mem_region *map, size_t n)
-{
-	uint64_t at = base, end = base + len;
-	bool moved = true;
-
-	while (at < end && moved) {
-		moved = false;
-		for (size_t i = 0; i < n; i++)
-			if (map[i].type == MEM_USABLE && map[i].base <= at && map[i].base + map[i].len > at) {
-				at = map[i].base + map[i].len;
-				moved = true;
-			}
-	}
-	return at >= end;
-}
-
-uint64_t paging_init(uint64_t top, uint64_t exec_page, const struct mem_region *map, size_t n)
+uint64_t paging_init(uint64_t top, uint64_t exec_page, bool (*all_ram)(uint64_t base, uint64_t len))
 {
 	uint64_t *pml4 = table_alloc(), *pdpt = NULL;
 	uint64_t img_start = (uint64_t)__image_start, img_end = (uint64_t)__image_end;
@@ -93,7 +74,7 @@ uint64_t paging_init(uint64_t top, uint64_t exec_page, const struct mem_region *
 		unsigned l4 = (addr >> 39) & 511, l3 = (addr >> 30) & 511;
 		bool split = !gb || overlaps(addr, 1ull << 30, img_start, img_end) || addr == 0 ||
 			     (apic >= addr && apic < addr + (1ull << 30)) ||
-			     !all_usable(addr, 1ull << 30, map, n);
+			     !all_ram(addr, 1ull << 30);
 		uint64_t *pd;
 
 		if (l3 == 0) {
@@ -146,7 +127,6 @@ void paging_load(void)
 	write_cr3(host_cr3);
 }
 
-/* All physical memory is mapped 1:1 (paging_init), so a physical address is its own pointer. */
 void *phys_to_virt(uint64_t phys)
 {
 	return (void *)phys;

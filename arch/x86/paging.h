@@ -1,6 +1,6 @@
 /* The host page tables: all physical memory mapped 1:1, the hypervisor's code read-only, data NX. */
 #pragma once
-#include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* x86-64 paging-structure entry bits. SDM Vol. 3A, 4.5 (Tables 4-14..4-20). */
@@ -14,15 +14,18 @@
 extern uint64_t host_cr3;     /* the value every CPU loads (below 4 GiB: the AP trampoline sets it in 32-bit mode) */
 extern uint64_t host_efer_bits; /* EFER bits every CPU sets: LME, and NXE where the CPU has it */
 
-struct mem_region;
-
 /*
  * Builds and loads the host map of [0, top) (at least 0..4 GiB, which holds the local APIC and
  * firmware tables). `exec_page` is one more 4 KiB page to leave executable (the AP trampoline).
- * `map` (n regions) is the memory map: a 1 GiB page is used only where all of it is usable RAM, so
- * that no large page spans memory types the MTRRs set apart (SDM Vol. 3A, 13.11.9).
+ * `all_ram(base, len)` answers from the memory map whether [base, base + len) is all usable RAM: a
+ * 1 GiB page is used only there, so that no large page spans memory types the MTRRs set apart
+ * (SDM Vol. 3A, 13.11.9). (A callback: the memory map is pmm/'s, above arch/x86.)
  * Returns the end of what was mapped: less than `top` only if the table pool ran out (reported).
  */
-uint64_t paging_init(uint64_t top, uint64_t exec_page, const struct mem_region *map, size_t n);
+uint64_t paging_init(uint64_t top, uint64_t exec_page, bool (*all_ram)(uint64_t base, uint64_t len));
 /* Loads the host map on this CPU (APs, after the trampoline's use of it). */
 void paging_load(void);
+
+/* The host map is 1:1 (paging_init), so a physical address is its own pointer; host unit tests
+ * provide a fake physical memory instead (tests/unit/host_stubs.c). */
+void *phys_to_virt(uint64_t phys);

@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include "console/printk.h"
 #include "lib/cmdline.h"
 #include "lib/errno.h"
 #include "tests/unit/unit.h"
@@ -24,6 +25,12 @@ static const struct opt_desc opts[] = {
 	{ .key = "console", .type = OPT_CHOICE, .dst = &mode, .choices = modes },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* The parser's reports go into the unit log (tests/unit/host_stubs.c), where the tests read them. */
+static void log_report(const char *line)
+{
+	printk(LOG_WARN, "%s", line);
+}
 
 static void defaults(void)
 {
@@ -326,9 +333,22 @@ static void test_long_text_in_message(void)
 	CHECK(strlen(unit_log) < 200);
 }
 
+static void test_no_listener(void)
+{
+	/* Without cmdline_report nothing is printed, and the problems are still counted. */
+	cmdline_report = NULL;
+	CHECK_EQ(parse("cpus=x bogus mem=1M"), 2);
+	CHECK_EQ(mem, 1u << 20);
+	CHECK_EQ(unit_log[0], 0);
+	cmdline_report = log_report;
+	CHECK_EQ(parse("cpus=x"), 1);
+	CHECK(strstr(unit_log, "hv: test: bad value for cpus: 'x' (not a number)\n") != NULL);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
+	cmdline_report = log_report;
 	RUN(test_parse_uint);
 	RUN(test_parse_size);
 	RUN(test_all_types);
@@ -338,5 +358,6 @@ int main(int argc, char **argv)
 	RUN(test_rest);
 	RUN(test_quoting);
 	RUN(test_long_text_in_message);
+	RUN(test_no_listener);
 	return unit_report(argv[0]);
 }

@@ -480,6 +480,30 @@ static void test_large_machine(void)
 	fake_phys_fini();
 }
 
+/* pmm_range_usable, which the host map asks before it uses a 1 GiB page. */
+static void test_range_usable(void)
+{
+	const struct mem_region map[] = {
+		{ 0x100000000ull, 0x40000000, MEM_USABLE },    /* 4-5 GiB, listed first */
+		{ 0x100000, 0x7ff00000, MEM_USABLE },          /* 1 MiB - 2 GiB */
+		{ 0x80000000, 0x1000, MEM_RESERVED },          /* a hole at 2 GiB */
+		{ 0x80001000, 0x3ffff000, MEM_USABLE },        /* to 3 GiB */
+		{ 0x140000000ull, 0x40000000, MEM_USABLE },    /* 5-6 GiB: touches the first */
+		{ 0x150000000ull, 0x1000, MEM_USABLE },        /* overlapping, inside it */
+	};
+	size_t n = sizeof(map) / sizeof(map[0]);
+
+	CHECK(pmm_range_usable(map, n, 0x40000000, 0x40000000));     /* 1-2 GiB */
+	CHECK(!pmm_range_usable(map, n, 0, 0x40000000));             /* the first MiB is not listed */
+	CHECK(!pmm_range_usable(map, n, 0x80000000, 0x40000000));    /* starts in the hole */
+	CHECK(!pmm_range_usable(map, n, 0x7ffff000, 0x2000));        /* spans the hole */
+	CHECK(pmm_range_usable(map, n, 0x80001000, 0x1000));
+	CHECK(!pmm_range_usable(map, n, 0xc0000000, 0x40000000));    /* 3-4 GiB: nothing */
+	CHECK(pmm_range_usable(map, n, 0x100000000ull, 0x80000000)); /* 4-6 GiB across two regions */
+	CHECK(!pmm_range_usable(map, n, 0x140000000ull, 0x40001000));/* one page past the end */
+	CHECK(!pmm_range_usable(NULL, 0, 0x100000, 0x1000));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -490,5 +514,6 @@ int main(int argc, char **argv)
 	RUN(test_carve_partition);
 	RUN(test_bad_free);
 	RUN(test_large_machine);
+	RUN(test_range_usable);
 	return unit_report(argv[0]);
 }
