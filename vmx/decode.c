@@ -1,0 +1,220 @@
+/* Decodes the memory-operand data moves a guest makes to MMIO: their length, access size, register or
+ * immediate. SDM Vol. 2A, chapter 2 and the MOV, MOVZX, MOVSX/MOVSXD and XCHG pages of chapter 4/6. */
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmx/decode.h"
+
+/*
+ * Instruction format (SDM Vol. 2A, 2.1, Figure 2-1):
+ *
+ *   [legacy prefixes] [REX] opcode (1-2 bytes) [ModRM] [SIB] [disp 1/2/4] [imm 1/2/4] | [moffs 2/4/8]
+ *
+ * ModRM:  7 6 | 5 4 3 | 2 1 0       SIB:  7 6   | 5 4 3 | 2 1 0
+ *         mod |  reg  |  r/m              scale | index | base
+ *
+ * REX (2.2.1): 0100 W R X B. W: 64-bit operand size; R extends ModRM.reg; X extends SIB.index; B
+ * extends ModRM.r/m or SIB.base. X and B name registers of the address, which is not needed here.
+ */
+#define REX_W (1u << 3)
+#define REX_R (1u << 2)
+
+#define MODRM_MOD(m) ((m) >> 6)
+#define MODRM_REG(m) (((m) >> 3) & 7)
+#define MODRM_RM(m)  ((m) & 7)
+
+/*
+ * The length of the ModRM byte at bytes[i] and what follows it (SIB, displacement) for address size
+ * `asz` (2, 4 or 8); stores the ModRM byte in *modrm. Returns the index after them, or -1 if they
+ * run past `max` or the operand is a register (mod=3: not a memory access).
+ */
+static int modrm_end(const uint8_t *bytes, unsigned i, unsigned max, unsigned asz, uint8_t *modrm)
+{
+	uint8_t m;
+	unsigned mod, rm;
+
+	if (i >= max)
+		return -1;
+	m = bytes[i++];
+	*modrm = m;
+	mod = MODRM_MOD(m);
+	rm = MODRM_RM(m);
+	if (mod == 3)
+		return -1;
+	if (asz == 2) {
+		/* Table 2-1 (16-bit addressing): [BP+disp16] replaces [BP] at mod=0 r/m=110; no SIB. */
+		if (mod == 1)
+			i += 1;
+		else if (mod == 2 || rm == 6)
+			i += 2;
+	} else {
+		/* Tables 2-2, 2-3 (32/64-bit addressing). r/m=100 is a SIB; mod=0 r/m=101 is disp32
+		 * (RIP/EIP-relative in 64-bit mode, 2.2.1.6); a SIB with base=101 at mod=0 is disp32
+		 * without a base. REX.B does not change either special case (2.2.1.2, Table 2-5). */
+		if (rm == 4) {
+			if (i >= max)
+				return -1;
+			if (mod == 0 && (bytes[i] & 7) == 5)
+				i += 4;
+			i++;
+		}
+		if (mod == 1)
+			i += 1;
+		else if (mod == 2 || (mod == 0 && rm == 5))
+			i += 4;
+	}
+	return i <= max ? (int)i : -1;
+}
+
+/* The little-endian value of bytes[i..i+len). */
+static uint64_t le(const uint8_t *bytes, unsigned i, unsigned len)
+{
+	uint64_t v = 0;
+
+	while (len--)
+		v = (v << 8) | bytes[i + len];
+	return v;
+}
+
+int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmio_insn *out)
+{
+	unsigned max = n < DECODE_MAX_LEN ? n : DECODE_MAX_LEN;
+	unsigned i, osz, asz, rex = 0, immsz = 0;
+	bool has_rex = false, opsz = false, adsz = false, lock = false, long64 = mode == MODE_LONG64;
+	bool reg8 = false;  /* the register operand is 8-bit (may name AH..BH) */
+	struct mmio_insn d = { .reg = -1 };
+	uint8_t op, modrm = 0;
+	int end;
+
+	/* Legacy prefixes (2.1.1) in any order, then REX in 64-bit mode. A REX that is not the last
+	 * prefix is ignored by the CPU (2.2.1), so a legacy prefix after it cancels it. */
+	for (i = 0;; i++) {
+		if (i >= max)
+			return -1;
+		switch (bytes[i]) {
+		case 0x66: opsz = true; break;
+		case 0x67: adsz = true; break;
+		case 0xf0: lock = true; break;
+		case 0xf2: case 0xf3: break;                        /* see decode.h */
+		case 0x26: case 0x2e: case 0x36: case 0x3e:
+		case 0x64: case 0x65: break;                        /* segment overrides */
+		default:
+			if (long64 && (bytes[i] & 0xf0) == 0x40) {
+				rex = bytes[i] & 0xf;
+				has_rex = true;
+				continue;
+			}
+			goto opcode;
+		}
+		rex = 0;
+		has_rex = false;
+	}
+opcode:
+	/* Operand size (2.2.1.2, Table 2-4 and Vol. 1, 3.6): REX.W wins over 66. */
+	if (rex & REX_W)
+		osz = 8;
+	else if (mode == MODE_REAL || mode == MODE_PROT16)
+		osz = opsz ? 4 : 2;
+	else
+		osz = opsz ? 2 : 4;
+	if (long64)
+		asz = adsz ? 4 : 8;
+	else if (mode == MODE_PROT32)
+		asz = adsz ? 2 : 4;
+	else
+		asz = adsz ? 4 : 2;
+
+	op = bytes[i++];
+	switch (op) {
+	case 0x88:                      /* MOV r/m8, r8 */
+		d.size = 1, d.write = true, reg8 = true;
+		break;
+	case 0x89:                      /* MOV r/m16/32/64, r16/32/64 */
+		d.size = osz, d.write = true;
+		break;
+	case 0x8a:                      /* MOV r8, r/m8 */
+		d.size = d.dst_size = 1, reg8 = true;
+		break;
+	case 0x8b:                      /* MOV r16/32/64, r/m16/32/64 */
+		d.size = d.dst_size = osz;
+		break;
+	case 0x86:                      /* XCHG r/m8, r8 (locked whether or not F0 is there) */
+		d.size = d.dst_size = 1, d.write = d.xchg = true, reg8 = true;
+		break;
+	case 0x87:                      /* XCHG r/m16/32/64, r16/32/64 */
+		d.size = d.dst_size = osz, d.write = d.xchg = true;
+		break;
+	case 0xc6:                      /* MOV r/m8, imm8 (C6 /0) */
+		d.size = 1, d.write = true, immsz = 1;
+		break;
+	case 0xc7:                      /* MOV r/m16/32, imm16/32; with REX.W r/m64, imm32 sign-extended */
+		d.size = osz, d.write = true, immsz = osz == 2 ? 2 : 4;
+		break;
+	case 0x63:                      /* MOVSXD r, r/m32 (64-bit mode; elsewhere ARPL) */
+		if (!long64)
+			return -1;
+		/* Without REX.W it is a plain 16/32-bit move (the SDM discourages that use). */
+		d.size = osz == 8 ? 4 : osz, d.dst_size = osz, d.sign_extend = osz == 8;
+		break;
+	case 0xa0: case 0xa1: case 0xa2: case 0xa3:
+		/* MOV AL/AX/EAX/RAX <-> moffs: no ModRM; the offset is address-size wide (8 bytes in
+		 * 64-bit mode, 4 with 67) and REX.B does not apply: the register is always RAX. */
+		if (lock)
+			return -1;
+		d.size = op & 1 ? osz : 1;
+		d.write = op >= 0xa2;
+		d.dst_size = d.write ? 0 : d.size;
+		d.reg = 0;
+		if (i + asz > max)
+			return -1;
+		d.len = i + asz;
+		*out = d;
+		return 0;
+	case 0x0f:
+		if (i >= max)
+			return -1;
+		op = bytes[i++];
+		switch (op) {
+		case 0xb6: case 0xbe:   /* MOVZX/MOVSX r16/32/64, r/m8 */
+			d.size = 1;
+			break;
+		case 0xb7: case 0xbf:   /* MOVZX/MOVSX r32/64, r/m16 (r16 with 66: a plain move) */
+			d.size = 2;
+			break;
+		default:
+			return -1;
+		}
+		d.dst_size = osz;
+		d.sign_extend = op >= 0xbe;
+		break;
+	default:
+		return -1;
+	}
+	/* LOCK is legal only on read-modify-write instructions; on a MOV the CPU raises #UD. */
+	if (lock && !d.xchg)
+		return -1;
+
+	end = modrm_end(bytes, i, max, asz, &modrm);
+	if (end < 0)
+		return -1;
+	i = (unsigned)end;
+	if (immsz) {
+		/* C6/C7 are group 11: only /0 is MOV (C6 /7, C7 /7 with mod=3 are XABORT, XBEGIN). */
+		if (MODRM_REG(modrm) != 0 || i + immsz > max)
+			return -1;
+		d.imm = le(bytes, i, immsz);
+		if (d.size == 8)
+			d.imm = (uint64_t)(int64_t)(int32_t)(uint32_t)d.imm;
+		i += immsz;
+	} else {
+		d.reg = (int)(MODRM_REG(modrm) | (rex & REX_R ? 8 : 0));
+		/* Without any REX prefix, 8-bit registers 4-7 are AH, CH, DH, BH (2.2.1.2, Table 3-1 of
+		 * Vol. 1); with one they are SPL, BPL, SIL, DIL. */
+		if (reg8 && !has_rex && d.reg >= 4) {
+			d.reg -= 4;
+			d.high8 = true;
+		}
+	}
+	d.len = i;
+	*out = d;
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* An x86 instruction decoder for the data moves a guest makes to MMIO: MOV, MOVZX, MOVSX, MOVSXD,
+ * XCHG with a memory operand. SDM Vol. 2A, chapter 2 (instruction format) and the opcode pages. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DECODE_MAX_LEN 15 /* SDM Vol. 2A, 2.3.11: longer instructions raise #GP */
+
+/* The code segment's default operand and address size: 16-bit in real and virtual-8086 mode or with
+ * CS.D=0, 32-bit with CS.D=1, 64-bit with CS.L=1 (and EFER.LMA). */
+enum cpu_mode { MODE_REAL, MODE_PROT16, MODE_PROT32, MODE_LONG64 };
+
+struct mmio_insn {
+	unsigned len;       /* instruction length in bytes */
+	unsigned size;      /* access size in bytes: 1, 2, 4, 8 */
+	bool write;         /* true: the instruction stores to memory (XCHG too) */
+	int reg;            /* source/destination general register 0..15 in exit-qualification order (0 RAX,
+			     * 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI, 8-15), or -1 for an immediate;
+			     * for AH/CH/DH/BH it is RAX..RBX (0..3) with high8 set */
+	bool high8;         /* the register operand is bits 15:8 of `reg` (AH/CH/DH/BH: legacy 8-bit
+			     * registers 4-7 without a REX prefix) */
+	uint64_t imm;       /* immediate for stores of a constant, already extended to `size` bytes */
+	unsigned dst_size;  /* loads and XCHG: bytes written to the register (MOVZX/MOVSX/MOVSXD widen);
+			     * 1 and 2 keep the register's other bits; 4 means zero-extend to 64 as any
+			     * 32-bit write in long mode does; 0 for stores that write no register */
+	bool sign_extend;   /* MOVSX, MOVSXD: the loaded value is sign-extended to dst_size (else zero) */
+	bool xchg;          /* XCHG reg, mem: read the old value into reg, write reg's old value */
+};
+
+/*
+ * Decodes the instruction in bytes[0..n) for mode `mode`. Returns 0, or -1: not a supported memory
+ * move (register operand, unknown opcode, LOCK on anything but XCHG, longer than 15 bytes or than
+ * n); the caller then stops the guest naming the opcode bytes. `*out` is filled only on success.
+ *
+ * Prefixes: 66 and 67 (67 changes only the ModRM/moffs length), the segment overrides (the faulting
+ * GPA comes from the VMCS, so the segment is not needed), F0 LOCK with XCHG, and REX 40-4F in
+ * 64-bit mode when it comes last before the opcode (elsewhere the CPU ignores it, so does this).
+ * F2/F3 are accepted and ignored: none of the opcodes here is a string instruction (MOVS, STOS,
+ * LODS are rejected as unknown opcodes), and on them F2/F3 are at most the HLE hints XACQUIRE/
+ * XRELEASE, which change no architectural result.
+ */
+int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmio_insn *out);

@@ -1,0 +1,96 @@
+/* The guest's own page tables, walked as its CPU walks them: guest-linear -> guest-physical.
+ * SDM Vol. 3A, chapter 4: 4.3 32-bit paging, 4.4 PAE paging, 4.5 4-level paging, 4.6 access rights,
+ * 4.7 page-fault error code. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Paging-structure entry bits. SDM Vol. 3A, Tables 4-4..4-11 and 4-14..4-20. */
+#define GPT_P        (1ull << 0)   /* present */
+#define GPT_W        (1ull << 1)   /* R/W: writes allowed */
+#define GPT_US       (1ull << 2)   /* U/S: user-mode accesses allowed */
+#define GPT_PWT      (1ull << 3)   /* page-level write-through */
+#define GPT_PCD      (1ull << 4)   /* page-level cache disable */
+#define GPT_A        (1ull << 5)   /* accessed */
+#define GPT_D        (1ull << 6)   /* dirty (leaf) */
+#define GPT_PS       (1ull << 7)   /* PDE/PDPTE: maps a 4M/2M/1G page */
+#define GPT_NX       (1ull << 63)  /* XD: no instruction fetch (PAE and 4-level, with EFER.NXE) */
+
+/* Control bits the walk reads. SDM Vol. 3A, 2.5 (CR0, CR4) and 2.2.1 (IA32_EFER). */
+#define GPT_CR0_WP   (1ull << 16)  /* supervisor writes honour R/W */
+#define GPT_CR0_PG   (1ull << 31)  /* paging */
+#define GPT_CR4_PSE  (1ull << 4)   /* 32-bit paging: 4 MiB pages */
+#define GPT_CR4_PAE  (1ull << 5)   /* PAE or 4-level paging */
+#define GPT_CR4_SMEP (1ull << 20)  /* only for the I/D bit of the error code (SMEP itself is not checked) */
+#define GPT_CR4_LA57 (1ull << 12)  /* 5-level paging: not supported */
+#define GPT_EFER_LMA (1ull << 10)  /* IA-32e mode active: 4-level paging */
+#define GPT_EFER_NXE (1ull << 11)  /* XD bits are honoured (else bit 63 is reserved) */
+
+/* #PF error code. SDM Vol. 3A, 4.7 (Figure 4-12). */
+#define GPT_PF_P     (1u << 0)     /* 0: not-present page; 1: protection or reserved-bit violation */
+#define GPT_PF_W     (1u << 1)     /* the access was a write */
+#define GPT_PF_US    (1u << 2)     /* the access was a user-mode access */
+#define GPT_PF_RSVD  (1u << 3)     /* a reserved bit was set in a paging-structure entry */
+#define GPT_PF_ID    (1u << 4)     /* the access was an instruction fetch (with PAE and NXE, or SMEP) */
+
+/* gpt_result.fault: why the walk stopped. The first three are a #PF the guest would take. */
+enum gpt_fault {
+	GPT_OK = 0,
+	GPT_NOT_PRESENT,   /* #PF: an entry on the way has P=0 */
+	GPT_RESERVED,      /* #PF: a present entry has a reserved bit set (RSVD in pf_error) */
+	GPT_PERM,          /* #PF: the combined R/W, U/S, XD forbid this access */
+	GPT_BAD_GPA,       /* a paging structure is not in guest RAM (read_gpa failed); gpa = its address */
+	GPT_UNSUPPORTED,   /* 5-level paging (CR4.LA57) */
+	GPT_NONCANONICAL,  /* 4-level paging: the address is not canonical (#GP or #SS, not #PF) */
+};
+
+struct gpt_ctx {
+	uint64_t cr0, cr3, cr4, efer;     /* guest values (CR0.PG off: GVA = GPA) */
+	uint64_t pdpte[4];                /* PAE mode: the PDPTEs the CPU loaded (from the VMCS) */
+	unsigned phys_bits;               /* guest MAXPHYADDR (CPUID 80000008H EAX[7:0]); bits of an
+					   * entry's address at and above it are reserved. 0: 52 */
+	unsigned cpl;                     /* gpt_read: the guest's CPL; 3 makes its accesses user accesses */
+	/* Reads `len` bytes of guest-physical memory at `gpa`: 4 or 8 for an entry (aligned), up to
+	 * 4096 within one 4 KiB page for gpt_read. 0, or -1 (not RAM). */
+	int (*read_gpa)(void *arg, uint64_t gpa, void *dst, unsigned len);
+	void *arg;
+};
+
+/* One entry the walk read: for a later monitor `gva` command. Levels: 4 PML4, 3 PDPT (in PAE mode
+ * the PDPTE came from the VMCS; table_gpa is then CR3's PDPT address), 2 PD, 1 PT. */
+struct gpt_step {
+	uint64_t table_gpa;               /* the table; the entry is at table_gpa + index * entry size */
+	uint64_t entry;
+	unsigned level;
+};
+
+struct gpt_result {
+	uint64_t gva;                     /* the address translated (after a gpt_read fault: CR2) */
+	uint64_t gpa;
+	uint64_t page_size;               /* 4K, 2M, 4M, 1G, or 0 when paging is off */
+	bool writable, user, nx;          /* the combined permissions of the walk (SDM 4.6.1) */
+	int fault;                        /* enum gpt_fault */
+	uint32_t pf_error;                /* #PF error code for injection (GPT_NOT_PRESENT..GPT_PERM) */
+	struct gpt_step steps[5];
+	unsigned nsteps;
+};
+
+/*
+ * Translates `gva` for an access of kind `write`/`user`/`fetch` and fills *r (also when it faults:
+ * the steps up to the failing entry). Returns r->fault. Permission checks per SDM 4.6 with CR0.WP
+ * and EFER.NXE; SMEP, SMAP and protection keys are not checked. 1 GiB pages are assumed supported.
+ * Reserved-bit violations in the VMCS PDPTEs are reported as GPT_RESERVED (the CPU would have
+ * refused them with #GP when it loaded them).
+ * Accessed and dirty bits are not set: the hypervisor's reads are not guest accesses, and for the
+ * instruction it decodes the CPU already set them when the guest fetched it.
+ */
+int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool fetch, struct gpt_result *r);
+
+/*
+ * Reads `len` bytes at guest-linear `gva` crossing pages as needed (for instruction fetch of up to 15
+ * bytes), as data reads or instruction fetches (`fetch`) at the guest's CPL (c->cpl). Returns 0, or
+ * the fault code with *r filled for the faulting page: r->gva is the first byte not read (the CR2
+ * of a #PF). `r` may be NULL.
+ */
+int gpt_read(const struct gpt_ctx *c, uint64_t gva, void *dst, unsigned len, bool fetch,
+	     struct gpt_result *r);
