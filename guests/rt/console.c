@@ -43,12 +43,15 @@ static char *utoa(uint64_t v, unsigned base, char *buf)
 	return buf;
 }
 
-/* %s %c %d %u %x %p, with l/ll length, '0' flag and a width. */
-int printf(const char *fmt, ...)
+/* One printf call at a time over all CPUs, so a line (one call) is never cut by another CPU's: a
+ * spinlock, taken with interrupts off so a handler on this CPU cannot wait for it forever. NMI
+ * handlers must not print. */
+static spinlock_t console_lock;
+
+/* %s %c %d %u %x %p, with l/ll length, '0' flag and a width. Called with console_lock held. */
+static void vprint(const char *fmt, va_list ap)
 {
-	va_list ap;
 	char buf[24];
-	va_start(ap, fmt);
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
 			putc(*fmt);
@@ -106,6 +109,36 @@ int printf(const char *fmt, ...)
 			break;
 		}
 	}
+}
+
+int printf(const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long flags = irq_save();
+	spin_lock(&console_lock);
+	va_start(ap, fmt);
+	vprint(fmt, ap);
 	va_end(ap);
+	spin_unlock(&console_lock);
+	irq_restore(flags);
 	return 0;
+}
+
+int check_count, check_failed;
+
+bool check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long flags = irq_save();
+	spin_lock(&console_lock);
+	va_start(ap, fmt);
+	vprint(fmt, ap);
+	va_end(ap);
+	for (const char *s = ok ? " ok\n" : " FAIL\n"; *s; s++)
+		putc(*s);
+	check_count++;
+	check_failed += !ok;
+	spin_unlock(&console_lock);
+	irq_restore(flags);
+	return ok;
 }

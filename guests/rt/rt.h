@@ -17,6 +17,10 @@ extern char __image_start[], _end[];
 /* Console: the 16550 at 0x3F8. */
 void putc(char c);
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One verdict line: the formatted text, then " ok" or " FAIL"; counted in check_count and
+ * check_failed. Returns ok. */
+bool check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int check_count, check_failed;
 
 /* Exit with `code` through port 0xF4 (HV_PORT_DEBUG_EXIT, QEMU isa-debug-exit). */
 __attribute__((noreturn)) void exit(int code);

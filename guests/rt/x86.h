@@ -66,3 +66,57 @@ static inline void spin_loops(uint64_t n)
 	for (uint64_t i = 0; i < n; i++)
 		__asm__ volatile("" : : : "memory");
 }
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+/* A plain RDTSC, for timestamps in handlers and wait loops (no fences: not measuring one insn). */
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* Interrupt flag helpers. `sti; hlt` back to back: STI's one-instruction interrupt shadow (SDM 2B,
+ * STI) means an interrupt already pending is taken only after HLT begins, so it wakes the HLT. */
+static inline void sti(void) { __asm__ volatile("sti" : : : "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" : : : "memory"); }
+static inline void hlt(void) { __asm__ volatile("hlt" : : : "memory"); }
+static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" : : : "memory"); }
+static inline void cpu_relax(void) { __asm__ volatile("pause" : : : "memory"); }
+
+#define EFLAGS_IF (1u << 9)
+
+static inline unsigned long irq_save(void)
+{
+	unsigned long f;
+	__asm__ volatile("pushf; pop %0; cli" : "=r"(f) : : "memory");
+	return f;
+}
+
+static inline void irq_restore(unsigned long f)
+{
+	if (f & EFLAGS_IF)
+		sti();
+}
+
+/* A test-and-set spinlock: XCHG with memory is locked by the CPU (SDM 3A, 8.1.2.1). Spins on a
+ * plain read while taken, so waiting CPUs do not bounce the cache line. */
+typedef struct {
+	volatile uint32_t locked;
+} spinlock_t;
+
+static inline void spin_lock(spinlock_t *l)
+{
+	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		while (l->locked)
+			cpu_relax();
+}
+
+static inline void spin_unlock(spinlock_t *l)
+{
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+}
