@@ -11,12 +11,19 @@
 #include "lib/format.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
+#include "vdev/debug_exit.h"
+#include "vmx/exit.h"
 #include "vmx/vmx.h"
 
-struct guest guests[MAX_GUESTS];
-unsigned nguests;
+struct vm vms[MAX_GUESTS];
+unsigned nvms;
 static unsigned live_guests;            /* created and not yet ended; the last to end sees 0 */
-static unsigned vcpus_on_cpu[MAX_CPUS];
+
+/* What a module line says besides what struct vm keeps. */
+struct guest_opts {
+	char cpus[64];                      /* cpu=A,B,...: host CPUs of vCPU 0, 1, ...; "" = spread */
+	uint64_t vcpus;                     /* vcpus=N */
+};
 
 /* The module's file name without folders or extension ("/guests/hello.elf" -> "hello"): the
  * default guest name; "moduleN" when there is none. */
@@ -47,38 +54,39 @@ static const char *page_size_name(uint64_t size)
 	return size >= SIZE_1G ? "1G" : size >= SIZE_2M ? "2M" : "4K";
 }
 
-/* The CPU with the fewest vCPUs among `cpus`. */
-static unsigned spread(uint64_t cpus)
+/* The CPU with the fewest vCPUs among `cpus`, counting `extra` vCPUs about to go on each CPU. */
+static unsigned spread(uint64_t cpus, const unsigned *extra)
 {
-	unsigned best = 0, n = MAX_CPUS + 1;
+	unsigned best = 0, n = ~0u;
 
 	for (unsigned c = 0; c < cpu_count && c < 64; c++)
-		if ((cpus >> c & 1) && vcpus_on_cpu[c] < n)
-			n = vcpus_on_cpu[(best = c)];
+		if ((cpus >> c & 1) && percpu[c].nvcpus + extra[c] < n)
+			n = percpu[(best = c)].nvcpus + extra[c];
 	return best;
 }
 
-#define not_started(g, ...) do { \
+#define not_started(vm, ...) do { \
 	char _why[160]; \
 	snformat(_why, sizeof(_why), __VA_ARGS__); \
-	pr_err("hv: guest %s not started: %s\n", (g)->vm.name, _why); \
+	pr_err("hv: guest %s not started: %s\n", (vm)->name, _why); \
 } while (0)
 
 /* The module line: "PATH word word ..." (GRUB puts the module's path first). Fills g's options and
  * its own words (g->args); false after reporting a problem. */
-static bool parse_line(struct guest *g, const struct boot_module *mod, unsigned idx)
+static bool parse_line(struct vm *g, struct guest_opts *o, const struct boot_module *mod, unsigned idx)
 {
 	const char *words = mod->cmdline;
 	const struct opt_desc opts[] = {
-		{ "name", OPT_STRING, g->vm.name, sizeof(g->vm.name), NULL, NULL },
-		{ "mem", OPT_SIZE, &g->mem, 0, NULL, NULL },
-		{ "cpu", OPT_UINT, &g->cpu, 0, NULL, NULL },
+		{ "name", OPT_STRING, g->name, sizeof(g->name), NULL, NULL },
+		{ "mem", OPT_SIZE, &g->mem_size, 0, NULL, NULL },
+		{ "cpu", OPT_STRING, o->cpus, sizeof(o->cpus), NULL, NULL },
+		{ "vcpus", OPT_UINT, &o->vcpus, 0, NULL, NULL },
 		{ "alloc", OPT_CHOICE, &g->alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &g->chunk, 0, NULL, NULL },
 	};
 	char who[48];
 
-	default_name(mod->cmdline, idx, g->vm.name, sizeof(g->vm.name));
+	default_name(mod->cmdline, idx, g->name, sizeof(g->name));
 	if (*words == '/')
 		while (*words && *words != ' ')
 			words++;
@@ -89,127 +97,197 @@ static bool parse_line(struct guest *g, const struct boot_module *mod, unsigned 
 	}
 	/* The name appears in every line about the guest ("hv: guest NAME ...", "[NAME] text"):
 	 * it must be one word that cannot be confused with the rest of those lines. */
-	if (!g->vm.name[0] || strchr(g->vm.name, ' ') || strchr(g->vm.name, '\t') ||
-	    strchr(g->vm.name, '[') || strchr(g->vm.name, ']')) {
-		char bad_name[sizeof(g->vm.name)];
+	if (!g->name[0] || strchr(g->name, ' ') || strchr(g->name, '\t') ||
+	    strchr(g->name, '[') || strchr(g->name, ']')) {
+		char bad_name[sizeof(g->name)];
 
-		memcpy(bad_name, g->vm.name, sizeof(bad_name));
-		snformat(g->vm.name, sizeof(g->vm.name), "module%u", idx);
+		memcpy(bad_name, g->name, sizeof(bad_name));
+		snformat(g->name, sizeof(g->name), "module%u", idx);
 		not_started(g, "name='%s' must be one word without brackets", bad_name);
 		return false;
 	}
 	return true;
 }
 
-/* Does the description fit this machine: a new name, a CPU that runs guests, sizes in range, the
- * memory there (eager and lazy reserve it all now)? false after reporting what does not. */
-static bool check_fits(struct guest *g, unsigned idx, uint64_t cpus)
+/* cpu=A,B,...: vCPU i goes on the i-th CPU listed; vCPUs past the list are spread over the CPUs
+ * with the fewest vCPUs. false after reporting a malformed list or a CPU that cannot run guests. */
+static bool place_vcpus(struct vm *g, const struct guest_opts *o, uint64_t cpus, unsigned *cpu_of)
 {
-	for (unsigned i = 0; i < nguests; i++)
-		if (!strcmp(guests[i].vm.name, g->vm.name)) {
-			not_started(g, "duplicate name '%s' (module %u); give it name=", g->vm.name, idx);
+	unsigned extra[MAX_CPUS] = { 0 }, i = 0;
+	const char *p = o->cpus;
+
+	while (*p) {
+		uint64_t c = 0;
+		const char *digits = p;
+
+		while (*p >= '0' && *p <= '9' && c < 1000)
+			c = c * 10 + (uint64_t)(*p++ - '0');
+		if (p == digits || (*p && *p != ',') || i == g->nvcpus) {
+			not_started(g, "cpu=%s: one CPU number per vCPU (vcpus=%u), separated by commas", o->cpus,
+				    g->nvcpus);
 			return false;
 		}
-	if (g->cpu != NO_CPU && (g->cpu >= cpu_count || !(cpus >> g->cpu & 1))) {
-		not_started(g, "cpu=%lu is not a CPU that can run guests (online: 0..%u)", g->cpu, cpu_count - 1);
+		if (c >= cpu_count || !(cpus >> c & 1)) {
+			not_started(g, "cpu=%lu is not a CPU that can run guests (online: 0..%u)", c, cpu_count - 1);
+			return false;
+		}
+		extra[c]++;
+		cpu_of[i++] = c;
+		if (*p == ',')
+			p++;
+	}
+	for (; i < g->nvcpus; i++)
+		extra[cpu_of[i] = spread(cpus, extra)]++;
+	for (unsigned c = 0; c < cpu_count; c++)
+		if (percpu[c].nvcpus + extra[c] > CPU_MAX_VCPUS) {
+			not_started(g, "cpu %u would run more than %u vCPUs", c, CPU_MAX_VCPUS);
+			return false;
+		}
+	return true;
+}
+
+/* Does the description fit this machine: a new name, CPUs that run guests, sizes in range, the
+ * memory there (eager and lazy reserve it all now)? false after reporting what does not. */
+static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, uint64_t cpus,
+		       unsigned *cpu_of)
+{
+	for (unsigned i = 0; i < nvms; i++)
+		if (!strcmp(vms[i].name, g->name)) {
+			not_started(g, "duplicate name '%s' (module %u); give it name=", g->name, idx);
+			return false;
+		}
+	if (o->vcpus < 1 || o->vcpus > VM_MAX_VCPUS) {
+		not_started(g, "vcpus=%lu: a guest has 1 to %u vCPUs", o->vcpus, VM_MAX_VCPUS);
 		return false;
 	}
+	g->nvcpus = o->vcpus;
+	if (!place_vcpus(g, o, cpus, cpu_of))
+		return false;
 	if (g->chunk != SIZE_2M && g->chunk != PAGE_SIZE) {
 		not_started(g, "chunk=%lu: the chunk size is 2M or 4K", g->chunk);
 		return false;
 	}
-	if (g->mem < SIZE_2M || g->mem > (64ull << 30)) {
-		not_started(g, "mem=%lu MiB: guest RAM is 2 MiB to 64 GiB", g->mem >> 20);
+	if (g->mem_size < SIZE_2M || g->mem_size > (64ull << 30)) {
+		not_started(g, "mem=%lu MiB: guest RAM is 2 MiB to 64 GiB", g->mem_size >> 20);
 		return false;
 	}
-	g->mem = (g->mem + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
-	if (g->alloc != GMEM_DEMAND && g->mem > pmm_free_bytes()) {
-		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem >> 20,
+	g->mem_size = (g->mem_size + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
+	if (g->alloc != GMEM_DEMAND && g->mem_size > pmm_free_bytes()) {
+		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem_size >> 20,
 			    pmm_free_bytes() >> 20);
 		return false;
 	}
 	return true;
 }
 
-/* The contract line "hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE". */
-static void report_started(const struct guest *g)
+/* The contract line "hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE"; with several
+ * vCPUs "cpu A,B,..." lists the host CPU of each vCPU in order. */
+static void report_started(const struct vm *g)
 {
-	const struct gmem *m = &g->vm.mem;
+	const struct gmem *m = &g->mem;
 	uint64_t page = m->chunk;
+	char cpus[4 * VM_MAX_VCPUS];
+	unsigned n = 0;
 
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		n += snformat(cpus + n, sizeof(cpus) - n, i ? ",%u" : "%u", g->vcpus[i].cpu);
 	if (g->alloc == GMEM_EAGER)     /* the leaf that maps GPA 0: the largest the partition allows */
 		ept_translate(&m->ept, 0, NULL, NULL, &page);
 	if (g->alloc == GMEM_DEMAND)
-		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %lu, ept %s, alloc demand\n",
-			g->vm.name, g->mem >> 20, g->cpu, page_size_name(page));
+		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %s, ept %s, alloc demand\n",
+			g->name, g->mem_size >> 20, cpus, page_size_name(page));
 	else
-		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %lu, ept %s%s\n", g->vm.name,
-			g->mem >> 20, m->base, g->cpu, page_size_name(page),
+		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %s, ept %s%s\n", g->name,
+			g->mem_size >> 20, m->base, cpus, page_size_name(page),
 			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
 }
 
-struct guest *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cpus)
+/* Its devices: the UART, the debug-exit port; the local APICs come with the vCPUs. */
+static int create_devices(struct vm *g)
+{
+	int err;
+
+	vdev_bus_init(&g->bus, g->name, &g->lapics);
+	g->lapics.phys_bits = cpu_phys_bits();
+	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)))
+		return err;
+	return 0;
+}
+
+/* Frees what vcpu_create allocated for vCPUs 0..n-1 of a guest that never ran. */
+static void destroy_vcpus(struct vm *g, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		vcpu_destroy(&g->vcpus[i]);
+}
+
+struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cpus)
 {
 	const void *file = (const void *)mod->start;
 	size_t file_size = mod->end - mod->start;
+	struct guest_opts opts = { "", 1 };
+	unsigned cpu_of[VM_MAX_VCPUS];
 	struct guest_image img;
+	struct vcpu_state start;
 	char why[160], info[GUEST_INFO_MAX];
 	size_t info_len;
-	struct guest *g;
+	struct vm *g;
 	int err;
 
-	if (nguests == MAX_GUESTS) {
+	if (nvms == MAX_GUESTS) {
 		pr_err("hv: module %u not started: more than %d guests\n", idx, MAX_GUESTS);
 		return NULL;
 	}
-	g = &guests[nguests];
+	g = &vms[nvms];
 	memset(g, 0, sizeof(*g));
 	g->t_create = rdtsc();
-	g->mem = 32ull << 20;
+	g->mem_size = 32ull << 20;
 	g->alloc = config.alloc;
 	g->chunk = config.chunk;
-	g->cpu = NO_CPU;
-	if (!parse_line(g, mod, idx) || !check_fits(g, idx, cpus))
+	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, cpu_of))
 		return NULL;
-	if (loader_check(file, file_size, g->mem, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
+	if (loader_check(file, file_size, g->mem_size, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
 		not_started(g, "bad image: %s", why);
 		return NULL;
 	}
-	info_len = mb2_build_info(info, sizeof(info), g->args, "tessera", g->mem);
+	info_len = mb2_build_info(info, sizeof(info), g->args, "tessera", g->mem_size);
 	if (!info_len) {
 		not_started(g, "its command line does not fit in its boot information");
 		return NULL;
 	}
+	if (create_devices(g)) {
+		not_started(g, "cannot register its devices");
+		return NULL;
+	}
 
-	err = gmem_create(&g->vm.mem, g->alloc, g->mem, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
+	err = gmem_create(&g->mem, g->alloc, g->mem_size, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
 			  vmx_caps.ept_page_sizes);
 	if (err) {
 		not_started(g, "%s", err == -ENOMEM ? "out of memory for its RAM and EPT" : "cannot set up its RAM");
 		return NULL;
 	}
-	if (loader_load(file, file_size, write_guest, &g->vm.mem) ||
-	    gmem_write(&g->vm.mem, GUEST_INFO_GPA, info, info_len)) {
+	if (loader_load(file, file_size, write_guest, &g->mem) ||
+	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len)) {
 		not_started(g, "out of memory while loading its image");
-		gmem_destroy(&g->vm.mem);
+		gmem_destroy(&g->mem);
 		return NULL;
 	}
-	if (g->cpu == NO_CPU)
-		g->cpu = spread(cpus);
-	g->vm.id = nguests + 1;
-	g->vm.eptp = ept_pointer(&g->vm.mem.ept, false);
-	if (vcpu_create(&g->vcpu, &g->vm, g->cpu, img.entry, GUEST_INFO_GPA)) {
-		not_started(g, "out of memory for its vCPU");
-		gmem_destroy(&g->vm.mem);
-		return NULL;
-	}
-	g->nvcpus = 1;
-	vcpus_on_cpu[g->cpu]++;
-	nguests++;
+	g->id = nvms + 1;
+	g->eptp = ept_pointer(&g->mem.ept, false);
+	mb2_start_state(&start, img.entry, GUEST_INFO_GPA);
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		if (vcpu_create(g, i, cpu_of[i], i == 0 ? &start : NULL)) {
+			not_started(g, "out of memory for its vCPUs");
+			destroy_vcpus(g, i);
+			gmem_destroy(&g->mem);
+			return NULL;
+		}
+	g->vcpus_attached = g->nvcpus;
+	nvms++;
 	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
 	g->create_ticks = rdtsc() - g->t_create;
-
 	report_started(g);
-	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->vm.name, img.entry,
+	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->name, img.entry,
 		 img.elf64 ? "ELF64" : "ELF32", g->args);
 	return g;
 }
@@ -223,29 +301,45 @@ static void mib(char *buf, size_t size, uint64_t bytes)
 		snformat(buf, size, "%lu", bytes >> 20);
 }
 
-unsigned guest_end(struct guest *g, enum vcpu_action why)
+/* The contract lines of a guest that ended, its exits summed over its vCPUs (and per vCPU where it
+ * has several), its memory. */
+static void report_end(struct vm *g)
 {
-	struct vcpu *v = &g->vcpu;
+	uint32_t exits[EXIT_REASON_MAX + 1] = { 0 };
 	char buf[512], touched[24];
-	uint64_t tables = g->vm.mem.ept.tables;
 
-	vuart_flush(&g->vm.uart, g->vm.name);
-	if (why == VCPU_EXITED)
-		pr_info("hv: guest %s exited code=%d\n", g->vm.name, v->exit_code);
+	vuart_flush(&g->uart);
+	if (g->end_why == VCPU_EXITED)
+		pr_info("hv: guest %s exited code=%d\n", g->name, g->exit_code);
 	else
-		pr_info("hv: guest %s stopped: %s\n", g->vm.name, v->stop_reason);
-	vcpu_exit_summary(v, buf, sizeof(buf));
-	pr_info("hv: guest %s exits: %s\n", g->vm.name, buf);
-	mib(touched, sizeof(touched), gmem_touched_bytes(&g->vm.mem));
-	pr_info("hv: guest %s memory: touched %s MiB of %lu MiB, %lu first-touch exits\n", g->vm.name,
-		touched, g->mem >> 20, g->vm.mem.first_touch_exits);
-	pr_info("hv: guest %s host memory: %lu KiB RAM + %lu KiB EPT tables\n", g->vm.name,
-		gmem_touched_bytes(&g->vm.mem) >> 10, tables * 4);
+		pr_info("hv: guest %s stopped: %s\n", g->name, g->stop_reason);
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
+			exits[r] += g->vcpus[i].exits[r];
+	vcpu_exit_summary(exits, buf, sizeof(buf));
+	pr_info("hv: guest %s exits: %s\n", g->name, buf);
+	for (unsigned i = 0; g->nvcpus > 1 && i < g->nvcpus; i++) {
+		vcpu_exit_summary(g->vcpus[i].exits, buf, sizeof(buf));
+		pr_info("hv: guest %s vcpu %u (cpu %u) exits: %s\n", g->name, i, g->vcpus[i].cpu, buf);
+	}
+	mib(touched, sizeof(touched), gmem_touched_bytes(&g->mem));
+	pr_info("hv: guest %s memory: touched %s MiB of %lu MiB, %lu first-touch exits\n", g->name,
+		touched, g->mem_size >> 20, g->mem.first_touch_exits);
+	pr_info("hv: guest %s host memory: %lu KiB RAM + %lu KiB EPT tables\n", g->name,
+		gmem_touched_bytes(&g->mem) >> 10, g->mem.ept.tables * 4);
+}
 
-	/* Cached EPT translations are tagged with the EPTP: drop them before the tables are reused
-	 * (SDM Vol. 3C, 29.4.3.4), then give everything back. */
-	vmx_invept(g->vm.eptp);
+unsigned guest_detach(struct vcpu *v)
+{
+	struct vm *g = v->vm;
+
+	/* VMCLEAR and INVEPT here: this CPU keeps no VMCS and no cached translation of the guest. */
 	vcpu_destroy(v);
-	gmem_destroy(&g->vm.mem);
+	if (__atomic_sub_fetch(&g->vcpus_attached, 1, __ATOMIC_ACQ_REL))
+		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
+	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations, so its
+	 * tables and memory can go back to the allocator. */
+	report_end(g);
+	gmem_destroy(&g->mem);
 	return __atomic_sub_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
 }

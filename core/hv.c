@@ -1,9 +1,12 @@
 /* The core: VMX bring-up on every CPU, guest creation, and each CPU's scheduler loop.
  *
- * Each host CPU has a run queue of the vCPUs pinned to it and runs them round robin, one time slice
- * (quantum=) each, cut by the VMX-preemption timer; a vCPU also gives up the CPU by HC_YIELD or HLT.
- * vCPUs never migrate, so a VMCS is only ever current on one CPU. A CPU with nothing to run halts
- * until a wake-up IPI. */
+ * Each host CPU runs the vCPUs pinned to it (percpu.vcpus[]) round robin, one time slice (quantum=)
+ * each, cut by the VMX-preemption timer. vCPUs never migrate, so a VMCS is only ever current on one
+ * CPU. A vCPU that halts (HLT) or waits for its Start-up IPI is skipped until an event makes it
+ * runnable; a CPU with nothing runnable arms its APIC timer for the earliest guest timer deadline
+ * and halts, woken by that timer or by the wake-up IPI another CPU sends when it posts an event to
+ * one of this CPU's vCPUs. */
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/smp.h"
@@ -17,91 +20,100 @@
 #include "pmm/pmm.h"
 #include "vmx/vmx.h"
 
-struct runq {
-	spinlock_t lock;
-	struct vcpu *head, *tail;
-};
-
-static struct runq runqs[MAX_CPUS];
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
-static volatile int vmx_state[MAX_CPUS]; /* 0 pending, 1 on, -1 failed */
-static volatile bool run_go;            /* guests are created: run queues may be used */
+static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
+static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with nothing to run */
 
-static void runq_push(struct runq *q, struct vcpu *v)
+static void sched_add(struct vcpu *v)
 {
-	spin_lock(&q->lock);
-	v->next = NULL;
-	if (q->tail)
-		q->tail->next = v;
-	else
-		q->head = v;
-	q->tail = v;
-	spin_unlock(&q->lock);
+	struct percpu *pc = &percpu[v->cpu];
+
+	spin_lock(&pc->sched_lock);
+	pc->vcpus[pc->nvcpus++] = v;
+	spin_unlock(&pc->sched_lock);
 }
 
-static struct vcpu *runq_pop(struct runq *q)
+static void sched_remove(struct percpu *pc, struct vcpu *v)
 {
-	struct vcpu *v;
-
-	spin_lock(&q->lock);
-	if ((v = q->head) && !(q->head = v->next))
-		q->tail = NULL;
-	spin_unlock(&q->lock);
-	return v;
+	spin_lock(&pc->sched_lock);
+	for (unsigned i = 0; i < pc->nvcpus; i++)
+		if (pc->vcpus[i] == v) {
+			pc->vcpus[i] = pc->vcpus[--pc->nvcpus];
+			break;
+		}
+	spin_unlock(&pc->sched_lock);
 }
 
-static struct guest *guest_of(struct vcpu *v)
+/* The next vCPU to run, round robin from the one after the last; NULL if none can run now. Also the
+ * earliest timer deadline among those that sleep (0 if none), for the host timer. A vCPU whose guest
+ * is ending counts as runnable: it must come off its CPU. */
+static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
 {
-	return (struct guest *)((char *)v->vm - __builtin_offsetof(struct guest, vm));
+	uint64_t now = rdtsc();
+
+	*wake = 0;
+	for (unsigned k = 0; k < pc->nvcpus; k++) {
+		unsigned i = (pc->next + k) % pc->nvcpus;
+		struct vcpu *v = pc->vcpus[i];
+		uint64_t d;
+
+		if (v->vm->ending || vcpu_runnable(v, now)) {
+			pc->next = i + 1;
+			return v;
+		}
+		if ((d = vcpu_next_deadline(v)) && (!*wake || d < *wake))
+			*wake = d;
+	}
+	return NULL;
 }
 
 /* This CPU's scheduler loop. */
 static __attribute__((noreturn)) void cpu_loop(void)
 {
-	struct runq *q = &runqs[this_cpu_id()];
-	struct vcpu *loaded = NULL;
+	struct percpu *pc = this_cpu();
 	uint64_t quantum = us_to_tsc(config.quantum_us);
 
 	for (;;) {
-		struct vcpu *v = runq_pop(q);
-		enum vcpu_action why;
+		uint64_t wake;
+		struct vcpu *v = pick(pc, &wake);
 
 		if (!v) {
-			sti_hlt();              /* until a wake-up IPI */
+			uint64_t t0 = rdtsc();
+
+			lapic_timer_arm(wake);
+			sti_hlt();              /* until the host timer or a wake-up IPI */
+			lapic_timer_arm(0);
+			idle_ticks[pc->id] += rdtsc() - t0;
+			continue;
+		}
+		if (v->vm->ending) {
+			sched_remove(pc, v);
+			if (guest_detach(v) == 0) {
+				pr_info("hv: all guests finished\n");
+				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
+					pmm_free_bytes() >> 10, free_before_guests >> 10);
+				for (unsigned c = 0; c < cpu_count; c++)
+					pr_info("hv: cpu %u idle %lu ms while guests ran\n", c,
+						idle_ticks[c] / (tsc_khz ? tsc_khz : 1));
+				hv_shutdown();
+			}
 			continue;
 		}
 		if (!v->ready) {
 			/* Start-up cost: creating the guest, then its VMCS on this CPU; the console lines
 			 * printed in between are not part of it (a line costs milliseconds of UART time). */
-			struct guest *g = guest_of(v);
 			uint64_t t0 = rdtsc(), setup;
 
-			vcpu_load(v, loaded);
+			vcpu_load(v);
 			setup = rdtsc() - t0;
-			pr_info("hv: guest %s start-up: %lu TSC ticks (create %lu, VMCS set-up %lu)\n",
-				v->vm->name, g->create_ticks + setup, g->create_ticks, setup);
+			if (v->index == 0)
+				pr_info("hv: guest %s start-up: %lu TSC ticks (create %lu, VMCS set-up %lu)\n",
+					v->vm->name, v->vm->create_ticks + setup, v->vm->create_ticks, setup);
 		} else {
-			vcpu_load(v, loaded);
+			vcpu_load(v);
 		}
-		loaded = v;
-		why = vcpu_run(v, quantum);
-		switch (why) {
-		case VCPU_PREEMPTED:
-		case VCPU_YIELD:
-			runq_push(q, v);
-			break;
-		case VCPU_EXITED:
-		case VCPU_STOPPED:
-			loaded = NULL;
-			if (guest_end(guest_of(v), why) == 0) {
-				pr_info("hv: all guests finished\n");
-				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
-					pmm_free_bytes() >> 10, free_before_guests >> 10);
-				hv_shutdown();
-			}
-			break;
-		}
+		vcpu_run(v, quantum);           /* its guest's end shows in vm->ending */
 	}
 }
 
@@ -109,7 +121,8 @@ void hv_ap_main(struct percpu *pc)
 {
 	while (!vmx_go)
 		sti_hlt();
-	vmx_state[pc->id] = vmx_cpu_on() ? -1 : 1;
+	lapic_timer_init();
+	pc->vmx_state = vmx_cpu_on() ? -1 : 1;
 	while (!run_go)
 		sti_hlt();
 	cpu_loop();
@@ -136,13 +149,14 @@ void hv_start(const struct bootinfo *bi)
 	vmx_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)
 		smp_wake(c);
-	vmx_state[0] = vmx_cpu_on() ? -1 : 1;
+	lapic_timer_init();
+	this_cpu()->vmx_state = vmx_cpu_on() ? -1 : 1;
 	for (unsigned c = 0; c < cpu_count; c++) {
 		uint64_t deadline = rdtsc() + us_to_tsc(1000000);
 
-		while (!vmx_state[c] && rdtsc() < deadline)
+		while (!percpu[c].vmx_state && rdtsc() < deadline)
 			cpu_relax();
-		if (vmx_state[c] == 1)
+		if (percpu[c].vmx_state == 1)
 			cpus |= 1ull << c;
 		else
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
@@ -160,10 +174,11 @@ void hv_start(const struct bootinfo *bi)
 	}
 	free_before_guests = pmm_free_bytes();
 	for (size_t i = 0; i < bi->nmodules; i++) {
-		struct guest *g = guest_create(&bi->modules[i], i, cpus);
+		struct vm *g = guest_create(&bi->modules[i], i, cpus);
 
 		if (g) {
-			runq_push(&runqs[g->cpu], &g->vcpu);
+			for (unsigned v = 0; v < g->nvcpus; v++)
+				sched_add(&g->vcpus[v]);
 			started++;
 		}
 	}
@@ -174,7 +189,7 @@ void hv_start(const struct bootinfo *bi)
 	}
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)
-		if (runqs[c].head)
+		if (percpu[c].nvcpus)
 			smp_wake(c);
 	cpu_loop();
 }

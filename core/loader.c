@@ -587,3 +587,23 @@ size_t mb2_build_info(void *buf, size_t bufsize, const char *cmdline, const char
 	memcpy(b, &ih, sizeof(ih));
 	return off;
 }
+
+void mb2_start_state(struct vcpu_state *s, uint64_t entry, uint64_t info_gpa)
+{
+	/* Multiboot2 spec 3.3, "I386 machine state": 32-bit protected mode, flat 4 GiB read/write
+	 * data and execute/read code segments (the selectors are unspecified: 0x10 and 0x08 here),
+	 * paging off, interrupts off, EAX = the boot loader magic, EBX = the information block. The
+	 * GDTR and IDTR are the kernel's to load; TR a busy TSS because VM entry checks it. */
+	struct seg_state data = { 0x10, 0, 0xffffffff, AR_DATA32 };
+
+	memset(s, 0, sizeof(*s));
+	s->cs = (struct seg_state){ 0x08, 0, 0xffffffff, AR_CODE32 };
+	s->ds = s->es = s->fs = s->gs = s->ss = data;
+	s->ldtr = (struct seg_state){ 0, 0, 0, AR_UNUSABLE };
+	s->tr = (struct seg_state){ 0, 0, 0xff, AR_TSS32_BUSY };
+	s->cr0 = 0x11;                 /* PE, ET */
+	s->rflags = 0x2;               /* IF = 0 */
+	s->rip = entry;
+	s->rax = MB2_BOOTLOADER_MAGIC;
+	s->rbx = info_gpa;
+}

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "vmx/vcpu_state.h"
 
 /* More program headers than any kernel we run has (GNU ld emits a handful); a bigger count is garbage. */
 #define LOADER_MAX_PHNUM 64
@@ -53,3 +54,6 @@ int loader_load(const void *file, size_t size, loader_write_fn write, void *ctx)
  * or 0 if it does not fit in bufsize.
  */
 size_t mb2_build_info(void *buf, size_t bufsize, const char *cmdline, const char *loader_name, uint64_t ram);
+
+/* The vCPU state a Multiboot2 kernel starts in (Multiboot2 spec 3.3), at `entry` with EBX = `info_gpa`. */
+void mb2_start_state(struct vcpu_state *s, uint64_t entry, uint64_t info_gpa);

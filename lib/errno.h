@@ -6,6 +6,7 @@
 #define ERANGE  34 /* value out of range */
 #define ENOENT   2 /* no such thing */
 #define EEXIST  17 /* already exists */
+#define ENOSPC  28 /* no room left */
 #define ENODEV  19 /* no such device or feature */
 #define EBUSY   16 /* in use */
 #define ENOEXEC  8 /* not an executable we can load */

@@ -3,15 +3,17 @@
  * misbehaviour stops that guest, never the hypervisor. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/time.h"
 #include "arch/x86/trap.h"
 #include "console/printk.h"
 #include "lib/format.h"
 #include "lib/string.h"
 #include "tessera/hypercall.h"
+#include "vdev/hypercall.h"
+#include "vmx/decode.h"
 #include "vmx/exit.h"
+#include "vmx/gpt.h"
 #include "vmx/vmx.h"
-
-#define HANDLED (-1)  /* resume the guest */
 
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
  * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
@@ -37,36 +39,54 @@ static inline __attribute__((always_inline)) void skip_instruction(void)
 		finish_instruction_slow();
 }
 
-/* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6). In real mode (CR0.PE = 0,
- * possible with unrestricted guest) exceptions push no error code, and VM entry insists on that
- * (SDM Vol. 3C, 27.2.1.3). */
-static void inject_exception(unsigned vector, bool has_code, uint32_t code)
+/* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6), in the vCPU: whether an
+ * exception is pending is the vCPU's to know, never read back from the VM-entry interruption-
+ * information field, whose stale contents a VM exit leaves behind with only the valid bit cleared
+ * (SDM Vol. 3C, 28.2: a VM exit clears bit 31 of that field and nothing else). In real mode (CR0.PE = 0, possible with
+ * unrestricted guest) exceptions push no error code, and VM entry insists on that (SDM Vol. 3C,
+ * 27.2.1.3). */
+static void inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
 {
 	if (!(vmcs_read(GUEST_CR0) & CR0_PE))
 		has_code = false;
-	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
-		   INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector);
-	if (has_code)
-		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, code);
+	v->event = (struct vcpu_event){ true,
+		INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector,
+		code, 0 };
 }
-#define inject_gp() inject_exception(13, true, 0)
+#define inject_gp(v) inject_exception(v, 13, true, 0)
+#define inject_ud(v) inject_exception(v, 6, false, 0)
 
-__attribute__((format(printf, 2, 3)))
-static int stop(struct vcpu *v, const char *fmt, ...)
+/* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
+static bool claim_end(struct vm *vm, enum vcpu_action why)
+{
+	int expected = 0;
+
+	if (!__atomic_compare_exchange_n(&vm->ending, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	vm->end_why = why;
+	return true;
+}
+
+int vm_stop(struct vcpu *v, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	format(v->stop_reason, sizeof(v->stop_reason), fmt, ap);
-	va_end(ap);
+	if (claim_end(v->vm, VCPU_STOPPED)) {
+		va_start(ap, fmt);
+		format(v->vm->stop_reason, sizeof(v->vm->stop_reason), fmt, ap);
+		va_end(ap);
+	}
 	return VCPU_STOPPED;
 }
 
-static int end_guest(struct vcpu *v, int code)
+int vm_exit(struct vcpu *v, int code)
 {
-	v->exit_code = code;
+	if (claim_end(v->vm, VCPU_EXITED))
+		v->vm->exit_code = code;
 	return VCPU_EXITED;
 }
+#define stop vm_stop
+#define end_guest vm_exit
 
 /* The general registers numbered as in exit qualifications (SDM Vol. 3C, Table 28-3): 0 RAX, 1 RCX,
  * 2 RDX, 3 RBX, 4 RSP (in the VMCS, not in struct guest_regs), 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15. */
@@ -96,29 +116,25 @@ static bool guest_long_mode(void)
 	return vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
 }
 
-/* An exit during event delivery (an EPT violation on the guest's IDT or stack, first touched) must
- * not lose the event: deliver it again on the next entry (SDM Vol. 3C, 28.2.4 and 29.2.1). */
-static __attribute__((noinline)) void reinject_event(void)
+/* An exit during event delivery (an EPT violation on the guest's IDT or stack, first touched; an
+ * external interrupt or a task switch while delivering) must not lose the event: deliver it again on
+ * the next entry (SDM Vol. 3C, 28.2.4 "Information for VM Exits During Event Delivery", and 29.2.1).
+ * Any exit kind: taken at the top of the dispatcher. */
+static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t info)
 {
-	uint32_t info = vmcs_read32(IDT_VECTORING_INFO_FIELD);
-
-	if (!(info & INTR_INFO_VALID))
-		return;
-	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12)); /* bit 12 is undefined in this field */
-	if (info & INTR_INFO_DELIVER_CODE)
-		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read(IDT_VECTORING_ERROR_CODE));
-	vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	v->event = (struct vcpu_event){ true, info & ~(1u << 12),  /* bit 12 is undefined here */
+		info & INTR_INFO_DELIVER_CODE ? vmcs_read32(IDT_VECTORING_ERROR_CODE) : 0,
+		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 }
 
-/* The time left in the slice: without "save VMX-preemption timer value" each entry restarts the
- * timer from the VMCS, and with it host time is not counted (SDM Vol. 3C, 26.5.1). */
+/* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the
+ * preemption timer counts only guest time (SDM Vol. 3C, 26.5.1), so make the next entry set it
+ * afresh from the TSC. */
 static __attribute__((noinline)) int slice_left(struct vcpu *v)
 {
-	uint64_t now = rdtsc();
-
-	if (now >= v->slice_end)
+	if (rdtsc() >= v->slice_end)
 		return VCPU_PREEMPTED;
-	vcpu_set_timer(v->slice_end - now);
+	v->armed_deadline = ~0ull;
 	return HANDLED;
 }
 
@@ -139,10 +155,15 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 		 * the host's CPUID: `make bench` times this path. */
 		bool base = leaf == HV_CPUID_BASE;
 
-		v->regs.rax = base ? HV_CPUID_BASE + 1 : 0;
+		v->regs.rax = base ? HV_CPUID_TIMING : 0;
 		v->regs.rbx = base ? SIG4(HV_CPUID_SIGNATURE, 0) : 0;
 		v->regs.rcx = base ? SIG4(HV_CPUID_SIGNATURE, 4) : 0;
 		v->regs.rdx = base ? SIG4(HV_CPUID_SIGNATURE, 8) : 0;
+		if (leaf == HV_CPUID_TIMING) {
+			/* The guest's clocks: TSC and local APIC timer input, both the host TSC's rate. */
+			v->regs.rax = tsc_khz;
+			v->regs.rbx = tsc_khz;
+		}
 		skip_instruction();
 		return HANDLED;
 	}
@@ -153,10 +174,33 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 		r.ecx = (r.ecx & ~(1u << 27)) | (vmcs_read(GUEST_CR4) & CR4_OSXSAVE ? 1u << 27 : 0);
 		r.ecx &= ~(1u << 5);   /* VMX: not offered to guests (no nested virtualization) */
 		r.ecx &= ~(1u << 3);   /* MONITOR/MWAIT: they exit and are not emulated */
-		r.ecx &= ~(1u << 21);  /* x2APIC: there is no virtual local APIC yet */
+		r.ecx |= 1u << 21;     /* x2APIC: the virtual local APIC has it (vdev/lapic.c) */
+		r.ecx |= 1u << 24;     /* TSC-deadline timer mode, likewise */
 		r.ecx |= 1u << 31;     /* hypervisor present */
-		r.edx &= ~(1u << 9);   /* APIC: none yet */
-		r.ebx = (r.ebx & 0x00ffffff) | (v->index << 24); /* initial APIC id = vCPU number */
+		r.edx |= 1u << 9;      /* APIC: on-chip, as long as IA32_APIC_BASE.EN (SDM Vol. 2A, CPUID) */
+		if (!(v->lapic.base & VLAPIC_BASE_EN))
+			r.edx &= ~(1u << 9);
+		/* Initial APIC ID = vCPU number; logical processors in the package = the guest's vCPUs. */
+		r.ebx = (r.ebx & 0x0000ffff) | (v->index << 24) | ((v->vm->nvcpus & 0xff) << 16);
+		r.edx = v->vm->nvcpus > 1 ? r.edx | (1u << 28) : r.edx & ~(1u << 28);  /* HTT */
+		break;
+	case 0xb:
+	case 0x1f:
+		/* Extended topology (SDM Vol. 2A, CPUID leaf 0BH): EDX is the x2APIC ID, which must be the
+		 * vCPU's, never the host CPU's; one level of `nvcpus` logical processors. */
+		if (sub == 0) {
+			unsigned shift = 0;
+
+			while ((1u << shift) < v->vm->nvcpus)
+				shift++;
+			r.eax = shift;
+			r.ebx = v->vm->nvcpus;
+			r.ecx = (1u << 8) | sub;     /* level type 1: SMT */
+		} else {
+			r.eax = r.ebx = 0;
+			r.ecx = sub;                 /* level type 0: invalid, the end of the list */
+		}
+		r.edx = v->index;
 		break;
 	case 7:
 		if (sub == 0) {
@@ -206,25 +250,16 @@ static __attribute__((noinline)) int handle_vmcall(struct vcpu *v)
 		v->regs.rax = (uint64_t)(int64_t)HC_ERR_PERM;
 		return HANDLED;
 	}
-	switch (nr) {
-	case HC_EXIT:
-		return end_guest(v, (int)v->regs.rbx);
-	case HC_YIELD:
-		v->regs.rax = 0;
-		return VCPU_YIELD;
-	case HC_GUEST_INFO:
-		v->regs.rax = 0;
-		v->regs.rbx = v->vm->id;
-		v->regs.rcx = v->vm->mem.size >> 10;
-		v->regs.rdx = v->cpu;
-		return HANDLED;
-	case HC_PUTCHAR:
-		vuart_putc(&v->vm->uart, v->vm->name, (char)v->regs.rbx);
-		v->regs.rax = 0;
-		return HANDLED;
-	default:
-		v->regs.rax = (uint64_t)(int64_t)HC_ERR_NOSYS;
-		return HANDLED;
+	{
+		struct hc_caller c = { v->vm->id, v->vm->mem.size, v->cpu, &v->vm->uart };
+		struct hc_regs r = { nr, v->regs.rbx, v->regs.rcx, v->regs.rdx };
+		enum hc_result res = hypercall(&c, &r);
+
+		v->regs.rax = r.rax;
+		v->regs.rbx = r.rbx;
+		v->regs.rcx = r.rcx;
+		v->regs.rdx = r.rdx;
+		return res == HC_DO_EXIT ? end_guest(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
 	}
 }
 
@@ -238,26 +273,16 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 	bool in = q & (1 << 3), string = q & (1 << 4);
 	uint16_t port = q >> 16;
 	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
-	uint32_t val = v->regs.rax & mask;
-	struct vm *vm = v->vm;
+	struct vdev_access a = { port, size, !in, v->regs.rax & mask, v->index };
+	uint32_t val;
 
 	if (string)
 		return stop(v, "string I/O (INS/OUTS) at port 0x%x is not supported, rip 0x%lx", port,
 			    vmcs_read(GUEST_RIP));
 	skip_instruction();
-	if (port >= VUART_BASE && port < VUART_BASE + 8) {
-		vuart_io(&vm->uart, vm->name, port, in, &val);
-	} else if (port == HV_PORT_DEBUG_EXIT && !in) {
-		return end_guest(v, (int)val);
-	} else {
-		/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
-		if (!(vm->ports_logged[port / 8] & (1 << (port % 8)))) {
-			vm->ports_logged[port / 8] |= 1 << (port % 8);
-			pr_info("hv: guest %s: %s port 0x%x (no device; %s), reported once\n", vm->name,
-				in ? "read from" : "write to", port, in ? "reads as all ones" : "ignored");
-		}
-		val = mask;
-	}
+	if (vdev_pio(&v->vm->bus, &a) == VDEV_GUEST_EXIT)
+		return end_guest(v, (int)a.value);
+	val = a.value;
 	if (in)                        /* a 32-bit IN zero-extends into RAX, as any 32-bit write does */
 		v->regs.rax = size == 4 ? val : (v->regs.rax & ~(uint64_t)mask) | (val & mask);
 	/* The preemption timer counts only guest time, and a UART line keeps the host busy for 87 us
@@ -273,6 +298,15 @@ static __attribute__((noinline)) int handle_rdmsr(struct vcpu *v)
 	uint32_t msr = v->regs.rcx;
 	uint64_t val;
 
+	switch (vlapic_msr_read(&v->lapic, msr, &val, rdtsc())) {
+	case 0:
+		goto done;
+	case -1:
+		inject_gp(v);          /* the APIC's own #GP cases (SDM Vol. 3A, 11.12.1.2) */
+		return HANDLED;
+	default:                       /* not an APIC MSR */
+		break;
+	}
 	switch (msr) {
 	case MSR_EFER:                 val = vmcs_read(GUEST_IA32_EFER); break;
 	case MSR_IA32_PAT:             val = vmcs_read(GUEST_IA32_PAT); break;
@@ -283,9 +317,10 @@ static __attribute__((noinline)) int handle_rdmsr(struct vcpu *v)
 	case 0xfe:                     val = 0; break;                       /* IA32_MTRRCAP: no MTRRs */
 	case 0x2ff:                    val = 6; break;                       /* MTRR_DEF_TYPE: WB, off */
 	default:
-		inject_gp();           /* SDM Vol. 2B, RDMSR: #GP for a reserved or unimplemented MSR */
+		inject_gp(v);           /* SDM Vol. 2B, RDMSR: #GP for a reserved or unimplemented MSR */
 		return HANDLED;
 	}
+done:
 	v->regs.rax = (uint32_t)val;
 	v->regs.rdx = val >> 32;
 	skip_instruction();
@@ -297,6 +332,16 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 	uint32_t msr = v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 
+	switch (vlapic_msr_write(&v->lapic, msr, val, rdtsc())) {
+	case 0:
+		skip_instruction();
+		return HANDLED;
+	case -1:
+		inject_gp(v);
+		return HANDLED;
+	default:
+		break;
+	}
 	switch (msr) {
 	case MSR_EFER: {
 		/* LMA is the CPU's to set (on CR0.PG, handle_cr); SCE, LME, NXE are the guest's. */
@@ -307,7 +352,7 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 		if ((val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
 		    ((val & EFER_NXE) && !cpu_has(CPU_NX)) ||
 		    (((val ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LME) && (vmcs_read(CR0_READ_SHADOW) & CR0_PG))) {
-			inject_gp();
+			inject_gp(v);
 			return HANDLED;
 		}
 		vmcs_write(GUEST_IA32_EFER, (val & ~EFER_LMA) | lma);
@@ -319,7 +364,7 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 			unsigned t = (val >> (8 * i)) & 0xff;
 
 			if (t == 2 || t == 3 || t > 7) {
-				inject_gp();
+				inject_gp(v);
 				return HANDLED;
 			}
 		}
@@ -328,7 +373,7 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 	case 0x10: case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
 		break;                 /* accepted and ignored */
 	default:
-		inject_gp();
+		inject_gp(v);
 		return HANDLED;
 	}
 	skip_instruction();
@@ -362,18 +407,20 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
 
 	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
-	 * NW without CD, clearing PG with CR4.PCIDE set, entering IA-32e mode from a 64-bit code segment.
+	 * NW without CD, clearing PG with CR4.PCIDE set or in 64-bit mode (IA-32e mode is left from
+	 * compatibility mode only, SDM Vol. 3A, 10.8.5.4), entering IA-32e mode from a 64-bit code segment.
 	 * Letting any through would only make the next VM entry fail. */
 	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
 	    (pg_off && (vmcs_read(GUEST_CR4) & CR4_PCIDE)) ||
+	    (pg_off && (efer & EFER_LMA) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13))) || /* 64-bit mode */
 	    (pg_on && (efer & EFER_LME) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))) {
-		inject_gp();
+		inject_gp(v);
 		return HANDLED;
 	}
 	/* IA-32e mode is entered and left through CR0.PG with EFER.LME set (SDM Vol. 3A, 10.8.5). */
 	if (pg_on && (efer & EFER_LME)) {
 		if (!(vmcs_read(GUEST_CR4) & CR4_PAE)) {
-			inject_gp();
+			inject_gp(v);
 			return HANDLED;
 		}
 		vmcs_write(GUEST_IA32_EFER, efer | EFER_LMA);
@@ -383,7 +430,7 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 		vmcs_write(VM_ENTRY_CONTROLS, entry & ~ENTRY_IA32E_MODE);
 	} else if (pg_on && (vmcs_read(GUEST_CR4) & CR4_PAE)) {
 		if (!load_pdptes(v, vmcs_read(GUEST_CR3))) {
-			inject_gp();   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
+			inject_gp(v);   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
 			return HANDLED;
 		}
 	}
@@ -400,14 +447,14 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 	uint64_t val = get_gpr(v, (q >> 8) & 15);
 	int r;
 
-	if (cr == 8 && type <= 1) {        /* the guest's own TPR, never the real APIC's */
+	if (cr == 8 && type <= 1) {        /* the virtual APIC's TPR, never the real APIC's */
 		if (type == 1) {
-			set_gpr(v, (q >> 8) & 15, v->cr8);
+			set_gpr(v, (q >> 8) & 15, vlapic_get_cr8(&v->lapic));
 		} else if (val & ~0xfull) {
-			inject_gp();           /* SDM Vol. 3A, 2.5: CR8 bits 63:4 are reserved */
+			inject_gp(v);           /* SDM Vol. 3A, 2.5: CR8 bits 63:4 are reserved */
 			return HANDLED;
 		} else {
-			v->cr8 = val;
+			vlapic_set_cr8(&v->lapic, val);
 		}
 		r = HANDLED;
 	} else if (type == 0 && cr == 0) {
@@ -421,7 +468,7 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 		if ((val & CR4_VMXE) || (val & ~vmx_caps.cr4_fixed1) ||
 		    (guest_long_mode() && !(val & CR4_PAE)) ||
 		    ((val & CR4_PCIDE) && !guest_long_mode())) {
-			inject_gp();
+			inject_gp(v);
 			return HANDLED;
 		}
 		vmcs_write(CR4_READ_SHADOW, val);
@@ -435,7 +482,7 @@ static __attribute__((noinline)) int handle_cr(struct vcpu *v)
 		return stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
 			    vmcs_read(GUEST_RIP));
 	}
-	if (r == HANDLED && !vmcs_read32(VM_ENTRY_INTR_INFO_FIELD))
+	if (r == HANDLED && !v->event.valid)     /* a faulting MOV does not complete */
 		skip_instruction();
 	return r;
 }
@@ -458,7 +505,7 @@ static __attribute__((noinline)) int handle_xsetbv(struct vcpu *v)
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 
 	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
-		inject_gp();
+		inject_gp(v);
 		return HANDLED;
 	}
 	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
@@ -468,6 +515,119 @@ static __attribute__((noinline)) int handle_xsetbv(struct vcpu *v)
 }
 
 /* --- memory ------------------------------------------------------------------------------------- */
+
+static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
+{
+	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
+}
+
+/* The guest's paging state, for walking its page tables (vmx/gpt.c). */
+static void gpt_context(struct vcpu *v, struct gpt_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cr0 = vmcs_read(CR0_READ_SHADOW);
+	c->cr3 = vmcs_read(GUEST_CR3);
+	c->cr4 = vmcs_read(CR4_READ_SHADOW);
+	c->efer = vmcs_read(GUEST_IA32_EFER);
+	for (unsigned i = 0; i < 4; i++)
+		c->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
+	c->phys_bits = cpu_phys_bits();
+	c->cpl = (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
+	c->read_gpa = read_gpa;
+	c->arg = &v->vm->mem;
+}
+
+/* The code-segment size the instruction at RIP was fetched with (SDM Vol. 3A, 3.4.5: CS.L and CS.D). */
+static enum cpu_mode guest_mode(void)
+{
+	uint32_t cs = vmcs_read32(GUEST_CS_AR_BYTES);
+
+	if (!(vmcs_read(GUEST_CR0) & CR0_PE) || (vmcs_read(GUEST_RFLAGS) & (1u << 17)))
+		return MODE_REAL;                       /* real or virtual-8086 mode */
+	if ((vmcs_read(GUEST_IA32_EFER) & EFER_LMA) && (cs & (1u << 13)))
+		return MODE_LONG64;
+	return cs & (1u << 14) ? MODE_PROT32 : MODE_PROT16;
+}
+
+/* Writes a value loaded by an emulated MOV into its register, as the CPU would: 8- and 16-bit loads
+ * keep the rest of the register, 32-bit ones clear bits 63:32 (SDM Vol. 1, 3.4.1.1). */
+static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t val)
+{
+	uint64_t old = get_gpr(v, m->reg);
+	unsigned size = m->dst_size ? m->dst_size : m->size;
+
+	if (m->sign_extend)
+		val = m->size == 1 ? (uint64_t)(int64_t)(int8_t)val : (uint64_t)(int64_t)(int16_t)val;
+	switch (size) {
+	case 1:
+		val = m->high8 ? (old & ~0xff00ull) | ((val & 0xff) << 8) : (old & ~0xffull) | (val & 0xff);
+		break;
+	case 2:
+		val = (old & ~0xffffull) | (val & 0xffff);
+		break;
+	case 4:
+		val &= 0xffffffffull;
+		break;
+	default:
+		break;
+	}
+	set_gpr(v, m->reg, val);
+}
+
+/* A data access to a guest-physical address outside RAM: fetch and decode the instruction (an EPT
+ * violation gives no instruction length or operands, SDM Vol. 3C, 28.2.5), let the device model at
+ * that address answer, finish the instruction. VDEV_UNCLAIMED when no device is there. */
+static __attribute__((noinline)) int handle_mmio(struct vcpu *v, uint64_t gpa)
+{
+	uint64_t rip = vmcs_read(GUEST_RIP), linear;
+	enum cpu_mode mode = guest_mode();
+	struct vdev_access a = { gpa, 0, false, 0, v->index };
+	struct gpt_result res;
+	struct gpt_ctx ctx;
+	struct mmio_insn m;
+	uint8_t insn[15];
+	unsigned n = sizeof(insn);
+	enum vdev_result r;
+
+	linear = mode == MODE_LONG64 ? rip : (vmcs_read(GUEST_CS_BASE) + rip) & 0xffffffffull;
+	gpt_context(v, &ctx);
+	/* Up to 15 bytes, or as many as the code's page has if the next one is not mapped. */
+	if (gpt_read(&ctx, linear, insn, n, true, &res)) {
+		n = 0x1000 - (linear & 0xfff);
+		if (n >= sizeof(insn) || gpt_read(&ctx, linear, insn, n, true, &res))
+			return stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
+				    rip, gpa);
+	}
+	if (decode_mmio(insn, n, mode, &m))
+		return stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
+			    "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], rip);
+	a.size = m.size;
+	if (m.write || m.xchg) {
+		uint64_t val = m.reg < 0 ? m.imm : get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
+
+		a.write = true;
+		a.value = m.size == 8 ? val : val & ((1ull << (8 * m.size)) - 1);
+		if (m.xchg) {
+			struct vdev_access rd = { gpa, m.size, false, 0, v->index };
+
+			if ((r = vdev_mmio(&v->vm->bus, &rd, rdtsc())) != VDEV_DONE)
+				goto failed;
+			load_register(v, &m, rd.value);
+		}
+	}
+	if ((r = vdev_mmio(&v->vm->bus, &a, rdtsc())) != VDEV_DONE)
+		goto failed;
+	if (!a.write)
+		load_register(v, &m, a.value);
+	vmcs_write(GUEST_RIP, rip + m.len);
+	if ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF))
+		finish_instruction_slow();
+	return HANDLED;
+failed:
+	if (r == VDEV_UNCLAIMED)
+		return VDEV_UNCLAIMED;
+	return stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa, v->vm->bus.why, rip);
+}
 
 static __attribute__((noinline)) int handle_ept_violation(struct vcpu *v)
 {
@@ -480,11 +640,9 @@ static __attribute__((noinline)) int handle_ept_violation(struct vcpu *v)
 	case GMEM_MAPPED:
 		/* First touch: retry the access, now mapped, and the event it interrupted, if any.
 		 * Clearing the chunk was host time spent for the guest: charge it to its slice. */
-		reinject_event();
 		return slice_left(v);
 	case GMEM_PRESENT:
 		if (!(q & 0x38)) {      /* it was not mapped when we faulted: another vCPU mapped it */
-			reinject_event();
 			return HANDLED;
 		}
 		return stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
@@ -493,21 +651,46 @@ static __attribute__((noinline)) int handle_ept_violation(struct vcpu *v)
 		return stop(v, "out of memory at GPA 0x%lx", gpa);
 	case GMEM_OUTSIDE:
 	default:
+		if (!(q & 4)) {          /* a data access outside RAM: a device's, if one claims it */
+			int r = handle_mmio(v, gpa);
+
+			if (r != VDEV_UNCLAIMED)
+				return r;
+		}
 		return stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vmcs_read(GUEST_RIP));
 	}
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
 
+/* Could anything wake a vCPU halted with IF=0? Only an NMI or INIT, which only another vCPU of the
+ * guest can send (its own APIC timer and devices raise maskable interrupts). */
+static bool others_can_wake(const struct vcpu *v)
+{
+	for (unsigned i = 0; i < v->vm->nvcpus; i++) {
+		const struct vcpu *o = &v->vm->vcpus[i];
+
+		if (o != v && (o->state == VCPU_RUNNING || (o->state == VCPU_HALTED && o->halted_if)))
+			return true;
+	}
+	return false;
+}
+
+/* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
+ * interrupt, NMI, INIT or SMI resumes it; the interrupt's handler returns after the HLT). */
 static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
 {
 	skip_instruction();
-	/* No interrupt source is virtualized yet: with IF=0 nothing can ever wake the vCPU. With IF=1
-	 * the HLT gives up the CPU, and the vCPU runs again on its next turn, as if a timer woke it. */
-	if (!(vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
+	v->halted_if = vmcs_read(GUEST_RFLAGS) & RFLAGS_IF;
+	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !others_can_wake(v))
 		return stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
 			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
-	return VCPU_YIELD;
+	v->state = VCPU_HALTED;
+	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
+		v->state = VCPU_RUNNING;    /* already due: HLT ends at once */
+		return HANDLED;
+	}
+	return VCPU_BLOCKED;
 }
 
 static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
@@ -531,11 +714,13 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 static __attribute__((noinline)) int handle_external_interrupt(void)
 {
 	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
-	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI). */
+	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI: cross-CPU calls
+	 * run in its handler). If other vCPUs share this CPU, one of them may have just become runnable
+	 * (an IPI for it): let the scheduler look. */
 	sti();
 	asm volatile("nop");
 	cli();
-	return HANDLED;
+	return this_cpu()->nvcpus > 1 ? VCPU_PREEMPTED : HANDLED;
 }
 
 static __attribute__((noinline)) int handle_entry_failure(struct vcpu *v, uint32_t reason)
@@ -561,11 +746,96 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 	return stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
 }
 
+/* --- the injection step ------------------------------------------------------------------------- */
+
+/* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
+static void write_event(const struct vcpu_event *e)
+{
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, e->info);
+	if (e->info & INTR_INFO_DELIVER_CODE)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, e->error_code);
+	vmcs_write(VM_ENTRY_INSTRUCTION_LEN, e->insn_len);
+}
+
+/* Delivers at most one event per entry, in the priority order of SDM Vol. 3A, 7.9 (Table 7-2): an
+ * exception or an event a VM exit interrupted first, then NMI, then a maskable interrupt. What cannot
+ * be delivered now asks for the exit that says when it can (SDM Vol. 3C, 26.7.5 and 26.7.6):
+ *  - an NMI waits for no blocking by STI, MOV SS or NMI (with virtual NMIs the CPU tracks the NMI
+ *    blocking the guest's IRET ends; VM entry refuses an NMI under MOV-SS blocking, 27.3.1.5);
+ *  - an interrupt waits for RFLAGS.IF = 1 and no STI or MOV-SS blocking (27.3.1.5); the local APIC
+ *    has already decided it beats the guest's task and processor priority (vlapic_pending_vector). */
+static int inject_events(struct vcpu *v)
+{
+	struct vlapic *l = &v->lapic;
+	uint32_t want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	bool nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
+	int vector = vlapic_pending_vector(l);
+
+	if (v->event.valid) {
+		write_event(&v->event);
+		v->event.valid = false;
+	} else if (nmi || vector >= 0) {
+		uint32_t block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+
+		if (nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS | BLOCKING_BY_NMI))) {
+			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
+			nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
+		} else if (!nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) &&
+			   (vmcs_read(GUEST_RFLAGS) & RFLAGS_IF)) {
+			vlapic_accept(l, vector);
+			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_EXT_INTR | vector);
+			vector = vlapic_pending_vector(l);
+		}
+	}
+	if (nmi && vmx_caps.nmi_window)
+		want |= CPU_NMI_WINDOW_EXITING;
+	if (vector >= 0)
+		want |= CPU_INTR_WINDOW_EXITING;
+	if (want != v->cpu_ctls)
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls = want);
+	return HANDLED;
+}
+
+int vmx_prepare_entry(struct vcpu *v)
+{
+	struct vlapic *l = &v->lapic;
+	uint64_t now = rdtsc(), deadline, target;
+
+	/* Not this vCPU's turn any more: its guest is ending, or an INIT came (vcpu_run takes it). */
+	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
+		return VCPU_PREEMPTED;
+	vlapic_timer_update(l, now);
+	inject_events(v);
+	/* The preemption timer ends the slice or brings the APIC timer's deadline, whichever is first
+	 * (a deadline already past fires at the entry's first instruction boundary, 26.5.1). */
+	deadline = vlapic_next_deadline(l);
+	target = deadline && deadline < v->slice_end ? deadline : v->slice_end;
+	if (!vmx_caps.save_timer || target != v->armed_deadline) {
+		if (now >= v->slice_end)
+			return VCPU_PREEMPTED;
+		vcpu_set_timer(target > now ? target - now : 0);
+		v->armed_deadline = target;
+	}
+	return HANDLED;
+}
+
+/* The preemption timer: the slice ended, or an APIC-timer deadline came (the injection step fires it). */
+static __attribute__((noinline)) int handle_preemption_timer(struct vcpu *v)
+{
+	v->armed_deadline = ~0ull;
+	return rdtsc() >= v->slice_end ? VCPU_PREEMPTED : HANDLED;
+}
+
 int vmx_exit_dispatch(struct vcpu *v)
 {
 	uint32_t reason = vmcs_read32(VM_EXIT_REASON);
 	unsigned basic = reason & 0xffff;
+	uint32_t vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
 	int r;
+
+	if (__builtin_expect(vectoring & INTR_INFO_VALID, 0))
+		save_vectoring(v, vectoring);
 
 	if (__builtin_expect(reason & EXIT_REASON_ENTRY_FAILURE, 0))
 		basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
@@ -582,7 +852,11 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_XSETBV:             r = handle_xsetbv(v); break;
 	case EXIT_EPT_VIOLATION:      r = handle_ept_violation(v); break;
 	case EXIT_HLT:                r = handle_hlt(v); break;
-	case EXIT_PREEMPTION_TIMER:   r = VCPU_PREEMPTED; break;
+	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
+	case EXIT_INTERRUPT_WINDOW:      /* the guest can take the interrupt now: the injection step delivers it */
+	case EXIT_NMI_WINDOW:
+		r = HANDLED;
+		break;
 	case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
 	case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
 	case EXIT_TRIPLE_FAULT:       r = handle_triple_fault(v); break;
@@ -591,7 +865,11 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
-		inject_gp();
+		inject_gp(v);
+		r = HANDLED;
+		break;
+	case EXIT_INVD:                  /* as WBINVD: the caches are the host's (SDM Vol. 2A, INVD) */
+		skip_instruction();
 		r = HANDLED;
 		break;
 	case EXIT_EPT_MISCONFIG:
@@ -601,7 +879,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:
 	case EXIT_VMREAD: case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMOFF: case EXIT_VMON:
 	case EXIT_INVEPT: case EXIT_INVVPID: case EXIT_MWAIT: case EXIT_MONITOR:
-		inject_exception(6, false, 0);   /* #UD: no nested VMX, no MONITOR/MWAIT (CPUID hides them) */
+		inject_ud(v);                    /* no nested VMX, no MONITOR/MWAIT (CPUID hides them) */
 		r = HANDLED;
 		break;
 	case EXIT_REASON_MAX + 1:
@@ -611,7 +889,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = handle_unknown(v, basic);
 		break;
 	}
-	if (__builtin_expect(r == HANDLED, 1) && (vmx_caps.save_timer || (r = slice_left(v)) == HANDLED))
+	if (__builtin_expect(r == HANDLED, 1) && (r = vmx_prepare_entry(v)) == HANDLED)
 		return 0;
 	v->action = (enum vcpu_action)r;
 	return 1;

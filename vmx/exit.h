@@ -3,6 +3,19 @@
 #include <stdbool.h>
 #include "vmx/vcpu.h"
 
+#define HANDLED (-1)  /* an exit handler's "resume the guest" (others are enum vcpu_action) */
+
+/* The event-injection step before every VM entry (from vcpu_run and from the exit stub's fast path):
+ * delivers a pending exception, NMI or interrupt when the guest can take it, else asks for an
+ * interrupt- or NMI-window exit; arms the preemption timer for the slice or the APIC timer, whichever
+ * comes first. HANDLED to enter, or an action for the scheduler (host work, INIT, the guest ending). */
+int vmx_prepare_entry(struct vcpu *v);
+
+/* Ends v's guest: the first vCPU to end it sets the reason (later ones are ignored); every vCPU of
+ * it then leaves its CPU. Return VCPU_STOPPED / VCPU_EXITED. */
+__attribute__((format(printf, 2, 3))) int vm_stop(struct vcpu *v, const char *fmt, ...);
+int vm_exit(struct vcpu *v, int code);
+
 /* Called by vmx/entry.asm on every VM exit, to handle it. 0: resume the guest at once. 1: return to
  * vcpu_run, v->action saying why. */
 int vmx_exit_dispatch(struct vcpu *v);

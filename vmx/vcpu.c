@@ -1,6 +1,7 @@
 /* A vCPU's VMCS: creation in the Multiboot2 i386 start state, switching between vCPUs on one CPU,
  * and the run loop that enters the guest and dispatches its exits (vmx/exit.c). */
 #include <stddef.h>
+#include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "console/printk.h"
@@ -141,52 +142,49 @@ uint64_t vcpu_cr4_real(uint64_t guest)
 	return (guest | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
 }
 
-/* Multiboot2 i386 machine state (Multiboot2 spec 3.3): 32-bit protected mode, flat 4 GiB segments,
- * paging off, interrupts off, EAX = magic, EBX = the information block. */
-static void setup_guest_state(struct vcpu *v, uint64_t entry, uint64_t info_gpa)
+/* Writes a segment register's four VMCS fields: selector, then base/limit/access rights at fixed
+ * distances in the encoding space (SDM Vol. 3D, B.1.2, B.3.3, B.4.3), ES first. */
+static void write_seg(enum vmcs_field sel_field, const struct seg_state *s)
 {
-	static const enum vmcs_field data_segs[] = { GUEST_DS_SELECTOR, GUEST_ES_SELECTOR,
-						     GUEST_SS_SELECTOR, GUEST_FS_SELECTOR, GUEST_GS_SELECTOR };
-	uint64_t cr0 = CR0_PE | CR0_ET;
+	unsigned n = (sel_field - GUEST_ES_SELECTOR) / 2;
 
-	/* Segment fields: selector, then base/limit/access rights at fixed distances in the
-	 * encoding space (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). Access rights: SDM Vol. 3C, 25.4.1. */
-	for (unsigned i = 0; i < 5; i++) {
-		enum vmcs_field sel = data_segs[i];
-		unsigned n = (sel - GUEST_ES_SELECTOR) / 2;
+	vmcs_write(sel_field, s->sel);
+	vmcs_write(GUEST_ES_BASE + 2 * n, s->base);
+	vmcs_write(GUEST_ES_LIMIT + 2 * n, s->limit);
+	vmcs_write(GUEST_ES_AR_BYTES + 2 * n, s->ar);
+}
 
-		vmcs_write(sel, 0x10);
-		vmcs_write(GUEST_ES_BASE + 2 * n, 0);
-		vmcs_write(GUEST_ES_LIMIT + 2 * n, 0xffffffff);
-		vmcs_write(GUEST_ES_AR_BYTES + 2 * n, 0xc093); /* data RW accessed, S, P, D/B, G */
-	}
-	vmcs_write(GUEST_CS_SELECTOR, 0x08);
-	vmcs_write(GUEST_CS_BASE, 0);
-	vmcs_write(GUEST_CS_LIMIT, 0xffffffff);
-	vmcs_write(GUEST_CS_AR_BYTES, 0xc09b);             /* code RX accessed, S, P, D, G */
-	vmcs_write(GUEST_LDTR_SELECTOR, 0);
-	vmcs_write(GUEST_LDTR_AR_BYTES, 0x10000);          /* unusable */
-	vmcs_write(GUEST_TR_SELECTOR, 0);
-	vmcs_write(GUEST_TR_BASE, 0);
-	vmcs_write(GUEST_TR_LIMIT, 0xff);
-	vmcs_write(GUEST_TR_AR_BYTES, 0x8b);               /* busy 32-bit TSS: entry checks want one */
-	vmcs_write(GUEST_GDTR_BASE, 0);
-	vmcs_write(GUEST_GDTR_LIMIT, 0);
-	vmcs_write(GUEST_IDTR_BASE, 0);
-	vmcs_write(GUEST_IDTR_LIMIT, 0);
+/* Loads `s` into the current VMCS and v's registers: how a vCPU starts, and what INIT and SIPI do. */
+static void apply_state(struct vcpu *v, const struct vcpu_state *s)
+{
+	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE;
+
+	write_seg(GUEST_ES_SELECTOR, &s->es);
+	write_seg(GUEST_CS_SELECTOR, &s->cs);
+	write_seg(GUEST_SS_SELECTOR, &s->ss);
+	write_seg(GUEST_DS_SELECTOR, &s->ds);
+	write_seg(GUEST_FS_SELECTOR, &s->fs);
+	write_seg(GUEST_GS_SELECTOR, &s->gs);
+	write_seg(GUEST_LDTR_SELECTOR, &s->ldtr);
+	write_seg(GUEST_TR_SELECTOR, &s->tr);
+	vmcs_write(GUEST_GDTR_BASE, s->gdtr_base);
+	vmcs_write(GUEST_GDTR_LIMIT, s->gdtr_limit);
+	vmcs_write(GUEST_IDTR_BASE, s->idtr_base);
+	vmcs_write(GUEST_IDTR_LIMIT, s->idtr_limit);
 
 	vmcs_write(CR0_GUEST_HOST_MASK, vcpu_cr0_mask());
-	vmcs_write(CR0_READ_SHADOW, cr0);
-	vmcs_write(GUEST_CR0, vcpu_cr0_real(cr0));
+	vmcs_write(CR0_READ_SHADOW, s->cr0);
+	vmcs_write(GUEST_CR0, vcpu_cr0_real(s->cr0));
 	vmcs_write(CR4_GUEST_HOST_MASK, vcpu_cr4_mask());
-	vmcs_write(CR4_READ_SHADOW, 0);
-	vmcs_write(GUEST_CR4, vcpu_cr4_real(0));
-	vmcs_write(GUEST_CR3, 0);
-	vmcs_write(GUEST_DR7, 0x400);
-	vmcs_write(GUEST_RSP, 0);
-	vmcs_write(GUEST_RIP, entry);
-	vmcs_write(GUEST_RFLAGS, 0x2);                     /* bit 1 is always 1; IF = 0 */
-	vmcs_write(GUEST_IA32_EFER, 0);
+	vmcs_write(CR4_READ_SHADOW, s->cr4);
+	vmcs_write(GUEST_CR4, vcpu_cr4_real(s->cr4));
+	vmcs_write(GUEST_CR3, s->cr3);
+	vmcs_write(GUEST_DR7, 0x400);                      /* reset value (SDM Vol. 3A, 19.2.4) */
+	vmcs_write(GUEST_RSP, s->rsp);
+	vmcs_write(GUEST_RIP, s->rip);
+	vmcs_write(GUEST_RFLAGS, s->rflags | 0x2);         /* bit 1 is always 1 */
+	vmcs_write(GUEST_IA32_EFER, s->efer);
+	vmcs_write(VM_ENTRY_CONTROLS, (s->efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE : entry);
 	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
 		vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ull); /* the power-up PAT (SDM Vol. 3A, 13.12.4) */
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
@@ -199,14 +197,46 @@ static void setup_guest_state(struct vcpu *v, uint64_t entry, uint64_t info_gpa)
 	vmcs_write(VMCS_LINK_POINTER, ~0ull);              /* no shadow VMCS (SDM Vol. 3C, 27.3.1.5) */
 
 	memset(&v->regs, 0, sizeof(v->regs));
-	v->regs.rax = 0x36d76289;                          /* Multiboot2 boot loader magic */
-	v->regs.rbx = info_gpa;
+	v->regs.rax = s->rax;
+	v->regs.rbx = s->rbx;
+	v->regs.rcx = s->rcx;
+	v->regs.rdx = s->rdx;
+	v->regs.rsi = s->rsi;
+	v->regs.rdi = s->rdi;
+	v->regs.rbp = s->rbp;
+	v->event.valid = false;
+	memset(v->dr, 0, sizeof(v->dr));
+	v->dr[4] = 0xffff0ff0;                             /* DR6 reset value */
+	v->xcr0 = 1;
+}
+
+/* The state after INIT (SDM Vol. 3A, 9.1.1, Table 9-1): real mode, CS F000:FFF0 with base FFFF0000,
+ * caches off (CD, NW), EDX = the processor signature. A Start-up IPI with vector V then starts the CPU
+ * at V000:0000 in real mode (SDM Vol. 3A, 9.4.4): `sipi` < 0 for the INIT state itself. */
+static void init_state(struct vcpu_state *s, int sipi)
+{
+	struct seg_state data = { 0, 0, 0xffff, AR_DATA16 };
+
+	memset(s, 0, sizeof(*s));
+	s->cr0 = CR0_CD | CR0_NW | CR0_ET;
+	s->rflags = 0x2;
+	s->rdx = cpuid(1, 0).eax;
+	s->cs = (struct seg_state){ 0xf000, 0xffff0000ull, 0xffff, AR_CODE16 };
+	s->rip = 0xfff0;
+	if (sipi >= 0) {
+		s->cs = (struct seg_state){ (uint16_t)(sipi << 8), (uint64_t)sipi << 12, 0xffff, AR_CODE16 };
+		s->rip = 0;
+	}
+	s->ds = s->es = s->fs = s->gs = s->ss = data;
+	s->ldtr = (struct seg_state){ 0, 0, 0xffff, AR_LDT };
+	s->tr = (struct seg_state){ 0, 0, 0xffff, AR_TSS32_BUSY };
+	s->gdtr_limit = s->idtr_limit = 0xffff;
 }
 
 static void setup_controls(struct vcpu *v)
 {
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, vmx_caps.pin);
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_caps.cpu);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls = vmx_caps.cpu);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
@@ -225,29 +255,53 @@ static void setup_controls(struct vcpu *v)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, v->vpid);
 }
 
-int vcpu_create(struct vcpu *v, struct vm *vm, unsigned cpu, uint64_t entry, uint64_t info_gpa)
+/* The local APIC group calls this when it posted an event to one of the guest's APICs. */
+static void lapic_kick(struct vlapic *l)
 {
-	uint64_t fpu;
+	vcpu_kick((struct vcpu *)((char *)l - __builtin_offsetof(struct vcpu, lapic)));
+}
+
+int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start)
+{
+	struct vcpu *v = &vm->vcpus[index];
+	uint64_t fpu, apic_page;
 	int err;
 
 	if ((err = vcpu_global_init()))
 		return err;
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
+	v->index = index;
 	v->cpu = cpu;
-	v->entry = entry;
-	v->info_gpa = info_gpa;
 	v->xcr0 = 1;                                       /* x87 only, the reset value */
+	if (start) {
+		v->start = *start;
+		v->state = VCPU_RUNNING;
+	} else {
+		init_state(&v->start, -1);
+		v->state = VCPU_WAIT_SIPI;
+	}
 	if (!(v->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
+	if (!(apic_page = pmm_alloc_page())) {
+		pmm_free_page(v->vmcs);
+		return -ENOMEM;
+	}
 	if (pmm_alloc_pages(fpu_pages, PAGE_SIZE, &fpu)) {
 		pmm_free_page(v->vmcs);
+		pmm_free_page(apic_page);
 		return -ENOMEM;
 	}
 	v->fpu = phys_to_virt(fpu);
 	memset(v->fpu, 0, fpu_pages * PAGE_SIZE);           /* XSTATE_BV = 0: every component at reset */
 	*(uint32_t *)((char *)v->fpu + 24) = 0x1f80;      /* MXCSR reset value (FXSAVE layout, Vol. 1 10.5.1) */
 	*(uint16_t *)v->fpu = 0x37f;                       /* x87 FCW reset value */
+	memset(phys_to_virt(apic_page), 0, PAGE_SIZE);
+	vm->lapics.kick = lapic_kick;
+	vm->lapics.member[index] = &v->lapic;
+	if (vm->lapics.count <= index)
+		vm->lapics.count = index + 1;
+	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
 	if (vmx_caps.vpid)
 		v->vpid = __atomic_fetch_add(&next_vpid, 1, __ATOMIC_RELAXED);
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
@@ -264,7 +318,7 @@ static void vcpu_setup(struct vcpu *v)
 		panic("hv: VMCLEAR/VMPTRLD of a new VMCS failed for guest %s", v->vm->name);
 	setup_controls(v);
 	setup_host_state();
-	setup_guest_state(v, v->entry, v->info_gpa);
+	apply_state(v, &v->start);
 	v->ready = true;
 }
 
@@ -294,8 +348,11 @@ static void fpu_restore(struct vcpu *v)
 	}
 }
 
-void vcpu_load(struct vcpu *v, struct vcpu *prev)
+void vcpu_load(struct vcpu *v)
 {
+	struct percpu *pc = this_cpu();
+	struct vcpu *prev = pc->loaded;
+
 	if (prev == v)
 		return;
 	if (prev) {
@@ -309,6 +366,7 @@ void vcpu_load(struct vcpu *v, struct vcpu *prev)
 			     : "=r"(prev->dr[0]), "=r"(prev->dr[1]), "=r"(prev->dr[2]), "=r"(prev->dr[3]),
 			       "=r"(prev->dr[4]));
 	}
+	pc->loaded = v;
 	if (!v->ready)
 		vcpu_setup(v);
 	else if (!vmptrld(v->vmcs))
@@ -333,16 +391,77 @@ void vcpu_set_timer(uint64_t tsc_ticks)
 	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, t > 0xffffffffull ? 0xffffffffull : t ? t : 1);
 }
 
+void vcpu_kick(struct vcpu *v)
+{
+	cpu_kick(v->cpu);
+}
+
+bool vcpu_runnable(struct vcpu *v, uint64_t now)
+{
+	struct vlapic *l = &v->lapic;
+
+	vlapic_timer_update(l, now);
+	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
+		return true;
+	switch (v->state) {
+	case VCPU_RUNNING:
+		return true;
+	case VCPU_WAIT_SIPI:
+		return __atomic_load_n(&l->sipi_vector, __ATOMIC_ACQUIRE) >= 0;
+	case VCPU_HALTED:
+		/* HLT ends on an NMI, or on an interrupt the guest accepts (IF=1, above its priority). */
+		return __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) ||
+		       (v->halted_if && vlapic_pending_vector(l) >= 0);
+	}
+	return true;
+}
+
+uint64_t vcpu_next_deadline(const struct vcpu *v)
+{
+	return v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0;
+}
+
+/* INIT and Start-up IPIs that arrived for `v` (SDM Vol. 3A, 9.4.4 and 11.6.1): INIT puts the vCPU in
+ * the wait-for-SIPI state whatever it was doing; a SIPI starts a waiting vCPU in real mode at the
+ * vector's page and is ignored otherwise. On v's CPU with its VMCS loaded. */
+static void take_init_sipi(struct vcpu *v)
+{
+	struct vlapic *l = &v->lapic;
+	int vector;
+
+	if (__atomic_exchange_n(&l->init_pending, false, __ATOMIC_ACQ_REL)) {
+		init_state(&v->start, -1);
+		apply_state(v, &v->start);
+		vlapic_reset_on_init(l);
+		__atomic_store_n(&l->sipi_vector, -1, __ATOMIC_RELEASE); /* only a SIPI after INIT counts */
+		v->state = VCPU_WAIT_SIPI;
+	}
+	vector = __atomic_exchange_n(&l->sipi_vector, -1, __ATOMIC_ACQ_REL);
+	if (vector >= 0 && v->state == VCPU_WAIT_SIPI) {
+		init_state(&v->start, vector);
+		apply_state(v, &v->start);
+		v->state = VCPU_RUNNING;
+	}
+}
+
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
-	v->slice_end = rdtsc() + quantum_tsc;
-	vcpu_set_timer(quantum_tsc);
+	uint64_t now = rdtsc();
+	int r;
+
+	take_init_sipi(v);
+	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
+		return VCPU_BLOCKED;
+	v->state = VCPU_RUNNING;
+	v->slice_end = now + quantum_tsc;
+	v->armed_deadline = ~0ull;          /* the preemption timer is set afresh */
+	if ((r = vmx_prepare_entry(v)) != HANDLED)
+		return (enum vcpu_action)r;
 	if (vmx_enter(v, v->launched)) {
 		/* VMLAUNCH/VMRESUME failed (every exit in between resumed from entry.asm). */
 		uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);
 
-		snformat(v->stop_reason, sizeof(v->stop_reason),
-			 "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
+		vm_stop(v, "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
 		return VCPU_STOPPED;
 	}
 	v->launched = true;                  /* exits happened: VMRESUME from now on */
@@ -351,25 +470,34 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 
 void vcpu_destroy(struct vcpu *v)
 {
+	struct percpu *pc = this_cpu();
+
 	vmclear(v->vmcs);
+	if (pc->loaded == v)
+		pc->loaded = NULL;
+	/* Cached EPT translations are tagged with the EPTP: drop this CPU's before the tables are
+	 * reused (SDM Vol. 3C, 29.4.3.4). Each vCPU does it on its own CPU: together, every CPU the
+	 * guest ran on. */
+	vmx_invept(v->vm->eptp);
 	pmm_free_page(v->vmcs);
+	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
 	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
 	v->vmcs = 0;
 	v->fpu = NULL;
 }
 
-void vcpu_exit_summary(const struct vcpu *v, char *buf, unsigned size)
+void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size)
 {
 	uint64_t total = 0;
 	unsigned n;
 
 	for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
-		total += v->exits[r];
+		total += exits[r];
 	n = snformat(buf, size, "total %lu", total);
 
 	for (unsigned r = 0; r <= EXIT_REASON_MAX && n < size; r++)
-		if (v->exits[r])
-			n += snformat(buf + n, size - n, ", %s %u", exit_reason_name(r), v->exits[r]);
+		if (exits[r])
+			n += snformat(buf + n, size - n, ", %s %u", exit_reason_name(r), exits[r]);
 }
 
 void vcpu_dump(const struct vcpu *v)

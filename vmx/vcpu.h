@@ -1,58 +1,105 @@
-/* A virtual machine as VMX sees it (struct vm: one per guest) and its virtual CPUs (struct vcpu). */
+/* A virtual machine (struct vm: one per guest, owned by the core) and its virtual CPUs (struct vcpu). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
+#include "vdev/lapic.h"
+#include "vdev/uart.h"
+#include "vdev/vdev.h"
+#include "vmx/vcpu_state.h"
 #include "vmx/vmcs.h"
-#include "vmx/vuart.h"
+
+#define VM_MAX_VCPUS VLAPIC_MAX
 
 /* The guest registers the VMCS does not hold, saved and restored by vmx/entry.asm. The order is
- * the asm's: offsets are pinned by the _Static_asserts in vcpu.c (and VCPU_* in entry.asm). */
+ * the asm's: offsets are pinned by the _Static_asserts in vcpu.c (and G_* in entry.asm). */
 struct guest_regs {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	uint64_t cr2;
 };
 
-/* Per guest: what every vCPU of it shares. Embedded in the core's struct guest. */
-struct vm {
-	char name[32];
-	unsigned id;                 /* 1, 2, ... in module order */
-	struct gmem mem;             /* its RAM and EPT */
-	uint64_t eptp;
-	struct vuart uart;
-	uint8_t ports_logged[8192];  /* one bit per I/O port: its first use was reported */
-};
-
 /* What the exit loop tells the scheduler when it stops running a vCPU. */
 enum vcpu_action {
-	VCPU_PREEMPTED,  /* the time slice ran out */
-	VCPU_YIELD,      /* the guest gave up the CPU (HC_YIELD, or HLT with interrupts on) */
-	VCPU_EXITED,     /* the guest ended itself: exit_code */
-	VCPU_STOPPED,    /* the hypervisor stopped the guest: stop_reason */
+	VCPU_PREEMPTED,  /* the time slice ran out, or the host has work (a cross-CPU call, a new event) */
+	VCPU_YIELD,      /* the guest gave up the CPU (HC_YIELD) */
+	VCPU_BLOCKED,    /* it cannot run until an event comes: HLT, or waiting for INIT/SIPI */
+	VCPU_EXITED,     /* the guest ended itself: vm->exit_code */
+	VCPU_STOPPED,    /* the hypervisor stopped the guest: vm->stop_reason */
 };
+
+/* Where a vCPU is in its life. SDM Vol. 3A, 9.1 and 9.4 (INIT, wait-for-SIPI), and HLT. */
+enum vcpu_activity {
+	VCPU_RUNNING,    /* runnable */
+	VCPU_HALTED,     /* after HLT: runs again when an interrupt (IF=1), NMI or INIT is due */
+	VCPU_WAIT_SIPI,  /* an application processor before its Start-up IPI, or after INIT */
+};
+
+/* An event for the next VM entry to deliver (SDM Vol. 3C, 27.6): an exception an exit handler raised,
+ * or an event that a VM exit interrupted (IDT-vectoring information, 28.2.4). */
+struct vcpu_event {
+	bool valid;
+	uint32_t info;       /* VM-entry interruption-information format (Table 25-17) */
+	uint32_t error_code;
+	uint32_t insn_len;   /* software interrupts and exceptions: the instruction's length */
+};
+
+struct vm;
 
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
 	struct vm *vm;
-	unsigned index;              /* vCPU number within its guest */
+	unsigned index;              /* vCPU number within its guest = initial APIC ID */
 	unsigned cpu;                /* host CPU it runs on (pinned) */
 	uint64_t vmcs;               /* physical address of its VMCS */
 	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
 	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
-	uint64_t entry, info_gpa;    /* where it starts: RIP and EBX */
+	volatile enum vcpu_activity state;
+	bool halted_if;              /* VCPU_HALTED: RFLAGS.IF at the HLT (only then interrupts wake it) */
+	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
+	struct vcpu_event event;
+	struct vlapic lapic;
+	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
+	uint64_t armed_deadline;     /* the APIC-timer deadline the preemption timer was last set for */
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask; /* switched with the vCPU */
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
-	uint64_t cr8;                /* the guest's task priority (CR8 accesses exit) */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
 	enum vcpu_action action;     /* why the last run ended */
+	uint32_t exits[EXIT_REASON_MAX + 1];
+};
+
+/* Per guest: what its vCPUs share. The core fills the configuration part from the module line. */
+struct vm {
+	char name[32];
+	unsigned id;                 /* 1, 2, ... in module order */
+	/* The module line (core/guest.c). */
+	uint64_t mem_size;           /* mem=: RAM in bytes */
+	unsigned alloc;              /* alloc=: enum gmem_mode */
+	uint64_t chunk;              /* chunk=: first-touch chunk size */
+	unsigned nvcpus;             /* vcpus= */
+	char args[256];              /* the guest's own words: its command line */
+	uint64_t t_create;           /* TSC when the hypervisor decided to start it */
+	uint64_t create_ticks;       /* TSC ticks its creation took (without printing) */
+
+	struct gmem mem;             /* its RAM and EPT */
+	uint64_t eptp;
+	struct vdev_bus bus;         /* its devices' ports and MMIO ranges */
+	struct vuart uart;
+	struct vlapic_group lapics;  /* its vCPUs' local APICs: IPIs stay among these */
+
+	/* How it ends: the first vCPU to end it sets `ending` and the reason; each vCPU then leaves its
+	 * CPU (VMCLEAR, INVEPT there), and the last to leave reports and frees (core/guest.c). */
+	volatile int ending;
+	enum vcpu_action end_why;
 	int exit_code;
 	char stop_reason[160];
-	uint32_t exits[EXIT_REASON_MAX + 1];
-	struct vcpu *next;           /* run-queue link */
+	unsigned vcpus_attached;     /* vCPUs still on a host CPU */
+
+	struct vcpu vcpus[VM_MAX_VCPUS];
 };
 
 /* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
@@ -60,21 +107,29 @@ extern uint64_t vcpu_xcr0_allowed;
 
 /* What all vCPUs share (the MSR bitmap); once, before the first vcpu_create. 0 or -ENOMEM. */
 int vcpu_global_init(void);
-/* Allocates a vCPU of `vm` for host CPU `cpu`, to start in the Multiboot2 i386 state at `entry`
- * with EBX = `info_gpa`. Any CPU may call it; the VMCS is filled in on `cpu` by the first
+/* Sets up vCPU `index` of `vm` for host CPU `cpu`, to start in `start` (vCPU 0) or to wait for a
+ * Start-up IPI (start == NULL). Any CPU may call it; the VMCS is filled in on `cpu` by the first
  * vcpu_load. 0 or -ENOMEM. */
-int vcpu_create(struct vcpu *v, struct vm *vm, unsigned cpu, uint64_t entry, uint64_t info_gpa);
-/* Makes `v` this CPU's current vCPU (VMPTRLD, and the state VMX does not switch), after `prev`. */
-void vcpu_load(struct vcpu *v, struct vcpu *prev);
+int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start);
+/* Makes `v` this CPU's current vCPU (VMPTRLD, and the state VMX does not switch). */
+void vcpu_load(struct vcpu *v);
 /* Runs `v` until the scheduler has something to do. Returns why. */
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc);
+/* May `v` run now? For halted and waiting vCPUs: has an event come that wakes it (SDM Vol. 3A, 9.4
+ * and HLT)? Also fires APIC timers that expired while it slept. On v's own CPU. */
+bool vcpu_runnable(struct vcpu *v, uint64_t now);
+/* The TSC deadline of the next timer event of a sleeping `v`, 0 if none. */
+uint64_t vcpu_next_deadline(const struct vcpu *v);
+/* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
+void vcpu_kick(struct vcpu *v);
 /* Arms the VMX-preemption timer of the current VMCS for `tsc_ticks` of TSC time. */
 void vcpu_set_timer(uint64_t tsc_ticks);
-/* Releases the VMCS and FPU area (VMCLEAR on this CPU first). */
+/* Takes `v` off its CPU for good (VMCLEAR, this CPU's cached EPT translations of its guest dropped,
+ * INVEPT) and releases its VMCS, APIC page and FPU area. On v's own CPU. */
 void vcpu_destroy(struct vcpu *v);
-/* One-line summary of exit counts: "total N, io 12, cpuid 3". */
-void vcpu_exit_summary(const struct vcpu *v, char *buf, unsigned size);
-/* Prints the registers and key VMCS fields (for stops and the future monitor's "dump"). */
+/* One-line summary of exit counts: "total N, io 12, cpuid 3" (of one vCPU, or summed over a vm). */
+void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size);
+/* Prints the registers and key VMCS fields (for stops and the future monitor's "regs"). */
 void vcpu_dump(const struct vcpu *v);
 
 /* entry.asm: enter the guest; returns 0 after a VM exit, 1 if VMLAUNCH/VMRESUME itself failed. */

@@ -142,9 +142,11 @@ enum vmcs_field {
 /* Pin-based controls. SDM Vol. 3C, 25.6.1, Table 25-5. */
 #define PIN_EXTINT_EXITING       (1u << 0)   /* external interrupts cause exits */
 #define PIN_NMI_EXITING          (1u << 3)   /* NMIs cause exits (panic() stops CPUs with NMIs) */
+#define PIN_VIRTUAL_NMIS         (1u << 5)   /* the CPU tracks the guest's NMI blocking (IRET ends it) */
 #define PIN_PREEMPTION_TIMER     (1u << 6)   /* VMX-preemption timer: the time slice */
 
 /* Primary processor-based controls. SDM Vol. 3C, 25.6.2, Table 25-6. */
+#define CPU_INTR_WINDOW_EXITING  (1u << 2)   /* exit as soon as the guest can take an interrupt */
 #define CPU_HLT_EXITING          (1u << 7)
 #define CPU_INVLPG_EXITING       (1u << 9)
 #define CPU_MWAIT_EXITING        (1u << 10)
@@ -153,6 +155,7 @@ enum vmcs_field {
 #define CPU_CR3_STORE_EXITING    (1u << 16)
 #define CPU_CR8_LOAD_EXITING     (1u << 19)
 #define CPU_CR8_STORE_EXITING    (1u << 20)
+#define CPU_NMI_WINDOW_EXITING   (1u << 22)  /* exit as soon as the guest can take an NMI */
 #define CPU_MOV_DR_EXITING       (1u << 23)
 #define CPU_UNCOND_IO_EXITING    (1u << 24)  /* every IN/OUT exits */
 #define CPU_USE_MSR_BITMAPS      (1u << 28)
@@ -169,6 +172,7 @@ enum vmcs_field {
 #define SEC_XSAVES               (1u << 20)
 
 /* VM-exit controls. SDM Vol. 3C, 25.7.1, Table 25-13. */
+#define EXIT_SAVE_DEBUG_CONTROLS (1u << 2)   /* save the guest's DR7 and IA32_DEBUGCTL */
 #define EXIT_HOST_ADDR_SPACE_SIZE (1u << 9)  /* return to 64-bit mode */
 #define EXIT_SAVE_IA32_PAT       (1u << 18)
 #define EXIT_LOAD_IA32_PAT       (1u << 19)
@@ -177,6 +181,7 @@ enum vmcs_field {
 #define EXIT_SAVE_PREEMPTION_TIMER (1u << 22)
 
 /* VM-entry controls. SDM Vol. 3C, 25.8.1, Table 25-15. */
+#define ENTRY_LOAD_DEBUG_CONTROLS (1u << 2)  /* load the guest's DR7 and IA32_DEBUGCTL */
 #define ENTRY_IA32E_MODE         (1u << 9)   /* the guest is in IA-32e mode after entry */
 #define ENTRY_LOAD_IA32_PAT      (1u << 14)
 #define ENTRY_LOAD_IA32_EFER     (1u << 15)
@@ -247,7 +252,13 @@ enum exit_reason {
 #define INTR_INFO_VALID          (1u << 31)
 #define INTR_INFO_DELIVER_CODE   (1u << 11)
 #define INTR_TYPE_HW_EXCEPTION   (3u << 8)
+#define INTR_TYPE_EXT_INTR       (0u << 8)
 #define INTR_TYPE_NMI            (2u << 8)
+
+/* Guest interruptibility state. SDM Vol. 3C, 25.4.2, Table 25-3. */
+#define BLOCKING_BY_STI          (1u << 0)
+#define BLOCKING_BY_MOV_SS       (1u << 1)
+#define BLOCKING_BY_NMI          (1u << 3)
 
 /* Checked accessors: VMREAD/VMWRITE set CF or ZF on failure (SDM Vol. 3C, 31.2, "Conventions");
  * the slow path reports the field, VM_INSTRUCTION_ERROR and the caller. A failing VMREAD/VMWRITE is

@@ -66,7 +66,7 @@ bool vmx_probe(const char **why)
 	}
 
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
-			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER,
+			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER | PIN_VIRTUAL_NMIS,
 			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER, &c->pin)) {
 		*why = "no VMX-preemption timer (needed for time slices)";
 		return false;
@@ -74,7 +74,8 @@ bool vmx_probe(const char **why)
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
 			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
 			   CPU_SECONDARY_CONTROLS | CPU_MWAIT_EXITING | CPU_MONITOR_EXITING | CPU_RDPMC_EXITING |
-			   CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING,
+			   CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_INTR_WINDOW_EXITING |
+			   CPU_NMI_WINDOW_EXITING,
 			   /* CR8 exits: MOV CR8 would otherwise reach the real local APIC's TPR (SDM Vol. 3C,
 			    * 26.3) and could block the host's own interrupts. */
 			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS |
@@ -102,13 +103,15 @@ bool vmx_probe(const char **why)
 	}
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER |
-			   EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT | EXIT_SAVE_PREEMPTION_TIMER,
+			   EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT | EXIT_SAVE_PREEMPTION_TIMER |
+			   EXIT_SAVE_DEBUG_CONTROLS,
 			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER, &c->exit)) {
 		*why = "no VM-exit controls to switch IA32_EFER";
 		return false;
 	}
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
-			   ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT, ENTRY_LOAD_IA32_EFER, &c->entry)) {
+			   ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT | ENTRY_LOAD_DEBUG_CONTROLS,
+			   ENTRY_LOAD_IA32_EFER, &c->entry)) {
 		*why = "no VM-entry control to load IA32_EFER";
 		return false;
 	}
@@ -119,6 +122,15 @@ bool vmx_probe(const char **why)
 		c->entry &= ~ENTRY_LOAD_IA32_PAT;
 	}
 	c->save_timer = c->exit & EXIT_SAVE_PREEMPTION_TIMER;
+	/* The window exits are switched on only while an event waits (exit.c): off by default. NMI-
+	 * window exiting exists only with virtual NMIs (SDM Vol. 3C, 27.2.1.1). */
+	c->intr_window = c->cpu & CPU_INTR_WINDOW_EXITING;
+	c->nmi_window = (c->cpu & CPU_NMI_WINDOW_EXITING) && (c->pin & PIN_VIRTUAL_NMIS);
+	c->cpu &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	if (!c->intr_window) {
+		*why = "no interrupt-window exiting";
+		return false;
+	}
 
 	c->ept_vpid = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
 	if (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB)) {

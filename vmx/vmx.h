@@ -48,6 +48,7 @@ struct vmx_caps {
 	unsigned ept_page_sizes;          /* enum ept_page_size */
 	unsigned preemption_shift;        /* the timer ticks once every 2^shift TSC ticks (A.6) */
 	bool vpid, save_timer, ept_ad;
+	bool intr_window, nmi_window;     /* interrupt- and NMI-window exiting offered */
 };
 
 extern struct vmx_caps vmx_caps;

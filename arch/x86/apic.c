@@ -17,6 +17,11 @@
 #define APIC_LVT_LINT1   0x360
 #define APIC_LVT_ERROR   0x370
 #define LVT_MASKED       (1u << 16)
+#define APIC_TIMER_INIT  0x380 /* initial count (SDM Vol. 3A, 11.5.4) */
+#define APIC_TIMER_CUR   0x390 /* current count */
+#define APIC_TIMER_DIV   0x3e0 /* divide configuration; 0xb = divide by 1 (Figure 11-10) */
+#define LVT_TSC_DEADLINE (2u << 17) /* timer mode bits 18:17 (Figure 11-8) */
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define APIC_ICR_LO 0x300   /* interrupt command register (SDM Vol. 3A, 11.6.1, Figure 11-12) */
 #define APIC_ICR_HI 0x310
 
@@ -81,6 +86,63 @@ void lapic_init(void)
 uint32_t lapic_id(void)
 {
 	return x2apic ? apic_read(APIC_ID) : apic_read(APIC_ID) >> 24;
+}
+
+/* Host timer: a one-shot interrupt on VEC_WAKEUP at a TSC deadline, which wakes a CPU that halted
+ * while its vCPUs sleep. TSC-deadline mode where CPUID.1:ECX[24] offers it (SDM Vol. 3A, 11.5.4.1);
+ * else one-shot count mode, converted from TSC ticks by a ratio measured once on each CPU. */
+static bool tsc_deadline_mode;
+
+void lapic_timer_init(void)
+{
+	tsc_deadline_mode = cpu_has(0x1, 2, 24);
+	if (tsc_deadline_mode) {
+		apic_write(APIC_LVT_TIMER, LVT_MASKED | LVT_TSC_DEADLINE | VEC_WAKEUP);
+		wrmsr(MSR_IA32_TSC_DEADLINE, 0);
+		apic_write(APIC_LVT_TIMER, LVT_TSC_DEADLINE | VEC_WAKEUP);
+	} else {
+		apic_write(APIC_TIMER_DIV, 0xb);
+		apic_write(APIC_LVT_TIMER, VEC_WAKEUP);  /* one-shot */
+	}
+}
+
+/* APIC timer ticks per 2^16 TSC ticks, measured over about 2^20 TSC ticks with the timer counting. */
+static uint64_t apic_per_tsc16(void)
+{
+	static uint64_t ratio;
+	uint64_t t0, t1;
+	uint32_t c0, c1;
+
+	if (ratio)
+		return ratio;
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_TIMER_INIT, 0xffffffffu);
+	c0 = apic_read(APIC_TIMER_CUR);
+	t0 = rdtsc();
+	while ((t1 = rdtsc()) - t0 < (1u << 20))
+		cpu_relax();
+	c1 = apic_read(APIC_TIMER_CUR);
+	apic_write(APIC_TIMER_INIT, 0);
+	apic_write(APIC_LVT_TIMER, VEC_WAKEUP);
+	ratio = ((uint64_t)(c0 - c1) << 16) / (t1 - t0);
+	return ratio ? ratio : 1;
+}
+
+void lapic_timer_arm(uint64_t tsc_deadline)
+{
+	uint64_t now, count;
+
+	if (tsc_deadline_mode) {
+		wrmsr(MSR_IA32_TSC_DEADLINE, tsc_deadline);
+		return;
+	}
+	if (!tsc_deadline) {
+		apic_write(APIC_TIMER_INIT, 0);
+		return;
+	}
+	now = rdtsc();
+	count = tsc_deadline > now ? ((tsc_deadline - now) * apic_per_tsc16()) >> 16 : 0;
+	apic_write(APIC_TIMER_INIT, count == 0 ? 1 : count > 0xffffffffull ? 0xffffffffu : (uint32_t)count);
 }
 
 void lapic_eoi(void)

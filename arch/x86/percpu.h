@@ -2,8 +2,20 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/spinlock.h"
 
 #define MAX_CPUS 64
+#define CPU_MAX_VCPUS 32      /* vCPUs pinned to one host CPU */
+#define CPU_MAX_CALLS 8       /* cross-CPU calls waiting at one CPU */
+
+struct vcpu;                  /* vmx/vcpu.h: kept opaque here (arch/x86 is below vmx/) */
+
+/* A function another CPU asked this one to run (cpu_call, arch/x86/call.c). */
+struct cpu_call {
+	void (*fn)(void *arg);
+	void *arg;
+	volatile int *done;   /* set to 1 once fn returned, when the caller waits */
+};
 #define HOST_STACK_SIZE (16 * 1024)
 
 /* 64-bit TSS. SDM Vol. 3A, 8.7 (Figure 8-11). */
@@ -28,6 +40,21 @@ struct percpu {
 	/* NMI, #DF and #MC each run on a known-good stack of their own (IST1-3): a machine check
 	 * during an NMI must not overwrite the NMI's frame. */
 	uint8_t ist_stack[3][4096] __attribute__((aligned(16)));
+
+	/* VMX on this CPU (vmx/vmx.c). */
+	uint64_t vmxon_region;
+	volatile int vmx_state;      /* 0 not yet tried, 1 VMX on, -1 failed */
+	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
+
+	/* The scheduler (core/hv.c): the vCPUs pinned here, run round robin. */
+	spinlock_t sched_lock;       /* guards vcpus[] and nvcpus against creation on another CPU */
+	struct vcpu *vcpus[CPU_MAX_VCPUS];
+	unsigned nvcpus, next;
+
+	/* Cross-CPU calls (arch/x86/call.c): filled by other CPUs, run here on the wake-up IPI. */
+	spinlock_t call_lock;
+	struct cpu_call calls[CPU_MAX_CALLS];
+	volatile unsigned ncalls;
 };
 
 extern struct percpu percpu[MAX_CPUS];

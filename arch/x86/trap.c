@@ -1,5 +1,6 @@
 /* What the host does with an exception (report everything, stop the system) and with its interrupts. */
 #include "arch/x86/apic.h"
+#include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/trap.h"
 #include "console/printk.h"
@@ -28,6 +29,7 @@ void trap_handler(struct trap_frame *f)
 {
 	if (f->vector == VEC_WAKEUP) {
 		lapic_eoi();
+		cpu_calls_run();     /* work other CPUs queued here (arch/x86/call.c) */
 		return;
 	}
 	if (f->vector == VEC_NMI) {

@@ -18,6 +18,9 @@
 /* CPUID leaf 0x40000000: EAX = highest hypervisor leaf, EBX:ECX:EDX = the signature below. */
 #define HV_CPUID_BASE      0x40000000u
 #define HV_CPUID_SIGNATURE "TesseraHV\0\0\0"
+/* CPUID leaf 0x40000010 (the convention of VMware and ACRN): EAX = TSC frequency in kHz, EBX = the
+ * local APIC timer's input clock in kHz (the same: the APIC timer counts TSC ticks / divider). */
+#define HV_CPUID_TIMING    0x40000010u
 
 /* Port I/O a guest sees (besides its virtual 16550 at 0x3F8..0x3FF). */
 #define HV_PORT_DEBUG_EXIT 0xF4 /* write V: the guest ends with exit code V (as QEMU isa-debug-exit) */

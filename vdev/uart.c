@@ -1,26 +1,27 @@
 /* The virtual 16550: registers as the PC16550D datasheet (Table 2) lays them out; no interrupts,
  * no input, an always-ready transmitter. */
 #include "console/printk.h"
-#include "vmx/vuart.h"
+#include "lib/string.h"
+#include "vdev/uart.h"
 
 enum { THR = 0, IER = 1, IIR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 #define LCR_DLAB 0x80
 #define LSR_THRE 0x20  /* transmit holding register empty */
 #define LSR_TEMT 0x40  /* transmitter empty */
 
-void vuart_flush(struct vuart *u, const char *name)
+void vuart_flush(struct vuart *u)
 {
 	if (!u->len)
 		return;
 	u->line[u->len] = 0;
-	pr_info("[%s] %s\n", name, u->line);
+	pr_info("[%s] %s\n", u->name, u->line);
 	u->len = 0;
 }
 
-void vuart_putc(struct vuart *u, const char *name, char c)
+void vuart_putc(struct vuart *u, char c)
 {
 	if (c == '\n') {
-		vuart_flush(u, name);
+		vuart_flush(u);
 		return;
 	}
 	if (c == '\r')
@@ -29,16 +30,24 @@ void vuart_putc(struct vuart *u, const char *name, char c)
 		c = '?';                     /* control bytes would drive the user's terminal */
 	u->line[u->len++] = c;
 	if (u->len == VUART_LINE - 1)    /* a line without end: print it in pieces */
-		vuart_flush(u, name);
+		vuart_flush(u);
 }
 
-void vuart_io(struct vuart *u, const char *name, uint16_t port, bool in, uint32_t *val)
+static enum vdev_result vuart_access(void *dev, struct vdev_access *a)
 {
-	unsigned reg = port - VUART_BASE;
+	struct vuart *u = dev;
+	unsigned reg = a->addr - VUART_BASE;
 	bool dlab = u->lcr & LCR_DLAB;
-	uint8_t v = *val;
+	uint8_t v = a->value;
 
-	if (in) {
+	if (a->size != 1) {
+		/* A word or dword access reaches the following registers too, as on the ISA bus;
+		 * no driver does it: one byte register at a time here, the rest floating. */
+		if (!a->write)
+			a->value = ~0u;
+		return VDEV_DONE;
+	}
+	if (!a->write) {
 		switch (reg) {
 		case THR: v = dlab ? u->dll : 0; break;        /* RBR: no input ever arrives */
 		case IER: v = dlab ? u->dlm : u->ier; break;
@@ -49,15 +58,15 @@ void vuart_io(struct vuart *u, const char *name, uint16_t port, bool in, uint32_
 		case MSR: v = 0xb0; break;                      /* DCD, DSR, CTS: a cable is there */
 		default:  v = u->scr; break;
 		}
-		*val = v;
-		return;
+		a->value = v;
+		return VDEV_DONE;
 	}
 	switch (reg) {
 	case THR:
 		if (dlab)
 			u->dll = v;
 		else
-			vuart_putc(u, name, (char)v);
+			vuart_putc(u, (char)v);
 		break;
 	case IER:
 		if (dlab)
@@ -70,4 +79,12 @@ void vuart_io(struct vuart *u, const char *name, uint16_t port, bool in, uint32_
 	case SCR: u->scr = v; break;
 	default: break;                                     /* FCR, LSR, MSR writes: nothing to do */
 	}
+	return VDEV_DONE;
+}
+
+int vuart_init(struct vuart *u, struct vdev_bus *bus, const char *name)
+{
+	memset(u, 0, sizeof(*u));
+	u->name = name;
+	return vdev_add_pio(bus, VUART_BASE, 8, vuart_access, u, "uart");
 }

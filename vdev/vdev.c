@@ -1,0 +1,86 @@
+/* The device table of one guest (vdev/vdev.h): registration, dispatch, and the empty bus. */
+#include "console/printk.h"
+#include "lib/errno.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "vdev/lapic.h"
+#include "vdev/vdev.h"
+
+void vdev_bus_init(struct vdev_bus *bus, const char *owner, struct vlapic_group *lapics)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->owner = owner;
+	bus->lapics = lapics;
+}
+
+static int add(struct vdev_region *r, unsigned *n, uint64_t base, uint64_t len, vdev_handler handler,
+	       void *dev, const char *name)
+{
+	if (*n == VDEV_MAX_REGIONS)
+		return -ENOSPC;
+	for (unsigned i = 0; i < *n; i++)
+		if (base < r[i].base + r[i].len && r[i].base < base + len)
+			return -EEXIST;
+	r[(*n)++] = (struct vdev_region){ base, len, handler, dev, name };
+	return 0;
+}
+
+int vdev_add_pio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
+		 const char *name)
+{
+	return add(bus->pio, &bus->npio, base, len, handler, dev, name);
+}
+
+int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
+		  const char *name)
+{
+	return add(bus->mmio, &bus->nmmio, base, len, handler, dev, name);
+}
+
+static const struct vdev_region *find(const struct vdev_region *r, unsigned n, const struct vdev_access *a)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a->addr >= r[i].base && a->addr + a->size <= r[i].base + r[i].len)
+			return &r[i];
+	return NULL;
+}
+
+enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a)
+{
+	const struct vdev_region *r = find(bus->pio, bus->npio, a);
+	uint16_t port = a->addr;
+
+	if (r)
+		return r->handler(r->dev, a);
+	/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
+	if (!(bus->ports_logged[port / 8] & (1 << (port % 8)))) {
+		bus->ports_logged[port / 8] |= 1 << (port % 8);
+		pr_info("hv: guest %s: %s port 0x%x (no device; %s), reported once\n", bus->owner,
+			a->write ? "write to" : "read from", port, a->write ? "ignored" : "reads as all ones");
+	}
+	if (!a->write)
+		a->value = a->size == 4 ? 0xffffffffu : (1u << (a->size * 8)) - 1;
+	return VDEV_DONE;
+}
+
+enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t now)
+{
+	struct vlapic *l = bus->lapics && a->vcpu < bus->lapics->count ? bus->lapics->member[a->vcpu] : NULL;
+	const struct vdev_region *r;
+
+	if (l && vlapic_mmio_active(l) && a->addr >= vlapic_mmio_base(l) &&
+	    a->addr < vlapic_mmio_base(l) + 0x1000) {
+		uint32_t off = a->addr - vlapic_mmio_base(l);
+		int err = a->write ? vlapic_mmio_write(l, off, a->size, a->value, now)
+				   : vlapic_mmio_read(l, off, a->size, &a->value, now);
+
+		if (!err)
+			return VDEV_DONE;
+		snformat(bus->why, sizeof(bus->why), "local APIC %s of %u bytes at offset 0x%x is not supported",
+			 a->write ? "write" : "read", a->size, off);
+		return VDEV_BAD_ACCESS;
+	}
+	if ((r = find(bus->mmio, bus->nmmio, a)))
+		return r->handler(r->dev, a);
+	return VDEV_UNCLAIMED;
+}

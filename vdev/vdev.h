@@ -1,0 +1,59 @@
+/* The device interface: each guest's table of emulated port and MMIO regions, and the one place
+ * where an access nobody claimed gets what an empty PC bus gives.
+ *
+ * vmx/ decodes an I/O or MMIO exit into a struct vdev_access and hands it here; a device model
+ * registered its range at guest creation and answers it. Devices never touch the VMCS: they change
+ * their own state and raise interrupts through the local APICs (vdev/lapic.h). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vlapic_group;
+
+struct vdev_access {
+	uint64_t addr;        /* port, or guest-physical address */
+	unsigned size;        /* 1, 2, 4 (8 for MMIO) */
+	bool write;
+	uint64_t value;       /* written value, or where a read's result goes */
+	unsigned vcpu;        /* which vCPU of the guest made it */
+};
+
+enum vdev_result {
+	VDEV_DONE,            /* emulated */
+	VDEV_UNCLAIMED,       /* no device there (MMIO only: ports answer as an empty bus) */
+	VDEV_GUEST_EXIT,      /* the guest asked to end (debug-exit port): value is its exit code */
+	VDEV_BAD_ACCESS,      /* the device cannot take this access (size, alignment): stop the guest, bus->why */
+};
+
+typedef enum vdev_result (*vdev_handler)(void *dev, struct vdev_access *a);
+
+struct vdev_region {
+	uint64_t base, len;
+	vdev_handler handler;
+	void *dev;
+	const char *name;
+};
+
+#define VDEV_MAX_REGIONS 16
+
+struct vdev_bus {
+	const char *owner;                         /* the guest's name, for the log */
+	struct vdev_region pio[VDEV_MAX_REGIONS], mmio[VDEV_MAX_REGIONS];
+	unsigned npio, nmmio;
+	struct vlapic_group *lapics;               /* per-vCPU xAPIC pages, wherever each vCPU put its base */
+	uint8_t ports_logged[65536 / 8];           /* an unclaimed port's first use was reported */
+	char why[120];                             /* VDEV_BAD_ACCESS: what was wrong */
+};
+
+void vdev_bus_init(struct vdev_bus *bus, const char *owner, struct vlapic_group *lapics);
+/* Registers [base, base+len) for `handler`. 0, or -ENOSPC / -EEXIST (overlap). */
+int vdev_add_pio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
+		 const char *name);
+int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
+		  const char *name);
+/* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all
+ * ones, writes vanish; the first use of each port reported once). Never VDEV_UNCLAIMED. */
+enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a);
+/* MMIO at a guest-physical address that is not RAM: the vCPU's own local APIC page first (SDM Vol.
+ * 3A, 11.4.1: each CPU's APIC answers at its own base), then the registered regions. */
+enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t now);
