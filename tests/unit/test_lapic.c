@@ -1,0 +1,1437 @@
+/* Host unit tests of vdev/lapic.c: four local APICs driven through MMIO, MSRs and a fake TSC. */
+#include <stdint.h>
+#include <string.h>
+#include "vdev/lapic.h"
+#include "tests/unit/unit.h"
+
+#define N       4           /* APICs in the group */
+#define OUT     N           /* L[OUT]: an APIC outside the group */
+#define VEC     0x40
+
+static uint32_t pages[N + 1][1024] __attribute__((aligned(4096)));
+static struct vlapic L[N + 1];
+static struct vlapic_group G, OG;
+static unsigned kicks[N + 1];
+static unsigned eoi_calls;
+static int eoi_vector;
+
+static void kick_cb(struct vlapic *t)
+{
+	kicks[t - L]++;
+}
+
+static void eoi_cb(struct vlapic *l, uint8_t vector)
+{
+	(void)l;
+	eoi_calls++;
+	eoi_vector = vector;
+}
+
+/* Four APICs in G (indexes 0..3), one outsider in its own group (index 4), all reset. */
+static void setup(void)
+{
+	memset(pages, 0, sizeof(pages));
+	memset(&G, 0, sizeof(G));
+	memset(&OG, 0, sizeof(OG));
+	memset(kicks, 0, sizeof(kicks));
+	eoi_calls = 0;
+	eoi_vector = -1;
+	for (unsigned i = 0; i < N; i++) {
+		vlapic_init(&L[i], &G, i, pages[i]);
+		G.member[i] = &L[i];
+	}
+	G.count = N;
+	G.kick = kick_cb;
+	G.eoi_level = eoi_cb;
+	OG.member[0] = &L[OUT];
+	OG.count = 1;
+	OG.kick = kick_cb;
+	vlapic_init(&L[OUT], &OG, OUT, pages[OUT]);
+}
+
+static uint32_t mr(struct vlapic *l, uint32_t off)
+{
+	uint64_t v = 0xdeadbeef;
+
+	CHECK_EQ(vlapic_mmio_read(l, off, 4, &v, 0), 0);
+	return (uint32_t)v;
+}
+
+static void mw(struct vlapic *l, uint32_t off, uint32_t v)
+{
+	CHECK_EQ(vlapic_mmio_write(l, off, 4, v, 0), 0);
+}
+
+static void mwt(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
+{
+	CHECK_EQ(vlapic_mmio_write(l, off, 4, v, now), 0);
+}
+
+static uint64_t rd(struct vlapic *l, uint32_t msr)
+{
+	uint64_t v = 0xdeadbeef;
+
+	CHECK_EQ(vlapic_msr_read(l, msr, &v, 0), 0);
+	return v;
+}
+
+static int wr(struct vlapic *l, uint32_t msr, uint64_t v)
+{
+	return vlapic_msr_write(l, msr, v, 0);
+}
+
+static bool bit(struct vlapic *l, uint32_t reg, unsigned v)
+{
+	return (l->regs[(reg + 0x10 * (v / 32)) / 4] >> (v % 32)) & 1;
+}
+
+static bool irr(struct vlapic *l, unsigned v) { return bit(l, VLAPIC_IRR, v); }
+static bool isr(struct vlapic *l, unsigned v) { return bit(l, VLAPIC_ISR, v); }
+static bool tmr(struct vlapic *l, unsigned v) { return bit(l, VLAPIC_TMR, v); }
+
+static unsigned irr_count(struct vlapic *l)
+{
+	unsigned n = 0;
+
+	for (unsigned v = 0; v < 256; v++)
+		n += irr(l, v);
+	return n;
+}
+
+/* Latches and returns the ESR (write, then read: 11.5.3). */
+static uint32_t esr(struct vlapic *l)
+{
+	if (vlapic_x2apic(l)) {
+		CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_ESR), 0), 0);
+		return (uint32_t)rd(l, VLAPIC_MSR(VLAPIC_ESR));
+	}
+	mw(l, VLAPIC_ESR, 0);
+	return mr(l, VLAPIC_ESR);
+}
+
+static void sw_enable(struct vlapic *l)
+{
+	if (vlapic_x2apic(l))
+		CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_SVR), 0x1ff), 0);
+	else
+		mw(l, VLAPIC_SVR, 0x1ff);
+}
+
+static void all_enable(void)
+{
+	for (unsigned i = 0; i <= N; i++)
+		sw_enable(&L[i]);
+}
+
+static void to_x2apic(struct vlapic *l)
+{
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, l->base | VLAPIC_BASE_EXTD), 0);
+	CHECK(vlapic_x2apic(l));
+}
+
+/* Clears what IPIs left behind: IRR, events, kick counts. */
+static void clear_events(void)
+{
+	for (unsigned i = 0; i <= N; i++) {
+		for (unsigned w = 0; w < 8; w++)
+			L[i].regs[(VLAPIC_IRR + 0x10 * w) / 4] = 0;
+		L[i].nmi_pending = 0;
+		L[i].init_pending = false;
+		L[i].sipi_vector = -1;
+		kicks[i] = 0;
+	}
+}
+
+/* Which APICs (bit i = L[i]) have IRR bit `v`; which have an NMI, INIT, SIPI; which were kicked. */
+static unsigned got_irr(unsigned v)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i <= N; i++)
+		m |= (unsigned)irr(&L[i], v) << i;
+	return m;
+}
+
+static unsigned got_nmi(void)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i <= N; i++)
+		m |= (L[i].nmi_pending != 0) << i;
+	return m;
+}
+
+static unsigned got_init(void)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i <= N; i++)
+		m |= (unsigned)L[i].init_pending << i;
+	return m;
+}
+
+static unsigned got_sipi(int vector)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i <= N; i++)
+		m |= (L[i].sipi_vector == vector) << i;
+	return m;
+}
+
+static unsigned kicked(void)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i <= N; i++) {
+		CHECK(kicks[i] <= 1);
+		m |= (kicks[i] != 0) << i;
+	}
+	return m;
+}
+
+/* xAPIC IPI from `from`: ICR2 then ICR. */
+static void ipi(unsigned from, uint32_t icr, uint8_t dest)
+{
+	mw(&L[from], VLAPIC_ICR2, (uint32_t)dest << 24);
+	mw(&L[from], VLAPIC_ICR, icr);
+}
+
+static void ipi_x2(unsigned from, uint32_t icr, uint32_t dest)
+{
+	CHECK_EQ(wr(&L[from], VLAPIC_MSR(VLAPIC_ICR), (uint64_t)dest << 32 | icr), 0);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void test_reset(void)
+{
+	static const uint32_t lvts[] = { VLAPIC_LVT_TIMER, VLAPIC_LVT_THERMAL, VLAPIC_LVT_PERF,
+					 VLAPIC_LVT_LINT0, VLAPIC_LVT_LINT1, VLAPIC_LVT_ERROR };
+
+	setup();
+	CHECK_EQ(L[0].base, 0xfee00000ull | VLAPIC_BASE_EN | VLAPIC_BASE_BSP);
+	CHECK_EQ(L[1].base, 0xfee00000ull | VLAPIC_BASE_EN);
+	CHECK_EQ(rd(&L[2], VLAPIC_MSR_APIC_BASE), 0xfee00900ull & ~0x100ull);
+	CHECK(!vlapic_x2apic(&L[0]));
+	CHECK(!vlapic_enabled(&L[0]));       /* SVR bit 8 clear after reset */
+	CHECK(vlapic_mmio_active(&L[0]));
+	CHECK_EQ(vlapic_mmio_base(&L[0]), 0xfee00000);
+	for (unsigned i = 0; i < N; i++)
+		CHECK_EQ(mr(&L[i], VLAPIC_ID), i << 24);
+	CHECK_EQ(mr(&L[0], VLAPIC_VER), 0x00050014);
+	CHECK_EQ(mr(&L[0], VLAPIC_TPR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_PPR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_LDR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_DFR), 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_SVR), 0xff);
+	CHECK_EQ(mr(&L[0], VLAPIC_ESR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR2), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_TMICT), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_TMCCT), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_TDCR), 0);
+	for (unsigned i = 0; i < 6; i++)
+		CHECK_EQ(mr(&L[0], lvts[i]), VLAPIC_LVT_MASKED);
+	for (unsigned w = 0; w < 8; w++) {
+		CHECK_EQ(mr(&L[0], VLAPIC_ISR + 0x10 * w), 0);
+		CHECK_EQ(mr(&L[0], VLAPIC_TMR + 0x10 * w), 0);
+		CHECK_EQ(mr(&L[0], VLAPIC_IRR + 0x10 * w), 0);
+	}
+	CHECK_EQ(L[0].nmi_pending, 0);
+	CHECK(!L[0].init_pending);
+	CHECK_EQ(L[0].sipi_vector, -1);
+	CHECK_EQ(L[0].last_level_eoi, -1);
+	CHECK_EQ(vlapic_next_deadline(&L[0]), 0);
+	CHECK_EQ(vlapic_pending_vector(&L[0]), -1);
+	CHECK_EQ(vlapic_get_cr8(&L[0]), 0);
+}
+
+static void test_mmio_registers(void)
+{
+	uint64_t v;
+
+	setup();
+	/* ID: bits 31:24 writable in xAPIC mode. */
+	mw(&L[1], VLAPIC_ID, 0xffffffff);
+	CHECK_EQ(mr(&L[1], VLAPIC_ID), 0xff000000);
+	mw(&L[1], VLAPIC_ID, 0x07000000);
+	CHECK_EQ(mr(&L[1], VLAPIC_ID), 0x07000000);
+	/* Read-only registers ignore writes. */
+	mw(&L[0], VLAPIC_VER, 0x12345678);
+	CHECK_EQ(mr(&L[0], VLAPIC_VER), VLAPIC_VERSION);
+	mw(&L[0], VLAPIC_PPR, 0xff);
+	CHECK_EQ(mr(&L[0], VLAPIC_PPR), 0);
+	mw(&L[0], VLAPIC_IRR + 0x10, 0xffffffff);
+	mw(&L[0], VLAPIC_ISR + 0x70, 0xffffffff);
+	mw(&L[0], VLAPIC_TMR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_IRR + 0x10), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_ISR + 0x70), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_TMR), 0);
+	mw(&L[0], VLAPIC_TMCCT, 1234);
+	CHECK_EQ(mr(&L[0], VLAPIC_TMCCT), 0);
+	/* APR, RRD and the write-only EOI read 0. */
+	CHECK_EQ(mr(&L[0], VLAPIC_APR), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_RRD), 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_EOI), 0);
+	mw(&L[0], VLAPIC_APR, 0xff);
+	CHECK_EQ(mr(&L[0], VLAPIC_APR), 0);
+	/* Writable registers keep their defined bits only. */
+	mw(&L[0], VLAPIC_TPR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_TPR), 0xff);
+	CHECK_EQ(mr(&L[0], VLAPIC_PPR), 0xff);
+	mw(&L[0], VLAPIC_TPR, 0);
+	mw(&L[0], VLAPIC_LDR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_LDR), 0xff000000);
+	mw(&L[0], VLAPIC_DFR, 0);
+	CHECK_EQ(mr(&L[0], VLAPIC_DFR), 0x0fffffff);
+	mw(&L[0], VLAPIC_DFR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_DFR), 0xffffffff);
+	mw(&L[0], VLAPIC_SVR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_SVR), 0x3ff);
+	CHECK(vlapic_enabled(&L[0]));
+	mw(&L[0], VLAPIC_ICR2, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR2), 0xff000000);
+	mw(&L[0], VLAPIC_LVT_TIMER, 0xffffffff & ~VLAPIC_TIMER_MODE);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_TIMER), 0x100ff);
+	mw(&L[0], VLAPIC_LVT_THERMAL, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_THERMAL), 0x107ff);
+	mw(&L[0], VLAPIC_LVT_PERF, 0x400);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_PERF), 0x400);
+	mw(&L[0], VLAPIC_LVT_LINT0, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_LINT0), 0x1a7ff);
+	mw(&L[0], VLAPIC_LVT_LINT1, 0x700);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_LINT1), 0x700);
+	mw(&L[0], VLAPIC_LVT_ERROR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_ERROR), 0x100ff);
+	mw(&L[0], VLAPIC_TDCR, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_TDCR), 0xb);
+	mw(&L[0], VLAPIC_TMICT, 0xffffffff);
+	CHECK_EQ(mr(&L[0], VLAPIC_TMICT), 0xffffffff);
+	mw(&L[0], VLAPIC_TMICT, 0);
+
+	/* Partial reads return the bytes of the register. */
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER, 1, &v, 0), 0);
+	CHECK_EQ(v, 0x14);
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 2, 1, &v, 0), 0);
+	CHECK_EQ(v, 0x05);
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 2, 2, &v, 0), 0);
+	CHECK_EQ(v, 0x0005);
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 3, 1, &v, 0), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(vlapic_mmio_read(&L[1], VLAPIC_ID + 3, 1, &v, 0), 0);
+	CHECK_EQ(v, 7);
+	/* Undefined accesses: -1. */
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 1, 4, &v, 0), -1);   /* crosses the 32 bits */
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 3, 2, &v, 0), -1);
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER + 4, 4, &v, 0), -1);   /* padding */
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER, 8, &v, 0), -1);       /* 64-bit MOV */
+	CHECK_EQ(vlapic_mmio_read(&L[0], VLAPIC_VER, 3, &v, 0), -1);
+	CHECK_EQ(vlapic_mmio_read(&L[0], 0x1000, 4, &v, 0), -1);
+	CHECK_EQ(vlapic_mmio_write(&L[0], VLAPIC_TPR, 1, 0x20, 0), -1);    /* partial write */
+	CHECK_EQ(vlapic_mmio_write(&L[0], VLAPIC_TPR, 2, 0x20, 0), -1);
+	CHECK_EQ(vlapic_mmio_write(&L[0], VLAPIC_TPR, 8, 0x20, 0), -1);
+	CHECK_EQ(vlapic_mmio_write(&L[0], VLAPIC_TPR + 4, 4, 0x20, 0), -1);
+	CHECK_EQ(vlapic_mmio_write(&L[0], 0x1000, 4, 0x20, 0), -1);
+	CHECK_EQ(mr(&L[0], VLAPIC_TPR), 0);
+
+	/* Reserved registers read 0, ignore writes, report "illegal register address". */
+	CHECK_EQ(esr(&L[0]), 0);
+	CHECK_EQ(mr(&L[0], 0x010), 0);
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REGISTER);
+	CHECK_EQ(esr(&L[0]), 0);
+	mw(&L[0], 0x3f0, 0x55);                 /* self IPI: x2APIC only */
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REGISTER);
+	CHECK(!irr(&L[0], 0x55));
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_CMCI), 0); /* six LVTs: no CMCI entry */
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REGISTER);
+	CHECK_EQ(mr(&L[0], 0x800), 0);
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REGISTER);
+	/* The error LVT raises its vector when unmasked. */
+	mw(&L[0], VLAPIC_LVT_ERROR, 0xfe);
+	mr(&L[0], 0x3a0);
+	CHECK(irr(&L[0], 0xfe));
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REGISTER);
+}
+
+static void test_software_disable(void)
+{
+	setup();
+	/* While software-disabled the LVTs stay masked. */
+	mw(&L[0], VLAPIC_LVT_LINT0, 0x700);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_LINT0), 0x10700);
+	sw_enable(&L[0]);
+	CHECK(vlapic_enabled(&L[0]));
+	mw(&L[0], VLAPIC_LVT_LINT0, 0x700);
+	mw(&L[0], VLAPIC_LVT_TIMER, 0x30);
+	mw(&L[0], VLAPIC_LVT_ERROR, 0x31);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_LINT0), 0x700);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_TIMER), 0x30);
+	/* Clearing SVR bit 8 masks every LVT; the rest stays. */
+	mw(&L[0], VLAPIC_SVR, 0xff);
+	CHECK(!vlapic_enabled(&L[0]));
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_LINT0), 0x10700);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_TIMER), 0x10030);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_ERROR), 0x10031);
+	mw(&L[0], VLAPIC_LVT_TIMER, 0x30);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_TIMER), 0x10030);
+	/* Fixed interrupts are dropped while disabled; re-enabling brings nothing back. */
+	vlapic_post(&L[0], 0x80, false);
+	CHECK(!irr(&L[0], 0x80));
+	CHECK_EQ(kicks[0], 0);
+	CHECK_EQ(vlapic_pending_vector(&L[0]), -1);
+	sw_enable(&L[0]);
+	CHECK_EQ(mr(&L[0], VLAPIC_LVT_TIMER), 0x10030); /* still masked until written */
+	CHECK_EQ(vlapic_pending_vector(&L[0]), -1);
+	vlapic_post(&L[0], 0x80, false);
+	CHECK_EQ(kicks[0], 1);
+	CHECK_EQ(vlapic_pending_vector(&L[0]), 0x80);
+	/* IRR held while software-disabled is not offered (the APIC is not enabled). */
+	mw(&L[0], VLAPIC_SVR, 0xff);
+	CHECK_EQ(vlapic_pending_vector(&L[0]), -1);
+}
+
+static void test_priority(void)
+{
+	setup();
+	sw_enable(&L[0]);
+	struct vlapic *l = &L[0];
+
+	vlapic_post(l, 0x30, false);
+	CHECK(irr(l, 0x30));
+	CHECK_EQ(kicks[0], 1);
+	CHECK_EQ(vlapic_pending_vector(l), 0x30);
+	vlapic_accept(l, 0x30);
+	CHECK(!irr(l, 0x30));
+	CHECK(isr(l, 0x30));
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x30);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	/* Same class as the one in service: waits. */
+	vlapic_post(l, 0x3f, false);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	/* Higher class nests. */
+	vlapic_post(l, 0x50, false);
+	CHECK_EQ(vlapic_pending_vector(l), 0x50);
+	vlapic_accept(l, 0x50);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x50);
+	CHECK(isr(l, 0x30) && isr(l, 0x50));
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	/* EOI retires the highest in-service vector first. */
+	mw(l, VLAPIC_EOI, 0);
+	CHECK(!isr(l, 0x50));
+	CHECK(isr(l, 0x30));
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x30);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	mw(l, VLAPIC_EOI, 0x1234); /* xAPIC: any value */
+	CHECK(!isr(l, 0x30));
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0);
+	CHECK_EQ(vlapic_pending_vector(l), 0x3f);
+	vlapic_accept(l, 0x3f);
+	mw(l, VLAPIC_EOI, 0);
+	mw(l, VLAPIC_EOI, 0); /* nothing in service: harmless */
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0);
+	CHECK_EQ(eoi_calls, 0);
+
+	/* TPR: a vector whose class is not above TPR's class waits. */
+	mw(l, VLAPIC_TPR, 0x45);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x45);
+	vlapic_post(l, 0x41, false);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	vlapic_post(l, 0x4f, false);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	vlapic_post(l, 0x51, false);
+	CHECK_EQ(vlapic_pending_vector(l), 0x51);
+	vlapic_accept(l, 0x51);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x50); /* ISRV class wins: sub-class 0 */
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	mw(l, VLAPIC_TPR, 0x62);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x62); /* TPR class wins: TPR as is */
+	mw(l, VLAPIC_EOI, 0);
+	mw(l, VLAPIC_TPR, 0x30);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x30);
+	CHECK_EQ(vlapic_pending_vector(l), 0x4f); /* highest first */
+	vlapic_accept(l, 0x4f);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	mw(l, VLAPIC_EOI, 0);
+	CHECK_EQ(vlapic_pending_vector(l), 0x41);
+	vlapic_accept(l, 0x41);
+	mw(l, VLAPIC_EOI, 0);
+
+	/* CR8 is TPR[7:4]. */
+	vlapic_set_cr8(l, 5);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0x50);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0x50);
+	CHECK_EQ(vlapic_get_cr8(l), 5);
+	mw(l, VLAPIC_TPR, 0x7f);
+	CHECK_EQ(vlapic_get_cr8(l), 7);
+	vlapic_set_cr8(l, 0xf);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0xf0);
+	vlapic_post(l, 0xf5, false);
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	vlapic_set_cr8(l, 0xe);
+	CHECK_EQ(vlapic_pending_vector(l), 0xf5);
+	vlapic_set_cr8(l, 0);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0);
+	vlapic_accept(l, 0xf5);
+	mw(l, VLAPIC_EOI, 0);
+
+	/* Level-triggered: TMR set, EOI reports it. Edge: TMR clear, no report. */
+	vlapic_post(l, 0x61, true);
+	CHECK(tmr(l, 0x61));
+	vlapic_accept(l, 0x61);
+	mw(l, VLAPIC_EOI, 0);
+	CHECK_EQ(eoi_calls, 1);
+	CHECK_EQ(eoi_vector, 0x61);
+	CHECK_EQ(l->last_level_eoi, 0x61);
+	vlapic_post(l, 0x61, false);
+	CHECK(!tmr(l, 0x61));
+	vlapic_accept(l, 0x61);
+	mw(l, VLAPIC_EOI, 0);
+	CHECK_EQ(eoi_calls, 1);
+
+	/* Illegal vectors are not accepted: ESR "received illegal vector". */
+	vlapic_post(l, 7, false);
+	CHECK(!irr(l, 7));
+	CHECK_EQ(esr(l), VLAPIC_ESR_RECV_VECTOR);
+	mw(l, VLAPIC_LVT_ERROR, 0xee);
+	vlapic_post(l, 15, false);
+	CHECK(irr(l, 0xee));
+	CHECK_EQ(esr(l), VLAPIC_ESR_RECV_VECTOR);
+	CHECK_EQ(irr_count(l), 1);
+	/* An illegal error vector itself cannot loop. */
+	mw(l, VLAPIC_LVT_ERROR, 0x03);
+	vlapic_post(l, 1, false);
+	CHECK_EQ(esr(l), VLAPIC_ESR_RECV_VECTOR);
+	CHECK_EQ(irr_count(l), 1);
+	vlapic_accept(l, 0xee);
+	mw(l, VLAPIC_EOI, 0);
+	/* Accept ignores out-of-range vectors. */
+	vlapic_accept(l, -1);
+	vlapic_accept(l, 256);
+	vlapic_accept(l, 5);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void test_timer_oneshot(void)
+{
+	struct vlapic *l = &L[0];
+
+	setup();
+	sw_enable(l);
+	mw(l, VLAPIC_TDCR, 0xb); /* divide by 1 */
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	mwt(l, VLAPIC_TMICT, 1000, 5000);
+	CHECK_EQ(vlapic_next_deadline(l), 6000);
+	CHECK_EQ(l->timer_period, 0);
+	uint64_t v;
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 5000), 0);
+	CHECK_EQ(v, 1000);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 5500), 0);
+	CHECK_EQ(v, 500);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 5999), 0);
+	CHECK_EQ(v, 1);
+	CHECK(!vlapic_timer_update(l, 5000));
+	CHECK(!vlapic_timer_update(l, 5999));
+	CHECK(!irr(l, VEC));
+	CHECK(vlapic_timer_update(l, 6000));
+	CHECK(irr(l, VEC));
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 6001), 0);
+	CHECK_EQ(v, 0);
+	CHECK(!vlapic_timer_update(l, 7000));
+	CHECK(!vlapic_timer_update(l, 1000000));
+	CHECK_EQ(mr(l, VLAPIC_TMICT), 1000); /* the initial count stays */
+
+	/* Expired but not yet updated: current count reads 0, the update still fires. */
+	l->regs[VLAPIC_IRR / 4 + 4 * 2] = 0;
+	mwt(l, VLAPIC_TMICT, 10, 100);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 500), 0);
+	CHECK_EQ(v, 0);
+	CHECK(vlapic_timer_update(l, 500));
+	CHECK(irr(l, VEC));
+
+	/* Writing the initial count re-arms from now; 0 stops. */
+	mwt(l, VLAPIC_TMICT, 100, 1000);
+	mwt(l, VLAPIC_TMICT, 300, 1050);
+	CHECK_EQ(vlapic_next_deadline(l), 1350);
+	mwt(l, VLAPIC_TMICT, 0, 1100);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK(!vlapic_timer_update(l, 2000));
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 1200), 0);
+	CHECK_EQ(v, 0);
+
+	/* Masked: expires and disarms, but sets no IRR (returns true: it expired). */
+	l->regs[VLAPIC_IRR / 4 + 4 * 2] = 0;
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_LVT_MASKED);
+	mwt(l, VLAPIC_TMICT, 10, 0);
+	CHECK(vlapic_timer_update(l, 10));
+	CHECK_EQ(irr_count(l), 0);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+
+	/* Software-disabled: the timer counts, its LVT is masked. */
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	mwt(l, VLAPIC_TMICT, 10, 0);
+	mw(l, VLAPIC_SVR, 0xff);
+	CHECK(vlapic_timer_update(l, 10));
+	CHECK_EQ(irr_count(l), 0);
+
+	/* An illegal timer vector: "received illegal vector", no IRR. */
+	sw_enable(l);
+	mw(l, VLAPIC_LVT_TIMER, 0x05);
+	mwt(l, VLAPIC_TMICT, 10, 0);
+	CHECK(vlapic_timer_update(l, 10));
+	CHECK_EQ(irr_count(l), 0);
+	CHECK_EQ(esr(l), VLAPIC_ESR_RECV_VECTOR);
+}
+
+static void test_timer_divide(void)
+{
+	static const struct { uint32_t tdcr, div; } cases[] = {
+		{ 0x0, 2 }, { 0x1, 4 }, { 0x2, 8 }, { 0x3, 16 },
+		{ 0x8, 32 }, { 0x9, 64 }, { 0xa, 128 }, { 0xb, 1 },
+	};
+	struct vlapic *l = &L[0];
+	uint64_t v;
+
+	setup();
+	sw_enable(l);
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	/* Reset divide configuration 0: by 2. */
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	CHECK_EQ(vlapic_next_deadline(l), 200);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 1), 0);
+	CHECK_EQ(v, 100);  /* a count lasts two ticks: rounded up */
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 2), 0);
+	CHECK_EQ(v, 99);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 199), 0);
+	CHECK_EQ(v, 1);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		mw(l, VLAPIC_TDCR, cases[i].tdcr);
+		CHECK_EQ(mr(l, VLAPIC_TDCR), cases[i].tdcr);
+		mwt(l, VLAPIC_TMICT, 10, 1000);
+		CHECK_EQ(vlapic_next_deadline(l), 1000 + 10 * cases[i].div);
+		CHECK(!vlapic_timer_update(l, 1000 + 10 * cases[i].div - 1));
+		CHECK(vlapic_timer_update(l, 1000 + 10 * cases[i].div));
+	}
+	/* Bit 2 is not part of the encoding. */
+	mw(l, VLAPIC_TDCR, 0x4);
+	CHECK_EQ(mr(l, VLAPIC_TDCR), 0);
+	/* Changing the divider while counting keeps the counts left, at the new rate. */
+	mw(l, VLAPIC_TDCR, 0xb);
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	mwt(l, VLAPIC_TDCR, 0x1, 40);    /* 60 counts left, now 4 ticks each */
+	CHECK_EQ(vlapic_next_deadline(l), 40 + 240);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 40), 0);
+	CHECK_EQ(v, 60);
+	CHECK(vlapic_timer_update(l, 280));
+}
+
+static void test_timer_periodic(void)
+{
+	struct vlapic *l = &L[0];
+	uint64_t v;
+
+	setup();
+	sw_enable(l);
+	mw(l, VLAPIC_TDCR, 0xb);
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_PERIODIC);
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	CHECK_EQ(vlapic_next_deadline(l), 100);
+	CHECK_EQ(l->timer_period, 100);
+	CHECK(!vlapic_timer_update(l, 99));
+	CHECK(vlapic_timer_update(l, 100));
+	CHECK(irr(l, VEC));
+	CHECK_EQ(vlapic_next_deadline(l), 200);
+	CHECK(!vlapic_timer_update(l, 150));
+	vlapic_accept(l, VEC);
+	mw(l, VLAPIC_EOI, 0);
+	CHECK(vlapic_timer_update(l, 200));
+	CHECK(irr(l, VEC));
+	CHECK_EQ(vlapic_next_deadline(l), 300);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 230), 0);
+	CHECK_EQ(v, 70);
+	/* Missed periods coalesce into one expiry, phase kept. */
+	unsigned fired = 0;
+	for (uint64_t now = 1050; now < 1100; now += 10)
+		fired += vlapic_timer_update(l, now);
+	CHECK_EQ(fired, 1);
+	CHECK_EQ(vlapic_next_deadline(l), 1100);
+	CHECK(vlapic_timer_update(l, 1100));
+	CHECK_EQ(vlapic_next_deadline(l), 1200);
+	/* A huge gap costs one step. */
+	CHECK(vlapic_timer_update(l, 1000000000050ull));
+	CHECK_EQ(vlapic_next_deadline(l), 1000000000100ull);
+	/* Reading the count after missed periods: the count reloaded. */
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 1000000000130ull), 0);
+	CHECK_EQ(v, 70);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 1000000000200ull), 0);
+	CHECK_EQ(v, 100);
+	/* A 1-tick period does not make update loop. */
+	mwt(l, VLAPIC_TMICT, 1, 0);
+	CHECK(vlapic_timer_update(l, 1ull << 40));
+	CHECK_EQ(vlapic_next_deadline(l), (1ull << 40) + 1);
+	/* Changing the vector or the mask keeps it running; 0 stops. */
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	mw(l, VLAPIC_LVT_TIMER, 0x41 | VLAPIC_TIMER_PERIODIC | VLAPIC_LVT_MASKED);
+	CHECK_EQ(vlapic_next_deadline(l), 100);
+	CHECK(vlapic_timer_update(l, 100));
+	CHECK(!irr(l, 0x41));
+	CHECK_EQ(vlapic_next_deadline(l), 200);
+	mw(l, VLAPIC_LVT_TIMER, 0x41 | VLAPIC_TIMER_PERIODIC);
+	CHECK(vlapic_timer_update(l, 200));
+	CHECK(irr(l, 0x41));
+	mwt(l, VLAPIC_TMICT, 0, 250);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK(!vlapic_timer_update(l, 10000));
+}
+
+static void test_timer_tsc_deadline(void)
+{
+	struct vlapic *l = &L[0];
+	uint64_t v;
+
+	setup();
+	sw_enable(l);
+	/* Not in TSC-deadline mode: the MSR reads 0 and ignores writes. */
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 5000, 0), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 0);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_TSC);
+	CHECK_EQ(mr(l, VLAPIC_LVT_TIMER), VEC | VLAPIC_TIMER_TSC);
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 5000, 0), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 5000);
+	CHECK_EQ(vlapic_next_deadline(l), 5000);
+	/* Initial-count writes are ignored, the current count reads 0. */
+	mwt(l, VLAPIC_TMICT, 10, 0);
+	CHECK_EQ(mr(l, VLAPIC_TMICT), 0);
+	CHECK_EQ(vlapic_next_deadline(l), 5000);
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_TMCCT, 4, &v, 100), 0);
+	CHECK_EQ(v, 0);
+	CHECK(!vlapic_timer_update(l, 4999));
+	CHECK(vlapic_timer_update(l, 5000));
+	CHECK(irr(l, VEC));
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 0); /* disarmed and cleared */
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK(!vlapic_timer_update(l, 6000));
+	/* A deadline in the past fires at the next update. */
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 100, 1000), 0);
+	CHECK(vlapic_timer_update(l, 1000));
+	/* Writing 0 disarms. */
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 9000, 0), 0);
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 0, 0), 0);
+	CHECK(!vlapic_timer_update(l, 10000));
+	/* Masked: expires without IRR. */
+	l->regs[VLAPIC_IRR / 4 + 4 * 2] = 0;
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_TSC | VLAPIC_LVT_MASKED);
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 50, 0), 0);
+	CHECK(vlapic_timer_update(l, 50));
+	CHECK_EQ(irr_count(l), 0);
+}
+
+static void test_timer_mode_change(void)
+{
+	struct vlapic *l = &L[0];
+
+	setup();
+	sw_enable(l);
+	mw(l, VLAPIC_TDCR, 0xb);
+	/* one-shot -> periodic disarms */
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	CHECK_EQ(vlapic_next_deadline(l), 100);
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_PERIODIC);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK(!vlapic_timer_update(l, 1000));
+	CHECK_EQ(irr_count(l), 0);
+	/* periodic -> one-shot disarms */
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	CHECK_EQ(vlapic_next_deadline(l), 100);
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	/* periodic -> TSC-deadline disarms */
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_PERIODIC);
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	mw(l, VLAPIC_LVT_TIMER, VEC | VLAPIC_TIMER_TSC);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 0);
+	/* TSC-deadline -> one-shot disarms and the MSR reads 0 */
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR_TSC_DEADLINE, 500, 0), 0);
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 0);
+	CHECK(!vlapic_timer_update(l, 1000));
+	/* The reserved mode 11b is ignored: the mode stays. */
+	mwt(l, VLAPIC_TMICT, 100, 0);
+	mw(l, VLAPIC_LVT_TIMER, 0x42 | VLAPIC_TIMER_MODE);
+	CHECK_EQ(mr(l, VLAPIC_LVT_TIMER), 0x42);
+	CHECK_EQ(vlapic_next_deadline(l), 100);
+	CHECK(vlapic_timer_update(l, 100));
+	CHECK(irr(l, 0x42));
+	CHECK_EQ(irr_count(l), 1);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+/* Fixed, physical: each ID 0..255 reaches exactly the member with that ID, never the outsider. */
+static void test_ipi_xapic_physical(void)
+{
+	setup();
+	all_enable();
+	mw(&L[OUT], VLAPIC_ID, 2u << 24); /* the outsider shares an ID with L[2] */
+	for (unsigned id = 0; id < 255; id++) {
+		clear_events();
+		ipi(1, VEC, (uint8_t)id);
+		unsigned want = id < N ? 1u << id : 0;
+		CHECK_EQ(got_irr(VEC), want);
+		CHECK_EQ(kicked(), want);
+	}
+	/* 0xff: broadcast to every member, the sender too. */
+	clear_events();
+	ipi(1, VEC, 0xff);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	CHECK_EQ(kicked(), 0xf);
+	CHECK_EQ(irr_count(&L[OUT]), 0);
+	/* A renumbered member is found by its new ID. */
+	mw(&L[3], VLAPIC_ID, 0x20u << 24);
+	clear_events();
+	ipi(0, VEC, 3);
+	CHECK_EQ(got_irr(VEC), 0);
+	ipi(0, VEC, 0x20);
+	CHECK_EQ(got_irr(VEC), 1u << 3);
+	/* The ICR reads back, delivery status idle. */
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR), VEC);
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR2), 0x20000000);
+	ipi(0, VEC | VLAPIC_ICR_STATUS | 0xfff00000, 0x20);
+	CHECK_EQ(mr(&L[0], VLAPIC_ICR), VEC);
+	/* Level trigger sets the target's TMR. */
+	clear_events();
+	ipi(0, (VEC + 1) | VLAPIC_ICR_LEVEL | VLAPIC_ICR_ASSERT, 1);
+	CHECK(irr(&L[1], VEC + 1));
+	CHECK(tmr(&L[1], VEC + 1));
+}
+
+static void test_ipi_shorthands(void)
+{
+	setup();
+	all_enable();
+	clear_events();
+	ipi(2, VEC | VLAPIC_ICR_SELF, 0);
+	CHECK_EQ(got_irr(VEC), 1u << 2);
+	CHECK_EQ(kicked(), 1u << 2);
+	clear_events();
+	ipi(2, VEC | VLAPIC_ICR_ALL, 0);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	CHECK_EQ(kicked(), 0xf);
+	clear_events();
+	ipi(2, VEC | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_irr(VEC), 0xf & ~(1u << 2));
+	CHECK_EQ(kicked(), 0xf & ~(1u << 2));
+	/* The destination field is ignored with a shorthand. */
+	clear_events();
+	ipi(2, VEC | VLAPIC_ICR_OTHERS, 2);
+	CHECK_EQ(got_irr(VEC), 0xb);
+	/* NMI to all others; self with a non-fixed mode is invalid: nothing. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_NMI | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_nmi(), 0xe);
+	CHECK_EQ(kicked(), 0xe);
+	clear_events();
+	ipi(0, VLAPIC_ICR_NMI | VLAPIC_ICR_SELF, 0);
+	CHECK_EQ(got_nmi(), 0);
+	CHECK_EQ(kicked(), 0);
+	/* INIT and SIPI to all others: the AP start-up sequence. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT | VLAPIC_ICR_LEVEL | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_init(), 0xe);
+	ipi(0, VLAPIC_ICR_STARTUP | 0x9a | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_sipi(0x9a), 0xe);
+	CHECK_EQ(kicks[1], 2);
+	/* A sender outside its own group's member list still reaches itself. */
+	clear_events();
+	mw(&L[OUT], VLAPIC_ICR, VEC | VLAPIC_ICR_ALL);
+	CHECK_EQ(got_irr(VEC), 1u << OUT);
+}
+
+static void test_ipi_modes(void)
+{
+	setup();
+	all_enable();
+	/* NMI counts. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_NMI, 3);
+	ipi(1, VLAPIC_ICR_NMI, 3);
+	CHECK_EQ(L[3].nmi_pending, 2);
+	CHECK_EQ(got_nmi(), 1u << 3);
+	CHECK_EQ(kicks[3], 2);
+	CHECK_EQ(irr_count(&L[3]), 0);
+	/* INIT assert; INIT level de-assert is a no-op (no event, no kick). */
+	clear_events();
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_LEVEL, 2);
+	CHECK_EQ(got_init(), 0);
+	CHECK_EQ(kicked(), 0);
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_LEVEL | VLAPIC_ICR_ASSERT, 2);
+	CHECK_EQ(got_init(), 1u << 2);
+	CHECK_EQ(kicked(), 1u << 2);
+	clear_events();
+	ipi(0, VLAPIC_ICR_INIT, 1); /* edge INIT without the level bit: an INIT */
+	CHECK_EQ(got_init(), 1u << 1);
+	/* SIPI: the latest vector wins; vector 0 is a page number, not an illegal vector. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_STARTUP | 0x10 | VLAPIC_ICR_ASSERT, 1);
+	ipi(0, VLAPIC_ICR_STARTUP | 0x08 | VLAPIC_ICR_ASSERT, 1);
+	CHECK_EQ(L[1].sipi_vector, 0x08);
+	ipi(0, VLAPIC_ICR_STARTUP, 2);
+	CHECK_EQ(L[2].sipi_vector, 0);
+	CHECK_EQ(esr(&L[0]), 0);
+	/* SMI and reserved modes: nothing happens. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_SMI | VEC, 1);
+	ipi(0, (3u << 8) | VEC, 1);
+	ipi(0, (7u << 8) | VEC, 1);
+	CHECK_EQ(got_irr(VEC), 0);
+	CHECK_EQ(got_nmi() | got_init(), 0);
+	CHECK_EQ(kicked(), 0);
+	/* Fixed with an illegal vector: "send illegal vector" on the sender, nothing sent. */
+	clear_events();
+	ipi(0, 0x0f, 1);
+	ipi(0, 0x00 | VLAPIC_ICR_ALL, 0);
+	CHECK_EQ(kicked(), 0);
+	CHECK_EQ(irr_count(&L[1]), 0);
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_SEND_VECTOR);
+	CHECK_EQ(esr(&L[1]), 0);
+
+	/* A software-disabled target drops fixed IPIs but takes NMI, INIT, SIPI. */
+	mw(&L[3], VLAPIC_SVR, 0xff);
+	clear_events();
+	ipi(0, VEC, 3);
+	CHECK_EQ(got_irr(VEC), 0);
+	CHECK_EQ(kicked(), 0);
+	ipi(0, VLAPIC_ICR_NMI, 3);
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT, 3);
+	ipi(0, VLAPIC_ICR_STARTUP | 0x77, 3);
+	CHECK_EQ(got_nmi(), 1u << 3);
+	CHECK_EQ(got_init(), 1u << 3);
+	CHECK_EQ(got_sipi(0x77), 1u << 3);
+	/* A globally disabled target takes nothing. */
+	CHECK_EQ(wr(&L[2], VLAPIC_MSR_APIC_BASE, 0xfee00000), 0);
+	clear_events();
+	ipi(0, VEC | VLAPIC_ICR_ALL, 0);
+	ipi(0, VLAPIC_ICR_NMI | VLAPIC_ICR_ALL, 0);
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT, 2);
+	ipi(0, VLAPIC_ICR_STARTUP | 0x77, 2);
+	CHECK_EQ(got_irr(VEC), 0x3);
+	CHECK_EQ(got_nmi(), 0xb);
+	CHECK_EQ(got_init(), 0);
+	CHECK_EQ(got_sipi(0x77), 0);
+	CHECK_EQ(kicks[2], 0);
+}
+
+static void test_ipi_lowest(void)
+{
+	setup();
+	all_enable();
+	for (unsigned i = 0; i < N; i++)
+		mw(&L[i], VLAPIC_TPR, 0x80);
+	/* Lowest PPR among the matches wins. */
+	mw(&L[2], VLAPIC_TPR, 0x10);
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VEC, 0xff);
+	CHECK_EQ(got_irr(VEC), 1u << 2);
+	CHECK_EQ(kicked(), 1u << 2);
+	/* Only among the destination set: logical flat, members 1 and 3. */
+	for (unsigned i = 0; i < N; i++)
+		mw(&L[i], VLAPIC_LDR, (1u << i) << 24);
+	mw(&L[3], VLAPIC_TPR, 0x20);
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VLAPIC_ICR_LOGICAL | VEC, 0x0a);
+	CHECK_EQ(got_irr(VEC), 1u << 3);
+	/* Ties: the lowest member. */
+	mw(&L[3], VLAPIC_TPR, 0x80);
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VLAPIC_ICR_LOGICAL | VEC, 0x0a);
+	CHECK_EQ(got_irr(VEC), 1u << 1);
+	/* PPR counts, not only TPR: an interrupt in service raises it. */
+	mw(&L[2], VLAPIC_TPR, 0);
+	mw(&L[1], VLAPIC_TPR, 0x10);
+	vlapic_post(&L[2], 0x90, false);
+	vlapic_accept(&L[2], 0x90);
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VEC, 0xff);
+	CHECK_EQ(got_irr(VEC), 1u << 1);
+	/* Disabled APICs are not candidates. */
+	mw(&L[1], VLAPIC_SVR, 0xff);
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VEC | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_irr(VEC), 1u << 3);
+	/* Illegal vector: send error. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | 3, 0xff);
+	CHECK_EQ(kicked(), 0);
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_SEND_VECTOR);
+	/* No match: dropped. */
+	clear_events();
+	ipi(0, VLAPIC_ICR_LOWEST | VEC, 0x33);
+	CHECK_EQ(kicked(), 0);
+}
+
+static void test_ipi_xapic_logical(void)
+{
+	setup();
+	all_enable();
+	/* Flat: LDR[31:24] & MDA != 0. */
+	for (unsigned i = 0; i < N; i++)
+		mw(&L[i], VLAPIC_LDR, (1u << i) << 24);
+	mw(&L[OUT], VLAPIC_LDR, 0xffu << 24);
+	clear_events();
+	ipi(0, VEC | VLAPIC_ICR_LOGICAL, 0x06);
+	CHECK_EQ(got_irr(VEC), 0x6);
+	CHECK_EQ(kicked(), 0x6);
+	clear_events();
+	ipi(0, VEC | VLAPIC_ICR_LOGICAL, 0x01);
+	CHECK_EQ(got_irr(VEC), 0x1);
+	clear_events();
+	ipi(0, VEC | VLAPIC_ICR_LOGICAL, 0xf0);
+	CHECK_EQ(got_irr(VEC), 0);
+	clear_events();
+	ipi(0, VEC | VLAPIC_ICR_LOGICAL, 0xff);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	clear_events();
+	ipi(3, VLAPIC_ICR_NMI | VLAPIC_ICR_LOGICAL, 0x0c);
+	CHECK_EQ(got_nmi(), 0xc);
+	/* LDR 0 matches no logical destination (but broadcast). */
+	mw(&L[1], VLAPIC_LDR, 0);
+	clear_events();
+	for (unsigned mda = 1; mda < 0xff; mda++)
+		ipi(0, VEC | VLAPIC_ICR_LOGICAL, (uint8_t)mda);
+	CHECK_EQ(got_irr(VEC), 0xd);
+	CHECK(!irr(&L[1], VEC));
+
+	/* Cluster: high nibble = cluster (0xf: all clusters), low nibbles ANDed. */
+	static const uint8_t ldr[N] = { 0x11, 0x12, 0x21, 0x22 };
+	for (unsigned i = 0; i < N; i++) {
+		mw(&L[i], VLAPIC_DFR, 0x0fffffff);
+		mw(&L[i], VLAPIC_LDR, (uint32_t)ldr[i] << 24);
+	}
+	static const struct { uint8_t mda; unsigned want; } cases[] = {
+		{ 0x13, 0x3 }, { 0x11, 0x1 }, { 0x22, 0x8 }, { 0x23, 0xc },
+		{ 0xf1, 0x5 }, { 0xf2, 0xa }, { 0x31, 0x0 }, { 0x10, 0x0 }, { 0xff, 0xf },
+		{ 0x01, 0x0 },
+	};
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		clear_events();
+		ipi(0, VEC | VLAPIC_ICR_LOGICAL, cases[c].mda);
+		CHECK_EQ(got_irr(VEC), cases[c].want);
+		CHECK_EQ(kicked(), cases[c].want);
+		clear_events();
+		ipi(1, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT | VLAPIC_ICR_LOGICAL, cases[c].mda);
+		CHECK_EQ(got_init(), cases[c].want);
+	}
+	/* A reserved DFR model matches nothing. */
+	mw(&L[0], VLAPIC_DFR, 0x5fffffff);
+	clear_events();
+	ipi(1, VEC | VLAPIC_ICR_LOGICAL, 0x11);
+	CHECK_EQ(got_irr(VEC), 0);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void test_ipi_x2apic(void)
+{
+	setup();
+	for (unsigned i = 0; i <= N; i++)
+		to_x2apic(&L[i]);
+	all_enable();
+	for (unsigned i = 0; i < N; i++) {
+		CHECK_EQ(rd(&L[i], VLAPIC_MSR(VLAPIC_ID)), i);
+		CHECK_EQ(rd(&L[i], VLAPIC_MSR(VLAPIC_LDR)), 1u << i);
+	}
+	/* Physical: 32-bit destinations, 0xffffffff broadcast, the outsider never reached. */
+	for (uint32_t id = 0; id < 256; id++) {
+		clear_events();
+		ipi_x2(1, VEC, id);
+		unsigned want = id < N ? 1u << id : 0;
+		CHECK_EQ(got_irr(VEC), want);
+		CHECK_EQ(kicked(), want);
+	}
+	clear_events();
+	ipi_x2(1, VEC, 0x100);
+	ipi_x2(1, VEC, 0x01000002);
+	ipi_x2(1, VEC, 0xff);   /* not a broadcast in x2APIC mode */
+	CHECK_EQ(got_irr(VEC), 0);
+	clear_events();
+	ipi_x2(1, VEC, 0xffffffff);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	CHECK_EQ(kicked(), 0xf);
+	CHECK_EQ(rd(&L[1], VLAPIC_MSR(VLAPIC_ICR)), 0xffffffff00000000ull | VEC);
+	/* Logical cluster: dest[31:16] cluster, [15:0] bitmap; 0xffffffff broadcast too. */
+	clear_events();
+	ipi_x2(0, VEC | VLAPIC_ICR_LOGICAL, 0x0000000a);
+	CHECK_EQ(got_irr(VEC), 0xa);
+	CHECK_EQ(kicked(), 0xa);
+	clear_events();
+	ipi_x2(0, VEC | VLAPIC_ICR_LOGICAL, 0x0001000f);
+	CHECK_EQ(got_irr(VEC), 0);
+	clear_events();
+	ipi_x2(0, VEC | VLAPIC_ICR_LOGICAL, 0xffffffff);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	/* NMI, INIT, SIPI, shorthands. */
+	clear_events();
+	ipi_x2(0, VLAPIC_ICR_NMI | VLAPIC_ICR_LOGICAL, 0x6);
+	CHECK_EQ(got_nmi(), 0x6);
+	clear_events();
+	ipi_x2(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT, 3);
+	ipi_x2(0, VLAPIC_ICR_INIT | VLAPIC_ICR_LEVEL, 2); /* de-assert */
+	CHECK_EQ(got_init(), 0x8);
+	ipi_x2(0, VLAPIC_ICR_STARTUP | 0x9f, 3);
+	CHECK_EQ(got_sipi(0x9f), 0x8);
+	CHECK_EQ(kicks[3], 2);
+	clear_events();
+	ipi_x2(3, VEC | VLAPIC_ICR_OTHERS, 0);
+	CHECK_EQ(got_irr(VEC), 0x7);
+	clear_events();
+	ipi_x2(3, VEC | VLAPIC_ICR_ALL, 0);
+	CHECK_EQ(got_irr(VEC), 0xf);
+	clear_events();
+	ipi_x2(3, VEC | VLAPIC_ICR_SELF, 0x1);
+	CHECK_EQ(got_irr(VEC), 0x8);
+	/* Lowest priority does not exist for x2APIC IPIs: "redirectable IPI" error, nothing sent. */
+	clear_events();
+	ipi_x2(0, VLAPIC_ICR_LOWEST | VEC, 0xffffffff);
+	ipi_x2(0, VLAPIC_ICR_LOWEST | 2, 1);
+	CHECK_EQ(kicked(), 0);
+	CHECK_EQ(esr(&L[0]), VLAPIC_ESR_REDIRECTABLE);
+	/* Self IPI register: fixed, edge, to self. */
+	clear_events();
+	CHECK_EQ(wr(&L[2], VLAPIC_MSR(VLAPIC_SELF_IPI), 0x55), 0);
+	CHECK_EQ(got_irr(0x55), 1u << 2);
+	CHECK(!tmr(&L[2], 0x55));
+	CHECK_EQ(kicked(), 1u << 2);
+	CHECK_EQ(wr(&L[2], VLAPIC_MSR(VLAPIC_SELF_IPI), 0x155), -1);
+	CHECK_EQ(wr(&L[2], VLAPIC_MSR(VLAPIC_SELF_IPI), 0x5), 0);
+	CHECK_EQ(esr(&L[2]), VLAPIC_ESR_SEND_VECTOR);
+	/* ICR bit 12 is ignored; reserved bits #GP. */
+	clear_events();
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR(VLAPIC_ICR), 1ull << 32 | VLAPIC_ICR_STATUS | VEC), 0);
+	CHECK_EQ(got_irr(VEC), 0x2);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR(VLAPIC_ICR), 1ull << 32 | 1u << 13 | VEC), -1);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR(VLAPIC_ICR), 1ull << 32 | 1u << 16 | VEC), -1);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR(VLAPIC_ICR), 1ull << 32 | 1u << 20 | VEC), -1);
+
+	/* x2APIC cluster IDs of a larger guest: LDR = (ID >> 4) << 16 | 1 << (ID & 15). */
+	static uint32_t page[1024];
+	struct vlapic big;
+	vlapic_init(&big, NULL, 20, page);
+	to_x2apic(&big);
+	CHECK_EQ(rd(&big, VLAPIC_MSR(VLAPIC_ID)), 20);
+	CHECK_EQ(rd(&big, VLAPIC_MSR(VLAPIC_LDR)), 0x00010010);
+	sw_enable(&big);
+	/* Without a group, only itself. */
+	CHECK_EQ(wr(&big, VLAPIC_MSR(VLAPIC_ICR), 0xffffffff00000000ull | VEC), 0);
+	CHECK(irr(&big, VEC));
+	CHECK_EQ(got_irr(VEC), 0x2);
+
+	/* Mixed: an xAPIC member is still addressed physically by its 8-bit ID. */
+	setup();
+	all_enable();
+	to_x2apic(&L[0]);
+	clear_events();
+	ipi_x2(0, VEC, 2);
+	CHECK_EQ(got_irr(VEC), 0x4);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void test_x2apic_msrs(void)
+{
+	struct vlapic *l = &L[1];
+	uint64_t v;
+
+	setup();
+	/* x2APIC MSRs #GP outside x2APIC mode. */
+	CHECK_EQ(vlapic_msr_read(l, VLAPIC_MSR(VLAPIC_ID), &v, 0), -1);
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR(VLAPIC_TPR), 0, 0), -1);
+	CHECK_EQ(vlapic_msr_read(l, 0x8ff, &v, 0), -1);
+	/* Not ours. */
+	CHECK_EQ(vlapic_msr_read(l, 0x7ff, &v, 0), -2);
+	CHECK_EQ(vlapic_msr_read(l, 0x900, &v, 0), -2);
+	CHECK_EQ(vlapic_msr_write(l, 0x10, 0, 0), -2);
+	CHECK_EQ(vlapic_msr_write(l, 0x1c, 0, 0), -2);
+
+	to_x2apic(l);
+	CHECK(!vlapic_mmio_active(l));
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_ID, 4, &v, 0), -1);
+	CHECK_EQ(vlapic_mmio_write(l, VLAPIC_TPR, 4, 0, 0), -1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ID)), 1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_VER)), VLAPIC_VERSION);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LDR)), 2);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_SVR)), 0xff);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LVT_LINT0)), VLAPIC_LVT_MASKED);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_IRR)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ISR + 0x70)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TMR + 0x30)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TMCCT)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TDCR)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_PPR)), 0);
+	/* Write-only, absent and reserved registers: #GP on read. */
+	static const uint32_t no_read[] = {
+		VLAPIC_MSR(VLAPIC_EOI), VLAPIC_MSR(VLAPIC_SELF_IPI), VLAPIC_MSR(VLAPIC_APR),
+		VLAPIC_MSR(VLAPIC_RRD), VLAPIC_MSR(VLAPIC_DFR), VLAPIC_MSR(VLAPIC_ICR2),
+		VLAPIC_MSR(VLAPIC_LVT_CMCI), 0x800, 0x801, 0x804, 0x807, 0x829, 0x82e, 0x83a,
+		0x83d, 0x840, 0x8ff,
+	};
+	for (unsigned i = 0; i < sizeof(no_read) / sizeof(no_read[0]); i++)
+		CHECK_EQ(vlapic_msr_read(l, no_read[i], &v, 0), -1);
+	/* Read-only, absent and reserved registers: #GP on write. */
+	static const uint32_t no_write[] = {
+		VLAPIC_MSR(VLAPIC_ID), VLAPIC_MSR(VLAPIC_VER), VLAPIC_MSR(VLAPIC_PPR),
+		VLAPIC_MSR(VLAPIC_LDR), VLAPIC_MSR(VLAPIC_ISR), VLAPIC_MSR(VLAPIC_TMR + 0x10),
+		VLAPIC_MSR(VLAPIC_IRR + 0x70), VLAPIC_MSR(VLAPIC_TMCCT), VLAPIC_MSR(VLAPIC_APR),
+		VLAPIC_MSR(VLAPIC_RRD), VLAPIC_MSR(VLAPIC_DFR), VLAPIC_MSR(VLAPIC_ICR2),
+		VLAPIC_MSR(VLAPIC_LVT_CMCI), 0x800, 0x801, 0x840, 0x8ff,
+	};
+	for (unsigned i = 0; i < sizeof(no_write) / sizeof(no_write[0]); i++)
+		CHECK_EQ(vlapic_msr_write(l, no_write[i], 0, 0), -1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ID)), 1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LDR)), 2);
+	/* Reserved bits #GP (11.12.1.3), including bits 63:32 of 32-bit registers. */
+	static const struct { uint32_t off; uint64_t val; } bad[] = {
+		{ VLAPIC_TPR, 0x100 }, { VLAPIC_TPR, 1ull << 32 }, { VLAPIC_SVR, 1u << 12 },
+		{ VLAPIC_SVR, 0x400 }, { VLAPIC_LVT_TIMER, 1u << 8 }, { VLAPIC_LVT_TIMER, 1u << 19 },
+		{ VLAPIC_LVT_ERROR, 0x400 }, { VLAPIC_LVT_THERMAL, 1u << 13 },
+		{ VLAPIC_LVT_LINT0, 1u << 17 }, { VLAPIC_TDCR, 0x4 }, { VLAPIC_TDCR, 0x10 },
+		{ VLAPIC_TMICT, 1ull << 32 }, { VLAPIC_EOI, 1 }, { VLAPIC_ESR, 1 },
+		{ VLAPIC_SELF_IPI, 0x100 },
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(wr(l, VLAPIC_MSR(bad[i].off), bad[i].val), -1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TPR)), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_SVR)), 0xff);
+	/* Valid writes. */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_SVR), 0x3ff), 0);
+	CHECK(vlapic_enabled(l));
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_TPR), 0x20), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_PPR)), 0x20);
+	CHECK_EQ(vlapic_get_cr8(l), 2);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_TPR), 0), 0);
+	/* LVT read-only bits written back as read are accepted. */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_LINT0), 0x700 | VLAPIC_LVT_REMOTE_IRR | VLAPIC_LVT_STATUS), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LVT_LINT0)), 0x700);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_TIMER), VLAPIC_TIMER_TSC | 0xec), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LVT_TIMER)), VLAPIC_TIMER_TSC | 0xec);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_ERROR), 0xfe), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_PERF), 0x400), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_THERMAL), 0x10000 | 0xfa), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_TDCR), 0xb), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TDCR)), 0xb);
+	/* Timer through MSRs. */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_TIMER), 0xec), 0);
+	CHECK_EQ(vlapic_msr_write(l, VLAPIC_MSR(VLAPIC_TMICT), 500, 1000), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TMICT)), 500);
+	CHECK_EQ(vlapic_msr_read(l, VLAPIC_MSR(VLAPIC_TMCCT), &v, 1100), 0);
+	CHECK_EQ(v, 400);
+	CHECK(vlapic_timer_update(l, 1500));
+	CHECK(irr(l, 0xec));
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_IRR + 0x70)), 1u << (0xec - 0xe0));
+	/* EOI: only 0. */
+	vlapic_accept(l, 0xec);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ISR + 0x70)), 1u << (0xec - 0xe0));
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_EOI), 0xec), -1);
+	CHECK(isr(l, 0xec));
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_EOI), 0), 0);
+	CHECK(!isr(l, 0xec));
+	/* ESR: errors appear only after a write latches them. */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_SELF_IPI), 0x2), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ESR)), 0);
+	CHECK(irr(l, 0xfe)); /* the error LVT fired */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_ESR), 0), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ESR)), VLAPIC_ESR_SEND_VECTOR);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_ESR), 0), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ESR)), 0);
+	/* TSC-deadline in x2APIC mode. */
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_LVT_TIMER), VLAPIC_TIMER_TSC | 0xed), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_TSC_DEADLINE, 7777), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 7777);
+	CHECK(vlapic_timer_update(l, 8000));
+	CHECK(irr(l, 0xed));
+	CHECK_EQ(rd(l, VLAPIC_MSR_TSC_DEADLINE), 0);
+}
+
+static void test_apic_base(void)
+{
+	const uint64_t A = 0xfee00000, EN = VLAPIC_BASE_EN, X = VLAPIC_BASE_EXTD;
+	struct vlapic *l = &L[1];
+
+	setup();
+	/* From xAPIC. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | X), -1);          /* invalid state */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), 0);          /* xAPIC -> xAPIC */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | X), 0);      /* xAPIC -> x2APIC */
+	CHECK(vlapic_x2apic(l));
+	/* From x2APIC. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), -1);         /* x2APIC -> xAPIC */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | X), -1);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | X), 0);      /* x2APIC -> x2APIC */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, 0xfed00000 | EN | X), 0); /* base moves, mode stays */
+	CHECK_EQ(l->base, 0xfed00000 | EN | X);
+	CHECK(vlapic_x2apic(l));
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A), 0);               /* x2APIC -> disabled */
+	CHECK(!vlapic_x2apic(l));
+	CHECK(!vlapic_mmio_active(l));
+	/* From disabled. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | X), -1);     /* disabled -> x2APIC */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | X), -1);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, 0xfec00000), 0);      /* disabled -> disabled */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), 0);          /* disabled -> xAPIC */
+	CHECK(vlapic_mmio_active(l));
+	CHECK_EQ(l->base, A | EN);
+	/* xAPIC -> disabled -> xAPIC -> x2APIC. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | X), 0);
+	CHECK_EQ(rd(l, VLAPIC_MSR_APIC_BASE), A | EN | X);
+
+	/* Reserved bits: 7:0, 9, and MAXPHYADDR and up. */
+	setup();
+	for (unsigned b = 0; b < 64; b++) {
+		if (b == 8 || b == 10 || b == 11 || (b >= 12 && b < 36))
+			continue;
+		CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | 1ull << b), -1);
+	}
+	CHECK_EQ(l->base, A | EN);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, (1ull << 35) | EN), 0);
+	CHECK_EQ(vlapic_mmio_base(l), 1ull << 35);
+	G.phys_bits = 39;
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, (1ull << 38) | EN), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, (1ull << 39) | EN), -1);
+	G.phys_bits = 0;
+
+	/* Relocation: the MMIO page moves; the caller decodes offsets against the new base. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, 0xfec01000 | EN), 0);
+	CHECK_EQ(vlapic_mmio_base(l), 0xfec01000);
+	CHECK_EQ(mr(l, VLAPIC_ID), 1u << 24);
+
+	/* BSP is read-only. */
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN | VLAPIC_BASE_BSP), 0);
+	CHECK_EQ(l->base, A | EN);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR_APIC_BASE, A | EN), 0);
+	CHECK_EQ(L[0].base, A | EN | VLAPIC_BASE_BSP);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR_APIC_BASE, A), 0);
+	CHECK_EQ(L[0].base, A | VLAPIC_BASE_BSP);
+	CHECK_EQ(wr(&L[0], VLAPIC_MSR_APIC_BASE, A | EN), 0);
+
+	/* Global disable resets the APIC; re-enabling starts from the power-up state. */
+	sw_enable(l);
+	mw(l, VLAPIC_ID, 9u << 24);
+	mw(l, VLAPIC_TPR, 0x30);
+	mw(l, VLAPIC_LDR, 0x5u << 24);
+	mw(l, VLAPIC_DFR, 0);
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	mw(l, VLAPIC_TMICT, 100);
+	vlapic_post(l, 0x99, false);
+	vlapic_accept(l, 0x99);
+	vlapic_post(l, 0x98, false);
+	mr(l, 0x10); /* an error pending */
+	CHECK(vlapic_next_deadline(l) != 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A), 0);
+	CHECK(!vlapic_enabled(l));
+	uint64_t v;
+	CHECK_EQ(vlapic_mmio_read(l, VLAPIC_ID, 4, &v, 0), -1); /* the page does not decode */
+	CHECK_EQ(vlapic_pending_vector(l), -1);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK(!vlapic_timer_update(l, 1000));
+	CHECK_EQ(vlapic_msr_read(l, VLAPIC_MSR(VLAPIC_ID), &v, 0), -1);
+	vlapic_post(l, 0x97, false);
+	CHECK(!irr(l, 0x97));
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), 0);
+	CHECK_EQ(mr(l, VLAPIC_ID), 1u << 24);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0);
+	CHECK_EQ(mr(l, VLAPIC_PPR), 0);
+	CHECK_EQ(mr(l, VLAPIC_LDR), 0);
+	CHECK_EQ(mr(l, VLAPIC_DFR), 0xffffffff);
+	CHECK_EQ(mr(l, VLAPIC_SVR), 0xff);
+	CHECK_EQ(mr(l, VLAPIC_LVT_TIMER), VLAPIC_LVT_MASKED);
+	CHECK_EQ(mr(l, VLAPIC_TMICT), 0);
+	CHECK(!isr(l, 0x99));
+	CHECK_EQ(irr_count(l), 0);
+	CHECK_EQ(esr(l), 0);
+	sw_enable(l);
+	vlapic_post(l, 0x97, false);
+	CHECK_EQ(vlapic_pending_vector(l), 0x97);
+
+	/* The same from x2APIC mode: back to xAPIC ID format. */
+	to_x2apic(l);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_TPR), 0x40), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A), 0);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, A | EN), 0);
+	CHECK_EQ(mr(l, VLAPIC_ID), 1u << 24);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0);
+	CHECK_EQ(mr(l, VLAPIC_LDR), 0);
+	/* The xAPIC -> x2APIC transition replaces a written xAPIC ID with the x2APIC ID. */
+	mw(l, VLAPIC_ID, 0x33u << 24);
+	mw(l, VLAPIC_TPR, 0x50);
+	to_x2apic(l);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ID)), 1);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_TPR)), 0x50); /* the rest is kept */
+}
+
+static void test_reset_on_init(void)
+{
+	struct vlapic *l = &L[2];
+
+	setup();
+	sw_enable(l);
+	mw(l, VLAPIC_ID, 0x12u << 24);
+	mw(l, VLAPIC_TPR, 0x30);
+	mw(l, VLAPIC_LDR, 0x4u << 24);
+	mw(l, VLAPIC_LVT_TIMER, VEC);
+	mw(l, VLAPIC_TMICT, 100);
+	mw(l, VLAPIC_TDCR, 0xb);
+	vlapic_post(l, 0x80, false);
+	CHECK_EQ(wr(l, VLAPIC_MSR_APIC_BASE, 0xfec00000 | VLAPIC_BASE_EN), 0);
+	vlapic_reset_on_init(l);
+	CHECK_EQ(l->base, 0xfec00000 | VLAPIC_BASE_EN);
+	CHECK_EQ(mr(l, VLAPIC_ID), 0x12u << 24);
+	CHECK_EQ(mr(l, VLAPIC_TPR), 0);
+	CHECK_EQ(mr(l, VLAPIC_LDR), 0);
+	CHECK_EQ(mr(l, VLAPIC_SVR), 0xff);
+	CHECK_EQ(mr(l, VLAPIC_TDCR), 0);
+	CHECK_EQ(mr(l, VLAPIC_LVT_TIMER), VLAPIC_LVT_MASKED);
+	CHECK_EQ(vlapic_next_deadline(l), 0);
+	CHECK_EQ(irr_count(l), 0);
+	CHECK_EQ(mr(l, VLAPIC_VER), VLAPIC_VERSION);
+	/* In x2APIC mode INIT keeps the mode, the ID and the derived LDR. */
+	to_x2apic(l);
+	CHECK_EQ(wr(l, VLAPIC_MSR(VLAPIC_SVR), 0x1ff), 0);
+	vlapic_reset_on_init(l);
+	CHECK(vlapic_x2apic(l));
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_ID)), 2);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_LDR)), 4);
+	CHECK_EQ(rd(l, VLAPIC_MSR(VLAPIC_SVR)), 0xff);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	RUN(test_reset);
+	RUN(test_mmio_registers);
+	RUN(test_software_disable);
+	RUN(test_priority);
+	RUN(test_timer_oneshot);
+	RUN(test_timer_divide);
+	RUN(test_timer_periodic);
+	RUN(test_timer_tsc_deadline);
+	RUN(test_timer_mode_change);
+	RUN(test_ipi_xapic_physical);
+	RUN(test_ipi_shorthands);
+	RUN(test_ipi_modes);
+	RUN(test_ipi_lowest);
+	RUN(test_ipi_xapic_logical);
+	RUN(test_ipi_x2apic);
+	RUN(test_x2apic_msrs);
+	RUN(test_apic_base);
+	RUN(test_reset_on_init);
+	return unit_report(argv[0]);
+}

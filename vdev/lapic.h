@@ -1,0 +1,186 @@
+/* The virtual local APIC of each vCPU: registers, priority, timer, IPIs. SDM Vol. 3A, chapter 11. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Register offsets in the 4 KiB APIC page (SDM 3A, 11.4.1, Table 11-1). Each register is 32 bits at
+ * the start of a 16-byte slot. In x2APIC mode the same register is MSR 0x800 + offset / 16 (11.12.1.2,
+ * Table 11-6); the page keeps the same layout there (the layout of a VMX virtual-APIC page).
+ */
+#define VLAPIC_ID          0x020 /* local APIC ID: xAPIC bits 31:24, x2APIC all 32 bits (read-only) */
+#define VLAPIC_VER         0x030 /* version: bits 7:0 version, 23:16 max LVT entry (read-only) */
+#define VLAPIC_TPR         0x080 /* task priority: bits 7:4 class, 3:0 sub-class */
+#define VLAPIC_APR         0x090 /* arbitration priority (xAPIC only; reads 0 here) */
+#define VLAPIC_PPR         0x0a0 /* processor priority (read-only, 11.8.3.1) */
+#define VLAPIC_EOI         0x0b0 /* end of interrupt (write-only) */
+#define VLAPIC_RRD         0x0c0 /* remote read (xAPIC only; reads 0 here) */
+#define VLAPIC_LDR         0x0d0 /* logical destination: xAPIC bits 31:24; x2APIC derived, read-only */
+#define VLAPIC_DFR         0x0e0 /* destination format (xAPIC only): 31:28 1111b flat, 0000b cluster */
+#define VLAPIC_SVR         0x0f0 /* spurious-interrupt vector: 7:0 vector, 8 software enable, 9 focus off */
+#define VLAPIC_ISR         0x100 /* in-service: 256 bits in eight registers 0x100..0x170 */
+#define VLAPIC_TMR         0x180 /* trigger mode (1 = level) of accepted vectors: 0x180..0x1f0 */
+#define VLAPIC_IRR         0x200 /* interrupt request: 0x200..0x270 */
+#define VLAPIC_ESR         0x280 /* error status (11.5.3) */
+#define VLAPIC_LVT_CMCI    0x2f0 /* LVT corrected machine check: not present here (6 LVT entries) */
+#define VLAPIC_ICR         0x300 /* interrupt command, bits 31:0 (writing it sends the IPI) */
+#define VLAPIC_ICR2        0x310 /* interrupt command, bits 63:32: the destination */
+#define VLAPIC_LVT_TIMER   0x320 /* LVT entries (11.5.1, Figure 11-8) */
+#define VLAPIC_LVT_THERMAL 0x330
+#define VLAPIC_LVT_PERF    0x340
+#define VLAPIC_LVT_LINT0   0x350
+#define VLAPIC_LVT_LINT1   0x360
+#define VLAPIC_LVT_ERROR   0x370
+#define VLAPIC_TMICT       0x380 /* timer initial count */
+#define VLAPIC_TMCCT       0x390 /* timer current count (read-only) */
+#define VLAPIC_TDCR        0x3e0 /* timer divide configuration: bits 3,1:0 (Figure 11-10) */
+#define VLAPIC_SELF_IPI    0x3f0 /* self IPI (x2APIC only, write-only, 11.12.11) */
+
+/* MSRs this model answers. */
+#define VLAPIC_MSR_APIC_BASE    0x1b   /* IA32_APIC_BASE (11.4.4, Figure 11-5) */
+#define VLAPIC_MSR_TSC_DEADLINE 0x6e0  /* IA32_TSC_DEADLINE (11.5.4.1) */
+#define VLAPIC_MSR_X2APIC       0x800  /* first x2APIC register MSR; the range ends at 0x8ff */
+#define VLAPIC_MSR(offset)      (VLAPIC_MSR_X2APIC + ((offset) >> 4))
+
+/* IA32_APIC_BASE bits (Figure 11-5). */
+#define VLAPIC_BASE_BSP      (1ull << 8)   /* this processor is the bootstrap processor (read-only) */
+#define VLAPIC_BASE_EXTD     (1ull << 10)  /* x2APIC mode */
+#define VLAPIC_BASE_EN       (1ull << 11)  /* APIC global enable */
+#define VLAPIC_BASE_DEFAULT  0xfee00000ull /* base address after reset */
+
+#define VLAPIC_VERSION       0x00050014u   /* integrated APIC version 0x14, max LVT entry 5 (six LVTs) */
+
+#define VLAPIC_SVR_ENABLE    (1u << 8)     /* APIC software enable (11.4.7.2) */
+#define VLAPIC_SVR_FOCUS_OFF (1u << 9)     /* focus processor checking disabled (stored, no effect) */
+
+/* LVT entry bits (Figure 11-8). */
+#define VLAPIC_LVT_VECTOR      0xffu
+#define VLAPIC_LVT_DM          (7u << 8)    /* delivery mode (not in timer and error entries) */
+#define VLAPIC_LVT_STATUS      (1u << 12)   /* delivery status: always 0 here */
+#define VLAPIC_LVT_POLARITY    (1u << 13)   /* LINT0/1: input pin polarity */
+#define VLAPIC_LVT_REMOTE_IRR  (1u << 14)   /* LINT0/1: remote IRR (read-only) */
+#define VLAPIC_LVT_LEVEL       (1u << 15)   /* LINT0/1: level-triggered */
+#define VLAPIC_LVT_MASKED      (1u << 16)   /* interrupt masked */
+#define VLAPIC_TIMER_MODE      (3u << 17)   /* timer mode, bits 18:17 */
+#define VLAPIC_TIMER_ONESHOT   (0u << 17)
+#define VLAPIC_TIMER_PERIODIC  (1u << 17)
+#define VLAPIC_TIMER_TSC       (2u << 17)   /* TSC-deadline (11.5.4.1) */
+
+/* ICR bits (11.6.1, Figure 11-12; in x2APIC mode, 11.12.9, the destination is bits 63:32). */
+#define VLAPIC_ICR_VECTOR    0xffu
+#define VLAPIC_ICR_FIXED     (0u << 8)     /* delivery mode, bits 10:8 */
+#define VLAPIC_ICR_LOWEST    (1u << 8)     /* lowest priority (xAPIC only) */
+#define VLAPIC_ICR_SMI       (2u << 8)
+#define VLAPIC_ICR_NMI       (4u << 8)
+#define VLAPIC_ICR_INIT      (5u << 8)
+#define VLAPIC_ICR_STARTUP   (6u << 8)
+#define VLAPIC_ICR_DM        (7u << 8)
+#define VLAPIC_ICR_LOGICAL   (1u << 11)    /* destination mode: logical */
+#define VLAPIC_ICR_STATUS    (1u << 12)    /* delivery status (xAPIC): always idle here */
+#define VLAPIC_ICR_ASSERT    (1u << 14)    /* level: assert (0 with LEVEL set and INIT = de-assert) */
+#define VLAPIC_ICR_LEVEL     (1u << 15)    /* trigger mode: level */
+#define VLAPIC_ICR_SELF      (1u << 18)    /* destination shorthand, bits 19:18: self */
+#define VLAPIC_ICR_ALL       (2u << 18)    /* all including self */
+#define VLAPIC_ICR_OTHERS    (3u << 18)    /* all excluding self */
+#define VLAPIC_ICR_SHORTHAND (3u << 18)
+
+/* ESR bits (11.5.3, Figure 11-9). */
+#define VLAPIC_ESR_REDIRECTABLE (1u << 4)  /* lowest-priority IPI sent where unsupported (x2APIC) */
+#define VLAPIC_ESR_SEND_VECTOR  (1u << 5)  /* sent an illegal vector (0..15) */
+#define VLAPIC_ESR_RECV_VECTOR  (1u << 6)  /* received an illegal vector */
+#define VLAPIC_ESR_REGISTER     (1u << 7)  /* accessed a reserved register */
+
+#define VLAPIC_MAX 16 /* local APICs in one guest (vCPUs) */
+
+struct vlapic;
+
+/* The local APICs of one guest: IPIs reach only these. Filled by the caller. */
+struct vlapic_group {
+	struct vlapic *member[VLAPIC_MAX];
+	unsigned count;
+	unsigned phys_bits; /* the guest's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]) for APIC_BASE; 0 = 36 */
+	/* Called after an event (IRR bit, NMI, INIT, SIPI) was posted to `target`, from any CPU, so the
+	 * owner of the target vCPU notices it (it may kick another host CPU). May be NULL. */
+	void (*kick)(struct vlapic *target);
+	/* Called on the owner's CPU when an EOI retires a level-triggered vector (TMR bit set), so an
+	 * I/O APIC model can clear its remote IRR. May be NULL. */
+	void (*eoi_level)(struct vlapic *l, uint8_t vector);
+};
+
+struct vlapic {
+	uint32_t *regs;          /* 4 KiB page, xAPIC register layout (SDM 3A Table 11-1), the same layout as
+	                            a VMX virtual-APIC page (so hardware APIC virtualization can use it later) */
+	struct vlapic_group *group;
+	unsigned index;          /* vCPU number = initial APIC ID */
+	uint64_t base;           /* IA32_APIC_BASE value */
+	uint64_t timer_deadline; /* TSC value at which the timer fires next; 0 = not armed. In TSC-deadline
+	                            mode this is also the IA32_TSC_DEADLINE value */
+	uint64_t timer_period;   /* periodic mode: TSC ticks per period */
+	uint32_t timer_divide;   /* TSC ticks per timer count (1..128, from TDCR) */
+	uint32_t esr_pending;    /* errors seen since the last ESR write (other CPUs may set bits: atomic) */
+	int last_level_eoi;      /* vector of the latest EOI of a level-triggered interrupt; -1 none */
+	/* Events the VMX layer consumes before VM entry; written by any CPU with atomics. */
+	uint32_t nmi_pending;    /* count of NMIs posted (the VMX layer injects one at a time) */
+	bool init_pending;
+	int sipi_vector;         /* -1 none, else the vector of the latest Start-up IPI */
+};
+
+/* Power-up/reset state (SDM 11.4.7.1): base 0xFEE00000 | EN | (BSP if index == 0), ID = index,
+ * version VLAPIC_VERSION, SVR 0xFF (software-disabled), DFR all ones, LVTs masked, everything else 0.
+ * `regs` is a caller-provided 4 KiB page. */
+void vlapic_init(struct vlapic *l, struct vlapic_group *g, unsigned index, uint32_t *regs);
+/* INIT (SDM 11.4.7.3): like reset but keeps the base MSR (and x2APIC mode) and the APIC ID. The
+ * event fields are the VMX layer's to clear. */
+void vlapic_reset_on_init(struct vlapic *l);
+
+bool vlapic_x2apic(const struct vlapic *l);
+bool vlapic_enabled(const struct vlapic *l);       /* globally (base EN) and software (SVR bit 8) */
+bool vlapic_mmio_active(const struct vlapic *l);   /* xAPIC mode: the MMIO page decodes (EN, not EXTD) */
+uint64_t vlapic_mmio_base(const struct vlapic *l); /* base & ~0xfff, only meaningful in xAPIC mode */
+
+/*
+ * xAPIC MMIO access at `offset` (0..0xfff) of the page, `size` 1, 2, 4 or 8; `now` = current guest TSC.
+ * Reads of 1, 2 or 4 bytes inside the 32 bits of one register return those bytes. Writes must be
+ * 4 bytes at a 16-byte-aligned offset (SDM 11.4.1). Anything else (wider, crossing a register's 32
+ * bits, the padding of a slot, partial writes) is undefined in the SDM: -1, and the caller stops the
+ * guest with that reason. -1 as well when the page does not decode (x2APIC mode, globally disabled).
+ * Reserved registers read 0, ignore writes and set ESR "illegal register address"; writes to
+ * read-only registers are ignored. Returns 0 or -1.
+ */
+int vlapic_mmio_read(struct vlapic *l, uint32_t offset, unsigned size, uint64_t *val, uint64_t now);
+int vlapic_mmio_write(struct vlapic *l, uint32_t offset, unsigned size, uint64_t val, uint64_t now);
+
+/*
+ * RDMSR/WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE and x2APIC MSRs 0x800-0x8ff. Returns 0; -1 when the
+ * CPU raises #GP (x2APIC MSRs outside x2APIC mode, nonexistent register, read of write-only EOI/self-IPI,
+ * write of a read-only register, reserved bits set (11.12.1.3), non-zero EOI/ESR write, invalid
+ * APIC_BASE transition (11.12.5, Figure 11-27), base bits at or above MAXPHYADDR); -2 when `msr` is not
+ * ours. IA32_TSC_DEADLINE is always accessible: it reads 0 and ignores writes unless the timer is in
+ * TSC-deadline mode. Global disable (EN 1 -> 0) puts the APIC in its power-up state (11.4.3).
+ */
+int vlapic_msr_read(struct vlapic *l, uint32_t msr, uint64_t *val, uint64_t now);
+int vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now);
+
+/* CR8 is TPR[7:4] (SDM 11.8.6); the caller #GPs on CR8 bits 63:4. */
+uint64_t vlapic_get_cr8(const struct vlapic *l);
+void vlapic_set_cr8(struct vlapic *l, uint64_t cr8);
+
+/* Post a fixed interrupt from a device or IPI (level: sets the TMR bit, else clears it). Any CPU:
+ * atomic on IRR; then kicks. Dropped while the APIC is disabled; a vector below 16 sets ESR
+ * "received illegal vector" instead. */
+void vlapic_post(struct vlapic *l, uint8_t vector, bool level);
+/* The vector to inject now: highest IRR whose priority class beats PPR's (SDM 11.8.3.1), APIC
+ * enabled; -1 if none. */
+int vlapic_pending_vector(struct vlapic *l);
+/* The CPU takes `vector` (at VM entry injection): IRR -> ISR, PPR updated (SDM 11.8.4). */
+void vlapic_accept(struct vlapic *l, int vector);
+
+/*
+ * Timer: call with the current TSC whenever time may have passed (before VM entry, on timer exits).
+ * If the deadline has passed it expires: sets the IRR bit of the LVT timer vector unless masked;
+ * one-shot and TSC-deadline disarm (the latter clears IA32_TSC_DEADLINE); periodic fires once however
+ * many periods were missed and re-arms at the first period boundary after `now`. Returns true if the
+ * timer expired (masked or not).
+ */
+bool vlapic_timer_update(struct vlapic *l, uint64_t now);
+uint64_t vlapic_next_deadline(const struct vlapic *l); /* 0 = none */
