@@ -23,7 +23,10 @@
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
+static uint64_t run_started;            /* TSC when the guests were let run */
 static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with nothing to run */
+static volatile uint64_t idle_since[MAX_CPUS]; /* TSC when it last halted so; 0 while it runs */
+static bool ran_guests[MAX_CPUS];       /* the CPU ran a vCPU at least once */
 
 static void sched_add(struct vcpu *v)
 {
@@ -68,6 +71,21 @@ static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
 	return NULL;
 }
 
+/* How long each CPU that ran guests was halted with nothing to run, against the time since guests
+ * started: an idle guest waiting on its timer should leave its CPU idle. */
+static void report_idle(void)
+{
+	uint64_t now = rdtsc(), total = now - run_started;
+
+	for (unsigned c = 0; c < cpu_count; c++) {
+		uint64_t idle = idle_ticks[c] + (idle_since[c] ? now - idle_since[c] : 0);
+
+		if (ran_guests[c] && total)
+			pr_info("hv: cpu %u idle %lu ms of %lu ms (%lu%%) while guests ran\n", c,
+				idle / (tsc_khz ? tsc_khz : 1), total / (tsc_khz ? tsc_khz : 1), idle * 100 / total);
+	}
+}
+
 /* This CPU's scheduler loop. */
 static __attribute__((noreturn)) void cpu_loop(void)
 {
@@ -79,12 +97,12 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		struct vcpu *v = pick(pc, &wake);
 
 		if (!v) {
-			uint64_t t0 = rdtsc();
-
+			idle_since[pc->id] = rdtsc();
 			lapic_timer_arm(wake);
 			sti_hlt();              /* until the host timer or a wake-up IPI */
 			lapic_timer_arm(0);
-			idle_ticks[pc->id] += rdtsc() - t0;
+			idle_ticks[pc->id] += rdtsc() - idle_since[pc->id];
+			idle_since[pc->id] = 0;
 			continue;
 		}
 		if (v->vm->ending) {
@@ -93,9 +111,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 				pr_info("hv: all guests finished\n");
 				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
 					pmm_free_bytes() >> 10, free_before_guests >> 10);
-				for (unsigned c = 0; c < cpu_count; c++)
-					pr_info("hv: cpu %u idle %lu ms while guests ran\n", c,
-						idle_ticks[c] / (tsc_khz ? tsc_khz : 1));
+				report_idle();
 				hv_shutdown();
 			}
 			continue;
@@ -113,6 +129,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		} else {
 			vcpu_load(v);
 		}
+		ran_guests[pc->id] = true;
 		vcpu_run(v, quantum);           /* its guest's end shows in vm->ending */
 	}
 }
@@ -187,6 +204,7 @@ void hv_start(const struct bootinfo *bi)
 		pr_info("hv: no guests to run\n");
 		return;
 	}
+	run_started = rdtsc();
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)
 		if (percpu[c].nvcpus)

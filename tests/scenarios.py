@@ -408,3 +408,10 @@ SCENARIOS += [
                       ALL_DONE],
               forbid=[NO_VMX, r"escape: not stopped"]),
 ]
+
+# --- interrupts, the virtual local APIC, several vCPUs (scratch) ---
+SCENARIOS += [
+    bochs_vmx("apic-timer", cpus=1, timeout=300,
+              modules=[guest("timer", "name=timer mem=16M")],
+              expect=[GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0)]),
+]
