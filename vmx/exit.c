@@ -2,6 +2,7 @@
  * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
  * misbehaviour stops that guest, never the hypervisor. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/time.h"
 #include "arch/x86/trap.h"
@@ -703,8 +704,9 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 				asm volatile("cli; hlt");
 		/* An NMI for the host; nothing else uses them. The exit left NMIs blocked (SDM Vol. 3C,
 		 * 28.1): an IRET to the next instruction lifts that, as the NMI handler's IRET would. */
-		asm volatile("mov %%rsp, %%rax; pushq $0x10; pushq %%rax; pushfq; pushq $0x08;"
-			     "leaq 1f(%%rip), %%rax; pushq %%rax; iretq; 1:" : : : "rax", "memory");
+		asm volatile("mov %%rsp, %%rax; pushq $%c0; pushq %%rax; pushfq; pushq $%c1;"
+			     "leaq 1f(%%rip), %%rax; pushq %%rax; iretq; 1:" : : "i"(SEL_DATA), "i"(SEL_CODE64)
+			     : "rax", "memory");
 		return HANDLED;
 	}
 	return stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
 #include "console/printk.h"
 #include "lib/errno.h"
@@ -97,13 +98,13 @@ static void setup_host_state(void)
 	vmcs_write(HOST_CR0, read_cr0());
 	vmcs_write(HOST_CR3, read_cr3());
 	vmcs_write(HOST_CR4, read_cr4());
-	vmcs_write(HOST_CS_SELECTOR, 0x08);
-	vmcs_write(HOST_SS_SELECTOR, 0x10);
-	vmcs_write(HOST_DS_SELECTOR, 0x10);
-	vmcs_write(HOST_ES_SELECTOR, 0x10);
+	vmcs_write(HOST_CS_SELECTOR, SEL_CODE64);
+	vmcs_write(HOST_SS_SELECTOR, SEL_DATA);
+	vmcs_write(HOST_DS_SELECTOR, SEL_DATA);
+	vmcs_write(HOST_ES_SELECTOR, SEL_DATA);
 	vmcs_write(HOST_FS_SELECTOR, 0);
 	vmcs_write(HOST_GS_SELECTOR, 0);
-	vmcs_write(HOST_TR_SELECTOR, 0x20);
+	vmcs_write(HOST_TR_SELECTOR, SEL_TSS);
 	vmcs_write(HOST_FS_BASE, 0);
 	vmcs_write(HOST_GS_BASE, (uint64_t)pc);
 	vmcs_write(HOST_TR_BASE, (uint64_t)&pc->tss);
