@@ -25,7 +25,7 @@
 #define VEC_TIMER 0x41
 
 static volatile uint32_t fixed, nmi, timer_ticks;
-static uint32_t want_fixed, want_nmi, sent;
+static uint32_t want_fixed, want_nmi, sent, wrong;
 static uint32_t self_id;
 
 static void on_fixed(struct irq_frame *f)
@@ -64,12 +64,23 @@ static void ipi(uint32_t dest, uint32_t icr, bool arrives)
 		cpu_relax();
 }
 
-/* All four kinds at one destination; INIT and STARTUP only if it cannot be this CPU. */
+/* All four kinds at one destination; INIT and STARTUP only if it cannot be this CPU. If the fixed
+ * or NMI IPI came back although it should not have, the platform takes this destination for us (a
+ * wrong broadcast or a truncated ID): INIT would then reset this CPU, so it is not sent, and the
+ * counts at the end fail the check. */
 static void four(uint32_t dest, uint32_t mode_bits, bool hits_self)
 {
 	ipi(dest, mode_bits | ICR_FIXED | VEC_FIXED, hits_self);
 	ipi(dest, mode_bits | ICR_NMI, hits_self);
 	if (!hits_self) {
+		udelay(500);
+		if (fixed != want_fixed || nmi != want_nmi) {
+			printf("apicstorm: destination 0x%x mode 0x%x reached this CPU (fixed %u nmi %u, want %u %u); "
+			       "INIT/SIPI not sent there\n", dest, mode_bits, fixed, nmi, want_fixed, want_nmi);
+			want_fixed = fixed, want_nmi = nmi; /* report each wrong one once; the check fails below */
+			wrong++;
+			return;
+		}
 		ipi(dest, mode_bits | ICR_INIT | ICR_ASSERT, false);
 		ipi(dest, mode_bits | ICR_STARTUP | 0x07, false);
 	}
@@ -78,8 +89,10 @@ static void four(uint32_t dest, uint32_t mode_bits, bool hits_self)
 static void settle_and_check(const char *m)
 {
 	udelay(20000); /* anything else that was going to come */
-	check(fixed == want_fixed && nmi == want_nmi, "apicstorm: %s storm of %u ipis, got fixed=%u nmi=%u (want %u %u)", m,
-	      sent, fixed, nmi, want_fixed, want_nmi);
+	check(fixed == want_fixed && nmi == want_nmi && !wrong,
+	      "apicstorm: %s storm of %u ipis, got fixed=%u nmi=%u (want %u %u), %u destinations wrongly here (want 0)", m,
+	      sent, fixed, nmi, want_fixed, want_nmi, wrong);
+	wrong = 0;
 }
 
 static void storm_xapic(void)
@@ -181,7 +194,7 @@ static bool disable_enable(uint64_t msr)
 	cpuid(1, 0, r);
 	bool cpuid_apic_on = r[3] & CPUID1_EDX_APIC;
 	if (!(on & APIC_BASE_EN) && !hv_present()) {
-		printf("apicstorm: disable/enable: the APIC stays disabled (QEMU TCG cannot re-enable it), skipped\n");
+		printf("apicstorm: disable/enable: the APIC stays disabled (emulators such as QEMU TCG and Bochs cannot enable it again), skipped\n");
 		return false;
 	}
 	uint32_t svr = apic_read(APIC_SVR), lvt = apic_read(APIC_LVT_TIMER), lint0 = apic_read(APIC_LVT_LINT0);
