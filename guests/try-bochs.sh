@@ -42,8 +42,10 @@ sound: driver=dummy
 RC
 printf 'c\nquit\n' >"$dir/dbg.rc"
 : >"$dir/serial.log"
-TERM=dumb setsid bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
+# No setsid: it may fork, and $! would not be Bochs. The wrapper execs bochs-bin, so $! is Bochs.
+TERM=dumb bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
 pid=$!
+trap 'kill -KILL "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 end=$(( $(date +%s) + limit ))
 # The guest's own lines start with its name and a colon (GRUB's screen output does not).
 while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
