@@ -5,7 +5,7 @@
 
 GUEST_BUILD := $(BUILD)/guests
 GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench
-GUESTS_64   := memcheck
+GUESTS_64   := memcheck crash64
 GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf)
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
