@@ -1179,8 +1179,9 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:
 	case EXIT_VMREAD: case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMOFF: case EXIT_VMON:
 	case EXIT_INVEPT: case EXIT_INVVPID: case EXIT_MWAIT: case EXIT_MONITOR: case EXIT_GETSEC:
-	case EXIT_VMFUNC:
-		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions. */
+	case EXIT_VMFUNC: case EXIT_SEAMCALL: case EXIT_TDCALL:
+		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions, no TDX:
+		 * what a CPU without them does (SDM Vol. 2, each instruction's #UD conditions). */
 		inject_ud(v);
 		r = HANDLED;
 		break;
