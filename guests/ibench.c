@@ -23,7 +23,9 @@
  *                                                handler on vCPU 0 (its first C statement)
  *               and tsc-per-1000-insns-peer-P: RDTSC around a 1000-instruction loop on vCPU 0
  *               while vCPU 1 halts or spins (with two emulated CPUs Bochs may count the TSC for
- *               both: this line says how to read the figures).
+ *               both: this line says how to read the figures). At the end vCPU 1 is left spinning
+ *               (`endpeer=halt`: in HLT; with the peer on another host CPU the guest then never
+ *               finishes: the hypervisor does not wake a vCPU blocked in HLT when its guest ends).
  *   test=idle   `hz=N` (100) APIC timer interrupts, `ticks=N` (100), `timer=periodic|deadline`
  *               (periodic; deadline re-arms IA32_TSC_DEADLINE in the handler), in `apic=` mode
  *               (xapic; one mode only): the guest does nothing but `sti; hlt` between them. Prints
@@ -217,6 +219,7 @@ static volatile uint32_t peer_mode = PEER_HALT, peer_up, peer_x2_want, peer_x2_d
 static volatile uint32_t pings, pongs;
 static volatile uint64_t t_pong;
 static uint32_t bsp_id;
+static bool end_peer_halt;
 
 static void on_ping(struct irq_frame *f)
 {
@@ -398,7 +401,11 @@ static int test_ipi(uint32_t n, bool xapic, bool x2apic, uint64_t gap)
 				if (!ipi_samples(m, peer, w == 1, n, gap))
 					return 1;
 	}
-	peer_mode = PEER_HALT;
+	/* Leave vCPU 1 running, not blocked in HLT: a vCPU blocked in HLT on another host CPU with no
+	 * timer armed is not woken when vCPU 0 ends the guest, and the guest never finishes (seen with
+	 * vcpus=2 cpu=0,1). `endpeer=halt` leaves it halted, to reproduce that. */
+	peer_mode = end_peer_halt ? PEER_HALT : PEER_SPIN;
+	apic_send_ipi(peer_id, VEC_KICK);
 	return 0;
 }
 
@@ -491,6 +498,8 @@ int main(void)
 	if (!strcmp(test, "timer")) {
 		r = test_timer(nsamples, xapic, x2apic, getarg_num("delta", 30000));
 	} else if (!strcmp(test, "ipi")) {
+		const char *ep = getarg("endpeer");
+		end_peer_halt = ep && !strcmp(ep, "halt");
 		r = test_ipi(nsamples, xapic, x2apic, getarg_num("gap", 20000));
 	} else {
 		uint32_t hz = (uint32_t)getarg_num("hz", 100), ticks_n = (uint32_t)getarg_num("ticks", 100);

@@ -116,6 +116,127 @@ def mem_table(logs: Dict[str, str]) -> Table:
     return title, ["alloc chunk", "guest", "start-up M", "touch all M", "exits", "x eager", "host MiB @10%"], rows
 
 
+# --- interrupts: the `ibench` guest (virtual local APIC, injection, blocking HLT, two vCPUs) -----------
+# guests/ibench prints `ibench: WHAT min=T median=T n=N` per figure (see the guest's header comment):
+#   test=timer  timer-spin-M / timer-halt-M (TSC deadline D to the handler's first instruction, an RDTSC),
+#               eoi-M (EOI with the vector in service), arm-M (WRMSR IA32_TSC_DEADLINE), rdtsc-overhead
+#   test=ipi    ipi-M-peer-P-wait-W (round trip vCPU 0 -> vCPU 1 -> vCPU 0), tsc-per-1000-insns-peer-P
+#   test=idle   idle-M-TIMER ticks=N ...; the exits come from the hypervisor's `exits:` line.
+
+IB_LINE = r"ibench: (?P<what>[\w.-]+) min=(?P<min>\d+) median=(?P<median>\d+)(?: n=(?P<n>\d+))?"
+IB_DONE = r"ibench: done"
+
+
+def ib_scenario(name: str, cpus: int, args: str, timeout: int = 300) -> Scenario:
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=timeout, needs_vmx=True,
+                    modules=[guest("ibench", "name=ib " + args)],
+                    expect=[IB_DONE, r"hv: guest ib exited code=0", ALL_DONE], forbid=[r"hv: no VMX"])
+
+
+def ib_figures(log: str, name: str) -> Dict[str, Tuple[int, int]]:
+    figs = {m.group("what"): (int(m.group("min")), int(m.group("median"))) for m in re.finditer(IB_LINE, log)}
+    if not figs:
+        raise BenchError("%s: no `ibench:` figures" % name)
+    return figs
+
+
+def ib_get(figs: Dict[str, Tuple[int, int]], what: str, name: str) -> Tuple[int, int]:
+    if what not in figs:
+        raise BenchError("%s: no `ibench: %s` line" % (name, what))
+    return figs[what]
+
+
+def irq_timer_table(logs: Dict[str, str]) -> Table:
+    name = "bench-irq-timer"
+    figs = ib_figures(logs[name], name)
+    omin, omed = ib_get(figs, "rdtsc-overhead", name)
+    rows = []
+    for m in ("xapic", "x2apic"):
+        eoi = ib_get(figs, "eoi-" + m, name)
+        arm = ib_get(figs, "arm-" + m, name)
+        for wait in ("spin", "halt"):
+            lat = ib_get(figs, "timer-%s-%s" % (wait, m), name)
+            rows.append([m, "running (spin)" if wait == "spin" else "halted (HLT)", lat[0], lat[1],
+                         eoi[1] - omed, lat[1] + eoi[1] - omed, arm[1] - omed,
+                         lat[1] + eoi[1] - omed + arm[1] - omed])
+    title = ("Timer interrupt (TSC-deadline mode) on Bochs corei7_skylake_x, 1 CPU, ibench test=timer, TSC ticks = "
+             "emulated instructions. deadline->handler: from IA32_TSC_DEADLINE = D to the RDTSC that is the "
+             "handler's first instruction (min, median); EOI and arm: the EOI (x2APIC WRMSR / xAPIC MOV) and the "
+             "WRMSR of the deadline, medians less the rdtsc overhead (min=%d median=%d); +EOI, +arm: the sums"
+             % (omin, omed))
+    return title, ["apic", "vCPU waits", "deadline->handler min", "median", "EOI", "+EOI",
+                   "arm", "+EOI+arm"], rows
+
+
+IPI_SETUPS = [("2 (cpu=0,1)", "bench-irq-ipi-2cpu"), ("1 (cpu=0,0)", "bench-irq-ipi-1cpu")]
+
+
+def irq_ipi_table(logs: Dict[str, str]) -> Table:
+    rows, rates = [], []
+    for host, name in IPI_SETUPS:
+        figs = ib_figures(logs[name], name)
+        for peer in ("halt", "spin"):
+            rates.append("%s peer %s %d" % (host.split()[0] + " CPU", peer,
+                                            ib_get(figs, "tsc-per-1000-insns-peer-" + peer, name)[1]))
+        for m in ("xapic", "x2apic"):
+            for peer in ("halt", "spin"):
+                for wait in ("spin", "halt"):
+                    mn, md = ib_get(figs, "ipi-%s-peer-%s-wait-%s" % (m, peer, wait), name)
+                    rows.append([host, m, "HLT" if peer == "halt" else "spin", "HLT" if wait == "halt" else "spin",
+                                 mn, md])
+    title = ("IPI round trip between the two vCPUs of one guest (ibench test=ipi), TSC ticks: vCPU 0 writes the ICR "
+             "(fixed IPI), vCPU 1's handler sends one back, until vCPU 0's handler reads RDTSC. host CPUs: where the "
+             "vCPUs are pinned (Bochs with 2 emulated CPUs, resp. 1). vCPU 1: waiting in HLT or spinning with IF=1; "
+             "vCPU 0: waiting for the answer spinning or in HLT. TSC ticks for a 1000-instruction loop on vCPU 0: "
+             + ", ".join(rates) + " (with 2 emulated CPUs Bochs runs them in lock step and the TSC counts one tick "
+             "per step: a figure is elapsed time in instruction slots, not the sum of both CPUs' instructions)")
+    return title, ["host CPUs", "apic", "vCPU 1", "vCPU 0 waits", "min", "median"], rows
+
+
+IDLE_CASES = [("xapic", "periodic"), ("xapic", "deadline"), ("x2apic", "periodic"), ("x2apic", "deadline")]
+IDLE_TICKS = (100, 300)
+IDLE_HZ = 100
+EXITS_LINE = r"hv: guest ib exits: total (\d+)((?:, [a-z -]+ \d+)*)$"
+
+
+def idle_scenario(apic: str, timer: str, ticks: int) -> Scenario:
+    return ib_scenario("bench-irq-idle-%s-%s-%d" % (apic, timer, ticks), 1,
+                       "test=idle apic=%s timer=%s hz=%d ticks=%d" % (apic, timer, IDLE_HZ, ticks), timeout=600)
+
+
+def exits_of(log: str, name: str) -> Tuple[int, Dict[str, int]]:
+    m = _fig(EXITS_LINE, log, name)
+    by = {}
+    for part in m.group(2).split(", ")[1:]:
+        reason, count = part.rsplit(" ", 1)
+        by[reason] = int(count)
+    return int(m.group(1)), by
+
+
+def irq_idle_table(logs: Dict[str, str]) -> Table:
+    lo, hi = IDLE_TICKS
+    rows = []
+    for apic, timer in IDLE_CASES:
+        a = "bench-irq-idle-%s-%s-%d" % (apic, timer, lo)
+        b = "bench-irq-idle-%s-%s-%d" % (apic, timer, hi)
+        for nm in (a, b):
+            _fig(r"ibench: idle-%s-%s ticks=\d+ hz=%d" % (apic, timer, IDLE_HZ), logs[nm], nm)
+        ta, ra = exits_of(logs[a], a)
+        tb, rb = exits_of(logs[b], b)
+        per = (tb - ta) / float(hi - lo)
+        reasons = ", ".join("%s %.2f" % (r, (rb.get(r, 0) - ra.get(r, 0)) / float(hi - lo))
+                            for r in sorted(set(ra) | set(rb), key=lambda r: -(rb.get(r, 0) - ra.get(r, 0)))
+                            if rb.get(r, 0) != ra.get(r, 0))
+        rows.append([apic, timer, "%.2f" % per, reasons, "%.2f" % (tb / float(hi)),
+                     "%.0f" % (per * IDLE_HZ)])
+    title = ("Idle guest, %d Hz APIC timer, `sti; hlt` between ticks (ibench test=idle) on Bochs, 1 CPU: exits per "
+             "tick = (total exits of a %d-tick run - those of a %d-tick run) / %d, from the hypervisor's `exits:` "
+             "line (set-up and console exits cancel out); raw: total / ticks of the %d-tick run. deadline: "
+             "TSC-deadline mode re-armed in the handler (as Linux does), periodic: the APIC timer's periodic mode"
+             % (IDLE_HZ, hi, lo, hi - lo, hi))
+    return title, ["apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
+
+
 BENCHES = [
     Bench("exits",
           [Scenario("bench-exits", emulator="bochs", cpus=1, mem=256, timeout=300, needs_vmx=True,
@@ -128,6 +249,11 @@ BENCHES = [
     Bench("memory",
           [mem_cell(m, c, sz, part) for m, c in MEM_MODES for sz in MEM_SIZES for part in ("full", "10")],
           mem_table),
+    Bench("irq-timer", [ib_scenario("bench-irq-timer", 1, "test=timer n=200")], irq_timer_table),
+    Bench("irq-ipi", [ib_scenario("bench-irq-ipi-2cpu", 2, "test=ipi n=100 vcpus=2 cpu=0,1", timeout=600),
+                      ib_scenario("bench-irq-ipi-1cpu", 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600)],
+          irq_ipi_table),
+    Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
 ]
 
 
