@@ -496,7 +496,7 @@ SCENARIOS += [
               check=checks(idle_share(1, 80), per_tick_exits("idle", 100, 6))),
     bochs_vmx("hlt-idle-beside-spin", cpus=1, timeout=300,
               modules=[guest("idle", "name=idle mem=16M hz=100 ticks=50"),
-                       guest("spin", "name=spin mem=16M loops=300000000")],
+                       guest("spin", "name=spin mem=16M loops=100000000")],
               expect=[GUEST_SAYS("idle", r"idle: 50 ticks in \d+ ms.* ok"), GUEST_EXITED("idle", 0),
                       GUEST_EXITED("spin", 0)]),
     # A guest sends INIT, NMI, fixed and STARTUP IPIs to every APIC ID in both modes, moves its APIC base
