@@ -23,9 +23,9 @@
  *                                                handler on vCPU 0 (its first C statement)
  *               and tsc-per-1000-insns-peer-P: RDTSC around a 1000-instruction loop on vCPU 0
  *               while vCPU 1 halts or spins (with two emulated CPUs Bochs may count the TSC for
- *               both: this line says how to read the figures). At the end vCPU 1 is left spinning
- *               (`endpeer=halt`: in HLT; with the peer on another host CPU the guest then never
- *               finishes: the hypervisor does not wake a vCPU blocked in HLT when its guest ends).
+ *               both: this line says how to read the figures). At the end vCPU 1 is left spinning;
+ *               `endpeer=halt` leaves it in HLT (before 6af6c72 the guest then never finished on
+ *               two host CPUs: ending a guest did not wake its vCPUs blocked in HLT elsewhere).
  *   test=idle   `hz=N` (100) APIC timer interrupts, `ticks=N` (100), `timer=periodic|deadline`
  *               (periodic; deadline re-arms IA32_TSC_DEADLINE in the handler), in `apic=` mode
  *               (xapic; one mode only): the guest does nothing but `sti; hlt` between them. Prints
@@ -401,9 +401,8 @@ static int test_ipi(uint32_t n, bool xapic, bool x2apic, uint64_t gap)
 				if (!ipi_samples(m, peer, w == 1, n, gap))
 					return 1;
 	}
-	/* Leave vCPU 1 running, not blocked in HLT: a vCPU blocked in HLT on another host CPU with no
-	 * timer armed is not woken when vCPU 0 ends the guest, and the guest never finishes (seen with
-	 * vcpus=2 cpu=0,1). `endpeer=halt` leaves it halted, to reproduce that. */
+	/* Leave vCPU 1 running, not blocked in HLT (`endpeer=halt`: blocked, which the hypervisor must
+	 * end too; before 6af6c72 a guest ending on vCPU 0 did not wake it on its host CPU). */
 	peer_mode = end_peer_halt ? PEER_HALT : PEER_SPIN;
 	apic_send_ipi(peer_id, VEC_KICK);
 	return 0;
