@@ -349,6 +349,13 @@ static void fpu_restore(struct vcpu *v)
 	}
 }
 
+/* DR0-3 and DR6 are not in the VMCS (DR7 is) and MOV DR does not exit: they are switched by hand. */
+static void load_debug_regs(const struct vcpu *v)
+{
+	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3; mov %4, %%dr6"
+		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | 0xffff0ff0ull));
+}
+
 void vcpu_load(struct vcpu *v)
 {
 	struct percpu *pc = this_cpu();
@@ -378,9 +385,7 @@ void vcpu_load(struct vcpu *v)
 	wrmsr(MSR_LSTAR, v->msr_lstar);
 	wrmsr(MSR_CSTAR, v->msr_cstar);
 	wrmsr(MSR_SFMASK, v->msr_sfmask);
-	/* DR0-3 and DR6 are not in the VMCS (DR7 is) and MOV DR does not exit: switch them too. */
-	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3; mov %4, %%dr6"
-		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | 0xffff0ff0ull));
+	load_debug_regs(v);
 }
 
 void vcpu_set_timer(uint64_t tsc_ticks)
@@ -433,6 +438,7 @@ static void take_init_sipi(struct vcpu *v)
 	if (__atomic_exchange_n(&l->init_pending, false, __ATOMIC_ACQ_REL)) {
 		init_state(&v->start, -1);
 		apply_state(v, &v->start);
+		load_debug_regs(v);             /* v is loaded: its DR0-3/DR6 reset now, not at the next switch */
 		vlapic_reset_on_init(l);
 		__atomic_store_n(&l->sipi_vector, -1, __ATOMIC_RELEASE); /* only a SIPI after INIT counts */
 		v->state = VCPU_WAIT_SIPI;
