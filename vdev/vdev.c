@@ -84,3 +84,26 @@ enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t
 		return r->handler(r->dev, a);
 	return VDEV_UNCLAIMED;
 }
+
+int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t)
+{
+	if (bus->ntimers == VDEV_MAX_TIMERS)
+		return -ENOSPC;
+	bus->timers[bus->ntimers++] = t;
+	return 0;
+}
+
+uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
+{
+	uint64_t next = 0;
+
+	for (unsigned i = 0; i < bus->ntimers; i++) {
+		struct vdev_timer *t = bus->timers[i];
+
+		if (t->deadline && t->deadline <= now)
+			t->fire(t->dev, now);        /* it re-arms itself (a new deadline) or not (0) */
+		if (t->deadline && (!next || t->deadline < next))
+			next = t->deadline;
+	}
+	return next;
+}

@@ -35,12 +35,24 @@ struct vdev_region {
 };
 
 #define VDEV_MAX_REGIONS 16
+#define VDEV_MAX_TIMERS 8
+
+/* A device's timer (PIT channel 0, RTC periodic interrupt, UART transmit pacing...): `fire` runs
+ * once `deadline` (guest TSC) has passed; it may set a new deadline (0 = none). Devices keep their
+ * time in guest TSC ticks. Timers run on the CPU of the guest's vCPU 0, under the bus lock. */
+struct vdev_timer {
+	uint64_t deadline;
+	void (*fire)(void *dev, uint64_t now);
+	void *dev;
+};
 
 struct vdev_bus {
 	const char *owner;                         /* the guest's name, for the log */
 	struct vdev_region pio[VDEV_MAX_REGIONS], mmio[VDEV_MAX_REGIONS];
 	unsigned npio, nmmio;
 	struct vlapic_group *lapics;               /* per-vCPU xAPIC pages, wherever each vCPU put its base */
+	struct vdev_timer *timers[VDEV_MAX_TIMERS];
+	unsigned ntimers;
 	uint8_t ports_logged[65536 / 8];           /* an unclaimed port's first use was reported */
 	char why[120];                             /* VDEV_BAD_ACCESS: what was wrong */
 };
@@ -51,6 +63,12 @@ int vdev_add_pio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler
 		 const char *name);
 int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
 		  const char *name);
+/* Registers a device timer (its deadline may change at any time under the bus lock). 0 or -ENOSPC. */
+int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
+/* Fires every device timer whose deadline is at or before `now`; returns the earliest deadline left
+ * (0 = none). */
+uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
+
 /* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all
  * ones, writes vanish; the first use of each port reported once). Never VDEV_UNCLAIMED. */
 enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a);
