@@ -245,6 +245,10 @@ enum exit_reason {
 	EXIT_XSAVES = 63,
 	EXIT_XRSTORS = 64,
 	EXIT_REASON_MAX = 70,
+	/* Past EXIT_REASON_MAX (not counted per reason): on CPUs with Intel TDX these two exit
+	 * unconditionally in VMX non-root operation (SDM Vol. 3D, Table C-1). */
+	EXIT_SEAMCALL = 76,
+	EXIT_TDCALL = 77,
 };
 #define EXIT_REASON_ENTRY_FAILURE (1u << 31) /* bit 31 of the exit reason: VM entry failed */
 
