@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Builds a gzip-compressed initramfs (cpio "newc", Documentation/driver-api/early-userspace/
+buffer-format.rst) holding busybox-static and an /init that reports what the Linux guest tests check:
+the kernel version, nproc, the clocksource and clock event device in use, then `linux: init done`
+and a power-off through ACPI (or a halt when ACPI is off).
+
+    mkinitramfs.py BUSYBOX OUT.gz
+"""
+import gzip
+import os
+import sys
+
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "linux: init started"
+echo "linux: kernel $(uname -r)"
+echo "linux: nproc $(nproc)"
+echo "linux: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+echo "linux: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
+echo "linux: acpi $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\\n' ' ')"
+echo "linux: init done"
+poweroff -f
+"""
+
+
+def entry(name: str, mode: int, data: bytes = b"", ino: int = 1) -> bytes:
+    name_b = name.encode() + b"\0"
+    hdr = "070701" + "".join("%08X" % v for v in (
+        ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+    out = hdr.encode() + name_b
+    out += b"\0" * ((4 - len(out) % 4) % 4)
+    out += data
+    out += b"\0" * ((4 - len(out) % 4) % 4)
+    return out
+
+
+def main() -> int:
+    busybox, out = sys.argv[1], sys.argv[2]
+    with open(busybox, "rb") as f:
+        bb = f.read()
+    files = [("bin", 0o040755, b""), ("bin/busybox", 0o100755, bb), ("init", 0o100755, INIT.encode()),
+             ("dev", 0o040755, b""), ("proc", 0o040755, b""), ("sys", 0o040755, b"")]
+    blob = b"".join(entry(n, m, d, i + 1) for i, (n, m, d) in enumerate(files))
+    blob += entry("TRAILER!!!", 0, b"", 0)
+    blob += b"\0" * ((512 - len(blob) % 512) % 512)
+    with gzip.open(out, "wb", compresslevel=9) as f:
+        f.write(blob)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
