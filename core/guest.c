@@ -12,6 +12,8 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "vdev/debug_exit.h"
+#include "vdev/fw_cfg.h"
+#include "vdev/reset.h"
 #include "vmx/exit.h"
 #include "vmx/vmx.h"
 
@@ -202,14 +204,17 @@ static void report_started(const struct vm *g)
 			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
 }
 
-/* Its devices: the UART, the debug-exit port; the local APICs come with the vCPUs. */
+/* Its devices: the UART, the debug-exit port, the reset ports, fw_cfg; the local APICs come with
+ * the vCPUs. */
 static int create_devices(struct vm *g)
 {
 	int err;
 
 	vdev_bus_init(&g->bus, g->name, &g->lapics);
 	g->lapics.phys_bits = cpu_phys_bits();
-	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)))
+	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)) ||
+	    (err = vreset_init(&g->reset, &g->bus, 0, 0)) ||
+	    (err = fw_cfg_init(&g->fw_cfg, &g->bus, g->mem_size, g->nvcpus)))
 		return err;
 	return 0;
 }

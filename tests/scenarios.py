@@ -510,3 +510,20 @@ SCENARIOS += [
               forbid=[NO_VMX, GUEST_SAYS("storm", r".*FAIL")],
               check=memory_returned),
 ]
+
+# --- the PC devices of every guest: fw_cfg, resets --------------------------------------------------
+SCENARIOS += [
+    bochs_vmx("pc-fwcfg-resets", cpus=1, timeout=240,
+              modules=[guest("pcdev", "name=fwcfg mem=16M vcpus=2 do=fwcfg cpus=2"),
+                       guest("pcdev", "name=kbd mem=4M do=kbd"),
+                       guest("pcdev", "name=port92 mem=4M do=port92"),
+                       guest("pcdev", "name=cf9 mem=4M do=cf9"),
+                       guest("hello", "name=hello mem=4M")],
+              expect=[GUEST_SAYS("fwcfg", r"pcdev: fw_cfg signature QEMU cpus 2 ram 16 MiB"),
+                      GUEST_EXITED("fwcfg", 0),
+                      GUEST_STOPPED("kbd", r"reset requested \(keyboard controller command 0xFE\)"),
+                      GUEST_STOPPED("port92", r"reset requested \(port 0x92 fast reset\)"),
+                      GUEST_STOPPED("cf9", r"reset requested \(port 0xCF9\)"),
+                      GUEST_EXITED("hello", 0), ALL_DONE],
+              forbid=[NO_VMX, r"pcdev: still running"], check=memory_returned),
+]

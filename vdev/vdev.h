@@ -23,6 +23,7 @@ enum vdev_result {
 	VDEV_UNCLAIMED,       /* no device there (MMIO only: ports answer as an empty bus) */
 	VDEV_GUEST_EXIT,      /* the guest asked to end (debug-exit port): value is its exit code */
 	VDEV_BAD_ACCESS,      /* the device cannot take this access (size, alignment): stop the guest, bus->why */
+	VDEV_GUEST_RESET,     /* the guest reset its machine (bus->why says how): it ends, reported as a reset */
 };
 
 typedef enum vdev_result (*vdev_handler)(void *dev, struct vdev_access *a);

@@ -302,6 +302,8 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 	skip_instruction();
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
 		return end_guest(v, (int)a.value);
+	if (r == VDEV_GUEST_RESET)
+		return stop(v, "%s", v->vm->bus.why);
 	if (r == VDEV_BAD_ACCESS)
 		return stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why,
 			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
@@ -876,6 +878,8 @@ static __attribute__((noinline)) int handle_string_io(struct vcpu *v, uint64_t q
 		res = vdev_pio(&v->vm->bus, &a);
 		if (res == VDEV_GUEST_EXIT)
 			return end_guest(v, (int)a.value);
+		if (res == VDEV_GUEST_RESET)
+			return stop(v, "%s", v->vm->bus.why);
 		if (res == VDEV_BAD_ACCESS)
 			return stop(v, "%s at port 0x%x: %s, rip 0x%lx", in ? "INS" : "OUTS", port, v->vm->bus.why,
 				    vmcs_read(GUEST_RIP));

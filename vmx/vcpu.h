@@ -4,7 +4,9 @@
 #include <stdint.h>
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
+#include "vdev/fw_cfg.h"
 #include "vdev/lapic.h"
+#include "vdev/reset.h"
 #include "vdev/uart.h"
 #include "vdev/vdev.h"
 #include "vmx/vcpu_state.h"
@@ -89,6 +91,8 @@ struct vm {
 	uint64_t eptp;
 	struct vdev_bus bus;         /* its devices' ports and MMIO ranges */
 	struct vuart uart;
+	struct vreset reset;         /* 8042, port 0x92, 0xCF9, ACPI sleep: resets and power-off */
+	struct fw_cfg fw_cfg;        /* QEMU's fw_cfg: CPU count and RAM size */
 	struct vlapic_group lapics;  /* its vCPUs' local APICs: IPIs stay among these */
 
 	/* How it ends: the first vCPU to end it sets `ending` and the reason; each vCPU then leaves its
