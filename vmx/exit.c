@@ -161,6 +161,9 @@ static __attribute__((noinline)) int slice_left(struct vcpu *v)
 
 /* --- CPUID ------------------------------------------------------------------------------------ */
 
+/* The host's highest basic CPUID leaf (leaf 0 EAX), read once. */
+static uint32_t host_max_basic;
+
 static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 {
 	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
@@ -184,8 +187,30 @@ static __attribute__((noinline)) int handle_cpuid(struct vcpu *v)
 		skip_instruction();
 		return HANDLED;
 	}
+	if (!host_max_basic)
+		host_max_basic = cpuid(0, 0).eax;
 	r = cpuid(leaf, sub);
+	if (leaf > host_max_basic && leaf <= 0x16)
+		r = (struct cpuid_regs){ 0, 0, 0, 0 };   /* leaves added below, not the host's last one */
 	switch (leaf) {
+	case 0:
+		if (r.eax < 0x16)
+			r.eax = 0x16;                  /* the time leaves below exist for every guest */
+		break;
+	case 0x15:
+		/* TSC and core crystal clock (SDM Vol. 2A, CPUID leaf 15H): TSC = ECX * EBX / EAX Hz. The
+		 * guest's local APIC timer counts TSC ticks (vdev/lapic.c), so the "crystal" is the TSC
+		 * itself, ratio 1: a kernel then knows both clocks without calibrating them (Linux:
+		 * native_calibrate_tsc, lapic_timer_period). Unknown (ECX = 0) past 4.29 GHz. */
+		r.eax = r.ebx = 1;
+		r.ecx = tsc_khz * 1000 <= 0xffffffffull ? (uint32_t)(tsc_khz * 1000) : 0;
+		r.edx = 0;
+		break;
+	case 0x16:
+		/* Processor base/maximum/bus frequencies in MHz (leaf 16H): the TSC's rate for all three. */
+		r.eax = r.ebx = r.ecx = (uint32_t)(tsc_khz / 1000);
+		r.edx = 0;
+		break;
 	case 1:
 		/* OSXSAVE mirrors the guest's own CR4, not the host's (SDM Vol. 2A, CPUID, Table 3-10). */
 		r.ecx = (r.ecx & ~(1u << 27)) | (vmcs_read(GUEST_CR4) & CR4_OSXSAVE ? 1u << 27 : 0);
