@@ -16,6 +16,8 @@
  *  - IPIs through the ICR (11.6, 11.12.9) and the x2APIC self-IPI register (11.12.11): fixed, lowest
  *    priority (xAPIC), NMI, INIT, Start-up; shorthands; physical, xAPIC flat and cluster, x2APIC
  *    cluster destinations (11.6.2, 11.12.10). IPIs reach only the local APICs of the same guest.
+ *  - messages from the guest's I/O APIC (vlapic_deliver): fixed, lowest priority, NMI, INIT, with the
+ *    same destination matching as IPIs; ExtINT messages are dropped (the PIC drives LINT0 instead).
  * Not emulated: SMI IPIs (dropped: no SMM); the arbitration priority (APR reads 0: lowest-priority
  * arbitration uses PPR); remote read (RRD reads 0); focus processor checking; EOI-broadcast
  * suppression; spurious interrupts (they come from hardware races this model does not have); the
@@ -407,17 +409,17 @@ static uint32_t dest_id(const struct vlapic *t)
 }
 
 /*
- * Whether `t` is addressed by `dest` (11.6.2). All ones (0xff, x2APIC 0xffffffff) is a broadcast in
- * both destination modes (11.12.9). A target matches with its own registers: xAPIC flat (DFR 1111b)
- * ANDs the MDA with LDR[31:24]; cluster (DFR 0000b) needs the cluster nibble equal (or 0xf) and a
- * common bit in the low nibble; x2APIC (11.12.10) needs dest[31:16] equal to the cluster and a common
- * bit in dest[15:0].
+ * Whether `t` is addressed by `dest` (11.6.2). `bcast` (0xff for an xAPIC-format message, 0xffffffff
+ * for an x2APIC one) is a broadcast in both destination modes (11.12.9). A target matches with its own
+ * registers: xAPIC flat (DFR 1111b) ANDs the MDA with LDR[31:24]; cluster (DFR 0000b) needs the
+ * cluster nibble equal (or 0xf) and a common bit in the low nibble; x2APIC (11.12.10) needs dest[31:16]
+ * equal to the cluster and a common bit in dest[15:0].
  */
-static bool match_dest(const struct vlapic *t, uint32_t dest, bool logical, bool x2_sender)
+static bool match_dest(const struct vlapic *t, uint32_t dest, bool logical, uint32_t bcast)
 {
 	uint32_t ldr, mda, model;
 
-	if (dest == (x2_sender ? 0xffffffffu : 0xffu))
+	if (dest == bcast)
 		return true;
 	if (!logical)
 		return dest == dest_id(t);
@@ -466,19 +468,56 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 }
 
 /*
+ * Delivers a message of `mode` (an ICR delivery mode) to the members of `g` that `dest`/`logical`
+ * address (`bcast`: the broadcast destination, see match_dest), or with shorthand `sh` (ICR bits 19:18,
+ * relative to `self`). The candidates are the group's members, plus `self` should it not be one:
+ * nothing leaves the guest. Lowest priority picks one enabled match with the lowest PPR, the lowest
+ * member on a tie (the arbitration priority is not modelled).
+ */
+static void route(struct vlapic_group *g, struct vlapic *self, uint32_t mode, unsigned vector, bool level,
+		  uint32_t dest, bool logical, uint32_t bcast, uint32_t sh)
+{
+	struct vlapic *cand[VLAPIC_MAX + 1], *best = NULL;
+	bool self_in = false;
+	unsigned n = 0;
+
+	for (unsigned i = 0; g && i < g->count && i < VLAPIC_MAX; i++) {
+		if (!g->member[i])
+			continue;
+		if (g->member[i] == self)
+			self_in = true;
+		cand[n++] = g->member[i];
+	}
+	if (self && !self_in)
+		cand[n++] = self;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct vlapic *t = cand[i];
+
+		if (sh == VLAPIC_ICR_OTHERS && t == self)
+			continue;
+		if (!sh && !match_dest(t, dest, logical, bcast))
+			continue;
+		if (mode != VLAPIC_ICR_LOWEST) {
+			deliver(t, mode, vector, level);
+		} else if (vlapic_enabled(t) &&
+			   (!best || get(t, VLAPIC_PPR) < get(best, VLAPIC_PPR))) {
+			best = t;
+		}
+	}
+	if (best)
+		deliver(best, mode, vector, level);
+}
+
+/*
  * Sends the IPI `icr` (bits 31:0 of the ICR) to `dest` (ICR2[31:24] in xAPIC, bits 63:32 in x2APIC).
- * The candidates are the group's members, plus the sender should it not be one: nothing leaves the
- * guest. Lowest priority picks one enabled match with the lowest PPR, the lowest member on a tie.
  */
 static void send_ipi(struct vlapic *l, uint32_t icr, uint32_t dest)
 {
 	uint32_t mode = icr & VLAPIC_ICR_DM, sh = icr & VLAPIC_ICR_SHORTHAND;
 	unsigned vector = icr & VLAPIC_ICR_VECTOR;
 	bool logical = icr & VLAPIC_ICR_LOGICAL, level = icr & VLAPIC_ICR_LEVEL;
-	bool x2 = vlapic_x2apic(l), sender_in = false;
-	struct vlapic *cand[VLAPIC_MAX + 1], *best = NULL;
-	struct vlapic_group *g = l->group;
-	unsigned n = 0;
+	bool x2 = vlapic_x2apic(l);
 
 	switch (mode) {
 	case VLAPIC_ICR_LOWEST:
@@ -512,33 +551,38 @@ static void send_ipi(struct vlapic *l, uint32_t icr, uint32_t dest)
 			deliver(l, mode, vector, level);
 		return;
 	}
+	route(l->group, l, mode, vector, level, dest, logical, x2 ? 0xffffffffu : 0xffu, sh);
+}
 
-	for (unsigned i = 0; g && i < g->count && i < VLAPIC_MAX; i++) {
-		if (!g->member[i])
-			continue;
-		if (g->member[i] == l)
-			sender_in = true;
-		cand[n++] = g->member[i];
+/*
+ * A message from outside the local APICs (the I/O APIC's redirection entries, 82093AA datasheet 3.2.4;
+ * later MSIs): `delivery_mode` is the 3-bit field of the entry (the ICR's bits 10:8, SDM 11.6.1).
+ * Fixed, lowest priority, NMI and INIT are delivered as an IPI of that mode would be (a vector below
+ * 16 sets "received illegal vector" in each receiver). SMI (010b) is dropped: no SMM. ExtINT (111b)
+ * is dropped as well: the vector of an ExtINT comes from the 8259A's INTA cycle, and on this platform
+ * the PIC's INTR reaches vCPU 0 through LINT0 (virtual wire, MP spec 3.6.2.2), where the VMX layer
+ * asks the PIC for it, never through an I/O APIC pin. Start-up (110b) and 011b are reserved in an
+ * I/O APIC entry: dropped.
+ */
+void vlapic_deliver(struct vlapic_group *g, uint32_t dest, bool logical, unsigned delivery_mode,
+		    uint8_t vector, bool level)
+{
+	uint32_t mode = (delivery_mode & 7) << 8;
+
+	switch (mode) {
+	case VLAPIC_ICR_FIXED:
+	case VLAPIC_ICR_LOWEST:
+		break;
+	case VLAPIC_ICR_NMI:
+	case VLAPIC_ICR_INIT:
+		level = false; /* always edge (82093AA 3.2.4, trigger mode) */
+		break;
+	default:
+		return;
 	}
-	if (!sender_in)
-		cand[n++] = l;
-
-	for (unsigned i = 0; i < n; i++) {
-		struct vlapic *t = cand[i];
-
-		if (sh == VLAPIC_ICR_OTHERS && t == l)
-			continue;
-		if (!sh && !match_dest(t, dest, logical, x2))
-			continue;
-		if (mode != VLAPIC_ICR_LOWEST) {
-			deliver(t, mode, vector, level);
-		} else if (vlapic_enabled(t) &&
-			   (!best || get(t, VLAPIC_PPR) < get(best, VLAPIC_PPR))) {
-			best = t;
-		}
-	}
-	if (best)
-		deliver(best, mode, vector, level);
+	if (dest == 0xffffffffu)
+		dest = 0xff;
+	route(g, NULL, mode, vector, level, dest, logical, 0xff, 0);
 }
 
 /* --- register access ---------------------------------------------------------------------------- */

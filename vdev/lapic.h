@@ -169,6 +169,16 @@ void vlapic_set_cr8(struct vlapic *l, uint64_t cr8);
  * atomic on IRR; then kicks. Dropped while the APIC is disabled; a vector below 16 sets ESR
  * "received illegal vector" instead. */
 void vlapic_post(struct vlapic *l, uint8_t vector, bool level);
+/*
+ * Delivers a message from an I/O APIC (or MSI) to the APICs of `g` that `dest` addresses: physical
+ * (APIC ID) or logical (flat, cluster, x2APIC cluster as each target's LDR and DFR say); 0xff (or
+ * 0xffffffff) is a broadcast. `delivery_mode` is the 3-bit field of an I/O APIC redirection entry (=
+ * ICR bits 10:8): 0 fixed, 1 lowest priority (the enabled match with the lowest PPR), 4 NMI, 5 INIT;
+ * 2 SMI, 3, 6 and 7 ExtINT are dropped (ExtINT: the 8259A reaches vCPU 0 through LINT0, see lapic.c).
+ * `level`: level-triggered (fixed and lowest priority set the TMR bit, so the EOI calls eoi_level).
+ */
+void vlapic_deliver(struct vlapic_group *g, uint32_t dest, bool logical, unsigned delivery_mode,
+		    uint8_t vector, bool level);
 /* The vector to inject now: highest IRR whose priority class beats PPR's (SDM 11.8.3.1), APIC
  * enabled; -1 if none. */
 int vlapic_pending_vector(struct vlapic *l);
