@@ -14,7 +14,7 @@ void ap_c_entry(uint32_t index);
 static ap_main_t ap_main;
 volatile uint32_t smp_ap_arrived;
 volatile uint32_t ap_next_index = 1; /* the BSP is index 0 */
-uint8_t ap_stacks[SMP_MAX_CPUS * SMP_AP_STACK] __attribute__((aligned(16)));
+uint8_t ap_stacks[SMP_MAX_CPUS * SMP_AP_STACK] __attribute__((aligned(16), section(".noinit")));
 
 /*
  * Real mode at CS = vector << 8, IP = 0 (SDM 3A, 8.4.4.1): DS = CS addresses the copied page, so
