@@ -92,6 +92,9 @@ $(BUILD)/unit/%: $$(%_SRCS) $(UNIT_HEADERS)
 
 unit: $(UNIT_BINS)
 
+# --- host fuzzing of the parsers of untrusted bytes (tests/fuzz/fuzz.mk: fuzz-host, fuzz-bins) ---
+include tests/fuzz/fuzz.mk
+
 # --- running ----------------------------------------------------------------
 run:
 	@scripts/install-deps.sh --check-or-install
@@ -100,7 +103,7 @@ run:
 
 test:
 	@scripts/install-deps.sh --check-or-install
-	$(MAKE) all unit
+	$(MAKE) all unit fuzz-bins
 	$(PYTHON) tests/run.py
 
 bench:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs every test: the dependency check (deps/one-way, tests/check_deps.py), the host unit tests that
-tests/unit/*.mk declare (`UNIT_TESTS += name`: build/unit/name, pass = exit 0; one that was not built fails)
+tests/unit/*.mk declare (`UNIT_TESTS += name`: build/unit/name, pass = exit 0; one that was not built fails),
+a smoke run of each fuzzing harness of tests/fuzz/fuzz.mk (fuzz/NAME: its seeds and a fixed-seed run)
 and the emulator scenarios of tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` /
 `FAIL name: why (log: path)` per test and one summary line `N passed, M failed`; exits 1 if any failed.
 
@@ -70,6 +71,28 @@ def run_deps() -> Result:
     return Result(DEPS_TEST, not why, why, time.monotonic() - t0, log)
 
 
+def fuzz_harnesses():
+    """The libFuzzer harnesses tests/fuzz/fuzz.mk declares (`FUZZ_HARNESSES := ...`), each run as fuzz/NAME:
+    its seeds, then a short fixed-seed run (tests/fuzz/fuzz.py --smoke; built by `make fuzz-bins`)."""
+    with open(os.path.join(ROOT, "tests", "fuzz", "fuzz.mk")) as f:
+        m = re.search(r"^FUZZ_HARNESSES\s*:?=\s*(.*)$", f.read(), re.M)
+    return m.group(1).split() if m else []
+
+
+def run_fuzz_smoke(harness: str) -> Result:
+    name = "fuzz/" + harness
+    log = os.path.join(TESTS_OUT, name + ".log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    t0 = time.monotonic()
+    with open(log, "wb") as f:
+        rc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fuzz", "fuzz.py"), "--smoke", harness],
+                            timeout=120, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT).returncode
+    with open(log, errors="replace") as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    why = "" if rc == 0 else (lines[0] if lines else "exit status %d" % rc)
+    return Result(name, not why, why, time.monotonic() - t0, log)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTR",
@@ -90,11 +113,14 @@ def main() -> int:
         print("duplicate scenario names: %s" % ", ".join(sorted(dup)))
         return 1
     deps = selected(DEPS_TEST)
+    fuzz = [h for h in fuzz_harnesses() if selected("fuzz/" + h)]
     if args.list:
         if deps:
             print(DEPS_TEST)
         for p in units:
             print("unit/" + os.path.basename(p))
+        for h in fuzz:
+            print("fuzz/" + h)
         for s in scens:
             print("%-28s %-9s cpus=%d mem=%dM %s" % (s.name, s.emulator, s.cpus, s.mem, s.description))
         return 0
@@ -134,6 +160,15 @@ def main() -> int:
         report(r)
 
     tasks += [("unit/" + os.path.basename(p), 5.0, lambda path=p: unit(path)) for p in units]
+
+    def fuzz_smoke(h):
+        try:
+            r = run_fuzz_smoke(h)
+        except Exception as e:
+            r = Result("fuzz/" + h, False, "runner error: %r" % e, 0.0, os.path.join(TESTS_OUT, "fuzz"))
+        report(r)
+
+    tasks += [("fuzz/" + h, 2.0, lambda h=h: fuzz_smoke(h)) for h in fuzz]
 
     def deps_check():
         try:

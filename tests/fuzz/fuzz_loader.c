@@ -1,0 +1,72 @@
+/* libFuzzer harness of core/loader.c: a guest kernel image from a GRUB module, as guest_create
+ * (core/guest.c) handles it: loader_check against the default 32 MiB of guest RAM above the boot
+ * information area, then loader_load into a fake guest RAM, then mb2_build_info with a command line.
+ * The block built is then read back by our own Multiboot2 walker (core/bootinfo.c): it must be
+ * well-formed and carry the command line unchanged.
+ *
+ * Input: IMAGE | CMDLINE | L, where L (the last byte) is CMDLINE's length; a seed is an image with
+ * one zero byte appended. The image is given to the loader as an exact-size heap copy (libFuzzer's),
+ * so ASan reports a read past its end. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/bootinfo.h"
+#include "core/guest.h"
+#include "core/loader.h"
+#include "lib/errno.h"
+#include "tests/fuzz/fuzz.h"
+
+#define RAM (32ull << 20) /* core/guest.c: the default mem= */
+
+static uint8_t ram[RAM];
+static struct guest_image img;
+
+/* loader.h: loader_load writes only inside the span loader_check reported, inside RAM. */
+static int ram_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
+{
+	(void)ctx;
+	FUZZ_ASSERT(gpa >= img.lo && gpa <= img.hi && len <= img.hi - gpa);
+	FUZZ_ASSERT(gpa >= GUEST_LOW_RESERVED && img.hi <= RAM);
+	memcpy(ram + gpa, src, len);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint64_t info[GUEST_INFO_MAX / 8];
+	static struct bootinfo bi;
+	char why[160], cmdline[256];
+	size_t clen, isize, n;
+	int err;
+
+	if (size < 1)
+		return 0;
+	clen = data[size - 1];
+	if (clen > size - 1)
+		clen = size - 1;
+	isize = size - 1 - clen;
+	memcpy(cmdline, data + isize, clen);
+	cmdline[clen] = 0;
+
+	memset(why, 0x5a, sizeof(why));
+	err = loader_check(data, isize, RAM, GUEST_LOW_RESERVED, &img, why, sizeof(why));
+	/* loader.h: a reason, NUL-terminated, on failure; one of three errors. */
+	FUZZ_ASSERT(strnlen(why, sizeof(why)) < sizeof(why));
+	if (err) {
+		FUZZ_ASSERT(err == -ENOEXEC || err == -ENODEV || err == -EFAULT);
+		FUZZ_ASSERT(why[0] != 0);
+	} else {
+		FUZZ_ASSERT(img.nsegments >= 1 && img.lo < img.hi && img.lo >= GUEST_LOW_RESERVED && img.hi <= RAM);
+		FUZZ_ASSERT(img.entry >= img.lo && img.entry < img.hi && img.entry <= UINT32_MAX);
+		FUZZ_ASSERT(loader_load(data, isize, ram_write, NULL) == 0);
+	}
+
+	n = mb2_build_info(info, sizeof(info), cmdline, "tessera", RAM);
+	FUZZ_ASSERT(n > 0 && n <= sizeof(info) && n % 8 == 0);   /* a 255-byte line always fits in 4 KiB */
+	FUZZ_ASSERT(bootinfo_parse(info, GUEST_INFO_GPA, &bi) == 0);
+	FUZZ_ASSERT(strcmp(bi.cmdline, cmdline) == 0 && strcmp(bi.loader_name, "tessera") == 0);
+	FUZZ_ASSERT(bi.nregions == 3 && bi.regions[2].base + bi.regions[2].len == RAM);
+	return 0;
+}
