@@ -875,3 +875,52 @@ int vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now)
 	write_reg(l, off, (uint32_t)val, now);
 	return 0;
 }
+
+/* --- with the CPU's APIC virtualization (SDM Vol. 3C, chapter 30) ------------------------------- */
+
+int vlapic_highest_irr(const struct vlapic *l)
+{
+	return vec_highest(l, VLAPIC_IRR);
+}
+
+int vlapic_highest_isr(const struct vlapic *l)
+{
+	return vec_highest(l, VLAPIC_ISR);
+}
+
+uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i)
+{
+	return get(l, VLAPIC_TMR + 0x10 * i);
+}
+
+void vlapic_save_old(struct vlapic *l)
+{
+	l->old_lvt_timer = get(l, VLAPIC_LVT_TIMER);
+	l->old_tmict = get(l, VLAPIC_TMICT);
+}
+
+/*
+ * After an APIC-write VM exit the CPU has already stored the guest's value in the page (30.4.3.2);
+ * what the register's write does may depend on what it held before (a timer-mode change disarms the
+ * timer; TSC-deadline mode ignores initial counts): put those back, then write it as the guest did.
+ */
+void vlapic_trapped_write(struct vlapic *l, uint32_t offset, uint64_t now)
+{
+	uint32_t off = offset & 0xff0, v = get(l, off);
+
+	if (off == VLAPIC_LVT_TIMER)
+		put(l, off, l->old_lvt_timer);
+	else if (off == VLAPIC_TMICT)
+		put(l, off, l->old_tmict);
+	write_reg(l, off, v, now);
+	vlapic_save_old(l);
+}
+
+void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector)
+{
+	/* The CPU retired the vector itself (EOI virtualization, 30.1.4) and exited because its bit is
+	 * set in the EOI-exit bitmap: a level-triggered interrupt, whose source learns of the EOI. */
+	l->last_level_eoi = vector;
+	if (l->group && l->group->eoi_level)
+		l->group->eoi_level(l, vector);
+}

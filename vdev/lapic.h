@@ -119,6 +119,7 @@ struct vlapic {
 	uint32_t timer_divide;   /* TSC ticks per timer count (1..128, from TDCR) */
 	uint32_t esr_pending;    /* errors seen since the last ESR write (other CPUs may set bits: atomic) */
 	int last_level_eoi;      /* vector of the latest EOI of a level-triggered interrupt; -1 none */
+	uint32_t old_lvt_timer, old_tmict; /* their values at the last VM entry (APIC-write exits) */
 	/* Events the VMX layer consumes before VM entry; written by any CPU with atomics. */
 	uint32_t nmi_pending;    /* count of NMIs posted (the VMX layer injects one at a time) */
 	bool init_pending;
@@ -194,3 +195,18 @@ void vlapic_accept(struct vlapic *l, int vector);
  */
 bool vlapic_timer_update(struct vlapic *l, uint64_t now);
 uint64_t vlapic_next_deadline(const struct vlapic *l); /* 0 = none */
+
+/*
+ * With the CPU's APIC virtualization (SDM Vol. 3C, chapter 30) the register page above is the vCPU's
+ * virtual-APIC page: the CPU itself moves vectors from IRR to ISR (virtual-interrupt delivery), retires
+ * them on EOI and keeps PPR, so the model only has to know about the writes that exit.
+ */
+int vlapic_highest_irr(const struct vlapic *l);       /* -1 if none: for RVI */
+int vlapic_highest_isr(const struct vlapic *l);       /* -1 if none: for SVI */
+uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i); /* TMR bits 32i..32i+31: the EOI-exit bitmap */
+/* Before each VM entry: remembers the registers whose write depends on their old value. */
+void vlapic_save_old(struct vlapic *l);
+/* An APIC-write VM exit at `offset`: the CPU stored the value; do what writing it does (30.4.3.3). */
+void vlapic_trapped_write(struct vlapic *l, uint32_t offset, uint64_t now);
+/* An EOI-induced VM exit for `vector` (the CPU retired it already). */
+void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector);
