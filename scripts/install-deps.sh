@@ -11,6 +11,7 @@ PACKAGES=(
 	grub-common xorriso mtools        # grub-mkrescue and what it calls
 	qemu-system-x86 ovmf              # QEMU (boot path, SMP, memory maps) and its UEFI firmware
 	bochs bochs-term bochsbios vgabios # Bochs, the VMX machine; bochs-term is its headless display
+	acpica-tools                      # iasl: compiles the guests' DSDT (loader/dsdt.asl); acpiexec for its test
 	clang libclang-rt-14-dev          # libFuzzer harnesses (make fuzz-host; clang only recommends the runtime)
 )
 
