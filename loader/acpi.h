@@ -62,9 +62,9 @@ struct acpi_config {
 /* Writes RSDP, XSDT, RSDT, FADT, MADT and DSDT into buf (size bytes) for placement at guest-physical
  * `gpa`: the RSDP first, at the first 16-byte boundary at or after gpa, each table after it on a
  * 16-byte boundary, bytes in between zero. An OS that scans for the RSDP finds it if the caller puts
- * gpa in ACPI_RSDP_AREA_START..END (and the RSDP below the end). Returns the bytes used (from buf) and the RSDP's GPA in *rsdp_gpa;
- * 0 if they do not fit in size, if they would not end below 4 GiB (the RSDT holds 32-bit addresses) or
- * if nvcpus is out of range. */
+ * gpa in ACPI_RSDP_AREA_START..END (and the RSDP below the end). Returns the bytes used (from buf)
+ * and the RSDP's GPA in *rsdp_gpa; 0 if they do not fit in size, if they would not end below 4 GiB
+ * (the RSDT holds 32-bit addresses) or if nvcpus is out of range. */
 size_t acpi_build(void *buf, size_t size, uint64_t gpa, const struct acpi_config *c, uint64_t *rsdp_gpa);
 
 /* The DSDT's AML, compiled from loader/dsdt.asl by iasl at build time (build/loader/dsdt_aml.c). */
