@@ -8,7 +8,7 @@
  *              pastend: then reads the dword just past its RAM (stopped: EPT violation read ...)
  *              apicbad: then a 2-byte local APIC write (stopped: local APIC write of 2 bytes ...)
  *              init:    then an INIT IPI to itself (1 vCPU: nothing can ever send it a SIPI)
- *              reset:   then a reset (8042 0xFE or output port, 0x92, 0xCF9, ACPI S5), picked by the seed
+ *              reset:   then a reset, seed % 5: 8042 0xFE, 8042 output port, 0x92, 0xCF9, ACPI S5 (port 0x600)
  *
  * One line per action: `hostile: #i ACTION args -> result`, where result is what the CPU answered
  * (a value, `ok`, or `fault #GP(0x0)`). At the end the in-guest checks (`hostile: check ... ok|FAIL`):
@@ -19,7 +19,7 @@
  * 32-bit protected mode (ELF32). Ring 3 is entered with IRET and left through a call gate (or by the
  * fault it takes); virtual-8086 mode with IRET (VM=1) and left by its #GP. Paging is switched between
  * off, 32-bit with 4 MiB pages and PAE with 2 MiB pages, all identity maps except two holes (not
- * present, supervisor only) at 0xC0000000 and 0xC0400000.
+ * present; supervisor only, onto guest RAM at 0) at 0xC0000000 and 0xC0400000.
  */
 #include "apic.h"
 #include "intr.h"
@@ -337,15 +337,15 @@ static void paging_tables(void)
 	for (uint32_t i = 0; i < 1024; i++)
 		pd32[i] = (i << 22) | 0x87;             /* P, RW, US, PS */
 	pd32[HOLE_NP >> 22] = 0;
-	pd32[HOLE_SUP >> 22] = (HOLE_SUP) | 0x83;   /* no US */
+	pd32[HOLE_SUP >> 22] = 0x83;                /* no US; onto RAM at 0 (only ever read) */
 	for (uint32_t k = 0; k < 4; k++) {
 		for (uint32_t j = 0; j < 512; j++)
 			pdpae[k][j] = ((uint64_t)k << 30) | ((uint64_t)j << 21) | 0x87;
 		pdpt[k] = (uint32_t)(uintptr_t)pdpae[k] | 1;
 	}
 	pdpae[3][0] = 0;                             /* 0xC0000000 */
-	pdpae[3][2] = HOLE_SUP | 0x83;               /* 0xC0400000, 2 MiB supervisor */
-	pdpae[3][3] = (HOLE_SUP + 0x200000) | 0x83;
+	pdpae[3][2] = 0x83;                          /* 0xC0400000: supervisor, onto RAM at 0 */
+	pdpae[3][3] = 0x200000 | 0x83;
 }
 
 static void paging_set(int mode)
@@ -749,7 +749,7 @@ static void act_mem(void)
 		return;
 	}
 	g_c = (k == 1 ? HOLE_NP : HOLE_SUP) + (rnd() & 0x3ffffc);
-	f = try_call(rnd_below(2) ? op_read : op_write);
+	f = try_call(k == 1 && rnd_below(2) ? op_write : op_read);   /* the supervisor page is our low RAM */
 	LINE("access 0x%x (%s, paging %s, ring 0) -> %s", g_c, k == 1 ? "not present" : "supervisor page",
 	     paging_names[paging], result(f, "ok"));
 }
@@ -1169,6 +1169,8 @@ static void op_ring3(void)
 static void act_ring3(void)
 {
 	u_op = rnd_below(USER_OPS);
+	if (u_op == 17 && !paging)
+		u_op = 14;          /* without paging the "supervisor page" is an address outside RAM */
 	u_ret = 0;
 	u_eflags = 0x2 | (rnd_below(4) ? 0 : 0x3000);     /* IOPL 0, sometimes 3 */
 	if (u_op == 13)
@@ -1397,7 +1399,7 @@ int main(void)
 			*(volatile uint16_t *)(uintptr_t)(APIC_DEFAULT_BASE + 0x80) = 0;
 		} else if (!strcmp(mode, "reset")) {
 			static const char *const how[5] = { "kbc 0xfe", "kbc output port", "port 0x92", "cf9", "acpi s5" };
-			unsigned k = rnd_below(5);
+			unsigned k = (unsigned)seed % 5;   /* the seed picks it, whatever the mix did */
 			printf("hostile: reset by %s\n", how[k]);
 			switch (k) {
 			case 0: outb(0x64, 0xfe); break;
