@@ -419,6 +419,12 @@ static enum vdev_result rtc_pio(void *dev, struct vdev_access *a)
 	return vrtc_access(r, a, r->clock ? r->clock(r->clock_ctx) : tsc_of_clock(r, r->last_clock));
 }
 
+void vrtc_set_clock(struct vrtc *r, uint64_t (*clock)(void *ctx), void *ctx)
+{
+	r->clock = clock;
+	r->clock_ctx = ctx;
+}
+
 bool vrtc_nmi_masked(const struct vrtc *r)
 {
 	return r->nmi_masked;

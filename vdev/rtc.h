@@ -78,6 +78,8 @@ struct vrtc {
  * is `epoch_seconds` (UTC) at guest TSC `now_tsc` and runs with the TSC at `tsc_khz`. */
 void vrtc_init(struct vrtc *r, uint64_t epoch_seconds, uint64_t now_tsc, uint64_t tsc_khz, uint64_t ram_bytes,
 	       struct irq_line irq8);
+/* The guest TSC source for port accesses (as vpit_set_clock): the platform passes its RDTSC. */
+void vrtc_set_clock(struct vrtc *r, uint64_t (*clock)(void *ctx), void *ctx);
 /* Claims ports 0x70-0x71 and adds the device timer on `bus`. 0 or a negative error. */
 int vrtc_register(struct vrtc *r, struct vdev_bus *bus);
 /* A port access at guest TSC `now` (the registered handler calls it with r->clock's time). */

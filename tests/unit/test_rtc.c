@@ -478,8 +478,7 @@ static void test_register_bus(void)
 
 	setup();
 	memset(&bus, 0, sizeof(bus));
-	R.clock = fake_clock;
-	R.clock_ctx = &fake_tsc;
+	vrtc_set_clock(&R, fake_clock, &fake_tsc);
 	CHECK_EQ(vrtc_register(&R, &bus), 0);
 	CHECK_EQ(bus.npio, 1);
 	CHECK_EQ(bus.pio[0].base, 0x70);
