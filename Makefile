@@ -28,7 +28,7 @@ ISO_DIR := $(BUILD)/iso
 HV_ELF  := $(BUILD)/hypervisor.elf
 HV_ISO  := $(BUILD)/hypervisor.iso
 
-.PHONY: all run test unit bench deps clean check-tools
+.PHONY: all run test unit bench deps clean check-tools fuzz
 all: $(HV_ISO)
 
 # --- guests (guests/guests.mk defines GUEST_ELFS and how to build them) ---
@@ -131,5 +131,13 @@ bench:
 
 clean:
 	rm -rf $(BUILD)
+
+# `make fuzz SECONDS=N`: the hostile guest with random seeds for N seconds (tests/fuzz_guests.py); prints
+# each failing seed's settings, to replay with `seed=`.
+SECONDS ?= 300
+fuzz:
+	@scripts/install-deps.sh --check-or-install
+	$(MAKE) all
+	$(PYTHON) tests/fuzz_guests.py --seconds $(SECONDS)
 
 -include $(HV_OBJ:.o=.d)
