@@ -10,6 +10,7 @@ struct hv_config config = {
 	.loglevel = 2,
 	.quantum_us = 2000,
 	.chunk = 2ull << 20,
+	.apicv = true,
 };
 
 void config_parse(const char *cmdline)
@@ -22,6 +23,7 @@ void config_parse(const char *cmdline)
 		{ "alloc", OPT_CHOICE, &config.alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &config.chunk, 0, NULL, NULL },
 		{ "selftest", OPT_CHOICE, &config.selftest, 0, selftest_names, NULL },
+		{ "apicv", OPT_BOOL, &config.apicv, 0, NULL, NULL },
 	};
 
 	cmdline_parse(cmdline, opts, sizeof(opts) / sizeof(opts[0]), "hypervisor", NULL, 0);

@@ -11,6 +11,7 @@ struct hv_config {
 	unsigned alloc;        /* alloc=eager|lazy|demand: default guest-memory policy */
 	uint64_t chunk;        /* chunk=2M|4K: default first-touch chunk size */
 	unsigned selftest;     /* selftest=: fault on purpose to check the exception path (tests) */
+	bool apicv;            /* apicv=0: emulate the local APIC even where the CPU could virtualize it */
 };
 
 extern struct hv_config config;

@@ -253,6 +253,29 @@ bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t 
 
 /* Frees the table at `phys` (at `level`) and every table below it; leaves point at guest memory,
  * which belongs to the caller. */
+int ept_unmap_4k(struct ept *ept, uint64_t gpa)
+{
+	uint64_t *table;
+
+	if (!ept->root || gpa >= EPT_GPA_LIMIT || (gpa & (PAGE_SIZE - 1)))
+		return -EINVAL;
+	table = phys_to_virt(ept->root);
+	for (int level = EPT_LEVELS; level >= 1; level--) {
+		uint64_t *slot = &table[level_index(gpa, level)], e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+		if (!present(e))
+			return -ENOENT;
+		if (level == 1) {
+			set_entry(slot, 0);
+			return 0;
+		}
+		if (is_leaf(e, level))
+			return -EINVAL;        /* inside a larger page: pages are never split */
+		table = table_of(e);
+	}
+	return -ENOENT;
+}
+
 static void free_table(struct ept *ept, uint64_t phys, int level)
 {
 	const uint64_t *table = phys_to_virt(phys);

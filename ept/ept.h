@@ -46,6 +46,11 @@ int ept_init(struct ept *ept, unsigned page_sizes);
  */
 int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
 
+/* Removes the 4 KiB leaf that maps `gpa` (the table stays). 0; -ENOENT when nothing maps it; -EINVAL
+ * for an unaligned gpa or one inside a larger page (never split). The caller invalidates cached
+ * translations (INVEPT) on every CPU that may hold them. */
+int ept_unmap_4k(struct ept *ept, uint64_t gpa);
+
 /* Walks the EPT as the CPU would. true when gpa is mapped, and then (each pointer may be NULL) the HPA,
  * the leaf entry and the leaf's page size in bytes. */
 bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size);

@@ -384,6 +384,10 @@ static __attribute__((noinline)) int handle_wrmsr(struct vcpu *v)
 
 	switch (vlapic_msr_write(&v->lapic, msr, val, rdtsc())) {
 	case 0:
+		/* APIC virtualization covers an xAPIC at its reset base only. */
+		if (msr == VLAPIC_MSR_APIC_BASE && v->apicv &&
+		    (v->lapic.base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
+			vcpu_apicv_inhibit(v);
 		skip_instruction();
 		return HANDLED;
 	case -1:
@@ -1095,7 +1099,8 @@ static int inject_events(struct vcpu *v)
 	struct vlapic *l = &v->lapic;
 	uint32_t want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
 	bool nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
-	int vector = vlapic_pending_vector(l);
+	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
+	int vector = v->apicv ? -1 : vlapic_pending_vector(l);
 
 	if (v->event.valid) {
 		write_event(&v->event);
@@ -1123,6 +1128,34 @@ static int inject_events(struct vcpu *v)
 	return HANDLED;
 }
 
+/* With APIC virtualization: tell the CPU which vector waits (RVI) and which is in service (SVI) in
+ * the guest-interrupt status (SDM Vol. 3C, 30.1.1 and 30.2: it evaluates them at VM entry and
+ * delivers when the guest can take it); level-triggered vectors exit on their EOI (the EOI-exit
+ * bitmap, 30.1.4), so their source hears of it. */
+static void apicv_sync(struct vcpu *v)
+{
+	struct vlapic *l = &v->lapic;
+	int irr, isr;
+
+	if (v->vm->apicv_inhibited) {
+		vcpu_apicv_off(v);
+		return;
+	}
+	irr = vlapic_highest_irr(l);
+	isr = vlapic_highest_isr(l);
+	vmcs_write(GUEST_INTR_STATUS, (isr > 0 ? (unsigned)isr << 8 : 0) | (irr > 0 ? (unsigned)irr : 0));
+	for (unsigned i = 0; i < 8; i++) {
+		uint32_t tmr = vlapic_tmr_word(l, i);
+
+		if (tmr != v->eoi_exit[i]) {
+			v->eoi_exit[i] = tmr;
+			vmcs_write(EOI_EXIT_BITMAP0 + 2 * (i / 2),
+				   (uint64_t)v->eoi_exit[i & ~1u] | (uint64_t)v->eoi_exit[i | 1] << 32);
+		}
+	}
+	vlapic_save_old(l);
+}
+
 int vmx_prepare_entry(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
@@ -1132,6 +1165,8 @@ int vmx_prepare_entry(struct vcpu *v)
 	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		return VCPU_PREEMPTED;
 	vlapic_timer_update(l, now);
+	if (v->apicv)
+		apicv_sync(v);
 	inject_events(v);
 	/* The preemption timer ends the slice or brings the APIC timer's deadline, whichever is first
 	 * (a deadline already past fires at the entry's first instruction boundary, 26.5.1). */
@@ -1143,6 +1178,31 @@ int vmx_prepare_entry(struct vcpu *v)
 		vcpu_set_timer(target > now ? target - now : 0);
 		v->armed_deadline = target;
 	}
+	return HANDLED;
+}
+
+/* APIC virtualization exits (SDM Vol. 3C, 30.4 and 30.1.4). An APIC access the CPU does not
+ * virtualize (a read of the current count or PPR, a write to a read-only register...) is fault-like:
+ * it is emulated like any local-APIC MMIO, decoding the instruction. An APIC write is trap-like: the
+ * value is in the page already, RIP past the instruction. An EOI-induced exit: the CPU retired the
+ * vector, its source must hear of it. */
+static __attribute__((noinline)) int handle_apic_access(struct vcpu *v)
+{
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION), gpa = vlapic_mmio_base(&v->lapic) + (q & 0xfff);
+	unsigned type = (q >> 12) & 0xf;      /* Table 28-6: 0 linear read, 1 linear write, 3 during delivery */
+	int r;
+
+	if (type > 1)
+		return stop(v, "local APIC access of type %u at offset 0x%lx (an instruction fetch or event "
+			    "delivery through the APIC page), rip 0x%lx", type, q & 0xfff, vmcs_read(GUEST_RIP));
+	r = handle_mmio(v, gpa);
+	return r == VDEV_UNCLAIMED ? stop(v, "local APIC access at GPA 0x%lx not emulated, rip 0x%lx", gpa,
+					    vmcs_read(GUEST_RIP)) : r;
+}
+
+static __attribute__((noinline)) int handle_apic_write(struct vcpu *v)
+{
+	vlapic_trapped_write(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xfff, rdtsc());
 	return HANDLED;
 }
 
@@ -1179,6 +1239,12 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_EPT_VIOLATION:      r = handle_ept_violation(v); break;
 	case EXIT_HLT:                r = handle_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
+	case EXIT_APIC_ACCESS:        r = handle_apic_access(v); break;
+	case EXIT_APIC_WRITE:         r = handle_apic_write(v); break;
+	case EXIT_EOI_INDUCED:
+		vlapic_virtual_eoi(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xff);
+		r = HANDLED;
+		break;
 	case EXIT_INTERRUPT_WINDOW:      /* the guest can take the interrupt now: the injection step delivers it */
 	case EXIT_NMI_WINDOW:
 		r = HANDLED;

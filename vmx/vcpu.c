@@ -25,6 +25,9 @@ _Static_assert(offsetof(struct guest_regs, cr2) == 120, "entry.asm G_CR2");
 
 
 static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SDM Vol. 3C, 25.6.9) */
+/* The APIC-access page (SDM Vol. 3C, 30.4): guest accesses to the GPA that the EPT maps to it are
+ * virtualized, never made to it. One for all guests; never read or written by anyone. */
+static uint64_t apic_access_page;
 static uint16_t next_vpid = 1;
 static bool have_xsave;
 static unsigned fpu_pages;     /* size of a vCPU's XSAVE/FXSAVE area, in pages */
@@ -56,6 +59,11 @@ int vcpu_global_init(void)
 		return 0;
 	if (!(msr_bitmap = pmm_alloc_page()))
 		return -ENOMEM;
+	if (vmx_caps.apicv) {
+		if (!(apic_access_page = pmm_alloc_page()))
+			return -ENOMEM;
+		memset(phys_to_virt(apic_access_page), 0, PAGE_SIZE);
+	}
 	bm = phys_to_virt(msr_bitmap);
 	memset(bm, 0xff, PAGE_SIZE);                        /* every MSR exits ... */
 	/* ... but those whose guest value lives in the VMCS (saved and loaded by VM exits and
@@ -256,6 +264,63 @@ static void setup_controls(struct vcpu *v)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, v->vpid);
 }
 
+#define APICV_SEC (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY)
+
+/* APIC virtualization on `v` (SDM Vol. 3C, 30.1-30.4): its register page becomes the virtual-APIC
+ * page; reads of the APIC page come from it, EOI and TPR writes are done by the CPU, other writes
+ * store and then exit (APIC write), and the CPU delivers the interrupt RVI names itself when the
+ * guest can take it (virtual-interrupt delivery). CR8 accesses keep exiting (vlapic_set_cr8). */
+static void apicv_on(struct vcpu *v)
+{
+	vmcs_write(VIRTUAL_APIC_PAGE_ADDR, (uint64_t)v->lapic.regs);   /* the host map is 1:1 */
+	vmcs_write(APIC_ACCESS_ADDR, apic_access_page);
+	vmcs_write(TPR_THRESHOLD, 0);
+	for (unsigned i = 0; i < 4; i++)
+		vmcs_write(EOI_EXIT_BITMAP0 + 2 * i, 0);
+	memset(v->eoi_exit, 0, sizeof(v->eoi_exit));
+	vmcs_write(GUEST_INTR_STATUS, 0);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2 | APICV_SEC);
+	v->apicv = true;
+}
+
+void vcpu_apicv_off(struct vcpu *v)
+{
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
+	v->apicv = false;
+}
+
+static void invept_here(void *eptp)
+{
+	vmx_invept(*(uint64_t *)eptp);
+}
+
+void vcpu_apicv_inhibit(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t done = 0;
+	bool expected = false;
+
+	if (!vm->apicv || !__atomic_compare_exchange_n(&vm->apicv_inhibited, &expected, true, false,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	spin_lock(&vm->mem.lock);
+	ept_unmap_4k(&vm->mem.ept, VLAPIC_BASE_DEFAULT);
+	spin_unlock(&vm->mem.lock);
+	/* Every CPU that may cache the mapping drops it before this vCPU goes on; the call's IPI also
+	 * makes the guest's vCPUs there exit, and their next entry finds the guest inhibited. */
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		unsigned c = vm->vcpus[i].cpu;
+
+		if (!(done >> c & 1)) {
+			done |= 1ull << c;
+			cpu_call(c, invept_here, &vm->eptp, true);
+		}
+	}
+	vcpu_apicv_off(v);
+}
+
 /* The local APIC group calls this when it posted an event to one of the guest's APICs. */
 static void lapic_kick(struct vlapic *l)
 {
@@ -303,6 +368,14 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	if (vm->lapics.count <= index)
 		vm->lapics.count = index + 1;
 	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
+	if (index == 0 && vmx_caps.apicv) {
+		/* The guest's APIC page at its reset base leads to the APIC-access page; if its RAM is
+		 * there already, the APIC stays emulated (RAM wins, as with a relocated base). */
+		spin_lock(&vm->mem.lock);
+		vm->apicv = !ept_map(&vm->mem.ept, VLAPIC_BASE_DEFAULT, apic_access_page, PAGE_SIZE,
+				     EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT));
+		spin_unlock(&vm->mem.lock);
+	}
 	if (vmx_caps.vpid)
 		v->vpid = __atomic_fetch_add(&next_vpid, 1, __ATOMIC_RELAXED);
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
@@ -320,6 +393,8 @@ static void vcpu_setup(struct vcpu *v)
 	setup_controls(v);
 	setup_host_state();
 	apply_state(v, &v->start);
+	if (v->vm->apicv && !v->vm->apicv_inhibited)
+		apicv_on(v);
 	v->ready = true;
 }
 

@@ -63,6 +63,8 @@ struct vcpu {
 	struct vcpu_event event;
 	struct vlapic lapic;
 	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
+	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
+	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
 	uint64_t armed_deadline;     /* the APIC-timer deadline the preemption timer was last set for */
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
@@ -94,6 +96,8 @@ struct vm {
 	struct vreset reset;         /* 8042, port 0x92, 0xCF9, ACPI sleep: resets and power-off */
 	struct fw_cfg fw_cfg;        /* QEMU's fw_cfg: CPU count and RAM size */
 	struct vlapic_group lapics;  /* its vCPUs' local APICs: IPIs stay among these */
+	bool apicv;                  /* its vCPUs use the CPU's APIC virtualization (xAPIC at 0xFEE00000) */
+	volatile bool apicv_inhibited; /* ... no more: a vCPU left that configuration (vcpu_apicv_inhibit) */
 
 	/* How it ends: the first vCPU to end it sets `ending` and the reason; each vCPU then leaves its
 	 * CPU (VMCLEAR, INVEPT there), and the last to leave reports and frees (core/guest.c). */
@@ -124,6 +128,14 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc);
 bool vcpu_runnable(struct vcpu *v, uint64_t now);
 /* The TSC deadline of the next timer event of a sleeping `v`, 0 if none. */
 uint64_t vcpu_next_deadline(const struct vcpu *v);
+/* APIC virtualization: turns it off for `v` (its VMCS loaded). */
+void vcpu_apicv_off(struct vcpu *v);
+/* A vCPU of the guest moved its APIC away from what APIC virtualization covers (another base,
+ * x2APIC, disabled): off for the whole guest, for good (as KVM does on a relocated APIC base): the
+ * APIC-access page leaves the EPT (INVEPT on every CPU of the guest) and each vCPU falls back to
+ * the emulated APIC at its next entry. On v's CPU. */
+void vcpu_apicv_inhibit(struct vcpu *v);
+
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
 void vcpu_kick(struct vcpu *v);
 /* Arms the VMX-preemption timer of the current VMCS for `tsc_ticks` of TSC time. */

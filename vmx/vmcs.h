@@ -15,6 +15,7 @@ enum vmcs_field {
 	GUEST_GS_SELECTOR        = 0x080a,
 	GUEST_LDTR_SELECTOR      = 0x080c,
 	GUEST_TR_SELECTOR        = 0x080e,
+	GUEST_INTR_STATUS        = 0x0810,   /* virtual-interrupt delivery: RVI (bits 7:0), SVI (15:8) */
 	HOST_ES_SELECTOR         = 0x0c00,
 	HOST_CS_SELECTOR         = 0x0c02,
 	HOST_SS_SELECTOR         = 0x0c04,
@@ -30,6 +31,9 @@ enum vmcs_field {
 	VM_EXIT_MSR_LOAD_ADDR    = 0x2008,
 	VM_ENTRY_MSR_LOAD_ADDR   = 0x200a,
 	TSC_OFFSET               = 0x2010,
+	VIRTUAL_APIC_PAGE_ADDR   = 0x2012,
+	APIC_ACCESS_ADDR         = 0x2014,
+	EOI_EXIT_BITMAP0         = 0x201c,   /* ... 1, 2, 3 follow at +2 each: vectors 0-63, ..., 192-255 */
 	EPT_POINTER              = 0x201a,
 	/* 64-bit read-only data field (B.2.2) */
 	GUEST_PHYSICAL_ADDRESS   = 0x2400,
@@ -61,6 +65,7 @@ enum vmcs_field {
 	VM_ENTRY_EXCEPTION_ERROR_CODE = 0x4018,
 	VM_ENTRY_INSTRUCTION_LEN = 0x401a,
 	SECONDARY_VM_EXEC_CONTROL = 0x401e,
+	TPR_THRESHOLD            = 0x401c,
 	/* 32-bit read-only data fields (B.3.2) */
 	VM_INSTRUCTION_ERROR     = 0x4400,
 	VM_EXIT_REASON           = 0x4402,
@@ -155,6 +160,7 @@ enum vmcs_field {
 #define CPU_CR3_STORE_EXITING    (1u << 16)
 #define CPU_CR8_LOAD_EXITING     (1u << 19)
 #define CPU_CR8_STORE_EXITING    (1u << 20)
+#define CPU_TPR_SHADOW           (1u << 21)  /* a virtual-APIC page: CR8 and TPR accesses go there */
 #define CPU_NMI_WINDOW_EXITING   (1u << 22)  /* exit as soon as the guest can take an NMI */
 #define CPU_MOV_DR_EXITING       (1u << 23)
 #define CPU_UNCOND_IO_EXITING    (1u << 24)  /* every IN/OUT exits */
@@ -163,11 +169,14 @@ enum vmcs_field {
 #define CPU_SECONDARY_CONTROLS   (1u << 31)
 
 /* Secondary processor-based controls. SDM Vol. 3C, 25.6.2, Table 25-7. */
+#define SEC_VIRT_APIC_ACCESSES   (1u << 0)   /* accesses to the APIC-access page are virtualized */
 #define SEC_ENABLE_EPT           (1u << 1)
 #define SEC_RDTSCP               (1u << 3)
 #define SEC_ENABLE_VPID          (1u << 5)
 #define SEC_WBINVD_EXITING       (1u << 6)
 #define SEC_UNRESTRICTED_GUEST   (1u << 7)
+#define SEC_APIC_REG_VIRT        (1u << 8)   /* APIC-register virtualization: reads from the page */
+#define SEC_VIRT_INTR_DELIVERY   (1u << 9)   /* virtual-interrupt delivery: RVI/SVI, EOI virtualization */
 #define SEC_INVPCID              (1u << 12)
 #define SEC_XSAVES               (1u << 20)
 
@@ -228,6 +237,7 @@ enum exit_reason {
 	EXIT_MACHINE_CHECK = 41,
 	EXIT_TPR_BELOW_THRESHOLD = 43,
 	EXIT_APIC_ACCESS = 44,
+	EXIT_EOI_INDUCED = 45,
 	EXIT_GDTR_IDTR = 46,
 	EXIT_LDTR_TR = 47,
 	EXIT_EPT_VIOLATION = 48,
@@ -238,6 +248,7 @@ enum exit_reason {
 	EXIT_INVVPID = 53,
 	EXIT_WBINVD = 54,
 	EXIT_XSETBV = 55,
+	EXIT_APIC_WRITE = 56,
 	EXIT_RDRAND = 57,
 	EXIT_INVPCID = 58,
 	EXIT_VMFUNC = 59,

@@ -122,6 +122,13 @@ bool vmx_probe(const char **why)
 		c->entry &= ~ENTRY_LOAD_IA32_PAT;
 	}
 	c->save_timer = c->exit & EXIT_SAVE_PREEMPTION_TIMER;
+	/* APIC virtualization (SDM Vol. 3C, chapter 30): used when the CPU offers all of the TPR shadow,
+	 * virtualized APIC accesses, APIC-register virtualization and virtual-interrupt delivery; turned
+	 * on per vCPU (vcpu.c), so not part of the default controls. */
+	c->apicv = (rdmsr(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS) >> 32 &
+		    CPU_TPR_SHADOW) &&
+		   ((rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2) >> 32) & (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT |
+		    SEC_VIRT_INTR_DELIVERY)) == (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY);
 	/* The window exits are switched on only while an event waits (exit.c): off by default. NMI-
 	 * window exiting exists only with virtual NMIs (SDM Vol. 3C, 27.2.1.1). */
 	c->intr_window = c->cpu & CPU_INTR_WINDOW_EXITING;
@@ -233,11 +240,11 @@ const char *exit_reason_name(unsigned r)
 		[EXIT_INVALID_GUEST_STATE] = "invalid guest state", [EXIT_MSR_LOADING] = "MSR loading",
 		[EXIT_MWAIT] = "mwait", [EXIT_MONITOR_TRAP_FLAG] = "monitor trap flag",
 		[EXIT_MONITOR] = "monitor", [EXIT_PAUSE] = "pause", [EXIT_MACHINE_CHECK] = "machine check",
-		[EXIT_TPR_BELOW_THRESHOLD] = "TPR below threshold", [EXIT_APIC_ACCESS] = "APIC access",
+		[EXIT_TPR_BELOW_THRESHOLD] = "TPR below threshold", [EXIT_APIC_ACCESS] = "APIC access", [EXIT_EOI_INDUCED] = "EOI induced",
 		[EXIT_GDTR_IDTR] = "gdtr/idtr", [EXIT_LDTR_TR] = "ldtr/tr",
 		[EXIT_EPT_VIOLATION] = "ept-violation", [EXIT_EPT_MISCONFIG] = "ept-misconfig",
 		[EXIT_INVEPT] = "invept", [EXIT_RDTSCP] = "rdtscp", [EXIT_PREEMPTION_TIMER] = "preemption",
-		[EXIT_INVVPID] = "invvpid", [EXIT_WBINVD] = "wbinvd", [EXIT_XSETBV] = "xsetbv",
+		[EXIT_INVVPID] = "invvpid", [EXIT_WBINVD] = "wbinvd", [EXIT_XSETBV] = "xsetbv", [EXIT_APIC_WRITE] = "APIC write",
 		[EXIT_RDRAND] = "rdrand", [EXIT_INVPCID] = "invpcid", [EXIT_VMFUNC] = "vmfunc",
 		[EXIT_RDSEED] = "rdseed", [EXIT_XSAVES] = "xsaves", [EXIT_XRSTORS] = "xrstors",
 	};

@@ -49,6 +49,7 @@ struct vmx_caps {
 	unsigned preemption_shift;        /* the timer ticks once every 2^shift TSC ticks (A.6) */
 	bool vpid, save_timer, ept_ad;
 	bool intr_window, nmi_window;     /* interrupt- and NMI-window exiting offered */
+	bool apicv;                       /* APIC virtualization offered (and not turned off: apicv=0) */
 };
 
 extern struct vmx_caps vmx_caps;
