@@ -586,10 +586,13 @@ SCENARIOS += [
               modules=[guest("hostile", "name=pastend mem=16M seed=7 actions=20 mode=pastend"),
                        guest("hostile", "name=apicbad mem=16M seed=8 actions=20 mode=apicbad"),
                        guest("hostile", "name=reset mem=16M seed=2 actions=20 mode=reset"),
+                       guest("hostile", "name=init mem=16M seed=9 actions=20 mode=init"),
                        guest("hello", "name=hello mem=16M")],
               expect=[GUEST_STOPPED("pastend", r"EPT violation read at GPA 0x1000000, rip 0x[0-9a-f]+"),
-                      GUEST_STOPPED("apicbad", r"MMIO write at GPA 0xfee00080: local APIC write of 2 bytes at "
-                                    r"offset 0x80 is not supported, rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("apicbad", r"MMIO write at GPA 0xfee00390: local APIC write of 2 bytes at "
+                                    r"offset 0x390 is not supported, rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("init", r"INIT left vCPU 0 waiting for a Start-up IPI that no other vCPU "
+                                    r"can send"),
                       GUEST_STOPPED("reset", r"reset requested \(port 0x92 fast reset\)"),
                       GUEST_EXITED("hello", 0), ALL_DONE],
               forbid=[NO_VMX, r"hv: exception", r"hostile: mode \w+: still running",

@@ -579,9 +579,9 @@ static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 static void gpt_context(struct vcpu *v, struct gpt_ctx *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->cr0 = vmcs_read(CR0_READ_SHADOW);
+	c->cr0 = vcpu_guest_cr0();
 	c->cr3 = vmcs_read(GUEST_CR3);
-	c->cr4 = vmcs_read(CR4_READ_SHADOW);
+	c->cr4 = vcpu_guest_cr4();
 	c->efer = vmcs_read(GUEST_IA32_EFER);
 	for (unsigned i = 0; i < 4; i++)
 		c->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
@@ -929,26 +929,13 @@ static __attribute__((noinline)) int handle_string_io(struct vcpu *v, uint64_t q
 
 /* --- the rest ----------------------------------------------------------------------------------- */
 
-/* Could anything wake a vCPU halted with IF=0? Only an NMI or INIT, which only another vCPU of the
- * guest can send (its own APIC timer and devices raise maskable interrupts). */
-static bool others_can_wake(const struct vcpu *v)
-{
-	for (unsigned i = 0; i < v->vm->nvcpus; i++) {
-		const struct vcpu *o = &v->vm->vcpus[i];
-
-		if (o != v && (o->state == VCPU_RUNNING || (o->state == VCPU_HALTED && o->halted_if)))
-			return true;
-	}
-	return false;
-}
-
 /* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
  * interrupt, NMI, INIT or SMI resumes it; the interrupt's handler returns after the HLT). */
 static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
 {
 	skip_instruction();
 	v->halted_if = vmcs_read(GUEST_RFLAGS) & RFLAGS_IF;
-	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !others_can_wake(v))
+	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
 		return stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
 			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 	v->state = VCPU_HALTED;

@@ -25,3 +25,8 @@ uint64_t vcpu_cr0_mask(void);
 uint64_t vcpu_cr4_mask(void);
 uint64_t vcpu_cr0_real(uint64_t guest);
 uint64_t vcpu_cr4_real(uint64_t guest);
+/* CR0 and CR4 as the guest sees them: the bits it owns from the real register (a MOV that changes
+ * only those does not exit, so the read shadow does not follow), the others from the shadow (SDM
+ * Vol. 3C, 25.6.6). Of the current VMCS. */
+uint64_t vcpu_guest_cr0(void);
+uint64_t vcpu_guest_cr4(void);

@@ -151,6 +151,20 @@ uint64_t vcpu_cr4_real(uint64_t guest)
 	return (guest | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
 }
 
+uint64_t vcpu_guest_cr0(void)
+{
+	uint64_t mask = vmcs_read(CR0_GUEST_HOST_MASK);
+
+	return (vmcs_read(GUEST_CR0) & ~mask) | (vmcs_read(CR0_READ_SHADOW) & mask);
+}
+
+uint64_t vcpu_guest_cr4(void)
+{
+	uint64_t mask = vmcs_read(CR4_GUEST_HOST_MASK);
+
+	return (vmcs_read(GUEST_CR4) & ~mask) | (vmcs_read(CR4_READ_SHADOW) & mask);
+}
+
 /* Writes a segment register's four VMCS fields: selector, then base/limit/access rights at fixed
  * distances in the encoding space (SDM Vol. 3D, B.1.2, B.3.3, B.4.3), ES first. */
 static void write_seg(enum vmcs_field sel_field, const struct seg_state *s)
@@ -502,6 +516,17 @@ uint64_t vcpu_next_deadline(const struct vcpu *v)
 	return v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0;
 }
 
+bool vcpu_others_active(const struct vcpu *v)
+{
+	for (unsigned i = 0; i < v->vm->nvcpus; i++) {
+		const struct vcpu *o = &v->vm->vcpus[i];
+
+		if (o != v && (o->state == VCPU_RUNNING || (o->state == VCPU_HALTED && o->halted_if)))
+			return true;
+	}
+	return false;
+}
+
 /* INIT and Start-up IPIs that arrived for `v` (SDM Vol. 3A, 9.4.4 and 11.6.1): INIT puts the vCPU in
  * the wait-for-SIPI state whatever it was doing; a SIPI starts a waiting vCPU in real mode at the
  * vector's page and is ignored otherwise. On v's CPU with its VMCS loaded. */
@@ -517,6 +542,9 @@ static void take_init_sipi(struct vcpu *v)
 		vlapic_reset_on_init(l);
 		__atomic_store_n(&l->sipi_vector, -1, __ATOMIC_RELEASE); /* only a SIPI after INIT counts */
 		v->state = VCPU_WAIT_SIPI;
+		if (!vcpu_others_active(v))     /* e.g. an INIT it sent itself, alone in its guest */
+			vm_stop(v, "INIT left vCPU %u waiting for a Start-up IPI that no other vCPU can send",
+				v->index);
 	}
 	vector = __atomic_exchange_n(&l->sipi_vector, -1, __ATOMIC_ACQ_REL);
 	if (vector >= 0 && v->state == VCPU_WAIT_SIPI) {
@@ -532,6 +560,8 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	int r;
 
 	take_init_sipi(v);
+	if (v->vm->ending)
+		return VCPU_STOPPED;
 	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
 		return VCPU_BLOCKED;
 	v->state = VCPU_RUNNING;
@@ -593,7 +623,7 @@ void vcpu_dump(const struct vcpu *v)
 		"  cs %04lx ss %04lx cr2 %016lx exit qualification %016lx\n",
 		v->vm->name, v->index, vmcs_read(GUEST_RIP), vmcs_read(GUEST_RSP), vmcs_read(GUEST_RFLAGS),
 		r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi, r->rbp, r->r8,
-		vmcs_read(CR0_READ_SHADOW), vmcs_read(GUEST_CR3), vmcs_read(CR4_READ_SHADOW),
+		vcpu_guest_cr0(), vmcs_read(GUEST_CR3), vcpu_guest_cr4(),
 		vmcs_read(GUEST_IA32_EFER), vmcs_read(GUEST_CS_SELECTOR), vmcs_read(GUEST_SS_SELECTOR),
 		r->cr2, vmcs_read(EXIT_QUALIFICATION));
 }

@@ -136,6 +136,10 @@ void vcpu_apicv_off(struct vcpu *v);
  * the emulated APIC at its next entry. On v's CPU. */
 void vcpu_apicv_inhibit(struct vcpu *v);
 
+/* Is another vCPU of v's guest running, or halted so that an interrupt wakes it? (Only such a one
+ * could still send v an NMI, INIT or Start-up IPI.) */
+bool vcpu_others_active(const struct vcpu *v);
+
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
 void vcpu_kick(struct vcpu *v);
 /* Arms the VMX-preemption timer of the current VMCS for `tsc_ticks` of TSC time. */
