@@ -17,7 +17,8 @@ fuzz_cmdline_SRCS  := tests/fuzz/fuzz_cmdline.c lib/cmdline.c lib/format.c core/
 fuzz_decode_SRCS   := tests/fuzz/fuzz_decode.c vmx/decode.c
 fuzz_gpt_SRCS      := tests/fuzz/fuzz_gpt.c vmx/gpt.c
 fuzz_lapic_SRCS    := tests/fuzz/fuzz_lapic.c vdev/lapic.c
-fuzz_loader_SRCS   := tests/fuzz/fuzz_loader.c core/loader.c core/bootinfo.c lib/format.c
+fuzz_loader_SRCS   := tests/fuzz/fuzz_loader.c loader/loader.c loader/elf.c loader/mb1.c loader/mb2.c \
+		      loader/linux.c core/bootinfo.c lib/format.c
 
 FUZZ_BINS  := $(FUZZ_HARNESSES:%=$(BUILD)/fuzz/bin/%)
 FUZZ_SEEDS := $(BUILD)/fuzz/seeds/.stamp

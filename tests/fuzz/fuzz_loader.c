@@ -1,6 +1,7 @@
-/* libFuzzer harness of core/loader.c: a guest kernel image from a GRUB module, as guest_create
- * (core/guest.c) handles it: loader_check against the default 32 MiB of guest RAM above the boot
- * information area, then loader_load into a fake guest RAM, then mb2_build_info with a command line.
+/* libFuzzer harness of the loader (loader/elf.c, loader/mb2.c): a guest kernel image from a GRUB
+ * module, as guest_create (core/guest.c) handles it: loader_check against the default 32 MiB of guest
+ * RAM above the boot information area, then loader_load into a fake guest RAM, then mb2_build_info
+ * with a command line.
  * The block built is then read back by our own Multiboot2 walker (core/bootinfo.c): it must be
  * well-formed and carry the command line unchanged.
  *

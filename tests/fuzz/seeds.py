@@ -103,7 +103,7 @@ def info_blocks():
     yield struct.pack("<II", 24, 0) + struct.pack("<II", 1, 100) + b"x\0\0\0\0\0\0\0"  # a tag past the end
 
 
-# --- guest images (core/loader.c) -------------------------------------------------------------------
+# --- guest images (loader/) -------------------------------------------------------------------------
 
 def mb2_header(tags, arch=0):
     body = b"".join(struct.pack("<HHI", t, fl, 8 + len(p)) + p + b"\0" * ((-(8 + len(p))) % 8) for t, fl, p in tags)

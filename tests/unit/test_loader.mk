@@ -1,2 +1,3 @@
 UNIT_TESTS += test_loader
-test_loader_SRCS := tests/unit/test_loader.c tests/unit/host_stubs.c core/loader.c lib/format.c
+test_loader_SRCS := tests/unit/test_loader.c tests/unit/host_stubs.c loader/loader.c loader/elf.c loader/mb1.c \
+		    loader/mb2.c loader/linux.c lib/format.c
