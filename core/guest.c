@@ -11,6 +11,8 @@
 #include "lib/format.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
+#include "arch/x86/time.h"
+#include "loader/acpi.h"
 #include "vdev/debug_exit.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/reset.h"
@@ -204,8 +206,8 @@ static void report_started(const struct vm *g)
 			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
 }
 
-/* Its devices: the UART, the debug-exit port, the reset ports, fw_cfg; the local APICs come with
- * the vCPUs. */
+/* Its PC: the UART, the 8259A pair, the PIT, the I/O APIC, the RTC (the host's time), the reset and
+ * ACPI sleep ports its FADT names, fw_cfg, the debug-exit port; the local APICs come with the vCPUs. */
 static int create_devices(struct vm *g)
 {
 	int err;
@@ -213,10 +215,27 @@ static int create_devices(struct vm *g)
 	vdev_bus_init(&g->bus, g->name, &g->lapics);
 	g->lapics.phys_bits = cpu_phys_bits();
 	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)) ||
-	    (err = vreset_init(&g->reset, &g->bus, 0, 0)) ||
+	    (err = vpc_init(&g->pc, &g->bus, &g->lapics, tsc_khz, g->mem_size, host_epoch_seconds(),
+			    vcpu_pic_intr_changed, g)) ||
+	    (err = vreset_init(&g->reset, &g->bus, ACPI_PM_PORT_DEFAULT, ACPI_S5_SLP_TYP)) ||
 	    (err = fw_cfg_init(&g->fw_cfg, &g->bus, g->mem_size, g->nvcpus)))
 		return err;
 	return 0;
+}
+
+/* Its ACPI tables in the BIOS area, where kernels look for the RSDP (ACPI 6.3, 5.2.5.1): the
+ * platform create_devices built. 0, or -ENOMEM. */
+static int write_acpi(struct vm *g)
+{
+	static uint8_t buf[ACPI_TABLES_MAX];   /* guests are created one at a time, on the boot CPU */
+	struct acpi_config c = { g->nvcpus, true, true, true, ACPI_PM_PORT_DEFAULT };
+	size_t len;
+
+	memset(buf, 0, sizeof(buf));
+	len = acpi_build(buf, sizeof(buf), ACPI_RSDP_AREA_START, &c, &g->rsdp_gpa);
+	if (!len)
+		return -ENOMEM;
+	return gmem_write(&g->mem, ACPI_RSDP_AREA_START, buf, len);
 }
 
 /* Frees what vcpu_create allocated for vCPUs 0..n-1 of a guest that never ran. */
@@ -272,7 +291,7 @@ struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cp
 		return NULL;
 	}
 	if (loader_load(file, file_size, write_guest, &g->mem) ||
-	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len)) {
+	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len) || write_acpi(g)) {
 		not_started(g, "out of memory while loading its image");
 		gmem_destroy(&g->mem);
 		return NULL;

@@ -7,7 +7,7 @@
  *           are not contiguous or not present (paging on)   -> lines checked, #PF caught: exit 0
  *   gp      RDMSR of an MSR that does not exist          -> #GP injected, caught by its own IDT: exit 0
  *   ud      VMXON (no nested VMX)                        -> #UD injected, caught by its own IDT: exit 0
- *   port    IN from port 0x70, where it has no device     -> reads 0xff, reported once: exit 0
+ *   port    IN from port 0x2F8 (COM2), where it has no device -> reads 0xff, reported once: exit 0
  *   cr4     MOV CR4 with VMXE set                        -> #GP injected, caught: exit 0
  *   invd    INVD                                         -> completes (as WBINVD): exit 0
  *   taskswitch  JMP to a TSS                             -> stopped: hardware task switch ... not supported
@@ -350,9 +350,9 @@ int main(void)
 		expected_vector = 13;
 		__asm__ volatile("mov %%cr4, %%eax; or $0x2000, %%eax; mov %%eax, %%cr4" : : : "eax");
 	} else if (!strcmp(what, "port")) {
-		uint8_t a = inb(0x70), b = inb(0x70);
+		uint8_t a = inb(0x2f8), b = inb(0x2f8);
 
-		printf("crash: port 0x70 read 0x%x then 0x%x\n", a, b);
+		printf("crash: port 0x2f8 read 0x%x then 0x%x\n", a, b);
 		return a == 0xff && b == 0xff ? 0 : 1;
 	} else {
 		printf("crash: unknown do=%s\n", what);

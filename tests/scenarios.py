@@ -229,13 +229,14 @@ SCENARIOS += [
 
     # Each escape probe touches one guest-physical address the guest does not own and must be stopped
     # by an EPT violation naming it; the memcheck guests beside them must find their memory intact.
-    # m2's partition is at HPA 0x1400000 (20 MiB; checked below), the hypervisor's image at 0x200000.
+    # m2's partition is at HPA 0x1600000 (22 MiB: the first 2 MiB boundary after the hypervisor's image,
+    # which starts at 0x200000, is m1's; checked below).
     bochs_vmx("vmx-isolation", cpus=4, timeout=240,
               modules=[guest("memcheck", "name=m1 mem=16M yields=6"),
                        guest("memcheck", "name=m2 mem=16M yields=6"),
                        guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
                        guest("escape", "name=hv-image mem=2M probe=0x200000 access=write"),
-                       guest("escape", "name=other-guest mem=16M probe=0x1400000 access=write"),
+                       guest("escape", "name=other-guest mem=16M probe=0x1600000 access=write"),
                        # 0xFEE00000 is the guest's own virtual local APIC now (vdev/lapic.c; the
                        # apic-storm scenario checks it reaches nothing else): probe an MMIO address
                        # no device claims, where the HPET would be on a PC.
@@ -244,13 +245,13 @@ SCENARIOS += [
               expect=MEMCHECK_OK("m1") + MEMCHECK_OK("m2") +
                      [EPT_STOP("past-end", "write", 0x1000000),
                       EPT_STOP("hv-image", "write", 0x200000),
-                      EPT_STOP("other-guest", "write", 0x1400000),
+                      EPT_STOP("other-guest", "write", 0x1600000),
                       EPT_STOP("mmio", "read", 0xfed00000),
                       EPT_STOP("fetch", "fetch", 0x3000000),
                       r"^\[cpu\d+\] hv: hypervisor image at 0x200000-", ALL_DONE],
               forbid=[NO_VMX, r"escape: not stopped"],
-              check=lambda log: None if re.search(r"hv: guest m2 started: mem 16 MiB at HPA 0x1400000,", log)
-              else "m2 is not at HPA 0x1400000: the other-guest probe no longer aims at it"),
+              check=lambda log: None if re.search(r"hv: guest m2 started: mem 16 MiB at HPA 0x1600000,", log)
+              else "m2 is not at HPA 0x1600000: the other-guest probe no longer aims at it"),
 
     # spin never yields; counter shares its CPU and must finish first: only the preemption timer can
     # take the CPU from spin (without it, spin would run its whole loop before counter starts).
@@ -317,8 +318,8 @@ SCENARIOS += [
                       GUEST_SAYS("gp", "crash: caught exception 13 as expected"), GUEST_EXITED("gp", 0),
                       GUEST_SAYS("ud", "crash: caught exception 6 as expected"), GUEST_EXITED("ud", 0),
                       GUEST_SAYS("cr4", "crash: caught exception 13 as expected"), GUEST_EXITED("cr4", 0),
-                      GUEST_SAYS("port", "crash: port 0x70 read 0xff then 0xff"), GUEST_EXITED("port", 0),
-                      Expect(r"hv: guest port: read from port 0x70 \(no device; reads as all ones\), reported once",
+                      GUEST_SAYS("port", "crash: port 0x2f8 read 0xff then 0xff"), GUEST_EXITED("port", 0),
+                      Expect(r"hv: guest port: read from port 0x2f8 \(no device; reads as all ones\), reported once",
                              count=1)] + HELLO_LINES("hello") + [ALL_DONE],
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unhandled exit", r"unexpected VM exit"]),
 
@@ -520,7 +521,7 @@ SCENARIOS += [
               check=memory_returned),
 ]
 
-# --- the PC devices of every guest: fw_cfg, resets --------------------------------------------------
+# --- the PC devices of every guest: fw_cfg, PIT + PIC, RTC + I/O APIC, resets --------------------------------------------------
 SCENARIOS += [
     bochs_vmx("pc-fwcfg-resets", cpus=1, timeout=240,
               modules=[guest("pcdev", "name=fwcfg mem=16M vcpus=2 do=fwcfg cpus=2"),
@@ -535,6 +536,18 @@ SCENARIOS += [
                       GUEST_STOPPED("cf9", r"reset requested \(port 0xCF9\)"),
                       GUEST_EXITED("hello", 0), ALL_DONE],
               forbid=[NO_VMX, r"pcdev: still running"], check=memory_returned),
+]
+SCENARIOS += [
+    # The PIT's 1 kHz IRQ 0 through the 8259A pair and LINT0 (ExtINT); the RTC's date and its 1024 Hz
+    # interrupt through the I/O APIC. One CPU each: a device's periodic ticks that fall while another
+    # guest has the CPU are coalesced, not queued (vdev/pit.c, vdev/rtc.c).
+    bochs_vmx("pc-timers", cpus=2, timeout=240,
+              modules=[guest("pcdev", "name=pit mem=4M cpu=0 do=pit"),
+                       guest("pcdev", "name=rtc mem=4M cpu=1 do=rtc")],
+              expect=[GUEST_SAYS("pit", r"pcdev: pit \d+ ticks in 100 ms"), GUEST_EXITED("pit", 0),
+                      GUEST_SAYS("rtc", r"pcdev: rtc 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d"),
+                      GUEST_SAYS("rtc", r"pcdev: rtc periodic \d+ interrupts in 100 ms"), GUEST_EXITED("rtc", 0),
+                      ALL_DONE]),
 ]
 
 

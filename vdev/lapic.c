@@ -924,3 +924,14 @@ void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector)
 	if (l->group && l->group->eoi_level)
 		l->group->eoi_level(l, vector);
 }
+
+bool vlapic_extint_enabled(const struct vlapic *l)
+{
+	uint32_t lint0 = get(l, VLAPIC_LVT_LINT0);
+
+	/* A globally disabled APIC passes LINT0 straight to the CPU as INTR (11.4.3); an enabled one
+	 * takes the 8259's interrupt through LINT0 programmed for ExtINT (11.5.1, "virtual wire"). */
+	if (!hw_enabled(l))
+		return true;
+	return !(lint0 & VLAPIC_LVT_MASKED) && (lint0 & VLAPIC_LVT_DM) == (7u << 8);
+}

@@ -210,3 +210,7 @@ void vlapic_save_old(struct vlapic *l);
 void vlapic_trapped_write(struct vlapic *l, uint32_t offset, uint64_t now);
 /* An EOI-induced VM exit for `vector` (the CPU retired it already). */
 void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector);
+
+/* Does this APIC pass an 8259A interrupt (ExtINT) to its CPU: LINT0 unmasked in ExtINT mode, or the
+ * APIC globally disabled (its LINT0 pin is then the CPU's INTR)? The vector comes from the PIC. */
+bool vlapic_extint_enabled(const struct vlapic *l);

@@ -50,8 +50,14 @@ enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a)
 	const struct vdev_region *r = find(bus->pio, bus->npio, a);
 	uint16_t port = a->addr;
 
-	if (r)
-		return r->handler(r->dev, a);
+	if (r) {
+		enum vdev_result res;
+
+		spin_lock(&bus->lock);
+		res = r->handler(r->dev, a);
+		spin_unlock(&bus->lock);
+		return res;
+	}
 	/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
 	if (!(bus->ports_logged[port / 8] & (1 << (port % 8)))) {
 		bus->ports_logged[port / 8] |= 1 << (port % 8);
@@ -80,8 +86,14 @@ enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t
 			 a->write ? "write" : "read", a->size, off);
 		return VDEV_BAD_ACCESS;
 	}
-	if ((r = find(bus->mmio, bus->nmmio, a)))
-		return r->handler(r->dev, a);
+	if ((r = find(bus->mmio, bus->nmmio, a))) {
+		enum vdev_result res;
+
+		spin_lock(&bus->lock);
+		res = r->handler(r->dev, a);
+		spin_unlock(&bus->lock);
+		return res;
+	}
 	return VDEV_UNCLAIMED;
 }
 
@@ -97,6 +109,9 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 {
 	uint64_t next = 0;
 
+	if (!bus->ntimers)
+		return 0;
+	spin_lock(&bus->lock);
 	for (unsigned i = 0; i < bus->ntimers; i++) {
 		struct vdev_timer *t = bus->timers[i];
 
@@ -105,5 +120,6 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 		if (t->deadline && (!next || t->deadline < next))
 			next = t->deadline;
 	}
+	spin_unlock(&bus->lock);
 	return next;
 }

@@ -7,6 +7,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/spinlock.h"
 
 struct vlapic_group;
 
@@ -49,6 +50,9 @@ struct vdev_timer {
 
 struct vdev_bus {
 	const char *owner;                         /* the guest's name, for the log */
+	spinlock_t lock;                           /* one device access, timer or line change at a time
+						      (vCPUs on several CPUs share the devices); the
+						      local APICs are not behind it */
 	struct vdev_region pio[VDEV_MAX_REGIONS], mmio[VDEV_MAX_REGIONS];
 	unsigned npio, nmmio;
 	struct vlapic_group *lapics;               /* per-vCPU xAPIC pages, wherever each vCPU put its base */
@@ -66,8 +70,8 @@ int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handle
 		  const char *name);
 /* Registers a device timer (its deadline may change at any time under the bus lock). 0 or -ENOSPC. */
 int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
-/* Fires every device timer whose deadline is at or before `now`; returns the earliest deadline left
- * (0 = none). */
+/* Fires every device timer whose deadline is at or before `now` (under the bus lock); returns the
+ * earliest deadline left (0 = none). */
 uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
 
 /* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all

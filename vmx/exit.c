@@ -1092,6 +1092,17 @@ static int inject_events(struct vcpu *v)
 	if (v->event.valid) {
 		write_event(&v->event);
 		v->event.valid = false;
+	} else if (!nmi && v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
+		/* The 8259A's interrupt through vCPU 0's LINT0 (ExtINT): the INTA cycle gives the vector
+		 * when the guest can take an interrupt (SDM Vol. 3A, 11.5.1; the PIC's priority, not
+		 * the APIC's, decides). */
+		uint32_t block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+
+		if (!(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) && (vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
+			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_EXT_INTR |
+				   (uint32_t)vpc_extint_ack(&v->vm->pc));
+		if (vpc_extint_pending(&v->vm->pc))
+			want |= CPU_INTR_WINDOW_EXITING;
 	} else if (nmi || vector >= 0) {
 		uint32_t block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 
@@ -1152,13 +1163,19 @@ int vmx_prepare_entry(struct vcpu *v)
 	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		return VCPU_PREEMPTED;
 	vlapic_timer_update(l, now);
+	if (v->index == 0)          /* vCPU 0 keeps the guest's device time: fire the PIT, the RTC */
+		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
 	if (v->apicv)
 		apicv_sync(v);
 	inject_events(v);
-	/* The preemption timer ends the slice or brings the APIC timer's deadline, whichever is first
-	 * (a deadline already past fires at the entry's first instruction boundary, 26.5.1). */
-	deadline = vlapic_next_deadline(l);
-	target = deadline && deadline < v->slice_end ? deadline : v->slice_end;
+	/* The preemption timer ends the slice or brings the APIC timer's or a device's deadline,
+	 * whichever is first (a deadline already past fires at the entry's first instruction boundary,
+	 * 26.5.1). */
+	target = v->slice_end;
+	if ((deadline = vlapic_next_deadline(l)) && deadline < target)
+		target = deadline;
+	if (v->index == 0 && v->dev_deadline && v->dev_deadline < target)
+		target = v->dev_deadline;
 	if (!vmx_caps.save_timer || target != v->armed_deadline) {
 		if (now >= v->slice_end)
 			return VCPU_PREEMPTED;

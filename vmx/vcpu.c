@@ -335,10 +335,27 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 	vcpu_apicv_off(v);
 }
 
+static struct vcpu *vcpu_of(struct vlapic *l)
+{
+	return (struct vcpu *)((char *)l - __builtin_offsetof(struct vcpu, lapic));
+}
+
 /* The local APIC group calls this when it posted an event to one of the guest's APICs. */
 static void lapic_kick(struct vlapic *l)
 {
-	vcpu_kick((struct vcpu *)((char *)l - __builtin_offsetof(struct vcpu, lapic)));
+	vcpu_kick(vcpu_of(l));
+}
+
+/* ... and this when an EOI retired a level-triggered vector: the I/O APIC's remote IRR. */
+static void lapic_eoi_level(struct vlapic *l, uint8_t vector)
+{
+	vpc_eoi(&vcpu_of(l)->vm->pc, vector);
+}
+
+/* The PIC's INTR output changed: vCPU 0, whose LINT0 it reaches, takes a look. */
+void vcpu_pic_intr_changed(void *vm)
+{
+	vcpu_kick(&((struct vm *)vm)->vcpus[0]);
 }
 
 int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start)
@@ -378,10 +395,19 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	*(uint16_t *)v->fpu = 0x37f;                       /* x87 FCW reset value */
 	memset(phys_to_virt(apic_page), 0, PAGE_SIZE);
 	vm->lapics.kick = lapic_kick;
+	vm->lapics.eoi_level = lapic_eoi_level;
 	vm->lapics.member[index] = &v->lapic;
 	if (vm->lapics.count <= index)
 		vm->lapics.count = index + 1;
 	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
+	if (index == 0) {
+		/* What a PC's firmware leaves the boot CPU's APIC in (the MP spec's "virtual wire" mode,
+		 * 3.6.2.2): software-enabled, the 8259A through LINT0 (ExtINT), NMI on LINT1. A kernel
+		 * that only programs the PIC, as built for `qemu -kernel`, gets its interrupts. */
+		vlapic_mmio_write(&v->lapic, VLAPIC_SVR, 4, VLAPIC_SVR_ENABLE | 0xff, 0);
+		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT0, 4, 7u << 8, 0);
+		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT1, 4, 4u << 8, 0);
+	}
 	if (index == 0 && vmx_caps.apicv) {
 		/* The guest's APIC page at its reset base leads to the APIC-access page; if its RAM is
 		 * there already, the APIC stays emulated (RAM wins, as with a relocated base). */
@@ -491,11 +517,19 @@ void vcpu_kick(struct vcpu *v)
 	cpu_kick(v->cpu);
 }
 
+/* vCPU 0 keeps the guest's device time: the PIT and RTC timers fire on its CPU (vdev_timers_update). */
+static bool extint_due(struct vcpu *v)
+{
+	return v->index == 0 && vlapic_extint_enabled(&v->lapic) && vpc_extint_pending(&v->vm->pc);
+}
+
 bool vcpu_runnable(struct vcpu *v, uint64_t now)
 {
 	struct vlapic *l = &v->lapic;
 
 	vlapic_timer_update(l, now);
+	if (v->index == 0)
+		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
 	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		return true;
 	switch (v->state) {
@@ -506,14 +540,17 @@ bool vcpu_runnable(struct vcpu *v, uint64_t now)
 	case VCPU_HALTED:
 		/* HLT ends on an NMI, or on an interrupt the guest accepts (IF=1, above its priority). */
 		return __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) ||
-		       (v->halted_if && vlapic_pending_vector(l) >= 0);
+		       (v->halted_if && (vlapic_pending_vector(l) >= 0 || extint_due(v)));
 	}
 	return true;
 }
 
 uint64_t vcpu_next_deadline(const struct vcpu *v)
 {
-	return v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0;
+	uint64_t a = v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0, b = v->dev_deadline;
+
+	/* Device timers are vCPU 0's to run whatever its state: even waiting, its CPU wakes for them. */
+	return !a ? b : !b ? a : a < b ? a : b;
 }
 
 bool vcpu_others_active(const struct vcpu *v)

@@ -6,6 +6,7 @@
 #include "gmem/gmem.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/lapic.h"
+#include "vdev/pc.h"
 #include "vdev/reset.h"
 #include "vdev/uart.h"
 #include "vdev/vdev.h"
@@ -66,6 +67,7 @@ struct vcpu {
 	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
 	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
 	uint64_t armed_deadline;     /* the APIC-timer deadline the preemption timer was last set for */
+	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask; /* switched with the vCPU */
@@ -95,6 +97,8 @@ struct vm {
 	struct vuart uart;
 	struct vreset reset;         /* 8042, port 0x92, 0xCF9, ACPI sleep: resets and power-off */
 	struct fw_cfg fw_cfg;        /* QEMU's fw_cfg: CPU count and RAM size */
+	struct vpc pc;               /* PIC, PIT, I/O APIC, RTC: the PC around the vCPUs */
+	uint64_t rsdp_gpa;           /* its ACPI tables' RSDP (core/guest.c) */
 	struct vlapic_group lapics;  /* its vCPUs' local APICs: IPIs stay among these */
 	bool apicv;                  /* its vCPUs use the CPU's APIC virtualization (xAPIC at 0xFEE00000) */
 	volatile bool apicv_inhibited; /* ... no more: a vCPU left that configuration (vcpu_apicv_inhibit) */
@@ -139,6 +143,9 @@ void vcpu_apicv_inhibit(struct vcpu *v);
 /* Is another vCPU of v's guest running, or halted so that an interrupt wakes it? (Only such a one
  * could still send v an NMI, INIT or Start-up IPI.) */
 bool vcpu_others_active(const struct vcpu *v);
+
+/* The PIC's INTR output changed (the PC platform's callback; `vm` is the struct vm). */
+void vcpu_pic_intr_changed(void *vm);
 
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
 void vcpu_kick(struct vcpu *v);
