@@ -1,4 +1,5 @@
-/* The console: where printk's lines go (a 16550 UART and, where there is one, the screen). */
+/* The console: where printk's lines go (a 16550 UART and, where there is one, the screen), and where
+ * the operator's keystrokes come from (the UART). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 void uart_init(uint16_t port, uint32_t baud);
 void uart_write(const char *s, size_t n);
 void uart_drain(void);          /* returns once the last byte has left the transmitter */
+int uart_getc(void);            /* a received byte, or -1 when none is waiting (polled: LSR.DR) */
 
 /* VGA text mode (80x25 at 0xB8000), the screen under a BIOS boot. */
 void vga_init(void);
@@ -19,6 +21,19 @@ void console_enable_screen(void);
 /* Writes to every console that is on. Callers hold no lock: printk serializes. */
 void console_write(const char *s, size_t n);
 void console_flush(void);
+
+/* A byte typed on the console (the UART), or -1 when none is waiting. */
+int console_getc(void);
+
+/*
+ * The tail: a last, unfinished line the serial console shows below everything printk printed (the
+ * monitor's prompt and what is typed after it, or the focused guest's prompt). printk erases it
+ * ("\r", ESC [ K), prints its lines, and draws it again, so it stays the bottom line of the terminal;
+ * a tail that only grows is drawn by sending the new characters. Longer than one line of the
+ * terminal (TAIL_COLS), only its end shows. NULL or n = 0 removes it. Any CPU; serialized with printk.
+ */
+#define TAIL_COLS 79
+void console_set_tail(const char *s, size_t n);
 
 /* Parses `console=` (com1..com4 or a hex port, then an optional ",baud"). 0, or -EINVAL. */
 int console_parse(const char *val, uint16_t *port, uint32_t *baud);

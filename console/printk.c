@@ -1,4 +1,5 @@
-/* printk and panic: format a call's text, prefix every line with "[cpuN] ", write it whole. */
+/* printk and panic: format a call's text, prefix every line with "[cpuN] ", write it whole; and the
+ * serial console's tail line (console_set_tail), kept below whatever printk writes. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/spinlock.h"
 #include "console/console.h"
@@ -13,11 +14,67 @@ void (*panic_action)(void);
 bool (*panic_stop_others)(void);
 static bool vga_on;
 
+/* The tail (console_set_tail): its text, the part the terminal shows (from tail_from on, at most
+ * TAIL_COLS characters), and whether it shows now. */
+#define TAIL_MAX 256
+static char tail[TAIL_MAX];
+static size_t tail_len, tail_from;
+static bool tail_drawn;
+
 void console_write(const char *s, size_t n)
 {
 	uart_write(s, n);
 	if (vga_on)
 		vga_write(s, n);
+}
+
+/* The tail goes to the serial console only: the VGA text screen has no carriage return to erase it. */
+static void tail_erase(void)
+{
+	if (tail_drawn)
+		uart_write("\r\x1b[K", 4);     /* back to column 0, erase to the end of the line (VT100) */
+	tail_drawn = false;
+}
+
+/* Draws the tail from tail_from; one that no longer fits from there scrolls by half a line, as
+ * line editors do, so a growing tail costs about two characters per character, not a whole line. */
+static void tail_draw(void)
+{
+	if (tail_len <= TAIL_COLS)
+		tail_from = 0;
+	else if (tail_from > tail_len || tail_len - tail_from > TAIL_COLS)
+		tail_from = tail_len - TAIL_COLS / 2;
+	if (tail_len) {
+		uart_write(tail + tail_from, tail_len - tail_from);
+		tail_drawn = true;
+	}
+}
+
+void console_set_tail(const char *s, size_t n)
+{
+	if (!s)
+		n = 0;
+	if (n > TAIL_MAX) {
+		s += n - TAIL_MAX;
+		n = TAIL_MAX;
+	}
+	spin_lock(&console_lock);
+	if (tail_drawn && n > tail_len && n - tail_from <= TAIL_COLS && !memcmp(s, tail, tail_len)) {
+		uart_write(s + tail_len, n - tail_len);     /* it grew and still fits: draw what is new */
+		memcpy(tail + tail_len, s + tail_len, n - tail_len);
+		tail_len = n;
+	} else if (!(tail_drawn && n == tail_len && !memcmp(s, tail, n))) {
+		tail_erase();
+		memcpy(tail, s, n);
+		tail_len = n;
+		tail_draw();
+	}
+	spin_unlock(&console_lock);
+}
+
+int console_getc(void)
+{
+	return uart_getc();
 }
 
 void console_enable_screen(void)
@@ -86,7 +143,9 @@ void vprintk(int level, const char *fmt, va_list ap)
 	if (!line_start && n < sizeof(line))  /* every call ends its line */
 		line[n++] = '\n';
 	spin_lock(&console_lock);
+	tail_erase();
 	console_write(line, n);
+	tail_draw();
 	spin_unlock(&console_lock);
 }
 

@@ -1,11 +1,19 @@
-/* Guest creation from a GRUB module line, and guest end. A bad module line stops only that guest,
- * with a message naming the problem: "hv: guest NAME not started: REASON". */
+/* Guest creation from a GRUB module line, guest end, and guest restart. A bad module line stops only
+ * that guest, with a message naming the problem: "hv: guest NAME not started: REASON".
+ *
+ * A guest's life: created (live) -> ending (one vCPU claimed the end: vm->ending) -> each vCPU
+ * detaches on its own CPU -> the last one reports the end and frees its memory, then either rebuilds
+ * it from its boot module (restart: on-exit=/on-crash=restart, or the monitor) and it is live again,
+ * or the guest has ended (until the monitor starts it again). "hv: all guests finished" comes when
+ * no guest is live: a restarting guest is live. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "console/printk.h"
 #include "core/config.h"
 #include "core/guest.h"
+#include "core/hv.h"
 #include "core/loader.h"
+#include "core/monitor.h"
 #include "lib/cmdline.h"
 #include "lib/errno.h"
 #include "lib/format.h"
@@ -23,10 +31,33 @@ struct vm vms[MAX_GUESTS];
 unsigned nvms;
 static unsigned live_guests;            /* created and not yet ended; the last to end sees 0 */
 
+const char *const end_policy_names[] = { "stop", "restart", NULL };
+
+/* What the core keeps per guest beside struct vm (vms[i] <-> ctls[i]): where its image comes from,
+ * for restarts; where its vCPUs go; its restart policy and its life so far. */
+struct guest_ctl {
+	const struct boot_module *mod;      /* its GRUB module: reserved memory, never freed */
+	unsigned idx;                       /* module index */
+	unsigned cpu_of[VM_MAX_VCPUS];      /* host CPU of each vCPU */
+	unsigned on_exit, on_crash;         /* enum end_policy */
+	uint64_t restarts_max;              /* restarts=: automatic restarts allowed */
+	unsigned restarts;                  /* restarts so far, whatever asked for them */
+	unsigned auto_restarts;             /* those the policy made (counted against restarts_max) */
+	volatile bool live;                 /* its memory and vCPUs exist (running or ending) */
+	volatile bool monitor_stop;         /* the monitor stopped it: no automatic restart */
+	volatile bool monitor_restart;      /* the monitor asked for a restart, whatever the policy */
+	char last_end[192];                 /* how it last ended: "exited: code=0", "stopped: ..." */
+	spinlock_t lock;                    /* held while its memory is freed or rebuilt, and by the
+					     * monitor while it reads that memory (guest_hold) */
+};
+static struct guest_ctl ctls[MAX_GUESTS];
+
 /* What a module line says besides what struct vm keeps. */
 struct guest_opts {
 	char cpus[64];                      /* cpu=A,B,...: host CPUs of vCPU 0, 1, ...; "" = spread */
 	uint64_t vcpus;                     /* vcpus=N */
+	unsigned on_exit, on_crash;         /* on-exit=, on-crash=: stop|restart */
+	uint64_t restarts;                  /* restarts=N */
 };
 
 /* The module's file name without folders or extension ("/guests/hello.elf" -> "hello"): the
@@ -87,6 +118,9 @@ static bool parse_line(struct vm *g, struct guest_opts *o, const struct boot_mod
 		{ "vcpus", OPT_UINT, &o->vcpus, 0, NULL, NULL },
 		{ "alloc", OPT_CHOICE, &g->alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &g->chunk, 0, NULL, NULL },
+		{ "on-exit", OPT_CHOICE, &o->on_exit, 0, end_policy_names, NULL },
+		{ "on-crash", OPT_CHOICE, &o->on_crash, 0, end_policy_names, NULL },
+		{ "restarts", OPT_UINT, &o->restarts, 0, NULL, NULL },
 	};
 	char who[48];
 
@@ -220,6 +254,7 @@ static int create_devices(struct vm *g)
 	    (err = vreset_init(&g->reset, &g->bus, ACPI_PM_PORT_DEFAULT, ACPI_S5_SLP_TYP)) ||
 	    (err = fw_cfg_init(&g->fw_cfg, &g->bus, g->mem_size, g->nvcpus)))
 		return err;
+	g->uart.irq = vpc_irq_line(&g->pc, PC_IRQ_COM1);   /* COM1 on IRQ 4, as on a PC */
 	return 0;
 }
 
@@ -245,74 +280,113 @@ static void destroy_vcpus(struct vm *g, unsigned n)
 		vcpu_destroy(&g->vcpus[i]);
 }
 
-struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cpus)
+#define build_failed(vm, verb, ...) do { \
+	char _why[160]; \
+	snformat(_why, sizeof(_why), __VA_ARGS__); \
+	pr_err("hv: guest %s %s: %s\n", (vm)->name, verb, _why); \
+} while (0)
+
+/* Everything of a guest that its module line does not say: memory, devices, vCPUs. Before a rebuild
+ * the old ones are gone (guest_detach): clear them to what a new guest starts with. The module-line
+ * part of struct vm comes first (vmx/vcpu.h) and is kept. */
+static void reset_runtime(struct vm *g)
 {
-	const void *file = (const void *)mod->start;
-	size_t file_size = mod->end - mod->start;
-	struct guest_opts opts = { "", 1 };
-	unsigned cpu_of[VM_MAX_VCPUS];
+	size_t keep = __builtin_offsetof(struct vm, mem);
+
+	_Static_assert(__builtin_offsetof(struct vm, create_ticks) < __builtin_offsetof(struct vm, mem),
+		       "struct vm: the module-line part comes before the runtime part");
+	memset((char *)g + keep, 0, sizeof(*g) - keep);
+}
+
+/* Builds the guest that g's module line and c describe: checks and loads its image into a new
+ * partition, builds its boot information, its devices and its vCPUs (not yet scheduled). On failure
+ * reports "hv: guest NAME <verb>: REASON", frees what it took and returns false. */
+static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
+{
+	const void *file = (const void *)c->mod->start;
+	size_t file_size = c->mod->end - c->mod->start;
 	struct guest_image img;
 	struct vcpu_state start;
 	char why[160], info[GUEST_INFO_MAX];
 	size_t info_len;
-	struct vm *g;
 	int err;
+
+	g->t_create = rdtsc();
+	if (loader_check(file, file_size, g->mem_size, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
+		build_failed(g, verb, "bad image: %s", why);
+		return false;
+	}
+	info_len = mb2_build_info(info, sizeof(info), g->args, "tessera", g->mem_size);
+	if (!info_len) {
+		build_failed(g, verb, "its command line does not fit in its boot information");
+		return false;
+	}
+	if (create_devices(g)) {
+		build_failed(g, verb, "cannot register its devices");
+		return false;
+	}
+
+	err = gmem_create(&g->mem, g->alloc, g->mem_size, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
+			  vmx_caps.ept_page_sizes);
+	if (err) {
+		build_failed(g, verb, "%s", err == -ENOMEM ? "out of memory for its RAM and EPT" :
+			     "cannot set up its RAM");
+		return false;
+	}
+	if (loader_load(file, file_size, write_guest, &g->mem) ||
+	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len) || write_acpi(g)) {
+		build_failed(g, verb, "out of memory while loading its image");
+		gmem_destroy(&g->mem);
+		return false;
+	}
+	g->eptp = ept_pointer(&g->mem.ept, false);
+	mb2_start_state(&start, img.entry, GUEST_INFO_GPA);
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		if (vcpu_create(g, i, c->cpu_of[i], i == 0 ? &start : NULL)) {
+			build_failed(g, verb, "out of memory for its vCPUs");
+			destroy_vcpus(g, i);
+			gmem_destroy(&g->mem);
+			return false;
+		}
+	g->vcpus_attached = g->nvcpus;
+	g->create_ticks = rdtsc() - g->t_create;
+	monitor_guest_built(g);
+	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->name, img.entry,
+		 img.elf64 ? "ELF64" : "ELF32", g->args);
+	return true;
+}
+
+struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cpus)
+{
+	struct guest_opts opts = { "", 1, END_STOP, END_STOP, 10 };
+	struct guest_ctl *c;
+	struct vm *g;
 
 	if (nvms == MAX_GUESTS) {
 		pr_err("hv: module %u not started: more than %d guests\n", idx, MAX_GUESTS);
 		return NULL;
 	}
 	g = &vms[nvms];
+	c = &ctls[nvms];
 	memset(g, 0, sizeof(*g));
-	g->t_create = rdtsc();
+	memset(c, 0, sizeof(*c));
 	g->mem_size = 32ull << 20;
 	g->alloc = config.alloc;
 	g->chunk = config.chunk;
-	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, cpu_of))
+	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, c->cpu_of))
 		return NULL;
-	if (loader_check(file, file_size, g->mem_size, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
-		not_started(g, "bad image: %s", why);
-		return NULL;
-	}
-	info_len = mb2_build_info(info, sizeof(info), g->args, "tessera", g->mem_size);
-	if (!info_len) {
-		not_started(g, "its command line does not fit in its boot information");
-		return NULL;
-	}
-	if (create_devices(g)) {
-		not_started(g, "cannot register its devices");
-		return NULL;
-	}
-
-	err = gmem_create(&g->mem, g->alloc, g->mem_size, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
-			  vmx_caps.ept_page_sizes);
-	if (err) {
-		not_started(g, "%s", err == -ENOMEM ? "out of memory for its RAM and EPT" : "cannot set up its RAM");
-		return NULL;
-	}
-	if (loader_load(file, file_size, write_guest, &g->mem) ||
-	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len) || write_acpi(g)) {
-		not_started(g, "out of memory while loading its image");
-		gmem_destroy(&g->mem);
-		return NULL;
-	}
+	c->mod = mod;
+	c->idx = idx;
+	c->on_exit = opts.on_exit;
+	c->on_crash = opts.on_crash;
+	c->restarts_max = opts.restarts;
 	g->id = nvms + 1;
-	g->eptp = ept_pointer(&g->mem.ept, false);
-	mb2_start_state(&start, img.entry, GUEST_INFO_GPA);
-	for (unsigned i = 0; i < g->nvcpus; i++)
-		if (vcpu_create(g, i, cpu_of[i], i == 0 ? &start : NULL)) {
-			not_started(g, "out of memory for its vCPUs");
-			destroy_vcpus(g, i);
-			gmem_destroy(&g->mem);
-			return NULL;
-		}
-	g->vcpus_attached = g->nvcpus;
+	if (!build(g, c, "not started"))
+		return NULL;
+	c->live = true;
 	nvms++;
 	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
-	g->create_ticks = rdtsc() - g->t_create;
 	report_started(g);
-	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->name, img.entry,
-		 img.elf64 ? "ELF64" : "ELF32", g->args);
 	return g;
 }
 
@@ -353,6 +427,62 @@ static void report_end(struct vm *g)
 		gmem_touched_bytes(&g->mem) >> 10, g->mem.ept.tables * 4);
 }
 
+static struct guest_ctl *ctl_of(const struct vm *g)
+{
+	return &ctls[g - vms];
+}
+
+/* Should the guest that just ended come back? The monitor's restart always; the monitor's stop
+ * never; else its on-exit= or on-crash= policy (crash: any "stopped:" end), at most restarts= times. */
+static bool want_restart(const struct vm *g, struct guest_ctl *c)
+{
+	unsigned policy = g->end_why == VCPU_EXITED ? c->on_exit : c->on_crash;
+
+	if (c->monitor_restart)
+		return true;
+	if (c->monitor_stop || policy != END_RESTART)
+		return false;
+	if (c->auto_restarts >= c->restarts_max) {
+		pr_info("hv: guest %s not restarted: its %lu restarts (restarts=) are used up\n", g->name,
+			c->restarts_max);
+		return false;
+	}
+	return true;
+}
+
+/* The last vCPU of an ended guest left: its memory goes back to the allocator, then it is either
+ * rebuilt and scheduled again (a restart) or over. true if it lives on. */
+static bool end_or_restart(struct vm *g)
+{
+	struct guest_ctl *c = ctl_of(g);
+	bool by_monitor = c->monitor_restart, restart;
+
+	if (g->end_why == VCPU_EXITED)
+		snformat(c->last_end, sizeof(c->last_end), "exited: code=%d", g->exit_code);
+	else
+		snformat(c->last_end, sizeof(c->last_end), "stopped: %s", g->stop_reason);
+	restart = want_restart(g, c);
+	c->monitor_stop = c->monitor_restart = false;
+	spin_lock(&c->lock);
+	gmem_destroy(&g->mem);
+	c->live = false;
+	spin_unlock(&c->lock);
+	if (!restart)
+		return false;
+	reset_runtime(g);
+	if (!build(g, c, "not restarted"))
+		return false;
+	c->restarts++;
+	if (!by_monitor)
+		c->auto_restarts++;
+	c->live = true;
+	pr_info("hv: guest %s restarted (%u): %s\n", g->name, c->restarts,
+		by_monitor ? "asked by the monitor" : c->last_end);
+	report_started(g);
+	hv_schedule(g);
+	return true;
+}
+
 unsigned guest_detach(struct vcpu *v)
 {
 	struct vm *g = v->vm;
@@ -364,6 +494,69 @@ unsigned guest_detach(struct vcpu *v)
 	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations, so its
 	 * tables and memory can go back to the allocator. */
 	report_end(g);
-	gmem_destroy(&g->mem);
+	if (end_or_restart(g))
+		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
 	return __atomic_sub_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
+}
+
+/* --- for the monitor ---------------------------------------------------------------------------------- */
+
+void guest_life(const struct vm *g, struct guest_life *life)
+{
+	const struct guest_ctl *c = ctl_of(g);
+
+	life->live = c->live;
+	life->ending = c->live && g->ending;
+	life->restarts = c->restarts;
+	life->on_exit = c->on_exit;
+	life->on_crash = c->on_crash;
+	life->restarts_max = c->restarts_max;
+	life->last_end = c->last_end;
+}
+
+bool guest_hold(struct vm *g)
+{
+	struct guest_ctl *c = ctl_of(g);
+
+	spin_lock(&c->lock);
+	if (c->live)
+		return true;
+	spin_unlock(&c->lock);
+	return false;
+}
+
+void guest_release(struct vm *g)
+{
+	spin_unlock(&ctl_of(g)->lock);
+}
+
+int guest_stop(struct vm *g, bool restart)
+{
+	struct guest_ctl *c = ctl_of(g);
+
+	if (!c->live || g->ending)
+		return -EBUSY;
+	if (restart)
+		__atomic_store_n(&c->monitor_restart, true, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&c->monitor_stop, true, __ATOMIC_RELEASE);
+	vm_stop(&g->vcpus[0], restart ? "by the monitor, to restart" : "by the monitor");
+	return 0;
+}
+
+int guest_start(struct vm *g)
+{
+	struct guest_ctl *c = ctl_of(g);
+
+	if (c->live)
+		return -EBUSY;
+	reset_runtime(g);
+	if (!build(g, c, "not started"))
+		return -ENOMEM;
+	c->auto_restarts = 0;               /* the operator gives it its restarts= again */
+	c->live = true;
+	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
+	report_started(g);
+	hv_schedule(g);
+	return 0;
 }

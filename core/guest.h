@@ -1,5 +1,5 @@
 /* Guests: created from GRUB modules, each one struct vm with its partition, EPT, devices and vCPUs;
- * ended and cleaned up. */
+ * ended and cleaned up, restarted by their policy or by the monitor. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,3 +23,28 @@ struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cp
  * guest to leave reports how it ended and frees everything. Returns the number of guests still
  * live after that. */
 unsigned guest_detach(struct vcpu *v);
+
+/* What a guest does when it ends (module line on-exit=, on-crash=). */
+enum end_policy { END_STOP, END_RESTART };
+extern const char *const end_policy_names[]; /* "stop", "restart", NULL */
+
+/* A guest's life as the monitor shows it. */
+struct guest_life {
+	bool live;                  /* its memory and vCPUs exist */
+	bool ending;                /* live, and its vCPUs are leaving their CPUs */
+	unsigned restarts;          /* restarts so far */
+	unsigned on_exit, on_crash; /* enum end_policy */
+	uint64_t restarts_max;      /* restarts= */
+	const char *last_end;       /* "exited: code=N" or "stopped: REASON"; "" before its first end */
+};
+void guest_life(const struct vm *g, struct guest_life *life);
+/* While held, a live guest's memory and EPT stay (its end waits): true and held if it is live,
+ * false (not held) if it has ended. Short: the guest's end spins on it. */
+bool guest_hold(struct vm *g);
+void guest_release(struct vm *g);
+/* The monitor: ends a live guest ("stopped: by the monitor"), then, with `restart`, builds it again
+ * whatever its policy. 0, or -EBUSY when it has ended or is ending already. */
+int guest_stop(struct vm *g, bool restart);
+/* The monitor: builds an ended guest again from its module and schedules it. 0, -EBUSY (it is
+ * live), or -ENOMEM (reported). */
+int guest_start(struct vm *g);

@@ -5,8 +5,12 @@
  * CPU. A vCPU that halts (HLT) or waits for its Start-up IPI is skipped until an event makes it
  * runnable; a CPU with nothing runnable arms its APIC timer for the earliest guest timer deadline
  * and halts, woken by that timer or by the wake-up IPI another CPU sends when it posts an event to
- * one of this CPU's vCPUs. */
+ * one of this CPU's vCPUs.
+ *
+ * The boot CPU also reads the console (core/monitor.c) on every pass of its loop, polled: at least
+ * every time slice while it runs vCPUs, and every MONITOR_POLL_US while it idles. */
 #include "arch/x86/apic.h"
+#include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/smp.h"
@@ -16,6 +20,7 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
+#include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
 #include "vmx/vmx.h"
@@ -28,13 +33,23 @@ static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with 
 static volatile uint64_t idle_since[MAX_CPUS]; /* TSC when it last halted so; 0 while it runs */
 static bool ran_guests[MAX_CPUS];       /* the CPU ran a vCPU at least once */
 
+/* pick() on v's CPU reads the list without the lock: the entry is in place before the count says so. */
 static void sched_add(struct vcpu *v)
 {
 	struct percpu *pc = &percpu[v->cpu];
 
 	spin_lock(&pc->sched_lock);
-	pc->vcpus[pc->nvcpus++] = v;
+	pc->vcpus[pc->nvcpus] = v;
+	__atomic_store_n(&pc->nvcpus, pc->nvcpus + 1, __ATOMIC_RELEASE);
 	spin_unlock(&pc->sched_lock);
+}
+
+void hv_schedule(struct vm *g)
+{
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		sched_add(&g->vcpus[i]);
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		cpu_kick(g->vcpus[i].cpu);
 }
 
 static void sched_remove(struct percpu *pc, struct vcpu *v)
@@ -94,9 +109,18 @@ static __attribute__((noreturn)) void cpu_loop(void)
 
 	for (;;) {
 		uint64_t wake;
-		struct vcpu *v = pick(pc, &wake);
+		struct vcpu *v;
 
+		if (pc->id == 0)
+			monitor_poll();
+		v = pick(pc, &wake);
 		if (!v) {
+			if (pc->id == 0) {      /* wake up to read the console meanwhile */
+				uint64_t poll = rdtsc() + us_to_tsc(MONITOR_POLL_US);
+
+				if (!wake || poll < wake)
+					wake = poll;
+			}
 			idle_since[pc->id] = rdtsc();
 			lapic_timer_arm(wake);
 			sti_hlt();              /* until the host timer or a wake-up IPI */
@@ -112,7 +136,10 @@ static __attribute__((noreturn)) void cpu_loop(void)
 				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
 					pmm_free_bytes() >> 10, free_before_guests >> 10);
 				report_idle();
-				hv_shutdown();
+				if (config.poweroff)
+					hv_shutdown();
+				pr_info("hv: the console stays up: Ctrl-] m, then 'start NAME' or 'poweroff' "
+					"(poweroff=1 powers off here instead)\n");
 			}
 			continue;
 		}
@@ -132,6 +159,16 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		ran_guests[pc->id] = true;
 		vcpu_run(v, quantum);           /* its guest's end shows in vm->ending */
 	}
+}
+
+/* Nothing to run. With poweroff=1 the system ends (hv_start returns to kmain); without, the console
+ * stays up for the monitor (the boot CPU never returns). */
+static void stay_up(void)
+{
+	if (config.poweroff)
+		return;
+	monitor_banner();
+	monitor_idle();
 }
 
 void hv_ap_main(struct percpu *pc)
@@ -156,7 +193,8 @@ void hv_start(const struct bootinfo *bi)
 		for (size_t i = 0; i < bi->nmodules; i++)
 			pr_err("hv: module %lu not started: no VMX on this machine\n", i);
 		pr_info("hv: ready\n");
-		return;                         /* a console-only system: nothing to run */
+		stay_up();                      /* a console-only system: nothing to run */
+		return;
 	}
 	if (!config.apicv)
 		vmx_caps.apicv = false;
@@ -185,11 +223,13 @@ void hv_start(const struct bootinfo *bi)
 	if (!cpus) {
 		pr_err("hv: no CPU could turn VMX on; no guests\n");
 		pr_info("hv: ready\n");
+		stay_up();
 		return;
 	}
 	if (vcpu_global_init()) {
 		pr_err("hv: out of memory for the MSR bitmap; no guests\n");
 		pr_info("hv: ready\n");
+		stay_up();
 		return;
 	}
 	free_before_guests = pmm_free_bytes();
@@ -205,8 +245,10 @@ void hv_start(const struct bootinfo *bi)
 	pr_info("hv: ready\n");
 	if (!started) {
 		pr_info("hv: no guests to run\n");
+		stay_up();
 		return;
 	}
+	monitor_banner();
 	run_started = rdtsc();
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)

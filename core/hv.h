@@ -3,9 +3,13 @@
 #include "arch/x86/percpu.h"
 #include "core/bootinfo.h"
 
-/* On the boot CPU once the platform is up: starts everything; returns when nothing is left to run. */
+/* On the boot CPU once the platform is up: starts everything; returns when nothing is left to run
+ * and poweroff=1 (without it, the boot CPU stays in the monitor's console loop). */
 void hv_start(const struct bootinfo *bi);
 /* Where each application processor goes once online: its scheduler loop. Never returns. */
 __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);
+struct vm;
+/* Puts every vCPU of a (re)built guest on its CPU's run list and kicks those CPUs. Any CPU. */
+void hv_schedule(struct vm *g);
 /* Power off or halt, as the command line asked. */
 __attribute__((noreturn)) void hv_shutdown(void);

@@ -4,7 +4,7 @@
 # ELF64 and switches to long mode itself. The runtime in guests/rt/ is built once for each mode.
 
 GUEST_BUILD := $(BUILD)/guests
-GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile
+GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile echo
 GUESTS_64   := memcheck crash64
 GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf)
 

@@ -1,42 +1,49 @@
 #!/usr/bin/env bash
-# `make run`: boots the ISO with the serial console on this terminal.
-# QEMU with KVM and nested VMX when the host can (Intel VT-x and /dev/kvm), otherwise Bochs (which emulates
-# VMX), headless, its serial log streamed here. Ctrl-C stops everything.
+# `make run`: boots the ISO with the serial console on this terminal, both ways: what the hypervisor
+# prints shows here, what you type goes to its console (the monitor, or the guest with the focus:
+# README "The console"). QEMU with KVM and nested VMX when the host can (Intel VT-x and /dev/kvm),
+# otherwise Bochs (which emulates VMX), headless. Ctrl-C stops everything.
 set -euo pipefail
 
 iso=${1:-build/hypervisor.iso}
 [ -f "$iso" ] || { echo "run: $iso not found (make it with 'make')" >&2; exit 1; }
 iso=$(realpath "$iso")
+runner="$(dirname "$0")/../tests/lib/runner.py"
 
 # KVM gives its guests VMX only with nested virtualization on (kvm_intel nested=Y or 1).
 nested=$(cat /sys/module/kvm_intel/parameters/nested 2>/dev/null || echo N)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo && [[ $nested == [Yy1]* ]]; then
-	echo "run: QEMU with KVM (nested VMX), 4 CPUs, 1 GiB; Ctrl-C to stop"
+	echo "run: QEMU with KVM (nested VMX), 4 CPUs, 1 GiB; Ctrl-] m for the monitor, Ctrl-C to stop"
+	# -serial stdio: the terminal in raw mode with signals on (Ctrl-C), restored when QEMU exits.
 	exec qemu-system-x86_64 -accel kvm -cpu host -smp 4 -m 1024 -cdrom "$iso" -boot d \
 		-serial stdio -display none -monitor none -no-reboot \
 		-device isa-debug-exit,iobase=0xf4,iosize=4
 fi
 
-echo "run: Bochs corei7_skylake_x (no VT-x/KVM here), 4 CPUs, 512 MiB; Ctrl-C to stop"
+echo "run: Bochs corei7_skylake_x (no VT-x/KVM here), 4 CPUs, 512 MiB; Ctrl-] m for the monitor, Ctrl-C to stop"
 dir=$(realpath -m "$(dirname "$iso")/run")   # build/run: one place, removed by make clean
 rm -rf "$dir" && mkdir -p "$dir"
-python3 "$(dirname "$0")/../tests/lib/runner.py" bochsrc "$iso" "$dir" 512 4 >"$dir/bochsrc"
+# COM1 is a TCP server on a free local port; Bochs starts once the bridge below has connected.
+port=$(python3 "$runner" free-port)
+python3 "$runner" bochsrc "$iso" "$dir" 512 4 "$port" >"$dir/bochsrc"
 printf 'c\nquit\n' >"$dir/dbg.rc"
 : >"$dir/serial.log"
 
-# Bochs runs in its own session (setsid), so the terminal's Ctrl-C reaches only this script, which then
-# kills it (Bochs ignores SIGTERM: KILL). Its term display goes to a file, never to this terminal.
+# Bochs runs in its own session (setsid), so the terminal's Ctrl-C reaches only this script and the
+# bridge, which then kill it (Bochs ignores SIGTERM: KILL). Its term display goes to a file, never to
+# this terminal.
 TERM=dumb setsid bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
 bochs_pid=$!
-tail_pid=
 stop() {
 	kill -KILL "$bochs_pid" 2>/dev/null || true
-	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
 }
 trap 'stop; echo; echo "run: stopped (logs in $dir)"; exit 130' INT TERM
 trap stop EXIT
 
-tail -n +1 -f --pid="$bochs_pid" "$dir/serial.log" &
-tail_pid=$!
-wait "$tail_pid" || true
+# The bridge: this terminal raw (no echo, no line editing, Ctrl-C still a signal) <-> Bochs's COM1,
+# everything received also appended to serial.log; the terminal's settings come back on every exit.
+status=0
+python3 "$runner" bridge "$port" "$dir/serial.log" || status=$?
+[ "$status" = 130 ] && { stop; echo; echo "run: stopped (logs in $dir)"; exit 130; }
+echo
 echo "run: Bochs exited (logs in $dir)"

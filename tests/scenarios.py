@@ -344,10 +344,10 @@ SCENARIOS += [
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 
     # The default demo, as `make run` boots it: build/hypervisor.iso and its iso/grub.cfg (which
-    # does not power off: the run ends when the guests have).
+    # does not power off: the console stays up for the monitor; the run ends when the guests have).
     bochs_vmx("vmx-default-iso", cpus=4, iso="build/hypervisor.iso",
               expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
-                     MEMCHECK_OK("mc") + [ALL_DONE, r"hv: halting"]),
+                     MEMCHECK_OK("mc") + [ALL_DONE, r"hv: the console stays up: "]),
 
     # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly.
     Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True,
@@ -610,4 +610,258 @@ SCENARIOS += [
                       GUEST_EXITED("hello", 0), ALL_DONE],
               forbid=[NO_VMX, r"hv: exception", r"hostile: mode \w+: still running",
                       r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"], check=memory_returned),
+]
+
+
+# --- the serial console: input, focus, the monitor, restarts -------------------------------------------
+
+import time  # noqa: E402
+from typing import Optional  # noqa: E402
+
+BANNER = r"^\[cpu\d+\] hv: console: keys go to the monitor"
+ANSWER = r"^\[cpu\d+\]   "        # a monitor answer line: "[cpuN]   text"
+ESC = "\x1d"                       # Ctrl-]: the console key
+
+
+def RESTARTED(name: str, n: int, reason: str = r".+") -> str:
+    return r"^\[cpu\d+\] hv: guest %s restarted \(%d\): %s$" % (re.escape(name), n, reason)
+
+
+def monitor_basics_session(c) -> Optional[str]:
+    """The monitor on a console-only system (no VMX): help, every command's answer without guests, bad
+    commands and arguments, line editing, console keys, power-off from the monitor."""
+    c.expect(NO_VMX)
+    c.expect(READY)
+    c.expect(BANNER)
+    c.command("help")
+    for cmd in ("guests", "regs NAME", "ept NAME GPA", "gva NAME VCPU GVA", "mem", "exits NAME", "stop NAME",
+                "start NAME", "restart NAME", "log", "poweroff", "reboot"):
+        c.expect(ANSWER + re.escape(cmd))
+    c.command("guests")
+    c.expect(ANSWER + "no guests$")
+    c.command("mem")
+    c.expect(ANSWER + r"host memory: usable \d+ MiB, free \d+ MiB")
+    c.command("frobnicate now")
+    c.expect(ANSWER + r"error: unknown command 'frobnicate' \('help' lists them\)$")
+    c.command("regs")
+    c.expect(ANSWER + r"error: usage: regs NAME \[VCPU\]$")
+    c.command("regs nosuch 0")
+    c.expect(ANSWER + r"error: no guest 'nosuch' \(no guests\)$")
+    c.command("ept 1 0x1000")
+    c.expect(ANSWER + r"error: no guest '1'")
+    c.command("log 9")
+    c.expect(ANSWER + r"error: loglevel 9: 0 errors")
+    c.command("log 0x3")
+    c.expect(ANSWER + r"loglevel 3 \(debug\)$")
+    c.command("log")
+    c.expect(ANSWER + r"loglevel 3 \(debug\); ")
+    # Line editing: DEL, Ctrl-U, Ctrl-W, an arrow key's escape sequence, CR LF as one Enter.
+    c.send("gue\x1b[Dsx\x7fts\r\n")
+    c.expect(r"^\[cpu\d+\] hv> guests$")
+    c.expect(ANSWER + "no guests$")
+    c.send("stop everything\x15mem please\x17\r")
+    c.expect(r"^\[cpu\d+\] hv> mem $")
+    c.expect(ANSWER + r"host memory: ")
+    c.send("x" * 300 + "\r")
+    c.expect(ANSWER + r"error: the line is longer than 120 characters \(180 more\); nothing done$")
+    # Console keys with no guest to switch to.
+    c.send(ESC + "1")
+    c.expect(r"^\[cpu\d+\] hv: console: no guest 1 \(0 guests\)$")
+    c.send(ESC + "?")
+    c.expect(r"^\[cpu\d+\] hv: console keys: Ctrl-\] then: m monitor")
+    c.send(ESC + "n")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+    c.command("poweroff")
+    c.expect(r"^\[cpu\d+\] hv: powering off \(monitor\)$")
+    return None
+
+
+ECHO_MARKER = r"echo: marker at GVA (?P<gva>0x[0-9a-f]+) GPA (?P<gpa>0x[0-9a-f]+) holds 0x7e55e7a5 \(alias ok\)"
+
+
+def guest_session(c) -> Optional[str]:
+    """Bochs, two CPUs: an echo guest on CPU 0, memcheck beside it on CPU 1. Restart the running memcheck
+    and see it pass again; every monitor command against live guests, their fields checked (an EPT walk
+    inside the partition, "not mapped" outside, the two-stage walk of the echo guest's marker variable
+    ending at the HPA that holds its value); type to the echo guest and read its echo; stop and start it."""
+    c.expect(READY)
+    c.expect(BANNER)
+    # memcheck is filling its RAM: restart it now.
+    c.command("restart mc")
+    c.expect(ANSWER + "restarting guest mc$")
+    c.expect(GUEST_STOPPED("mc", "by the monitor, to restart"))
+    c.expect(RESTARTED("mc", 1, "asked by the monitor"))
+    c.expect(GUEST_STARTED("mc"))
+    c.pos = 0
+    started = c.expect(STARTED_AT("echo"))
+    base = int(started.group("hpa"), 16)
+    marker = c.expect(GUEST_SAYS("echo", ECHO_MARKER))
+    gva, gpa = marker.group("gva"), int(marker.group("gpa"), 16)
+    c.expect(GUEST_SAYS("echo", r"echo: ready"))
+    # guests: one row each, with its vCPU placement, memory, policy.
+    c.command("guests")
+    c.expect(ANSWER + r"id\s+name\s+vcpus@cpu\s+mem\s+touched\s+alloc\s+exits\s+restarts\s+state$")
+    c.expect(ANSWER + r"1\s+echo\s+1@0\s+16M\s+16M\s+eager\s+\d+\s+0 \(max 2\)\s+(running|halted)$")
+    c.expect(ANSWER + r"2\s+mc\s+1@1\s+32M\s+32M\s+eager\s+\d+\s+1\s+(running|halted|exited: code=0)$")
+    # Type to the echo guest: its echo comes back whole, edits applied.
+    c.send(ESC + "1")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on guest echo \(1\); Ctrl-\] m for the monitor$")
+    c.send("hello, world\r")
+    c.expect(GUEST_SAYS("echo", r"echo> hello, world$"))
+    c.expect(GUEST_SAYS("echo", r"echo: got 'hello, world' \(12 bytes\)$"))
+    c.send("abX\x7fc" + ESC + ESC + "\r")
+    c.expect(GUEST_SAYS("echo", r"echo: got 'abc.' \(4 bytes\)$"))
+    c.send(ESC + "m")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+    # regs: registers of a guest in paged protected mode.
+    c.command("regs echo")
+    c.expect(ANSWER + r"guest echo vCPU 0 on cpu 0:$")
+    c.expect(ANSWER + r"rip [0-9a-f]{16} rsp [0-9a-f]{16} rflags [0-9a-f]{16}$")
+    m = c.expect(ANSWER + r"cr0 ([0-9a-f]{16}) cr3 [0-9a-f]{16} cr4 [0-9a-f]{16} efer [0-9a-f]{16}$")
+    if int(m.group(1), 16) & 0x80010001 != 0x80010001:
+        return "regs echo: CR0 %s lacks PG, WP or PE (the guest set them)" % m.group(1)
+    c.expect(ANSWER + r"es .*   cs   0008 base 0{16} limit ffffffff ar 0c09b$")
+    c.expect(ANSWER + r"state: ")
+    # ept: inside the partition, and outside the guest's RAM.
+    c.command("ept echo 0x100000")
+    m = c.expect(ANSWER + r"GPA 0x100000 -> HPA (0x[0-9a-f]+)$")
+    if int(m.group(1), 16) != base + 0x100000:
+        return "ept echo 0x100000 gave HPA %s, not the partition's base 0x%x + 0x100000" % (m.group(1), base)
+    c.command("ept echo 0x40000000")
+    c.expect(ANSWER + r"EPT (PML4E|PDPTE|PDE|PTE)\s+\[\s*\d+\] at HPA 0x[0-9a-f]+ = 0x0{16}  not present$")
+    c.expect(ANSWER + r"GPA 0x40000000: not mapped: outside the guest's RAM \(0\.\.0xffffff\)$")
+    # gva: the guest's own walk (32-bit paging, the alias through a 4 KiB page table), then the EPT.
+    c.command("gva echo 0 %s" % gva)
+    c.expect(ANSWER + r"guest echo vCPU 0: GVA %s, 32-bit paging" % gva)
+    c.expect(ANSWER + r"guest PDE\s+\[768\] at GPA 0x[0-9a-f]+ = 0x[0-9a-f]{8}$")
+    c.expect(ANSWER + r"guest PTE\s+\[\s*\d+\] at GPA 0x[0-9a-f]+ = 0x[0-9a-f]{8}$")
+    c.expect(ANSWER + r"GVA %s -> GPA 0x%x \(4K page, writable, supervisor\)$" % (gva, gpa))
+    m = c.expect(ANSWER + r"GVA %s -> GPA 0x%x -> HPA (0x[0-9a-f]+), holds 0x7e55e7a5 \(32 bits\)$" % (gva, gpa))
+    if int(m.group(1), 16) != base + gpa:
+        return "gva: HPA %s is not base 0x%x + GPA 0x%x" % (m.group(1), base, gpa)
+    c.command("gva echo 0 0xb0000000")
+    c.expect(ANSWER + r"GVA 0xb0000000: the guest's walk stops: not present \(the guest would take a fault\)$")
+    c.command("mem")
+    c.expect(ANSWER + r"host memory: usable \d+ MiB, free \d+ MiB")
+    c.expect(ANSWER + r"echo\s+16M\s+eager\s+2M\s+16384 KiB\s+\d+ KiB\s+0x%x-0x%x$" % (base, base + (16 << 20) - 1))
+    c.expect(ANSWER + r"guests hold \d+ KiB of RAM and \d+ KiB of EPT tables$")
+    c.command("exits echo")
+    c.expect(ANSWER + r"guest echo exits: total \d+, .*\bio \d+")
+    # Bad commands and arguments: one line each.
+    for cmd, answer in (("frobnicate", r"error: unknown command 'frobnicate'"),
+                        ("ept echo zz", r"error: 'zz' is not a number \(decimal, or hex with 0x\)$"),
+                        ("regs echo 5", r"error: guest echo has one vCPU \(0\); no vCPU 5$"),
+                        ("gva nosuch 0 0", r"error: no guest 'nosuch' \(guests: echo, mc\)$"),
+                        ("start echo", r"error: guest echo is running \('restart echo' starts it again\)$"),
+                        ("ept echo", r"error: usage: ept NAME GPA$")):
+        c.command(cmd)
+        c.expect(ANSWER + answer)
+    # stop, type to a stopped guest, start it again.
+    c.command("stop echo")
+    c.expect(GUEST_STOPPED("echo", "by the monitor"))
+    c.expect(r"^\[cpu\d+\] hv: guest echo memory: ")
+    c.send(ESC + "1x")
+    c.expect(r"^\[cpu\d+\] hv: console: guest echo is not running \(stopped: by the monitor\); ")
+    c.send(ESC + "m")
+    c.command("regs 1")
+    c.expect(ANSWER + r"error: guest echo is not running \(stopped: by the monitor\)$")
+    c.command("start 1")
+    c.expect(GUEST_STARTED("echo"))
+    c.expect(GUEST_SAYS("echo", r"echo: ready"))
+    c.send(ESC + "1quit\r")
+    c.expect(GUEST_EXITED("echo", 0))
+    c.expect(RESTARTED("echo", 1, r"exited: code=0"))
+    c.expect(GUEST_SAYS("echo", r"echo: ready"))
+    c.send("exit 7\r")
+    c.expect(GUEST_EXITED("echo", 7))
+    c.expect(RESTARTED("echo", 2, r"exited: code=7"))
+    c.expect(GUEST_SAYS("echo", r"echo: ready"))    # its FIFO reset drops what came before
+    c.send("exit 9\r")
+    c.expect(GUEST_EXITED("echo", 9))
+    c.expect(r"^\[cpu\d+\] hv: guest echo not restarted: its 2 restarts \(restarts=\) are used up$")
+    # The restarted memcheck passed.
+    c.pos = 0
+    c.expect(RESTARTED("mc", 1, "asked by the monitor"))
+    c.expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"))
+    c.expect(GUEST_EXITED("mc", 0))
+    c.expect(ALL_DONE)
+    return None
+
+
+def fuzz_session(seconds: float):
+    """Random bytes and overlong lines on the console for `seconds`, biased towards what the input
+    paths parse (Ctrl-], CR, DEL, escape sequences, long printable runs), to the monitor and to the
+    echo guest; then the monitor and the guest must still answer."""
+    def session(c) -> Optional[str]:
+        import random
+        rng = random.Random(int(os.environ.get("TESSERA_FUZZ_SEED", "9")))
+        c.expect(READY)
+        c.expect(GUEST_SAYS("echo", r"echo: ready"))
+        end = time.monotonic() + seconds
+        sent = 0
+        while time.monotonic() < end:
+            kind = rng.random()
+            if kind < 0.35:
+                chunk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
+            elif kind < 0.55:
+                chunk = bytes(rng.randrange(0x20, 0x7f) for _ in range(rng.randrange(100, 400))) + b"\r"
+            elif kind < 0.7:
+                chunk = ESC.encode() + bytes([rng.choice(b"mnp12?h\x1d\x00\xff")])
+            elif kind < 0.85:
+                chunk = rng.choice([b"\x1b[A", b"\x1b[1;5C", b"\x1bO", b"\x1b", b"\x7f" * 5, b"\x15", b"\x17",
+                                    b"\r\n", b"\n\r", b"\x03", b"\x0c", b"\x08"])
+            else:
+                chunk = rng.choice([b"guests", b"regs echo", b"ept echo 0x", b"gva", b"mem", b"help",
+                                    b"exits mc", b"log 2"]) + bytes([rng.choice(b" 0x9\r")])
+            c.send(chunk)
+            sent += len(chunk)
+            time.sleep(len(chunk) / 400.0)        # about 400 bytes/s: what Bochs's UART takes
+        # Still alive: the monitor answers, the echo guest echoes.
+        c.send("\x15" + ESC + "m\x15")
+        c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor", timeout=120)
+        c.command("guests", timeout=120)
+        c.expect(ANSWER + r"1\s+echo\s+1@0\s+16M\s+")
+        c.send(ESC + "1\x15ping\r")
+        c.expect(GUEST_SAYS("echo", r"echo: got 'ping' \(4 bytes\)$"), timeout=120)
+        c.send(ESC + "m\x15")
+        c.command("stop echo")
+        c.expect(GUEST_STOPPED("echo", "by the monitor"))
+        c.expect(ALL_DONE, timeout=120)
+        return None
+    return session
+
+
+FUZZ_SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "25"))
+
+SCENARIOS += [
+    # The monitor where QEMU can run the hypervisor: up to "no VMX", the console stays (no poweroff=1).
+    Scenario("console-monitor-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True, poweroff=False,
+             timeout=90, session=monitor_basics_session, end=r"hv: powering off \(monitor\)",
+             expect=[NO_VMX, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
+    # Everything with guests, over the real serial line of Bochs.
+    bochs_vmx("console-session-bochs", cpus=2, timeout=400, session=guest_session,
+              modules=[guest("echo", "name=echo cpu=0 mem=16M on-exit=restart restarts=2"),
+                       guest("memcheck", "name=mc cpu=1 mem=32M yields=8")],
+              expect=[RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
+                      GUEST_EXITED("mc", 0), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
+    # Restart policies without a console: a crashing guest restarts three times, then stays stopped; a
+    # guest that exits restarts twice; memcheck beside them stays intact; memory free after = before.
+    bochs_vmx("restart-policies", cpus=2, timeout=300,
+              modules=[guest("crash", "name=crash cpu=0 mem=16M do=triple on-crash=restart restarts=3"),
+                       guest("hello", "name=hello cpu=0 mem=16M on-exit=restart restarts=2"),
+                       guest("memcheck", "name=mc cpu=1 mem=32M yields=16")],
+              expect=[Expect(GUEST_STOPPED("crash", r"triple fault, rip 0x[0-9a-f]+"), count=4),
+                      Expect(RESTARTED("crash", 1, r"stopped: triple fault, rip 0x[0-9a-f]+"), count=1),
+                      Expect(RESTARTED("crash", 3, r"stopped: triple fault, rip 0x[0-9a-f]+"), count=1),
+                      r"^\[cpu\d+\] hv: guest crash not restarted: its 3 restarts \(restarts=\) are used up$",
+                      Expect(GUEST_EXITED("hello", 0), count=3), Expect(RESTARTED("hello", 2, "exited: code=0"), count=1),
+                      Expect(GUEST_STARTED("crash"), count=4), GUEST_EXITED("mc", 0), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL"), r"hv: guest crash restarted \(4\)"], check=memory_returned),
+    # Fuzzed input for FUZZ_SECONDS (TESSERA_FUZZ_SECONDS=60 for a minute): no crash, no hang.
+    bochs_vmx("console-fuzz", cpus=2, timeout=FUZZ_SECONDS + 300, session=fuzz_session(FUZZ_SECONDS),
+              modules=[guest("echo", "name=echo cpu=0 mem=16M"),
+                       guest("memcheck", "name=mc cpu=1 mem=16M yields=4")],
+              expect=[GUEST_EXITED("mc", 0), GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
 ]

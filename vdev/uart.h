@@ -1,16 +1,41 @@
-/* A guest's virtual 16550 UART at 0x3F8-0x3FF: enough for a polling driver; output goes to the
- * console line by line as "[NAME] text". */
+/* A guest's virtual 16550 UART at 0x3F8-0x3FF: output goes to the console line by line as
+ * "[NAME] text"; input comes from the console (the guest with the console focus) into its receive
+ * FIFO, for a polling driver (LSR.DR) or, once a virtual interrupt controller exists, its IRQ. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/spinlock.h"
+#include "vdev/irq.h"
 #include "vdev/vdev.h"
 
 #define VUART_BASE 0x3f8
 #define VUART_LINE 160
+#define VUART_FIFO 16      /* the PC16550D's receive FIFO */
+#define VUART_WIRE 256     /* bytes typed for the guest that its FIFO cannot take yet */
 
 struct vuart {
 	const char *name;            /* the guest's, for "[NAME] text" */
-	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+
+	/* Receive side and registers: guarded by the bus lock (vdev_pio holds it around an access; the
+	 * console's CPU takes it to fill the wire). */
+	struct vdev_bus *bus;
+	uint8_t fifo[VUART_FIFO];    /* receive FIFO (one byte deep while FCR bit 0 is clear: the RBR) */
+	unsigned fifo_head, fifo_count;
+	uint8_t wire[VUART_WIRE];    /* what the console sent on and the FIFO had no room for yet */
+	unsigned wire_head, wire_count;
+	uint8_t lsr_errors;          /* LSR overrun error until LSR is read */
+	bool thre_pending;           /* THR-empty interrupt: THR emptied, not yet acknowledged */
+	bool irq_level;              /* what irq() was last told */
+	uint64_t rx_bytes, rx_dropped; /* taken from the console; lost because the wire was full */
+	/* Its interrupt line (IRQ 4 on a PC), raised while IIR shows an interrupt pending and MCR.OUT2
+	 * is set, lowered once not. irq.set NULL: no interrupt controller for it yet (guests poll LSR.DR).
+	 * Driven with the bus lock held, as the router wants. */
+	struct irq_line irq;
+
+	/* Transmit side: the line being assembled, guarded by out_lock (any vCPU of the guest). */
+	spinlock_t out_lock;
+	bool live;                   /* the guest has the console focus: show its unfinished line at once */
 	char line[VUART_LINE];
 	unsigned len;
 };
@@ -21,3 +46,10 @@ int vuart_init(struct vuart *u, struct vdev_bus *bus, const char *name);
 void vuart_putc(struct vuart *u, char c);
 /* Prints what is left of a line (at guest end). */
 void vuart_flush(struct vuart *u);
+/* Bytes from the console for the guest: into the receive FIFO as far as it has room, the rest
+ * waiting on the "wire" and moved into the FIFO as the guest reads (as if the sender respected
+ * flow control), beyond VUART_WIRE dropped. Returns how many were taken. Any CPU. */
+unsigned vuart_receive(struct vuart *u, const uint8_t *bytes, unsigned n);
+/* Gives (true) or takes away the console focus: with it, the unfinished line shows on the console
+ * at once (console_set_tail) instead of waiting for its end. */
+void vuart_set_live(struct vuart *u, bool live);

@@ -3,6 +3,9 @@
 A Scenario says what to boot (hypervisor command line, modules), on what (QEMU BIOS, QEMU UEFI or Bochs,
 CPUs, RAM) and what the serial log must and must not show. run_scenario() builds the scenario's own ISO in
 build/tests/NAME/, boots it bounded by `timeout -s KILL`, and judges the serial log (build/tests/NAME/serial.log).
+A scenario with a `session` also types on the serial line: the emulator's serial port is then a TCP socket
+(QEMU `-chardev socket,server`, Bochs `com1: mode=socket-server`), and session(console) sends keys and waits
+for lines through a Console while everything received still goes to serial.log.
 Facts about the emulators on this machine: /work/shared/PLATFORM.md.
 """
 
@@ -10,7 +13,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,6 +91,8 @@ class Scenario:
     weight: Optional[float] = None      # scheduling cost estimate (default from emulator/cpus/timeout)
     description: str = ""
     iso: str = ""                       # boot this ISO as it is (e.g. build/hypervisor.iso) instead of building one
+    poweroff: bool = True               # append poweroff=1 (without it the console stays up at the end)
+    session: Optional[Callable[["Console"], Optional[str]]] = None  # types on the serial line: error or None
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -107,13 +114,22 @@ class Result:
 
 # --- log judging -------------------------------------------------------------------------------------
 
+# Terminal control the console sends around its tail line (console_set_tail: CR, then ESC [ K).
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def clean(raw: bytes, encoding: str = "utf-8") -> str:
+    """Serial bytes as lines: terminal control sequences dropped, CR LF and lone CR as LF."""
+    return ANSI.sub(b"", raw).decode(encoding, errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_log(path: str) -> str:
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
         return ""
-    return raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    return clean(raw)
 
 
 def _as_expect(e: ExpectLike) -> Expect:
@@ -162,7 +178,7 @@ def last_lines(log: str, n: int = 5) -> str:
 # --- building the ISO --------------------------------------------------------------------------------
 
 def grub_cfg(sc: Scenario) -> str:
-    cmd = (sc.cmdline + " poweroff=1").strip()
+    cmd = (sc.cmdline + (" poweroff=1" if sc.poweroff else "")).strip()
     lines = ["set timeout=0", "set default=0", "",
              'menuentry "tessera %s" {' % sc.name,
              "    multiboot2 /boot/hypervisor.elf %s" % cmd]
@@ -207,17 +223,24 @@ def kvm_wanted() -> bool:
             and os.access("/dev/kvm", os.R_OK | os.W_OK))
 
 
-def qemu_cmd(sc: Scenario, iso: str, serial: str) -> List[str]:
+def qemu_cmd(sc: Scenario, iso: str, serial: str, port: int = 0) -> List[str]:
+    """`port`: the serial line is a TCP server on 127.0.0.1:port that QEMU waits for before it starts."""
     accel = "kvm" if (kvm_wanted() and not sc.needs_vmx) else "tcg"
+    line = ["-chardev", "socket,id=con,host=127.0.0.1,port=%d,server=on,wait=on" % port, "-serial", "chardev:con"] \
+        if port else ["-serial", "file:" + serial]
     cmd = ["qemu-system-x86_64", "-accel", accel, "-smp", str(sc.cpus), "-m", str(sc.mem),
-           "-cdrom", iso, "-boot", "d", "-serial", "file:" + serial, "-display", "none",
+           "-cdrom", iso, "-boot", "d", *line, "-display", "none",
            "-monitor", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     if sc.emulator == "qemu-uefi":
         cmd += ["-bios", OVMF]
     return cmd
 
 
-def bochsrc(sc: Scenario, iso: str, serial: str, log: str) -> str:
+def bochsrc(sc: Scenario, iso: str, serial: str, log: str, port: int = 0) -> str:
+    """`port`: COM1 is a TCP server on localhost:port, and Bochs waits for a client before it starts
+    (Bochs 2.7 reads a byte from it only when the UART's receive buffer is empty: no overruns)."""
+    com1 = "com1: enabled=1, mode=socket-server, dev=localhost:%d" % port if port else \
+        "com1: enabled=1, mode=file, dev=%s" % serial
     return "\n".join([
         "megs: %d" % sc.mem,
         "cpu: model=%s, count=%d, ips=100000000, reset_on_triple_fault=0" % (sc.cpu_model, sc.cpus),
@@ -225,7 +248,7 @@ def bochsrc(sc: Scenario, iso: str, serial: str, log: str) -> str:
         "vgaromimage: file=%s" % VGA_BIOS,
         "ata0-master: type=cdrom, path=%s, status=inserted" % iso,
         "boot: cdrom",
-        "com1: enabled=1, mode=file, dev=%s" % serial,
+        com1,
         "display_library: term",
         "log: %s" % log,
         "panic: action=fatal",
@@ -236,21 +259,137 @@ def bochsrc(sc: Scenario, iso: str, serial: str, log: str) -> str:
         ""])
 
 
-def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str):
-    """(argv, env) for the scenario's emulator, without the timeout wrapper."""
+def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
+    """(argv, env) for the scenario's emulator, without the timeout wrapper; `port`: serial on TCP."""
     env = dict(os.environ)
     if sc.emulator in ("qemu", "qemu-uefi"):
-        return qemu_cmd(sc, iso, serial), env
+        return qemu_cmd(sc, iso, serial, port), env
     if sc.emulator == "bochs":
         rc = os.path.join(out, "bochsrc")
         with open(rc, "w") as f:
-            f.write(bochsrc(sc, iso, serial, os.path.join(out, "bochs.log")))
+            f.write(bochsrc(sc, iso, serial, os.path.join(out, "bochs.log"), port))
         dbg = os.path.join(out, "dbg.rc")
         with open(dbg, "w") as f:
             f.write("c\nquit\n")
         env["TERM"] = "dumb"  # the term display needs a TERM; no pty needed (PLATFORM.md)
         return ["bochs", "-q", "-f", rc, "-rc", dbg], env
     raise ValueError("unknown emulator %r" % sc.emulator)
+
+
+# --- an interactive serial line -----------------------------------------------------------------------
+
+class SessionError(Exception):
+    """A session step failed: what was expected and did not come."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect(port: int, proc: subprocess.Popen, within: float = 60.0) -> socket.socket:
+    """Connects to the emulator's serial server once it listens (it starts only then)."""
+    end = time.monotonic() + within
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > end:
+                raise SessionError("the emulator's serial server on port %d never answered" % port)
+            time.sleep(0.1)
+
+
+class Console:
+    """The serial line of a running emulator. A reader thread appends every byte received to the log
+    file (judged as usual afterwards) and to `text` (the same, cleaned: see clean(), decoded as Latin-1 so
+    every byte is one character). expect() waits for a regex after the previous match; send() types."""
+
+    def __init__(self, sock: socket.socket, log_path: str, deadline: float, fail: Sequence[str] = ()):
+        self.sock = sock
+        self.deadline = deadline             # time.monotonic() when the scenario's time is up
+        self.fail = [re.compile(r, re.M) for r in fail]  # lines that end the session at once (panics)
+        self.text = ""
+        self.pos = 0                          # expect() searches from here
+        self.closed = False
+        self._held = b""                      # a trailing CR or an unfinished escape sequence
+        self._lock = threading.Lock()
+        self._log = open(log_path, "ab")
+        sock.settimeout(None)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                return
+            self._log.write(data)
+            self._log.flush()
+            data = self._held + data
+            cut = len(data)
+            if data.endswith(b"\r"):
+                cut -= 1                      # CR LF must not be split
+            esc = data.rfind(b"\x1b", max(0, len(data) - 16))
+            if esc >= 0 and re.fullmatch(rb"\x1b(\[[0-9;?]*)?", data[esc:]):
+                cut = min(cut, esc)
+            self._held = data[cut:]
+            with self._lock:
+                self.text += clean(data[:cut], "latin-1")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._thread.join(timeout=2)
+        self._log.close()
+
+    def send(self, data, pace: float = 0.0):
+        """Types `data` (str or bytes); `pace` seconds between bytes (0: all at once)."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        try:
+            if pace <= 0:
+                self.sock.sendall(data)
+                return
+            for b in data:
+                self.sock.sendall(bytes([b]))
+                time.sleep(pace)
+        except OSError as e:
+            raise SessionError("sending %r: %s" % (data[:40], e))
+
+    def tail(self, n: int = 6) -> str:
+        with self._lock:
+            return last_lines(self.text, n)
+
+    def expect(self, regex: str, timeout: float = 60.0):
+        """The first match of `regex` (re.MULTILINE) after the previous expect's match; SessionError if
+        it does not come within `timeout` seconds (or the scenario's time) or the line closes."""
+        rx = re.compile(regex, re.M)
+        end = min(time.monotonic() + timeout, self.deadline)
+        while True:
+            with self._lock:
+                m = rx.search(self.text, self.pos)
+                bad = next((f.search(self.text) for f in self.fail if f.search(self.text)), None)
+            if m:
+                self.pos = m.end()
+                return m
+            if bad:
+                raise SessionError("forbidden line %r waiting for /%s/" % (_line_at(self.text, bad.start()), regex))
+            if self.closed or time.monotonic() > end:
+                raise SessionError("%s waiting for /%s/; log ends: %s" % (
+                    "the serial line closed" if self.closed else "timeout", regex, self.tail()))
+            time.sleep(0.05)
+
+    def command(self, line: str, timeout: float = 60.0):
+        """Types a monitor command and waits for the monitor to echo it as a line ("hv> LINE")."""
+        self.send(line + "\r")
+        return self.expect(r"^\[cpu\d+\] hv> %s$" % re.escape(line), timeout)
 
 
 # --- running one scenario ----------------------------------------------------------------------------
@@ -284,7 +423,8 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
                                    % (sc.iso, os.path.relpath(hv_elf, ROOT)))
         else:
             iso = build_iso(sc, out, hv_elf)
-        argv, env = emulator_cmd(sc, iso, out, serial)
+        port = free_port() if sc.session else 0
+        argv, env = emulator_cmd(sc, iso, out, serial, port)
     except (RuntimeError, OSError) as e:
         return Result(sc.name, False, str(e), time.monotonic() - t0, serial)
     open(serial, "wb").close()
@@ -301,10 +441,21 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
             _live.add(proc)
         timed_out = False
         stop_at = None
+        session_why = None
+        console = None
         try:
+            if sc.session:
+                try:
+                    console = Console(connect(port, proc), serial, t_boot + sc.timeout,
+                                      sc.forbid + (DEFAULT_FORBID if sc.forbid_default else []))
+                    session_why = sc.session(console)
+                except SessionError as e:
+                    session_why = str(e)
+                if session_why:
+                    session_why = "session: " + session_why
             end_rx = re.compile(sc.end, re.M) if sc.end else None
             forbid = [re.compile(r, re.M) for r in sc.forbid + (DEFAULT_FORBID if sc.forbid_default else [])]
-            while proc.poll() is None:
+            while session_why is None and proc.poll() is None:
                 time.sleep(0.2)
                 now = time.monotonic()
                 if stop_at is None:
@@ -317,7 +468,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
                     timed_out = True
                     break
             rc = proc.poll()
-            if rc in (124, 137, -9) or (rc is None and stop_at is None):
+            if session_why is None and (rc in (124, 137, -9) or (rc is None and stop_at is None)):
                 timed_out = True
         finally:
             if proc.poll() is None:
@@ -326,11 +477,13 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
                 except ProcessLookupError:
                     pass
             proc.wait()
+            if console:
+                console.close()
             with _live_lock:
                 _live.discard(proc)
     secs = time.monotonic() - t0
     log = read_log(serial)
-    why = judge(sc, log)
+    why = session_why or judge(sc, log)
     if why is None and timed_out and not sc.timeout_ok:
         why = "timeout after %ds (end marker /%s/ not seen)" % (sc.timeout, sc.end)
     if why is not None and timed_out and "timeout" not in why:
@@ -347,13 +500,72 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
     return Result(sc.name, why is None, why or "", secs, serial, log, timed_out)
 
 
+def bridge(port: int, log_path: str) -> int:
+    """`make run` under Bochs: this terminal as the serial line of an emulator whose COM1 is a TCP
+    server on `port` (it waits for us before it starts). Keys go out as typed (raw: no echo, no line
+    editing, CR stays CR), what comes back is shown and appended to `log_path`. Ctrl-C still interrupts
+    (ISIG stays on), as with QEMU's -serial stdio; the terminal's settings are restored on every way out."""
+    import select
+    import termios
+    end = time.monotonic() + 60
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > end:
+                print("run: the emulator's serial port never answered", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    if saved:
+        t = termios.tcgetattr(fd)
+        t[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR |
+                  termios.IGNCR | termios.ICRNL | termios.IXON)
+        t[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+        t[6][termios.VMIN], t[6][termios.VTIME] = 1, 0
+        termios.tcsetattr(fd, termios.TCSAFLUSH, t)
+    out = sys.stdout.buffer
+    try:
+        with open(log_path, "ab") as log:
+            while True:
+                ready, _, _ = select.select([sock] + ([fd] if fd >= 0 else []), [], [])
+                if sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return 0
+                    out.write(data)
+                    out.flush()
+                    log.write(data)
+                    log.flush()
+                if fd in ready:
+                    data = os.read(fd, 1024)
+                    if not data:
+                        fd = -1                  # stdin closed: keep showing the output
+                        continue
+                    sock.sendall(data)
+    except KeyboardInterrupt:
+        return 130
+    except OSError:
+        return 0
+    finally:
+        if saved:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSAFLUSH, saved)
+
+
 if __name__ == "__main__":
-    # `python3 tests/lib/runner.py bochsrc ISO DIR MEGS CPUS`: the same Bochs configuration the tests
-    # use, for scripts/run.sh (one place to keep what Bochs needs on these machines).
-    import sys
-    if len(sys.argv) == 6 and sys.argv[1] == "bochsrc":
-        _, _, iso_path, out_dir, megs, cpus = sys.argv
+    # `python3 tests/lib/runner.py bochsrc ISO DIR MEGS CPUS [PORT]`: the same Bochs configuration the
+    # tests use, for scripts/run.sh (one place to keep what Bochs needs on these machines); with PORT,
+    # COM1 is a TCP server there. `runner.py free-port`: a free TCP port on 127.0.0.1.
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "bochsrc":
+        _, _, iso_path, out_dir, megs, cpus = sys.argv[:6]
         sys.stdout.write(bochsrc(Scenario("run", emulator="bochs", cpus=int(cpus), mem=int(megs)), iso_path,
-                                 os.path.join(out_dir, "serial.log"), os.path.join(out_dir, "bochs.log")))
+                                 os.path.join(out_dir, "serial.log"), os.path.join(out_dir, "bochs.log"),
+                                 int(sys.argv[6]) if len(sys.argv) == 7 else 0))
+    elif sys.argv[1:] == ["free-port"]:
+        print(free_port())
+    elif len(sys.argv) == 4 and sys.argv[1] == "bridge":
+        sys.exit(bridge(int(sys.argv[2]), sys.argv[3]))
     else:
-        sys.exit("usage: runner.py bochsrc ISO DIR MEGS CPUS")
+        sys.exit("usage: runner.py bochsrc ISO DIR MEGS CPUS [PORT] | free-port | bridge PORT LOG")

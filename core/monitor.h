@@ -1,0 +1,22 @@
+/* The operator's seat on the serial console: keystrokes for the guest with the console focus, the
+ * monitor shell (hv>) and the escape key that switches between them. The boot CPU runs it. */
+#pragma once
+#include <stdbool.h>
+#include "vmx/vcpu.h"
+
+/* How often the boot CPU reads the console while it has nothing else to do (polling: the UART's
+ * interrupt is not used, see README "The console"). */
+#define MONITOR_POLL_US 10000
+
+/* The key that precedes a console key (Ctrl-], 0x1d: telnet's escape; picocom, minicom and screen
+ * use Ctrl-A and pass Ctrl-] through). */
+#define MONITOR_ESCAPE 0x1d
+
+/* The console banner, once input works ("hv: console: ..."). */
+void monitor_banner(void);
+/* Boot CPU, each pass of its scheduler loop: takes what was typed and acts on it. */
+void monitor_poll(void);
+/* Boot CPU with nothing to run for good: reads the console for ever (a console-only system). */
+__attribute__((noreturn)) void monitor_idle(void);
+/* A guest was (re)built: if it has the focus, its new UART gets it. */
+void monitor_guest_built(struct vm *g);
