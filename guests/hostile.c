@@ -344,7 +344,7 @@ static void paging_tables(void)
 			pdpae[k][j] = ((uint64_t)k << 30) | ((uint64_t)j << 21) | 0x87;
 		pdpt[k] = (uint32_t)(uintptr_t)pdpae[k] | 1;
 	}
-	pdpae[3][0] = 0;                             /* 0xC0000000 */
+	pdpae[3][0] = pdpae[3][1] = 0;               /* 0xC0000000: 4 MiB, two 2 MiB entries */
 	pdpae[3][2] = 0x83;                          /* 0xC0400000: supervisor, onto RAM at 0 */
 	pdpae[3][3] = 0x200000 | 0x83;
 }
