@@ -711,7 +711,11 @@ static void cmd_mem(int argc, char **argv)
 		struct vm *g = &vms[i];
 
 		if (!guest_hold(g)) {
-			say("%-12s %-8s %-7s %-6s %s", g->name, "-", alloc_names[g->alloc], "-", "(not running: none)");
+			char sz[16];
+
+			snformat(sz, sizeof(sz), "%luM", g->mem_size >> 20);
+			say("%-12s %-8s %-7s %-6s %s", g->name, sz, alloc_names[g->alloc], "-",
+			    "none: not running");
 			continue;
 		}
 		{
