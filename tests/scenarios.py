@@ -676,6 +676,14 @@ def monitor_basics_session(c) -> Optional[str]:
     return None
 
 
+def reboot_session(c) -> Optional[str]:
+    """`reboot` from the monitor resets the machine (QEMU -no-reboot then exits: the run ends by itself)."""
+    c.expect(BANNER)
+    c.command("reboot")
+    c.expect(r"^\[cpu\d+\] hv: rebooting \(monitor\)$")
+    return None
+
+
 ECHO_MARKER = r"echo: marker at GVA (?P<gva>0x[0-9a-f]+) GPA (?P<gpa>0x[0-9a-f]+) holds 0x7e55e7a5 \(alias ok\)"
 
 
@@ -838,6 +846,9 @@ SCENARIOS += [
     Scenario("console-monitor-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True, poweroff=False,
              timeout=90, session=monitor_basics_session, end=r"hv: powering off \(monitor\)",
              expect=[NO_VMX, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
+    Scenario("console-reboot-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, poweroff=False,
+             timeout=40, session=reboot_session, end=None,
+             expect=[Expect(r"hv: tessera hypervisor starting", count=1), r"hv: rebooting \(monitor\)"]),
     # Everything with guests, over the real serial line of Bochs.
     bochs_vmx("console-session-bochs", cpus=2, timeout=400, session=guest_session,
               modules=[guest("echo", "name=echo cpu=0 mem=16M on-exit=restart restarts=2"),

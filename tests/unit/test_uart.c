@@ -1,0 +1,267 @@
+/* Host unit tests of vdev/uart.c: the virtual 16550 driven through its ports as a guest would, and fed
+ * as the console does (vuart_receive): FIFO and wire, IIR priorities, the interrupt line, loopback,
+ * output lines, the console tail. */
+#include <stdint.h>
+#include <string.h>
+#include "vdev/uart.h"
+#include "tests/unit/unit.h"
+
+enum { RBR = 0, THR = 0, IER = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
+
+static struct vdev_bus bus;
+static struct vuart u;
+static int irq_level = -1;              /* what the line was last driven to */
+static unsigned irq_changes;
+static char tail[512];                  /* console_set_tail's last text */
+static unsigned tails;
+
+/* The console's tail, as vdev/uart.c calls it (console/printk.c in the hypervisor). */
+void console_set_tail(const char *s, size_t n)
+{
+	memcpy(tail, s ? s : "", s ? n : 0);
+	tail[s ? n : 0] = 0;
+	tails++;
+}
+
+static void irq_set(void *ctx, unsigned gsi, bool level)
+{
+	(void)ctx;
+	CHECK_EQ(gsi, 4);
+	irq_level = level;
+	irq_changes++;
+}
+
+static void setup(void)
+{
+	vdev_bus_init(&bus, "t", NULL);
+	CHECK_EQ(vuart_init(&u, &bus, "t"), 0);
+	u.irq = (struct irq_line){ irq_set, NULL, 4 };
+	irq_level = -1;
+	irq_changes = 0;
+	tails = 0;
+	tail[0] = 0;
+	unit_log_clear();
+}
+
+static uint8_t in(unsigned reg)
+{
+	struct vdev_access a = { VUART_BASE + reg, 1, false, 0xdead, 0 };
+
+	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+	return (uint8_t)a.value;
+}
+
+static void out(unsigned reg, uint8_t v)
+{
+	struct vdev_access a = { VUART_BASE + reg, 1, true, v, 0 };
+
+	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+}
+
+static unsigned receive(const char *s)
+{
+	return vuart_receive(&u, (const uint8_t *)s, (unsigned)strlen(s));
+}
+
+static void test_reset_state(void)
+{
+	setup();
+	CHECK_EQ(in(LSR), 0x60);            /* THRE, TEMT; no data */
+	CHECK_EQ(in(IIR), 0x01);            /* nothing pending, FIFOs off */
+	CHECK_EQ(in(IER), 0);
+	CHECK_EQ(in(LCR), 0);
+	CHECK_EQ(in(MCR), 0);
+	CHECK_EQ(in(MSR), 0xb0);
+	CHECK_EQ(in(RBR), 0);               /* nothing received */
+	out(SCR, 0x5a);
+	CHECK_EQ(in(SCR), 0x5a);
+}
+
+/* Without FIFOs the receiver holds one byte; the rest wait on the wire and come in order. */
+static void test_receive_no_fifo(void)
+{
+	setup();
+	CHECK_EQ(receive("abc"), 3);
+	CHECK_EQ(u.fifo_count, 1);
+	CHECK_EQ(u.wire_count, 2);
+	CHECK_EQ(in(LSR) & 1, 1);
+	CHECK_EQ(in(RBR), 'a');
+	CHECK_EQ(in(LSR) & 1, 1);
+	CHECK_EQ(in(RBR), 'b');
+	CHECK_EQ(in(RBR), 'c');
+	CHECK_EQ(in(LSR) & 1, 0);
+	CHECK_EQ(u.rx_bytes, 3);
+	CHECK_EQ(u.rx_dropped, 0);
+}
+
+static void test_receive_fifo_and_wire(void)
+{
+	char s[21];
+
+	setup();
+	out(FCR, 0x07);                     /* FIFOs on, both cleared */
+	CHECK_EQ(in(IIR) & 0xc0, 0xc0);
+	for (int i = 0; i < 20; i++)
+		s[i] = (char)('A' + i);
+	s[20] = 0;
+	CHECK_EQ(receive(s), 20);
+	CHECK_EQ(u.fifo_count, 16);
+	CHECK_EQ(u.wire_count, 4);
+	for (int i = 0; i < 20; i++)
+		CHECK_EQ(in(RBR), 'A' + i);
+	CHECK_EQ(in(LSR) & 1, 0);
+	/* The wire holds VUART_WIRE; more is dropped and counted. */
+	setup();
+	{
+		static char big[301];
+
+		memset(big, 'x', 300);
+		big[300] = 0;
+		CHECK_EQ(receive(big), VUART_WIRE);
+		CHECK_EQ(u.rx_dropped, 300 - VUART_WIRE);
+		for (int i = 0; i < VUART_WIRE; i++)
+			CHECK_EQ(in(RBR), 'x');
+		CHECK_EQ(in(LSR) & 1, 0);
+	}
+	/* Resetting the receive FIFO drops what it holds; the wire refills it. */
+	setup();
+	out(FCR, 0x01);
+	CHECK_EQ(receive("0123456789abcdefXY"), 18);
+	out(FCR, 0x03);
+	CHECK_EQ(in(RBR), 'X');
+	CHECK_EQ(in(RBR), 'Y');
+	CHECK_EQ(in(LSR) & 1, 0);
+	/* Turning the FIFOs off clears them too. */
+	CHECK_EQ(receive("pq"), 2);
+	out(FCR, 0x00);
+	CHECK_EQ(in(LSR) & 1, 0);
+	CHECK_EQ(in(IIR), 0x01);
+}
+
+/* IIR: receiver line status > received data (or character timeout below the trigger) > THR empty. */
+static void test_iir_priorities(void)
+{
+	setup();
+	out(FCR, 0x41);                     /* FIFOs on, trigger level 4 */
+	out(IER, 0x07);                     /* RDA, THRE, RLS */
+	CHECK_EQ(in(IIR), 0xc2);            /* enabling THRE with THR empty raises it... */
+	CHECK_EQ(in(IIR), 0xc1);            /* ...and reading IIR acknowledged it */
+	CHECK_EQ(receive("ab"), 2);
+	CHECK_EQ(in(IIR), 0xcc);            /* below the trigger level: character timeout */
+	CHECK_EQ(receive("cd"), 2);
+	CHECK_EQ(in(IIR), 0xc4);            /* at the trigger level: received data available */
+	out(THR, '.');                      /* THR empties again at once */
+	CHECK_EQ(in(IIR), 0xc4);            /* data still outranks THRE */
+	for (int i = 0; i < 4; i++)
+		in(RBR);
+	CHECK_EQ(in(IIR), 0xc2);
+	CHECK_EQ(in(IIR), 0xc1);
+	/* An overrun (in loopback: the FIFO full, one more byte) is the line-status interrupt until LSR is read. */
+	out(MCR, 0x10);
+	for (int i = 0; i < 17; i++)
+		out(THR, (uint8_t)i);
+	CHECK_EQ(in(IIR), 0xc6);
+	CHECK_EQ(in(LSR) & 0x03, 0x03);     /* DR, OE */
+	CHECK_EQ(in(LSR) & 0x02, 0);        /* read: OE gone */
+	CHECK_EQ(in(IIR) & 0x0f, 0x04);
+	for (int i = 0; i < 16; i++)
+		CHECK_EQ(in(RBR), i);           /* the 17th was lost */
+}
+
+/* The interrupt line follows IIR, gated by MCR.OUT2 as on a PC. */
+static void test_irq_line(void)
+{
+	setup();
+	out(IER, 0x01);
+	CHECK_EQ(receive("z"), 1);
+	CHECK_EQ(irq_changes, 0);           /* OUT2 clear: the line stays low */
+	out(MCR, 0x08);
+	CHECK_EQ(irq_level, 1);
+	CHECK_EQ(in(RBR), 'z');
+	CHECK_EQ(irq_level, 0);
+	CHECK_EQ(receive("y"), 1);          /* from the console's side too */
+	CHECK_EQ(irq_level, 1);
+	out(IER, 0x00);
+	CHECK_EQ(irq_level, 0);
+	CHECK_EQ(irq_changes, 4);
+}
+
+static void test_loopback(void)
+{
+	setup();
+	out(MCR, 0x10 | 0x0b);              /* loop, OUT2, RTS, DTR */
+	CHECK_EQ(in(MSR), 0xb0);            /* DCD=OUT2, CTS=RTS, DSR=DTR */
+	out(MCR, 0x10 | 0x04);
+	CHECK_EQ(in(MSR), 0x40);            /* RI=OUT1 */
+	out(THR, 'L');
+	CHECK_EQ(in(RBR), 'L');
+	CHECK(unit_log[0] == 0);            /* nothing went to the console */
+	CHECK_EQ(receive("w"), 1);          /* the serial input is disconnected meanwhile */
+	CHECK_EQ(in(LSR) & 1, 0);
+	out(MCR, 0x00);                     /* and reconnected */
+	CHECK_EQ(in(RBR), 'w');
+}
+
+static void test_divisor_latch(void)
+{
+	setup();
+	out(LCR, 0x83);
+	out(0, 0x01);
+	out(1, 0x00);
+	CHECK_EQ(in(0), 0x01);
+	CHECK_EQ(in(1), 0x00);
+	out(LCR, 0x03);
+	CHECK_EQ(in(IER), 0);               /* the latch did not touch IER */
+	CHECK(unit_log[0] == 0);            /* nor transmit */
+	{
+		struct vdev_access a = { VUART_BASE, 2, false, 0, 0 };
+
+		CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+		CHECK_EQ(a.value, ~0u);             /* a word access floats */
+	}
+}
+
+static void test_output_lines(void)
+{
+	setup();
+	for (const char *s = "hi\r\n"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK(strcmp(unit_log, "[t] hi\n") == 0);
+	unit_log_clear();
+	for (const char *s = "ab\bc\x01\x7f\n"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK(strcmp(unit_log, "[t] ac??\n") == 0);
+	/* With the focus, the unfinished line is the console's tail as it grows; its end prints it whole. */
+	unit_log_clear();
+	vuart_set_live(&u, true);
+	CHECK_EQ(tail[0], 0);
+	out(THR, '>');
+	out(THR, ' ');
+	CHECK(strcmp(tail, "[t] > ") == 0);
+	out(THR, '\b');
+	CHECK(strcmp(tail, "[t] >") == 0);
+	CHECK(unit_log[0] == 0);
+	out(THR, '\n');
+	CHECK(strcmp(unit_log, "[t] >\n") == 0);
+	CHECK_EQ(tail[0], 0);
+	vuart_set_live(&u, false);
+	tails = 0;
+	out(THR, 'q');
+	CHECK_EQ(tails, 0);                 /* without the focus, no tail */
+	vuart_flush(&u);
+	CHECK(strstr(unit_log, "[t] q\n") != NULL);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	RUN(test_reset_state);
+	RUN(test_receive_no_fifo);
+	RUN(test_receive_fifo_and_wire);
+	RUN(test_iir_priorities);
+	RUN(test_irq_line);
+	RUN(test_loopback);
+	RUN(test_divisor_latch);
+	RUN(test_output_lines);
+	return unit_report(argv[0]);
+}
