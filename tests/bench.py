@@ -196,7 +196,7 @@ def irq_ipi_table(logs: Dict[str, str]) -> Table:
 IDLE_CASES = [("xapic", "periodic"), ("xapic", "deadline"), ("x2apic", "periodic"), ("x2apic", "deadline")]
 IDLE_TICKS = (100, 300)
 IDLE_HZ = 100
-EXITS_LINE = r"hv: guest ib exits: total (\d+)((?:, [a-z -]+ \d+)*)$"
+EXITS_LINE = r"hv: guest ib exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)$"
 
 
 def idle_scenario(apic: str, timer: str, ticks: int) -> Scenario:

@@ -12,6 +12,7 @@ static void pic_intr_changed(void *ctx)
 {
 	struct vpc *pc = ctx;
 
+	pc->intr = vpic_has_intr(&pc->pic);
 	if (pc->intr_changed)
 		pc->intr_changed(pc->ctx);
 }
@@ -51,12 +52,7 @@ struct irq_line vpc_irq_line(struct vpc *pc, unsigned irq)
 
 bool vpc_extint_pending(struct vpc *pc)
 {
-	bool r;
-
-	spin_lock(&pc->bus->lock);
-	r = vpic_has_intr(&pc->pic);
-	spin_unlock(&pc->bus->lock);
-	return r;
+	return pc->intr;
 }
 
 int vpc_extint_ack(struct vpc *pc)
@@ -65,6 +61,7 @@ int vpc_extint_ack(struct vpc *pc)
 
 	spin_lock(&pc->bus->lock);
 	v = vpic_ack(&pc->pic);
+	pc->intr = vpic_has_intr(&pc->pic);
 	spin_unlock(&pc->bus->lock);
 	return v;
 }

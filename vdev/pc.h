@@ -23,6 +23,7 @@ struct vpc {
 	struct virqchip chip;
 	void (*intr_changed)(void *ctx);   /* the PIC's INTR output may have changed: vCPU 0 looks */
 	void *ctx;
+	volatile bool intr;      /* the PIC's INTR output as last reported: read without the lock */
 };
 
 /*
@@ -36,7 +37,8 @@ int vpc_init(struct vpc *pc, struct vdev_bus *bus, struct vlapic_group *lapics, 
 /* An irq_line for a device on ISA IRQ `irq` (the UART's IRQ 4). */
 struct irq_line vpc_irq_line(struct vpc *pc, unsigned irq);
 /* The PIC's INTR output, and its acknowledge cycle (the vector), for vCPU 0's LINT0 (ExtINT).
- * Both take the bus lock. */
+ * vpc_extint_pending reads the output the PIC last reported (no lock: vCPU 0 is kicked when it
+ * changes); vpc_extint_ack takes the bus lock. */
 bool vpc_extint_pending(struct vpc *pc);
 int vpc_extint_ack(struct vpc *pc);
 /* A level-triggered vector retired by an EOI on some local APIC: the I/O APIC learns of it. */

@@ -55,6 +55,7 @@ enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a)
 
 		spin_lock(&bus->lock);
 		res = r->handler(r->dev, a);
+		bus->timers_changed = true;
 		spin_unlock(&bus->lock);
 		return res;
 	}
@@ -91,6 +92,7 @@ enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t
 
 		spin_lock(&bus->lock);
 		res = r->handler(r->dev, a);
+		bus->timers_changed = true;
 		spin_unlock(&bus->lock);
 		return res;
 	}
@@ -112,6 +114,7 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 	if (!bus->ntimers)
 		return 0;
 	spin_lock(&bus->lock);
+	bus->timers_changed = false;
 	for (unsigned i = 0; i < bus->ntimers; i++) {
 		struct vdev_timer *t = bus->timers[i];
 

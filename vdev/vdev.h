@@ -58,6 +58,7 @@ struct vdev_bus {
 	struct vlapic_group *lapics;               /* per-vCPU xAPIC pages, wherever each vCPU put its base */
 	struct vdev_timer *timers[VDEV_MAX_TIMERS];
 	unsigned ntimers;
+	volatile bool timers_changed;              /* a device ran: its timer may have a new deadline */
 	uint8_t ports_logged[65536 / 8];           /* an unclaimed port's first use was reported */
 	char why[120];                             /* VDEV_BAD_ACCESS: what was wrong */
 };
@@ -71,7 +72,8 @@ int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handle
 /* Registers a device timer (its deadline may change at any time under the bus lock). 0 or -ENOSPC. */
 int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
 /* Fires every device timer whose deadline is at or before `now` (under the bus lock); returns the
- * earliest deadline left (0 = none). */
+ * earliest deadline left (0 = none). Until it is due or bus->timers_changed says a device ran, the
+ * caller may keep that deadline instead of calling again. */
 uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
 
 /* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all

@@ -1163,7 +1163,9 @@ int vmx_prepare_entry(struct vcpu *v)
 	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		return VCPU_PREEMPTED;
 	vlapic_timer_update(l, now);
-	if (v->index == 0)          /* vCPU 0 keeps the guest's device time: fire the PIT, the RTC */
+	/* vCPU 0 keeps the guest's device time: fire the PIT, the RTC when one is due or changed. */
+	if (v->index == 0 && v->vm->bus.ntimers &&
+	    ((v->dev_deadline && now >= v->dev_deadline) || v->vm->bus.timers_changed))
 		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
 	if (v->apicv)
 		apicv_sync(v);
