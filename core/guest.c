@@ -6,6 +6,7 @@
  * it from its boot module (restart: on-exit=/on-crash=restart, or the monitor) and it is live again,
  * or the guest has ended (until the monitor starts it again). "hv: all guests finished" comes when
  * no guest is live: a restarting guest is live. */
+#include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
 #include "console/printk.h"
@@ -47,8 +48,8 @@ struct guest_ctl {
 	volatile bool monitor_stop;         /* the monitor stopped it: no automatic restart */
 	volatile bool monitor_restart;      /* the monitor asked for a restart, whatever the policy */
 	char last_end[192];                 /* how it last ended: "exited: code=0", "stopped: ..." */
-	spinlock_t lock;                    /* held while its memory is freed or rebuilt, and by the
-					     * monitor while it reads that memory (guest_hold) */
+	spinlock_t lock;                    /* held while its memory and vCPUs are freed or rebuilt, and
+					     * by the monitor while it reads them (guest_hold) */
 };
 static struct guest_ctl ctls[MAX_GUESTS];
 
@@ -432,6 +433,16 @@ static struct guest_ctl *ctl_of(const struct vm *g)
 	return &ctls[g - vms];
 }
 
+/* The monitor may hold the lock while it waits for a cross-CPU call to this CPU (guest_hold, then
+ * cpu_call to read a VMCS): wait for it running this CPU's calls, as cpu_call does. */
+static void ctl_lock(struct guest_ctl *c)
+{
+	while (!spin_trylock(&c->lock)) {
+		cpu_calls_run();
+		cpu_relax();
+	}
+}
+
 /* Should the guest that just ended come back? The monitor's restart always; the monitor's stop
  * never; else its on-exit= or on-crash= policy (crash: any "stopped:" end), at most restarts= times. */
 static bool want_restart(const struct vm *g, struct guest_ctl *c)
@@ -463,19 +474,22 @@ static bool end_or_restart(struct vm *g)
 		snformat(c->last_end, sizeof(c->last_end), "stopped: %s", g->stop_reason);
 	restart = want_restart(g, c);
 	c->monitor_stop = c->monitor_restart = false;
-	spin_lock(&c->lock);
+	ctl_lock(c);
 	gmem_destroy(&g->mem);
 	c->live = false;
+	if (restart) {
+		reset_runtime(g);
+		restart = build(g, c, "not restarted");
+	}
+	if (restart) {
+		c->restarts++;
+		if (!by_monitor)
+			c->auto_restarts++;
+		c->live = true;
+	}
 	spin_unlock(&c->lock);
 	if (!restart)
 		return false;
-	reset_runtime(g);
-	if (!build(g, c, "not restarted"))
-		return false;
-	c->restarts++;
-	if (!by_monitor)
-		c->auto_restarts++;
-	c->live = true;
 	pr_info("hv: guest %s restarted (%u): %s\n", g->name, c->restarts,
 		by_monitor ? "asked by the monitor" : c->last_end);
 	report_started(g);
@@ -550,11 +564,15 @@ int guest_start(struct vm *g)
 
 	if (c->live)
 		return -EBUSY;
+	ctl_lock(c);
 	reset_runtime(g);
-	if (!build(g, c, "not started"))
+	if (!build(g, c, "not started")) {
+		spin_unlock(&c->lock);
 		return -ENOMEM;
+	}
 	c->auto_restarts = 0;               /* the operator gives it its restarts= again */
 	c->live = true;
+	spin_unlock(&c->lock);
 	__atomic_add_fetch(&live_guests, 1, __ATOMIC_SEQ_CST);
 	report_started(g);
 	hv_schedule(g);

@@ -38,8 +38,9 @@ struct guest_life {
 	const char *last_end;       /* "exited: code=N" or "stopped: REASON"; "" before its first end */
 };
 void guest_life(const struct vm *g, struct guest_life *life);
-/* While held, a live guest's memory and EPT stay (its end waits): true and held if it is live,
- * false (not held) if it has ended. Short: the guest's end spins on it. */
+/* While held, a live guest's memory, EPT and vCPUs stay (its end and its rebuild wait): true and
+ * held if it is live, false (not held) if it has ended. Keep it short; cross-CPU calls are fine
+ * (whoever waits for it runs its CPU's calls meanwhile). */
 bool guest_hold(struct vm *g);
 void guest_release(struct vm *g);
 /* The monitor: ends a live guest ("stopped: by the monitor"), then, with `restart`, builds it again

@@ -110,10 +110,11 @@ static __attribute__((noreturn)) void cpu_loop(void)
 	for (;;) {
 		uint64_t wake;
 		struct vcpu *v;
+		bool typed = pc->id == 0 && monitor_poll();     /* more input may wait: do not sleep */
 
-		if (pc->id == 0)
-			monitor_poll();
 		v = pick(pc, &wake);
+		if (!v && typed)
+			continue;
 		if (!v) {
 			if (pc->id == 0) {      /* wake up to read the console meanwhile */
 				uint64_t poll = rdtsc() + us_to_tsc(MONITOR_POLL_US);

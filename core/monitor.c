@@ -160,7 +160,8 @@ static void to_guest(uint8_t c)
 
 static void run_line(char *text);
 
-static void editor_key(uint8_t c)
+/* Returns true when the key ran a command. */
+static bool editor_key(uint8_t c)
 {
 	bool cr = last_cr;
 
@@ -169,20 +170,20 @@ static void editor_key(uint8_t c)
 	/* Terminal key sequences (arrows, function keys: ESC [ ... final, ESC O x) are not ours. */
 	if (key_seq == 1) {
 		key_seq = c == '[' || c == 'O' ? 2 : 0;
-		return;
+		return false;
 	}
 	if (key_seq == 2) {
 		if (c >= 0x40 && c <= 0x7e)
 			key_seq = 0;
-		return;
+		return false;
 	}
 	switch (c) {
 	case 0x1b:                              /* ESC */
 		key_seq = 1;
-		return;
+		return false;
 	case '\n':
 		if (cr)
-			return;                         /* CR LF: the LF is the same Enter */
+			return false;                   /* CR LF: the LF is the same Enter */
 		/* fall through */
 	case '\r':
 		line[line_len] = 0;
@@ -194,7 +195,8 @@ static void editor_key(uint8_t c)
 		else
 			run_line(line);
 		line_len = line_over = 0;
-		break;
+		draw_prompt();
+		return true;
 	case 0x7f: case 0x08:                   /* DEL, backspace */
 		if (line_over)
 			line_over--;
@@ -216,7 +218,7 @@ static void editor_key(uint8_t c)
 		break;
 	default:
 		if (c < 0x20 || c > 0x7e)
-			return;                         /* other control bytes, 8-bit bytes: ignored */
+			return false;                   /* other control bytes, 8-bit bytes: ignored */
 		if (line_len < LINE_MAX)
 			line[line_len++] = (char)c;
 		else
@@ -225,48 +227,58 @@ static void editor_key(uint8_t c)
 	}
 	if (focus < 0)
 		draw_prompt();
+	return false;
 }
 
-static void input_byte(uint8_t c)
+/* Returns true when the byte made the monitor do something that took time (a command, a switch). */
+static bool input_byte(uint8_t c)
 {
 	if (escape) {
 		escape = false;
 		console_key(c);
-	} else if (c == MONITOR_ESCAPE) {
-		escape = true;
-	} else if (focus < 0) {
-		editor_key(c);
-	} else {
-		to_guest(c);
+		return true;
 	}
+	if (c == MONITOR_ESCAPE) {
+		escape = true;
+		return false;
+	}
+	if (focus < 0)
+		return editor_key(c);
+	to_guest(c);
+	return false;
 }
 
-void monitor_poll(void)
+bool monitor_poll(void)
 {
 	/* Once a byte came, the next of a burst (a pasted line) is a character time away: wait up to
-	 * three (260 us at 115200 baud) so a line goes in at once, not one byte per time slice. */
+	 * three (260 us at 115200 baud) so a line goes in at once, not one byte per time slice. One
+	 * command per call, and at most 256 bytes: the vCPUs of this CPU get their turn between (a
+	 * pasted script, or a flood of bytes, must not starve them). */
 	uint64_t gap = us_to_tsc(260), until = 0;
 
-	for (unsigned n = 0; n < 512;) {
+	for (unsigned n = 0; n < 256;) {
 		int c = console_getc();
 
 		if (c < 0) {
 			if (!until || rdtsc() >= until)
-				return;
+				return false;
 			cpu_relax();
 			continue;
 		}
 		n++;
-		input_byte((uint8_t)c);
+		if (input_byte((uint8_t)c))
+			return true;
 		until = rdtsc() + gap;
 	}
+	return true;
 }
 
 void monitor_idle(void)
 {
 	lapic_timer_init();
 	for (;;) {
-		monitor_poll();
+		while (monitor_poll())
+			;
 		lapic_timer_arm(rdtsc() + us_to_tsc(MONITOR_POLL_US));
 		sti_hlt();
 		lapic_timer_arm(0);
@@ -441,12 +453,14 @@ static void snap_take(void *arg)
 	s->status = SNAP_LIVE;
 }
 
+/* v's state, read on its CPU. The guest is held on return (guest_release), unless false: it is not
+ * running (said). Held, it cannot be freed or rebuilt meanwhile. */
 static bool snapshot(struct vm *g, struct vcpu *v, struct snap *s)
 {
 	struct guest_life life;
 
-	guest_life(g, &life);
-	if (!life.live) {
+	if (!guest_hold(g)) {
+		guest_life(g, &life);
 		say("error: guest %s is not running (%s)", g->name, life.last_end[0] ? life.last_end : "not started");
 		return false;
 	}
@@ -454,6 +468,7 @@ static bool snapshot(struct vm *g, struct vcpu *v, struct snap *s)
 	s->v = v;
 	cpu_call(v->cpu, snap_take, s, true);
 	if (s->status == SNAP_GONE) {
+		guest_release(g);
 		say("error: guest %s vCPU %u has just left its CPU (the guest is ending)", g->name, v->index);
 		return false;
 	}
@@ -548,6 +563,7 @@ static void cmd_regs(int argc, char **argv)
 
 	if (!g || !find_vcpu(g, argc > 2 ? argv[2] : NULL, &v) || !snapshot(g, v, &s))
 		return;
+	guest_release(g);
 	say("guest %s vCPU %u on cpu %u:", g->name, v->index, v->cpu);
 	print_regs(&s);
 }
@@ -654,10 +670,6 @@ static void cmd_gva(int argc, char **argv)
 	c.arg = g;
 	pae = s.cr4 & GPT_CR4_PAE;
 	lm = s.efer & GPT_EFER_LMA;
-	if (!guest_hold(g)) {
-		say("error: guest %s has just ended", g->name);
-		return;
-	}
 	say("guest %s vCPU %u: GVA 0x%lx, %s, CR3 0x%lx", g->name, v->index, gva,
 	    !(s.cr0 & GPT_CR0_PG) ? "paging off" : lm ? "4-level paging" : pae ? "PAE paging" : "32-bit paging",
 	    s.cr3);

@@ -14,8 +14,9 @@
 
 /* The console banner, once input works ("hv: console: ..."). */
 void monitor_banner(void);
-/* Boot CPU, each pass of its scheduler loop: takes what was typed and acts on it. */
-void monitor_poll(void);
+/* Boot CPU, each pass of its scheduler loop: takes what was typed and acts on it, one command (or
+ * 256 bytes) at a time; true if more may be waiting. */
+bool monitor_poll(void);
 /* Boot CPU with nothing to run for good: reads the console for ever (a console-only system). */
 __attribute__((noreturn)) void monitor_idle(void);
 /* A guest was (re)built: if it has the focus, its new UART gets it. */

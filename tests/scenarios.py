@@ -839,6 +839,25 @@ def fuzz_session(seconds: float):
     return session
 
 
+def busy_monitor_session(seconds: float):
+    """Monitor commands back to back for `seconds` (each reads the other CPU's VMCS or walks the EPT)
+    while a two-vCPU guest on two CPUs ends and restarts: the guest must keep making progress (the
+    monitor takes one command per scheduler pass) and nothing may break."""
+    def session(c) -> Optional[str]:
+        c.expect(BANNER)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for cmd in ("regs smp 1", "gva smp 1 0x100000", "regs smp", "ept smp 0x100000", "guests"):
+                c.command(cmd)
+        c.pos = 0
+        c.expect(RESTARTED("smp", 3, "exited: code=0"), timeout=120)
+        c.pos = len(c.text)
+        c.command("poweroff")
+        c.expect(r"hv: powering off \(monitor\)")
+        return None
+    return session
+
+
 FUZZ_SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "25"))
 
 SCENARIOS += [
@@ -869,6 +888,12 @@ SCENARIOS += [
                       Expect(GUEST_EXITED("hello", 0), count=3), Expect(RESTARTED("hello", 2, "exited: code=0"), count=1),
                       Expect(GUEST_STARTED("crash"), count=4), GUEST_EXITED("mc", 0), ALL_DONE],
               forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL"), r"hv: guest crash restarted \(4\)"], check=memory_returned),
+    # The monitor busy beside a guest restarting on two CPUs.
+    bochs_vmx("console-busy-restarts", cpus=2, timeout=300, session=busy_monitor_session(20), poweroff=False,
+              end=None, modules=[guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 "
+                                             "on-exit=restart restarts=1000")],
+              expect=[RESTARTED("smp", 3, "exited: code=0"), r"hv: powering off \(monitor\)"],
+              forbid=[NO_VMX, r"hv: exception", GUEST_SAYS("smp", ".*FAIL")]),
     # Fuzzed input for FUZZ_SECONDS (TESSERA_FUZZ_SECONDS=60 for a minute): no crash, no hang.
     bochs_vmx("console-fuzz", cpus=2, timeout=FUZZ_SECONDS + 300, session=fuzz_session(FUZZ_SECONDS),
               modules=[guest("echo", "name=echo cpu=0 mem=16M"),
