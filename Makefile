@@ -121,8 +121,17 @@ run:
 
 test:
 	@scripts/install-deps.sh --check-or-install
-	$(MAKE) all unit fuzz-bins
+	$(MAKE) all unit fuzz-bins linux-guest
 	$(PYTHON) tests/run.py
+
+# Debian 12's own cloud kernel and a busybox initramfs for the Linux guest scenarios, fetched from the
+# Debian archive into build/linux/ (scripts/fetch-linux.sh; never installed, never committed).
+LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.gz
+.PHONY: linux-guest
+linux-guest: $(LINUX_GUEST)
+$(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py
+	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null
+$(BUILD)/linux/initrd.gz: $(BUILD)/linux/vmlinuz
 
 bench:
 	@scripts/install-deps.sh --check-or-install

@@ -22,6 +22,7 @@
 #include "pmm/pmm.h"
 #include "arch/x86/time.h"
 #include "loader/acpi.h"
+#include "loader/loader.h"
 #include "vdev/debug_exit.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/reset.h"
@@ -48,6 +49,8 @@ struct guest_ctl {
 	volatile bool monitor_stop;         /* the monitor stopped it: no automatic restart */
 	volatile bool monitor_restart;      /* the monitor asked for a restart, whatever the policy */
 	char last_end[192];                 /* how it last ended: "exited: code=0", "stopped: ..." */
+	struct loader_file extra[LOADER_MAX_FILES]; /* files handed to it by `for=NAME` module lines */
+	unsigned nextra;
 	spinlock_t lock;                    /* held while its memory and vCPUs are freed or rebuilt, and
 					     * by the monitor while it reads them (guest_hold) */
 };
@@ -261,17 +264,103 @@ static int create_devices(struct vm *g)
 
 /* Its ACPI tables in the BIOS area, where kernels look for the RSDP (ACPI 6.3, 5.2.5.1): the
  * platform create_devices built. 0, or -ENOMEM. */
-static int write_acpi(struct vm *g)
+static int write_acpi(struct vm *g, uint8_t rsdp[ACPI_RSDP_LEN])
 {
-	static uint8_t buf[ACPI_TABLES_MAX];   /* guests are created one at a time, on the boot CPU */
+	static uint8_t buf[ACPI_TABLES_MAX];   /* guests may be (re)built on several CPUs at once */
+	static spinlock_t lock;
 	struct acpi_config c = { g->nvcpus, true, true, true, ACPI_PM_PORT_DEFAULT };
 	size_t len;
+	int err = -ENOMEM;
 
+	spin_lock(&lock);
 	memset(buf, 0, sizeof(buf));
 	len = acpi_build(buf, sizeof(buf), ACPI_RSDP_AREA_START, &c, &g->rsdp_gpa);
-	if (!len)
-		return -ENOMEM;
-	return gmem_write(&g->mem, ACPI_RSDP_AREA_START, buf, len);
+	if (len) {
+		memcpy(rsdp, buf + (g->rsdp_gpa - ACPI_RSDP_AREA_START), ACPI_RSDP_LEN);
+		err = gmem_write(&g->mem, ACPI_RSDP_AREA_START, buf, len);
+	}
+	spin_unlock(&lock);
+	return err;
+}
+
+/* Module lines that hand their file to a guest (`for=NAME`) instead of being one: the initrd of a
+ * Linux guest, the modules of a Multiboot one, in module order. */
+#define MAX_FILE_MODULES 32
+static struct file_module {
+	const struct boot_module *mod;
+	unsigned idx;
+	char owner[32];
+	bool taken;
+} file_modules[MAX_FILE_MODULES];
+static unsigned nfile_modules;
+
+bool guest_file_module(const struct boot_module *mod, unsigned idx)
+{
+	const char *w = mod->cmdline, *end;
+	struct file_module *f;
+	size_t n;
+
+	for (;; w++) {                          /* the word that starts with for= */
+		if (!*w)
+			return false;
+		if ((w == mod->cmdline || w[-1] == ' ') && w[0] == 'f' && w[1] == 'o' && w[2] == 'r' && w[3] == '=')
+			break;
+	}
+	for (end = w + 4; *end && *end != ' '; end++)
+		;
+	n = (size_t)(end - w - 4);
+	if (nfile_modules == MAX_FILE_MODULES || !n || n >= sizeof(f->owner)) {
+		pr_err("hv: module %u not used: %s\n", idx, !n || n >= sizeof(f->owner) ?
+		       "for= needs the name of a guest" : "more than 32 for= modules");
+		return true;
+	}
+	f = &file_modules[nfile_modules++];
+	f->mod = mod;
+	f->idx = idx;
+	memcpy(f->owner, w + 4, n);
+	f->owner[n] = 0;
+	return true;
+}
+
+bool guest_is_file_module(const struct boot_module *mod)
+{
+	for (unsigned i = 0; i < nfile_modules; i++)
+		if (file_modules[i].mod == mod)
+			return true;
+	return false;
+}
+
+void guest_file_modules_check(void)
+{
+	for (unsigned i = 0; i < nfile_modules; i++)
+		if (!file_modules[i].taken)
+			pr_err("hv: module %u not used: for=%s names no guest\n", file_modules[i].idx,
+			       file_modules[i].owner);
+}
+
+/* Collects the for=NAME files of guest g into c. false after reporting too many. */
+static bool collect_files(struct vm *g, struct guest_ctl *c)
+{
+	for (unsigned i = 0; i < nfile_modules; i++) {
+		struct file_module *f = &file_modules[i];
+		const char *line = f->mod->cmdline;
+
+		if (strcmp(f->owner, g->name))
+			continue;
+		if (c->nextra == LOADER_MAX_FILES) {
+			not_started(g, "more than %u files handed to it by for=%s", LOADER_MAX_FILES, g->name);
+			return false;
+		}
+		if (*line == '/')                     /* GRUB puts the file's path first */
+			while (*line && *line != ' ')
+				line++;
+		while (*line == ' ')
+			line++;
+		c->extra[c->nextra++] = (struct loader_file){ (const void *)f->mod->start,
+							      f->mod->end - f->mod->start, line };
+		f->taken = true;
+	}
+	return true;
 }
 
 /* Frees what vcpu_create allocated for vCPUs 0..n-1 of a guest that never ran. */
@@ -306,20 +395,17 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 {
 	const void *file = (const void *)c->mod->start;
 	size_t file_size = c->mod->end - c->mod->start;
-	struct guest_image img;
+	uint8_t rsdp[ACPI_RSDP_LEN];
 	struct vcpu_state start;
-	char why[160], info[GUEST_INFO_MAX];
-	size_t info_len;
+	char why[160];
 	int err;
 
 	g->t_create = rdtsc();
-	if (loader_check(file, file_size, g->mem_size, GUEST_LOW_RESERVED, &img, why, sizeof(why))) {
+	/* The image says its boot protocol (Linux, Multiboot2, Multiboot1): checked whole before any
+	 * memory is taken. */
+	if (loader_load_guest(file, file_size, g->args, g->mem_size, c->extra, c->nextra, 0, NULL, 0,
+			      NULL, NULL, &start, why, sizeof(why))) {
 		build_failed(g, verb, "bad image: %s", why);
-		return false;
-	}
-	info_len = mb2_build_info(info, sizeof(info), g->args, "tessera", g->mem_size);
-	if (!info_len) {
-		build_failed(g, verb, "its command line does not fit in its boot information");
 		return false;
 	}
 	if (create_devices(g)) {
@@ -334,14 +420,14 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 			     "cannot set up its RAM");
 		return false;
 	}
-	if (loader_load(file, file_size, write_guest, &g->mem) ||
-	    gmem_write(&g->mem, GUEST_INFO_GPA, info, info_len) || write_acpi(g)) {
+	if (write_acpi(g, rsdp) ||
+	    (err = loader_load_guest(file, file_size, g->args, g->mem_size, c->extra, c->nextra, g->rsdp_gpa,
+				     rsdp, sizeof(rsdp), write_guest, &g->mem, &start, why, sizeof(why)))) {
 		build_failed(g, verb, "out of memory while loading its image");
 		gmem_destroy(&g->mem);
 		return false;
 	}
 	g->eptp = ept_pointer(&g->mem.ept, false);
-	mb2_start_state(&start, img.entry, GUEST_INFO_GPA);
 	for (unsigned i = 0; i < g->nvcpus; i++)
 		if (vcpu_create(g, i, c->cpu_of[i], i == 0 ? &start : NULL)) {
 			build_failed(g, verb, "out of memory for its vCPUs");
@@ -352,8 +438,7 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 	g->vcpus_attached = g->nvcpus;
 	g->create_ticks = rdtsc() - g->t_create;
 	monitor_guest_built(g);
-	pr_debug("hv: guest %s: entry 0x%lx, %s, command line '%s'\n", g->name, img.entry,
-		 img.elf64 ? "ELF64" : "ELF32", g->args);
+	pr_debug("hv: guest %s: %s, entry 0x%lx, command line '%s'\n", g->name, why, start.rip, g->args);
 	return true;
 }
 
@@ -374,7 +459,8 @@ struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cp
 	g->mem_size = 32ull << 20;
 	g->alloc = config.alloc;
 	g->chunk = config.chunk;
-	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, c->cpu_of))
+	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, c->cpu_of) ||
+	    !collect_files(g, c))
 		return NULL;
 	c->mod = mod;
 	c->idx = idx;

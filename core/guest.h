@@ -14,6 +14,13 @@
 extern struct vm vms[MAX_GUESTS];
 extern unsigned nvms;
 
+/* Boot modules that are files for a guest (`for=NAME`) rather than guests: true if `mod` is one (it
+ * is kept for the guest named, or reported as unusable). Call for every module before guest_create;
+ * then guest_file_modules_check reports those no guest took. */
+bool guest_file_module(const struct boot_module *mod, unsigned idx);
+bool guest_is_file_module(const struct boot_module *mod);
+void guest_file_modules_check(void);
+
 /* Creates a guest from boot module `mod` (index `idx`): parses its command line, checks and loads
  * its image into a new partition, builds its boot information, its devices and its vCPUs, each
  * placed on a CPU from `cpus` (a bitmask of CPUs that can run guests) and added to that CPU's

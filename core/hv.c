@@ -234,8 +234,14 @@ void hv_start(const struct bootinfo *bi)
 		return;
 	}
 	free_before_guests = pmm_free_bytes();
+	for (size_t i = 0; i < bi->nmodules; i++)
+		guest_file_module(&bi->modules[i], i);
 	for (size_t i = 0; i < bi->nmodules; i++) {
-		struct vm *g = guest_create(&bi->modules[i], i, cpus);
+		struct vm *g;
+
+		if (guest_is_file_module(&bi->modules[i]))
+			continue;
+		g = guest_create(&bi->modules[i], i, cpus);
 
 		if (g) {
 			for (unsigned v = 0; v < g->nvcpus; v++)
@@ -243,6 +249,7 @@ void hv_start(const struct bootinfo *bi)
 			started++;
 		}
 	}
+	guest_file_modules_check();
 	pr_info("hv: ready\n");
 	if (!started) {
 		pr_info("hv: no guests to run\n");

@@ -50,6 +50,7 @@
 #define ACPI_RSDP_AREA_END   0x100000    /* 16-byte boundaries (ACPI 6.3, 5.2.5.1) */
 #define ACPI_MAX_VCPUS       255         /* xAPIC IDs 0..254 (0xFF is the broadcast) */
 #define ACPI_TABLES_MAX      4096        /* acpi_build never needs more, even for ACPI_MAX_VCPUS */
+#define ACPI_RSDP_LEN        36          /* the RSDP of ACPI 2.0 and later (5.2.5.3) */
 
 struct acpi_config {
 	unsigned nvcpus;                 /* 1..ACPI_MAX_VCPUS: local APIC IDs 0..nvcpus-1 */

@@ -25,7 +25,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.runner import ALL_DONE, Expect, Scenario, data, guest  # noqa: E402,F401
+from lib.runner import ALL_DONE, Expect, Module, Scenario, data, guest  # noqa: E402,F401
 
 # --- contract lines (see the hypervisor's console contract) --------------------------------------------
 READY = r"^\[cpu\d+\] hv: ready$"
@@ -285,7 +285,7 @@ SCENARIOS += [
                        guest("escape", "name=tiny mem=2M probe=0x300000 access=read")],
               expect=[r"hv: hypervisor: unknown option 'frobnicate=1'",
                       r"hv: hypervisor: bad value for quantum: 'fast'",
-                      NOT_STARTED("text", "bad image: not an ELF file"),
+                      NOT_STARTED("text", r"bad image: not a kernel we can boot: no Linux setup header .*, no Multiboot2 header .*, no Multiboot header"),
                       NOT_STARTED("trunc", "bad image: .+"),
                       NOT_STARTED("huge", r"mem=4096 MiB is more than the \d+ MiB of free memory"),
                       NOT_STARTED("good", "duplicate name 'good'"),
@@ -900,4 +900,31 @@ SCENARIOS += [
                        guest("memcheck", "name=mc cpu=1 mem=16M yields=4")],
               expect=[GUEST_EXITED("mc", 0), GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
               forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
+]
+
+
+# --- Linux: Debian 12's own kernel, unmodified (make linux-guest fetches it into build/linux/) ---------
+
+def linux_kernel(args: str) -> Module:
+    return Module("build/linux/vmlinuz", args)
+
+
+def linux_initrd(owner: str) -> Module:
+    return Module("build/linux/initrd.gz", "for=" + owner)
+
+
+LINUX_ARGS = "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"
+
+
+def LINUX_OK(name: str, nproc: int):
+    return [GUEST_SAYS(name, r"linux: init started"), GUEST_SAYS(name, r"linux: kernel 6\.1\.\S+-cloud-amd64"),
+            GUEST_SAYS(name, r"linux: nproc %d$" % nproc), GUEST_SAYS(name, r"linux: init done"),
+            GUEST_EXITED(name, 0)]
+
+
+SCENARIOS += [
+    bochs_vmx("linux-1vcpu", cpus=1, mem=512, timeout=600,
+              modules=[linux_kernel("name=linux mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+              expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
+                                              GUEST_SAYS("linux", r"linux: clockevent lapic")]),
 ]
