@@ -1154,7 +1154,7 @@ static void apicv_sync(struct vcpu *v)
 	vlapic_save_old(l);
 }
 
-int vmx_prepare_entry(struct vcpu *v)
+int vmx_prepare_entry(struct vcpu *v, bool resuming)
 {
 	struct vlapic *l = &v->lapic;
 	uint64_t now = rdtsc(), deadline, target;
@@ -1179,7 +1179,9 @@ int vmx_prepare_entry(struct vcpu *v)
 	if (v->index == 0 && v->dev_deadline && v->dev_deadline < target)
 		target = v->dev_deadline;
 	if (!vmx_caps.save_timer || target != v->armed_deadline) {
-		if (now >= v->slice_end)
+		/* A slice that ended while exits were handled ends here; a new one always runs the
+		 * guest at least an instruction, however long the host took to get here. */
+		if (resuming && now >= v->slice_end)
 			return VCPU_PREEMPTED;
 		vcpu_set_timer(target > now ? target - now : 0);
 		v->armed_deadline = target;
@@ -1293,7 +1295,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = handle_unknown(v, basic);
 		break;
 	}
-	if (__builtin_expect(r == HANDLED, 1) && (r = vmx_prepare_entry(v)) == HANDLED)
+	if (__builtin_expect(r == HANDLED, 1) && (r = vmx_prepare_entry(v, true)) == HANDLED)
 		return 0;
 	v->action = (enum vcpu_action)r;
 	return 1;

@@ -5,11 +5,12 @@
 
 #define HANDLED (-1)  /* an exit handler's "resume the guest" (others are enum vcpu_action) */
 
-/* The event-injection step before every VM entry (from vcpu_run and from the exit stub's fast path):
+/* The event-injection step before every VM entry (from vcpu_run, and `resuming` from the exit stub's
+ * fast path):
  * delivers a pending exception, NMI or interrupt when the guest can take it, else asks for an
  * interrupt- or NMI-window exit; arms the preemption timer for the slice or the APIC timer, whichever
  * comes first. HANDLED to enter, or an action for the scheduler (host work, INIT, the guest ending). */
-int vmx_prepare_entry(struct vcpu *v);
+int vmx_prepare_entry(struct vcpu *v, bool resuming);
 
 /* Ends v's guest: the first vCPU to end it sets the reason (later ones are ignored); every vCPU of
  * it then leaves its CPU. Return VCPU_STOPPED / VCPU_EXITED. */

@@ -30,6 +30,8 @@ static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SD
 static uint64_t apic_access_page;
 static uint16_t next_vpid = 1;
 static bool have_xsave;
+static bool have_tsc_aux;     /* IA32_TSC_AUX exists and RDTSCP runs in guests: switch it */
+#define MSR_TSC_AUX 0xc0000103
 static unsigned fpu_pages;     /* size of a vCPU's XSAVE/FXSAVE area, in pages */
 /* XCR0 bits a guest may set: what the CPU supports, less AMX tile state (bits 17-18), whose 8 KiB
  * would make every vCPU's save area three pages for state no test guest uses. */
@@ -78,6 +80,11 @@ int vcpu_global_init(void)
 	msr_passthrough(bm, MSR_LSTAR);
 	msr_passthrough(bm, MSR_CSTAR);
 	msr_passthrough(bm, MSR_SFMASK);
+	/* IA32_TSC_AUX, what RDTSCP returns in ECX (Linux keeps its CPU number there): the guest's own,
+	 * switched with the vCPU, where the CPU has it (CPUID.80000001H:EDX.RDTSCP[27]). */
+	have_tsc_aux = cpu_has(0x80000001, 3, 27) && (vmx_caps.cpu2 & SEC_RDTSCP);
+	if (have_tsc_aux)
+		msr_passthrough(bm, MSR_TSC_AUX);
 	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
 		msr_passthrough(bm, MSR_IA32_PAT);
 	have_xsave = cpu_has(CPU_XSAVE);
@@ -485,6 +492,8 @@ void vcpu_load(struct vcpu *v)
 		prev->msr_lstar = rdmsr(MSR_LSTAR);
 		prev->msr_cstar = rdmsr(MSR_CSTAR);
 		prev->msr_sfmask = rdmsr(MSR_SFMASK);
+		if (have_tsc_aux)
+			prev->msr_tsc_aux = rdmsr(MSR_TSC_AUX);
 		asm volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3; mov %%dr6, %4"
 			     : "=r"(prev->dr[0]), "=r"(prev->dr[1]), "=r"(prev->dr[2]), "=r"(prev->dr[3]),
 			       "=r"(prev->dr[4]));
@@ -500,6 +509,8 @@ void vcpu_load(struct vcpu *v)
 	wrmsr(MSR_LSTAR, v->msr_lstar);
 	wrmsr(MSR_CSTAR, v->msr_cstar);
 	wrmsr(MSR_SFMASK, v->msr_sfmask);
+	if (have_tsc_aux)
+		wrmsr(MSR_TSC_AUX, v->msr_tsc_aux);
 	load_debug_regs(v);
 }
 
@@ -577,7 +588,9 @@ static void take_init_sipi(struct vcpu *v)
 		apply_state(v, &v->start);
 		load_debug_regs(v);             /* v is loaded: its DR0-3/DR6 reset now, not at the next switch */
 		vlapic_reset_on_init(l);
-		__atomic_store_n(&l->sipi_vector, -1, __ATOMIC_RELEASE); /* only a SIPI after INIT counts */
+		/* A SIPI that came with it stays: senders wait between INIT and SIPI (SDM Vol. 3A,
+		 * 9.4.4.1), Linux on recent CPUs only microseconds (init_udelay 0), so both may be here
+		 * by the time this CPU looks; SIPIs to a running vCPU were dropped below on earlier runs. */
 		v->state = VCPU_WAIT_SIPI;
 		if (!vcpu_others_active(v))     /* e.g. an INIT it sent itself, alone in its guest */
 			vm_stop(v, "INIT left vCPU %u waiting for a Start-up IPI that no other vCPU can send",
@@ -593,18 +606,19 @@ static void take_init_sipi(struct vcpu *v)
 
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
-	uint64_t now = rdtsc();
+	uint64_t now;
 	int r;
 
 	take_init_sipi(v);
 	if (v->vm->ending)
 		return VCPU_STOPPED;
+	now = rdtsc();
 	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
 		return VCPU_BLOCKED;
 	v->state = VCPU_RUNNING;
 	v->slice_end = now + quantum_tsc;
 	v->armed_deadline = ~0ull;          /* the preemption timer is set afresh */
-	if ((r = vmx_prepare_entry(v)) != HANDLED)
+	if ((r = vmx_prepare_entry(v, false)) != HANDLED)
 		return (enum vcpu_action)r;
 	if (vmx_enter(v, v->launched)) {
 		/* VMLAUNCH/VMRESUME failed (every exit in between resumed from entry.asm). */
