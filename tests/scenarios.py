@@ -918,15 +918,25 @@ LINUX_ARGS = "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"
 
 def LINUX_OK(name: str, nproc: int):
     return [GUEST_SAYS(name, r"linux: init started"), GUEST_SAYS(name, r"linux: kernel 6\.1\.\S+-cloud-amd64"),
-            GUEST_SAYS(name, r"linux: nproc %d$" % nproc), GUEST_SAYS(name, r"linux: init done"),
-            GUEST_EXITED(name, 0)]
+            GUEST_SAYS(name, r"linux: nproc %d$" % nproc),
+            GUEST_SAYS(name, r"linux: checksum ([0-9a-f]{32}) \(want \1\)$"),
+            GUEST_SAYS(name, r"linux: init done"), GUEST_EXITED(name, 0)]
 
 
 SCENARIOS += [
+    # Beside it a memcheck stays intact; Linux's ACPI code takes the tables without a complaint.
     bochs_vmx("linux-1vcpu", cpus=1, mem=512, timeout=600,
-              modules=[linux_kernel("name=linux mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+              modules=[linux_kernel("name=linux mem=128M " + LINUX_ARGS), linux_initrd("linux"),
+                       guest("memcheck", "name=mc mem=16M yields=4")],
               expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
-                                              GUEST_SAYS("linux", r"linux: clockevent lapic")]),
+                                              GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
+              forbid=[NO_VMX, GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware Bug)")],
+              check=memory_returned),
+    # On first touch (alloc=demand): how much memory a booted Linux touches is in its memory line.
+    bochs_vmx("linux-demand", cpus=1, mem=512, timeout=600,
+              modules=[linux_kernel("name=linux mem=128M alloc=demand " + LINUX_ARGS), linux_initrd("linux")],
+              expect=LINUX_OK("linux", 1) + [r"hv: guest linux memory: touched \d+(\.\d+)? MiB of 128 MiB"],
+              check=memory_returned),
 ]
 
 SCENARIOS += [

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds a gzip-compressed initramfs (cpio "newc", Documentation/driver-api/early-userspace/
 buffer-format.rst) holding busybox-static and an /init that reports what the Linux guest tests check:
-the kernel version, nproc, the clocksource and clock event device in use, then `linux: init done`
+the kernel version, nproc, the clocksource and clock event device in use, the checksum of a file
+written and read back, then `linux: init done`
 and a power-off through ACPI (or a halt when ACPI is off).
 
     mkinitramfs.py BUSYBOX OUT.gz
@@ -12,7 +13,7 @@ import sys
 
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
-mkdir -p /proc /sys /dev
+mkdir -p /proc /sys /dev /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -22,6 +23,8 @@ echo "linux: nproc $(nproc)"
 echo "linux: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "linux: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
 echo "linux: acpi $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\\n' ' ')"
+seq 1 2000 > /tmp/written
+echo "linux: checksum $(md5sum < /tmp/written | cut -d' ' -f1) (want $(seq 1 2000 | md5sum | cut -d' ' -f1))"
 echo "linux: init done"
 poweroff -f
 """
