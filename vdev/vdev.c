@@ -45,20 +45,25 @@ static const struct vdev_region *find(const struct vdev_region *r, unsigned n, c
 	return NULL;
 }
 
+/* One access to a device, under the bus lock; its timer may have moved. */
+static enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r, struct vdev_access *a)
+{
+	enum vdev_result res;
+
+	spin_lock(&bus->lock);
+	res = r->handler(r->dev, a);
+	bus->timers_changed = true;
+	spin_unlock(&bus->lock);
+	return res;
+}
+
 enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a)
 {
 	const struct vdev_region *r = find(bus->pio, bus->npio, a);
 	uint16_t port = a->addr;
 
-	if (r) {
-		enum vdev_result res;
-
-		spin_lock(&bus->lock);
-		res = r->handler(r->dev, a);
-		bus->timers_changed = true;
-		spin_unlock(&bus->lock);
-		return res;
-	}
+	if (r)
+		return call(bus, r, a);
 	/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
 	if (!(bus->ports_logged[port / 8] & (1 << (port % 8)))) {
 		bus->ports_logged[port / 8] |= 1 << (port % 8);
@@ -87,15 +92,8 @@ enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t
 			 a->write ? "write" : "read", a->size, off);
 		return VDEV_BAD_ACCESS;
 	}
-	if ((r = find(bus->mmio, bus->nmmio, a))) {
-		enum vdev_result res;
-
-		spin_lock(&bus->lock);
-		res = r->handler(r->dev, a);
-		bus->timers_changed = true;
-		spin_unlock(&bus->lock);
-		return res;
-	}
+	if ((r = find(bus->mmio, bus->nmmio, a)))
+		return call(bus, r, a);
 	return VDEV_UNCLAIMED;
 }
 
