@@ -364,8 +364,11 @@ uint64_t vlapic_next_deadline(const struct vlapic *l)
 /* The power-up state (11.4.7.1) with APIC ID register value `id`. */
 static void reset_regs(struct vlapic *l, uint32_t id)
 {
+	/* Other CPUs match IPI destinations against ID and DFR while this runs (an INIT that arrives
+	 * with its Start-up IPIs right behind it): never let them see those zeroed on the way. */
 	for (unsigned i = 0; i < PAGE_WORDS; i++)
-		__atomic_store_n(&l->regs[i], 0, __ATOMIC_RELAXED);
+		if (i != VLAPIC_ID / 4 && i != VLAPIC_DFR / 4)
+			__atomic_store_n(&l->regs[i], 0, __ATOMIC_RELAXED);
 	put(l, VLAPIC_ID, id);
 	put(l, VLAPIC_VER, VLAPIC_VERSION);
 	put(l, VLAPIC_DFR, 0xffffffffu);
