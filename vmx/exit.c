@@ -1006,11 +1006,7 @@ static __attribute__((noinline)) int handle_task_switch(struct vcpu *v)
  * do (SDM Vol. 3A, 4.10.4.1). Without VPIDs every VM entry already did (SDM Vol. 3C, 29.4.3.3). */
 static void flush_guest_tlb(struct vcpu *v)
 {
-	struct { uint64_t vpid, gva; } desc = { v->vpid, 0 };
-	uint64_t type = vmx_caps.ept_vpid & VPID_CAP_SINGLE ? 1 : 2;   /* single-context, else all-context */
-
-	if (vmx_caps.vpid)
-		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
+	vmx_invvpid(v->vpid);
 }
 
 static __attribute__((noinline)) int handle_invlpg(struct vcpu *v)

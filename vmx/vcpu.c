@@ -28,7 +28,33 @@ static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SD
 /* The APIC-access page (SDM Vol. 3C, 30.4): guest accesses to the GPA that the EPT maps to it are
  * virtualized, never made to it. One for all guests; never read or written by anyone. */
 static uint64_t apic_access_page;
-static uint16_t next_vpid = 1;
+/* VPIDs in use, bit n for VPID n (0 is the host's): a vCPU takes the lowest free one and gives it back,
+ * its cached translations dropped, when it is destroyed, so restarts never run out of them. */
+static uint64_t vpid_used[65536 / 64] = { 1 };
+static spinlock_t vpid_lock;
+
+static uint16_t vpid_alloc(void)
+{
+	uint16_t vpid = 0;
+
+	spin_lock(&vpid_lock);
+	for (unsigned i = 0; i < sizeof(vpid_used) / sizeof(vpid_used[0]) && !vpid; i++)
+		if (~vpid_used[i]) {
+			unsigned b = __builtin_ctzll(~vpid_used[i]);
+
+			vpid_used[i] |= 1ull << b;
+			vpid = (uint16_t)(i * 64 + b);
+		}
+	spin_unlock(&vpid_lock);
+	return vpid;
+}
+
+static void vpid_free(uint16_t vpid)
+{
+	spin_lock(&vpid_lock);
+	vpid_used[vpid / 64] &= ~(1ull << (vpid % 64));
+	spin_unlock(&vpid_lock);
+}
 static bool have_xsave;
 static bool have_tsc_aux;     /* IA32_TSC_AUX exists and RDTSCP runs in guests: switch it */
 #define MSR_TSC_AUX 0xc0000103
@@ -423,8 +449,12 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 				     EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT));
 		spin_unlock(&vm->mem.lock);
 	}
-	if (vmx_caps.vpid)
-		v->vpid = __atomic_fetch_add(&next_vpid, 1, __ATOMIC_RELAXED);
+	if (vmx_caps.vpid && !(v->vpid = vpid_alloc())) {
+		pmm_free_page(v->vmcs);
+		pmm_free_page(apic_page);
+		pmm_free_pages(fpu, fpu_pages);
+		return -ENOMEM;                  /* 65535 vCPUs at once: never with MAX_GUESTS x 16 */
+	}
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
 	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
 	*(uint32_t *)phys_to_virt(v->vmcs) = vmx_caps.revision;
@@ -642,6 +672,11 @@ void vcpu_destroy(struct vcpu *v)
 	 * reused (SDM Vol. 3C, 29.4.3.4). Each vCPU does it on its own CPU: together, every CPU the
 	 * guest ran on. */
 	vmx_invept(v->vm->eptp);
+	if (v->vpid) {                           /* its linear translations live on this CPU only */
+		vmx_invvpid(v->vpid);
+		vpid_free(v->vpid);
+		v->vpid = 0;
+	}
 	pmm_free_page(v->vmcs);
 	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
 	pmm_free_pages((uint64_t)v->fpu, fpu_pages);

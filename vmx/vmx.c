@@ -151,7 +151,7 @@ bool vmx_probe(const char **why)
 	c->ept_page_sizes = EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
 			    (c->ept_vpid & EPT_CAP_1G ? EPT_PAGE_1G : 0);
 	c->ept_ad = c->ept_vpid & EPT_CAP_AD;
-	/* VPIDs are never reused here, so INVVPID is not needed; but only use them if it exists. */
+	/* VPIDs are reused after an INVVPID (vcpu.c): only use them if it exists. */
 	c->vpid = (c->cpu2 & SEC_ENABLE_VPID) && (c->ept_vpid & VPID_CAP_INVVPID);
 	if (!c->vpid)
 		c->cpu2 &= ~SEC_ENABLE_VPID;
@@ -221,6 +221,17 @@ void vmx_invept(uint64_t eptp)
 	uint64_t type = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE ? 1 : 2;
 
 	asm volatile("invept %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
+}
+
+void vmx_invvpid(uint16_t vpid)
+{
+	/* INVVPID descriptor: VPID in bits 15:0, then the linear address (unused by these types). Type
+	 * 1 = single-context, type 2 = all contexts except VPID 0 (SDM Vol. 3C, 31.3, INVVPID). */
+	struct { uint64_t vpid, gva; } desc = { vpid, 0 };
+	uint64_t type = vmx_caps.ept_vpid & VPID_CAP_SINGLE ? 1 : 2;
+
+	if (vmx_caps.vpid)
+		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 
 const char *exit_reason_name(unsigned r)

@@ -78,3 +78,6 @@ static inline bool vmclear(uint64_t vmcs)
 
 /* INVEPT single-context: drop this CPU's cached translations for one EPT. SDM Vol. 3C, 29.4.3.1. */
 void vmx_invept(uint64_t eptp);
+/* INVVPID single-context (all-context where that is missing): drop this CPU's cached linear
+ * translations tagged with `vpid`. SDM Vol. 3C, 29.4.3.3. No-op without VPIDs. */
+void vmx_invvpid(uint16_t vpid);
