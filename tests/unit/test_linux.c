@@ -8,6 +8,7 @@
 #include "lib/errno.h"
 #include "loader/linux.h"
 #include "loader/loader.h"
+#include "tests/unit/fake_ram.h"
 #include "tests/unit/unit.h"
 
 #define MiB      (1ull << 20)
@@ -15,45 +16,6 @@
 
 static char why[300];
 
-/* ------------------------------------------------------------------------------------------------
- * Fake guest RAM: writes land in a zeroed heap buffer; each is bounds-checked and counted.
- */
-struct fake_ram {
-	uint8_t *mem;
-	uint64_t size;
-	unsigned calls;
-	int fail_with;
-	unsigned fail_at;
-};
-
-static int ram_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
-{
-	struct fake_ram *r = ctx;
-
-	r->calls++;
-	if (r->fail_with && r->calls == r->fail_at)
-		return r->fail_with;
-	CHECK(gpa <= r->size && len <= r->size - gpa);
-	if (gpa > r->size || len > r->size - gpa)
-		return -EFAULT;
-	memcpy(r->mem + gpa, src, len);
-	return 0;
-}
-
-static void ram_init(struct fake_ram *r, uint64_t size)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = size;
-	r->mem = calloc(1, size);
-}
-
-static uint64_t first_nonzero(const struct fake_ram *r, uint64_t from, uint64_t to)
-{
-	for (uint64_t a = from; a < to; a++)
-		if (r->mem[a])
-			return a;
-	return to;
-}
 
 /* ------------------------------------------------------------------------------------------------
  * A synthetic bzImage as arch/x86/boot/tools/build.c lays one out: boot sector + SETUP_SECTS sectors

@@ -9,6 +9,7 @@
 #include "loader/loader.h"
 #include "loader/mb1.h"
 #include "loader/multiboot2.h"
+#include "tests/unit/fake_ram.h"
 #include "tests/unit/unit.h"
 
 #define MiB      (1ull << 20)
@@ -16,53 +17,13 @@
 
 static char why[200];
 
-/* ------------------------------------------------------------------------------------------------
- * Fake guest RAM: writes land in a zeroed heap buffer of RAM bytes; each is bounds-checked and logged.
- */
-struct fake_ram {
-	uint8_t *mem;
-	uint64_t size;
-	unsigned calls;
-	int fail_with;    /* if non-zero, write number fail_at returns this */
-	unsigned fail_at;
-};
-
-static int ram_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
-{
-	struct fake_ram *r = ctx;
-
-	r->calls++;
-	if (r->fail_with && r->calls == r->fail_at)
-		return r->fail_with;
-	CHECK(gpa <= r->size && len <= r->size - gpa);
-	if (gpa > r->size || len > r->size - gpa)
-		return -EFAULT;
-	memcpy(r->mem + gpa, src, len);
-	return 0;
-}
-
-static void ram_init(struct fake_ram *r, uint64_t size)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = size;
-	r->mem = calloc(1, size);
-}
-
+/* The 32-bit word at guest-physical gpa. */
 static uint32_t u32at(const struct fake_ram *r, uint64_t gpa)
 {
 	uint32_t v;
 
 	memcpy(&v, r->mem + gpa, 4);
 	return v;
-}
-
-/* The first non-zero byte in [from, to), or to. */
-static uint64_t first_nonzero(const struct fake_ram *r, uint64_t from, uint64_t to)
-{
-	for (uint64_t a = from; a < to; a++)
-		if (r->mem[a])
-			return a;
-	return to;
 }
 
 /* ------------------------------------------------------------------------------------------------
