@@ -4,9 +4,9 @@
 #include <string.h>
 #include "vdev/pic.h"
 #include "vdev/vdev.h"
+#include "tests/unit/fake_bus.h"
 #include "tests/unit/unit.h"
 
-static struct vdev_bus bus;
 static struct vpic pic;
 static unsigned changes;
 
@@ -14,22 +14,6 @@ static void intr_cb(void *ctx)
 {
 	CHECK(ctx == &pic);
 	changes++;
-}
-
-static void outb(uint16_t port, uint8_t v)
-{
-	struct vdev_access a = { .addr = port, .size = 1, .write = true, .value = v };
-
-	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
-}
-
-static uint8_t inb(uint16_t port)
-{
-	struct vdev_access a = { .addr = port, .size = 1, .value = 0x5a5a };
-
-	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
-	CHECK(a.value <= 0xff);
-	return a.value;
 }
 
 static uint8_t irr(uint16_t base)

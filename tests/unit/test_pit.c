@@ -5,13 +5,13 @@
 #include <string.h>
 #include "vdev/pit.h"
 #include "vdev/vdev.h"
+#include "tests/unit/fake_bus.h"
 #include "tests/unit/unit.h"
 
 #define KHZ   2000000ull           /* a 2 GHz guest TSC */
 #define HZ    (KHZ * 1000)
 #define T0    1000000000000ull     /* the fake TSC starts far from 0, as a real one does */
 
-static struct vdev_bus bus;
 static struct vpit pit;
 static uint64_t now;
 static unsigned irqs, lowers;
@@ -46,22 +46,6 @@ static uint64_t ticks(uint64_t tsc)
 static uint64_t tsc_of(uint64_t k)
 {
 	return ((unsigned __int128)k * HZ + VPIT_HZ - 1) / VPIT_HZ;
-}
-
-static void outb(uint16_t port, uint8_t v)
-{
-	struct vdev_access a = { .addr = port, .size = 1, .write = true, .value = v };
-
-	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
-}
-
-static uint8_t inb(uint16_t port)
-{
-	struct vdev_access a = { .addr = port, .size = 1, .value = 0x5a5a };
-
-	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
-	CHECK(a.value <= 0xff);
-	return a.value;
 }
 
 static uint16_t inw_lohi(uint16_t port)
