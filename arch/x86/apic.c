@@ -90,8 +90,8 @@ uint32_t lapic_id(void)
 
 /* Host timer: a one-shot interrupt on VEC_WAKEUP at a TSC deadline, which wakes a CPU that halted
  * while its vCPUs sleep. TSC-deadline mode where CPUID.1:ECX[24] offers it (SDM Vol. 3A, 11.5.4.1);
- * else one-shot count mode, converted from TSC ticks by a ratio measured once, on the first CPU that needs it (the
- * APIC timers of all CPUs run off the same bus clock). */
+ * else one-shot count mode, converted from TSC ticks by a ratio measured once, on the first CPU that
+ * needs it (the APIC timers of all CPUs run off the same bus clock). */
 static bool tsc_deadline_mode;
 
 void lapic_timer_init(void)
