@@ -920,6 +920,7 @@ def LINUX_OK(name: str, nproc: int):
     return [GUEST_SAYS(name, r"linux: init started"), GUEST_SAYS(name, r"linux: kernel 6\.1\.\S+-cloud-amd64"),
             GUEST_SAYS(name, r"linux: nproc %d$" % nproc),
             GUEST_SAYS(name, r"linux: checksum ([0-9a-f]{32}) \(want \1\)$"),
+            GUEST_SAYS(name, r"linux: firmware complaints 0$"),
             GUEST_SAYS(name, r"linux: init done"), GUEST_EXITED(name, 0)]
 
 
@@ -930,7 +931,7 @@ SCENARIOS += [
                        guest("memcheck", "name=mc mem=16M yields=4")],
               expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
                                               GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
-              forbid=[NO_VMX, GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware Bug)")],
+              forbid=[NO_VMX, GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
               check=memory_returned),
     # On first touch (alloc=demand): how much memory a booted Linux touches is in its memory line.
     bochs_vmx("linux-demand", cpus=1, mem=512, timeout=600,

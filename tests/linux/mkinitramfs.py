@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds a gzip-compressed initramfs (cpio "newc", Documentation/driver-api/early-userspace/
 buffer-format.rst) holding busybox-static and an /init that reports what the Linux guest tests check:
-the kernel version, nproc, the clocksource and clock event device in use, the checksum of a file
+the kernel version, nproc, the clocksource and clock event device in use, the firmware complaints in
+the kernel log (all levels, whatever `quiet` hides), the checksum of a file
 written and read back, then `linux: init done`
 and a power-off through ACPI (or a halt when ACPI is off).
 
@@ -23,6 +24,10 @@ echo "linux: nproc $(nproc)"
 echo "linux: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "linux: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
 echo "linux: acpi $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\\n' ' ')"
+# The kernel log at every level (the console shows only errors under `quiet`): firmware complaints
+# are echoed, so a scenario that forbids them sees them, and counted.
+dmesg | grep -E 'ACPI (Warning|Error|BIOS)|\[Firmware (Bug|Warn)' | sed 's/^/linux: firmware says: /'
+echo "linux: firmware complaints $(dmesg | grep -cE 'ACPI (Warning|Error|BIOS)|\[Firmware (Bug|Warn)')"
 seq 1 2000 > /tmp/written
 echo "linux: checksum $(md5sum < /tmp/written | cut -d' ' -f1) (want $(seq 1 2000 | md5sum | cut -d' ' -f1))"
 echo "linux: init done"
