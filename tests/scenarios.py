@@ -952,3 +952,52 @@ SCENARIOS += [
               expect=[GUEST_SAYS("linux", r"linux: init started"), GUEST_SAYS("linux", r"linux: nproc 1$"),
                       GUEST_SAYS("linux", r"linux: init done")]),
 ]
+
+
+# --- boot protocols: a synthetic bzImage and damaged copies of it (tests/lib/bzimage.py) ---------------
+# The images are made here, at import, from tests/data/bzstub.asm (nasm), into build/bzimage/: no Linux
+# kernel is needed. Each damaged copy must be refused with its exact reason (loader/linux.c, after
+# Documentation/arch/x86/boot.rst), the valid one must run (its 32-bit entry checks boot_params), and a
+# memcheck beside them all stays intact.
+from lib import bzimage  # noqa: E402
+
+try:
+    BZ = bzimage.write_all(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                        "build", "bzimage"))
+except Exception as _e:    # nasm missing: the scenario then fails on its missing modules
+    sys.stderr.write("scenarios: cannot make the synthetic bzImages: %s\n" % _e)
+    BZ = {n: "build/bzimage/%s.bz" % n for n in ["good"] + list(bzimage.DAMAGE)}
+
+BZ_REFUSED = {
+    "bootflag": "Linux boot_flag at 0x1fe is 0x0, not 0xaa55",
+    "proto205": "Linux boot protocol 2.05 is older than 2.06, the oldest we load",
+    "jump": "Linux setup header ends at 0x212 (jump 0xeb 0x10): protocol 2.12 needs 0x264 to 0x290",
+    "zimage": "Linux image is a zImage (loadflags bit 0 clear); only bzImages load",
+    "setupsects": "Linux file is truncated: its setup code (200 sectors) ends at 0x19200, the file has 1392 bytes",
+    "syssize0": "Linux syssize is 0: no protected-mode kernel",
+    "truncated": "Linux file is truncated: syssize says 0x170 bytes of kernel from offset 0x400, the file has "
+                 "1124 bytes",
+    "hdrcut": "Linux setup header (to 0x264) runs past the end of the file (528 bytes)",
+    "align": "Linux kernel_alignment 0x3000 is not a power of two",
+    "low": "Linux kernel is not relocatable and wants to run at 0x10000, below 1 MiB",
+    "initsize": "Linux kernel needs RAM up to 0x10100000 (not relocatable, runs at 0x100000, init_size "
+                "0x10000000), more than the guest's 0x1000000 bytes",
+    "cmdline4": "command line is 11 bytes; the kernel takes at most 4",
+    "initrdmax": "initrd (0x60 bytes) does not fit between the kernel's end 0x110000 and 0x110000 (RAM, "
+                 "initrd_addr_max, 4 GiB)",
+}
+
+SCENARIOS += [
+    bochs_vmx("boot-bzimage-damaged", cpus=1, timeout=120,
+              modules=[Module(BZ["good"], "name=bzok mem=16M hello=world")] +
+                      [Module(BZ[n], "name=%s mem=16M hello=world" % n) for n in BZ_REFUSED] +
+                      [data("not-a-kernel.txt", "for=initrdmax"),
+                       guest("memcheck", "name=mc mem=16M yields=4")],
+              expect=[Expect(NOT_STARTED(n, re.escape("bad image: " + why) + "$"), count=1)
+                      for n, why in BZ_REFUSED.items()] +
+                     [GUEST_SAYS("bzok", r"bz: boot_params ok, e820 3 entries, cmdline 'hello=world'$"),
+                      GUEST_EXITED("bzok", 0)] + MEMCHECK_OK("mc") + [ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("bzok", "bz: boot_params FAIL"),
+                      r"hv: guest (?!bzok|mc)\w+ started: ", r"hv: module \d+ not used"],
+              check=memory_returned),
+]
