@@ -6,7 +6,11 @@
 GUEST_BUILD := $(BUILD)/guests
 GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile echo
 GUESTS_64   := memcheck crash64
-GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf)
+# Multiboot1 guests: the 32-bit runtime with a Multiboot1 header (guests/rt/mb1.inc) instead of the
+# Multiboot2 one; each also as NAME-aout.bin, a flat binary loaded by the header's a.out-kludge fields.
+GUESTS_MB1  := mb1
+GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf) \
+	       $(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf) $(GUESTS_MB1:%=$(GUEST_BUILD)/%-aout.bin)
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
 		-fno-common -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns \
@@ -21,7 +25,8 @@ GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --buil
 GUEST_RT_C     := $(wildcard guests/rt/*.c)
 GUEST_RT32_OBJ := $(GUEST_RT_C:guests/rt/%.c=$(GUEST_BUILD)/rt32/%.o) $(GUEST_BUILD)/rt32/entry32.asm.o
 GUEST_RT64_OBJ := $(GUEST_RT_C:guests/rt/%.c=$(GUEST_BUILD)/rt64/%.o) $(GUEST_BUILD)/rt64/entry64.asm.o
-GUEST_MAIN32   := $(GUESTS_32:%=$(GUEST_BUILD)/obj32/%.o)
+GUEST_MAIN32   := $(GUESTS_32:%=$(GUEST_BUILD)/obj32/%.o) $(GUESTS_MB1:%=$(GUEST_BUILD)/obj32/%.o)
+GUEST_RT32_C_OBJ := $(filter-out %.asm.o,$(GUEST_RT32_OBJ))
 GUEST_MAIN64   := $(GUESTS_64:%=$(GUEST_BUILD)/obj64/%.o)
 GUEST_OBJS     := $(GUEST_RT32_OBJ) $(GUEST_RT64_OBJ) $(GUEST_MAIN32) $(GUEST_MAIN64)
 
@@ -55,6 +60,23 @@ $(GUEST_BUILD)/rt64/entry64.asm.o: guests/rt/entry64.asm guests/rt/mb2.inc
 
 $(GUESTS_32:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj32/%.o $(GUEST_RT32_OBJ) guests/rt/guest.ld
 	$(LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT32_OBJ) $<
+
+$(GUEST_BUILD)/rt32/entry32-mb1.asm.o: guests/rt/entry32.asm guests/rt/mb1.inc
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf32 -g -I. -DMULTIBOOT1 $< -o $@
+
+$(GUEST_BUILD)/rt32/entry32-mb1-aout.asm.o: guests/rt/entry32.asm guests/rt/mb1.inc
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf32 -g -I. -DMULTIBOOT1 -DMB1_AOUT_KLUDGE $< -o $@
+
+$(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj32/%.o $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o guests/rt/guest.ld
+	$(LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o $<
+
+# The a.out-kludge image: linked the same way, then only its bytes from the load address on (the
+# header says where they go and where the bss ends).
+$(GUESTS_MB1:%=$(GUEST_BUILD)/%-aout.bin): $(GUEST_BUILD)/%-aout.bin: $(GUEST_BUILD)/obj32/%.o $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1-aout.asm.o guests/rt/guest.ld
+	$(LD) -m elf_i386 $(GUEST_LDFLAGS) -o $(@:.bin=.elf) $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1-aout.asm.o $<
+	objcopy -O binary $(@:.bin=.elf) $@
 
 $(GUESTS_64:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj64/%.o $(GUEST_RT64_OBJ) guests/rt/guest.ld
 	$(LD) -m elf_x86_64 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT64_OBJ) $<

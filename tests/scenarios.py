@@ -1001,3 +1001,65 @@ SCENARIOS += [
                       r"hv: guest (?!bzok|mc)\w+ started: ", r"hv: module \d+ not used"],
               check=memory_returned),
 ]
+
+
+# --- boot protocols: Multiboot1 kernels with modules (guests/mb1.c) ---------------------------------------
+def fnv1a(path: str) -> int:
+    h = 2166136261
+    with open(path if os.path.isabs(path) else os.path.join(ROOT, path), "rb") as f:
+        for b in f.read():
+            h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def mb1_modules_match(name: str, mods):
+    """check(): guest NAME printed one `mb1: module I ... size N fnv1a 0xH cmdline 'S'` line per module of
+    `mods` (Module list, in order), each with the size and FNV-1a hash of the file on the host and its
+    module line (path left out) as the string."""
+    def check(log: str):
+        got = re.findall(r"^(?:\[cpu\d+\] )?\[%s\] mb1: module (\d+) at 0x[0-9a-f]+ size (\d+) fnv1a (0x[0-9a-f]+) "
+                         r"cmdline '(.*)'$" % re.escape(name), log, re.M)
+        if len(got) != len(mods):
+            return "%s: %d module lines, want %d" % (name, len(got), len(mods))
+        for (i, size, h, line), m in zip(got, mods):
+            path = m.path if os.path.isabs(m.path) else os.path.join(ROOT, m.path)
+            want = (os.path.getsize(path), fnv1a(path), m.args)
+            if (int(size), int(h, 16), line) != want:
+                return "%s: module %s is size %s hash %s string %r, want %d 0x%x %r (%s)" % (
+                    name, i, size, h, line, want[0], want[1], want[2], m.path)
+        return None
+    return check
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MB1_ELF_MODS = [data("not-a-kernel.txt", "for=mb1elf first module"), guest("hello", "for=mb1elf"),
+                Module(BZ["good"], "for=mb1elf third x=1 y=2")]
+MB1_AOUT_MODS = [Module(BZ["initsize"], "for=mb1aout one"), data("not-a-kernel.txt", "for=mb1aout two")]
+
+
+def MB1_OK(name: str, mods: int, cmdline: str):
+    return [GUEST_SAYS(name, r"mb1: magic 0x2badb002 in EAX .* ok$"),
+            GUEST_SAYS(name, r"mb1: flags 0x%x: .* ok$" % (0x245 | (8 if mods else 0))),
+            GUEST_SAYS(name, r"mb1: mem_upper 15360 KiB .* ok$"),
+            GUEST_SAYS(name, r"mb1: mmap has 3 entries, .* ok$"),
+            GUEST_SAYS(name, r"mb1: cmdline '%s' ok$" % re.escape(cmdline)),
+            GUEST_SAYS(name, r"mb1: boot loader name 'tessera' ok$"),
+            GUEST_SAYS(name, r"mb1: %d modules \(want %d\) ok$" % (mods, mods)),
+            GUEST_SAYS(name, r"mb1: \d+ checks, 0 failed$"), GUEST_EXITED(name, 0)]
+
+
+SCENARIOS += [
+    # An ELF32 and an a.out-kludge Multiboot1 kernel, each given modules by for= lines: the information
+    # block (flags, mem_lower/mem_upper against the RAM the hypervisor reports, the memory map, the
+    # command line, the loader name) and every module's bytes and string, checked against the host files.
+    bochs_vmx("boot-multiboot1-modules", cpus=1, timeout=120,
+              modules=[guest("mb1", "name=mb1elf mem=16M mods=3 hello=mb1")] + MB1_ELF_MODS +
+                      [Module("build/guests/mb1-aout.bin", "name=mb1aout mem=16M mods=2 kludge=1")] + MB1_AOUT_MODS +
+                      [guest("mb1", "name=mb1none mem=16M")],
+              expect=MB1_OK("mb1elf", 3, "mods=3 hello=mb1") + MB1_OK("mb1aout", 2, "mods=2 kludge=1") +
+                     MB1_OK("mb1none", 0, "") +
+                     [r"hv: guest mb1aout started: ", ALL_DONE],
+              forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[mb1\w+\] .* FAIL$", r"hv: module \d+ not used"],
+              check=all_checks(mb1_modules_match("mb1elf", MB1_ELF_MODS),
+                               mb1_modules_match("mb1aout", MB1_AOUT_MODS), memory_returned)),
+]

@@ -7,6 +7,8 @@
 
 /* Multiboot2 spec 3.2: EAX holds this when the loader hands over. */
 #define MB2_BOOT_MAGIC 0x36d76289u
+/* Multiboot 0.6.96, 3.2: the same for a Multiboot1 kernel (the guests built with mb1.inc). */
+#define MB1_BOOT_MAGIC 0x2badb002u
 
 /* Boot information tags (Multiboot2 spec 3.6): u32 type, u32 size, payload; 8-byte aligned. */
 #define MB2_TAG_END     0
@@ -31,6 +33,7 @@ _Static_assert(sizeof(struct mb2_mmap_entry) == 24, "Multiboot2 spec 3.6.8");
 struct ram_region ram[RAM_MAX_REGIONS];
 int ram_count;
 uint64_t mbi_base, mbi_end;
+uint32_t boot_magic, boot_info;
 const char *cmdline = "";
 
 /* The command line is copied, since guests overwrite the boot information: `cmd` as given, `words`
@@ -65,6 +68,46 @@ uint64_t ram_end(void)
 	return ram_count ? ram[ram_count - 1].end : 0;
 }
 
+/* Copies the command line (at most CMDLINE_MAX - 1 bytes of s[0..max)) and splits it into words. */
+static void set_cmdline(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	while (n < CMDLINE_MAX - 1 && n < max && s[n])
+		n++;
+	memcpy(cmd, s, n);
+	cmd[n] = 0;
+	cmdline = cmd;
+	memcpy(words, cmd, CMDLINE_MAX);
+	for (int i = 0; i < CMDLINE_MAX; i++)
+		if (words[i] == ' ' || words[i] == '\t')
+			words[i] = 0;
+}
+
+/* The Multiboot1 information block (Multiboot 0.6.96, 3.3): u32 flags at 0; mem_lower, mem_upper at
+ * 4, 8 (flags[0]); cmdline at 16 (flags[2]); mmap_length, mmap_addr at 44, 48 (flags[6]), whose
+ * entries are u32 size, u64 base_addr, u64 length, u32 type, the next one size + 4 bytes on. */
+static void parse_mb1(uintptr_t mbi)
+{
+	const uint32_t *w = (const uint32_t *)mbi;
+	uint32_t flags = w[0];
+
+	mbi_base = mbi;
+	mbi_end = mbi + 120;      /* the fixed part (3.3); the map, modules and strings lie elsewhere */
+	if (flags & (1u << 6)) {
+		for (uintptr_t e = w[12]; e + 24 <= (uintptr_t)w[12] + w[11]; e += *(const uint32_t *)e + 4) {
+			const uint32_t *m = (const uint32_t *)e;
+			if (m[5] == MB2_MMAP_AVAILABLE)   /* type 1: available RAM, as in Multiboot2 */
+				ram_add(m[1] | (uint64_t)m[2] << 32, m[3] | (uint64_t)m[4] << 32);
+			if (m[0] < 20)
+				break;                     /* a broken size would loop */
+		}
+	} else if (flags & 1) {
+		ram_add(MIB, (uint64_t)w[2] << 10);
+	}
+	set_cmdline(flags & (1u << 2) ? (const char *)(uintptr_t)w[4] : "", CMDLINE_MAX);
+}
+
 static void parse_mbi(uintptr_t mbi)
 {
 	uint32_t upper_kib = 0;
@@ -77,12 +120,7 @@ static void parse_mbi(uintptr_t mbi)
 		if (t->type == MB2_TAG_END)
 			break;
 		if (t->type == MB2_TAG_CMDLINE) {
-			const char *s = (const char *)(t + 1);
-			size_t n = 0;
-			while (n < CMDLINE_MAX - 1 && n < t->size - 8 && s[n])
-				n++;
-			memcpy(cmd, s, n);
-			cmd[n] = 0;
+			set_cmdline((const char *)(t + 1), t->size - 8);
 		} else if (t->type == MB2_TAG_MEMINFO) {
 			upper_kib = ((const uint32_t *)(t + 1))[1];
 		} else if (t->type == MB2_TAG_MMAP) {
@@ -99,20 +137,22 @@ static void parse_mbi(uintptr_t mbi)
 	/* Without a memory map, the basic meminfo says how much lies above 1 MiB. */
 	if (!have_mmap && upper_kib)
 		ram_add(MIB, (uint64_t)upper_kib << 10);
-	cmdline = cmd;
-	memcpy(words, cmd, CMDLINE_MAX);
-	for (int i = 0; i < CMDLINE_MAX; i++)
-		if (words[i] == ' ' || words[i] == '\t')
-			words[i] = 0;
+	if (cmdline != cmd)
+		set_cmdline("", 0);
 }
 
 void rt_start(uint32_t magic, uint32_t mbi)
 {
-	if (magic != MB2_BOOT_MAGIC) {
-		printf("rt: not started by a Multiboot2 loader (eax=0x%x)\n", magic);
+	boot_magic = magic;
+	boot_info = mbi;
+	if (magic == MB1_BOOT_MAGIC) {
+		parse_mb1(mbi);
+	} else if (magic == MB2_BOOT_MAGIC) {
+		parse_mbi(mbi);
+	} else {
+		printf("rt: not started by a Multiboot2 or Multiboot loader (eax=0x%x)\n", magic);
 		exit(3);
 	}
-	parse_mbi(mbi);
 	exit(main());
 }
 

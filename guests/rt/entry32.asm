@@ -1,8 +1,14 @@
 ; Entry of the 32-bit guests: from the Multiboot2 i386 hand-off (spec 3.3) straight into C.
 ; The loader leaves protected mode with flat segments and paging off, which is all 32-bit C needs;
 ; only a stack is missing (spec 3.3: "ESP ... the OS image must create its own stack").
+; Assembled with -DMULTIBOOT1 it carries a Multiboot1 header instead (mb1.inc; the hand-off is the
+; same machine state, Multiboot 0.6.96 3.2), for the Multiboot1 guests; rt_start tells them apart.
 
+%ifdef MULTIBOOT1
+%include "guests/rt/mb1.inc"
+%else
 %include "guests/rt/mb2.inc"
+%endif
 
 bits 32
 section .text

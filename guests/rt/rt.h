@@ -25,7 +25,7 @@ extern int check_count, check_failed;
 /* Exit with `code` through port 0xF4 (HV_PORT_DEBUG_EXIT, QEMU isa-debug-exit). */
 __attribute__((noreturn)) void exit(int code);
 
-/* Usable RAM from the Multiboot2 memory map, clipped to [1 MiB, 4 GiB), in ascending order. */
+/* Usable RAM from the Multiboot2 (or Multiboot1) memory map, clipped to [1 MiB, 4 GiB), in ascending order. */
 struct ram_region {
 	uint64_t base, end;
 };
@@ -34,8 +34,11 @@ extern struct ram_region ram[RAM_MAX_REGIONS];
 extern int ram_count;
 uint64_t ram_end(void);
 
-/* The boot information block itself: [mbi_base, mbi_end). Guests may overwrite it: rt copied it. */
+/* The boot information block itself: [mbi_base, mbi_end). Guests may overwrite it: rt copied it.
+ * boot_magic and boot_info are EAX and EBX as the loader left them: 0x36d76289 (Multiboot2) or
+ * 0x2badb002 (Multiboot1, the guests built with guests/rt/mb1.inc), and the block's address. */
 extern uint64_t mbi_base, mbi_end;
+extern uint32_t boot_magic, boot_info;
 
 /* The command line: `cmdline` as given; getarg("key") the value of the word `key=value`, or NULL. */
 extern const char *cmdline;
