@@ -623,13 +623,38 @@ ANSWER = r"^\[cpu\d+\]   "        # a monitor answer line: "[cpuN]   text"
 ESC = "\x1d"                       # Ctrl-]: the console key
 
 
+CONSOLE_BY_IRQ = r"^\[cpu0\] hv: console: input by interrupt \(IRQ 4, I/O APIC \d+ pin 4, edge active high, vector 0x[0-9a-f]+\)$"
+CONSOLE_POLLED = r"^\[cpu0\] hv: console: input by polling \(console_irq=0\)$"
+
+
+def console_input_check(c, by_irq: bool) -> Optional[str]:
+    """The monitor's `console` command: every byte typed so far arrived (none dropped), by the UART's
+    receive interrupt and none by polling (`by_irq`), or all by polling and no interrupt."""
+    c.command("console")
+    m = c.expect(ANSWER + r"input by (interrupt|polling): (\d+) interrupts, (\d+) bytes by interrupt, "
+                 r"(\d+) bytes polled, (\d+) dropped$")
+    how, irqs, irq_bytes, polled, dropped = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), \
+        int(m.group(5))
+    if how != ("interrupt" if by_irq else "polling"):
+        return "console: input by %s, expected %s" % (how, "interrupt" if by_irq else "polling")
+    if irq_bytes + polled + dropped != c.sent or dropped:
+        return "console: %d bytes by interrupt + %d polled + %d dropped, but %d were typed" % (
+            irq_bytes, polled, dropped, c.sent)
+    if by_irq and (irqs == 0 or polled or irqs > irq_bytes):
+        return "console: %d interrupts for %d bytes, %d polled: not interrupt-driven" % (irqs, irq_bytes, polled)
+    if not by_irq and (irqs or irq_bytes):
+        return "console: %d interrupts, %d bytes by interrupt with console_irq=0" % (irqs, irq_bytes)
+    return None
+
+
 def RESTARTED(name: str, n: int, reason: str = r".+") -> str:
     return r"^\[cpu\d+\] hv: guest %s restarted \(%d\): %s$" % (re.escape(name), n, reason)
 
 
-def monitor_basics_session(c) -> Optional[str]:
+def monitor_session(c, by_irq: bool) -> Optional[str]:
     """The monitor on a console-only system (no VMX): help, every command's answer without guests, bad
-    commands and arguments, line editing, console keys, power-off from the monitor."""
+    commands and arguments, line editing, console keys, how the input came (by interrupt or polled,
+    nothing lost), power-off from the monitor."""
     c.expect(NO_VMX)
     c.expect(READY)
     c.expect(BANNER)
@@ -671,9 +696,20 @@ def monitor_basics_session(c) -> Optional[str]:
     c.expect(r"^\[cpu\d+\] hv: console keys: Ctrl-\] then: m monitor")
     c.send(ESC + "n")
     c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+    err = console_input_check(c, by_irq)
+    if err:
+        return err
     c.command("poweroff")
     c.expect(r"^\[cpu\d+\] hv: powering off \(monitor\)$")
     return None
+
+
+def monitor_basics_session(c) -> Optional[str]:
+    return monitor_session(c, True)
+
+
+def monitor_polled_session(c) -> Optional[str]:
+    return monitor_session(c, False)
 
 
 def reboot_session(c) -> Optional[str]:
@@ -755,6 +791,10 @@ def guest_session(c) -> Optional[str]:
     c.expect(ANSWER + r"guests hold \d+ KiB of RAM and \d+ KiB of EPT tables$")
     c.command("exits echo")
     c.expect(ANSWER + r"guest echo exits: total \d+, .*\bio \d+")
+    # Input by the UART's interrupt, also while the echo guest ran on the boot CPU; nothing lost.
+    err = console_input_check(c, True)
+    if err:
+        return err
     # Bad commands and arguments: one line each.
     for cmd, answer in (("frobnicate", r"error: unknown command 'frobnicate'"),
                         ("ept echo zz", r"error: 'zz' is not a number \(decimal, or hex with 0x\)$"),
@@ -864,7 +904,12 @@ SCENARIOS += [
     # The monitor where QEMU can run the hypervisor: up to "no VMX", the console stays (no poweroff=1).
     Scenario("console-monitor-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True, poweroff=False,
              timeout=90, session=monitor_basics_session, end=r"hv: powering off \(monitor\)",
-             expect=[NO_VMX, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
+             expect=[CONSOLE_BY_IRQ, NO_VMX, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
+    # The same with input polled (console_irq=0: the fallback where there is no I/O APIC).
+    Scenario("console-polled-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, poweroff=False,
+             cmdline="console_irq=0", timeout=90, session=monitor_polled_session,
+             end=r"hv: powering off \(monitor\)",
+             expect=[CONSOLE_POLLED, NO_VMX, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
     Scenario("console-reboot-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, poweroff=False,
              timeout=40, session=reboot_session, end=None,
              expect=[Expect(r"hv: tessera hypervisor starting", count=1), r"hv: rebooting \(monitor\)"]),
@@ -872,7 +917,7 @@ SCENARIOS += [
     bochs_vmx("console-session-bochs", cpus=2, timeout=400, session=guest_session,
               modules=[guest("echo", "name=echo cpu=0 mem=16M on-exit=restart restarts=2"),
                        guest("memcheck", "name=mc cpu=1 mem=32M yields=8")],
-              expect=[RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
+              expect=[CONSOLE_BY_IRQ, RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
                       GUEST_EXITED("mc", 0), ALL_DONE],
               forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
     # Restart policies without a console: a crashing guest restarts three times, then stays stopped; a
@@ -1062,4 +1107,52 @@ SCENARIOS += [
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[mb1\w+\] .* FAIL$", r"hv: module \d+ not used"],
               check=all_checks(mb1_modules_match("mb1elf", MB1_ELF_MODS),
                                mb1_modules_match("mb1aout", MB1_AOUT_MODS), memory_returned)),
+]
+
+
+# --- the virtual 16550's interrupts and IRQ 4's two routes (guests/uartirq.c) --------------------------
+UARTIRQ_FORBID = [NO_VMX, GUEST_SAYS("uart", r".* FAIL$"), r"hv: guest uart stopped"]
+
+
+def rx_session(c) -> Optional[str]:
+    """Types one line per route to the uartirq guest (focus on guest 1); it must receive each whole,
+    by interrupts, through the PIC and then through the I/O APIC."""
+    c.expect(READY)
+    for route, line in (("pic", "hello through the 8259A"), ("ioapic", "and through the I/O APIC")):
+        c.expect(GUEST_SAYS("uart", r"uartirq: rx via %s: type a line$" % route), timeout=120)
+        c.send(ESC + "1")
+        c.expect(r"^\[cpu\d+\] hv: console: focus on guest uart \(1\)")
+        c.send(line + "\r")
+        c.expect(GUEST_SAYS("uart", r"uartirq: rx via %s got '%s' \(%d bytes\) in \d+ interrupts ok$"
+                            % (route, re.escape(line), len(line))), timeout=120)
+        c.send(ESC + "m")
+    c.expect(GUEST_EXITED("uart", 0), timeout=120)
+    c.expect(ALL_DONE, timeout=60)
+    return None
+
+
+SCENARIOS += [
+    # Registers and interrupts of the 16550 (IIR priorities, FIFO trigger levels 1/4/8/14, overrun,
+    # 16450 mode, OUT2), IRQ 4 through the 8259A (IMR, IRR, ISR, specific EOI) and the I/O APIC (edge,
+    # level with remote IRR, masks); a memcheck beside it.
+    bochs_vmx("uart-irq", cpus=1, timeout=120,
+              modules=[guest("uartirq", "name=uart mem=16M"), guest("memcheck", "name=mc mem=16M yields=4")],
+              expect=[GUEST_SAYS("uart", r"uartirq: loopback trigger 14: .* ok$"),
+                      GUEST_SAYS("uart", r"uartirq: pic: IER=THRE: 1 interrupts .* ok$"),
+                      GUEST_SAYS("uart", r"uartirq: ioapic: level pin 4 still asserted at the EOI: 2 interrupts .* ok$"),
+                      GUEST_SAYS("uart", r"uartirq: 1[0-9] checks, 0 failed$"), GUEST_EXITED("uart", 0)] +
+                     MEMCHECK_OK("mc") + [ALL_DONE],
+              forbid=UARTIRQ_FORBID),
+]
+
+SCENARIOS += [
+    # Received data by interrupt: a line typed on the console (focus on the guest) per route.
+    bochs_vmx("uart-irq-rx-console", cpus=1, timeout=180, session=rx_session,
+              modules=[guest("uartirq", "name=uart mem=16M rx=1")],
+              expect=[GUEST_SAYS("uart", r"uartirq: rx via pic got 'hello through the 8259A' \(23 bytes\) in \d+ "
+                                         r"interrupts ok$"),
+                      GUEST_SAYS("uart", r"uartirq: rx via ioapic got 'and through the I/O APIC' \(24 bytes\) in "
+                                         r"\d+ interrupts ok$"),
+                      GUEST_SAYS("uart", r"uartirq: 2[0-9] checks, 0 failed$"), GUEST_EXITED("uart", 0), ALL_DONE],
+              forbid=UARTIRQ_FORBID),
 ]
