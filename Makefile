@@ -129,7 +129,7 @@ test:
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.gz
 .PHONY: linux-guest
 linux-guest: $(LINUX_GUEST)
-$(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py
+$(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py tests/linux/tsc.c
 	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null
 $(BUILD)/linux/initrd.gz: $(BUILD)/linux/vmlinuz
 

@@ -19,7 +19,7 @@ import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple, Union
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib.runner import ALL_DONE, TESTS_OUT, Expect, Scenario, guest, kill_all, run_scenario  # noqa: E402
@@ -35,7 +35,7 @@ class BenchError(Exception):
 class Bench:
     name: str
     scenarios: List[Scenario]
-    table: Callable[[Dict[str, str]], Table]
+    table: Callable[[Dict[str, str]], Union[Table, List[Table]]]  # one table or several
 
 
 # --- exit round trips: the `bench` guest ---------------------------------------------------------------
@@ -237,6 +237,100 @@ def irq_idle_table(logs: Dict[str, str]) -> Table:
     return title, ["apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
 
 
+# --- Linux: the same kernel and initramfs booted bare in Bochs and as a guest ----------------------------
+# Debian 12's cloud kernel and the busybox initramfs of `make linux-guest` (tests/linux/), command line
+# LINUX_ARGS of the Linux scenarios plus bench_idle=S, on Bochs with 1 CPU. Markers, all TSC values
+# counted from Bochs's power-on (TSC offset 0 in the guest: vmx/vcpu.c):
+#   grub: boot tsc=0xT          GRUB's `rdmsr 0x10` (IA32_TIME_STAMP_COUNTER) after loading the files, before `boot`
+#   hv: guest linux start-up: ... at TSC T     the hypervisor, just before the guest's first entry
+#   linux: init tsc=T           /bin/tsc (tests/linux/tsc.c), the first command of /init
+#   linux: idle start/end tsc=T /init around `sleep S` (bench_idle=S; S=0 in the boot runs)
+#   hv: guest linux exits: total N, REASON COUNT, ...   after the guest powered off
+
+LINUX_IDLE_S = 10
+GRUB_TSC = ["serial --unit=0 --speed=115200", "terminal_output serial",
+            "rdmsr 0x10 -v tsc", "echo grub: boot tsc=0x$tsc"]
+
+
+def linux_bench_scenarios() -> List[Scenario]:
+    from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
+    marks = [r"grub: boot tsc=0x[0-9a-f]+", r"linux: init tsc=\d+", r"linux: idle start tsc=\d+",
+             r"linux: idle end tsc=\d+", r"linux: init done tsc=\d+"]
+    bare = Scenario("bench-linux-bare", emulator="bochs", cpus=1, mem=128, timeout=900, bare=True,
+                    modules=[linux_kernel(LINUX_ARGS + " bench_idle=0"), linux_initrd("linux")],
+                    grub_boot=GRUB_TSC, expect=marks, end=r"linux: init done", settle=5, timeout_ok=True)
+    hv = [Scenario("bench-linux-guest-idle%d" % s, emulator="bochs", cpus=1, mem=256, timeout=900, needs_vmx=True,
+                   modules=[linux_kernel("name=linux mem=128M %s bench_idle=%d" % (LINUX_ARGS, s)),
+                            linux_initrd("linux")],
+                   grub_boot=GRUB_TSC, expect=marks + [r"hv: guest linux start-up: .* at TSC \d+",
+                                                       r"hv: guest linux exited code=0", ALL_DONE],
+                   forbid=[r"hv: no VMX"])
+          for s in (0, LINUX_IDLE_S)]
+    return [bare] + hv
+
+
+def linux_marks(log: str, name: str) -> Dict[str, int]:
+    m = {"grub": int(_fig(r"grub: boot tsc=0x([0-9a-f]+)", log, name).group(1), 16)}
+    for what in ("init", "idle start", "idle end", "init done"):
+        m[what] = int(_fig(r"linux: %s tsc=(\d+)" % what, log, name).group(1))
+    if "hv: " in log:
+        m["entry"] = int(_fig(r"hv: guest linux start-up: .* at TSC (\d+)", log, name).group(1))
+        m["khz"] = int(_fig(r"hv: tsc (\d+) kHz", log, name).group(1))
+    return m
+
+
+def linux_exits(log: str, name: str) -> Tuple[int, Dict[str, int]]:
+    m = _fig(r"hv: guest linux exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)$", log, name)
+    by = {}
+    for part in m.group(2).split(", ")[1:]:
+        reason, count = part.rsplit(" ", 1)
+        by[reason] = int(count)
+    return int(m.group(1)), by
+
+
+def linux_tables(logs: Dict[str, str]) -> List[Table]:
+    bn, gn, ign = "bench-linux-bare", "bench-linux-guest-idle0", "bench-linux-guest-idle%d" % LINUX_IDLE_S
+    b, g, i = linux_marks(logs[bn], bn), linux_marks(logs[gn], gn), linux_marks(logs[ign], ign)
+    M = lambda t: "%.1f" % (t / 1e6)
+    b_linux, g_linux = b["init"] - b["grub"], g["init"] - g["entry"]
+    rows = [["bare (Bochs, 128 MiB)", M(b["init"]), M(b["grub"]), "-", M(b_linux), "1.00", "1.00"],
+            ["guest (mem=128M, Bochs 256 MiB)", M(g["init"]), M(g["grub"]), M(g["entry"] - g["grub"]), M(g_linux),
+             "%.2f" % (g["init"] / b["init"]), "%.2f" % (g_linux / b_linux)]]
+    boot = ("Linux to /init: Debian 12 %s, busybox initramfs, `%s`, Bochs corei7_skylake_x, 1 CPU; M = million TSC "
+            "ticks = million emulated instructions, all from Bochs's power-on (the guest's TSC is the host's). "
+            "to /init: /init's first command (/bin/tsc); BIOS+GRUB: GRUB's RDMSR of the TSC after loading the files, "
+            "before `boot`; hv set-up: from there to the guest's first entry (the hypervisor's boot, the guest's "
+            "creation: 128 MiB cleared, kernel and initrd copied; console lines); Linux: the kernel's own part "
+            "(bare: from GRUB's `boot`, guest: from its first entry). Goal: guest <= 1.3x bare"
+            % (re.search(r"linux: kernel (\S+)", logs[gn]).group(1) if re.search(r"linux: kernel (\S+)", logs[gn])
+               else "kernel", "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"))
+    boot_cols = ["boot", "to /init M", "BIOS+GRUB M", "hv set-up M", "Linux M", "x bare (total)", "x bare (Linux)"]
+
+    # Exits of the whole guest run: first entry to power-off (the idle0 run: /init's lines, no sleep).
+    total, by = linux_exits(logs[gn], gn)
+    run = g["init done"] - g["entry"]
+    ex_rows = [[r, c, "%.1f" % (100.0 * c / total), "%.2f" % (c / (run / 1e6))]
+               for r, c in sorted(by.items(), key=lambda rc: -rc[1])]
+    ex_rows.append(["total", total, "100.0", "%.2f" % (total / (run / 1e6))])
+    exits = ("Linux guest's VM exits by reason, the whole run (first entry to ACPI power-off after /init's lines: "
+             "%.1f M TSC ticks, hypervisor included; to /init: %.1f M): the hypervisor's `exits:` line"
+             % (run / 1e6, g_linux / 1e6))
+
+    # Idle at the shell: the run with sleep S less the run with sleep 0 (boot and /init's lines cancel out).
+    ti, bi = linux_exits(logs[ign], ign)
+    win_i, win_0 = i["idle end"] - i["idle start"], g["idle end"] - g["idle start"]
+    secs = (win_i - win_0) / (g["khz"] * 1e3)
+    idle_rows = [[r, bi.get(r, 0) - by.get(r, 0), "%.2f" % ((bi.get(r, 0) - by.get(r, 0)) / secs)]
+                 for r in sorted(set(by) | set(bi), key=lambda r: -(bi.get(r, 0) - by.get(r, 0)))
+                 if bi.get(r, 0) != by.get(r, 0)]
+    idle_rows.append(["total", ti - total, "%.2f" % ((ti - total) / secs)])
+    idle = ("Linux guest idle at the shell (`sleep %d` in /init, bench_idle=%d): exits of that run less those of the "
+            "bench_idle=0 run, per second of the sleep window (%.2f s = TSC ticks between `idle start` and `idle end`, "
+            "less the sleep-0 window, at the hypervisor's %d kHz TSC)" % (LINUX_IDLE_S, LINUX_IDLE_S, secs, g["khz"]))
+    return [(boot, boot_cols, rows), (exits, ["exit reason", "count", "%", "per M ticks"], ex_rows),
+            (idle, ["exit reason", "exits", "per s"], idle_rows)]
+
+
 BENCHES = [
     Bench("exits",
           [Scenario("bench-exits", emulator="bochs", cpus=1, mem=256, timeout=300, needs_vmx=True,
@@ -254,6 +348,7 @@ BENCHES = [
                       ib_scenario("bench-irq-ipi-1cpu", 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600)],
           irq_ipi_table),
     Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
+    Bench("linux", linux_bench_scenarios(), linux_tables),
 ]
 
 
@@ -306,13 +401,16 @@ def main() -> int:
             failed += 1
             continue
         try:
-            title, cols, rows = b.table({s.name: results[s.name].log for s in b.scenarios})
+            tables = b.table({s.name: results[s.name].log for s in b.scenarios})
         except BenchError as e:
             print("\n%s: %s" % (b.name, e))
             failed += 1
             continue
-        print("\n" + render(title, cols, rows))
-        saved[b.name] = {"title": title, "columns": cols, "rows": rows}
+        tables = tables if isinstance(tables, list) else [tables]
+        for title, cols, rows in tables:
+            print("\n" + render(title, cols, rows))
+        saved[b.name] = [{"title": t, "columns": c, "rows": r} for t, c, r in tables] if len(tables) > 1 \
+            else {"title": tables[0][0], "columns": tables[0][1], "rows": tables[0][2]}
     os.makedirs(TESTS_OUT, exist_ok=True)
     with open(os.path.join(TESTS_OUT, "bench-results.json"), "w") as f:
         json.dump(saved, f, indent=1)

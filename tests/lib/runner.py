@@ -93,6 +93,9 @@ class Scenario:
     iso: str = ""                       # boot this ISO as it is (e.g. build/hypervisor.iso) instead of building one
     poweroff: bool = True               # append poweroff=1 (without it the console stays up at the end)
     session: Optional[Callable[["Console"], Optional[str]]] = None  # types on the serial line: error or None
+    bare: bool = False                  # no hypervisor: GRUB boots modules[0] as a Linux kernel (`linux`, its
+                                        # args), modules[1:] as its `initrd` (the bare side of a comparison)
+    grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -180,10 +183,16 @@ def last_lines(log: str, n: int = 5) -> str:
 def grub_cfg(sc: Scenario) -> str:
     cmd = (sc.cmdline + (" poweroff=1" if sc.poweroff else "")).strip()
     lines = ["set timeout=0", "set default=0", "",
-             'menuentry "tessera %s" {' % sc.name,
-             "    multiboot2 /boot/hypervisor.elf %s" % cmd]
-    for m in sc.modules:
-        lines.append("    module2 /guests/%s %s" % (m.iso_name(), m.args))
+             'menuentry "tessera %s" {' % sc.name]
+    if sc.bare:
+        lines.append("    linux /guests/%s %s" % (sc.modules[0].iso_name(), sc.modules[0].args))
+        if sc.modules[1:]:
+            lines.append("    initrd " + " ".join("/guests/" + m.iso_name() for m in sc.modules[1:]))
+    else:
+        lines.append("    multiboot2 /boot/hypervisor.elf %s" % cmd)
+        for m in sc.modules:
+            lines.append("    module2 /guests/%s %s" % (m.iso_name(), m.args))
+    lines += ["    " + c for c in sc.grub_boot]
     lines += ["    boot", "}", ""]
     return "\n".join(l.rstrip() for l in lines)
 
@@ -193,9 +202,10 @@ def build_iso(sc: Scenario, out: str, hv_elf: str = HV_ELF) -> str:
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(os.path.join(stage, "boot", "grub"))
     os.makedirs(os.path.join(stage, "guests"))
-    if not os.path.exists(hv_elf):
+    if not sc.bare and not os.path.exists(hv_elf):
         raise RuntimeError("%s not built" % os.path.relpath(hv_elf, ROOT))
-    shutil.copy(hv_elf, os.path.join(stage, "boot", "hypervisor.elf"))
+    if not sc.bare:
+        shutil.copy(hv_elf, os.path.join(stage, "boot", "hypervisor.elf"))
     for m in sc.modules:
         src = m.path if os.path.isabs(m.path) else os.path.join(ROOT, m.path)
         if not os.path.exists(src):
@@ -311,6 +321,7 @@ class Console:
         self.fail = [re.compile(r, re.M) for r in fail]  # lines that end the session at once (panics)
         self.text = ""
         self.pos = 0                          # expect() searches from here
+        self.sent = 0                         # bytes typed so far
         self.closed = False
         self._held = b""                      # a trailing CR or an unfinished escape sequence
         self._lock = threading.Lock()
@@ -353,6 +364,7 @@ class Console:
         """Types `data` (str or bytes); `pace` seconds between bytes (0: all at once)."""
         if isinstance(data, str):
             data = data.encode("latin-1")
+        self.sent += len(data)
         try:
             if pace <= 0:
                 self.sock.sendall(data)

@@ -6,13 +6,24 @@ the kernel log (all levels, whatever `quiet` hides), the checksum of a file
 written and read back, then `linux: init done`
 and a power-off through ACPI (or a halt when ACPI is off).
 
+For the Linux benchmark (tests/bench.py) /init first runs /bin/tsc (tests/linux/tsc.c, built here
+with the host's gcc): `linux: init tsc=N`, the TSC when /init starts. With `bench_idle=S` on the
+kernel command line it sleeps S seconds before its last line, between `linux: idle start tsc=N` and
+`linux: idle end tsc=N` (S=0: the same two lines, no idle time between them). Its last line,
+`linux: init done tsc=N`, is /bin/tsc's too: it waits until the UART sent it, before the power-off.
+
     mkinitramfs.py BUSYBOX OUT.gz
 """
 import gzip
 import os
+import subprocess
 import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 INIT = """#!/bin/busybox sh
+/bin/tsc linux: init
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev /tmp
 mount -t proc proc /proc
@@ -30,7 +41,13 @@ dmesg | grep -E 'ACPI (Warning|Error|BIOS)|\[Firmware (Bug|Warn)' | sed 's/^/lin
 echo "linux: firmware complaints $(dmesg | grep -cE 'ACPI (Warning|Error|BIOS)|\[Firmware (Bug|Warn)')"
 seq 1 2000 > /tmp/written
 echo "linux: checksum $(md5sum < /tmp/written | cut -d' ' -f1) (want $(seq 1 2000 | md5sum | cut -d' ' -f1))"
-echo "linux: init done"
+idle=$(sed -n 's/.*bench_idle=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$idle" ]; then
+    /bin/tsc linux: idle start
+    sleep "$idle"
+    /bin/tsc linux: idle end
+fi
+/bin/tsc linux: init done
 poweroff -f
 """
 
@@ -46,11 +63,23 @@ def entry(name: str, mode: int, data: bytes = b"", ino: int = 1) -> bytes:
     return out
 
 
+def build_tsc() -> bytes:
+    """/bin/tsc: a static x86-64 program without a C library (tests/linux/tsc.c)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "tsc")
+        subprocess.run(["gcc", "-static", "-nostdlib", "-ffreestanding", "-fno-pie", "-no-pie",
+                        "-fno-stack-protector", "-O2", "-s", "-Wall", "-Wextra", "-Werror",
+                        "-o", exe, os.path.join(HERE, "tsc.c")], check=True)
+        with open(exe, "rb") as f:
+            return f.read()
+
+
 def main() -> int:
     busybox, out = sys.argv[1], sys.argv[2]
     with open(busybox, "rb") as f:
         bb = f.read()
-    files = [("bin", 0o040755, b""), ("bin/busybox", 0o100755, bb), ("init", 0o100755, INIT.encode()),
+    files = [("bin", 0o040755, b""), ("bin/busybox", 0o100755, bb), ("bin/tsc", 0o100755, build_tsc()),
+             ("init", 0o100755, INIT.encode()),
              ("dev", 0o040755, b""), ("proc", 0o040755, b""), ("sys", 0o040755, b"")]
     blob = b"".join(entry(n, m, d, i + 1) for i, (n, m, d) in enumerate(files))
     blob += entry("TRAILER!!!", 0, b"", 0)
