@@ -12,11 +12,22 @@
  *   do=rtc     the CMOS clock: the date and time in BCD (`pcdev: rtc 20YY-MM-DD hh:mm:ss`, the host's
  *              clock), then its periodic interrupt at 1024 Hz on IRQ 8 through the I/O APIC (pin 8,
  *              vector 0x48) to the local APIC: `pcdev: rtc periodic N interrupts in 100 ms` (~102)
+ *   do=rtcpic  the RTC's 1024 Hz interrupt on IRQ 8 through the slave 8259A (IR0) and the cascade
+ *              (master IR2), LINT0 ExtINT: ISRs in the handler (slave 0x01, master 0x04), specific EOIs to
+ *              both, ~102 interrupts in 100 ms; then without reading register C the RTC holds IRQ 8
+ *              high (MC146818A datasheet, register C "IRQF"): no more interrupts until C is read
+ *   do=pitioapic  the PIT's IRQ 0 at 1 kHz on I/O APIC pin 2, as the MADT's override says (ACPI 6.5,
+ *              5.2.12.5), nothing on pin 0; with pin 2 masked nothing at all
+ *   do=pitcal  TSC calibration against channel 2 gated by port 0x61 (as Linux's pit_calibrate_tsc):
+ *              OUT2 low in mode 0 until terminal count, a latched count stands still with the gate low
+ *              and falls with it high, the TSC ticks of 50 ms against CPUID 0x40000010 within 1%
+ * These print one line per check (` ok` / ` FAIL`) and `pcdev: N checks, F failed` (exit F != 0).
  * After a reset request nothing may run: `pcdev: still running after the reset` and exit 1 if it does.
  */
 #include "apic.h"
 #include "intr.h"
 #include "rt.h"
+#include "tessera/hypercall.h"
 
 #define IOAPIC_BASE 0xfec00000u
 
@@ -109,6 +120,180 @@ static int rtc_test(void)
 	return n >= 90 && n <= 115 ? 0 : 1;
 }
 
+/* --- IRQ 8 through the slave 8259A ---------------------------------------------------------------- */
+
+static volatile bool rtc_read_c;
+static volatile uint8_t slave_isr, master_isr, isr_after;
+
+static uint8_t pic_isr(uint16_t port)
+{
+	outb(port, 0x0b);                         /* OCW3: the next read returns the ISR */
+	return inb(port);
+}
+
+static void on_rtc_pic(struct irq_frame *f)
+{
+	(void)f;
+	ticks++;
+	slave_isr = pic_isr(0xa0);
+	master_isr = pic_isr(0x20);
+	if (rtc_read_c) {
+		outb(0x70, 0x0c);
+		(void)inb(0x71);                  /* reading register C clears IRQF: the line drops */
+	}
+	outb(0xa0, 0x60 | 0);                     /* OCW2 specific EOI: slave IR0 ... */
+	outb(0x20, 0x60 | 2);                     /* ... and master IR2, the cascade */
+	isr_after = (uint8_t)(pic_isr(0xa0) | pic_isr(0x20));
+}
+
+/* Interrupts on for `us` of TSC time. */
+static uint32_t count_for(uint64_t us)
+{
+	uint64_t end;
+
+	ticks = 0;
+	end = rdtsc() + us_to_tsc(us);
+	sti();
+	while (rdtsc() < end)
+		cpu_relax();
+	cli();
+	return ticks;
+}
+
+static int rtcpic_test(void)
+{
+	uint8_t b = cmos(0x0b);
+	uint32_t n, first, held, again;
+
+	intr_init();
+	irq_set_handler(0x28, on_rtc_pic);
+	outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);
+	outb(0xa0, 0x11); outb(0xa1, 0x28); outb(0xa1, 0x02); outb(0xa1, 0x01);
+	outb(0x21, 0xfb); outb(0xa1, 0xfe);       /* master: only IR2 (the slave); slave: only IR0 (IRQ 8) */
+	outb(0x70, 0x0a); outb(0x71, 0x26);       /* 1024 Hz */
+	outb(0x70, 0x0b); outb(0x71, b | 0x40);   /* PIE */
+	(void)cmos(0x0c);
+	rtc_read_c = true;
+	n = count_for(100000);
+	check(n >= 90 && n <= 115, "pcdev: rtc via slave pic: %u interrupts in 100 ms (want ~102)", n);
+	check(slave_isr == 0x01 && master_isr == 0x04 && isr_after == 0, "pcdev: rtc via slave pic: ISR slave 0x%x "
+	      "master 0x%x in the handler (want 0x1 0x4), 0x%x after the specific EOIs (want 0)", slave_isr,
+	      master_isr, isr_after);
+	/* Handlers that leave register C unread: after the first (an edge latched before may come
+	 * too) IRQ 8 stays high and no more edges come. */
+	rtc_read_c = false;
+	first = count_for(3000);
+	held = count_for(20000);
+	rtc_read_c = true;
+	(void)cmos(0x0c);                         /* the line drops; the next period raises it again */
+	again = count_for(20000);
+	outb(0x70, 0x0b); outb(0x71, b);
+	check(first >= 1 && held == 0 && again >= 15, "pcdev: rtc register C unread: %u interrupts in 3 ms, then %u in "
+	      "20 ms (want 0: IRQ 8 held high); C read: %u in 20 ms (want ~20)", first, held, again);
+	printf("pcdev: %d checks, %d failed\n", check_count, check_failed);
+	return check_failed != 0;
+}
+
+/* --- IRQ 0 on I/O APIC pin 2 ------------------------------------------------------------------------ */
+
+static volatile uint32_t pin0_ticks;
+
+static void on_pin2(struct irq_frame *f)
+{
+	(void)f;
+	ticks++;
+	apic_eoi();
+}
+
+static void on_pin0(struct irq_frame *f)
+{
+	(void)f;
+	pin0_ticks++;
+	apic_eoi();
+}
+
+static int pitioapic_test(void)
+{
+	uint32_t n, masked;
+
+	intr_init();
+	apic_probe();
+	apic_setup();                             /* the 8259A pair masked, LINT0 masked */
+	irq_set_handler(0x50, on_pin2);
+	irq_set_handler(0x51, on_pin0);
+	ioapic_write(0x11 + 2 * 2, 0);
+	ioapic_write(0x10 + 2 * 2, 0x50);         /* pin 2: vector 0x50, fixed, edge, unmasked */
+	ioapic_write(0x11, 0);
+	ioapic_write(0x10, 0x51);                 /* pin 0 (the 8259A's INTR on a PC): vector 0x51 */
+	outb(0x43, 0x34);                         /* channel 0, mode 2, 1 kHz */
+	outb(0x40, 1193 & 0xff);
+	outb(0x40, 1193 >> 8);
+	pin0_ticks = 0;
+	n = count_for(100000);
+	check(n >= 90 && n <= 110 && pin0_ticks == 0, "pcdev: pit irq 0 on ioapic pin 2: %u interrupts in 100 ms "
+	      "(want 100), pin 0: %u (want 0)", n, pin0_ticks);
+	ioapic_write(0x10 + 2 * 2, 0x50 | (1u << 16));
+	(void)count_for(2000);                    /* one sent before the mask may still wait in the local APIC */
+	masked = count_for(20000);
+	check(masked == 0 && pin0_ticks == 0, "pcdev: pit irq 0 with pin 2 masked: %u interrupts in 20 ms (want 0)",
+	      masked);
+	printf("pcdev: %d checks, %d failed\n", check_count, check_failed);
+	return check_failed != 0;
+}
+
+/* --- calibrating the TSC with channel 2 (82C54 datasheet: mode 0, gate; PC port 0x61) --------------- */
+
+#define PIT_HZ 1193182u
+
+/* Latches channel 2 (counter latch command, SC = 10, RW = 00) and reads its count, LSB then MSB. */
+static uint16_t pit2_latch(void)
+{
+	uint8_t lo;
+
+	outb(0x43, 0x80);
+	lo = inb(0x42);
+	return (uint16_t)(lo | inb(0x42) << 8);
+}
+
+static int pitcal_test(void)
+{
+	uint8_t p61 = inb(0x61);
+	uint16_t count = PIT_HZ / 20, c0, c1, c2;  /* 50 ms */
+	uint32_t r[4], khz, want;
+	uint64_t t0, t1, spins = 0;
+	bool low_before;
+
+	cpuid(HV_CPUID_TIMING, 0, r);
+	want = r[0];
+	/* Gate low: mode 0 counting is suspended. */
+	outb(0x61, (p61 & ~0x03));                /* gate 2 low, speaker data off */
+	outb(0x43, 0xb0);                         /* channel 2, LSB then MSB, mode 0 */
+	outb(0x42, count & 0xff);
+	outb(0x42, count >> 8);
+	udelay(1000);
+	c0 = pit2_latch();
+	udelay(2000);
+	c1 = pit2_latch();
+	low_before = !(inb(0x61) & 0x20);
+	/* Gate high: it counts; OUT2 (port 0x61 bit 5) rises at terminal count. */
+	outb(0x61, (p61 & ~0x02) | 0x01);
+	t0 = rdtsc();
+	udelay(1000);
+	c2 = pit2_latch();
+	while (!(inb(0x61) & 0x20) && spins < 100000000u)
+		spins++;
+	t1 = rdtsc();
+	outb(0x61, p61);
+	khz = (uint32_t)udiv64(t1 - t0, 50, NULL);
+	check(c0 == c1 && low_before, "pcdev: pit channel 2 gate low: count %u then %u (want equal), OUT2 low", c0, c1);
+	check(c2 < c1 && c1 - c2 >= 1000 && c1 - c2 <= 1400, "pcdev: pit channel 2 gate high: count %u -> %u after "
+	      "1 ms (want ~1193 fewer)", c1, c2);
+	check(want && khz >= want - want / 100 && khz <= want + want / 100, "pcdev: pit calibration: TSC %u kHz "
+	      "over 50 ms (CPUID 0x40000010 says %u kHz, want within 1%%)", khz, want);
+	printf("pcdev: %d checks, %d failed\n", check_count, check_failed);
+	return check_failed != 0;
+}
+
 static uint8_t fw_cfg_read8(void)
 {
 	return inb(0x511);
@@ -135,15 +320,22 @@ int main(void)
 	char sig[5] = { 0 };
 
 	if (!what) {
-		printf("pcdev: usage: do=fwcfg|pit|rtc|kbd|port92|cf9\n");
+		printf("pcdev: usage: do=fwcfg|pit|rtc|rtcpic|pitioapic|pitcal|kbd|port92|cf9\n");
 		return 3;
 	}
-	if ((!strcmp(what, "pit") || !strcmp(what, "rtc")) && !time_init())
+	if (strcmp(what, "fwcfg") && strcmp(what, "kbd") && strcmp(what, "port92") && strcmp(what, "cf9") &&
+	    !time_init())
 		return 4;
 	if (!strcmp(what, "pit"))
 		return pit_test();
 	if (!strcmp(what, "rtc"))
 		return rtc_test();
+	if (!strcmp(what, "rtcpic"))
+		return rtcpic_test();
+	if (!strcmp(what, "pitioapic"))
+		return pitioapic_test();
+	if (!strcmp(what, "pitcal"))
+		return pitcal_test();
 	if (!strcmp(what, "fwcfg")) {
 		uint64_t cpus, ramsize, want_cpus = getarg_num("cpus", 1);
 

@@ -1156,3 +1156,51 @@ SCENARIOS += [
                       GUEST_SAYS("uart", r"uartirq: 2[0-9] checks, 0 failed$"), GUEST_EXITED("uart", 0), ALL_DONE],
               forbid=UARTIRQ_FORBID),
 ]
+
+
+# --- interrupt routes of the PC devices, PIT calibration, the RTC against the host's clock (pcdev) -------
+def rtc_near_host_time(name: str, slack: float = 900.0):
+    """check(): guest NAME's `pcdev: rtc 20YY-MM-DD hh:mm:ss` is the host's local time (Bochs runs with
+    `clock: time0=local` and the hypervisor passes its CMOS clock on) within `slack` seconds before now
+    (the run's length; Bochs's clock, sync=none, runs no faster than real time) and 5 s after."""
+    def check(log: str):
+        import datetime
+        m = re.search(r"\[%s\] pcdev: rtc (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)" % re.escape(name), log)
+        if not m:
+            return "no rtc date line from %s" % name
+        guest_t = datetime.datetime(*map(int, m.groups())).timestamp()   # naive: local time, as time0=local
+        now = time.time()
+        if not (now - slack <= guest_t <= now + 5):
+            return "%s: RTC says %s, %.0f s from the host's clock (want within -%d..+5 s)" % (
+                name, m.group(0).split("rtc ")[1], guest_t - now, slack)
+        return None
+    return check
+
+
+SCENARIOS += [
+    # RTC IRQ 8 through the slave 8259A and the cascade (ISRs, specific EOIs, IRQ 8 held until register
+    # C is read); PIT IRQ 0 on I/O APIC pin 2 (the MADT's override), none on pin 0, none when masked.
+    # One guest per CPU: periodic ticks that fall while another guest runs are coalesced.
+    bochs_vmx("pc-irq-routes", cpus=2, timeout=150,
+              modules=[guest("pcdev", "name=rtcpic mem=4M cpu=0 do=rtcpic"),
+                       guest("pcdev", "name=pitio mem=4M cpu=1 do=pitioapic")],
+              expect=[GUEST_SAYS("rtcpic", r"pcdev: rtc via slave pic: \d+ interrupts in 100 ms .* ok$"),
+                      GUEST_SAYS("rtcpic", r"pcdev: rtc register C unread: \d+ interrupts in 3 ms, then 0 in 20 ms .* ok$"),
+                      GUEST_SAYS("rtcpic", r"pcdev: 3 checks, 0 failed$"), GUEST_EXITED("rtcpic", 0),
+                      GUEST_SAYS("pitio", r"pcdev: pit irq 0 on ioapic pin 2: \d+ interrupts in 100 ms .* pin 0: 0 "
+                                          r"\(want 0\) ok$"),
+                      GUEST_SAYS("pitio", r"pcdev: 2 checks, 0 failed$"), GUEST_EXITED("pitio", 0), ALL_DONE],
+              forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
+    # Channel 2 behind the port 0x61 gate, as kernels calibrate their TSC with it.
+    bochs_vmx("pc-pit-calibration", cpus=1, timeout=120,
+              modules=[guest("pcdev", "name=pitcal mem=4M do=pitcal"), guest("hello", "name=hello mem=16M")],
+              expect=[GUEST_SAYS("pitcal", r"pcdev: pit calibration: TSC \d+ kHz .* ok$"),
+                      GUEST_SAYS("pitcal", r"pcdev: 3 checks, 0 failed$"), GUEST_EXITED("pitcal", 0)] +
+                     HELLO_LINES("hello") + [ALL_DONE],
+              forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
+]
+
+# The RTC's date in pc-timers against the host's clock.
+for _sc in SCENARIOS:
+    if _sc.name == "pc-timers":
+        _sc.check = rtc_near_host_time("rtc") if _sc.check is None else all_checks(_sc.check, rtc_near_host_time("rtc"))
