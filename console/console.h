@@ -9,7 +9,26 @@
 void uart_init(uint16_t port, uint32_t baud);
 void uart_write(const char *s, size_t n);
 void uart_drain(void);          /* returns once the last byte has left the transmitter */
-int uart_getc(void);            /* a received byte, or -1 when none is waiting (polled: LSR.DR) */
+uint16_t uart_io_port(void);    /* the console UART's port, 0 when there is none */
+/* The next received byte from the receive ring, or -1 when none is waiting; without the receive
+ * interrupt it first polls the UART (LSR.DR). One consumer. */
+int uart_getc(void);
+/* Receive by interrupt: turns on the UART's received-data interrupt (IER bit 0) and its IRQ line (MCR
+ * OUT2); the caller has routed that IRQ to a handler that calls uart_rx_interrupt, still masked, and
+ * calls uart_rx_poll once it is unmasked (a byte that came meanwhile raised no new edge). */
+void uart_rx_irq_on(void);
+void uart_rx_interrupt(void);   /* the interrupt handler's work: moves received bytes into the ring */
+/* Moves what the UART holds into the ring now (counted as polled). Any CPU, any interrupt state. */
+void uart_rx_poll(void);
+bool uart_rx_by_irq(void);      /* the receive interrupt is on */
+bool uart_rx_pending(void);     /* the ring holds a byte */
+struct uart_rx_stats {
+	uint64_t interrupts;        /* receive interrupts taken */
+	uint64_t irq_bytes;         /* bytes the interrupt handler moved */
+	uint64_t polled_bytes;      /* bytes a polling read moved */
+	uint64_t dropped;           /* bytes lost to a full ring */
+};
+void uart_rx_stats(struct uart_rx_stats *s);
 
 /* VGA text mode (80x25 at 0xB8000), the screen under a BIOS boot. */
 void vga_init(void);
@@ -24,6 +43,9 @@ void console_flush(void);
 
 /* A byte typed on the console (the UART), or -1 when none is waiting. */
 int console_getc(void);
+/* Input comes by interrupt (irq_console_init): a CPU waiting for a key may halt, or open an interrupt
+ * window, instead of polling. */
+bool console_input_by_irq(void);
 
 /*
  * The tail: a last, unfinished line the serial console shows below everything printk printed (the

@@ -77,6 +77,11 @@ int console_getc(void)
 	return uart_getc();
 }
 
+bool console_input_by_irq(void)
+{
+	return uart_rx_by_irq();
+}
+
 void console_enable_screen(void)
 {
 	vga_init();

@@ -1,6 +1,8 @@
-/* 16550 UART driver, polled both ways. Register layout: National Semiconductor PC16550D datasheet, Table 2
- * (THR/RBR 0, IER 1, FCR 2, LCR 3, MCR 4, LSR 5; DLL/DLM at 0/1 when LCR.DLAB = 1). */
+/* 16550 UART driver: output polled, input by its receive interrupt where the platform routes it (else
+ * polled), into a ring the console reads. Register layout: National Semiconductor PC16550D datasheet,
+ * Table 2 (THR/RBR 0, IER 1, FCR 2, LCR 3, MCR 4, LSR 5; DLL/DLM at 0/1 when LCR.DLAB = 1). */
 #include "arch/x86/cpu.h"
+#include "arch/x86/spinlock.h"
 #include "console/console.h"
 
 #define UART_THR 0
@@ -14,6 +16,10 @@
 #define LSR_THRE (1 << 5)  /* transmit holding register empty: room for the next byte */
 #define LSR_TEMT (1 << 6)  /* transmitter empty: everything has left the wire */
 #define LCR_DLAB 0x80
+#define IER_ERBFI (1 << 0) /* received data available interrupt (with FIFOs also the character timeout) */
+#define MCR_DTR  (1 << 0)
+#define MCR_RTS  (1 << 1)
+#define MCR_OUT2 (1 << 3)  /* on a PC, OUT2 gates the UART's INTR pin onto its IRQ line */
 
 static uint16_t uart_port;
 
@@ -29,8 +35,13 @@ void uart_init(uint16_t port, uint32_t baud)
 	outb(port + 0, div & 0xff);
 	outb(port + 1, div >> 8);
 	outb(port + UART_LCR, 0x03);         /* 8 data bits, no parity, 1 stop bit */
-	outb(port + UART_FCR, 0x07);         /* enable and clear the FIFOs */
-	outb(port + UART_MCR, 0x03);         /* DTR, RTS: ready to receive, for a sender that looks */
+	outb(port + UART_FCR, 0x07);         /* enable and clear the FIFOs; receive trigger level 1 byte */
+	outb(port + UART_MCR, MCR_DTR | MCR_RTS); /* ready to receive, for a sender that looks */
+}
+
+uint16_t uart_io_port(void)
+{
+	return uart_port;
 }
 
 static void uart_putc(char c)
@@ -61,15 +72,107 @@ void uart_drain(void)
 		cpu_relax();
 }
 
-int uart_getc(void)
+/*
+ * The receive ring: bytes the UART received, oldest at `tail`. Producers (the interrupt handler, or the
+ * polling reader) move bytes from the UART into it holding rx_lock with interrupts off, so the two never
+ * interleave their reads of RBR, and bytes enter in the order they came. One consumer (the console's
+ * reader, on the CPU the interrupt goes to) advances `tail`. Free-running indexes, RX_RING a power of 2.
+ */
+#define RX_RING 1024
+static uint8_t rx_buf[RX_RING];
+static volatile unsigned rx_head, rx_tail;
+static spinlock_t rx_lock = SPINLOCK_INIT;
+static bool rx_irq;                   /* the receive interrupt is on: uart_getc does not poll */
+static struct uart_rx_stats stats;
+
+/* Moves what the UART holds into the ring; the bytes moved. At most 64 reads: a UART that keeps LSR.DR
+ * set (a flood, or a broken one) cannot hold the CPU. Caller holds rx_lock, interrupts off. Reading RBR
+ * until LSR.DR = 0 also drops the receive interrupt (PC16550D, Table 4: cleared by reading RBR, or the
+ * FIFO below its trigger level), so the next byte is a new edge on the IRQ line. */
+static unsigned rx_drain(void)
 {
-	uint8_t lsr;
+	unsigned n = 0;
+
+	for (; n < 64; n++) {
+		uint8_t lsr = inb(uart_port + UART_LSR), c;
+
+		/* 0xff: nothing answers at this port (an empty bus floats high), not "data ready". */
+		if (lsr == 0xff || !(lsr & LSR_DR))
+			break;
+		c = inb(uart_port + UART_RBR);
+		if (rx_head - rx_tail == RX_RING) {
+			stats.dropped++;      /* nobody read for RX_RING bytes: as an overrun, the newest go */
+			continue;
+		}
+		rx_buf[rx_head % RX_RING] = c;
+		__atomic_store_n(&rx_head, rx_head + 1, __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
+void uart_rx_interrupt(void)
+{
+	spin_lock(&rx_lock);                  /* interrupts are off in an interrupt gate */
+	stats.interrupts++;
+	stats.irq_bytes += rx_drain();
+	spin_unlock(&rx_lock);
+}
+
+void uart_rx_irq_on(void)
+{
+	uint64_t flags = read_rflags();
 
 	if (!uart_port)
+		return;
+	cli();
+	spin_lock(&rx_lock);
+	outb(uart_port + UART_IER, IER_ERBFI);
+	outb(uart_port + UART_MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+	rx_irq = true;
+	spin_unlock(&rx_lock);
+	if (flags & RFLAGS_IF)
+		sti();
+}
+
+void uart_rx_poll(void)
+{
+	uint64_t flags = read_rflags();
+
+	if (!uart_port)
+		return;
+	cli();
+	spin_lock(&rx_lock);
+	stats.polled_bytes += rx_drain();
+	spin_unlock(&rx_lock);
+	if (flags & RFLAGS_IF)
+		sti();
+}
+
+bool uart_rx_by_irq(void)
+{
+	return rx_irq;
+}
+
+bool uart_rx_pending(void)
+{
+	return __atomic_load_n(&rx_head, __ATOMIC_ACQUIRE) != rx_tail;
+}
+
+void uart_rx_stats(struct uart_rx_stats *s)
+{
+	*s = stats;
+}
+
+int uart_getc(void)
+{
+	unsigned tail = rx_tail;
+	uint8_t c;
+
+	if (!rx_irq)
+		uart_rx_poll();
+	if (__atomic_load_n(&rx_head, __ATOMIC_ACQUIRE) == tail)
 		return -1;
-	lsr = inb(uart_port + UART_LSR);
-	/* 0xff: nothing answers at this port (an empty bus floats high), not "data ready". */
-	if (lsr == 0xff || !(lsr & LSR_DR))
-		return -1;
-	return inb(uart_port + UART_RBR);
+	c = rx_buf[tail % RX_RING];
+	__atomic_store_n(&rx_tail, tail + 1, __ATOMIC_RELEASE);
+	return c;
 }

@@ -11,6 +11,7 @@ struct hv_config config = {
 	.quantum_us = 2000,
 	.chunk = 2ull << 20,
 	.apicv = true,
+	.console_irq = true,
 };
 
 void config_parse(const char *cmdline)
@@ -24,6 +25,7 @@ void config_parse(const char *cmdline)
 		{ "chunk", OPT_SIZE, &config.chunk, 0, NULL, NULL },
 		{ "selftest", OPT_CHOICE, &config.selftest, 0, selftest_names, NULL },
 		{ "apicv", OPT_BOOL, &config.apicv, 0, NULL, NULL },
+		{ "console_irq", OPT_BOOL, &config.console_irq, 0, NULL, NULL },
 	};
 
 	cmdline_parse(cmdline, opts, sizeof(opts) / sizeof(opts[0]), "hypervisor", NULL, 0);

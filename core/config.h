@@ -12,6 +12,7 @@ struct hv_config {
 	uint64_t chunk;        /* chunk=2M|4K: default first-touch chunk size */
 	unsigned selftest;     /* selftest=: fault on purpose to check the exception path (tests) */
 	bool apicv;            /* apicv=0: emulate the local APIC even where the CPU could virtualize it */
+	bool console_irq;      /* console_irq=0: poll the console UART even where its interrupt could be used */
 };
 
 extern struct hv_config config;

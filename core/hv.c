@@ -7,8 +7,11 @@
  * and halts, woken by that timer or by the wake-up IPI another CPU sends when it posts an event to
  * one of this CPU's vCPUs.
  *
- * The boot CPU also reads the console (core/monitor.c) on every pass of its loop, polled: at least
- * every time slice while it runs vCPUs, and every MONITOR_POLL_US while it idles. */
+ * The boot CPU also reads the console (core/monitor.c) on every pass of its loop. Input comes by the
+ * UART's interrupt where the I/O APIC routes it to this CPU (arch/x86/irq.c): the interrupt wakes the
+ * CPU from its idle halt, and a guest running here leaves the CPU at the exit it causes (vmx/exit.c).
+ * Without it the console is polled: at least every time slice while vCPUs run, and every
+ * MONITOR_POLL_US while the CPU idles. */
 #include "arch/x86/apic.h"
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
@@ -16,6 +19,7 @@
 #include "arch/x86/smp.h"
 #include "arch/x86/spinlock.h"
 #include "arch/x86/time.h"
+#include "console/console.h"
 #include "console/printk.h"
 #include "core/config.h"
 #include "core/guest.h"
@@ -110,13 +114,17 @@ static __attribute__((noreturn)) void cpu_loop(void)
 	for (;;) {
 		uint64_t wake;
 		struct vcpu *v;
-		bool typed = pc->id == 0 && monitor_poll();     /* more input may wait: do not sleep */
+		bool typed = false;
 
+		if (pc->id == 0) {
+			pc->input_waiting = false;      /* what the interrupt brought is read now */
+			typed = monitor_poll();         /* more input may wait: do not sleep */
+		}
 		v = pick(pc, &wake);
 		if (!v && typed)
 			continue;
 		if (!v) {
-			if (pc->id == 0) {      /* wake up to read the console meanwhile */
+			if (pc->id == 0 && !console_input_by_irq()) {   /* wake up to poll the console */
 				uint64_t poll = rdtsc() + us_to_tsc(MONITOR_POLL_US);
 
 				if (!wake || poll < wake)
@@ -124,7 +132,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			}
 			idle_since[pc->id] = rdtsc();
 			lapic_timer_arm(wake);
-			sti_hlt();              /* until the host timer or a wake-up IPI */
+			sti_hlt();              /* until the host timer, a wake-up IPI or a key */
 			lapic_timer_arm(0);
 			idle_ticks[pc->id] += rdtsc() - idle_since[pc->id];
 			idle_since[pc->id] = 0;

@@ -2,6 +2,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/irq.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/pic.h"
@@ -199,6 +200,7 @@ void kmain(uint64_t mbi_phys)
 	time_init();
 	acpi_init(bi->rsdp, bi->rsdp_revision, mapped);
 	lapic_init();
+	irq_console_init(config.console_irq);
 	setup_memory(bi, tramp, mapped);
 
 	if (!tramp)

@@ -262,7 +262,10 @@ bool monitor_poll(void)
 		if (c < 0) {
 			if (!until || rdtsc() >= until)
 				return false;
-			cpu_relax();
+			if (console_input_by_irq())
+				irq_window();   /* the next byte comes in by its interrupt */
+			else
+				cpu_relax();
 			continue;
 		}
 		n++;
@@ -275,13 +278,17 @@ bool monitor_poll(void)
 
 void monitor_idle(void)
 {
+	bool by_irq = console_input_by_irq();
+
 	lapic_timer_init();
 	for (;;) {
 		while (monitor_poll())
 			;
-		lapic_timer_arm(rdtsc() + us_to_tsc(MONITOR_POLL_US));
-		sti_hlt();
-		lapic_timer_arm(0);
+		if (!by_irq)
+			lapic_timer_arm(rdtsc() + us_to_tsc(MONITOR_POLL_US));
+		sti_hlt();              /* until a key (by interrupt), or the time to poll */
+		if (!by_irq)
+			lapic_timer_arm(0);
 	}
 }
 
@@ -848,25 +855,27 @@ static void cmd_poweroff(int argc, char **argv)
 	power_off();
 }
 
-/* A reset as a PC does it: the reset control register (0xCF9: a hard reset), then the 8042's
- * pulse-reset command, then a triple fault (an empty IDT and an exception). */
+static void cmd_console(int argc, char **argv)
+{
+	struct uart_rx_stats st;
+
+	(void)argc, (void)argv;
+	uart_rx_stats(&st);
+	say("input by %s: %lu interrupts, %lu bytes by interrupt, %lu bytes polled, %lu dropped",
+	    console_input_by_irq() ? "interrupt" : "polling", st.interrupts, st.irq_bytes, st.polled_bytes,
+	    st.dropped);
+	if (focus < 0)
+		say("focus: the monitor");
+	else
+		say("focus: guest %s (%d)", vms[focus].name, focus + 1);
+}
+
 static void cmd_reboot(int argc, char **argv)
 {
-	static const struct { uint16_t limit; uint64_t base; } __attribute__((packed)) no_idt = { 0, 0 };
-
 	(void)argc, (void)argv;
 	printk(LOG_ERR, "hv: rebooting (monitor)\n");
 	console_flush();
-	cli();
-	outb(0xcf9, 0x02);
-	outb(0xcf9, 0x06);
-	udelay(50000);
-	for (int i = 0; i < 100000 && (inb(0x64) & 0x02); i++)
-		cpu_relax();                            /* the 8042's input buffer must be empty */
-	outb(0x64, 0xfe);
-	udelay(50000);
-	asm volatile("lidt %0; int3" : : "m"(no_idt));
-	halt_forever();
+	machine_reset();
 }
 
 struct command {
@@ -889,6 +898,7 @@ static const struct command commands[] = {
 	  1, 1, cmd_start },
 	{ "restart", "NAME", "stop, then start", 1, 1, cmd_stop },
 	{ "focus", "NAME|monitor", "give the console to a guest (as Ctrl-] N does)", 1, 1, cmd_focus },
+	{ "console", "", "console input: interrupts or polling, bytes received, the focus", 0, 0, cmd_console },
 	{ "log", "[LEVEL]", "console log level: 0 errors, 1 warnings, 2 info, 3 debug", 0, 1, cmd_log },
 	{ "poweroff", "", "power the machine off", 0, 0, cmd_poweroff },
 	{ "reboot", "", "reset the machine", 0, 0, cmd_reboot },

@@ -970,11 +970,14 @@ static __attribute__((noinline)) int handle_external_interrupt(void)
 	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
 	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI: cross-CPU calls
 	 * run in its handler). If other vCPUs share this CPU, one of them may have just become runnable
-	 * (an IPI for it): let the scheduler look. */
+	 * (an IPI for it), or the interrupt was a key for the monitor (input_waiting): let the scheduler
+	 * look. */
+	struct percpu *pc = this_cpu();
+
 	sti();
 	asm volatile("nop");
 	cli();
-	return this_cpu()->nvcpus > 1 ? VCPU_PREEMPTED : HANDLED;
+	return pc->nvcpus > 1 || pc->input_waiting ? VCPU_PREEMPTED : HANDLED;
 }
 
 /* Hardware task switches (CALL or JMP to a TSS or task gate, IRET with NT = 1, an interrupt or

@@ -55,6 +55,29 @@ static const struct sdt_header *table_at(uint64_t phys)
 	return h;
 }
 
+/* MADT interrupt entries: an I/O APIC (type 1, ACPI 6.5, 5.2.12.3: ID at 2, address at 4, GSI base
+ * at 8) and an interrupt source override (type 2, 5.2.12.5: bus 0 = ISA at 2, source IRQ at 3, GSI at
+ * 4, MPS INTI flags at 8: polarity bits 1:0, trigger mode bits 3:2; 00 = as the bus does, 01 = active
+ * high / edge, 11 = active low / level, Table 5.50). */
+static void parse_madt_irq(const uint8_t *p)
+{
+	uint32_t addr, gsi;
+	uint16_t flags;
+
+	if (p[0] == 1 && p[1] >= 12) {
+		memcpy(&addr, p + 4, 4);
+		memcpy(&gsi, p + 8, 4);
+		if (acpi.nioapics < ACPI_MAX_IOAPICS)
+			acpi.ioapics[acpi.nioapics++] = (struct acpi_ioapic){ p[2], addr, gsi };
+		else
+			pr_warn("hv: acpi: more than %d I/O APICs, the one at 0x%x ignored\n", ACPI_MAX_IOAPICS, addr);
+	} else if (p[0] == 2 && p[1] >= 10 && p[2] == 0 && p[3] < 16) {
+		memcpy(&gsi, p + 4, 4);
+		memcpy(&flags, p + 8, 2);
+		acpi.isa_irq[p[3]] = (struct acpi_isa_irq){ gsi, (flags & 3) == 3, ((flags >> 2) & 3) == 3 };
+	}
+}
+
 /* MADT: processor entries. ACPI 6.5, 5.2.12.2 (type 0, local APIC) and 5.2.12.12 (type 9, x2APIC). */
 static void parse_madt(const struct sdt_header *h)
 {
@@ -65,6 +88,7 @@ static void parse_madt(const struct sdt_header *h)
 		uint32_t id = 0, flags = 0;
 		bool cpu = false;
 
+		parse_madt_irq(p);
 		if (p[0] == 0 && p[1] >= 8) {
 			id = p[3];
 			memcpy(&flags, p + 4, 4);
@@ -142,7 +166,8 @@ static void find_s5(const struct sdt_header *dsdt)
 }
 
 /* FADT fields used (ACPI 6.5, 5.2.9, Table 5.9): DSDT at 40, PM1a/PM1b control blocks at 64/68,
- * X_DSDT at 140 (ACPI 2.0+). */
+ * Flags at 112 (bit 10 RESET_REG_SUP), RESET_REG (a Generic Address Structure: space ID at +0, bit
+ * width at +1, address at +4) at 116 and RESET_VALUE at 128 (ACPI 2.0+), X_DSDT at 140 (ACPI 2.0+). */
 static void parse_fadt(const struct sdt_header *h)
 {
 	const uint8_t *f = (const uint8_t *)h;
@@ -153,6 +178,18 @@ static void parse_fadt(const struct sdt_header *h)
 		memcpy(&dsdt32, f + 40, 4);
 		memcpy(&pm1a, f + 64, 4);
 		memcpy(&pm1b, f + 68, 4);
+	}
+	if (h->length >= 129) {
+		uint32_t flags;
+
+		memcpy(&flags, f + 112, 4);
+		acpi.reset_reg.space = f[116];
+		acpi.reset_reg.bit_width = f[117];
+		memcpy(&acpi.reset_reg.addr, f + 120, 8);
+		acpi.reset_value = f[128];
+		/* Some firmware leaves RESET_REG_SUP clear with a good 8-bit register (Linux's acpi_reboot
+		 * takes the register then too, and so does this). */
+		acpi.has_reset = acpi.reset_reg.addr && ((flags & (1u << 10)) || acpi.reset_reg.bit_width == 8);
 	}
 	if (h->length >= 148)
 		memcpy(&dsdt, f + 140, 8);
@@ -171,6 +208,8 @@ void acpi_init(uint64_t rsdp_phys, int revision, uint64_t top)
 	bool xsdt;
 	unsigned n, entry_size;
 
+	for (unsigned irq = 0; irq < 16; irq++)
+		acpi.isa_irq[irq] = (struct acpi_isa_irq){ irq, false, false };
 	if (!rsdp_phys) {
 		pr_warn("hv: acpi: no RSDP from the boot loader\n");
 		return;

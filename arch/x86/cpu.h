@@ -107,6 +107,9 @@ static inline void cli(void) { asm volatile("cli" ::: "memory"); }
 static inline void sti(void) { asm volatile("sti" ::: "memory"); }
 /* STI's one-instruction interrupt shadow (SDM Vol. 2B, STI) makes "sti; hlt" free of the lost-wake-up race. */
 static inline void sti_hlt(void) { asm volatile("sti; hlt; cli" ::: "memory"); }
+/* Lets interrupts pending at the local APIC in, then closes again: STI's shadow covers the NOP, after
+ * which they are taken (SDM Vol. 2B, STI). */
+static inline void irq_window(void) { asm volatile("sti; nop; cli" ::: "memory"); }
 static inline void hlt(void) { asm volatile("hlt" ::: "memory"); }
 static inline void invlpg(uint64_t va) { asm volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 

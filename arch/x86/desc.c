@@ -65,6 +65,7 @@ static void idt_build(void)
 		/* NMI, #DF and #MC may hit with a broken stack: give each a known-good one (IST1-3). */
 		set_gate(v, trap_stubs[v], v == 2 ? 1 : v == 8 ? 2 : v == 18 ? 3 : 0);
 	set_gate(VEC_WAKEUP, trap_stub_wakeup, 0);
+	set_gate(VEC_CONSOLE, trap_stub_console, 0);
 	set_gate(VEC_SPURIOUS, trap_stub_spurious, 0);
 	panic_stop_others = stop_other_cpus; /* the NMI gate that parks them exists from here on */
 	built = true;

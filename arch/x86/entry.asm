@@ -23,10 +23,14 @@ STUB v
 %assign v v + 1
 %endrep
 
-global trap_stub_wakeup, trap_stub_spurious
+global trap_stub_wakeup, trap_stub_spurious, trap_stub_console
 trap_stub_wakeup:
 	push 0
-	push 0xf0
+	push 0xf0                            ; VEC_WAKEUP (arch/x86/trap.h)
+	jmp trap_common
+trap_stub_console:
+	push 0                               ; interrupts push no error code
+	push 0x40                            ; VEC_CONSOLE (arch/x86/trap.h)
 	jmp trap_common
 trap_stub_spurious:
 	iretq                                ; spurious interrupts need no EOI (SDM Vol. 3A, 11.9)

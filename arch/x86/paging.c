@@ -5,7 +5,7 @@
  * 1 GiB pages where the CPU has them (CPUID.80000001H:EDX.Page1GB), 2 MiB otherwise; 4 KiB pages only
  * for the 2 MiB regions that hold the hypervisor image (so .text can be read-only and executable,
  * the rest non-executable) and low memory (the AP trampoline). The 2 MiB region of the local APIC is
- * mapped uncached. Tables come from a static pool: they exist before the page allocator does. */
+ * mapped uncached (and the I/O APIC's, once the MADT names it: paging_set_uncached). Tables come from a static pool: they exist before the page allocator does. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
@@ -118,6 +118,25 @@ out_of_tables:
 	pr_info("hv: host map 0..0x%lx with %s pages, %u table pages, code read-only%s\n", top,
 		gb ? "1 GiB" : "2 MiB", pool_used, nx ? ", data non-executable" : " (no NX on this CPU)");
 	return top;
+}
+
+bool paging_set_uncached(uint64_t phys)
+{
+	uint64_t *t = (uint64_t *)host_cr3;
+
+	for (int level = 4; level >= 1; level--) {
+		uint64_t *e = &t[(phys >> (12 + 9 * (level - 1))) & 511];
+
+		if (!(*e & PTE_P) || (level == 3 && (*e & PTE_PS)))
+			return false;
+		if (level == 1 || (level == 2 && (*e & PTE_PS))) {
+			*e |= PTE_PCD | PTE_PWT;  /* PAT entry 3, UC at power-up (SDM Vol. 3A, 13.12.2) */
+			invlpg(phys);
+			return true;
+		}
+		t = (uint64_t *)(*e & 0x000ffffffffff000ull);
+	}
+	return false;
 }
 
 void paging_load(void)

@@ -23,6 +23,10 @@ extern uint64_t host_efer_bits; /* EFER bits every CPU sets: LME, and NXE where 
  * Returns the end of what was mapped: less than `top` only if the table pool ran out (reported).
  */
 uint64_t paging_init(uint64_t top, uint64_t exec_page, bool (*all_ram)(uint64_t base, uint64_t len));
+/* Makes the 2 MiB (or 4 KiB) page of the host map that holds `phys` uncached (PCD, PWT): for device
+ * registers found after paging_init, such as an I/O APIC from the MADT. Before the APs start (no other
+ * CPU's TLB is flushed). false when `phys` is not mapped, or inside a 1 GiB page (never split here). */
+bool paging_set_uncached(uint64_t phys);
 /* Loads the host map on this CPU (APs, after the trampoline's use of it). */
 void paging_load(void);
 

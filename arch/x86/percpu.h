@@ -51,6 +51,10 @@ struct percpu {
 	struct vcpu *vcpus[CPU_MAX_VCPUS];
 	unsigned nvcpus, next;
 
+	/* Set by the console's receive interrupt (arch/x86/trap.c): input waits for the scheduler loop of
+	 * this CPU, which leaves the guest it runs at the exit the interrupt caused (vmx/exit.c). */
+	volatile bool input_waiting;
+
 	/* Cross-CPU calls (arch/x86/call.c): filled by other CPUs, run here on the wake-up IPI. */
 	spinlock_t call_lock;
 	struct cpu_call calls[CPU_MAX_CALLS];

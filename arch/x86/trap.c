@@ -2,7 +2,9 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/trap.h"
+#include "console/console.h"
 #include "console/printk.h"
 
 volatile int system_stopping;
@@ -30,6 +32,14 @@ void trap_handler(struct trap_frame *f)
 	if (f->vector == VEC_WAKEUP) {
 		lapic_eoi();
 		cpu_calls_run();     /* work other CPUs queued here (arch/x86/call.c) */
+		return;
+	}
+	if (f->vector == VEC_CONSOLE) {
+		/* The UART's line drops once its receive FIFO is read empty; then the EOI (an edge-triggered
+		 * pin needs no more; a level-triggered one gets its EOI broadcast, SDM Vol. 3A, 11.8.5). */
+		uart_rx_interrupt();
+		this_cpu()->input_waiting = true;
+		lapic_eoi();
 		return;
 	}
 	if (f->vector == VEC_NMI) {

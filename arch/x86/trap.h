@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #define VEC_NMI      2
+#define VEC_CONSOLE  0x40  /* the console UART's receive interrupt, from the I/O APIC (arch/x86/irq.c) */
 #define VEC_WAKEUP   0xf0  /* IPI: "you have work", wakes a CPU halted in the idle loop */
 #define VEC_SPURIOUS 0xff  /* the local APIC's spurious vector (SDM Vol. 3A, 11.9) */
 
@@ -17,6 +18,7 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "entry.asm pushes 22 words")
 
 extern void (*const trap_stubs[32])(void);
 void trap_stub_wakeup(void);
+void trap_stub_console(void);
 void trap_stub_spurious(void);
 
 /* Called by the stubs. */
