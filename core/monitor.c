@@ -577,47 +577,46 @@ static void cmd_regs(int argc, char **argv)
 
 static const char *const ept_level_names[5] = { "", "PTE", "PDE", "PDPTE", "PML4E" };
 
-/* Walks g's EPT for `gpa` as the CPU does (SDM Vol. 3C, 29.3.2), one line per entry read; the
- * guest is held. *hpa and true if it maps. */
+/* Shows g's EPT walk for `gpa` (ept_walk), one line per entry read; the guest is held. *hpa and true
+ * if it maps. */
 static bool ept_walk_print(struct vm *g, uint64_t gpa, uint64_t *hpa)
 {
 	static const char *const types[8] = { "UC", "WC", "2?", "3?", "WT", "WP", "WB", "7?" };
-	uint64_t table = g->mem.ept.root;
+	struct ept_walk w;
 
-	if (gpa >> 48) {
+	ept_walk(&g->mem.ept, gpa, &w);
+	if (!w.nsteps) {
 		say("GPA 0x%lx: beyond the 48 bits a 4-level EPT walk translates: not mapped", gpa);
 		return false;
 	}
-	for (int level = 4; level >= 1; level--) {
-		unsigned shift = 12 + 9 * (level - 1), idx = (gpa >> shift) & 511;
-		uint64_t e = __atomic_load_n((uint64_t *)phys_to_virt(table) + idx, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < w.nsteps; i++) {
+		const struct ept_walk_step *st = &w.steps[i];
+		uint64_t e = st->entry;
 		char perm[4] = { e & EPT_READ ? 'r' : '-', e & EPT_WRITE ? 'w' : '-', e & EPT_EXEC ? 'x' : '-', 0 };
 
-		if (!(e & EPT_RWX)) {
-			say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  not present", ept_level_names[level], idx,
-			    table + idx * 8, e);
-			if (gpa < g->mem_size)
-				say("GPA 0x%lx: not mapped yet: guest RAM (0..0x%lx), backed on its first touch "
-				    "(alloc %s)", gpa, g->mem_size - 1, alloc_names[g->alloc]);
-			else
-				say("GPA 0x%lx: not mapped: outside the guest's RAM (0..0x%lx)", gpa,
-				    g->mem_size - 1);
-			return false;
-		}
-		if (level == 1 || (e & EPT_LARGE)) {
-			uint64_t size = 1ull << shift;
-
-			*hpa = (e & EPT_ADDR_MASK & ~(size - 1)) | (gpa & (size - 1));
-			say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  %s page %s %s%s", ept_level_names[level], idx,
-			    table + idx * 8, e, size >= SIZE_1G ? "1G" : size >= SIZE_2M ? "2M" : "4K", perm,
-			    types[(e >> EPT_MT_SHIFT) & 7], e & EPT_IGNORE_PAT ? " ignore-PAT" : "");
-			say("GPA 0x%lx -> HPA 0x%lx", gpa, *hpa);
-			return true;
-		}
-		say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  %s -> table at HPA 0x%lx", ept_level_names[level],
-		    idx, table + idx * 8, e, perm, (uint64_t)(e & EPT_ADDR_MASK));
-		table = e & EPT_ADDR_MASK;
+		if (w.stop_level == st->level)
+			say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  not present", ept_level_names[st->level],
+			    st->index, st->table + st->index * 8, e);
+		else if (w.mapped && i == w.nsteps - 1)
+			say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  %s page %s %s%s", ept_level_names[st->level],
+			    st->index, st->table + st->index * 8, e, w.page_size >= SIZE_1G ? "1G" :
+			    w.page_size >= SIZE_2M ? "2M" : "4K", perm, types[(e >> EPT_MT_SHIFT) & 7],
+			    e & EPT_IGNORE_PAT ? " ignore-PAT" : "");
+		else
+			say("EPT %-5s [%3u] at HPA 0x%lx = 0x%016lx  %s -> table at HPA 0x%lx",
+			    ept_level_names[st->level], st->index, st->table + st->index * 8, e, perm,
+			    (uint64_t)(e & EPT_ADDR_MASK));
 	}
+	if (w.mapped) {
+		*hpa = w.hpa;
+		say("GPA 0x%lx -> HPA 0x%lx", gpa, w.hpa);
+		return true;
+	}
+	if (gpa < g->mem_size)
+		say("GPA 0x%lx: not mapped yet: guest RAM (0..0x%lx), backed on its first touch (alloc %s)", gpa,
+		    g->mem_size - 1, alloc_names[g->alloc]);
+	else
+		say("GPA 0x%lx: not mapped: outside the guest's RAM (0..0x%lx)", gpa, g->mem_size - 1);
 	return false;
 }
 

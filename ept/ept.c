@@ -221,34 +221,54 @@ int ept_prepare(struct ept *ept, uint64_t gpa, uint64_t size, uint64_t leaf_size
 	return 0;
 }
 
-bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size)
+bool ept_walk(const struct ept *ept, uint64_t gpa, struct ept_walk *w)
 {
-	const uint64_t *table;
+	uint64_t table;
 	int level;
 
+	w->nsteps = 0;
+	w->mapped = false;
+	w->hpa = w->page_size = 0;
+	w->stop_level = 0;
 	if (!ept->root || gpa >= EPT_GPA_LIMIT)
 		return false;
-	table = phys_to_virt(ept->root);
+	table = ept->root;
 	for (level = EPT_LEVELS; level >= 1; level--) {
-		uint64_t e = __atomic_load_n(&table[level_index(gpa, level)], __ATOMIC_ACQUIRE);
+		unsigned idx = level_index(gpa, level);
+		uint64_t e = __atomic_load_n((uint64_t *)phys_to_virt(table) + idx, __ATOMIC_ACQUIRE);
 
-		if (!present(e))
+		w->steps[w->nsteps++] = (struct ept_walk_step){ level, idx, table, e };
+		if (!present(e)) {
+			w->stop_level = level;
 			return false;
+		}
 		if (level <= 3 && is_leaf(e, level)) {
 			uint64_t ps = level_size(level);
 
 			/* The page frame is bits 51:log2(ps) of the leaf, the offset the GPA's low bits. */
-			if (hpa)
-				*hpa = (e & EPT_ADDR_MASK & ~(ps - 1)) | (gpa & (ps - 1));
-			if (leaf)
-				*leaf = e;
-			if (page_size)
-				*page_size = ps;
+			w->hpa = (e & EPT_ADDR_MASK & ~(ps - 1)) | (gpa & (ps - 1));
+			w->page_size = ps;
+			w->mapped = true;
 			return true;
 		}
-		table = table_of(e);
+		table = e & EPT_ADDR_MASK;
 	}
-	return false;
+	return false;   /* not reached: a present PTE is a leaf */
+}
+
+bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size)
+{
+	struct ept_walk w;
+
+	if (!ept_walk(ept, gpa, &w))
+		return false;
+	if (hpa)
+		*hpa = w.hpa;
+	if (leaf)
+		*leaf = w.steps[w.nsteps - 1].entry;
+	if (page_size)
+		*page_size = w.page_size;
+	return true;
 }
 
 /* Frees the table at `phys` (at `level`) and every table below it; leaves point at guest memory,

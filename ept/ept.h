@@ -51,6 +51,27 @@ int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t
  * translations (INVEPT) on every CPU that may hold them. */
 int ept_unmap_4k(struct ept *ept, uint64_t gpa);
 
+/* One walk of the EPT for one GPA, entry by entry, as the CPU reads them (SDM Vol. 3C, 29.3.2): for
+ * whoever shows or checks it (the monitor's `ept` and `gva`). */
+struct ept_walk_step {
+	int level;            /* 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE */
+	unsigned index;       /* the entry's slot in its table (GPA bits 47:39, 38:30, 29:21, 20:12) */
+	uint64_t table;       /* HPA of that table */
+	uint64_t entry;       /* the entry's value */
+};
+struct ept_walk {
+	unsigned nsteps;      /* entries read, steps[0] the PML4E; 0 when there was nothing to read */
+	struct ept_walk_step steps[4];
+	bool mapped;          /* the last step is a leaf: */
+	uint64_t hpa;         /*   the GPA's host-physical address */
+	uint64_t page_size;   /*   the leaf's page size in bytes (4 KiB, 2 MiB, 1 GiB) */
+	int stop_level;       /* not mapped: the level of the entry that is not present; 0 when nothing was read
+			       * (no root, or a GPA beyond the 48 bits a 4-level walk translates) */
+};
+
+/* Walks the EPT as the CPU would and records every entry read. true when gpa is mapped. */
+bool ept_walk(const struct ept *ept, uint64_t gpa, struct ept_walk *w);
+
 /* Walks the EPT as the CPU would. true when gpa is mapped, and then (each pointer may be NULL) the HPA,
  * the leaf entry and the leaf's page size in bytes. */
 bool ept_translate(const struct ept *ept, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, uint64_t *page_size);

@@ -341,6 +341,84 @@ static void test_eptp(void)
 	teardown();
 }
 
+/* ept_walk records each entry the CPU reads: the PML4E first, each table the one the entry above points
+ * to, the slot the GPA's bits select; it ends at the leaf (HPA, page size) or at the entry that is not
+ * present (its level). */
+static void check_chain(const struct ept *ept, uint64_t gpa, const struct ept_walk *w)
+{
+	CHECK(w->nsteps >= 1 && w->nsteps <= 4);
+	for (unsigned i = 0; i < w->nsteps; i++) {
+		CHECK_EQ(w->steps[i].level, 4 - (int)i);
+		CHECK_EQ(w->steps[i].index, (gpa >> (12 + 9 * (3 - i))) & 511);
+		CHECK_EQ(w->steps[i].table, i ? w->steps[i - 1].entry & EPT_ADDR_MASK : ept->root);
+		CHECK_EQ(w->steps[i].entry, ((uint64_t *)phys_to_virt(w->steps[i].table))[w->steps[i].index]);
+	}
+}
+
+static void test_walk(void)
+{
+	static const struct {
+		uint64_t gpa;
+		bool mapped;
+		unsigned nsteps;
+		uint64_t page_size;     /* mapped: the leaf's size; else 0 */
+		int stop_level;
+	} cases[] = {
+		{ MIX_GPA, true, 4, PAGE_SIZE, 0 },                               /* first 4K leaf */
+		{ MIX_GPA + 3 * PAGE_SIZE + 0x1234, true, 3, SIZE_2M, 0 },        /* inside the 2M leaf */
+		{ SIZE_1G + 0x12345678, true, 2, SIZE_1G, 0 },                    /* inside the 1G leaf */
+		{ MIX_GPA + MIX_SIZE - PAGE_SIZE + 0xfff, true, 4, PAGE_SIZE, 0 }, /* last byte mapped */
+		{ MIX_GPA + MIX_SIZE, false, 4, 0, 1 },                            /* PTE not present */
+		{ MIX_GPA - PAGE_SIZE, false, 4, 0, 1 },                           /* PTE before the range */
+		{ 8 * SIZE_1G, false, 2, 0, 3 },                                   /* PDPTE not present */
+		{ 1ull << 40, false, 1, 0, 4 },                                    /* PML4E not present */
+		{ 1ull << 48, false, 0, 0, 0 },                                    /* beyond a 4-level walk */
+	};
+	struct ept ept;
+	struct ept_walk w;
+
+	setup();
+	CHECK_EQ(ept_init(&ept, EPT_PAGE_4K | EPT_PAGE_2M | EPT_PAGE_1G), 0);
+	CHECK_EQ(ept_map(&ept, MIX_GPA, MIX_GPA + HPA_OFF, MIX_SIZE, FLAGS), 0);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t gpa = cases[i].gpa, hpa = 0, leaf = 0, ps = 0;
+		bool t = ept_translate(&ept, gpa, &hpa, &leaf, &ps);
+
+		CHECK_EQ(ept_walk(&ept, gpa, &w), cases[i].mapped);
+		CHECK_EQ(w.mapped, cases[i].mapped);
+		CHECK_EQ(w.nsteps, cases[i].nsteps);
+		CHECK_EQ(w.stop_level, cases[i].stop_level);
+		CHECK_EQ(w.page_size, cases[i].page_size);
+		CHECK_EQ(t, cases[i].mapped);                      /* ept_translate agrees */
+		if (w.nsteps)
+			check_chain(&ept, gpa, &w);
+		if (cases[i].mapped) {
+			const struct ept_walk_step *last = &w.steps[w.nsteps - 1];
+
+			CHECK_EQ(w.hpa, gpa + HPA_OFF);
+			CHECK_EQ(hpa, w.hpa);
+			CHECK_EQ(ps, w.page_size);
+			CHECK_EQ(leaf, last->entry);
+			CHECK_EQ(last->entry & 0x7f, FLAGS);
+			CHECK_EQ(!!(last->entry & EPT_LARGE), w.page_size != PAGE_SIZE);
+		} else if (w.nsteps) {
+			CHECK_EQ(w.steps[w.nsteps - 1].entry & EPT_RWX, 0);
+			CHECK_EQ(w.steps[w.nsteps - 1].level, w.stop_level);
+			CHECK_EQ(w.hpa, 0);
+		}
+	}
+	/* An EPT with no root reads nothing. */
+	{
+		struct ept none = { 0, EPT_PAGE_4K, 0 };
+
+		CHECK(!ept_walk(&none, 0, &w));
+		CHECK_EQ(w.nsteps, 0);
+		CHECK_EQ(w.stop_level, 0);
+	}
+	ept_destroy(&ept);
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -352,5 +430,6 @@ int main(int argc, char **argv)
 	RUN(test_destroy);
 	RUN(test_invalid);
 	RUN(test_eptp);
+	RUN(test_walk);
 	return unit_report(argv[0]);
 }
