@@ -81,14 +81,44 @@ static uint32_t *vec_word(const struct vlapic *l, uint32_t reg, unsigned v)
 	return slot(l, reg + 0x10 * (v >> 5));
 }
 
-static void vec_set(struct vlapic *l, uint32_t reg, unsigned v)
+/*
+ * Which 32-vector words of IRR and ISR may hold a bit (bit i: word i; l->irr_words, l->isr_words): a
+ * superset, so a scan for the highest vector reads only those words, not all eight. A word gets its
+ * bit when one of its vectors is set (after the vector, so a scan that finds the bit finds the
+ * vector); only a scan that finds the word empty drops it. With APIC virtualization the CPU moves
+ * vectors from IRR to ISR itself: ISR scans then read every word (l->cpu_delivers).
+ */
+static inline __attribute__((always_inline)) uint32_t *words_of(struct vlapic *l, uint32_t reg)
 {
-	__atomic_fetch_or(vec_word(l, reg, v), 1u << (v & 31), __ATOMIC_SEQ_CST);
+	return reg == VLAPIC_IRR ? &l->irr_words : reg == VLAPIC_ISR ? &l->isr_words : NULL;
 }
 
-static void vec_clear(struct vlapic *l, uint32_t reg, unsigned v)
+/* Tells the VMX layer what software changed in the page (vlapic_take_dirty). */
+static inline __attribute__((always_inline)) void mark(struct vlapic *l, uint32_t what)
+{
+	__atomic_fetch_or(&l->dirty, what, __ATOMIC_SEQ_CST);
+}
+
+/* The dirty bit of IRR, ISR or TMR. */
+static inline __attribute__((always_inline)) uint32_t dirty_bit(uint32_t reg)
+{
+	return reg == VLAPIC_IRR ? VLAPIC_DIRTY_IRR : reg == VLAPIC_ISR ? VLAPIC_DIRTY_ISR : VLAPIC_DIRTY_TMR;
+}
+
+static inline __attribute__((always_inline)) void vec_set(struct vlapic *l, uint32_t reg, unsigned v)
+{
+	uint32_t *words = words_of(l, reg);
+
+	__atomic_fetch_or(vec_word(l, reg, v), 1u << (v & 31), __ATOMIC_SEQ_CST);
+	if (words)
+		__atomic_fetch_or(words, 1u << (v >> 5), __ATOMIC_SEQ_CST);
+	mark(l, dirty_bit(reg));
+}
+
+static inline __attribute__((always_inline)) void vec_clear(struct vlapic *l, uint32_t reg, unsigned v)
 {
 	__atomic_fetch_and(vec_word(l, reg, v), ~(1u << (v & 31)), __ATOMIC_SEQ_CST);
+	mark(l, dirty_bit(reg));
 }
 
 static bool vec_test(const struct vlapic *l, uint32_t reg, unsigned v)
@@ -96,14 +126,32 @@ static bool vec_test(const struct vlapic *l, uint32_t reg, unsigned v)
 	return __atomic_load_n(vec_word(l, reg, v), __ATOMIC_SEQ_CST) & (1u << (v & 31));
 }
 
-/* The highest vector set in a 256-bit register, or -1. */
-static int vec_highest(const struct vlapic *l, uint32_t reg)
+/* The highest vector set in a 256-bit register, or -1. Inlined: `reg` is a constant at each call. */
+static inline __attribute__((always_inline)) int vec_highest(struct vlapic *l, uint32_t reg)
 {
-	for (int i = 7; i >= 0; i--) {
-		uint32_t w = __atomic_load_n(slot(l, reg + 0x10 * (unsigned)i), __ATOMIC_SEQ_CST);
+	uint32_t *words = reg == VLAPIC_ISR && l->cpu_delivers ? NULL : words_of(l, reg);
+	uint32_t sum, *w, val;
+	unsigned i;
 
-		if (w)
-			return i * 32 + 31 - __builtin_clz(w);
+	if (!words) {
+		for (int n = 7; n >= 0; n--)
+			if ((val = __atomic_load_n(slot(l, reg + 0x10 * (unsigned)n), __ATOMIC_SEQ_CST)))
+				return n * 32 + 31 - __builtin_clz(val);
+		return -1;
+	}
+	for (sum = __atomic_load_n(words, __ATOMIC_SEQ_CST); sum; sum &= ~(1u << i)) {
+		i = 31 - (unsigned)__builtin_clz(sum);
+		w = slot(l, reg + 0x10 * i);
+		if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST)))
+			return (int)(i * 32 + 31 - (unsigned)__builtin_clz(val));
+		/* Empty: drop its summary bit, then look once more, for a vector another CPU set
+		 * meanwhile (it sets the summary bit after the vector: either this load sees the
+		 * vector, or the summary bit comes back). */
+		__atomic_fetch_and(words, ~(1u << i), __ATOMIC_SEQ_CST);
+		if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST))) {
+			__atomic_fetch_or(words, 1u << i, __ATOMIC_SEQ_CST);
+			return (int)(i * 32 + 31 - (unsigned)__builtin_clz(val));
+		}
 	}
 	return -1;
 }
@@ -178,7 +226,8 @@ static void raise_error(struct vlapic *l, uint32_t bits)
 		bits |= VLAPIC_ESR_RECV_VECTOR;
 	__atomic_fetch_or(&l->esr_pending, bits, __ATOMIC_SEQ_CST);
 	if (!(lvt & VLAPIC_LVT_MASKED) && v >= 16 && vlapic_enabled(l)) {
-		vec_clear(l, VLAPIC_TMR, v);
+		if (vec_test(l, VLAPIC_TMR, v))
+			vec_clear(l, VLAPIC_TMR, v);
 		vec_set(l, VLAPIC_IRR, v);
 	}
 }
@@ -200,7 +249,7 @@ static bool receive_fixed(struct vlapic *l, unsigned vector, bool level)
 	}
 	if (level)
 		vec_set(l, VLAPIC_TMR, vector);
-	else
+	else if (vec_test(l, VLAPIC_TMR, vector))   /* most interrupts are edge: no write, TMR unchanged */
 		vec_clear(l, VLAPIC_TMR, vector);
 	vec_set(l, VLAPIC_IRR, vector);
 	return true;
@@ -380,6 +429,10 @@ static void reset_regs(struct vlapic *l, uint32_t id)
 	timer_stop(l);
 	l->timer_divide = tdcr_divide(0);
 	__atomic_store_n(&l->esr_pending, 0, __ATOMIC_SEQ_CST);
+	/* ISR is the owner's alone: empty now. IRR keeps its summary, a superset still (another CPU
+	 * may be posting a vector right now). */
+	l->isr_words = 0;
+	mark(l, VLAPIC_DIRTY_ALL);
 	update_ppr(l);
 }
 
@@ -390,6 +443,8 @@ void vlapic_init(struct vlapic *l, struct vlapic_group *g, unsigned index, uint3
 	l->index = index;
 	l->base = VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN | (index == 0 ? VLAPIC_BASE_BSP : 0);
 	l->last_level_eoi = -1;
+	l->irr_words = 0;
+	l->cpu_delivers = false;
 	l->nmi_pending = 0;
 	l->init_pending = false;
 	l->sipi_vector = -1;
@@ -654,6 +709,7 @@ static void write_svr(struct vlapic *l, uint32_t v)
  */
 static bool write_reg(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
 {
+	mark(l, VLAPIC_DIRTY_REGS);   /* e.g. the LVT timer and TMICT that vlapic_save_old keeps */
 	switch (off) {
 	case VLAPIC_ID:
 		/* Writable in xAPIC mode, as on the processors that allow it; IPIs then use the new ID. */
@@ -881,19 +937,22 @@ int vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now)
 
 /* --- with the CPU's APIC virtualization (SDM Vol. 3C, chapter 30) ------------------------------- */
 
-int vlapic_highest_irr(const struct vlapic *l)
+int vlapic_highest_irr(struct vlapic *l)
 {
 	return vec_highest(l, VLAPIC_IRR);
 }
 
-int vlapic_highest_isr(const struct vlapic *l)
+int vlapic_highest_isr(struct vlapic *l)
 {
 	return vec_highest(l, VLAPIC_ISR);
 }
 
-uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i)
+void vlapic_set_cpu_delivery(struct vlapic *l, bool on)
 {
-	return get(l, VLAPIC_TMR + 0x10 * i);
+	l->cpu_delivers = on;
+	if (!on)
+		l->isr_words = 0xff;   /* whatever the CPU put in ISR: every word may hold a vector */
+	mark(l, VLAPIC_DIRTY_ALL);
 }
 
 void vlapic_save_old(struct vlapic *l)

@@ -120,6 +120,11 @@ struct vlapic {
 	uint32_t esr_pending;    /* errors seen since the last ESR write (other CPUs may set bits: atomic) */
 	int last_level_eoi;      /* vector of the latest EOI of a level-triggered interrupt; -1 none */
 	uint32_t old_lvt_timer, old_tmict; /* their values at the last VM entry (APIC-write exits) */
+	/* The 32-vector words of IRR and ISR that may hold a vector (bit i: word i), a superset kept
+	 * for fast scans (lapic.c, vec_highest); ISR's only while the model itself delivers. */
+	uint32_t irr_words, isr_words;
+	bool cpu_delivers;       /* APIC virtualization: the CPU moves vectors from IRR to ISR itself */
+	uint32_t dirty;          /* VLAPIC_DIRTY_*: what software changed since vlapic_take_dirty (atomic) */
 	/* Events the VMX layer consumes before VM entry; written by any CPU with atomics. */
 	uint32_t nmi_pending;    /* count of NMIs posted (the VMX layer injects one at a time) */
 	bool init_pending;
@@ -201,10 +206,34 @@ uint64_t vlapic_next_deadline(const struct vlapic *l); /* 0 = none */
  * virtual-APIC page: the CPU itself moves vectors from IRR to ISR (virtual-interrupt delivery), retires
  * them on EOI and keeps PPR, so the model only has to know about the writes that exit.
  */
-int vlapic_highest_irr(const struct vlapic *l);       /* -1 if none: for RVI */
-int vlapic_highest_isr(const struct vlapic *l);       /* -1 if none: for SVI */
-uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i); /* TMR bits 32i..32i+31: the EOI-exit bitmap */
-/* Before each VM entry: remembers the registers whose write depends on their old value. */
+int vlapic_highest_irr(struct vlapic *l);       /* -1 if none: for RVI */
+int vlapic_highest_isr(struct vlapic *l);       /* -1 if none: for SVI */
+
+/* TMR bits 32i..32i+31: the EOI-exit bitmap. */
+static inline uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i)
+{
+	return __atomic_load_n(&l->regs[(VLAPIC_TMR >> 2) + 4 * i], __ATOMIC_RELAXED);
+}
+
+/*
+ * What software (this model, on any CPU) changed in the register page since the last call, which
+ * returns it and starts afresh: VLAPIC_DIRTY_* bits. The CPU's own changes under APIC virtualization
+ * (delivering a vector, retiring one) are not counted: it keeps its RVI and SVI in step with them
+ * itself (SDM Vol. 3C, 30.2).
+ */
+#define VLAPIC_DIRTY_IRR  (1u << 0)   /* a vector set or cleared in IRR */
+#define VLAPIC_DIRTY_ISR  (1u << 1)   /* ... in ISR */
+#define VLAPIC_DIRTY_TMR  (1u << 2)   /* ... in TMR */
+#define VLAPIC_DIRTY_REGS (1u << 3)   /* a register written (vlapic_save_old) */
+#define VLAPIC_DIRTY_ALL  0xfu        /* reset, or a change of who delivers */
+static inline uint32_t vlapic_take_dirty(struct vlapic *l)
+{
+	return __atomic_load_n(&l->dirty, __ATOMIC_RELAXED) ? __atomic_exchange_n(&l->dirty, 0, __ATOMIC_ACQ_REL) : 0;
+}
+/* The CPU moves vectors from IRR to ISR itself (virtual-interrupt delivery) from now on, or no more. */
+void vlapic_set_cpu_delivery(struct vlapic *l, bool on);
+/* Remembers the registers whose write depends on their old value (for APIC-write exits), once the
+ * page changed (vlapic_take_dirty). */
 void vlapic_save_old(struct vlapic *l);
 /* An APIC-write VM exit at `offset`: the CPU stored the value; do what writing it does (30.4.3.3). */
 void vlapic_trapped_write(struct vlapic *l, uint32_t offset, uint64_t now);

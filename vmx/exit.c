@@ -1128,20 +1128,36 @@ static int inject_events(struct vcpu *v)
 /* With APIC virtualization: tell the CPU which vector waits (RVI) and which is in service (SVI) in
  * the guest-interrupt status (SDM Vol. 3C, 30.1.1 and 30.2: it evaluates them at VM entry and
  * delivers when the guest can take it); level-triggered vectors exit on their EOI (the EOI-exit
- * bitmap, 30.1.4), so their source hears of it. */
+ * bitmap, 30.1.4), so their source hears of it. Only after software changed the page: the CPU keeps
+ * RVI and SVI in step with its own changes (virtual-interrupt delivery and EOI virtualization set
+ * them from the page's IRR and ISR, 30.2.2 and 30.1.4), and the guest-interrupt status is guest
+ * state that a VM exit saves (25.4.2). */
 static void apicv_sync(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
+	uint32_t dirty;
 	int irr, isr;
 
 	if (v->vm->apicv_inhibited) {
 		vcpu_apicv_off(v);
 		return;
 	}
-	irr = vlapic_highest_irr(l);
-	isr = vlapic_highest_isr(l);
-	vmcs_write(GUEST_INTR_STATUS, (isr > 0 ? (unsigned)isr << 8 : 0) | (irr > 0 ? (unsigned)irr : 0));
-	for (unsigned i = 0; i < 8; i++) {
+	if (!(dirty = vlapic_take_dirty(l)))
+		return;
+	if (dirty & (VLAPIC_DIRTY_IRR | VLAPIC_DIRTY_ISR)) {
+		uint32_t status = vmcs_read32(GUEST_INTR_STATUS);
+
+		if (dirty & VLAPIC_DIRTY_IRR) {
+			irr = vlapic_highest_irr(l);
+			status = (status & 0xff00) | (irr > 0 ? (unsigned)irr : 0);
+		}
+		if (dirty & VLAPIC_DIRTY_ISR) {
+			isr = vlapic_highest_isr(l);
+			status = (status & 0xff) | (isr > 0 ? (unsigned)isr << 8 : 0);
+		}
+		vmcs_write(GUEST_INTR_STATUS, status);
+	}
+	for (unsigned i = 0; (dirty & VLAPIC_DIRTY_TMR) && i < 8; i++) {
 		uint32_t tmr = vlapic_tmr_word(l, i);
 
 		if (tmr != v->eoi_exit[i]) {
@@ -1150,7 +1166,8 @@ static void apicv_sync(struct vcpu *v)
 				   (uint64_t)v->eoi_exit[i & ~1u] | (uint64_t)v->eoi_exit[i | 1] << 32);
 		}
 	}
-	vlapic_save_old(l);
+	if (dirty & VLAPIC_DIRTY_REGS)
+		vlapic_save_old(l);
 }
 
 int vmx_prepare_entry(struct vcpu *v, bool resuming)
@@ -1178,6 +1195,10 @@ int vmx_prepare_entry(struct vcpu *v, bool resuming)
 	if (v->index == 0 && v->dev_deadline && v->dev_deadline < target)
 		target = v->dev_deadline;
 	if (!vmx_caps.save_timer || target != v->armed_deadline) {
+		/* The timer counts guest time only (SDM Vol. 3C, 26.5.1): it starts at VM entry, so
+		 * the time left is taken as late as the host path allows, or every instruction the
+		 * host ran since `now` would make the interrupt that much later. */
+		now = rdtsc();
 		/* A slice that ended while exits were handled ends here; a new one always runs the
 		 * guest at least an instruction, however long the host took to get here. */
 		if (resuming && now >= v->slice_end)

@@ -329,6 +329,7 @@ static void apicv_on(struct vcpu *v)
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2 | APICV_SEC);
 	v->apicv = true;
+	vlapic_set_cpu_delivery(&v->lapic, true);   /* and the first entry syncs RVI, SVI, the bitmap */
 }
 
 void vcpu_apicv_off(struct vcpu *v)
@@ -336,6 +337,7 @@ void vcpu_apicv_off(struct vcpu *v)
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
 	v->apicv = false;
+	vlapic_set_cpu_delivery(&v->lapic, false);
 }
 
 static void invept_here(void *eptp)
