@@ -133,10 +133,11 @@ $(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py tests/
 	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null
 $(BUILD)/linux/initrd.gz: $(BUILD)/linux/vmlinuz
 
+# `make bench K=linux`: only the benchmarks whose name contains K (tests/bench.py -k).
 bench:
 	@scripts/install-deps.sh --check-or-install
-	$(MAKE) all
-	$(PYTHON) tests/bench.py
+	$(MAKE) all linux-guest
+	$(PYTHON) tests/bench.py $(if $(K),-k $(K))
 
 clean:
 	rm -rf $(BUILD)
