@@ -403,10 +403,6 @@ bool vlapic_timer_update(struct vlapic *l, uint64_t now)
 	return true;
 }
 
-uint64_t vlapic_next_deadline(const struct vlapic *l)
-{
-	return l->timer_deadline;
-}
 
 /* --- reset -------------------------------------------------------------------------------------- */
 
@@ -910,6 +906,13 @@ int vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now)
 		return -2;
 	if (!vlapic_x2apic(l))
 		return -1;
+	if (msr == VLAPIC_MSR(VLAPIC_EOI)) {
+		/* First, as the most frequent write (one per interrupt); the same as below. */
+		if (val)
+			return -1; /* only 0 may be written (Table 11-6) */
+		eoi(l);
+		return 0;
+	}
 	off = (msr - VLAPIC_MSR_X2APIC) << 4;
 	ok = x2apic_write_bits(off);
 	if (!ok || (val & ~ok))
@@ -985,15 +988,4 @@ void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector)
 	l->last_level_eoi = vector;
 	if (l->group && l->group->eoi_level)
 		l->group->eoi_level(l, vector);
-}
-
-bool vlapic_extint_enabled(const struct vlapic *l)
-{
-	uint32_t lint0 = get(l, VLAPIC_LVT_LINT0);
-
-	/* A globally disabled APIC passes LINT0 straight to the CPU as INTR (11.4.3); an enabled one
-	 * takes the 8259's interrupt through LINT0 programmed for ExtINT (11.5.1, "virtual wire"). */
-	if (!hw_enabled(l))
-		return true;
-	return !(lint0 & VLAPIC_LVT_MASKED) && (lint0 & VLAPIC_LVT_DM) == (7u << 8);
 }

@@ -199,7 +199,10 @@ void vlapic_accept(struct vlapic *l, int vector);
  * timer expired (masked or not).
  */
 bool vlapic_timer_update(struct vlapic *l, uint64_t now);
-uint64_t vlapic_next_deadline(const struct vlapic *l); /* 0 = none */
+static inline uint64_t vlapic_next_deadline(const struct vlapic *l) /* 0 = none */
+{
+	return l->timer_deadline;
+}
 
 /*
  * With the CPU's APIC virtualization (SDM Vol. 3C, chapter 30) the register page above is the vCPU's
@@ -241,5 +244,15 @@ void vlapic_trapped_write(struct vlapic *l, uint32_t offset, uint64_t now);
 void vlapic_virtual_eoi(struct vlapic *l, uint8_t vector);
 
 /* Does this APIC pass an 8259A interrupt (ExtINT) to its CPU: LINT0 unmasked in ExtINT mode, or the
- * APIC globally disabled (its LINT0 pin is then the CPU's INTR)? The vector comes from the PIC. */
-bool vlapic_extint_enabled(const struct vlapic *l);
+ * APIC globally disabled (its LINT0 pin is then the CPU's INTR)? The vector comes from the PIC.
+ * Inline: the injection step asks before every entry of vCPU 0. */
+static inline bool vlapic_extint_enabled(const struct vlapic *l)
+{
+	uint32_t lint0 = __atomic_load_n(&l->regs[VLAPIC_LVT_LINT0 >> 2], __ATOMIC_RELAXED);
+
+	/* A globally disabled APIC passes LINT0 straight to the CPU as INTR (11.4.3); an enabled one
+	 * takes the 8259's interrupt through LINT0 programmed for ExtINT (11.5.1, "virtual wire"). */
+	if (!(__atomic_load_n(&l->base, __ATOMIC_RELAXED) & VLAPIC_BASE_EN))
+		return true;
+	return !(lint0 & VLAPIC_LVT_MASKED) && (lint0 & VLAPIC_LVT_DM) == (7u << 8);
+}

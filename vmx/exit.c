@@ -1080,7 +1080,7 @@ static void write_event(const struct vcpu_event *e)
  *    blocking the guest's IRET ends; VM entry refuses an NMI under MOV-SS blocking, 27.3.1.5);
  *  - an interrupt waits for RFLAGS.IF = 1 and no STI or MOV-SS blocking (27.3.1.5); the local APIC
  *    has already decided it beats the guest's task and processor priority (vlapic_pending_vector). */
-static int inject_events(struct vcpu *v)
+static inline __attribute__((always_inline)) int inject_events(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
 	uint32_t want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
@@ -1113,7 +1113,11 @@ static int inject_events(struct vcpu *v)
 			   (vmcs_read(GUEST_RFLAGS) & RFLAGS_IF)) {
 			vlapic_accept(l, vector);
 			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_EXT_INTR | vector);
-			vector = vlapic_pending_vector(l);
+			/* Nothing else can be pending now: the vector was the highest in IRR and is in
+			 * service, so PPR's class is at least its own (SDM Vol. 3A, 11.8.3.1) and every
+			 * vector left in IRR is at or below it. One posted meanwhile by another CPU
+			 * comes with a kick, whose exit brings it here again. */
+			vector = -1;
 		}
 	}
 	if (nmi && vmx_caps.nmi_window)
@@ -1132,7 +1136,7 @@ static int inject_events(struct vcpu *v)
  * RVI and SVI in step with its own changes (virtual-interrupt delivery and EOI virtualization set
  * them from the page's IRR and ISR, 30.2.2 and 30.1.4), and the guest-interrupt status is guest
  * state that a VM exit saves (25.4.2). */
-static void apicv_sync(struct vcpu *v)
+static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
 	uint32_t dirty;
@@ -1170,7 +1174,18 @@ static void apicv_sync(struct vcpu *v)
 		vlapic_save_old(l);
 }
 
-int vmx_prepare_entry(struct vcpu *v, bool resuming)
+/* The VMX-preemption timer, for `tsc_ticks` of TSC time: it counts down once every 2^shift TSC ticks
+ * (SDM Vol. 3D, A.6); its field is 32 bits, and 0 would exit before the first guest instruction. */
+static inline __attribute__((always_inline)) void set_preemption_timer(uint64_t tsc_ticks)
+{
+	uint64_t t = tsc_ticks >> vmx_caps.preemption_shift;
+
+	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, t > 0xffffffffull ? 0xffffffffull : t ? t : 1);
+}
+
+/* Inlined into the exit dispatcher: the fewer instructions between the preemption timer's TSC read
+ * and VM entry, the closer to its deadline an APIC-timer interrupt comes (see below). */
+static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, bool resuming)
 {
 	struct vlapic *l = &v->lapic;
 	uint64_t now = rdtsc(), deadline, target;
@@ -1203,10 +1218,15 @@ int vmx_prepare_entry(struct vcpu *v, bool resuming)
 		 * guest at least an instruction, however long the host took to get here. */
 		if (resuming && now >= v->slice_end)
 			return VCPU_PREEMPTED;
-		vcpu_set_timer(target > now ? target - now : 0);
+		set_preemption_timer(target > now ? target - now : 0);
 		v->armed_deadline = target;
 	}
 	return HANDLED;
+}
+
+int vmx_prepare_entry(struct vcpu *v, bool resuming)
+{
+	return prepare_entry(v, resuming);
 }
 
 /* APIC virtualization exits (SDM Vol. 3C, 30.4 and 30.1.4). An APIC access the CPU does not
@@ -1315,7 +1335,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = handle_unknown(v, basic);
 		break;
 	}
-	if (__builtin_expect(r == HANDLED, 1) && (r = vmx_prepare_entry(v, true)) == HANDLED)
+	if (__builtin_expect(r == HANDLED, 1) && (r = prepare_entry(v, true)) == HANDLED)
 		return 0;
 	v->action = (enum vcpu_action)r;
 	return 1;

@@ -546,15 +546,6 @@ void vcpu_load(struct vcpu *v)
 	load_debug_regs(v);
 }
 
-void vcpu_set_timer(uint64_t tsc_ticks)
-{
-	/* The timer counts down once every 2^shift TSC ticks (SDM Vol. 3D, A.6); its field is 32 bits,
-	 * and 0 would exit before the first guest instruction. */
-	uint64_t t = tsc_ticks >> vmx_caps.preemption_shift;
-
-	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, t > 0xffffffffull ? 0xffffffffull : t ? t : 1);
-}
-
 void vcpu_kick(struct vcpu *v)
 {
 	cpu_kick(v->cpu);

@@ -149,8 +149,6 @@ void vcpu_pic_intr_changed(void *vm);
 
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
 void vcpu_kick(struct vcpu *v);
-/* Arms the VMX-preemption timer of the current VMCS for `tsc_ticks` of TSC time. */
-void vcpu_set_timer(uint64_t tsc_ticks);
 /* Takes `v` off its CPU for good (VMCLEAR, this CPU's cached EPT translations of its guest dropped,
  * INVEPT) and releases its VMCS, APIC page and FPU area. On v's own CPU. */
 void vcpu_destroy(struct vcpu *v);
