@@ -115,9 +115,34 @@ static inline __attribute__((always_inline)) void vec_set(struct vlapic *l, uint
 	mark(l, dirty_bit(reg));
 }
 
+/* The summary a scan of `reg` may trust (vec_highest), or NULL: read every word. */
+static inline __attribute__((always_inline)) uint32_t *summary_of(struct vlapic *l, uint32_t reg)
+{
+	return reg == VLAPIC_ISR && l->cpu_delivers ? NULL : words_of(l, reg);
+}
+
+/*
+ * Word i, summarized in `words`, was seen empty: drops its summary bit, then looks once more, for a
+ * vector another CPU set meanwhile (it sets the summary bit after the vector: either this load sees
+ * the vector and the bit goes back, or that CPU's summary bit comes after the drop). Returns the word.
+ */
+static inline __attribute__((always_inline)) uint32_t drop_word(uint32_t *words, unsigned i, uint32_t *w)
+{
+	uint32_t val;
+
+	__atomic_fetch_and(words, ~(1u << i), __ATOMIC_SEQ_CST);
+	if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST)))
+		__atomic_fetch_or(words, 1u << i, __ATOMIC_SEQ_CST);
+	return val;
+}
+
 static inline __attribute__((always_inline)) void vec_clear(struct vlapic *l, uint32_t reg, unsigned v)
 {
-	__atomic_fetch_and(vec_word(l, reg, v), ~(1u << (v & 31)), __ATOMIC_SEQ_CST);
+	uint32_t *w = vec_word(l, reg, v), *words = summary_of(l, reg);
+
+	/* The last vector of its word: the word leaves the summary now rather than at the next scan. */
+	if (!__atomic_and_fetch(w, ~(1u << (v & 31)), __ATOMIC_SEQ_CST) && words)
+		drop_word(words, v >> 5, w);
 	mark(l, dirty_bit(reg));
 }
 
@@ -129,7 +154,7 @@ static bool vec_test(const struct vlapic *l, uint32_t reg, unsigned v)
 /* The highest vector set in a 256-bit register, or -1. Inlined: `reg` is a constant at each call. */
 static inline __attribute__((always_inline)) int vec_highest(struct vlapic *l, uint32_t reg)
 {
-	uint32_t *words = reg == VLAPIC_ISR && l->cpu_delivers ? NULL : words_of(l, reg);
+	uint32_t *words = summary_of(l, reg);
 	uint32_t sum, *w, val;
 	unsigned i;
 
@@ -142,16 +167,8 @@ static inline __attribute__((always_inline)) int vec_highest(struct vlapic *l, u
 	for (sum = __atomic_load_n(words, __ATOMIC_SEQ_CST); sum; sum &= ~(1u << i)) {
 		i = 31 - (unsigned)__builtin_clz(sum);
 		w = slot(l, reg + 0x10 * i);
-		if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST)))
+		if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST)) || (val = drop_word(words, i, w)))
 			return (int)(i * 32 + 31 - (unsigned)__builtin_clz(val));
-		/* Empty: drop its summary bit, then look once more, for a vector another CPU set
-		 * meanwhile (it sets the summary bit after the vector: either this load sees the
-		 * vector, or the summary bit comes back). */
-		__atomic_fetch_and(words, ~(1u << i), __ATOMIC_SEQ_CST);
-		if ((val = __atomic_load_n(w, __ATOMIC_SEQ_CST))) {
-			__atomic_fetch_or(words, 1u << i, __ATOMIC_SEQ_CST);
-			return (int)(i * 32 + 31 - (unsigned)__builtin_clz(val));
-		}
 	}
 	return -1;
 }

@@ -102,6 +102,7 @@ int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t)
 	if (bus->ntimers == VDEV_MAX_TIMERS)
 		return -ENOSPC;
 	bus->timers[bus->ntimers++] = t;
+	bus->timers_changed = true;   /* the first vdev_timers_update takes its deadline in */
 	return 0;
 }
 

@@ -1195,9 +1195,7 @@ static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, b
 		return VCPU_PREEMPTED;
 	vlapic_timer_update(l, now);
 	/* vCPU 0 keeps the guest's device time: fire the PIT, the RTC when one is due or changed. */
-	if (v->index == 0 && v->vm->bus.ntimers &&
-	    ((v->dev_deadline && now >= v->dev_deadline) || v->vm->bus.timers_changed))
-		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
+	vcpu_device_timers(v, now);
 	if (v->apicv)
 		apicv_sync(v);
 	inject_events(v);

@@ -551,7 +551,7 @@ void vcpu_kick(struct vcpu *v)
 	cpu_kick(v->cpu);
 }
 
-/* vCPU 0 keeps the guest's device time: the PIT and RTC timers fire on its CPU (vdev_timers_update). */
+/* The 8259A's interrupt reaches vCPU 0 (its LINT0 in ExtINT mode). */
 static bool extint_due(struct vcpu *v)
 {
 	return v->index == 0 && vlapic_extint_enabled(&v->lapic) && vpc_extint_pending(&v->vm->pc);
@@ -562,8 +562,7 @@ bool vcpu_runnable(struct vcpu *v, uint64_t now)
 	struct vlapic *l = &v->lapic;
 
 	vlapic_timer_update(l, now);
-	if (v->index == 0)
-		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
+	vcpu_device_timers(v, now);
 	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		return true;
 	switch (v->state) {

@@ -147,6 +147,15 @@ bool vcpu_others_active(const struct vcpu *v);
 /* The PIC's INTR output changed (the PC platform's callback; `vm` is the struct vm). */
 void vcpu_pic_intr_changed(void *vm);
 
+/* vCPU 0 keeps the guest's device time: fires the PIT's and RTC's timers when one is due, or when a
+ * device ran (its deadline may have moved: vdev_timers_update), and keeps the next deadline. */
+static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
+{
+	if (v->index == 0 && v->vm->bus.ntimers &&
+	    ((v->dev_deadline && now >= v->dev_deadline) || v->vm->bus.timers_changed))
+		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
+}
+
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
 void vcpu_kick(struct vcpu *v);
 /* Takes `v` off its CPU for good (VMCLEAR, this CPU's cached EPT translations of its guest dropped,
