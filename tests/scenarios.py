@@ -991,6 +991,13 @@ SCENARIOS += [
     bochs_vmx("linux-2vcpus", cpus=2, mem=512, timeout=900,
               modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
               expect=LINUX_OK("linux", 2) + [GUEST_SAYS("linux", r"linux: clocksource tsc$")]),
+    # A model without the APIC-virtualization controls (Sandy Bridge: no TPR shadow use, no APIC-register
+    # virtualization or virtual-interrupt delivery; the vmx-sandy-bridge scenario names its capability
+    # MSRs): every APIC access of both vCPUs, the AP's INIT-SIPI-SIPI and the IPIs, is emulated.
+    bochs_vmx("linux-2vcpus-sandy-bridge", cpus=2, mem=512, timeout=900, cpu_model="corei7_sandy_bridge_2600k",
+              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+              expect=[r"hv: vmx: .*APIC virtualization off$"] + LINUX_OK("linux", 2) +
+                     [GUEST_SAYS("linux", r"linux: clockevent lapic")]),
     # No ACPI: the legacy PC (8259A pair, PIT, the UART on IRQ 4 through the PIC), one CPU.
     bochs_vmx("linux-acpi-off", cpus=1, mem=512, timeout=900,
               modules=[linux_kernel("name=linux mem=128M acpi=off " + LINUX_ARGS), linux_initrd("linux")],
