@@ -1,0 +1,139 @@
+/* The control-register exits: MOV to CR0/CR4 and LMSW with every architectural #GP, IA-32e mode
+ * entry and exit, PAE PDPTEs, CR8 as the virtual APIC's TPR (SDM Vol. 2B, MOV--Move to/from Control
+ * Registers; Vol. 3A, 2.5 and 10.8.5), and XSETBV (Vol. 2C). */
+#include "gmem/gmem.h"
+#include "vmx/handler.h"
+
+#define CR4_SMXE  (1ull << 14)   /* GETSEC enabled (SDM Vol. 3A, 2.5); reserved with SMX hidden */
+
+/* Loads the four PAE PDPTEs from guest memory into the VMCS, as MOV to CR0 would have (SDM Vol. 3A,
+ * 4.4.1; with EPT they come from the VMCS on entry, SDM Vol. 3C, 27.3.2.4). */
+static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
+{
+	uint64_t pdpte[4];
+
+	if (gmem_read(&v->vm->mem, cr3 & 0xffffffe0, pdpte, sizeof(pdpte)))
+		return false;
+	/* A present PDPTE with reserved bits (2:1, 8:5, and above the physical-address width) is a #GP
+	 * for the MOV that loads it (SDM Vol. 3A, 4.4.1, Table 4-8); VM entry would refuse it. */
+	for (unsigned i = 0; i < 4; i++)
+		if ((pdpte[i] & 1) && (pdpte[i] & (0x1e6ull | ~((1ull << cpu_phys_bits()) - 1))))
+			return false;
+	for (unsigned i = 0; i < 4; i++)
+		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
+	return true;
+}
+
+static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t val)
+{
+	uint64_t old = vmcs_read(CR0_READ_SHADOW), efer = vmcs_read(GUEST_IA32_EFER);
+	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
+	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
+
+	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
+	 * NW without CD, clearing PG with CR4.PCIDE set or in 64-bit mode (IA-32e mode is left from
+	 * compatibility mode only, SDM Vol. 3A, 10.8.5.4), entering IA-32e mode from a 64-bit code segment.
+	 * Letting any through would only make the next VM entry fail. */
+	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
+	    (pg_off && (vmcs_read(GUEST_CR4) & CR4_PCIDE)) ||
+	    (pg_off && (efer & EFER_LMA) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13))) || /* 64-bit mode */
+	    (pg_on && (efer & EFER_LME) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))) {
+		inject_gp(v);
+		return HANDLED;
+	}
+	/* IA-32e mode is entered and left through CR0.PG with EFER.LME set (SDM Vol. 3A, 10.8.5). */
+	if (pg_on && (efer & EFER_LME)) {
+		if (!(vmcs_read(GUEST_CR4) & CR4_PAE)) {
+			inject_gp(v);
+			return HANDLED;
+		}
+		vmcs_write(GUEST_IA32_EFER, efer | EFER_LMA);
+		vmcs_write(VM_ENTRY_CONTROLS, entry | ENTRY_IA32E_MODE);
+	} else if (pg_off && (efer & EFER_LMA)) {
+		vmcs_write(GUEST_IA32_EFER, efer & ~EFER_LMA);
+		vmcs_write(VM_ENTRY_CONTROLS, entry & ~ENTRY_IA32E_MODE);
+	} else if (pg_on && (vmcs_read(GUEST_CR4) & CR4_PAE)) {
+		if (!load_pdptes(v, vmcs_read(GUEST_CR3))) {
+			inject_gp(v);   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
+			return HANDLED;
+		}
+	}
+	vmcs_write(CR0_READ_SHADOW, val);
+	vmcs_write(GUEST_CR0, vcpu_cr0_real(val));
+	return HANDLED;
+}
+
+int vmx_handle_cr(struct vcpu *v)
+{
+	/* Exit qualification for control-register accesses. SDM Vol. 3C, 28.2.1, Table 28-3. */
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3;
+	uint64_t val = get_gpr(v, (q >> 8) & 15);
+	int r;
+
+	if (cr == 8 && type <= 1) {        /* the virtual APIC's TPR, never the real APIC's */
+		if (type == 1) {
+			set_gpr(v, (q >> 8) & 15, vlapic_get_cr8(&v->lapic));
+		} else if (val & ~0xfull) {
+			inject_gp(v);           /* SDM Vol. 3A, 2.5: CR8 bits 63:4 are reserved */
+			return HANDLED;
+		} else {
+			vlapic_set_cr8(&v->lapic, val);
+		}
+		r = HANDLED;
+	} else if (type == 0 && cr == 0) {
+		if (!guest_long_mode())
+			val &= 0xffffffff;
+		r = guest_write_cr0(v, val);
+	} else if (type == 0 && cr == 4) {
+		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit the CPU lacks; PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5). */
+		if (!guest_long_mode())
+			val &= 0xffffffff;
+		if ((val & CR4_VMXE) || (val & CR4_SMXE) || (val & ~vmx_caps.cr4_fixed1) ||
+		    (guest_long_mode() && !(val & CR4_PAE)) ||
+		    ((val & CR4_PCIDE) && !guest_long_mode())) {
+			inject_gp(v);
+			return HANDLED;
+		}
+		vmcs_write(CR4_READ_SHADOW, val);
+		vmcs_write(GUEST_CR4, vcpu_cr4_real(val));
+		r = HANDLED;
+	} else if (type == 3) {        /* LMSW: only PE, MP, EM, TS; it cannot clear PE */
+		uint64_t old = vmcs_read(CR0_READ_SHADOW), src = (q >> 16) & 0xf;
+
+		r = guest_write_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
+	} else {
+		return stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
+			    vmcs_read(GUEST_RIP));
+	}
+	if (r == HANDLED && !v->event.valid)     /* a faulting MOV does not complete */
+		skip_instruction();
+	return r;
+}
+
+/* Is `x` an XCR0 value XSETBV accepts? SDM Vol. 1, 13.3 and Vol. 2C, XSETBV: x87 always on; no bit
+ * outside what guests may use; AVX needs SSE; MPX's two bits together; AVX-512's three together and
+ * with AVX; AMX's two together. A value the CPU refuses would #GP in the host. */
+static bool xcr0_valid(uint64_t x)
+{
+	uint64_t avx512 = 7ull << 5, mpx = 3ull << 3, amx = 3ull << 17;
+
+	return (x & 1) && !(x & ~vcpu_xcr0_allowed) && (!(x & 4) || (x & 2)) &&
+	       ((x & mpx) == 0 || (x & mpx) == mpx) &&
+	       ((x & avx512) == 0 || ((x & avx512) == avx512 && (x & 6) == 6)) &&
+	       ((x & amx) == 0 || (x & amx) == amx);
+}
+
+int vmx_handle_xsetbv(struct vcpu *v)
+{
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+
+	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
+		inject_gp(v);
+		return HANDLED;
+	}
+	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
+	v->xcr0 = val;
+	skip_instruction();
+	return HANDLED;
+}

@@ -1,0 +1,94 @@
+/* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
+ * the local APIC's through its model (vdev/lapic.c); any other raises #GP. */
+#include "vmx/handler.h"
+
+int vmx_handle_rdmsr(struct vcpu *v)
+{
+	uint32_t msr = v->regs.rcx;
+	uint64_t val;
+
+	switch (vlapic_msr_read(&v->lapic, msr, &val, rdtsc())) {
+	case 0:
+		goto done;
+	case -1:
+		inject_gp(v);          /* the APIC's own #GP cases (SDM Vol. 3A, 11.12.1.2) */
+		return HANDLED;
+	default:                       /* not an APIC MSR */
+		break;
+	}
+	switch (msr) {
+	case MSR_EFER:                 val = vmcs_read(GUEST_IA32_EFER); break;
+	case MSR_IA32_PAT:             val = vmcs_read(GUEST_IA32_PAT); break;
+	case MSR_IA32_FEATURE_CONTROL: val = FEATURE_CONTROL_LOCKED; break; /* locked, VMX off */
+	case MSR_IA32_MISC_ENABLE:     val = 1; break;                       /* fast strings */
+	case 0x10:                     val = rdtsc(); break;                 /* IA32_TSC */
+	case 0x8b:                     val = 0; break;                       /* IA32_BIOS_SIGN_ID */
+	case 0xfe:                     val = 0; break;                       /* IA32_MTRRCAP: no MTRRs */
+	case 0x2ff:                    val = 6; break;                       /* MTRR_DEF_TYPE: WB, off */
+	default:
+		inject_gp(v);           /* SDM Vol. 2B, RDMSR: #GP for a reserved or unimplemented MSR */
+		return HANDLED;
+	}
+done:
+	v->regs.rax = (uint32_t)val;
+	v->regs.rdx = val >> 32;
+	skip_instruction();
+	return HANDLED;
+}
+
+int vmx_handle_wrmsr(struct vcpu *v)
+{
+	uint32_t msr = v->regs.rcx;
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+
+	switch (vlapic_msr_write(&v->lapic, msr, val, rdtsc())) {
+	case 0:
+		/* APIC virtualization covers an xAPIC at its reset base only. */
+		if (msr == VLAPIC_MSR_APIC_BASE && v->apicv &&
+		    (v->lapic.base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
+			vcpu_apicv_inhibit(v);
+		skip_instruction();
+		return HANDLED;
+	case -1:
+		inject_gp(v);
+		return HANDLED;
+	default:
+		break;
+	}
+	switch (msr) {
+	case MSR_EFER: {
+		/* LMA is the CPU's to set (on CR0.PG, handle_cr); SCE, LME, NXE are the guest's. */
+		uint64_t lma = vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
+
+		/* SDM Vol. 2B, WRMSR, and Vol. 3A, 10.8.5: reserved bits, NXE without NX, and changing LME
+		 * with paging on raise #GP (VM entry would refuse the result otherwise, 27.3.1.1). */
+		if ((val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+		    ((val & EFER_NXE) && !cpu_has(CPU_NX)) ||
+		    (((val ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LME) && (vmcs_read(CR0_READ_SHADOW) & CR0_PG))) {
+			inject_gp(v);
+			return HANDLED;
+		}
+		vmcs_write(GUEST_IA32_EFER, (val & ~EFER_LMA) | lma);
+		break;
+	}
+	case MSR_IA32_PAT:
+		/* Each byte a memory type: 0, 1, 4, 5, 6 or 7 (SDM Vol. 3A, 13.12.2); else #GP. */
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned t = (val >> (8 * i)) & 0xff;
+
+			if (t == 2 || t == 3 || t > 7) {
+				inject_gp(v);
+				return HANDLED;
+			}
+		}
+		vmcs_write(GUEST_IA32_PAT, val);
+		break;
+	case 0x10: case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
+		break;                 /* accepted and ignored */
+	default:
+		inject_gp(v);
+		return HANDLED;
+	}
+	skip_instruction();
+	return HANDLED;
+}

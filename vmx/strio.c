@@ -1,0 +1,216 @@
+/* String I/O: INS and OUTS, with or without REP, emulated element by element (the exit gives the
+ * port and the direction; the addresses, segment and sizes are the emulator's to work out). */
+#include "lib/errno.h"
+#include "vmx/handler.h"
+
+#define RFLAGS_DF (1ull << 10)   /* string instructions count down (SDM Vol. 1, 3.4.3.2) */
+
+/*
+ * INS and OUTS, with or without REP, emulated element by element as the CPU executes them (SDM Vol.
+ * 2B, INS/INSB/INSW/INSD, OUTS/OUTSB/OUTSW/OUTSD, REP/REPE/REPZ/REPNE/REPNZ):
+ *
+ *   element address   INS: ES:rDI (no override)   OUTS: DS:rSI, or the override's segment
+ *   after each        rDI/rSI += size (RFLAGS.DF = 0) or -= size (DF = 1); with REP, rCX -= 1
+ *   address size      16: SI, DI, CX   32: ESI, EDI, ECX   64: RSI, RDI, RCX (SDM Vol. 2A, 3.3.7)
+ *
+ * Each element is one access to the port's device (vdev_pio) and one guest-linear access translated
+ * through the guest's own page tables (gpt_walk: a write for INS, a user access at CPL 3), so an
+ * element that crosses pages and a page that is not present behave as on the CPU: the #PF is taken
+ * with CR2 the faulting address and with RCX/RSI/RDI saying which elements were done (REP is
+ * interruptible between iterations, SDM Vol. 2B REP: "the registers are updated ... so the
+ * instruction can be resumed"). An address outside guest RAM stops the guest.
+ *
+ * Simplified: the segment's limit and type are not checked (only an unusable segment outside real
+ * and 64-bit mode raises #GP(0)), 16-bit offsets that wrap inside an element are not split, alignment
+ * checking is ignored, and data breakpoints (DR0-DR3) do not fire on these emulated accesses.
+ */
+
+/* Elements of a REP INS/OUTS done per exit. The rest re-executes: RIP stays at the instruction, so
+ * the host CPU is never held long, and a pending interrupt may come in between, as on the CPU. */
+#define STRIO_BATCH 256
+#define STRIO_NEXT  (-2)   /* strio_translate: translated, go on */
+
+/* Address size (0: 16-bit, 1: 32-bit, 2: 64-bit) and segment (0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS)
+ * of the INS/OUTS that exited: from the VM-exit instruction-information field (SDM Vol. 3C, 28.2.5,
+ * Table 28-8: bits 9:7 address size, bits 17:15 segment, OUTS only) when the CPU fills it for
+ * INS/OUTS (IA32_VMX_BASIC[54], SDM Vol. 3D, A.1); otherwise from the instruction's prefixes (67
+ * address size, 26 2E 36 3E 64 65 segment; SDM Vol. 2A, 2.1.1). false: the instruction is unreadable. */
+static bool strio_operands(struct vcpu *v, enum cpu_mode mode, unsigned *asz, unsigned *seg)
+{
+	static int info_valid = -1;
+	uint64_t rip = vmcs_read(GUEST_RIP), linear;
+	unsigned len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN);
+	uint8_t insn[DECODE_MAX_LEN];
+	struct gpt_ctx ctx;
+	bool a67 = false;
+
+	if (info_valid < 0)
+		info_valid = (rdmsr(MSR_IA32_VMX_BASIC) >> 54) & 1;
+	if (info_valid) {
+		uint32_t info = vmcs_read32(VMX_INSTRUCTION_INFO);
+
+		*asz = (info >> 7) & 7;
+		*seg = (info >> 15) & 7;
+		return *asz <= 2 && *seg <= 5;
+	}
+	linear = mode == MODE_LONG64 ? rip : (vmcs_read(GUEST_CS_BASE) + rip) & 0xffffffffull;
+	vmx_gpt_context(v, &ctx);
+	if (len < 1 || len > sizeof(insn) || gpt_read(&ctx, linear, insn, len, true, NULL))
+		return false;
+	*seg = 3;
+	for (unsigned i = 0; i + 1 < len; i++) {   /* all but the opcode (6C-6F) are prefixes */
+		switch (insn[i]) {
+		case 0x26: *seg = 0; break;
+		case 0x2e: *seg = 1; break;
+		case 0x36: *seg = 2; break;
+		case 0x3e: *seg = 3; break;
+		case 0x64: *seg = 4; break;
+		case 0x65: *seg = 5; break;
+		case 0x67: a67 = true; break;
+		default: break;                    /* 66 (operand size: in the qualification), F2/F3, REX */
+		}
+	}
+	if (mode == MODE_LONG64)
+		*asz = a67 ? 1 : 2;
+	else
+		*asz = (mode == MODE_PROT32) ^ a67;
+	return true;
+}
+
+/* A 16-, 32- or 64-bit address register after adding `d`: only its low 16 bits change with a 16-bit
+ * address size, a 32-bit result clears bits 63:32 (SDM Vol. 1, 3.4.1.1). */
+static uint64_t addr_add(uint64_t reg, int64_t d, uint64_t amask)
+{
+	if (amask == 0xffff)
+		return (reg & ~0xffffull) | ((reg + d) & 0xffff);
+	return amask == 0xffffffffull ? (uint32_t)(reg + d) : reg + d;
+}
+
+/* One element's guest-physical bytes: [la, la+size) split where it crosses a 4 KiB page. */
+struct strio_span {
+	uint64_t gpa[2];
+	unsigned len[2];
+};
+
+/* Translates the element at guest-linear `la` for a read (OUTS) or a write (INS), both of its pages
+ * before any byte moves. STRIO_NEXT, or the fault the CPU would take injected (HANDLED), or the
+ * guest stopped. */
+static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la, unsigned size, bool write,
+			   bool wrap32, unsigned seg, struct strio_span *sp)
+{
+	unsigned first = 0x1000 - (la & 0xfff);
+
+	sp->len[0] = size < first ? size : first;
+	sp->len[1] = size - sp->len[0];
+	for (unsigned i = 0; i < 2 && sp->len[i]; i++) {
+		uint64_t a = i ? la + sp->len[0] : la;
+		struct gpt_result r;
+
+		if (wrap32)
+			a &= 0xffffffffull;
+		switch (gpt_walk(c, a, write, c->cpl == 3, false, &r)) {
+		case GPT_OK:
+			sp->gpa[i] = r.gpa;
+			break;
+		case GPT_NOT_PRESENT:
+		case GPT_RESERVED:
+		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
+			set_guest_cr2(v, a);
+			inject_exception(v, 14, true, r.pf_error);
+			return HANDLED;
+		case GPT_NONCANONICAL:     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
+			inject_exception(v, seg == 2 ? 12 : 13, true, 0);
+			return HANDLED;
+		case GPT_BAD_GPA:
+			return stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
+				    "guest RAM, rip 0x%lx", a, r.gpa, vmcs_read(GUEST_RIP));
+		default:
+			return stop(v, "string I/O: guest-linear 0x%lx under 5-level paging (not supported), rip 0x%lx",
+				    a, vmcs_read(GUEST_RIP));
+		}
+	}
+	return STRIO_NEXT;
+}
+
+/* Moves one element between guest memory and `val` (little-endian). 0, or the guest stopped. */
+static int strio_copy(struct vcpu *v, const struct strio_span *sp, uint32_t *val, bool to_guest, uint16_t port)
+{
+	for (unsigned i = 0; i < 2 && sp->len[i]; i++) {
+		uint8_t *p = (uint8_t *)val + (i ? sp->len[0] : 0);
+		int err = to_guest ? gmem_write(&v->vm->mem, sp->gpa[i], p, sp->len[i])
+				   : gmem_read(&v->vm->mem, sp->gpa[i], p, sp->len[i]);
+
+		if (err == -ENOMEM)
+			return stop(v, "out of memory at GPA 0x%lx", sp->gpa[i]);
+		if (err)
+			return stop(v, "%s at port 0x%x: its buffer at GPA 0x%lx is outside guest RAM, rip 0x%lx",
+				    to_guest ? "INS" : "OUTS", port, sp->gpa[i], vmcs_read(GUEST_RIP));
+	}
+	return 0;
+}
+
+int vmx_handle_string_io(struct vcpu *v, uint64_t q)
+{
+	/* Exit qualification: SDM Vol. 3C, 28.2.1, Table 28-5: bits 2:0 size - 1, bit 3 IN, bit 4
+	 * string, bit 5 REP, bits 31:16 the port (bit 6, an immediate port, is never set for INS/OUTS). */
+	unsigned size = (q & 7) + 1, asz, seg, batch;
+	bool in = q & (1 << 3), rep = q & (1 << 5);
+	uint16_t port = q >> 16;
+	uint64_t rflags = vmcs_read(GUEST_RFLAGS), amask, base, count, done;
+	int64_t step = rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
+	uint64_t *addr = in ? &v->regs.rdi : &v->regs.rsi;
+	enum cpu_mode mode = guest_mode();
+	struct gpt_ctx ctx;
+	int r;
+
+	if (!strio_operands(v, mode, &asz, &seg))
+		return stop(v, "cannot read the %s instruction at rip 0x%lx", in ? "INS" : "OUTS", vmcs_read(GUEST_RIP));
+	if (in)
+		seg = 0;                   /* INS writes through ES, whatever the prefixes say */
+	amask = asz == 2 ? ~0ull : asz == 1 ? 0xffffffffull : 0xffffull;
+	count = rep ? v->regs.rcx & amask : 1;
+	if (mode != MODE_REAL && mode != MODE_LONG64 && (vmcs_read32(GUEST_ES_AR_BYTES + 2 * seg) & (1u << 16))) {
+		inject_gp(v);              /* a null segment (SDM Vol. 2B, INS/OUTS: #GP(0)) */
+		return HANDLED;
+	}
+	/* In 64-bit mode only FS and GS have a base (SDM Vol. 3A, 3.4.4). */
+	base = mode == MODE_LONG64 && seg < 4 ? 0 : vmcs_read(GUEST_ES_BASE + 2 * seg);
+	vmx_gpt_context(v, &ctx);
+	/* With RFLAGS.TF a single-step trap follows each iteration (SDM Vol. 3B, 18.3.1.4): one per exit. */
+	batch = rflags & RFLAGS_TF ? 1 : STRIO_BATCH;
+	for (done = 0; done < count && done < batch; done++) {
+		uint64_t la = base + (*addr & amask);
+		struct vdev_access a = { port, size, !in, 0, v->index };
+		struct strio_span sp;
+		enum vdev_result res;
+		uint32_t val = 0;
+
+		if (mode != MODE_LONG64)
+			la &= 0xffffffffull;
+		if ((r = strio_translate(v, &ctx, la, size, in, mode != MODE_LONG64, seg, &sp)) != STRIO_NEXT)
+			return r;          /* RIP stays: the fault comes from this instruction */
+		if (!in && (r = strio_copy(v, &sp, &val, false, port)))
+			return r;
+		a.value = val;
+		res = vdev_pio(&v->vm->bus, &a);
+		if (res == VDEV_GUEST_EXIT)
+			return end_guest(v, (int)a.value);
+		if (res == VDEV_GUEST_RESET)
+			return stop(v, "%s", v->vm->bus.why);
+		if (res == VDEV_BAD_ACCESS)
+			return stop(v, "%s at port 0x%x: %s, rip 0x%lx", in ? "INS" : "OUTS", port, v->vm->bus.why,
+				    vmcs_read(GUEST_RIP));
+		val = a.value;
+		if (in && (r = strio_copy(v, &sp, &val, true, port)))
+			return r;
+		*addr = addr_add(*addr, step, amask);
+		if (rep)
+			v->regs.rcx = addr_add(v->regs.rcx, -1, amask);
+	}
+	if (done == count)
+		skip_instruction();        /* all done (REP with rCX = 0 does nothing) */
+	else if (done && ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF)))
+		vmx_finish_instruction(); /* an iteration boundary: STI/MOV-SS blocking ends, TF traps */
+	/* Host time for the guest's devices counts against its slice, as for IN and OUT. */
+	return vmx_slice_left(v);
+}
