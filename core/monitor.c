@@ -773,6 +773,8 @@ static void cmd_exits(int argc, char **argv)
 			exits[r] += g->vcpus[i].exits[r];
 	vcpu_exit_summary(exits, buf, sizeof(buf));
 	say("guest %s exits: %s", g->name, buf);
+	/* When: two answers a while apart give exits per second (the Linux benchmark's idle shell). */
+	say("at TSC %lu (%lu kHz)", rdtsc(), tsc_khz);
 	for (unsigned i = 0; g->nvcpus > 1 && i < g->nvcpus; i++) {
 		vcpu_exit_summary(g->vcpus[i].exits, buf, sizeof(buf));
 		say("vCPU %u (cpu %u): %s", i, g->vcpus[i].cpu, buf);

@@ -266,7 +266,9 @@ def linux_bench_scenarios() -> List[Scenario]:
                                                        r"hv: guest linux exited code=0", ALL_DONE],
                    forbid=[r"hv: no VMX"])
           for s in (0, LINUX_IDLE_S)]
-    return [bare] + hv
+    from scenarios import SCENARIOS
+    shell = [sc for sc in SCENARIOS if sc.name == "linux-shell"]  # the monitor's exits, shell idle at its prompt
+    return [bare] + hv + shell
 
 
 def linux_marks(log: str, name: str) -> Dict[str, int]:
@@ -327,8 +329,24 @@ def linux_tables(logs: Dict[str, str]) -> List[Table]:
     idle = ("Linux guest idle at the shell (`sleep %d` in /init, bench_idle=%d): exits of that run less those of the "
             "bench_idle=0 run, per second of the sleep window (%.2f s = TSC ticks between `idle start` and `idle end`, "
             "less the sleep-0 window, at the hypervisor's %d kHz TSC)" % (LINUX_IDLE_S, LINUX_IDLE_S, secs, g["khz"]))
+    # Idle at a real prompt: the monitor's two `exits linux` answers of linux-shell, seconds apart.
+    answers = re.findall(r"guest linux exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)\s*\n.*at TSC (\d+) \((\d+) kHz\)",
+                         logs["linux-shell"])
+    if len(answers) < 2:
+        raise BenchError("linux-shell: fewer than two `exits linux` answers")
+    (t0, r0, c0, khz), (t1, r1, c1, _) = answers[-2:]
+    s0, s1 = (dict((p.rsplit(" ", 1)[0], int(p.rsplit(" ", 1)[1])) for p in r.split(", ")[1:]) for r in (r0, r1))
+    secs = (int(c1) - int(c0)) / (int(khz) * 1e3)
+    prompt_rows = [[r, s1.get(r, 0) - s0.get(r, 0), "%.2f" % ((s1.get(r, 0) - s0.get(r, 0)) / secs)]
+                   for r in sorted(set(s0) | set(s1), key=lambda r: -(s1.get(r, 0) - s0.get(r, 0)))
+                   if s1.get(r, 0) != s0.get(r, 0)]
+    prompt_rows.append(["total", int(t1) - int(t0), "%.2f" % ((int(t1) - int(t0)) / secs)])
+    prompt = ("Linux guest idle at its shell prompt (scenario linux-shell, the guest alone on CPU 1 of 2): the "
+              "monitor's `exits linux` twice, %.2f s of TSC time apart, nothing typed to the guest in between"
+              % secs)
     return [(boot, boot_cols, rows), (exits, ["exit reason", "count", "%", "per M ticks"], ex_rows),
-            (idle, ["exit reason", "exits", "per s"], idle_rows)]
+            (idle, ["exit reason", "exits", "per s"], idle_rows),
+            (prompt, ["exit reason", "exits", "per s"], prompt_rows)]
 
 
 BENCHES = [

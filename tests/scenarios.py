@@ -961,6 +961,44 @@ def linux_initrd(owner: str) -> Module:
 LINUX_ARGS = "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"
 
 
+LINUX_PROMPT = r"linux# "
+LINUX_IDLE_WAIT_S = 4  # seconds of host time between the two `exits linux` answers of linux-shell
+
+
+def linux_shell_session(c) -> Optional[str]:
+    """linux-shell: commands typed to Linux's shell come back answered, Ctrl-C interrupts a command, the
+    monitor's `exits linux` twice while the shell is idle, `exit` ends the guest cleanly."""
+    c.expect(READY)
+    c.expect(GUEST_SAYS("linux", r"linux: shell on the console"), timeout=600)
+    c.send(ESC + "1")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on guest linux \(1\)")
+    c.send("echo sum=$((6*7))\r")
+    c.expect(GUEST_SAYS("linux", r"sum=42\r?$"), timeout=120)
+    c.send("uname -r\r")
+    c.expect(GUEST_SAYS("linux", r"6\.1\.\S+-cloud-amd64\r?$"), timeout=120)
+    # Ctrl-C: the 16550's byte becomes SIGINT for the foreground command (the tty's ISIG); the shell
+    # reports status 130 (128 + SIGINT).
+    c.send("sleep 1000\r")
+    c.expect(GUEST_SAYS("linux", LINUX_PROMPT + r".*sleep 1000\r?$"), timeout=120)  # .*: ash asks the cursor position (ESC [6n)
+    time.sleep(2)                      # the shell has started sleep (a Ctrl-C before would hit the prompt)
+    c.send("\x03")
+    time.sleep(1)                      # SIGINT flushes the tty's input queue: type after it
+    c.send("echo status=$?\r")
+    c.expect(GUEST_SAYS("linux", r"status=130\r?$"), timeout=120)
+    # Idle at the prompt: exits counted by the monitor a few seconds apart.
+    c.send(ESC + "m")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+    for _ in range(2):
+        c.command("exits linux")
+        c.expect(ANSWER + r"guest linux exits: total \d+")
+        c.expect(ANSWER + r"at TSC \d+ \(\d+ kHz\)$")
+        time.sleep(LINUX_IDLE_WAIT_S)
+    c.send(ESC + "1")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on guest linux \(1\)")
+    c.send("exit\r")
+    return None
+
+
 def LINUX_OK(name: str, nproc: int):
     return [GUEST_SAYS(name, r"linux: init started"), GUEST_SAYS(name, r"linux: kernel 6\.1\.\S+-cloud-amd64"),
             GUEST_SAYS(name, r"linux: nproc %d$" % nproc),
@@ -998,6 +1036,12 @@ SCENARIOS += [
               modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
               expect=[r"hv: vmx: .*APIC virtualization off$"] + LINUX_OK("linux", 2) +
                      [GUEST_SAYS("linux", r"linux: clockevent lapic")]),
+    # Typed into Linux over the serial line: /init's shell (shell=1) on the guest's 16550, its receive
+    # interrupt, the tty's line discipline and Ctrl-C; the monitor's exit counts a few seconds apart
+    # while the shell waits (make bench reads them from this log: idle exits per second at the shell).
+    bochs_vmx("linux-shell", cpus=2, mem=512, timeout=900, session=linux_shell_session,
+              modules=[linux_kernel("name=linux cpu=1 mem=128M shell=1 " + LINUX_ARGS), linux_initrd("linux")],
+              expect=[CONSOLE_BY_IRQ, GUEST_SAYS("linux", r"linux: init done"), GUEST_EXITED("linux", 0)]),
     # No ACPI: the legacy PC (8259A pair, PIT, the UART on IRQ 4 through the PIC), one CPU.
     bochs_vmx("linux-acpi-off", cpus=1, mem=512, timeout=900,
               modules=[linux_kernel("name=linux mem=128M acpi=off " + LINUX_ARGS), linux_initrd("linux")],

@@ -2,9 +2,10 @@
 """Builds a gzip-compressed initramfs (cpio "newc", Documentation/driver-api/early-userspace/
 buffer-format.rst) holding busybox-static and an /init that reports what the Linux guest tests check:
 the kernel version, nproc, the clocksource and clock event device in use, the firmware complaints in
-the kernel log (all levels, whatever `quiet` hides), the checksum of a file
-written and read back, then `linux: init done`
-and a power-off through ACPI (or a halt when ACPI is off).
+the kernel log (all levels, whatever `quiet` hides), the checksum of a file written and read back;
+with `bench_idle=S` on the kernel command line an idle `sleep S` between two TSC markers, with
+`shell=1` an interactive shell on the console; then `linux: init done` and a power-off through ACPI
+(or a halt when ACPI is off).
 
 For the Linux benchmark (tests/bench.py) /init first runs /bin/tsc (tests/linux/tsc.c, built here
 with the host's gcc): `linux: init tsc=N`, the TSC when /init starts. With `bench_idle=S` on the
@@ -47,6 +48,12 @@ if [ -n "$idle" ]; then
     sleep "$idle"
     /bin/tsc linux: idle end
 fi
+# shell=1: an interactive shell on the console (a session with ttyS0 as its controlling terminal, for
+# line editing and Ctrl-C); the guest ends when it does.
+case " $(cat /proc/cmdline) " in *" shell=1 "*)
+    echo "linux: shell on the console; exit ends the guest"
+    PS1='linux# ' setsid cttyhack sh
+esac
 /bin/tsc linux: init done
 poweroff -f
 """
