@@ -65,6 +65,12 @@ int vmx_handle_cpuid(struct vcpu *v)
 		r.ecx &= ~(1u << 5);   /* VMX: not offered to guests (no nested virtualization) */
 		r.ecx &= ~(1u << 3);   /* MONITOR/MWAIT: they exit and are not emulated */
 		r.ecx &= ~(1u << 6);   /* SMX: GETSEC exits and is not emulated (CR4.SMXE refused) */
+		/* Features whose MSRs are not emulated (msr.c would raise #GP on a kernel that saw the bit
+		 * and used them, SDM Vol. 2A, CPUID, Table 3-10/3-11): debug store, enhanced SpeedStep,
+		 * thermal monitors, the perfmon capabilities MSR, direct cache access, machine check. A CPU
+		 * without them is a valid CPU; Linux then leaves IA32_THERM_INTERRUPT, MCG_CAP... alone. */
+		r.ecx &= ~((1u << 2) | (1u << 4) | (1u << 7) | (1u << 8) | (1u << 15) | (1u << 18));
+		r.edx &= ~((1u << 7) | (1u << 14) | (1u << 21) | (1u << 22) | (1u << 29));
 		r.ecx |= 1u << 21;     /* x2APIC: the virtual local APIC has it (vdev/lapic.c) */
 		r.ecx |= 1u << 24;     /* TSC-deadline timer mode, likewise */
 		r.ecx |= 1u << 31;     /* hypervisor present */
@@ -100,7 +106,22 @@ int vmx_handle_cpuid(struct vcpu *v)
 			r.ecx &= ~(1u << 5);       /* WAITPKG: needs a control we do not set */
 			r.ecx = (r.ecx & ~(1u << 4)) | (vmcs_read(GUEST_CR4) & (1ull << 22) ? 1u << 4 : 0); /* OSPKE */
 			r.edx &= ~((1u << 22) | (1u << 24) | (1u << 25)); /* AMX: its state is not switched */
+			/* MSRs of these are not emulated (SDM Vol. 2A, CPUID leaf 07H; Vol. 4, 2.1): TSC_ADJUST
+			 * (IA32_TSC_ADJUST, read by Linux at every idle entry), SGX, MPX (IA32_BNDCFGS), Intel PT,
+			 * CET (IA32_U_CET/S_CET), and the speculation controls IBRS/IBPB, STIBP, L1D_FLUSH,
+			 * ARCH_CAPABILITIES, CORE_CAPABILITIES, SSBD (IA32_SPEC_CTRL, PRED_CMD, FLUSH_CMD ...). */
+			r.ebx &= ~((1u << 1) | (1u << 2) | (1u << 14) | (1u << 25));
+			r.ecx &= ~(1u << 7);
+			r.edx &= ~((1u << 20) | 0xfc000000u);
 		}
+		break;
+	case 6:
+		/* Thermal and power management (SDM Vol. 2A, CPUID leaf 06H): none of its MSRs (APERF/MPERF,
+		 * HWP, energy bias, thermal status) exist for a guest, so only ARAT (EAX bit 2: the APIC
+		 * timer runs in every C-state) stays, which is true of the virtual local APIC: its timer is
+		 * the guest TSC whatever the vCPU does. Without this, Linux reads APERF/MPERF each tick. */
+		r.eax &= 1u << 2;
+		r.ebx = r.ecx = r.edx = 0;
 		break;
 	case 0xa:
 		r.eax = r.ebx = r.ecx = r.edx = 0; /* no performance monitoring for guests */
