@@ -404,8 +404,14 @@ static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, b
 	struct vlapic *l = &v->lapic;
 	uint64_t now = rdtsc(), deadline, target;
 
-	/* Not this vCPU's turn any more: its guest is ending, or an INIT came (vcpu_run takes it). */
-	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
+	/* Not this vCPU's turn any more: its guest is ending, an INIT came (vcpu_run takes it), or its
+	 * slice ended while exits were handled (a new slice, from vcpu_run, always runs the guest at
+	 * least an instruction, however long the host took to get here). Before anything is injected:
+	 * an event written into the VM-entry fields now would be overwritten by the injection step of
+	 * the entry that really comes (an interrupt accepted into ISR, or the 8259A's acknowledged,
+	 * never delivered). */
+	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) ||
+	    (resuming && now >= v->slice_end))
 		return VCPU_PREEMPTED;
 	vlapic_timer_update(l, now);
 	/* vCPU 0 keeps the guest's device time: fire the PIT, the RTC when one is due or changed. */
@@ -426,10 +432,6 @@ static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, b
 		 * the time left is taken as late as the host path allows, or every instruction the
 		 * host ran since `now` would make the interrupt that much later. */
 		now = rdtsc();
-		/* A slice that ended while exits were handled ends here; a new one always runs the
-		 * guest at least an instruction, however long the host took to get here. */
-		if (resuming && now >= v->slice_end)
-			return VCPU_PREEMPTED;
 		set_preemption_timer(target > now ? target - now : 0);
 		v->armed_deadline = target;
 	}
