@@ -21,7 +21,6 @@ void uart_rx_interrupt(void);   /* the interrupt handler's work: moves received 
 /* Moves what the UART holds into the ring now (counted as polled). Any CPU, any interrupt state. */
 void uart_rx_poll(void);
 bool uart_rx_by_irq(void);      /* the receive interrupt is on */
-bool uart_rx_pending(void);     /* the ring holds a byte */
 struct uart_rx_stats {
 	uint64_t interrupts;        /* receive interrupts taken */
 	uint64_t irq_bytes;         /* bytes the interrupt handler moved */

@@ -110,52 +110,67 @@ static unsigned rx_drain(void)
 	return n;
 }
 
+/* rx_lock with interrupts off (the interrupt handler takes it too); the flags to give back. */
+static uint64_t rx_lock_irqsave(void)
+{
+	uint64_t flags = read_rflags();
+
+	cli();
+	spin_lock(&rx_lock);
+	return flags;
+}
+
+static void rx_unlock_irqrestore(uint64_t flags)
+{
+	spin_unlock(&rx_lock);
+	if (flags & RFLAGS_IF)
+		sti();
+}
+
 void uart_rx_interrupt(void)
 {
 	spin_lock(&rx_lock);                  /* interrupts are off in an interrupt gate */
 	stats.interrupts++;
 	stats.irq_bytes += rx_drain();
+	if (inb(uart_port + UART_LSR) & LSR_DR) {
+		/* The drain stopped at its limit with data left: the UART's interrupt line stays high,
+		 * and the I/O APIC pin is edge triggered (82093AA, 3.2.4), so no further interrupt
+		 * would come. Clearing and setting IER.ERBFI drops the line and raises it again
+		 * (PC16550D: INTR is the OR of the enabled pending interrupts): a new edge, taken
+		 * after this handler's EOI. */
+		outb(uart_port + UART_IER, 0);
+		outb(uart_port + UART_IER, IER_ERBFI);
+	}
 	spin_unlock(&rx_lock);
 }
 
 void uart_rx_irq_on(void)
 {
-	uint64_t flags = read_rflags();
+	uint64_t flags;
 
 	if (!uart_port)
 		return;
-	cli();
-	spin_lock(&rx_lock);
+	flags = rx_lock_irqsave();
 	outb(uart_port + UART_IER, IER_ERBFI);
 	outb(uart_port + UART_MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
 	rx_irq = true;
-	spin_unlock(&rx_lock);
-	if (flags & RFLAGS_IF)
-		sti();
+	rx_unlock_irqrestore(flags);
 }
 
 void uart_rx_poll(void)
 {
-	uint64_t flags = read_rflags();
+	uint64_t flags;
 
 	if (!uart_port)
 		return;
-	cli();
-	spin_lock(&rx_lock);
+	flags = rx_lock_irqsave();
 	stats.polled_bytes += rx_drain();
-	spin_unlock(&rx_lock);
-	if (flags & RFLAGS_IF)
-		sti();
+	rx_unlock_irqrestore(flags);
 }
 
 bool uart_rx_by_irq(void)
 {
 	return rx_irq;
-}
-
-bool uart_rx_pending(void)
-{
-	return __atomic_load_n(&rx_head, __ATOMIC_ACQUIRE) != rx_tail;
 }
 
 void uart_rx_stats(struct uart_rx_stats *s)

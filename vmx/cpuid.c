@@ -113,6 +113,12 @@ int vmx_handle_cpuid(struct vcpu *v)
 			r.ebx &= ~((1u << 1) | (1u << 2) | (1u << 14) | (1u << 25));
 			r.ecx &= ~(1u << 7);
 			r.edx &= ~((1u << 20) | 0xfc000000u);
+			if (!(vmx_caps.cpu2 & SEC_RDTSCP))
+				r.ecx &= ~(1u << 22);  /* RDPID #UDs without "enable RDTSCP" (SDM Vol. 3C, 26.3) */
+		} else if (sub == 1) {
+			r.eax &= ~(1u << 17);      /* FRED: its MSRs and state are not switched */
+		} else if (sub == 2) {
+			r.edx = 0;                 /* PSFD, IPRED/RRSBA/BHI_CTRL...: more IA32_SPEC_CTRL bits */
 		}
 		break;
 	case 6:

@@ -198,6 +198,17 @@ int vmx_cpu_on(void)
 	return fail ? -EBUSY : 0;
 }
 
+void vmx_cpu_off(void)
+{
+	/* SDM Vol. 3C, 24.7: VMXOFF leaves VMX operation (a current VMCS may stay behind: nothing uses
+	 * it again); then CR4.VMXE may be cleared. VMXOFF outside VMX operation is #UD: checked. */
+	if (this_cpu()->vmx_state != 1)
+		return;
+	asm volatile("vmxoff" : : : "cc", "memory");
+	write_cr4(read_cr4() & ~CR4_VMXE);
+	this_cpu()->vmx_state = 0;
+}
+
 void vmcs_read_failed(enum vmcs_field f, void *caller)
 {
 	uint64_t err = 0;

@@ -49,7 +49,8 @@ void tsc_main(long *sp)
 	char **argv = (char **)(sp + 1);
 	int d = 0;
 
-	for (long i = 1; i < argc; i++) {
+	/* The words, then "tsc=" and at most 20 digits and a newline: 48 bytes kept for those. */
+	for (long i = 1; i < argc && n < (long)sizeof(buf) - 48; i++) {
 		for (const char *s = argv[i]; *s && n < (long)sizeof(buf) - 48; s++)
 			buf[n++] = *s;
 		buf[n++] = ' ';
