@@ -586,7 +586,10 @@ static bool ept_walk_print(struct vm *g, uint64_t gpa, uint64_t *hpa)
 
 	ept_walk(&g->mem.ept, gpa, &w);
 	if (!w.nsteps) {
-		say("GPA 0x%lx: beyond the 48 bits a 4-level EPT walk translates: not mapped", gpa);
+		if (gpa >> 48)
+			say("GPA 0x%lx: beyond the 48 bits a 4-level EPT walk translates: not mapped", gpa);
+		else
+			say("GPA 0x%lx: not mapped: the guest has no EPT (no memory now)", gpa);
 		return false;
 	}
 	for (unsigned i = 0; i < w.nsteps; i++) {

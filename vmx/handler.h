@@ -14,17 +14,24 @@
 #define stop vm_stop
 #define end_guest vm_exit
 
-/* Moves RIP past the instruction that exited (its length: SDM Vol. 3C, 28.2.5), finishing it as
- * the CPU would: blocking by STI or MOV SS covered only that instruction (SDM Vol. 3C, 25.4.2,
- * Table 25-3), and with RFLAGS.TF set a single-step #DB is due after it, which VM entry delivers
- * from the BS bit of the pending debug exceptions (SDM Vol. 3C, 25.4.2 and 27.7.3). */
-void vmx_finish_instruction(void);   /* (exit.c) the blocking and single-step part, out of line */
+void vmx_finish_instruction(void);   /* (exit.c) skip_bytes's blocking and single-step part, out of line */
 
-static inline __attribute__((always_inline)) void skip_instruction(void)
+/* Moves RIP past the `len`-byte instruction at `rip`, finishing it as the CPU would: blocking by STI
+ * or MOV SS covered only that instruction (SDM Vol. 3C, 25.4.2, Table 25-3), and with RFLAGS.TF set a
+ * single-step #DB is due after it, which VM entry delivers from the BS bit of the pending debug
+ * exceptions (SDM Vol. 3C, 25.4.2 and 27.7.3). */
+static inline __attribute__((always_inline)) void skip_bytes(uint64_t rip, uint64_t len)
 {
-	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	vmcs_write(GUEST_RIP, rip + len);
 	if (__builtin_expect((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF), 0))
 		vmx_finish_instruction();
+}
+
+/* skip_bytes past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). MMIO emulation calls
+ * skip_bytes with the length its own decoder found. */
+static inline __attribute__((always_inline)) void skip_instruction(void)
+{
+	skip_bytes(vmcs_read(GUEST_RIP), vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 }
 
 /* Queues a hardware exception for the next entry (SDM Vol. 3C, 27.6), in the vCPU: whether an

@@ -94,9 +94,7 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 		goto failed;
 	if (!a.write)
 		load_register(v, &m, a.value);
-	vmcs_write(GUEST_RIP, rip + m.len);
-	if ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF))
-		vmx_finish_instruction();
+	skip_bytes(rip, m.len);
 	return HANDLED;
 failed:
 	if (r == VDEV_UNCLAIMED)
@@ -140,8 +138,8 @@ int vmx_handle_ept_violation(struct vcpu *v)
 /* APIC virtualization exits (SDM Vol. 3C, 30.4 and 30.1.4). An APIC access the CPU does not
  * virtualize (a read of the current count or PPR, a write to a read-only register...) is fault-like:
  * it is emulated like any local-APIC MMIO, decoding the instruction. An APIC write is trap-like: the
- * value is in the page already, RIP past the instruction. An EOI-induced exit: the CPU retired the
- * vector, its source must hear of it. */
+ * value is in the page already, RIP past the instruction. (The EOI-induced exit is the dispatcher's,
+ * exit.c: it is on the timer-interrupt path.) */
 int vmx_handle_apic_access(struct vcpu *v)
 {
 	uint64_t q = vmcs_read(EXIT_QUALIFICATION), gpa = vlapic_mmio_base(&v->lapic) + (q & 0xfff);

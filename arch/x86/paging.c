@@ -5,7 +5,8 @@
  * 1 GiB pages where the CPU has them (CPUID.80000001H:EDX.Page1GB), 2 MiB otherwise; 4 KiB pages only
  * for the 2 MiB regions that hold the hypervisor image (so .text can be read-only and executable,
  * the rest non-executable) and low memory (the AP trampoline). The 2 MiB region of the local APIC is
- * mapped uncached (and the I/O APIC's, once the MADT names it: paging_set_uncached). Tables come from a static pool: they exist before the page allocator does. */
+ * mapped uncached (and the I/O APIC's, once the MADT names it: paging_set_uncached). Tables come
+ * from a static pool: they exist before the page allocator does. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
