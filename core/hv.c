@@ -228,11 +228,12 @@ void hv_start(const struct bootinfo *bi)
 		return;
 	}
 	if (!config.apicv)
-		vmx_caps.apicv = false;
+		vmx_caps.apicv = vmx_caps.x2apicv = false;
 	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, unrestricted guest, "
-		"APIC virtualization %s\n",
+		"APIC virtualization %s, x2APIC virtualization %s\n",
 		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift, vmx_caps.apicv ? "on" : "off");
+		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift, vmx_caps.apicv ? "on" : "off",
+		vmx_caps.x2apicv ? "on" : "off");
 
 	/* Every CPU turns VMX on for itself; guests go only where that worked. */
 	vmx_go = true;

@@ -50,6 +50,11 @@
 /* Read-only bits a guest may write back as read (no #GP in x2APIC mode, ignored). */
 #define LVT_RO_BITS    (VLAPIC_LVT_STATUS | VLAPIC_LVT_REMOTE_IRR)
 
+/* In x2APIC mode the ICR is one 64-bit register (11.12.9): its bits 63:32 are kept at 0x304 as well,
+ * where a RDMSR of 0x830 that APIC virtualization does not exit on reads them (SDM Vol. 3C, 30.5:
+ * the 8 bytes at 0x300 of the virtual-APIC page). The same as ICR2 at 0x310 while in x2APIC mode. */
+#define ICR_HI_X2    (VLAPIC_ICR + 4)
+
 static const uint32_t lvt_regs[] = {
 	VLAPIC_LVT_TIMER, VLAPIC_LVT_THERMAL, VLAPIC_LVT_PERF,
 	VLAPIC_LVT_LINT0, VLAPIC_LVT_LINT1, VLAPIC_LVT_ERROR,
@@ -845,6 +850,7 @@ static int write_base(struct vlapic *l, uint64_t val)
 		/* Entering x2APIC mode: the 32-bit ID and the derived LDR (11.12.5.1). */
 		put(l, VLAPIC_ID, l->index);
 		put(l, VLAPIC_LDR, x2apic_ldr(l->index));
+		put(l, ICR_HI_X2, get(l, VLAPIC_ICR2));
 	}
 	return 0;
 }
@@ -944,6 +950,7 @@ int vlapic_msr_write(struct vlapic *l, uint32_t msr, uint64_t val, uint64_t now)
 		/* One 64-bit write sends; bit 12 is ignored (11.12.9). */
 		put(l, VLAPIC_ICR, (uint32_t)val & ICR_BITS);
 		put(l, VLAPIC_ICR2, (uint32_t)(val >> 32));
+		put(l, ICR_HI_X2, (uint32_t)(val >> 32));
 		send_ipi(l, (uint32_t)val, (uint32_t)(val >> 32));
 		return 0;
 	case VLAPIC_SELF_IPI:

@@ -356,7 +356,7 @@ static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v)
 	uint32_t dirty;
 	int irr, isr;
 
-	if (v->vm->apicv_inhibited) {
+	if (__builtin_expect(v->vm->apicv_inhibited, 0) && !v->apicv_x2) {
 		vcpu_apicv_off(v);
 		return;
 	}

@@ -43,10 +43,8 @@ int vmx_handle_wrmsr(struct vcpu *v)
 
 	switch (vlapic_msr_write(&v->lapic, msr, val, rdtsc())) {
 	case 0:
-		/* APIC virtualization covers an xAPIC at its reset base only. */
-		if (msr == VLAPIC_MSR_APIC_BASE && v->apicv &&
-		    (v->lapic.base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
-			vcpu_apicv_inhibit(v);
+		if (msr == VLAPIC_MSR_APIC_BASE)
+			vcpu_apic_base_changed(v);
 		skip_instruction();
 		return HANDLED;
 	case -1:

@@ -25,6 +25,8 @@ _Static_assert(offsetof(struct guest_regs, cr2) == 120, "entry.asm G_CR2");
 
 
 static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SDM Vol. 3C, 25.6.9) */
+/* The same, for vCPUs whose APIC is in x2APIC mode with APIC virtualization (x2apicv_bitmap). */
+static uint64_t msr_bitmap_x2apicv;
 /* The APIC-access page (SDM Vol. 3C, 30.4): guest accesses to the GPA that the EPT maps to it are
  * virtualized, never made to it. One for all guests; never read or written by anyone. */
 static uint64_t apic_access_page;
@@ -79,6 +81,52 @@ static void msr_passthrough(uint8_t *bm, uint32_t msr)
 	bm[2048 + base + bit / 8] &= ~(1u << (bit % 8));   /* write bitmap */
 }
 
+/* Lets the guest read one MSR without an exit (clears its read bit only; MSRs below 0x2000). */
+static void msr_read_passthrough(uint8_t *bm, uint32_t msr)
+{
+	bm[msr / 8] &= ~(1u << (msr % 8));
+}
+
+static void msr_write_passthrough(uint8_t *bm, uint32_t msr)
+{
+	bm[2048 + msr / 8] &= ~(1u << (msr % 8));
+}
+
+/*
+ * The MSR bitmap of a vCPU in x2APIC mode with "virtualize x2APIC mode", APIC-register virtualization
+ * and virtual-interrupt delivery (SDM Vol. 3C, 30.5). An x2APIC RDMSR that does not exit reads the
+ * 8 bytes at offset (ECX & 0xff) << 4 of the virtual-APIC page, whatever the register (30.5): only
+ * registers whose value the page holds pass, as the page's xAPIC layout stores them (11.12.1.2,
+ * Table 11-6): ID (32-bit in x2APIC mode), version, TPR, PPR, LDR, SVR, ISR, TMR, IRR, ESR, the ICR
+ * (one 64-bit register: lapic.c keeps its bits 63:32 at 0x304 too), the six LVTs, the initial count
+ * and the divide configuration. Still exiting: the current count (the model computes it from the
+ * TSC), and every MSR a real x2APIC answers with #GP (no such register, write-only EOI and self IPI,
+ * DFR, ICR2, APR, RRD, the CMCI LVT this APIC does not have), which the page would answer with 0.
+ * WRMSR passes for TPR (TPR virtualization, #GP on bits 63:8 by the CPU) and EOI (EOI virtualization,
+ * #GP on a non-zero value; level-triggered vectors exit through the EOI-exit bitmap), 30.5 and 30.1.
+ * The self IPI keeps exiting: its virtualization sets a VIRR bit behind the model (30.1.5), whose IRR
+ * summary (lapic.c, irr_words) would miss it. Every other write (ICR, LVTs, timer, SVR, ESR) exits
+ * as a WRMSR and is emulated, as without APIC virtualization.
+ */
+static void x2apicv_bitmap(uint8_t *bm)
+{
+	static const uint16_t readable[] = {
+		VLAPIC_ID, VLAPIC_VER, VLAPIC_TPR, VLAPIC_PPR, VLAPIC_LDR, VLAPIC_SVR, VLAPIC_ESR, VLAPIC_ICR,
+		VLAPIC_LVT_TIMER, VLAPIC_LVT_THERMAL, VLAPIC_LVT_PERF, VLAPIC_LVT_LINT0, VLAPIC_LVT_LINT1,
+		VLAPIC_LVT_ERROR, VLAPIC_TMICT, VLAPIC_TDCR,
+	};
+
+	for (unsigned i = 0; i < sizeof(readable) / sizeof(readable[0]); i++)
+		msr_read_passthrough(bm, VLAPIC_MSR(readable[i]));
+	for (unsigned i = 0; i < 8; i++) {               /* the eight 32-bit words of each */
+		msr_read_passthrough(bm, VLAPIC_MSR(VLAPIC_ISR) + i);
+		msr_read_passthrough(bm, VLAPIC_MSR(VLAPIC_TMR) + i);
+		msr_read_passthrough(bm, VLAPIC_MSR(VLAPIC_IRR) + i);
+	}
+	msr_write_passthrough(bm, VLAPIC_MSR(VLAPIC_TPR));
+	msr_write_passthrough(bm, VLAPIC_MSR(VLAPIC_EOI));
+}
+
 int vcpu_global_init(void)
 {
 	uint8_t *bm;
@@ -124,6 +172,12 @@ int vcpu_global_init(void)
 		xsetbv(0, vcpu_xcr0_allowed);
 		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
 		xsetbv(0, 1);
+	}
+	if (vmx_caps.x2apicv) {
+		if (!(msr_bitmap_x2apicv = pmm_alloc_page()))
+			return -ENOMEM;
+		memcpy(phys_to_virt(msr_bitmap_x2apicv), bm, PAGE_SIZE);
+		x2apicv_bitmap(phys_to_virt(msr_bitmap_x2apicv));
 	}
 	return 0;
 }
@@ -312,22 +366,30 @@ static void setup_controls(struct vcpu *v)
 }
 
 #define APICV_SEC (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY)
+/* x2APIC mode: "virtualize x2APIC mode" in place of "virtualize APIC accesses", which VM entry
+ * refuses to see together (SDM Vol. 3C, 27.2.1.1). */
+#define X2APICV_SEC (SEC_VIRT_X2APIC | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY)
 
 /* APIC virtualization on `v` (SDM Vol. 3C, 30.1-30.4): its register page becomes the virtual-APIC
  * page; reads of the APIC page come from it, EOI and TPR writes are done by the CPU, other writes
  * store and then exit (APIC write), and the CPU delivers the interrupt RVI names itself when the
- * guest can take it (virtual-interrupt delivery). CR8 accesses keep exiting (vlapic_set_cr8). */
-static void apicv_on(struct vcpu *v)
+ * guest can take it (virtual-interrupt delivery). CR8 accesses keep exiting (vlapic_set_cr8).
+ * `sec`: APICV_SEC (xAPIC at its reset base) or X2APICV_SEC (x2APIC, through the MSR bitmap). */
+static void apicv_on(struct vcpu *v, uint32_t sec)
 {
 	vmcs_write(VIRTUAL_APIC_PAGE_ADDR, (uint64_t)v->lapic.regs);   /* the host map is 1:1 */
-	vmcs_write(APIC_ACCESS_ADDR, apic_access_page);
+	if (sec & SEC_VIRT_APIC_ACCESSES)
+		vmcs_write(APIC_ACCESS_ADDR, apic_access_page);
 	vmcs_write(TPR_THRESHOLD, 0);
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(EOI_EXIT_BITMAP0 + 2 * i, 0);
 	memset(v->eoi_exit, 0, sizeof(v->eoi_exit));
 	vmcs_write(GUEST_INTR_STATUS, 0);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2 | APICV_SEC);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2 | sec);
+	v->apicv_x2 = sec & SEC_VIRT_X2APIC;
+	if (v->apicv_x2)
+		vmcs_write(MSR_BITMAP, msr_bitmap_x2apicv);
 	v->apicv = true;
 	vlapic_set_cpu_delivery(&v->lapic, true);   /* and the first entry syncs RVI, SVI, the bitmap */
 }
@@ -336,7 +398,9 @@ void vcpu_apicv_off(struct vcpu *v)
 {
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
-	v->apicv = false;
+	if (v->apicv_x2)
+		vmcs_write(MSR_BITMAP, msr_bitmap);
+	v->apicv = v->apicv_x2 = false;
 	vlapic_set_cpu_delivery(&v->lapic, false);
 }
 
@@ -368,6 +432,23 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 		}
 	}
 	vcpu_apicv_off(v);
+}
+
+void vcpu_apic_base_changed(struct vcpu *v)
+{
+	struct vlapic *l = &v->lapic;
+	bool x2 = vlapic_x2apic(l);
+
+	/* The APIC-access page covers an xAPIC at its reset base only. */
+	if ((l->base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
+		vcpu_apicv_inhibit(v);
+	if (x2 && vmx_caps.x2apicv && !v->apicv_x2) {
+		if (v->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
+			vcpu_apicv_off(v);
+		apicv_on(v, X2APICV_SEC);
+	} else if (!x2 && v->apicv_x2) {
+		vcpu_apicv_off(v);               /* x2APIC -> disabled (11.12.5): emulated from now on */
+	}
 }
 
 static struct vcpu *vcpu_of(struct vlapic *l)
@@ -473,7 +554,7 @@ static void vcpu_setup(struct vcpu *v)
 	setup_host_state();
 	apply_state(v, &v->start);
 	if (v->vm->apicv && !v->vm->apicv_inhibited)
-		apicv_on(v);
+		apicv_on(v, APICV_SEC);
 	v->ready = true;
 }
 

@@ -65,6 +65,7 @@ struct vcpu {
 	struct vlapic lapic;
 	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
 	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
+	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */
 	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
 	uint64_t armed_deadline;     /* the APIC-timer deadline the preemption timer was last set for */
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
@@ -137,8 +138,15 @@ void vcpu_apicv_off(struct vcpu *v);
 /* A vCPU of the guest moved its APIC away from what APIC virtualization covers (another base,
  * x2APIC, disabled): off for the whole guest, for good (as KVM does on a relocated APIC base): the
  * APIC-access page leaves the EPT (INVEPT on every CPU of the guest) and each vCPU falls back to
- * the emulated APIC at its next entry. On v's CPU. */
+ * the emulated APIC at its next entry, but for those in x2APIC mode with x2APIC virtualization,
+ * which do not use that page. On v's CPU. */
 void vcpu_apicv_inhibit(struct vcpu *v);
+/* v's guest wrote its IA32_APIC_BASE (the model took the write): APIC virtualization follows the
+ * mode. Leaving the xAPIC at its reset base inhibits the guest's xAPIC virtualization (above); an
+ * APIC in x2APIC mode is virtualized through the MSR bitmap where the CPU offers "virtualize x2APIC
+ * mode" (SDM Vol. 3C, 30.5), per vCPU, the APIC-access page not needed; leaving x2APIC mode (only
+ * to disabled, SDM Vol. 3A, 11.12.5) turns it off. On v's CPU, its VMCS loaded. */
+void vcpu_apic_base_changed(struct vcpu *v);
 
 /* Is another vCPU of v's guest running, or halted so that an interrupt wakes it? (Only such a one
  * could still send v an NMI, INIT or Start-up IPI.) */

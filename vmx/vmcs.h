@@ -172,6 +172,7 @@ enum vmcs_field {
 #define SEC_VIRT_APIC_ACCESSES   (1u << 0)   /* accesses to the APIC-access page are virtualized */
 #define SEC_ENABLE_EPT           (1u << 1)
 #define SEC_RDTSCP               (1u << 3)
+#define SEC_VIRT_X2APIC          (1u << 4)   /* virtualize x2APIC mode: MSRs 0x800-0x8ff (30.5) */
 #define SEC_ENABLE_VPID          (1u << 5)
 #define SEC_WBINVD_EXITING       (1u << 6)
 #define SEC_UNRESTRICTED_GUEST   (1u << 7)

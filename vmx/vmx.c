@@ -129,6 +129,9 @@ bool vmx_probe(const char **why)
 		    CPU_TPR_SHADOW) &&
 		   ((rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2) >> 32) & (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT |
 		    SEC_VIRT_INTR_DELIVERY)) == (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY);
+	/* The same for an APIC in x2APIC mode, whose registers are MSRs: "virtualize x2APIC mode"
+	 * (25.6.2, Table 25-7, bit 4) in place of the APIC-access page (30.5). */
+	c->x2apicv = c->apicv && ((rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2) >> 32) & SEC_VIRT_X2APIC);
 	/* The window exits are switched on only while an event waits (exit.c): off by default. NMI-
 	 * window exiting exists only with virtual NMIs (SDM Vol. 3C, 27.2.1.1). */
 	c->intr_window = c->cpu & CPU_INTR_WINDOW_EXITING;

@@ -50,6 +50,7 @@ struct vmx_caps {
 	bool vpid, save_timer, ept_ad;
 	bool intr_window, nmi_window;     /* interrupt- and NMI-window exiting offered */
 	bool apicv;                       /* APIC virtualization offered (and not turned off: apicv=0) */
+	bool x2apicv;                     /* ... and "virtualize x2APIC mode" too (x2APIC guests) */
 };
 
 extern struct vmx_caps vmx_caps;
