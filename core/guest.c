@@ -244,6 +244,12 @@ static void report_started(const struct vm *g)
 			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
 }
 
+/* A device deadline moved sooner by another vCPU: vCPU 0, which keeps the device timers, looks. */
+static void kick_timer_keeper(void *vm)
+{
+	vcpu_kick(&((struct vm *)vm)->vcpus[0]);
+}
+
 /* Its PC: the UART, the 8259A pair, the PIT, the I/O APIC, the RTC (the host's time), the reset and
  * ACPI sleep ports its FADT names, fw_cfg, the debug-exit port; the local APICs come with the vCPUs. */
 static int create_devices(struct vm *g)
@@ -251,6 +257,7 @@ static int create_devices(struct vm *g)
 	int err;
 
 	vdev_bus_init(&g->bus, g->name, &g->lapics);
+	vdev_bus_on_timers_moved(&g->bus, kick_timer_keeper, g);
 	g->lapics.phys_bits = cpu_phys_bits();
 	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)) ||
 	    (err = vpc_init(&g->pc, &g->bus, &g->lapics, tsc_khz, g->mem_size, host_epoch_seconds(),

@@ -45,15 +45,33 @@ static const struct vdev_region *find(const struct vdev_region *r, unsigned n, c
 	return NULL;
 }
 
-/* One access to a device, under the bus lock; its timer may have moved. */
+void vdev_bus_on_timers_moved(struct vdev_bus *bus, void (*fn)(void *arg), void *arg)
+{
+	bus->timers_moved = fn;
+	bus->timers_arg = arg;
+}
+
+/* One access to a device, under the bus lock; its timer may have moved. The keeper (vCPU 0) looks
+ * at its next exit anyway; an access by another vCPU that brought a deadline forward tells it now. */
 static enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r, struct vdev_access *a)
 {
 	enum vdev_result res;
+	bool sooner = false;
 
 	spin_lock(&bus->lock);
 	res = r->handler(r->dev, a);
 	bus->timers_changed = true;
+	for (unsigned i = 0; a->vcpu && bus->timers_moved && i < bus->ntimers; i++) {
+		uint64_t d = bus->timers[i]->deadline;
+
+		if (d && (!bus->timers_next || d < bus->timers_next)) {
+			bus->timers_next = d;        /* told once: the keeper recomputes it anyway */
+			sooner = true;
+		}
+	}
 	spin_unlock(&bus->lock);
+	if (sooner)
+		bus->timers_moved(bus->timers_arg);
 	return res;
 }
 
@@ -122,6 +140,7 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 		if (t->deadline && (!next || t->deadline < next))
 			next = t->deadline;
 	}
+	bus->timers_next = next;
 	spin_unlock(&bus->lock);
 	return next;
 }

@@ -59,6 +59,9 @@ struct vdev_bus {
 	struct vdev_timer *timers[VDEV_MAX_TIMERS];
 	unsigned ntimers;
 	volatile bool timers_changed;              /* a device ran: its timer may have a new deadline */
+	uint64_t timers_next;                      /* the earliest deadline the timer keeper took (0 none) */
+	void (*timers_moved)(void *arg);           /* another vCPU moved a deadline before it */
+	void *timers_arg;
 	uint8_t ports_logged[65536 / 8];           /* an unclaimed port's first use was reported */
 	char why[120];                             /* VDEV_BAD_ACCESS: what was wrong */
 };
@@ -69,6 +72,10 @@ int vdev_add_pio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler
 		 const char *name);
 int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handler handler, void *dev,
 		  const char *name);
+/* The device timers are kept by one vCPU (vCPU 0: vdev_timers_update at its exits and wake-ups).
+ * When an access by another vCPU moves a deadline before the one the keeper last took, fn(arg) lets
+ * the keeper know (it may be running or halted until its old deadline). */
+void vdev_bus_on_timers_moved(struct vdev_bus *bus, void (*fn)(void *arg), void *arg);
 /* Registers a device timer (its deadline may change at any time under the bus lock). 0 or -ENOSPC. */
 int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
 /* Fires every device timer whose deadline is at or before `now` (under the bus lock); returns the

@@ -568,6 +568,51 @@ static void test_bcd(void)
 	CHECK_EQ(run_timers(now), tsc_of(s + 10000));
 }
 
+/* The device timers' keeper is vCPU 0: an access by another vCPU that brings a deadline forward
+ * tells it (vdev_bus_on_timers_moved), once; vCPU 0's own accesses and later deadlines do not. */
+static unsigned told;
+
+static void keeper_told(void *arg)
+{
+	CHECK(arg == &bus);
+	told++;
+}
+
+static void out_as(unsigned vcpu, uint16_t port, uint8_t v)
+{
+	struct vdev_access a = { .addr = port, .size = 1, .write = true, .value = v, .vcpu = vcpu };
+
+	CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+}
+
+static void test_keeper_told(void)
+{
+	uint64_t first, sooner;
+
+	setup();
+	told = 0;
+	vdev_bus_on_timers_moved(&bus, keeper_told, &bus);
+	out_as(0, 0x43, 0x30);               /* channel 0, LSB/MSB, mode 0: a new count restarts it */
+	out_as(0, 0x40, 0x00);
+	out_as(0, 0x40, 0x40);               /* 0x4000 counts */
+	CHECK_EQ(told, 0);                   /* vCPU 0 looks at its next entry itself */
+	first = run_timers(now);
+	CHECK(first > now);
+	out_as(1, 0x43, 0x30);
+	out_as(1, 0x40, 0x00);
+	out_as(1, 0x40, 0x80);               /* 0x8000: later than what vCPU 0 holds */
+	CHECK_EQ(told, 0);
+	CHECK_EQ(run_timers(now), first + (first - now));  /* twice the counts: the later deadline */
+	out_as(1, 0x43, 0x30);
+	out_as(1, 0x40, 0x00);
+	out_as(1, 0x40, 0x10);               /* 0x1000: sooner */
+	CHECK_EQ(told, 1);
+	out_as(1, 0x43, 0x00);               /* vCPU 1 latches channel 0, the deadline as it is: told once */
+	CHECK_EQ(told, 1);
+	sooner = run_timers(now);
+	CHECK(sooner > now && sooner < first);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -584,5 +629,6 @@ int main(int argc, char **argv)
 	RUN(test_port61);
 	RUN(test_ch2_modes);
 	RUN(test_bcd);
+	RUN(test_keeper_told);
 	return unit_report(argv[0]);
 }
