@@ -1,6 +1,7 @@
 /* Power-off and reset paths of real machines and of the two emulators the project is tested in. */
 #include "arch/x86/acpi.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/paging.h"
 #include "arch/x86/power.h"
 #include "arch/x86/time.h"
 
@@ -46,8 +47,12 @@ static void acpi_reset_write(void)
 			outb((uint16_t)r->addr, acpi.reset_value);
 		break;
 	case ACPI_GAS_MEMORY:
-		if (r->addr < (4ull << 30))  /* the host map always covers 0..4 GiB (paging.c) */
+		/* A device register: uncached, or the write could sit in this CPU's cache (the MTRRs
+		 * usually make the range UC anyway). Only this CPU runs now: its own TLB is enough. */
+		if (r->addr < (4ull << 30)) {  /* the host map always covers 0..4 GiB (paging.c) */
+			paging_set_uncached(r->addr);
 			*(volatile uint8_t *)r->addr = acpi.reset_value;
+		}
 		break;
 	case ACPI_GAS_PCI: {
 		/* Configuration mechanism #1 (PCI Local Bus Specification 3.0, 3.2.2.3.2): CONFIG_ADDRESS
