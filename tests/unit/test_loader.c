@@ -8,6 +8,7 @@
 #include "loader/loader.h"
 #include "loader/multiboot2.h"
 #include "lib/errno.h"
+#include "tests/unit/fake_ram.h"
 #include "tests/unit/unit.h"
 
 #define MiB      (1ull << 20)
@@ -15,30 +16,6 @@
 #define RESERVED 0x10000ull   /* what the tests pretend the boot information area is */
 
 static char why[160];
-
-/* ------------------------------------------------------------------------------------------------
- * Fake guest RAM for loader_load: writes land in a heap buffer; each call is counted and bounds-checked.
- */
-struct fake_ram {
-	uint8_t *mem;
-	uint64_t size;
-	unsigned calls;
-	int fail_with;    /* if non-zero, the first write returns this */
-};
-
-static int ram_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
-{
-	struct fake_ram *r = ctx;
-
-	r->calls++;
-	if (r->fail_with)
-		return r->fail_with;
-	CHECK(gpa <= r->size && len <= r->size - gpa);
-	if (gpa > r->size || len > r->size - gpa)
-		return -EFAULT;
-	memcpy(r->mem + gpa, src, len);
-	return 0;
-}
 
 /* ------------------------------------------------------------------------------------------------
  * Synthetic images: ELF header at 0, program headers at PH_OFF, the Multiboot2 header at MB_OFF,
@@ -300,6 +277,7 @@ static void check_real(const char *path, int want_elf64)
 	/* A write error stops the copy and comes back. */
 	r.fail_with = -ENOMEM;
 	r.calls = 0;
+	r.fail_at = 1;
 	CHECK_EQ(loader_load(f, size, ram_write, &r), -ENOMEM);
 	CHECK_EQ(r.calls, 1);
 	free(r.mem);
@@ -1080,6 +1058,7 @@ static void test_load_guest(void)
 	ex[0].size = sizeof(m1);
 	r.mem = calloc(1, RAM);
 	r.fail_with = -ENOMEM;
+	r.fail_at = r.calls + 1;             /* the next write */
 	CHECK_EQ(load_guest(ex, 1, NULL, 0, &r), -ENOMEM);
 	CHECK(why[0] != 0);
 	free(r.mem);
