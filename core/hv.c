@@ -16,6 +16,7 @@
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/power.h"
 #include "arch/x86/smp.h"
 #include "arch/x86/spinlock.h"
 #include "arch/x86/time.h"
@@ -294,4 +295,25 @@ void hv_start(const struct bootinfo *bi)
 		if (percpu[c].nvcpus)
 			smp_wake(c);
 	cpu_loop();
+}
+
+/* Another CPU's last act before a reset: out of VMX operation, then halted. */
+static void park_for_reset(void *arg)
+{
+	(void)arg;
+	vmx_cpu_off();
+	halt_forever();
+}
+
+void hv_reboot(void)
+{
+	/* The 8042's reset and a triple fault's shutdown reach a PC's CPUs as INIT, which VMX root
+	 * operation blocks (SDM Vol. 3C, 24.8): every CPU leaves VMX first (a guest running on one
+	 * leaves it at the wake-up IPI's exit). The FADT's reset register and 0xCF9 need none of it. */
+	for (unsigned c = 0; c < cpu_count; c++)
+		if (c != this_cpu_id())
+			cpu_call(c, park_for_reset, NULL, false);
+	udelay(10000);
+	vmx_cpu_off();
+	machine_reset();
 }

@@ -11,5 +11,7 @@ __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);
 struct vm;
 /* Puts every vCPU of a (re)built guest on its CPU's run list and kicks those CPUs. Any CPU. */
 void hv_schedule(struct vm *g);
+/* Resets the machine, every CPU out of VMX operation first. Any CPU. */
+__attribute__((noreturn)) void hv_reboot(void);
 /* Power off or halt, as the command line asked. */
 __attribute__((noreturn)) void hv_shutdown(void);

@@ -27,6 +27,7 @@
 #include "console/printk.h"
 #include "core/config.h"
 #include "core/guest.h"
+#include "core/hv.h"
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "gmem/gmem.h"
@@ -874,28 +875,12 @@ static void cmd_console(int argc, char **argv)
 		say("focus: guest %s (%d)", vms[focus].name, focus + 1);
 }
 
-/* Another CPU's last act before a reset: out of VMX operation, then halted. */
-static void park_for_reset(void *arg)
-{
-	(void)arg;
-	vmx_cpu_off();
-	halt_forever();
-}
-
 static void cmd_reboot(int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	printk(LOG_ERR, "hv: rebooting (monitor)\n");
 	console_flush();
-	/* The 8042's reset and a triple fault's shutdown reach a PC's CPUs as INIT, which VMX root
-	 * operation blocks (SDM Vol. 3C, 24.8): every CPU leaves VMX first (a guest running on one
-	 * leaves it at the wake-up IPI's exit). The FADT's reset register and 0xCF9 need none of it. */
-	for (unsigned c = 0; c < cpu_count; c++)
-		if (c != this_cpu_id())
-			cpu_call(c, park_for_reset, NULL, false);
-	udelay(10000);
-	vmx_cpu_off();
-	machine_reset();
+	hv_reboot();
 }
 
 struct command {
