@@ -7,7 +7,7 @@ LD      := ld
 NASM    := nasm
 PYTHON  := python3
 
-# The hypervisor: every .c and .asm under these folders (the folder is the concept, see README.md).
+# The hypervisor: every .c and .asm under these folders (the folder is the concept, see docs/design.md).
 HV_DIRS := arch/x86 console lib pmm ept gmem vdev vmx core loader
 HV_C    := $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.c))
 HV_ASM  := $(wildcard boot/*.asm) $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.asm))

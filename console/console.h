@@ -63,6 +63,6 @@ int console_parse(const char *val, uint16_t *port, uint32_t *baud);
 extern void (*panic_action)(void);
 /* How panic() stops the other CPUs before it prints, set by arch/x86 once it can (desc.c, with the
  * IDT): false when another CPU is already panicking, and this one then parks silently. NULL: nothing
- * to stop yet. A hook, because console/ sits below arch/x86 (README, Layout). */
+ * to stop yet. A hook, because console/ sits below arch/x86 (docs/design.md, Layout). */
 extern bool (*panic_stop_others)(void);
 extern int console_loglevel;

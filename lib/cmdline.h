@@ -27,8 +27,8 @@ struct opt_desc {
 
 /*
  * Where cmdline_parse reports each problem: one whole line ("hv: WHO: ...\n") handed to this function.
- * lib/ prints nothing itself (it is below console/, README "Layout"): the hypervisor points this at its
- * console (core/main.c), a host test at its log. NULL: problems are only counted.
+ * lib/ prints nothing itself (it is below console/, docs/design.md, "Layout"): the hypervisor points this
+ * at its console (core/main.c), a host test at its log. NULL: problems are only counted.
  */
 extern void (*cmdline_report)(const char *line);
 

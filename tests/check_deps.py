@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that the hypervisor's #include "..." dependencies point one way (README.md, "Layout").
+"""Checks that the hypervisor's #include "..." dependencies point one way (docs/design.md, "Layout").
 
 Layers, highest first; a file may include headers of its own layer and of any layer below it:
 

@@ -57,7 +57,7 @@ def run_unit(path: str) -> Result:
 
 
 def run_deps() -> Result:
-    """tests/check_deps.py: #include dependencies point one way (README.md, "Layout")."""
+    """tests/check_deps.py: #include dependencies point one way (docs/design.md, "Layout")."""
     log = os.path.join(TESTS_OUT, DEPS_TEST + ".log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     t0 = time.monotonic()
