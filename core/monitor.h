@@ -5,7 +5,7 @@
 #include "vmx/vcpu.h"
 
 /* How often the boot CPU reads the console while it has nothing else to do, when input is polled (no
- * I/O APIC, or console_irq=0; README "The console"). By interrupt, a key wakes it. */
+ * I/O APIC, or console_irq=0; docs/console.md). By interrupt, a key wakes it. */
 #define MONITOR_POLL_US 10000
 
 /* The key that precedes a console key (Ctrl-], 0x1d: telnet's escape; picocom, minicom and screen

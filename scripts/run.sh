@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: boots the ISO with the serial console on this terminal, both ways: what the hypervisor
 # prints shows here, what you type goes to its console (the monitor, or the guest with the focus:
-# README "The console"). QEMU with KVM and nested VMX when the host can (Intel VT-x and /dev/kvm),
+# docs/console.md). QEMU with KVM and nested VMX when the host can (Intel VT-x and /dev/kvm),
 # otherwise Bochs (which emulates VMX), headless. Ctrl-C stops everything.
 set -euo pipefail
 

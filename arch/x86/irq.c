@@ -2,7 +2,7 @@
  * boot CPU's local APIC -> VEC_CONSOLE (arch/x86/trap.c). The 8259As stay masked (pic.c), as ACPI's
  * APIC mode wants them (ACPI 6.5, 5.2.12, MADT flag PCAT_COMPAT: "the 8259 vectors must be disabled
  * (that is, masked) when enabling the ACPI APIC operation"); and under Bochs an unmasked 8259 would
- * reach the CPU whatever LINT0 says (README, The console). Without an I/O APIC, input stays polled. */
+ * reach the CPU whatever LINT0 says (docs/console.md). Without an I/O APIC, input stays polled. */
 #include "arch/x86/acpi.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/ioapic.h"
