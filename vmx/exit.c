@@ -261,8 +261,8 @@ static __attribute__((noinline)) int handle_entry_failure(struct vcpu *v, uint32
 		    basic, vmcs_read(EXIT_QUALIFICATION));
 }
 
-/* Exits no guest can cause: each needs a control tessera does not set (the README's table of exit
- * reasons says which). Reaching this is a hypervisor bug; the guest is stopped, the host goes on. */
+/* Exits no guest can cause: each needs a control tessera does not set (docs/exits.md, the table of
+ * exit reasons, says which). Reaching this is a hypervisor bug; the guest is stopped, the host goes on. */
 static __attribute__((noinline)) int handle_unknown(struct vcpu *v, unsigned basic)
 {
 	vcpu_dump(v);
