@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs every test: the dependency check (deps/one-way, tests/check_deps.py), the host unit tests that
+"""Runs every test: the dependency check (deps/one-way, tests/check_deps.py), the documentation's links
+(docs/links, tests/check_docs.py), the host unit tests that
 tests/unit/*.mk declare (`UNIT_TESTS += name`: build/unit/name, pass = exit 0; one that was not built fails),
 a smoke run of each fuzzing harness of tests/fuzz/fuzz.mk (fuzz/NAME: its seeds and a fixed-seed run)
 and the emulator scenarios of tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` /
@@ -25,7 +26,8 @@ from scenarios import SCENARIOS  # noqa: E402
 
 UNIT_TIMEOUT = 300
 DURATIONS = os.path.join(TESTS_OUT, "durations.json")
-DEPS_TEST = "deps/one-way"
+# The checks of the source tree: test name -> its script in tests/ (exit 0: pass; its output: the problems).
+CHECKS = {"deps/one-way": "check_deps.py", "docs/links": "check_docs.py"}
 
 
 def unit_tests():
@@ -56,19 +58,22 @@ def run_unit(path: str) -> Result:
     return Result(name, not why, why, time.monotonic() - t0, log)
 
 
-def run_deps() -> Result:
-    """tests/check_deps.py: #include dependencies point one way (docs/design.md, "Layout")."""
-    log = os.path.join(TESTS_OUT, DEPS_TEST + ".log")
+def run_check(name: str) -> Result:
+    """One of CHECKS: tests/check_deps.py (#include dependencies point one way, docs/design.md, "Layout"),
+    tests/check_docs.py (every link of README.md and docs/*.md leads somewhere)."""
+    script = CHECKS[name]
+    log = os.path.join(TESTS_OUT, name + ".log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     t0 = time.monotonic()
     with open(log, "wb") as f:
-        rc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "check_deps.py")], timeout=60,
+        rc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", script)], timeout=60,
                             stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT).returncode
+    summary = script[:-len(".py")] + ":"
     with open(log, errors="replace") as f:
-        problems = [ln.strip() for ln in f if ln.strip() and not ln.startswith("check_deps:")]
+        problems = [ln.strip() for ln in f if ln.strip() and not ln.startswith(summary)]
     why = "" if rc == 0 else "%d problem%s, first: %s" % (
         len(problems), "" if len(problems) == 1 else "s", problems[0] if problems else "exit status %d" % rc)
-    return Result(DEPS_TEST, not why, why, time.monotonic() - t0, log)
+    return Result(name, not why, why, time.monotonic() - t0, log)
 
 
 def fuzz_harnesses():
@@ -112,11 +117,11 @@ def main() -> int:
     if dup:
         print("duplicate scenario names: %s" % ", ".join(sorted(dup)))
         return 1
-    deps = selected(DEPS_TEST)
+    checks = [c for c in CHECKS if selected(c)]
     fuzz = [h for h in fuzz_harnesses() if selected("fuzz/" + h)]
     if args.list:
-        if deps:
-            print(DEPS_TEST)
+        for c in checks:
+            print(c)
         for p in units:
             print("unit/" + os.path.basename(p))
         for h in fuzz:
@@ -170,15 +175,14 @@ def main() -> int:
 
     tasks += [("fuzz/" + h, 2.0, lambda h=h: fuzz_smoke(h)) for h in fuzz]
 
-    def deps_check():
+    def check(name):
         try:
-            r = run_deps()
+            r = run_check(name)
         except Exception as e:
-            r = Result(DEPS_TEST, False, "runner error: %r" % e, 0.0, os.path.join(TESTS_OUT, DEPS_TEST))
+            r = Result(name, False, "runner error: %r" % e, 0.0, os.path.join(TESTS_OUT, name))
         report(r)
 
-    if deps:
-        tasks.append((DEPS_TEST, 1.0, deps_check))
+    tasks += [(c, 1.0, lambda c=c: check(c)) for c in checks]
     if not tasks:
         print("no test selected")
         return 1
