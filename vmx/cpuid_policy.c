@@ -5,14 +5,9 @@
  * feature of a CPU newer than this list, reads 0: a guest sees a CPU without it, and an OS that
  * checks CPUID never touches its MSRs or instructions. Bit names and numbers: SDM Vol. 2A, CPUID,
  * Table 3-8 (leaves), Tables 3-10/3-11 (leaf 1), Table 3-8's leaf 07H rows; MSRs: SDM Vol. 4, 2.1. */
-#include "tessera/hypercall.h"
 #include "vmx/cpuid_policy.h"
 
 #define BIT(n) (1u << (n))
-
-/* Four characters of a string constant as the little-endian register CPUID returns them in. */
-#define SIG4(s, i) ((uint32_t)(uint8_t)(s)[i] | (uint32_t)(uint8_t)(s)[(i) + 1] << 8 | \
-		    (uint32_t)(uint8_t)(s)[(i) + 2] << 16 | (uint32_t)(uint8_t)(s)[(i) + 3] << 24)
 
 /* --- Leaf 1: version and features (Tables 3-10, 3-11) ------------------------------------------- */
 /* ECX from the host: instructions that run natively on registers the vCPU switch saves (FXSAVE/
@@ -190,9 +185,12 @@ static bool host_has(const struct cpuid_cfg *c, uint32_t leaf)
 
 bool cpuid_needs_host(const struct cpuid_cfg *c, uint32_t leaf)
 {
-	struct cpuid_regs m = or_regs(cpuid_allowed(leaf, 0), cpuid_allowed(leaf, 2));
+	struct cpuid_regs m;
 
-	return host_has(c, leaf) && (m.eax | m.ebx | m.ecx | m.edx);
+	if (!host_has(c, leaf))
+		return false;
+	m = or_regs(cpuid_allowed(leaf, 0), cpuid_allowed(leaf, 2));
+	return m.eax | m.ebx | m.ecx | m.edx;
 }
 
 /* log2 of the number of logical processors a topology level covers: the x2APIC ID bits of the
@@ -206,10 +204,52 @@ static unsigned smt_shift(unsigned nvcpus)
 	return shift;
 }
 
+/* The leaves made up whole, whatever the host has. */
+static struct cpuid_regs made_up(const struct cpuid_cfg *c, uint32_t leaf, uint32_t sub)
+{
+	struct cpuid_regs r = { 0, 0, 0, 0 };
+
+	switch (leaf) {
+	case 0xb:
+	case 0x1f:
+		/* Extended topology (SDM Vol. 2A, CPUID leaf 0BH): one SMT level of `nvcpus` logical
+		 * processors; EDX is the x2APIC ID, the vCPU's, never the host CPU's. */
+		if ((sub & 0xff) == 0) {
+			r.eax = smt_shift(c->nvcpus);
+			r.ebx = c->nvcpus;
+			r.ecx = 1u << 8;           /* level type 1: SMT */
+		} else {
+			r.ecx = sub & 0xff;        /* level type 0: invalid, the end of the list */
+		}
+		r.edx = c->index;
+		break;
+	case 0x15:
+		/* TSC and core crystal clock (SDM Vol. 2A, CPUID leaf 15H): TSC = ECX * EBX / EAX Hz. The
+		 * guest's local APIC timer counts TSC ticks (vdev/lapic.c), so the "crystal" is the TSC
+		 * itself, ratio 1: a kernel then knows both clocks without calibrating them (Linux:
+		 * native_calibrate_tsc, lapic_timer_period). Unknown (ECX = 0) past 4.29 GHz. */
+		r.eax = r.ebx = 1;
+		r.ecx = c->tsc_khz * 1000 <= 0xffffffffull ? (uint32_t)(c->tsc_khz * 1000) : 0;
+		break;
+	case 0x16:
+		/* Processor base/maximum/bus frequencies in MHz (leaf 16H): the TSC's rate for all three. */
+		r.eax = r.ebx = r.ecx = (uint32_t)(c->tsc_khz / 1000);
+		break;
+	}
+	return r;
+}
+
 struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t sub, struct cpuid_regs host)
 {
-	struct cpuid_regs m = cpuid_allowed(leaf, sub), r;
+	struct cpuid_regs m, r;
 
+	if (leaf >= HV_CPUID_BASE && leaf < 0x80000000u)
+		return cpuid_hv_leaf(c->tsc_khz, leaf);
+	switch (leaf) {
+	case 0xb: case 0x1f: case 0x15: case 0x16:
+		return made_up(c, leaf, sub);
+	}
+	m = cpuid_allowed(leaf, sub);
 	if (!host_has(c, leaf))
 		host = (struct cpuid_regs){ 0, 0, 0, 0 };
 	r = (struct cpuid_regs){ host.eax & m.eax, host.ebx & m.ebx, host.ecx & m.ecx, host.edx & m.edx };
@@ -246,19 +286,6 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 				r.ecx |= L7_ECX_OSPKE;
 		}
 		break;
-	case 0xb:
-	case 0x1f:
-		/* Extended topology (SDM Vol. 2A, CPUID leaf 0BH): one SMT level of `nvcpus` logical
-		 * processors; EDX is the x2APIC ID, the vCPU's, never the host CPU's. */
-		if ((sub & 0xff) == 0) {
-			r.eax = smt_shift(c->nvcpus);
-			r.ebx = c->nvcpus;
-			r.ecx = 1u << 8;           /* level type 1: SMT */
-		} else {
-			r.ecx = sub & 0xff;        /* level type 0: invalid, the end of the list */
-		}
-		r.edx = c->index;
-		break;
 	case 0xd:
 		if (sub == 0) {                    /* the XCR0 bits a guest may set (cr.c) */
 			r.eax = host.eax & (uint32_t)c->xcr0_allowed;
@@ -266,28 +293,6 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 		} else if (sub >= 2 && (sub >= 64 || !(c->xcr0_allowed >> sub & 1))) {
 			r = (struct cpuid_regs){ 0, 0, 0, 0 };   /* a component the guest cannot enable */
 		}
-		break;
-	case 0x15:
-		/* TSC and core crystal clock (SDM Vol. 2A, CPUID leaf 15H): TSC = ECX * EBX / EAX Hz. The
-		 * guest's local APIC timer counts TSC ticks (vdev/lapic.c), so the "crystal" is the TSC
-		 * itself, ratio 1: a kernel then knows both clocks without calibrating them (Linux:
-		 * native_calibrate_tsc, lapic_timer_period). Unknown (ECX = 0) past 4.29 GHz. */
-		r.eax = r.ebx = 1;
-		r.ecx = c->tsc_khz * 1000 <= 0xffffffffull ? (uint32_t)(c->tsc_khz * 1000) : 0;
-		break;
-	case 0x16:
-		/* Processor base/maximum/bus frequencies in MHz (leaf 16H): the TSC's rate for all three. */
-		r.eax = r.ebx = r.ecx = (uint32_t)(c->tsc_khz / 1000);
-		break;
-	case HV_CPUID_BASE:
-		/* Our own range (0x40000000-0x4FFFFFFF is reserved for hypervisors, SDM Vol. 2A CPUID): the
-		 * base leaf names us and the highest leaf we define. */
-		r = (struct cpuid_regs){ HV_CPUID_TIMING, SIG4(HV_CPUID_SIGNATURE, 0),
-					 SIG4(HV_CPUID_SIGNATURE, 4), SIG4(HV_CPUID_SIGNATURE, 8) };
-		break;
-	case HV_CPUID_TIMING:
-		/* The guest's clocks: TSC and local APIC timer input, both the host TSC's rate. */
-		r.eax = r.ebx = (uint32_t)c->tsc_khz;
 		break;
 	case 0x80000000:
 		r.eax = max_ext(c);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/cpu.h"
+#include "tessera/hypercall.h"
 
 /* The guest's leaves: basic 0..CPUID_MAX_BASIC (at least CPUID_MIN_BASIC, the TSC-frequency leaves,
  * whatever the host's), the hypervisor's HV_CPUID_BASE..HV_CPUID_TIMING, extended up to
@@ -53,3 +54,21 @@ struct cpuid_regs cpuid_allowed(uint32_t leaf, uint32_t sub);
  * IA32_ARCH_CAPABILITIES, IA32_MCU_OPT_CTRL and what their bits enumerate): the one place that opens
  * them to guests once their MSRs are emulated (arch/x86/spec.c). Today: none. */
 struct cpuid_regs cpuid_spec_bits(uint32_t leaf, uint32_t sub);
+
+/* Four characters of a string constant as the little-endian register CPUID returns them in. */
+#define SIG4(s, i) ((uint32_t)(uint8_t)(s)[i] | (uint32_t)(uint8_t)(s)[(i) + 1] << 8 | \
+		    (uint32_t)(uint8_t)(s)[(i) + 2] << 16 | (uint32_t)(uint8_t)(s)[(i) + 3] << 24)
+
+/* The hypervisor's leaves HV_CPUID_BASE..HV_CPUID_TIMING (0x40000000-0x4FFFFFFF is reserved for
+ * hypervisors, SDM Vol. 2A, CPUID): the base leaf names us and the highest leaf we define, the timing
+ * leaf gives the guest's TSC and local-APIC-timer rates in kHz (both the TSC's), those between read 0.
+ * Inline: the exit answers them first, without the rest of the policy (`make bench` times it). */
+static inline struct cpuid_regs cpuid_hv_leaf(uint64_t khz, uint32_t leaf)
+{
+	if (leaf == HV_CPUID_BASE)
+		return (struct cpuid_regs){ HV_CPUID_TIMING, SIG4(HV_CPUID_SIGNATURE, 0),
+					    SIG4(HV_CPUID_SIGNATURE, 4), SIG4(HV_CPUID_SIGNATURE, 8) };
+	if (leaf == HV_CPUID_TIMING)
+		return (struct cpuid_regs){ (uint32_t)khz, (uint32_t)khz, 0, 0 };
+	return (struct cpuid_regs){ 0, 0, 0, 0 };
+}
