@@ -9,6 +9,11 @@
  *   deadline  TSC-deadline mode (MSR 0x6E0; skipped if CPUID.1:ECX[24] is 0): a deadline in the past
  *             fires at once, +10 ms fires at or after it, the MSR reads 0 after either fired, +1 h
  *             stays quiet for 50 ms and reads back, writing 0 disarms
+ *   tsc       the TSC moved by WRMSR (SDM Vol. 3B, 18.17): a TSC write moves RDTSC, and with
+ *             IA32_TSC_ADJUST (CPUID.7.0:EBX[1]; skipped without it) moves TSC_ADJUST by as much, a
+ *             TSC_ADJUST write moves the TSC by as much (18.17.3); the deadline checks above again
+ *             with the TSC behind and ahead of the host's, and a TSC jump past an armed deadline
+ *             fires it (the timer compares the TSC, 11.5.4.1)
  *   all       (default) every one of them
  * One line per check, ending in "ok" or "FAIL"; then `timer: all N checks passed` (exit 0) or
  * `timer: F of N checks failed` (exit 1). Usage errors exit 3, no time source 4.
@@ -231,11 +236,80 @@ static void check_deadline(void)
 	timer_stop();
 }
 
+#define MSR_TSC          0x10   /* IA32_TIME_STAMP_COUNTER (SDM Vol. 4, Table 2-2) */
+#define MSR_TSC_ADJUST   0x3b
+
+static bool cpu_has_tsc_adjust(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	if (r[0] < 7)
+		return false;
+	cpuid(7, 0, r);
+	return r[1] & (1u << 1);
+}
+
+static void check_tsc(void)
+{
+	const uint64_t d = 1ull << 40, slack = us_to_tsc(100000);   /* 100 ms for the WRMSR's exit */
+	bool adj = cpu_has_tsc_adjust();
+
+	/* A TSC write: RDTSC continues from the value written (18.17). */
+	uint64_t t0 = rdtsc();
+	wrmsr(MSR_TSC, t0 + d);
+	uint64_t t1 = rdtsc();
+	check(t1 - t0 >= d && t1 - t0 <= d + slack, "timer: tsc write of +2^40 moved the TSC by 0x%llx (want 0x%llx + < 0x%llx)",
+	      t1 - t0, d, slack);
+	if (!adj) {
+		printf("timer: tsc_adjust: not available (CPUID.7.0:EBX[1]=0), skipped\n");
+		return;
+	}
+	/* ... and TSC_ADJUST (0 at reset) by what it moved the TSC (18.17.3). */
+	uint64_t a0 = rdmsr(MSR_TSC_ADJUST);
+	check(a0 <= d && a0 >= d - slack, "timer: tsc_adjust after the tsc write 0x%llx (want 0x%llx - < 0x%llx)", a0, d,
+	      slack);
+	/* A TSC_ADJUST write of -2^41 relative moves the TSC 2^41 back. */
+	t0 = rdtsc();
+	wrmsr(MSR_TSC_ADJUST, a0 - 2 * d);
+	t1 = rdtsc();
+	uint64_t a1 = rdmsr(MSR_TSC_ADJUST);
+	check(t1 - (t0 - 2 * d) <= slack && a1 == a0 - 2 * d,
+	      "timer: tsc_adjust write of -2^41 moved the TSC by -0x%llx, reads 0x%llx (want -0x%llx + < 0x%llx, 0x%llx)",
+	      t0 - t1, a1, 2 * d, slack, a0 - 2 * d);
+
+	/* The TSC-deadline timer counts the guest's TSC: behind the host's, then ahead of it. */
+	const char *saved = m;
+	m = "tsc behind";
+	check_deadline();
+	wrmsr(MSR_TSC_ADJUST, a0 + 2 * d);
+	m = "tsc ahead";
+	check_deadline();
+	m = saved;
+
+	/* An hour ahead, then the TSC jumps two hours: the deadline has passed, the timer fires. */
+	timer_reset(LVT_TIMER_DEADLINE);
+	sti();
+	uint64_t hour = us_to_tsc(3600ull * 1000000);
+	wrmsr(MSR_TSC_DEADLINE, rdtsc() + hour);
+	udelay(20000);
+	uint32_t before = ticks;
+	wrmsr(MSR_TSC_ADJUST, rdmsr(MSR_TSC_ADJUST) + 2 * hour);
+	wait_ticks(1, 100000);
+	uint64_t msr = rdmsr(MSR_TSC_DEADLINE);
+	check(before == 0 && ticks == 1 && msr == 0,
+	      "timer: tsc_adjust +2 h past a deadline +1 h: %u interrupts before, %u after, msr 0x%llx (want 0, 1, 0)",
+	      before, ticks, msr);
+	timer_stop();
+	wrmsr(MSR_TSC_ADJUST, 0);                 /* the host's TSC again */
+	check(rdmsr(MSR_TSC_ADJUST) == 0, "timer: tsc_adjust back to 0 reads 0x%llx (want 0)", rdmsr(MSR_TSC_ADJUST));
+}
+
 int main(void)
 {
 	const char *mode = getarg("mode");
 	uint32_t n = (uint32_t)getarg_num("ticks", 1000), hz = (uint32_t)getarg_num("hz", 1000);
-	bool all, oneshot, periodic, deadline;
+	bool all, oneshot, periodic, deadline, tsc;
 
 	if (!mode)
 		mode = "all";
@@ -243,8 +317,9 @@ int main(void)
 	oneshot = all || !strcmp(mode, "oneshot");
 	periodic = all || !strcmp(mode, "periodic");
 	deadline = all || !strcmp(mode, "deadline");
-	if (!(oneshot || periodic || deadline) || !n || !hz || hz > 100000) {
-		printf("timer: usage: mode=all|oneshot|periodic|deadline ticks=N hz=N (1..100000)\n");
+	tsc = all || !strcmp(mode, "tsc");
+	if (!(oneshot || periodic || deadline || tsc) || !n || !hz || hz > 100000) {
+		printf("timer: usage: mode=all|oneshot|periodic|deadline|tsc ticks=N hz=N (1..100000)\n");
 		return 3;
 	}
 	intr_init();
@@ -291,6 +366,9 @@ int main(void)
 			check_deadline();
 		cli();
 	}
+	if (tsc)
+		check_tsc();              /* once, in the APIC mode the loop left */
+	cli();
 	if (check_failed) {
 		printf("timer: %d of %d checks failed\n", check_failed, check_count);
 		return 1;

@@ -469,6 +469,10 @@ def per_tick_exits(name: str, ticks: int, most: float):
 
 SMP_OK = lambda name: [GUEST_SAYS(name, r"smp: all checks passed"), GUEST_EXITED(name, 0)]
 
+# The timer guest's TSC checks ran (CPUID shows IA32_TSC_ADJUST, emulated over the TSC offset): a
+# TSC jump past an armed TSC deadline fires it.
+TSC_ADJUST_RAN = r"timer: tsc_adjust \+2 h past a deadline \+1 h: .* ok$"
+
 SCENARIOS += [
     # Every APIC timer mode in xAPIC and x2APIC mode, 1000 ticks at 1 kHz within 5%, the IF=0 and EOI rules.
     # Skylake has APIC virtualization: the xAPIC half runs with it (APIC-write exits), the x2APIC half
@@ -477,6 +481,7 @@ SCENARIOS += [
     bochs_vmx("apic-timer", cpus=1, timeout=300,
               modules=[guest("timer", "name=timer mem=16M")],
               expect=[r"hv: vmx: .*APIC virtualization on, x2APIC virtualization on$",
+                      GUEST_SAYS("timer", TSC_ADJUST_RAN),
                       GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0)],
               check=lambda log: ("no APIC-write exits: APIC virtualization was not used"
                                  if not re.search(r"guest timer exits: .*APIC write \d+", log) else
@@ -486,6 +491,7 @@ SCENARIOS += [
     bochs_vmx("apic-timer-emulated", cpus=1, timeout=300, cmdline="apicv=0",
               modules=[guest("timer", "name=timer mem=16M")],
               expect=[r"hv: vmx: .*APIC virtualization off, x2APIC virtualization off$",
+                      GUEST_SAYS("timer", TSC_ADJUST_RAN),
                       GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0)]),
     # Bochs's Sandy Bridge has none of the APIC-virtualization controls; the emulated APIC works the same.
     bochs_vmx("apic-timer-sandy-bridge", cpus=1, timeout=300, cpu_model="corei7_sandy_bridge_2600k",

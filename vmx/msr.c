@@ -1,14 +1,31 @@
 /* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
- * the local APIC's through its model (vdev/lapic.c); any other raises #GP. */
+ * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the VMCS TSC
+ * offset (vmx/tsc.h); any other raises #GP. */
 #include "vmx/handler.h"
+#include "vmx/tsc.h"
+
+/* The guest's TSC moved (WRMSR of the TSC or IA32_TSC_ADJUST): the CPU adds the new offset to RDTSC,
+ * and an armed TSC deadline, which the APIC model keeps in host ticks, is due at another host time
+ * (it fires when the guest's TSC reaches it, SDM Vol. 3A, 11.5.4.1: a jump past it fires it). */
+static void tsc_moved(struct vcpu *v, uint64_t now)
+{
+	uint64_t armed;
+
+	vmcs_write(TSC_OFFSET, v->tsc.offset);
+	if (!vlapic_msr_read(&v->lapic, VLAPIC_MSR_TSC_DEADLINE, &armed, now) && armed)
+		vlapic_msr_write(&v->lapic, VLAPIC_MSR_TSC_DEADLINE,
+				 vtsc_deadline_to_host(&v->tsc, now, v->tsc.deadline), now);
+}
 
 int vmx_handle_rdmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
-	uint64_t val;
+	uint64_t val, now = rdtsc();
 
-	switch (vlapic_msr_read(&v->lapic, msr, &val, rdtsc())) {
+	switch (vlapic_msr_read(&v->lapic, msr, &val, now)) {
 	case 0:
+		if (msr == VLAPIC_MSR_TSC_DEADLINE && val)
+			val = v->tsc.deadline;      /* armed: the guest's value, not the host's */
 		goto done;
 	case -1:
 		inject_gp(v);          /* the APIC's own #GP cases (SDM Vol. 3A, 11.12.1.2) */
@@ -21,7 +38,14 @@ int vmx_handle_rdmsr(struct vcpu *v)
 	case MSR_IA32_PAT:             val = vmcs_read(GUEST_IA32_PAT); break;
 	case MSR_IA32_FEATURE_CONTROL: val = FEATURE_CONTROL_LOCKED; break; /* locked, VMX off */
 	case MSR_IA32_MISC_ENABLE:     val = 1; break;                       /* fast strings */
-	case 0x10:                     val = rdtsc(); break;                 /* IA32_TSC */
+	case MSR_IA32_TIME_STAMP_COUNTER: val = vtsc_guest(&v->tsc, now); break;
+	case MSR_IA32_TSC_ADJUST:
+		if (!vcpu_tsc_adjust_emulated()) {
+			inject_gp(v);   /* CPUID.7.0:EBX[1] is 0 then */
+			return HANDLED;
+		}
+		val = v->tsc.adjust;
+		break;
 	case 0x8b:                     val = 0; break;                       /* IA32_BIOS_SIGN_ID */
 	case 0xfe:                     val = 0; break;                       /* IA32_MTRRCAP: no MTRRs */
 	case 0x2ff:                    val = 6; break;                       /* MTRR_DEF_TYPE: WB, off */
@@ -39,9 +63,13 @@ done:
 int vmx_handle_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
-	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
+	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax, now = rdtsc();
 
-	switch (vlapic_msr_write(&v->lapic, msr, val, rdtsc())) {
+	if (msr == VLAPIC_MSR_TSC_DEADLINE) {
+		v->tsc.deadline = val;               /* read back as written; the model counts host ticks */
+		val = vtsc_deadline_to_host(&v->tsc, now, val);
+	}
+	switch (vlapic_msr_write(&v->lapic, msr, val, now)) {
 	case 0:
 		if (msr == VLAPIC_MSR_APIC_BASE)
 			vcpu_apic_base_changed(v);
@@ -81,7 +109,22 @@ int vmx_handle_wrmsr(struct vcpu *v)
 		}
 		vmcs_write(GUEST_IA32_PAT, val);
 		break;
-	case 0x10: case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
+	case MSR_IA32_TIME_STAMP_COUNTER:
+		/* Without "use TSC offsetting" the guest's TSC is the host's and cannot move: ignored. */
+		if (vcpu_tsc_adjust_emulated()) {
+			vtsc_write_tsc(&v->tsc, now, val);
+			tsc_moved(v, now);
+		}
+		break;
+	case MSR_IA32_TSC_ADJUST:
+		if (!vcpu_tsc_adjust_emulated()) {
+			inject_gp(v);
+			return HANDLED;
+		}
+		vtsc_write_adjust(&v->tsc, val);
+		tsc_moved(v, now);
+		break;
+	case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
 		break;                 /* accepted and ignored */
 	default:
 		inject_gp(v);

@@ -62,9 +62,17 @@ static bool have_tsc_aux;     /* IA32_TSC_AUX exists and RDTSCP runs in guests: 
 #define MSR_TSC_AUX 0xc0000103
 static unsigned fpu_pages;     /* size of a vCPU's XSAVE/FXSAVE area, in pages */
 /* XCR0 bits a guest may set: what the CPU supports, less AMX tile state (bits 17-18), whose 8 KiB
- * would make every vCPU's save area three pages for state no test guest uses. */
+ * would make every vCPU's save area three pages for state no test guest uses, and less MPX's
+ * BNDREGS/BNDCSR (bits 3-4): CPUID hides MPX (its IA32_BNDCFGS is not emulated), and a CPU without
+ * MPX refuses those XCR0 bits (SDM Vol. 1, 13.3). */
 uint64_t vcpu_xcr0_allowed = 1;
 #define XCR0_AMX (3ull << 17)
+#define XCR0_MPX (3ull << 3)
+
+bool vcpu_tsc_adjust_emulated(void)
+{
+	return vmx_caps.cpu & CPU_USE_TSC_OFFSETTING;
+}
 
 static inline void xsetbv(uint32_t idx, uint64_t v)
 {
@@ -168,7 +176,7 @@ int vcpu_global_init(void)
 
 		/* CPUID.(EAX=0DH,ECX=0): EDX:EAX the XCR0 bits supported; EBX the XSAVE area size for the
 		 * XCR0 now loaded (SDM Vol. 1, 13.2): load the guests' mask to learn their area's size. */
-		vcpu_xcr0_allowed = (((uint64_t)r.edx << 32) | r.eax) & ~XCR0_AMX;
+		vcpu_xcr0_allowed = (((uint64_t)r.edx << 32) | r.eax) & ~(XCR0_AMX | XCR0_MPX);
 		xsetbv(0, vcpu_xcr0_allowed);
 		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
 		xsetbv(0, 1);
@@ -360,7 +368,7 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(MSR_BITMAP, msr_bitmap);
 	vmcs_write(EPT_POINTER, v->vm->eptp);
-	vmcs_write(TSC_OFFSET, 0);                         /* guests see the host TSC (benchmarks) */
+	vmcs_write(TSC_OFFSET, v->tsc.offset);             /* 0 (the host TSC) until the guest writes it */
 	if (vmx_caps.vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, v->vpid);
 }

@@ -11,6 +11,7 @@
 #include "vdev/uart.h"
 #include "vdev/vdev.h"
 #include "vmx/vcpu_state.h"
+#include "vmx/tsc.h"
 #include "vmx/vmcs.h"
 
 #define VM_MAX_VCPUS VLAPIC_MAX
@@ -71,6 +72,7 @@ struct vcpu {
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
+	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
@@ -117,6 +119,9 @@ struct vm {
 
 /* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
 extern uint64_t vcpu_xcr0_allowed;
+/* Can a guest's TSC move ("use TSC offsetting")? Then WRMSR of the TSC and IA32_TSC_ADJUST are
+ * emulated and CPUID shows TSC_ADJUST. */
+bool vcpu_tsc_adjust_emulated(void);
 
 /* What all vCPUs share (the MSR bitmap); once, before the first vcpu_create. 0 or -ENOMEM. */
 int vcpu_global_init(void);

@@ -152,6 +152,7 @@ enum vmcs_field {
 
 /* Primary processor-based controls. SDM Vol. 3C, 25.6.2, Table 25-6. */
 #define CPU_INTR_WINDOW_EXITING  (1u << 2)   /* exit as soon as the guest can take an interrupt */
+#define CPU_USE_TSC_OFFSETTING   (1u << 3)   /* RDTSC, RDTSCP, RDMSR of the TSC add TSC_OFFSET (26.3) */
 #define CPU_HLT_EXITING          (1u << 7)
 #define CPU_INVLPG_EXITING       (1u << 9)
 #define CPU_MWAIT_EXITING        (1u << 10)
