@@ -116,10 +116,10 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 		case GPT_RESERVED:
 		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
 			set_guest_cr2(v, a);
-			inject_exception(v, 14, true, r.pf_error);
+			inject_exception(v, VEC_PF, true, r.pf_error);
 			return HANDLED;
 		case GPT_NONCANONICAL:     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
-			inject_exception(v, seg == 2 ? 12 : 13, true, 0);
+			inject_exception(v, seg == 2 ? VEC_SS : VEC_GP, true, 0);
 			return HANDLED;
 		case GPT_BAD_GPA:
 			return stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
