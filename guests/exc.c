@@ -6,7 +6,8 @@
  *           F = 0):
  *           - #AC at CPL 3 (CR0.AM, EFLAGS.AC, a misaligned load) reaches the CPL-0 handler with
  *             error code 0, the faulting EIP, CS 0x1b and RF = 1 in the pushed EFLAGS;
- *           - #DB: single step (DR6.BS, EIP past the instruction, also past a CPUID that exits),
+ *           - #DB: single step (DR6.BS, EIP past the instruction, also past a CPUID that exits; over
+ *             REP OUTSB one #DB per iteration, RF = 1 pushed but after the last),
  *             an instruction breakpoint (DR6.B0, a fault: RF = 0 pushed, resumed with RF = 1 set by
  *             the handler, no second #DB), a data breakpoint (DR6.B1, a trap), general detect (DR6.BD,
  *             DR7.GD clear in the handler, RF = 1), INT1 (EIP past it);
@@ -102,6 +103,8 @@ static volatile uint32_t seen_count, seen_vector, seen_error, seen_eip, seen_cs,
 static volatile uint32_t resume_eip;     /* non-zero: continue there */
 static volatile bool resume_rf;          /* set RF in the frame (an instruction breakpoint's handler) */
 static volatile bool to_kernel;          /* back_to_kernel() (an exception from CPL 3) */
+static volatile bool keep_tf;            /* leave EFLAGS.TF set: single-step on */
+static volatile uint32_t rep_rf;         /* single step over REP: bit i = the RF the #DB at EIP fault_eip pushed, i-th */
 uint32_t fault_eip, after_eip;           /* labels the asm below stores */
 
 static void on_exception(struct irq_frame *f)
@@ -118,7 +121,10 @@ static void on_exception(struct irq_frame *f)
 	seen_dr6 = dr6;
 	seen_dr7 = dr7;
 	__asm__ volatile("mov %0, %%dr6" : : "r"(0xffff0ff0u));   /* only software clears DR6 */
-	f->eflags &= ~EFL_TF;
+	if (f->vector == 1 && f->eip == fault_eip)
+		rep_rf |= !!(f->eflags & EFL_RF) << (seen_count - 1);
+	if (!keep_tf || f->eip != fault_eip)      /* single step over REP: on until past it */
+		f->eflags &= ~EFL_TF;
 	if (resume_rf)
 		f->eflags |= EFL_RF;
 	if (resume_eip)
@@ -131,7 +137,8 @@ static void reset_seen(void)
 {
 	seen_count = seen_vector = seen_error = seen_eip = seen_cs = seen_eflags = seen_dr6 = seen_dr7 = 0;
 	resume_eip = 0;
-	resume_rf = to_kernel = false;
+	resume_rf = to_kernel = keep_tf = false;
+	rep_rf = 0;
 }
 
 /* An instruction expected to fault, resumed at the label after it: fault_eip = its address. */
@@ -183,7 +190,9 @@ static void checks_rf(void)
 static void checks_db(void)
 {
 	static volatile uint32_t target;
-	uint32_t dr7;
+	static const char bytes[3] = "abc";
+	const char *src = bytes;
+	uint32_t dr7, n = sizeof(bytes);
 
 	/* Single step: POPF sets TF, the #DB comes after the next instruction (SDM Vol. 3B, 18.3.1.4). */
 	reset_seen();
@@ -198,6 +207,20 @@ static void checks_db(void)
 	check(seen_count == 1 && seen_vector == 1 && seen_eip == fault_eip && (seen_dr6 & (DR6_BS | 0xf)) == DR6_BS,
 	      "exc: single step over CPUID: %u #DB, DR6 0x%x (BS), EIP past the CPUID %s", seen_count, seen_dr6,
 	      seen_eip == fault_eip ? "yes" : "no");
+
+	/* ... over REP OUTSB, which exits at each iteration: a #DB after each; those after an iteration
+	 * but the last push RF = 1 and point at the instruction, the last pushes RF = 0 and points past
+	 * it (SDM Vol. 3B, 18.3.1.1; Bochs 2.7 itself pushes RF = 0 each time). */
+	reset_seen();
+	keep_tf = true;
+	rep_rf = 0;
+	__asm__ volatile("movl $2f, fault_eip\n\tmovl $1f, after_eip\n\tpushfl\n\torl $0x100, (%%esp)\n\tpopfl\n"
+			 "2:\trep outsb\n1:"
+			 : "+S"(src), "+c"(n) : "d"(0x3ff) : "memory", "cc");
+	check(seen_count == 3 && rep_rf == 3 && seen_eip == after_eip && !(seen_eflags & EFL_RF) && n == 0,
+	      "exc: single step over REP OUTSB: %u #DB, RF pushed 1, 1 then %u (bits 0x%x, want 0x3), EIP past it %s",
+	      seen_count, !!(seen_eflags & EFL_RF), rep_rf, seen_eip == after_eip ? "yes" : "no");
+	keep_tf = false;
 
 	/* Instruction breakpoint in DR0 (R/W0 = 00, LEN0 = 00): a fault, RF pushed as it was (0); the
 	 * handler sets RF so that the instruction then runs (SDM Vol. 3B, 18.3.1.1). */

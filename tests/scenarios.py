@@ -344,15 +344,17 @@ SCENARIOS += [
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 
     # Exceptions the hypervisor intercepts (#DB, #AC) or injects, as the guest's handler sees them
-    # (issue 14, items 3 and 13): #AC at CPL 3 with error code 0 and RF = 1; single step, instruction
-    # and data breakpoints, general detect and INT1 with their DR6 bits, EIP and RF; RF = 1 pushed
-    # with each fault injected for a refused instruction (RDMSR, WRMSR, MOV CR4, RDPMC, VMXON).
+    # (issue 14, items 3 and 13): #AC at CPL 3 with error code 0 and RF = 1; single step (also over an
+    # emulated REP OUTSB: RF = 1 after each iteration but the last), instruction and data breakpoints,
+    # general detect and INT1 with their DR6 bits, EIP and RF; RF = 1 pushed with each fault injected
+    # for a refused instruction (RDMSR, WRMSR, MOV CR4, RDPMC, VMXON).
     bochs_vmx("vmx-exceptions", timeout=120,
               modules=[guest("exc", "name=exc mem=4M do=checks")],
               expect=[GUEST_SAYS("exc", r"exc: RDMSR of an MSR that does not exist \(#GP injected\): .* RF=1 .* ok$"),
                       GUEST_SAYS("exc", r"exc: general detect: .* ok$"),
                       GUEST_SAYS("exc", r"exc: #AC at CPL 3: vector 17 error 0, .* ok$"),
-                      GUEST_SAYS("exc", r"exc: 14 checks, 0 failed$"), GUEST_EXITED("exc", 0), ALL_DONE],
+                      GUEST_SAYS("exc", r"exc: single step over REP OUTSB: 3 #DB, RF pushed 1, 1 then 0 .* ok$"),
+                      GUEST_SAYS("exc", r"exc: 15 checks, 0 failed$"), GUEST_EXITED("exc", 0), ALL_DONE],
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 
     # The default demo, as `make run` boots it: build/hypervisor.iso and its iso/grub.cfg (which

@@ -207,10 +207,16 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 		if (rep)
 			v->regs.rcx = addr_add(v->regs.rcx, -1, amask);
 	}
-	if (done == count)
+	if (done == count) {
 		skip_instruction();        /* all done (REP with rCX = 0 does nothing) */
-	else if (done && ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF)))
-		vmx_finish_instruction(); /* an iteration boundary: STI/MOV-SS blocking ends, TF traps */
+	} else if (done) {
+		/* An iteration boundary: STI/MOV-SS blocking ends, TF traps, and an interrupt or trap
+		 * taken here pushes RF = 1, so that the instruction's breakpoint does not fire again
+		 * when it resumes (SDM Vol. 3B, 18.3.1.1). */
+		if ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF))
+			vmx_finish_instruction();
+		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | RFLAGS_RF);
+	}
 	/* Host time for the guest's devices counts against its slice, as for IN and OUT. */
 	return vmx_slice_left(v);
 }
