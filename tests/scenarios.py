@@ -343,6 +343,20 @@ SCENARIOS += [
                       r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE],
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 
+    # Exceptions the hypervisor intercepts (#DB, #AC) or injects, as the guest's handler sees them
+    # (issue 14, items 3 and 13): #AC at CPL 3 with error code 0 and RF = 1; single step (also over an
+    # emulated REP OUTSB: RF = 1 after each iteration but the last), instruction and data breakpoints,
+    # general detect and INT1 with their DR6 bits, EIP and RF; RF = 1 pushed with each fault injected
+    # for a refused instruction (RDMSR, WRMSR, MOV CR4, RDPMC, VMXON).
+    bochs_vmx("vmx-exceptions", timeout=120,
+              modules=[guest("exc", "name=exc mem=4M do=checks")],
+              expect=[GUEST_SAYS("exc", r"exc: RDMSR of an MSR that does not exist \(#GP injected\): .* RF=1 .* ok$"),
+                      GUEST_SAYS("exc", r"exc: general detect: .* ok$"),
+                      GUEST_SAYS("exc", r"exc: #AC at CPL 3: vector 17 error 0, .* ok$"),
+                      GUEST_SAYS("exc", r"exc: single step over REP OUTSB: 3 #DB, RF pushed 1, 1 then 0 .* ok$"),
+                      GUEST_SAYS("exc", r"exc: 15 checks, 0 failed$"), GUEST_EXITED("exc", 0), ALL_DONE],
+              forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
+
     # The default demo, as `make run` boots it: build/hypervisor.iso and its iso/grub.cfg (which
     # does not power off: the console stays up for the monitor; the run ends when the guests have).
     bochs_vmx("vmx-default-iso", cpus=4, iso="build/hypervisor.iso",
@@ -908,6 +922,42 @@ def busy_monitor_session(seconds: float):
     return session
 
 
+def exception_loop_session(loop: str, cpu: int):
+    """A guest caught in an exception loop (exc do=acloop, crash64 do=dbloop) beside memcheck on `cpu`. Without
+    the #AC/#DB intercepts the looping delivery never leaves the guest (CVE-2015-5307, CVE-2015-8104):
+    the CPU is lost to the host. With them, memcheck finishes, the monitor reads the looping guest's
+    registers and exits (the exception exits counted) and stops it."""
+    def session(c) -> Optional[str]:
+        c.expect(BANNER)
+        c.expect(GUEST_SAYS(loop, r"(exc|crash64): entering the #(AC|DB) loop$"))
+        c.command("regs %s" % loop)
+        c.expect(ANSWER + r"guest %s vCPU 0 on cpu %d:$" % (loop, cpu))
+        c.expect(ANSWER + r"rip [0-9a-f]{16} rsp [0-9a-f]{16} rflags [0-9a-f]{16}$")
+        c.expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), timeout=240)
+        c.expect(GUEST_EXITED("mc", 0))
+        c.command("exits %s" % loop)
+        m = c.expect(ANSWER + r"guest %s exits: total \d+, .*\bexception or NMI (\d+)" % loop)
+        if int(m.group(1)) < 2:
+            return "exits %s: %s exception exits, want the loop's (2 or more)" % (loop, m.group(1))
+        c.command("stop %s" % loop)
+        c.expect(GUEST_STOPPED(loop, "by the monitor"))
+        c.expect(ALL_DONE)
+        return None
+    return session
+
+
+def exception_loop(name: str, loop: str, looper: str, cpu: int = 0) -> Scenario:
+    """The looping guest `looper` do=`loop` (named so too) beside memcheck on CPU `cpu`, driven by
+    exception_loop_session. Bochs logs every #AC and #DB (error level) and every VM entry's "Clear
+    Virtual Interrupt Vector" (info level): megabytes a second of log, hence the log options."""
+    return bochs_vmx(name, cpus=cpu + 1, timeout=300, session=exception_loop_session(loop, cpu),
+                     bochs_options=["error: action=ignore", "info: action=ignore"],
+                     modules=[guest(looper, "name=%s cpu=%d mem=4M do=%s" % (loop, cpu, loop)),
+                              guest("memcheck", "name=mc cpu=%d mem=16M yields=8" % cpu)],
+                     expect=[GUEST_EXITED("mc", 0), GUEST_STOPPED(loop, "by the monitor"), ALL_DONE],
+                     forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL"), GUEST_SAYS(loop, "%s: still running" % looper)])
+
+
 FUZZ_SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "25"))
 
 SCENARIOS += [
@@ -930,6 +980,12 @@ SCENARIOS += [
               expect=[CONSOLE_BY_IRQ, RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
                       GUEST_EXITED("mc", 0), ALL_DONE],
               forbid=[NO_VMX, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
+    # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
+    # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
+    exception_loop("exception-loop-ac", "acloop", "exc"),
+    exception_loop("exception-loop-db", "dbloop", "crash64"),
+    # ... on CPU 1, the monitor on CPU 0: `regs` and `stop` are cross-CPU calls to the looping CPU.
+    exception_loop("exception-loop-ac-cpu1", "acloop", "exc", cpu=1),
     # Restart policies without a console: a crashing guest restarts three times, then stays stopped; a
     # guest that exits restarts twice; memcheck beside them stays intact; memory free after = before.
     bochs_vmx("restart-policies", cpus=2, timeout=300,

@@ -5,6 +5,7 @@
  * control registers and XSETBV (cr.c), EPT violations, MMIO and the APIC-virtualization exits
  * (mmio.c), string I/O (strio.c). */
 #include "arch/x86/cpu.h"
+#include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/time.h"
@@ -21,15 +22,17 @@
  * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
 
 /* The rest of finishing an instruction (skip_instruction, handler.h): blocking by STI or MOV SS
- * covered only that instruction, and with RFLAGS.TF a single-step #DB is due after it. */
+ * covered only that instruction, with RFLAGS.TF a single-step #DB is due after it, and RF is clear. */
 void vmx_finish_instruction(void)
 {
-	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO), rflags = vmcs_read(GUEST_RFLAGS);
 
 	if (block & 3)
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, block & ~3ull);
-	if (vmcs_read(GUEST_RFLAGS) & RFLAGS_TF)
-		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
+	if (rflags & RFLAGS_TF)
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
+	if (rflags & RFLAGS_RF)
+		vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
 }
 
 /* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
@@ -160,11 +163,60 @@ static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
 	return VCPU_BLOCKED;
 }
 
+/* A #DB the exception bitmap intercepted (vcpu.c), given back to the guest as the CPU would have
+ * delivered it. The exit qualification holds the DR6 bits the #DB reports (SDM Vol. 3C, 28.2.1,
+ * Table 28-1), but neither the exit (28.1) nor the injection (27.6.1.1) writes DR6 or DR7: the
+ * guest's DR6 is live in the register while its vCPU is loaded (vcpu_load), and delivery clears
+ * DR7.GD so that the handler may use the debug registers (SDM Vol. 3B, 18.2.4). (IA32_DEBUGCTL,
+ * whose LBR and BTF a #DB clears too, stays 0: guests cannot write it.) RFLAGS is already the image
+ * the delivery would push (28.3.3): RF as it was, but for general detect (below).
+ * INT1 (ICEBP) exits as itself, a privileged software exception (28.2.2): injected as one, with
+ * its length, it delivers as the instruction would, past it and leaving DR6 alone. */
+static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
+{
+	uint64_t dr6, q = vmcs_read(EXIT_QUALIFICATION);
+	uint32_t block;
+
+	if ((info & INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
+		v->event = (struct vcpu_event){ true, INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | VEC_DB, 0,
+			vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+		return HANDLED;
+	}
+	asm volatile("mov %%dr6, %0" : "=r"(dr6));
+	asm volatile("mov %0, %%dr6" : : "r"(dr6_after_db(dr6, q)));
+	vmcs_write(GUEST_DR7, vmcs_read(GUEST_DR7) & ~(uint64_t)DR7_GD);
+	/* General detect is a fault (SDM Vol. 3B, 18.2.4 and Table 18-2): RF = 1 pushed (18.3.1.1).
+	 * The CPU saved it so already (28.3.3); Bochs 2.7 saves and pushes RF = 0 for every #DB. */
+	if (q & DR6_BD)
+		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | RFLAGS_RF);
+	/* A #DB exit leaves BS out of the pending debug exceptions, but VM entry wants it there when
+	 * RFLAGS.TF = 1 under blocking by STI or MOV SS (SDM Vol. 3C, 27.3.1.5); an injected
+	 * hardware exception discards it (27.7.3). KVM does the same. */
+	block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+	if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) && (block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)))
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
+	inject_exception(v, VEC_DB, false, 0);
+	return HANDLED;
+}
+
+/* NMIs exit (they are the host's); #DB and #AC exit because the exception bitmap asks (vcpu.c) and
+ * go back to the guest. If one came while an event was being delivered (a #AC pushing the frame of
+ * the last #AC on a misaligned stack), that event was saved for re-injection (save_vectoring) and
+ * is dropped here: #DB and #AC are benign, so the CPU delivers them serially, the first event
+ * undelivered (SDM Vol. 3A, 7.15, Interrupt 8, Table 7-5); a fault or a software interrupt comes
+ * back when its instruction runs again. The exit that follows every delivery is what keeps a guest
+ * that loops this way from holding its CPU: each returns through the slice check. */
 static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 {
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
-	if ((info & 0x700) == INTR_TYPE_NMI) {
+	if ((info & 0xff) == VEC_AC && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION) {
+		inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
+		return HANDLED;
+	}
+	if ((info & 0xff) == VEC_DB)
+		return reflect_db(v, info);
+	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
 			for (;;)
 				asm volatile("cli; hlt");

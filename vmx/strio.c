@@ -116,10 +116,10 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 		case GPT_RESERVED:
 		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
 			set_guest_cr2(v, a);
-			inject_exception(v, 14, true, r.pf_error);
+			inject_exception(v, VEC_PF, true, r.pf_error);
 			return HANDLED;
 		case GPT_NONCANONICAL:     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
-			inject_exception(v, seg == 2 ? 12 : 13, true, 0);
+			inject_exception(v, seg == 2 ? VEC_SS : VEC_GP, true, 0);
 			return HANDLED;
 		case GPT_BAD_GPA:
 			return stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
@@ -207,10 +207,16 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 		if (rep)
 			v->regs.rcx = addr_add(v->regs.rcx, -1, amask);
 	}
-	if (done == count)
+	if (done == count) {
 		skip_instruction();        /* all done (REP with rCX = 0 does nothing) */
-	else if (done && ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF)))
-		vmx_finish_instruction(); /* an iteration boundary: STI/MOV-SS blocking ends, TF traps */
+	} else if (done) {
+		/* An iteration boundary: STI/MOV-SS blocking ends, TF traps, and an interrupt or trap
+		 * taken here pushes RF = 1, so that the instruction's breakpoint does not fire again
+		 * when it resumes (SDM Vol. 3B, 18.3.1.1). */
+		if ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF))
+			vmx_finish_instruction();
+		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | RFLAGS_RF);
+	}
 	/* Host time for the guest's devices counts against its slice, as for IN and OUT. */
 	return vmx_slice_left(v);
 }

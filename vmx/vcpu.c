@@ -3,8 +3,10 @@
 #include <stddef.h>
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/trap.h"
 #include "console/printk.h"
 #include "lib/errno.h"
 #include "lib/format.h"
@@ -297,7 +299,7 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(CR4_READ_SHADOW, s->cr4);
 	vmcs_write(GUEST_CR4, vcpu_cr4_real(s->cr4));
 	vmcs_write(GUEST_CR3, s->cr3);
-	vmcs_write(GUEST_DR7, 0x400);                      /* reset value (SDM Vol. 3A, 19.2.4) */
+	vmcs_write(GUEST_DR7, DR7_RESET);                  /* reset value (SDM Vol. 3B, 18.2.4) */
 	vmcs_write(GUEST_RSP, s->rsp);
 	vmcs_write(GUEST_RIP, s->rip);
 	vmcs_write(GUEST_RFLAGS, s->rflags | 0x2);         /* bit 1 is always 1 */
@@ -324,7 +326,7 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	v->regs.rbp = s->rbp;
 	v->event.valid = false;
 	memset(v->dr, 0, sizeof(v->dr));
-	v->dr[4] = 0xffff0ff0;                             /* DR6 reset value */
+	v->dr[4] = DR6_ACTIVE_LOW;                         /* DR6 reset value */
 	v->xcr0 = 1;
 }
 
@@ -358,7 +360,14 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
-	vmcs_write(EXCEPTION_BITMAP, 0);                   /* the guest handles its own exceptions */
+	/* The guest handles its own exceptions, but for two that can be made to recur while they are
+	 * delivered, with no instruction ever completing: #AC delivered on a misaligned stack at CPL 3,
+	 * a #DB whose delivery meets a data breakpoint the guest set on its IDT or stack. Each is
+	 * benign, so the CPU delivers the second serially (SDM Vol. 3A, 7.15, Interrupt 8, Table 7-5),
+	 * and again, in microcode, forever: no VM exit, no preemption timer, no interrupt (CVE-2015-5307,
+	 * CVE-2015-8104). Intercepted, each delivery is a VM exit, a scheduling point; the handler
+	 * gives the exception back to the guest (exit.c, handle_exception_nmi). */
+	vmcs_write(EXCEPTION_BITMAP, (1u << VEC_DB) | (1u << VEC_AC));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);         /* (with bit 14 clear: no #PF exits at all) */
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -596,7 +605,7 @@ static void fpu_restore(struct vcpu *v)
 static void load_debug_regs(const struct vcpu *v)
 {
 	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3; mov %4, %%dr6"
-		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | 0xffff0ff0ull));
+		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | DR6_ACTIVE_LOW));
 }
 
 void vcpu_load(struct vcpu *v)

@@ -44,6 +44,7 @@
 
 #define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
+#define RFLAGS_RF (1ull << 16)  /* resume: instruction breakpoints ignored for one instruction */
 
 struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 

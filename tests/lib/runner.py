@@ -96,6 +96,7 @@ class Scenario:
     bare: bool = False                  # no hypervisor: GRUB boots modules[0] as a Linux kernel (`linux`, its
                                         # args), modules[1:] as its `initrd` (the bare side of a comparison)
     grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
+    bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -265,8 +266,7 @@ def bochsrc(sc: Scenario, iso: str, serial: str, log: str, port: int = 0) -> str
         "clock: sync=none, time0=local",
         # No sound: with no ALSA card the speaker's ALSA back end aborts Bochs ("buffer overflow detected").
         "speaker: enabled=0",
-        "sound: driver=dummy",
-        ""])
+        "sound: driver=dummy"] + sc.bochs_options + [""])
 
 
 def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
