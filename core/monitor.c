@@ -578,12 +578,27 @@ static void cmd_regs(int argc, char **argv)
 
 static const char *const ept_level_names[5] = { "", "PTE", "PDE", "PDPTE", "PML4E" };
 
+/* The guest's RAM as "0..0xffffff", or with the hole below 4 GiB "0..0xbfffffff, 0x100000000..0x17fffffff"
+ * (gmem_layout). */
+static void ram_ranges(const struct vm *g, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < g->mem.nram && n < len; i++)
+		n += snformat(buf + n, len - n, "%s0x%lx..0x%lx", i ? ", " : "", g->mem.ram[i].base,
+			      g->mem.ram[i].base + g->mem.ram[i].len - 1);
+	if (g->mem.nram == 1 || !g->mem.nram)
+		snformat(buf, len, "0..0x%lx", g->mem_size - 1);
+}
+
 /* Shows g's EPT walk for `gpa` (ept_walk), one line per entry read; the guest is held. *hpa and true
  * if it maps. */
 static bool ept_walk_print(struct vm *g, uint64_t gpa, uint64_t *hpa)
 {
 	static const char *const types[8] = { "UC", "WC", "2?", "3?", "WT", "WP", "WB", "7?" };
 	struct ept_walk w;
+	char ram[64];
 
 	ept_walk(&g->mem.ept, gpa, &w);
 	if (!w.nsteps) {
@@ -616,11 +631,12 @@ static bool ept_walk_print(struct vm *g, uint64_t gpa, uint64_t *hpa)
 		say("GPA 0x%lx -> HPA 0x%lx", gpa, w.hpa);
 		return true;
 	}
-	if (gpa < g->mem_size)
-		say("GPA 0x%lx: not mapped yet: guest RAM (0..0x%lx), backed on its first touch (alloc %s)", gpa,
-		    g->mem_size - 1, alloc_names[g->alloc]);
+	ram_ranges(g, ram, sizeof(ram));
+	if (gmem_is_ram(&g->mem, gpa, 1))
+		say("GPA 0x%lx: not mapped yet: guest RAM (%s), backed on its first touch (alloc %s)", gpa,
+		    ram, alloc_names[g->alloc]);
 	else
-		say("GPA 0x%lx: not mapped: outside the guest's RAM (0..0x%lx)", gpa, g->mem_size - 1);
+		say("GPA 0x%lx: not mapped: outside the guest's RAM (%s)", gpa, ram);
 	return false;
 }
 
@@ -628,6 +644,7 @@ static void cmd_ept(int argc, char **argv)
 {
 	struct vm *g = find_guest(argv[1]);
 	uint64_t gpa, hpa;
+	char ram[64];
 
 	(void)argc;
 	if (!g || !number(argv[2], &gpa))
@@ -636,8 +653,9 @@ static void cmd_ept(int argc, char **argv)
 		say("error: guest %s is not running: it has no EPT", g->name);
 		return;
 	}
-	say("guest %s: EPT root at HPA 0x%lx, RAM 0..0x%lx, alloc %s", g->name, g->mem.ept.root,
-	    g->mem_size - 1, alloc_names[g->alloc]);
+	ram_ranges(g, ram, sizeof(ram));
+	say("guest %s: EPT root at HPA 0x%lx, RAM %s, alloc %s", g->name, g->mem.ept.root, ram,
+	    alloc_names[g->alloc]);
 	ept_walk_print(g, gpa, &hpa);
 	guest_release(g);
 }
@@ -649,7 +667,8 @@ static int monitor_read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 	struct vm *g = arg;
 	uint64_t hpa;
 
-	if ((gpa & 0xfff) + len > 0x1000 || !ept_translate(&g->mem.ept, gpa, &hpa, NULL, NULL))
+	if ((gpa & 0xfff) + len > 0x1000 || !gmem_is_ram(&g->mem, gpa, len) ||
+	    !ept_translate(&g->mem.ept, gpa, &hpa, NULL, NULL))
 		return -1;
 	memcpy(dst, phys_to_virt(hpa), len);
 	return 0;

@@ -31,8 +31,105 @@ static uint64_t partition_pages(const struct gmem *gm)
 	return gm->size / PAGE_SIZE;
 }
 
+bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	return gmem_layout_contains(gm->size, gpa, len, NULL);
+}
+
+/*
+ * The chunk map: gmem's record of the host chunk behind each chunk of RAM (LAZY and DEMAND; an EAGER
+ * guest's chunk n is simply at base + n * chunk). A radix tree over chunk numbers (RAM offset / chunk,
+ * hole left out), nodes of 512 8-byte slots, like a page table of its own:
+ *
+ *   level map_levels ... level 2: slot = HPA of the node below | MAP_PRESENT
+ *   level 1 (leaves):             slot = HPA of the chunk's host memory | MAP_PRESENT; 0 = not backed
+ *
+ * 64 GiB of 4 KiB chunks (2^24) take 3 levels, of 2 MiB chunks (2^15) 2. A slot changes from 0 to its
+ * final value once, under gm->lock, with a release store; readers outside the lock (gmem_hva) load it
+ * with acquire. Nodes are freed only by gmem_destroy.
+ */
+#define MAP_FANOUT   512
+#define MAP_PRESENT  1ull
+
+/* The leaf slot of chunk `n`, allocating missing nodes when `alloc`; NULL when a node is missing
+ * (and could not be had). */
+static uint64_t *map_slot(struct gmem *gm, uint64_t n, bool alloc)
+{
+	uint64_t *node = phys_to_virt(gm->map_root);
+
+	for (unsigned level = gm->map_levels; level > 1; level--) {
+		uint64_t *slot = &node[(n >> (9 * (level - 1))) % MAP_FANOUT];
+		uint64_t e = __atomic_load_n(slot, __ATOMIC_ACQUIRE), phys;
+
+		if (!e) {
+			if (!alloc || !(phys = pmm_alloc_page()))
+				return NULL;
+			memset(phys_to_virt(phys), 0, PAGE_SIZE);
+			gm->map_nodes++;
+			e = phys | MAP_PRESENT;
+			__atomic_store_n(slot, e, __ATOMIC_RELEASE);
+		}
+		node = phys_to_virt(e & ~MAP_PRESENT);
+	}
+	return &node[n % MAP_FANOUT];
+}
+
+/* Frees the node at `phys` (at `level`) and those below; at the leaves, DEMAND chunks go back to pmm. */
+static void map_free(struct gmem *gm, uint64_t phys, unsigned level)
+{
+	const uint64_t *node = phys_to_virt(phys);
+
+	for (unsigned i = 0; i < MAP_FANOUT; i++) {
+		if (!node[i])
+			continue;
+		if (level > 1)
+			map_free(gm, node[i] & ~MAP_PRESENT, level - 1);
+		else if (gm->mode == GMEM_DEMAND && gm->chunk == PAGE_SIZE)
+			pmm_free_page(node[i] & ~MAP_PRESENT);
+		else if (gm->mode == GMEM_DEMAND)
+			pmm_free_pages(node[i] & ~MAP_PRESENT, chunk_pages(gm));
+	}
+	pmm_free_page(phys);
+	gm->map_nodes--;
+}
+
+/* An empty map deep enough for nchunks; LAZY also gets every node now, so its touches never
+ * allocate. 0 or -ENOMEM (what was allocated stays, for gmem_destroy). */
+static int map_create(struct gmem *gm)
+{
+	uint64_t n;
+
+	gm->map_levels = 1;
+	for (n = MAP_FANOUT; n < gm->nchunks; n *= MAP_FANOUT)
+		gm->map_levels++;
+	if (!(gm->map_root = pmm_alloc_page()))
+		return -ENOMEM;
+	memset(phys_to_virt(gm->map_root), 0, PAGE_SIZE);
+	gm->map_nodes = 1;
+	if (gm->mode == GMEM_LAZY)
+		for (n = 0; n < gm->nchunks; n += MAP_FANOUT)
+			if (!map_slot(gm, n, true))
+				return -ENOMEM;
+	return 0;
+}
+
+/* Everything gmem_create may have taken, given back: the chunk map (and DEMAND's chunks), the
+ * partition, the EPT's tables. */
+static void release_all(struct gmem *gm)
+{
+	if (gm->map_root)
+		map_free(gm, gm->map_root, gm->map_levels);
+	if (gm->mode != GMEM_DEMAND && gm->base)
+		pmm_free_pages(gm->base, partition_pages(gm));
+	ept_destroy(&gm->ept);
+	gm->map_root = 0;
+	gm->base = 0;
+	gm->touched_chunks = 0;
+}
+
 int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t chunk, unsigned ept_page_sizes)
 {
+	unsigned i;
 	int err;
 
 	if ((mode != GMEM_EAGER && mode != GMEM_LAZY && mode != GMEM_DEMAND) ||
@@ -45,6 +142,9 @@ int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t ch
 	 * touching one 4 KiB page would commit 2 MiB for nothing. */
 	gm->chunk = (chunk == SIZE_2M && (ept_page_sizes & EPT_PAGE_2M)) ? SIZE_2M : PAGE_SIZE;
 	gm->nchunks = size / gm->chunk;
+	/* Both ranges start at multiples of 1 GiB and have multiples of `chunk` as lengths: a chunk
+	 * never straddles the hole. */
+	gm->nram = gmem_layout(size, gm->ram);
 	gm->lock = (spinlock_t)SPINLOCK_INIT;
 
 	err = ept_init(&gm->ept, ept_page_sizes);
@@ -54,45 +154,43 @@ int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t ch
 	switch (mode) {
 	case GMEM_EAGER:
 		/* A 1 GiB-aligned partition lets the EPT use 1 GiB leaves (fewer TLB misses); take one
-		 * when the CPU has that page size and memory allows, else any 2 MiB-aligned one. */
+		 * when the CPU has that page size and memory allows, else any 2 MiB-aligned one. Each
+		 * RAM range maps its own part of it (the hole maps none). */
 		if (!(ept_page_sizes & EPT_PAGE_1G) || size < SIZE_1G ||
 		    pmm_carve_partition(size, SIZE_1G, &gm->base))
 			if ((err = pmm_carve_partition(size, SIZE_2M, &gm->base)))
 				break;
-		err = ept_map(&gm->ept, 0, gm->base, size, GMEM_EPT_FLAGS);
-		if (err) {
-			pmm_free_pages(gm->base, partition_pages(gm));
-			break;
-		}
+		for (i = 0; i < gm->nram && !err; i++)
+			err = ept_map(&gm->ept, gm->ram[i].base, gm->base + gm->ram[i].offset, gm->ram[i].len,
+				      GMEM_EPT_FLAGS);
 		gm->touched_chunks = gm->nchunks;
 		break;
 	case GMEM_LAZY:
 		/* 2 MiB-aligned so that a 2 MiB chunk at a 2 MiB GPA is one 2 MiB leaf. */
 		err = pmm_alloc_pages(partition_pages(gm), SIZE_2M, &gm->base);
-		if (err)
-			break;
-		err = ept_prepare(&gm->ept, 0, size, gm->chunk);
-		if (err)
-			pmm_free_pages(gm->base, partition_pages(gm));
+		for (i = 0; i < gm->nram && !err; i++)
+			err = ept_prepare(&gm->ept, gm->ram[i].base, gm->ram[i].len, gm->chunk);
+		if (!err)
+			err = map_create(gm);
 		break;
 	case GMEM_DEMAND:
+		err = map_create(gm);
 		break;
 	}
 	if (err) {
-		ept_destroy(&gm->ept);
-		gm->base = 0;
+		release_all(gm);
 		return err;
 	}
 	return 0;
 }
 
-/* Host memory for the chunk at chunk-aligned `gpa`, not yet cleared; 0 when there is none. */
-static uint64_t chunk_backing(struct gmem *gm, uint64_t gpa)
+/* Host memory for the chunk at RAM offset `off`, not yet cleared; 0 when there is none. */
+static uint64_t chunk_backing(struct gmem *gm, uint64_t off)
 {
 	uint64_t hpa;
 
 	if (gm->mode == GMEM_LAZY)
-		return gm->base + gpa;
+		return gm->base + off;
 	if (gm->chunk == PAGE_SIZE)
 		return pmm_alloc_page();
 	return pmm_alloc_pages(chunk_pages(gm), SIZE_2M, &hpa) ? 0 : hpa;
@@ -110,13 +208,17 @@ static void chunk_release(struct gmem *gm, uint64_t hpa)
 
 enum gmem_fault gmem_touch(struct gmem *gm, uint64_t gpa, bool count_exit)
 {
-	uint64_t at = gpa & ~(gm->chunk - 1);
+	uint64_t at = gpa & ~(gm->chunk - 1), off, hpa, *slot;
 	enum gmem_fault ret = GMEM_MAPPED;
-	uint64_t hpa;
 	int err;
 
-	if (gpa >= gm->size)
+	/* Only RAM: the hole and what lies beyond RAM are the devices' (or nobody's), even where
+	 * something else is mapped there (the APIC-access page). */
+	if (!gmem_layout_contains(gm->size, gpa, 1, &off))
 		return GMEM_OUTSIDE;
+	if (gm->mode == GMEM_EAGER)
+		return GMEM_PRESENT;
+	off &= ~(gm->chunk - 1);
 	/*
 	 * Check, back, clear and map under one lock: two vCPUs faulting on one chunk must not both map
 	 * it (a DEMAND chunk would leak, a LAZY one be cleared under a guest already writing to it).
@@ -124,11 +226,16 @@ enum gmem_fault gmem_touch(struct gmem *gm, uint64_t gpa, bool count_exit)
 	 * per chunk.
 	 */
 	spin_lock(&gm->lock);
-	if (ept_translate(&gm->ept, at, NULL, NULL, NULL)) {
+	slot = map_slot(gm, off / gm->chunk, gm->mode == GMEM_DEMAND);
+	if (!slot) {
+		ret = GMEM_NOMEM;         /* DEMAND: no page for the map (LAZY's was prepared) */
+		goto out;
+	}
+	if (*slot) {
 		ret = GMEM_PRESENT;
 		goto out;
 	}
-	hpa = chunk_backing(gm, at);
+	hpa = chunk_backing(gm, off);
 	if (!hpa) {
 		ret = GMEM_NOMEM;
 		goto out;
@@ -145,6 +252,7 @@ enum gmem_fault gmem_touch(struct gmem *gm, uint64_t gpa, bool count_exit)
 		ret = GMEM_NOMEM;
 		goto out;
 	}
+	__atomic_store_n(slot, hpa | MAP_PRESENT, __ATOMIC_RELEASE);
 	__atomic_store_n(&gm->touched_chunks, gm->touched_chunks + 1, __ATOMIC_RELAXED);
 	if (count_exit)
 		gm->first_touch_exits++;
@@ -155,17 +263,21 @@ out:
 
 void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len)
 {
-	uint64_t hpa;
+	uint64_t off, e, *slot;
 
-	if (!len || gpa >= gm->size || len > gm->size - gpa ||
+	if (!gmem_layout_contains(gm->size, gpa, len, &off) ||
 	    (gpa & ~(gm->chunk - 1)) != ((gpa + len - 1) & ~(gm->chunk - 1)))
 		return NULL;
+	if (gm->mode == GMEM_EAGER)
+		return phys_to_virt(gm->base + off);
 	if (gmem_touch(gm, gpa, false) == GMEM_NOMEM)
 		return NULL;
-	/* Mapped now, and a chunk is never unmapped before gmem_destroy: the walk cannot miss. */
-	if (!ept_translate(&gm->ept, gpa, &hpa, NULL, NULL))
+	/* Backed now, and a chunk keeps its backing until gmem_destroy: the slot is set for good. */
+	slot = map_slot(gm, off / gm->chunk, false);
+	e = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : 0;
+	if (!e)
 		return NULL;
-	return phys_to_virt(hpa);
+	return phys_to_virt((e & ~MAP_PRESENT) + (off & (gm->chunk - 1)));
 }
 
 /* Copies between guest memory and `buf`, one chunk at a time (DEMAND chunks are scattered). */
@@ -173,7 +285,7 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, void *buf, uint64_t len, boo
 {
 	unsigned char *p = buf;
 
-	if (gpa > gm->size || len > gm->size - gpa)
+	if (len && !gmem_is_ram(gm, gpa, len))
 		return -EFAULT;
 	while (len) {
 		uint64_t n = gm->chunk - (gpa & (gm->chunk - 1));
@@ -205,6 +317,31 @@ int gmem_read(struct gmem *gm, uint64_t gpa, void *dst, uint64_t len)
 	return gmem_copy(gm, gpa, dst, len, false);
 }
 
+int gmem_map_device(struct gmem *gm, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags)
+{
+	int err;
+
+	for (unsigned i = 0; i < gm->nram; i++)
+		if (gpa < gm->ram[i].base + gm->ram[i].len && gpa + size > gm->ram[i].base)
+			return -EEXIST;
+	spin_lock(&gm->lock);
+	err = ept_map(&gm->ept, gpa, hpa, size, flags);
+	spin_unlock(&gm->lock);
+	return err;
+}
+
+int gmem_unmap_device(struct gmem *gm, uint64_t gpa)
+{
+	int err;
+
+	if (gmem_is_ram(gm, gpa, PAGE_SIZE))
+		return -EINVAL;
+	spin_lock(&gm->lock);
+	err = ept_unmap_4k(&gm->ept, gpa);
+	spin_unlock(&gm->lock);
+	return err;
+}
+
 uint64_t gmem_touched_bytes(const struct gmem *gm)
 {
 	if (gm->mode == GMEM_EAGER)
@@ -214,17 +351,7 @@ uint64_t gmem_touched_bytes(const struct gmem *gm)
 
 void gmem_destroy(struct gmem *gm)
 {
-	uint64_t gpa, hpa;
-
-	/* The EPT is the record of which DEMAND chunk lives where: read it before freeing it. */
-	if (gm->mode == GMEM_DEMAND && gm->touched_chunks) {
-		for (gpa = 0; gpa < gm->size; gpa += gm->chunk)
-			if (ept_translate(&gm->ept, gpa, &hpa, NULL, NULL))
-				chunk_release(gm, hpa);
-	} else if (gm->mode != GMEM_DEMAND && gm->base) {
-		pmm_free_pages(gm->base, partition_pages(gm));
-	}
-	ept_destroy(&gm->ept);
-	gm->base = 0;
-	gm->touched_chunks = 0;
+	/* What gmem took, from its own records: never from the EPT's leaves, which may map memory
+	 * that is not the guest's (gmem_map_device). */
+	release_all(gm);
 }

@@ -1,9 +1,11 @@
-/* Guest memory: how one guest's RAM (GPA 0..size-1) is backed by host memory and mapped in its EPT. */
+/* Guest memory: where one guest's RAM lies (gmem/layout.h), how it is backed by host memory, and its
+ * mapping in the guest's EPT. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/spinlock.h"
 #include "ept/ept.h"
+#include "gmem/layout.h"
 
 /*
  * When a guest's RAM gets host memory behind it:
@@ -20,6 +22,11 @@
  * A chunk is the unit of first touch: 2 MiB or 4 KiB. It keeps its size for the guest's life: a page
  * is never split or merged while the guest runs, which is what the iTLB multihit erratum
  * (CVE-2018-12207) punishes.
+ *
+ * RAM is the ranges of gmem_layout (a hole for devices from 3 GiB to 4 GiB); only they are backed,
+ * touched, copied or freed here. gmem keeps its own record of which host chunk backs each chunk of RAM
+ * (LAZY and DEMAND: the chunk map; EAGER: the partition); the EPT is a view it writes, never read back
+ * to learn what gmem owns. What others map into the EPT outside RAM (gmem_map_device) is not gmem's.
  */
 enum gmem_mode { GMEM_EAGER, GMEM_LAZY, GMEM_DEMAND };
 
@@ -35,17 +42,23 @@ enum gmem_fault {
 struct gmem {
 	enum gmem_mode mode;
 	uint64_t size;               /* bytes of RAM, a multiple of chunk */
+	struct gmem_range ram[GMEM_MAX_RANGES]; /* where it lies: gmem_layout(size) */
+	unsigned nram;
 	uint64_t chunk;              /* the chunk size chosen: SIZE_2M, or PAGE_SIZE */
 	uint64_t base;               /* EAGER/LAZY: HPA of the partition; DEMAND: 0 */
 	uint64_t nchunks;            /* size / chunk */
 	uint64_t touched_chunks;     /* chunks mapped so far (EAGER: all of them) */
 	uint64_t first_touch_exits;  /* EPT-violation exits resolved by mapping a chunk */
+	uint64_t map_root;           /* LAZY/DEMAND: HPA of the chunk map's top node (gmem.c) */
+	unsigned map_levels;         /*   its depth: 512^levels >= nchunks */
+	uint64_t map_nodes;          /*   pages it uses */
 	struct ept ept;              /* the guest's EPT: RAM in it belongs to gmem */
 	spinlock_t lock;             /* serializes check-back-map of a chunk and every EPT change */
 };
 
 /*
- * Sets up the guest's RAM: `size` bytes (nonzero, a multiple of `chunk`), `chunk` SIZE_2M or PAGE_SIZE;
+ * Sets up the guest's RAM: `size` bytes (nonzero, a multiple of `chunk`) laid out by gmem_layout (the
+ * part beyond 3 GiB from 4 GiB on), `chunk` SIZE_2M or PAGE_SIZE;
  * 2 MiB chunks need 2 MiB EPT pages in `ept_page_sizes` (enum ept_page_size, what the CPU offers),
  * else gm->chunk falls back to 4 KiB. 0, -EINVAL, or -ENOMEM (then nothing is left allocated).
  * The EPT (gm->ept, for ept_pointer) is ready on success.
@@ -53,7 +66,7 @@ struct gmem {
 int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t chunk, unsigned ept_page_sizes);
 
 /*
- * Backs and maps the chunk holding `gpa` if it is not mapped yet. Called on an EPT violation
+ * Backs and maps the chunk holding `gpa` if it is not mapped yet (GMEM_OUTSIDE when gpa is not RAM). Called on an EPT violation
  * (count_exit true: a mapping counts in first_touch_exits) or by the hypervisor before it writes
  * guest memory (count_exit false). A chunk reads as zero when the guest first sees it. Safe from any
  * number of CPUs at once: one of them maps the chunk, the others get GMEM_PRESENT.
@@ -72,9 +85,22 @@ void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len);
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len);
 int gmem_read(struct gmem *gm, uint64_t gpa, void *dst, uint64_t len);
 
+/* Is [gpa, gpa + len) (len > 0) inside one range of the guest's RAM? */
+bool gmem_is_ram(const struct gmem *gm, uint64_t gpa, uint64_t len);
+
+/* Maps [gpa, gpa + size) outside RAM to host memory that is not gmem's (the APIC-access page), with
+ * `flags` (ept_map's). -EEXIST when the range touches RAM or is mapped already, else ept_map's result.
+ * The caller owns that memory and frees it; gmem_destroy only removes the mapping with the EPT. */
+int gmem_map_device(struct gmem *gm, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t flags);
+
+/* Removes the 4 KiB device mapping at `gpa` (outside RAM: -EINVAL for a RAM GPA), as ept_unmap_4k;
+ * the caller invalidates cached translations (INVEPT). */
+int gmem_unmap_device(struct gmem *gm, uint64_t gpa);
+
 /* Host memory backing the guest now: touched chunks times the chunk size (EAGER: size). */
 uint64_t gmem_touched_bytes(const struct gmem *gm);
 
-/* Unmaps everything, frees the EPT tables and returns all memory to pmm. No vCPU may run the guest
+/* Unmaps everything, frees the EPT tables and the chunk map and returns to pmm the memory gmem took
+ * (the partition, or each chunk the map records), nothing else. No vCPU may run the guest
  * any more (and none may hold this EPT's cached translations: VMCLEAR/INVEPT first). */
 void gmem_destroy(struct gmem *gm);

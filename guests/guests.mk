@@ -5,7 +5,7 @@
 
 GUEST_BUILD := $(BUILD)/guests
 GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile echo uartirq exc
-GUESTS_64   := memcheck crash64
+GUESTS_64   := memcheck crash64 memhole
 # Multiboot1 guests: the 32-bit runtime with a Multiboot1 header (guests/rt/mb1.inc) instead of the
 # Multiboot2 one; each also as NAME-aout.bin, a flat binary loaded by the header's a.out-kludge fields.
 GUESTS_MB1  := mb1

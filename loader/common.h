@@ -70,10 +70,12 @@ struct loader_region {
 #define LOADER_MEM_USABLE   1
 #define LOADER_MEM_RESERVED 2
 
-/* The memory map of a guest with `ram` bytes (loader.h): at most 3 ranges, in address order. */
-unsigned loader_memory_map(uint64_t ram, struct loader_region map[3]);
+/* The memory map of a guest with `ram` bytes (loader.h): at most LOADER_MAP_MAX ranges, in address order. */
+#define LOADER_MAP_MAX 4
+unsigned loader_memory_map(uint64_t ram, struct loader_region map[LOADER_MAP_MAX]);
 
-/* Is [gpa, gpa + len) inside [0, ram) and clear of the reserved area [LOADER_LOW_END, 1 MiB)? If not,
+/* Is [gpa, gpa + len) inside the RAM of a guest with `ram` bytes (gmem_layout: not in the hole below
+ * 4 GiB) and clear of the reserved area [LOADER_LOW_END, 1 MiB)? If not,
  * says why ("<what> at GPA ... (... bytes) is outside its RAM ..." / "... overlaps the reserved ...")
  * and returns -EFAULT. */
 int loader_check_range(const char *what, uint64_t gpa, uint64_t len, uint64_t ram, char *why, size_t whylen);

@@ -1,6 +1,7 @@
 /* ELF executables for the Multiboot loaders: header checks, segment placement and copy. */
 #include "lib/errno.h"
 #include "lib/string.h"
+#include "gmem/layout.h"
 #include "loader/common.h"
 #include "loader/elf.h"
 
@@ -203,7 +204,7 @@ int elf_place(const void *file, size_t size, const struct elf *e, const struct e
 				   (unsigned long long)s.paddr, (unsigned long long)lim->reserved_end);
 			return -EFAULT;
 		}
-		if (s.paddr > lim->ram || s.memsz > lim->ram - s.paddr) {
+		if (!gmem_layout_contains(lim->ram, s.paddr, s.memsz, NULL)) {
 			loader_say(why, whylen, "segment at GPA 0x%llx (0x%llx bytes) is outside its RAM (0x%llx bytes)",
 				   (unsigned long long)s.paddr, (unsigned long long)s.memsz,
 				   (unsigned long long)lim->ram);
@@ -212,7 +213,7 @@ int elf_place(const void *file, size_t size, const struct elf *e, const struct e
 		for (unsigned j = 0; j < i; j++) {
 			struct seg t = elf_seg(f, e, j);
 
-			/* Both ranges fit below ram, so the ends do not overflow. */
+			/* Both ranges lie in RAM, so the ends do not overflow. */
 			if (occupies(&t) && s.paddr < t.paddr + t.memsz && t.paddr < s.paddr + s.memsz) {
 				loader_say(why, whylen, "segment at GPA 0x%llx overlaps the segment at GPA 0x%llx",
 					   (unsigned long long)s.paddr, (unsigned long long)t.paddr);

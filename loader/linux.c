@@ -1,6 +1,7 @@
 /* Linux bzImage kernels: setup header checks, boot_params, command line, initrd, the 32-bit entry. */
 #include "lib/errno.h"
 #include "lib/string.h"
+#include "gmem/layout.h"
 #include "loader/common.h"
 #include "loader/linux.h"
 
@@ -136,12 +137,12 @@ static int bz_parse(const uint8_t *f, size_t size, uint64_t ram, struct bz *bz, 
 	}
 	bz->kernel_end = max64(LINUX_LOAD_ADDR + bz->pm_size,
 			       bz->run > UINT64_MAX - bz->init_size ? UINT64_MAX : bz->run + bz->init_size);
-	if (bz->kernel_end > ram || bz->kernel_end > (1ull << 32)) {
+	if (bz->kernel_end > gmem_low_end(ram) || bz->kernel_end > (1ull << 32)) {
 		loader_say(why, whylen, "Linux kernel needs RAM up to 0x%llx (%s at 0x%llx, init_size 0x%llx), "
 			   "more than the guest's 0x%llx bytes%s", (unsigned long long)bz->kernel_end,
 			   bz->relocatable ? "runs" : "not relocatable, runs", (unsigned long long)bz->run,
 			   (unsigned long long)bz->init_size, (unsigned long long)ram,
-			   bz->kernel_end > (1ull << 32) ? " or 4 GiB" : "");
+			   bz->kernel_end > (1ull << 32) ? " or 4 GiB" : ram > GMEM_HOLE_START ? " below 3 GiB" : "");
 		return -EFAULT;
 	}
 	return 0;
@@ -152,7 +153,7 @@ static int bz_parse(const uint8_t *f, size_t size, uint64_t ram, struct bz *bz, 
 static void bz_boot_params(uint8_t *bp, const uint8_t *f, const struct bz *bz, uint64_t ram, uint64_t initrd,
 			   uint64_t initrd_size, uint64_t rsdp_gpa)
 {
-	struct loader_region map[3];
+	struct loader_region map[LOADER_MAP_MAX];
 	unsigned n = loader_memory_map(ram, map);
 
 	memset(bp, 0, LINUX_BP_SIZE);
@@ -251,11 +252,11 @@ int linux_load_guest(const void *file, size_t size, const char *cmdline, uint64_
 			initrd_size = offs[i] + extra[i].size;
 	}
 	if (initrd_size) {
-		uint64_t top = min64(min64(ram, (uint64_t)bz.initrd_max + 1), 1ull << 32);
+		uint64_t top = min64(min64(gmem_low_end(ram), (uint64_t)bz.initrd_max + 1), 1ull << 32);
 
 		if (initrd_size > top || ((top - initrd_size) & ~0xfffull) < bz.kernel_end) {
 			loader_say(why, whylen, "initrd (0x%llx bytes) does not fit between the kernel's end 0x%llx "
-				   "and 0x%llx (RAM, initrd_addr_max, 4 GiB)", (unsigned long long)initrd_size,
+				   "and 0x%llx (RAM below the hole, initrd_addr_max, 4 GiB)", (unsigned long long)initrd_size,
 				   (unsigned long long)bz.kernel_end, (unsigned long long)top);
 			return -EFAULT;
 		}

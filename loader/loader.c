@@ -3,6 +3,7 @@
 #include "lib/errno.h"
 #include "lib/format.h"
 #include "lib/string.h"
+#include "gmem/layout.h"
 #include "loader/common.h"
 #include "loader/linux.h"
 #include "loader/mb1.h"
@@ -21,25 +22,31 @@ void loader_say(char *why, size_t whylen, const char *fmt, ...)
 	va_end(ap);
 }
 
-unsigned loader_memory_map(uint64_t ram, struct loader_region map[3])
+unsigned loader_memory_map(uint64_t ram, struct loader_region map[LOADER_MAP_MAX])
 {
-	uint64_t low = min64(ram, LOADER_LOW_END), hole = min64(ram, LOADER_HIGH_BASE);
-	unsigned n = 0;
+	struct gmem_range r[GMEM_MAX_RANGES];
+	unsigned nr = gmem_layout(ram, r), n = 0;
+	uint64_t top = nr ? r[0].len : 0;   /* RAM from 0: all of it, or up to the hole */
+	uint64_t low = min64(top, LOADER_LOW_END), bios = min64(top, LOADER_HIGH_BASE);
 
 	if (low)
 		map[n++] = (struct loader_region){ 0, low, LOADER_MEM_USABLE };
-	if (hole > low)
-		map[n++] = (struct loader_region){ low, hole - low, LOADER_MEM_RESERVED };
-	if (ram > hole)
-		map[n++] = (struct loader_region){ hole, ram - hole, LOADER_MEM_USABLE };
+	if (bios > low)
+		map[n++] = (struct loader_region){ low, bios - low, LOADER_MEM_RESERVED };
+	if (top > bios)
+		map[n++] = (struct loader_region){ bios, top - bios, LOADER_MEM_USABLE };
+	/* The hole is not listed, as a PC's firmware leaves it out; RAM goes on at 4 GiB. */
+	for (unsigned i = 1; i < nr; i++)
+		map[n++] = (struct loader_region){ r[i].base, r[i].len, LOADER_MEM_USABLE };
 	return n;
 }
 
 int loader_check_range(const char *what, uint64_t gpa, uint64_t len, uint64_t ram, char *why, size_t whylen)
 {
-	if (gpa > ram || len > ram - gpa) {
-		loader_say(why, whylen, "%s at GPA 0x%llx (0x%llx bytes) is outside its RAM (0x%llx bytes)", what,
-			   (unsigned long long)gpa, (unsigned long long)len, (unsigned long long)ram);
+	if (len ? !gmem_layout_contains(ram, gpa, len, NULL) : gpa > ram) {
+		loader_say(why, whylen, "%s at GPA 0x%llx (0x%llx bytes) is outside its RAM (0x%llx bytes%s)", what,
+			   (unsigned long long)gpa, (unsigned long long)len, (unsigned long long)ram,
+			   ram > GMEM_HOLE_START ? ", none at 0xc0000000-0xffffffff" : "");
 		return -EFAULT;
 	}
 	if (gpa < LOADER_HIGH_BASE && gpa + len > LOADER_LOW_END) {
@@ -53,7 +60,7 @@ int loader_check_range(const char *what, uint64_t gpa, uint64_t len, uint64_t ra
 int loader_place_modules(const struct loader_file *extra, unsigned n, uint64_t from, uint64_t ram,
 			 struct loader_module *mods, char *why, size_t whylen)
 {
-	uint64_t at = from;
+	uint64_t at = from, low = gmem_low_end(ram);   /* modules stay below the hole (32-bit addresses) */
 
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t size = extra[i].size;
@@ -62,10 +69,11 @@ int loader_place_modules(const struct loader_file *extra, unsigned n, uint64_t f
 		if (at < LOADER_HIGH_BASE && (at >= LOADER_LOW_END || size > LOADER_LOW_END - at))
 			at = LOADER_HIGH_BASE;   /* would reach into the reserved area: start above it */
 		/* Multiboot module addresses are 32-bit. */
-		if (at > ram || size > ram - at || at + size > (1ull << 32)) {
-			loader_say(why, whylen, "module %u (0x%llx bytes) does not fit in RAM (0x%llx bytes) above the "
+		if (at > low || size > low - at) {
+			loader_say(why, whylen, "module %u (0x%llx bytes) does not fit in RAM (0x%llx bytes%s) above the "
 				   "kernel and the modules before it, from GPA 0x%llx", i + 1,
-				   (unsigned long long)size, (unsigned long long)ram, (unsigned long long)at);
+				   (unsigned long long)size, (unsigned long long)low, low < ram ? " below 3 GiB" : "",
+				   (unsigned long long)at);
 			return -EFAULT;
 		}
 		mods[i] = (struct loader_module){ at, at + size, extra[i].cmdline ? extra[i].cmdline : "" };

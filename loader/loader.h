@@ -12,9 +12,12 @@
  *   0x000000-0x09fbff  usable: conventional memory (639 KiB). Linux needs RAM here for its real-mode
  *                      trampoline; the loader's boot data sits in its first 36 KiB (below).
  *   0x09fc00-0x0fffff  reserved: EBDA, VGA, BIOS area (the ACPI tables at 0xe0000-0xfffff).
- *   0x100000-ram       usable: the kernel image, then modules or the initrd.
+ *   0x100000-low       usable: the kernel image, then modules or the initrd; low = min(ram, 3 GiB).
+ *   (low-4 GiB         not listed: the hole for devices, I/O APIC and local APIC (gmem/layout.h))
+ *   4 GiB-             usable: the rest of RAM, ram - 3 GiB bytes, when ram > 3 GiB.
  *
- * Each range is clipped to the guest's RAM. The loader's boot data in low memory:
+ * Each range is clipped to the guest's RAM. What the loader places (images, boot information,
+ * modules, initrd) lies below the hole: the boot protocols it speaks start in 32-bit mode. The loader's boot data in low memory:
  *
  *   0x0000-0x4fff  nothing (real-mode IVT and BDA stay zero)
  *   0x5000-0x501f  Linux: a GDT with __BOOT_CS 0x10 and __BOOT_DS 0x18 (boot.rst, "32-bit Boot Protocol")

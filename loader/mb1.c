@@ -1,6 +1,7 @@
 /* Multiboot1 kernels: the header (ELF or a.out-kludge addresses), the information block, the start state. */
 #include "lib/errno.h"
 #include "lib/string.h"
+#include "gmem/layout.h"
 #include "loader/mb1.h"
 
 /* --- the header (3.1) -------------------------------------------------------------------------- */
@@ -188,7 +189,7 @@ size_t mb1_build_info(void *buf, size_t bufsize, uint64_t gpa, const char *cmdli
 		      uint64_t ram, const struct loader_module *mods, unsigned nmods)
 {
 	uint8_t *b = buf;
-	struct loader_region map[3];
+	struct loader_region map[LOADER_MAP_MAX];
 	struct mb1_info info = { 0 };
 	size_t off = 120, mods_off;
 	unsigned n;
@@ -201,8 +202,9 @@ size_t mb1_build_info(void *buf, size_t bufsize, uint64_t gpa, const char *cmdli
 		return 0;
 	memset(b, 0, off);
 
-	/* mem_lower at most 640 KiB: 639 keeps the EBDA out, as the map does; mem_upper from 1 MiB. */
-	upper_kib = ram > LOADER_HIGH_BASE ? (ram - LOADER_HIGH_BASE) / 1024 : 0;
+	/* mem_lower at most 640 KiB: 639 keeps the EBDA out, as the map does; mem_upper from 1 MiB to
+	 * "the first upper memory hole" (Multiboot 0.6.96, 3.3): the hole below 4 GiB, or RAM's end. */
+	upper_kib = gmem_low_end(ram) > LOADER_HIGH_BASE ? (gmem_low_end(ram) - LOADER_HIGH_BASE) / 1024 : 0;
 	info.flags = MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MEM_MAP | MB1_INFO_LOADER_NAME;
 	info.mem_lower = (uint32_t)(min64(ram, LOADER_LOW_END) / 1024);
 	info.mem_upper = (uint32_t)min64(upper_kib, UINT32_MAX);

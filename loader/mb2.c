@@ -2,6 +2,7 @@
 #include "lib/errno.h"
 #include "lib/format.h"
 #include "lib/string.h"
+#include "gmem/layout.h"
 #include "loader/mb2.h"
 #include "loader/multiboot2.h"
 
@@ -283,8 +284,8 @@ static bool put_string_tag(uint8_t *b, size_t size, size_t *off, uint32_t type, 
 size_t mb2_build_info_full(void *buf, size_t bufsize, const struct mb2_info_args *a)
 {
 	uint8_t *b = buf;
-	struct loader_region map[3];
-	struct mb2_mmap_entry ents[3];
+	struct loader_region map[LOADER_MAP_MAX];
+	struct mb2_mmap_entry ents[LOADER_MAP_MAX];
 	uint32_t meminfo[2], mmhead[2];
 	struct mb2_info_header ih;
 	uint64_t upper_kib, low;
@@ -301,7 +302,7 @@ size_t mb2_build_info_full(void *buf, size_t bufsize, const struct mb2_info_args
 
 	/* Spec 3.6.7: mem_lower at most 640 KiB; 639 keeps the EBDA out, as the map does. */
 	low = min64(a->ram, LOADER_LOW_END);
-	upper_kib = a->ram > LOADER_HIGH_BASE ? (a->ram - LOADER_HIGH_BASE) / 1024 : 0;
+	upper_kib = gmem_low_end(a->ram) > LOADER_HIGH_BASE ? (gmem_low_end(a->ram) - LOADER_HIGH_BASE) / 1024 : 0;
 	meminfo[0] = (uint32_t)(low / 1024);
 	meminfo[1] = (uint32_t)min64(upper_kib, UINT32_MAX);
 	if (!put_tag(b, bufsize, &off, MB2_TAG_BASIC_MEMINFO, meminfo, sizeof(meminfo), NULL, 0))

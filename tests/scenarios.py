@@ -457,6 +457,34 @@ SCENARIOS += [
                       EPT_STOP("demand-end", "read", 0x1000000), EPT_STOP("demand-far", "fetch", 0x40000000),
                       ALL_DONE],
               forbid=[NO_VMX, r"escape: not stopped"]),
+
+    # Guests of 5 GiB (more than the machine: only alloc=demand can run them) beside a memcheck, as a
+    # user would start them (issue 14): their RAM must leave the hole below 4 GiB to the devices and
+    # continue at 4 GiB. memhole checks its memory map (nothing usable at 0xFEC00000-0xFFFFFFFF,
+    # usable = RAM less the BIOS area) and touches the first and last page of each usable range, both
+    # sides of the hole, then ends and is restarted once (fresh memory reads zero again); hello is the
+    # report's own reproduction. Before the hole, the APIC-access page sat at 0xFEE00000 in their RAM
+    # and their end freed it as a guest chunk: "pmm: free of page ..., which is not allocated", panic.
+    # A 5 GiB eager or lazy guest is refused: it needs its RAM up front. All memory comes back.
+    bochs_vmx("mem-hole-5g", cpus=2, mem=512, timeout=400,
+              modules=[guest("memhole", "name=d2m mem=5G alloc=demand chunk=2M on-exit=restart restarts=1 cpu=1"),
+                       guest("memhole", "name=d4k mem=5G alloc=demand chunk=4K on-exit=restart restarts=1 cpu=1"),
+                       guest("hello", "name=d2 mem=5G alloc=demand"),
+                       guest("memcheck", "name=mc mem=64M"),
+                       guest("hello", "name=big-lazy mem=5G alloc=lazy"),
+                       guest("hello", "name=big-eager mem=5G alloc=eager")],
+              expect=[NOT_STARTED("big-lazy", r"mem=5120 MiB is more than the \d+ MiB of free memory"),
+                      NOT_STARTED("big-eager", r"mem=5120 MiB is more than the \d+ MiB of free memory")] +
+                     [Expect(GUEST_SAYS(n, r"memhole: mmap 3: 0x100000000-0x17fffffff type 1$"), count=2)
+                      for n in ("d2m", "d4k")] +
+                     [Expect(GUEST_SAYS(n, r"memhole: page 0x17ffff000 read zero first .* ok$"), count=2)
+                      for n in ("d2m", "d4k")] +
+                     [Expect(GUEST_SAYS(n, r"memhole: \d+ checks, 0 failed"), count=2) for n in ("d2m", "d4k")] +
+                     [r"^\[cpu\d+\] hv: guest %s restarted \(1\): " % n for n in ("d2m", "d4k")] +
+                     [GUEST_EXITED("d2", 0)] + MEMCHECK_OK("mc") +
+                     [ALL_DONE],
+              forbid=[NO_VMX, r"panic", r"pmm: ", r"memhole: .* FAIL", r"hv: guest \w+ stopped: "],
+              check=memory_returned),
 ]
 
 # --- interrupts, the virtual local APIC, several vCPUs -----------------------------------------------

@@ -20,7 +20,8 @@
  *  - register D: VRT = 1 (a good battery); read-only;
  *  - the 114 bytes of CMOS memory 0x0E-0x7F, with the PC BIOS's memory-size bytes for the guest's RAM
  *    (0x15-0x16 base memory 640 KiB; 0x17-0x18 and 0x30-0x31 extended memory from 1 MiB, in KiB, at
- *    most 63 MiB; 0x34-0x35 memory above 16 MiB in 64 KiB units, at most 0xFFFF) and their AT checksum
+ *    most 63 MiB; 0x34-0x35 memory above 16 MiB up to the hole below 4 GiB in 64 KiB units, at most
+ *    0xFFFF; 0x5b-0x5d memory from 4 GiB in 64 KiB units, QEMU's and SeaBIOS's bytes) and their AT checksum
  *    (0x2E-0x2F over 0x10-0x2D). The guest may write every byte (the checksum is not kept up to date).
  * Defined here where a model must choose:
  *  - time is kept as one offset in seconds from the host's time: writing a time register (while SET
@@ -43,6 +44,7 @@
  * Concurrency: none here; the caller serializes (one lock per guest platform).
  */
 #include <stddef.h>
+#include "gmem/layout.h"
 #include "lib/string.h"
 #include "vdev/rtc.h"
 
@@ -441,7 +443,7 @@ static void put16(uint8_t *cmos, unsigned at, uint64_t v)
 void vrtc_init(struct vrtc *r, uint64_t epoch_seconds, uint64_t now_tsc, uint64_t tsc_khz, uint64_t ram_bytes,
 	       struct irq_line irq8)
 {
-	uint64_t ext = 0, high = 0;
+	uint64_t ext = 0, high = 0, above4g;
 	unsigned sum = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -461,9 +463,14 @@ void vrtc_init(struct vrtc *r, uint64_t epoch_seconds, uint64_t now_tsc, uint64_
 		ext = (ram_bytes - MIB < 63 * MIB ? ram_bytes - MIB : 63 * MIB) / KIB;
 	put16(r->cmos, 0x17, ext);                        /* extended memory, KiB (as POST found it) */
 	put16(r->cmos, 0x30, ext);                        /* the same, as the BIOS reports it */
-	if (ram_bytes > 16 * MIB)
-		high = (ram_bytes - 16 * MIB) / (64 * KIB);
+	/* Above 16 MiB up to the hole below 4 GiB (gmem/layout.h), then from 4 GiB: SeaBIOS reads
+	 * 0x5b-0x5d as RAM above 4 GiB in 64 KiB units, as QEMU writes it. */
+	if (gmem_low_end(ram_bytes) > 16 * MIB)
+		high = (gmem_low_end(ram_bytes) - 16 * MIB) / (64 * KIB);
 	put16(r->cmos, 0x34, high > 0xffff ? 0xffff : high); /* above 16 MiB, 64 KiB units */
+	above4g = (ram_bytes - gmem_low_end(ram_bytes)) / (64 * KIB);
+	put16(r->cmos, 0x5b, above4g);
+	r->cmos[0x5d] = (uint8_t)(above4g >> 16);
 	for (unsigned i = 0x10; i < CMOS_CHECKSUM_HI; i++)
 		sum += r->cmos[i];
 	r->cmos[CMOS_CHECKSUM_HI] = (uint8_t)(sum >> 8);   /* big endian, unlike the size words */

@@ -435,9 +435,7 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 	if (!vm->apicv || !__atomic_compare_exchange_n(&vm->apicv_inhibited, &expected, true, false,
 							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
-	spin_lock(&vm->mem.lock);
-	ept_unmap_4k(&vm->mem.ept, VLAPIC_BASE_DEFAULT);
-	spin_unlock(&vm->mem.lock);
+	gmem_unmap_device(&vm->mem, VLAPIC_BASE_DEFAULT);
 	/* Every CPU that may cache the mapping drops it before this vCPU goes on; the call's IPI also
 	 * makes the guest's vCPUs there exit, and their next entry finds the guest inhibited. */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -542,12 +540,11 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT1, 4, 4u << 8, 0);
 	}
 	if (index == 0 && vmx_caps.apicv) {
-		/* The guest's APIC page at its reset base leads to the APIC-access page; if its RAM is
-		 * there already, the APIC stays emulated (RAM wins, as with a relocated base). */
-		spin_lock(&vm->mem.lock);
-		vm->apicv = !ept_map(&vm->mem.ept, VLAPIC_BASE_DEFAULT, apic_access_page, PAGE_SIZE,
-				     EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT));
-		spin_unlock(&vm->mem.lock);
+		/* The guest's APIC page at its reset base leads to the APIC-access page. It lies in the
+		 * hole below 4 GiB (gmem/layout.h), never in RAM: gmem refuses a RAM GPA (then the APIC
+		 * stays emulated) and never takes this page, shared by every guest, for its own. */
+		vm->apicv = !gmem_map_device(&vm->mem, VLAPIC_BASE_DEFAULT, apic_access_page, PAGE_SIZE,
+					     EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT));
 	}
 	if (vmx_caps.vpid && !(v->vpid = vpid_alloc())) {
 		pmm_free_page(v->vmcs);

@@ -14,8 +14,20 @@
 
 static uint64_t base, npages, outstanding, limit, alloc_calls;
 static unsigned char *used; /* one byte per page: simple beats clever here */
+#define USED     1          /* handed out, not freed */
+#define WRITTEN  2          /* may hold something other than zero (calloc's fresh memory does not) */
+static bool poison_on_alloc;
+static uint64_t lowest_free;  /* every page below it is in use: where a search starts */
 
 void fake_pmm_init(uint64_t phys_base, uint64_t size)
+{
+	fake_pmm_init_sparse(phys_base, size);
+	poison_on_alloc = true;
+	memset(phys_to_virt(base), POISON, npages * PAGE_SIZE);
+	memset(used, WRITTEN, npages);
+}
+
+void fake_pmm_init_sparse(uint64_t phys_base, uint64_t size)
 {
 	fake_phys_init(phys_base, size);
 	base = phys_base;
@@ -26,7 +38,8 @@ void fake_pmm_init(uint64_t phys_base, uint64_t size)
 	outstanding = 0;
 	alloc_calls = 0;
 	limit = UINT64_MAX;
-	memset(phys_to_virt(base), POISON, npages * PAGE_SIZE);
+	poison_on_alloc = false;
+	lowest_free = 0;
 }
 
 void fake_pmm_fini(void)
@@ -58,8 +71,10 @@ void fake_pmm_fill_free(int byte)
 	uint64_t i;
 
 	for (i = 0; i < npages; i++)
-		if (!used[i])
+		if (!(used[i] & USED)) {
+			used[i] |= WRITTEN;
 			memset(phys_to_virt(base + i * PAGE_SIZE), byte, PAGE_SIZE);
+		}
 }
 
 static int alloc_run(size_t count, uint64_t align, uint64_t *phys)
@@ -71,20 +86,24 @@ static int alloc_run(size_t count, uint64_t align, uint64_t *phys)
 		return -EINVAL;
 	if (outstanding + count > limit)
 		return -ENOMEM;
-	for (i = 0; i + count <= npages; i++) {
+	for (i = lowest_free; i + count <= npages; i++) {
 		uint64_t addr = base + i * PAGE_SIZE;
 
 		if (addr == 0 || (addr & (align - 1)))
 			continue;
-		for (j = 0; j < count && !used[i + j]; j++)
+		for (j = 0; j < count && !(used[i + j] & USED); j++)
 			;
 		if (j < count) {
 			i += j; /* skip past the used page */
 			continue;
 		}
-		memset(used + i, 1, count);
+		for (j = 0; j < count; j++)
+			used[i + j] |= USED | (poison_on_alloc ? WRITTEN : 0);
 		outstanding += count;
-		memset(phys_to_virt(addr), POISON, count * PAGE_SIZE);
+		while (lowest_free < npages && (used[lowest_free] & USED))
+			lowest_free++;
+		if (poison_on_alloc)
+			memset(phys_to_virt(addr), POISON, count * PAGE_SIZE);
 		*phys = addr;
 		return 0;
 	}
@@ -101,14 +120,16 @@ static void free_run(uint64_t phys, size_t count)
 		abort();
 	}
 	for (i = 0; i < count; i++) {
-		if (!used[first + i]) {
+		if (!(used[first + i] & USED)) {
 			fprintf(stderr, "fake pmm: double free of page 0x%llx\n",
 				(unsigned long long)(phys + i * PAGE_SIZE));
 			abort();
 		}
-		used[first + i] = 0;
+		used[first + i] = WRITTEN;   /* its holder may have written anything */
 	}
 	outstanding -= count;
+	if (first < lowest_free)
+		lowest_free = first;
 }
 
 uint64_t pmm_alloc_page(void)
@@ -136,14 +157,21 @@ void pmm_free_pages(uint64_t phys, size_t count)
 int pmm_carve_partition(uint64_t size, uint64_t align, uint64_t *phys)
 {
 	uint64_t rounded = (size + SIZE_2M - 1) & ~(SIZE_2M - 1);
+	uint64_t i, first;
 	int err;
 
 	if (!size || align < SIZE_2M || (align & (align - 1)))
 		return -EINVAL;
+	/* Only pages that were ever written need clearing: a sparse fake of many GiB is never
+	 * written as a whole. */
 	err = alloc_run(rounded / PAGE_SIZE, align, phys);
-	if (!err)
-		memset(phys_to_virt(*phys), 0, rounded);
-	return err;
+	if (err)
+		return err;
+	first = (*phys - base) / PAGE_SIZE;
+	for (i = 0; i < rounded / PAGE_SIZE; i++)
+		if (used[first + i] & WRITTEN)
+			memset(phys_to_virt(*phys + i * PAGE_SIZE), 0, PAGE_SIZE);
+	return 0;
 }
 
 uint64_t pmm_usable_bytes(void)

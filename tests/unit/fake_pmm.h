@@ -3,6 +3,9 @@
 #include <stdint.h>
 
 void fake_pmm_init(uint64_t base, uint64_t size);
+/* A fake memory larger than what the test will touch (a guest of 5 GiB): nothing is poisoned, so only
+ * what is written takes host memory. */
+void fake_pmm_init_sparse(uint64_t base, uint64_t size);
 void fake_pmm_fini(void);
 void fake_pmm_set_limit(uint64_t pages);     /* refuse allocations beyond this many pages in use */
 uint64_t fake_pmm_outstanding(void);         /* pages allocated and not freed */

@@ -122,7 +122,7 @@ static void lazy_case(uint64_t size, uint64_t chunk, unsigned sizes, uint64_t wa
 	CHECK_EQ(gm.base & (SIZE_2M - 1), 0);
 	CHECK_EQ(gmem_touched_bytes(&gm), 0);
 	tables = gm.ept.tables;
-	CHECK_EQ(fake_pmm_outstanding(), size / PAGE_SIZE + tables);
+	CHECK_EQ(fake_pmm_outstanding(), size / PAGE_SIZE + tables + gm.map_nodes);
 	/* Reserved, not cleared: the cost of clearing is paid on first touch only. */
 	CHECK(all_bytes(phys_to_virt(gm.base), 0xAA, size));
 	for (i = 0; i < size; i += PAGE_SIZE)
@@ -197,7 +197,7 @@ static void demand_case(uint64_t chunk)
 	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, size, chunk, ALL_SIZES), 0);
 	CHECK_EQ(gm.chunk, chunk);
 	CHECK_EQ(gm.base, 0);
-	CHECK_EQ(fake_pmm_outstanding(), 1); /* the EPT root only */
+	CHECK_EQ(fake_pmm_outstanding(), 2); /* the EPT's root and the chunk map's */
 	CHECK_EQ(gmem_touched_bytes(&gm), 0);
 
 	/* First touch: allocated, cleared, mapped; the second one finds it. */
@@ -254,7 +254,7 @@ static void demand_case(uint64_t chunk)
 		if (gpa != 5 * chunk)
 			CHECK(p && *p == (unsigned char)(i + 1));
 	}
-	CHECK_EQ(fake_pmm_outstanding(), gm.nchunks * (chunk / PAGE_SIZE) + gm.ept.tables);
+	CHECK_EQ(fake_pmm_outstanding(), gm.nchunks * (chunk / PAGE_SIZE) + gm.ept.tables + gm.map_nodes);
 	gmem_destroy(&gm);
 	CHECK_EQ(fake_pmm_outstanding(), 0);
 
@@ -262,7 +262,7 @@ static void demand_case(uint64_t chunk)
 	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, size, chunk, ALL_SIZES), 0);
 	fake_pmm_set_limit(fake_pmm_outstanding() + chunk / PAGE_SIZE);
 	CHECK_EQ(gmem_touch(&gm, 0, true), GMEM_NOMEM);
-	CHECK_EQ(fake_pmm_outstanding(), 1);
+	CHECK_EQ(fake_pmm_outstanding(), 1 + gm.map_nodes);
 	CHECK_EQ(gm.touched_chunks, 0);
 	CHECK_EQ(gm.first_touch_exits, 0);
 	fake_pmm_set_limit(UINT64_MAX);
@@ -350,7 +350,7 @@ static void test_race(void)
 		CHECK_EQ(total, race_gm.nchunks);
 		CHECK_EQ(race_gm.touched_chunks, race_gm.nchunks);
 		CHECK_EQ(race_gm.first_touch_exits, race_gm.nchunks);
-		CHECK_EQ(fake_pmm_outstanding(), (4ull << 20) / PAGE_SIZE + tables);
+		CHECK_EQ(fake_pmm_outstanding(), (4ull << 20) / PAGE_SIZE + tables + race_gm.map_nodes);
 		gmem_destroy(&race_gm);
 		CHECK_EQ(fake_pmm_outstanding(), 0);
 	}
@@ -403,7 +403,7 @@ static void test_create_fails(void)
 	CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 128ull << 20, SIZE_2M, ALL_SIZES), -ENOMEM);
 	CHECK_EQ(fake_pmm_outstanding(), 0);
 	/* Each limit short of what create needs: every step's failure path. */
-	for (limit = 0; limit < 5; limit++) { /* lazy 4M of 4K chunks: 1024 pages + 5 tables */
+	for (limit = 0; limit < 8; limit++) { /* lazy 4M of 4K chunks: 1024 pages + 5 tables + 3 map nodes */
 		fake_pmm_set_limit(limit);
 		CHECK_EQ(gmem_create(&gm, GMEM_EAGER, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
 		CHECK_EQ(gmem_create(&gm, GMEM_LAZY, 4ull << 20, PAGE_SIZE, ALL_SIZES), -ENOMEM);
@@ -419,6 +419,129 @@ static void test_create_fails(void)
 	teardown();
 }
 
+/*
+ * A guest of 5 GiB: RAM is [0, 3 GiB) and [4 GiB, 6 GiB); the hole between (the I/O APIC at
+ * 0xFEC00000, the local APIC at 0xFEE00000) is not RAM whatever the EPT maps there. Memory is touched
+ * on both sides of the hole, a device page is mapped in it, and destroy gives back exactly what gmem
+ * took: not the device page (the shared APIC-access page, which gmem freed as a guest chunk before).
+ */
+static void hole_case(enum gmem_mode mode, uint64_t chunk)
+{
+	static const uint64_t ram_gpas[] = { 0x1000, GMEM_HOLE_START - 1, GMEM_HIGH_BASE, (6ull << 30) - 1 };
+	static const uint64_t not_ram[] = { GMEM_HOLE_START, 0xFEC00000, 0xFEE00000, 0xFEE00000 + 0x300,
+					    GMEM_HIGH_BASE - 1, 6ull << 30, ~0ull };
+	const uint64_t size = 5ull << 30;
+	struct gmem gm;
+	uint64_t dev, hpa, ps, took, before;
+	char msg[] = "both sides", back[sizeof(msg)];
+	unsigned i;
+
+	fake_pmm_init_sparse(FAKE_BASE, size + (1ull << 30)); /* room for a 1 GiB-aligned partition */
+	CHECK_EQ(gmem_create(&gm, mode, size, chunk, ALL_SIZES), 0);
+	CHECK_EQ(gm.nram, 2);
+	CHECK_EQ(gm.ram[0].base, 0);
+	CHECK_EQ(gm.ram[0].len, 3ull << 30);
+	CHECK_EQ(gm.ram[1].base, 4ull << 30);
+	CHECK_EQ(gm.ram[1].len, 2ull << 30);
+	CHECK_EQ(gm.ram[1].offset, 3ull << 30);
+
+	/* The shared APIC-access page, as vmx/vcpu.c maps it: only outside RAM. */
+	dev = pmm_alloc_page();
+	CHECK(dev != 0);
+	CHECK_EQ(gmem_map_device(&gm, 0xFEE00000, dev, PAGE_SIZE, EPT_READ | EPT_WRITE), 0);
+	CHECK_EQ(gmem_map_device(&gm, 0x1000, dev, PAGE_SIZE, EPT_READ | EPT_WRITE), -EEXIST);
+	CHECK_EQ(gmem_map_device(&gm, GMEM_HOLE_START - PAGE_SIZE, dev, PAGE_SIZE, EPT_READ), -EEXIST);
+	CHECK_EQ(gmem_map_device(&gm, GMEM_HIGH_BASE, dev, PAGE_SIZE, EPT_READ), -EEXIST);
+	CHECK(ept_translate(&gm.ept, 0xFEE00000, &hpa, NULL, NULL) && hpa == dev);
+	CHECK_EQ(gmem_unmap_device(&gm, 0x1000), -EINVAL);
+	before = fake_pmm_outstanding();
+
+	for (i = 0; i < sizeof(ram_gpas) / sizeof(ram_gpas[0]); i++) {
+		uint64_t gpa = ram_gpas[i], at = gpa & ~(gm.chunk - 1);
+		unsigned char *p;
+
+		CHECK(gmem_is_ram(&gm, gpa, 1));
+		CHECK_EQ(gmem_touch(&gm, gpa, true), mode == GMEM_EAGER ? GMEM_PRESENT : GMEM_MAPPED);
+		CHECK_EQ(gmem_touch(&gm, gpa, true), GMEM_PRESENT);
+		CHECK(chunk_mapped(&gm, at, &hpa));
+		if (mode != GMEM_DEMAND) /* the partition holds RAM without the hole: 4 GiB is at base + 3 GiB */
+			CHECK_EQ(hpa, gm.base + (gpa < GMEM_HIGH_BASE ? at : at - (1ull << 30)));
+		p = gmem_hva(&gm, gpa, 1);
+		CHECK(p && *p == 0 && p == (unsigned char *)phys_to_virt(hpa) + (gpa - at));
+	}
+	CHECK_EQ(gmem_write(&gm, GMEM_HIGH_BASE + 100, msg, sizeof(msg)), 0);
+	CHECK(ept_translate(&gm.ept, GMEM_HIGH_BASE + 100, &hpa, NULL, &ps));
+	CHECK(memcmp(phys_to_virt(hpa), msg, sizeof(msg)) == 0);   /* what the guest sees */
+	CHECK_EQ(gmem_read(&gm, GMEM_HIGH_BASE + 100, back, sizeof(back)), 0);
+	CHECK(memcmp(back, msg, sizeof(msg)) == 0);
+	if (mode == GMEM_EAGER)
+		CHECK_EQ(ps, SIZE_1G);   /* both ranges 1 GiB-aligned in a 1 GiB-aligned partition */
+	else
+		CHECK_EQ(ps, gm.chunk);
+
+	/* Nothing outside RAM is reachable through gmem, the device page included. */
+	for (i = 0; i < sizeof(not_ram) / sizeof(not_ram[0]); i++) {
+		CHECK(!gmem_is_ram(&gm, not_ram[i], 1));
+		CHECK_EQ(gmem_touch(&gm, not_ram[i], true), GMEM_OUTSIDE);
+		CHECK(!gmem_hva(&gm, not_ram[i], 1));
+		CHECK_EQ(gmem_read(&gm, not_ram[i], back, 1), -EFAULT);
+		CHECK_EQ(gmem_write(&gm, not_ram[i], msg, 1), -EFAULT);
+	}
+	CHECK_EQ(gmem_write(&gm, GMEM_HOLE_START - 4, msg, 8), -EFAULT);   /* runs into the hole */
+	CHECK_EQ(gmem_read(&gm, GMEM_HIGH_BASE - 4, back, 8), -EFAULT);
+	CHECK(!gmem_hva(&gm, GMEM_HOLE_START - 1, 2));
+	CHECK_EQ(gm.first_touch_exits, mode == GMEM_EAGER ? 0 : 4);
+	CHECK_EQ(gm.touched_chunks, mode == GMEM_EAGER ? gm.nchunks : 4);
+
+	/* What gmem took: the partition (EAGER, LAZY) or the 4 touched chunks, its tables and map. */
+	took = mode == GMEM_DEMAND ? 4 * (gm.chunk / PAGE_SIZE) : size / PAGE_SIZE;
+	CHECK_EQ(fake_pmm_outstanding(), took + gm.ept.tables + gm.map_nodes + 1);
+	if (mode == GMEM_DEMAND)
+		CHECK(fake_pmm_outstanding() > before);
+	else
+		CHECK_EQ(fake_pmm_outstanding(), before);   /* touching EAGER or LAZY memory never allocates */
+	gmem_destroy(&gm);
+	CHECK_EQ(fake_pmm_outstanding(), 1);   /* the device page is its owner's */
+	pmm_free_page(dev);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	fake_pmm_fini();
+}
+
+static void test_hole(void)
+{
+	hole_case(GMEM_EAGER, SIZE_2M);
+	hole_case(GMEM_LAZY, SIZE_2M);
+	hole_case(GMEM_LAZY, PAGE_SIZE);
+	hole_case(GMEM_DEMAND, SIZE_2M);
+	hole_case(GMEM_DEMAND, PAGE_SIZE);
+}
+
+/* The layout itself: up to 3 GiB one range, as before the hole; beyond, the rest from 4 GiB. */
+static void test_layout(void)
+{
+	struct gmem_range r[GMEM_MAX_RANGES];
+	uint64_t off;
+
+	CHECK_EQ(gmem_layout(0, r), 0);
+	CHECK_EQ(gmem_layout(32ull << 20, r), 1);
+	CHECK(r[0].base == 0 && r[0].len == 32ull << 20 && r[0].offset == 0);
+	CHECK_EQ(gmem_layout(3ull << 30, r), 1);
+	CHECK(r[0].base == 0 && r[0].len == 3ull << 30);
+	CHECK_EQ(gmem_layout((3ull << 30) + SIZE_2M, r), 2);
+	CHECK(r[1].base == 4ull << 30 && r[1].len == SIZE_2M && r[1].offset == 3ull << 30);
+	CHECK_EQ(gmem_layout(64ull << 30, r), 2);
+	CHECK(r[1].base + r[1].len == 65ull << 30);
+	CHECK_EQ(gmem_low_end(32ull << 20), 32ull << 20);
+	CHECK_EQ(gmem_low_end(5ull << 30), 3ull << 30);
+	CHECK(gmem_layout_contains(5ull << 30, (4ull << 30) + 5, 3, &off) && off == (3ull << 30) + 5);
+	CHECK(!gmem_layout_contains(5ull << 30, 0xFEE00000, 1, NULL));
+	CHECK(!gmem_layout_contains(5ull << 30, 0, 0, NULL));
+	CHECK(!gmem_layout_contains(5ull << 30, ~0ull, 2, NULL));
+	CHECK(!gmem_layout_contains(5ull << 30, 5, ~0ull, NULL));
+	/* The hole covers every device address the platform decodes. */
+	CHECK(GMEM_HOLE_START <= 0xFEC00000 && GMEM_HIGH_BASE > 0xFEE00FFF);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -429,5 +552,7 @@ int main(int argc, char **argv)
 	RUN(test_race);
 	RUN(test_hva);
 	RUN(test_create_fails);
+	RUN(test_layout);
+	RUN(test_hole);
 	return unit_report(argv[0]);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "lib/errno.h"
 #include "loader/linux.h"
 #include "loader/loader.h"
@@ -303,6 +304,51 @@ static void test_initrd(void)
 	free(part1);
 }
 
+/* Writes that must stay below the hole at 3 GiB (gmem/layout.h), into a fake RAM. */
+static int low_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
+{
+	CHECK(gpa < (3ull << 30) && len <= (3ull << 30) - gpa);
+	return ram_write(ctx, gpa, src, len);
+}
+
+/* A 5 GiB guest: e820 lists RAM to 3 GiB and the other 2 GiB from 4 GiB, not the hole between (the
+ * I/O APIC, the local APIC); the initrd goes to the top of RAM below the hole, even for a kernel that
+ * would take it up to 4 GiB. */
+static void test_big_guest(void)
+{
+	static const uint64_t e820[4][3] = { { 0, 0x9fc00, 1 }, { 0x9fc00, 0x60400, 2 },
+					     { MiB, (3ull << 30) - MiB, 1 }, { 4ull << 30, 2ull << 30, 1 } };
+	static const char initrd[] = "cpio";
+	struct loader_file ex = { initrd, sizeof(initrd), NULL };
+	struct fake_ram r;
+	const uint8_t *bp;
+
+	bzimage();
+	w32(0x22c, 0xffffffff);                   /* initrd_addr_max: anywhere below 4 GiB */
+	memset(&r, 0, sizeof(r));
+	r.size = 5ull << 30;                      /* sparse: only what is written costs memory */
+	r.mem = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(r.mem != MAP_FAILED);
+	if (r.mem == MAP_FAILED)
+		return;
+	memset(why, 0, sizeof(why));
+	CHECK_EQ(loader_load_guest(img, img_size, "", r.size, &ex, 1, 0, NULL, 0, low_write, &r, &st, why,
+				   sizeof(why)), 0);
+	bp = r.mem + LOADER_ZERO_PAGE_GPA;
+	CHECK_EQ(bp[0x1e8], 4);                   /* e820_entries */
+	for (unsigned i = 0; i < 4; i++) {
+		const uint8_t *e = bp + 0x2d0 + 20 * i;
+
+		CHECK_EQ(r64(e), e820[i][0]);
+		CHECK_EQ(r64(e + 8), e820[i][1]);
+		CHECK_EQ(r32(e + 16), e820[i][2]);
+	}
+	CHECK_EQ(r32(bp + 0x218), (3ull << 30) - 0x1000);   /* ramdisk_image: below the hole */
+	CHECK_EQ(memcmp(r.mem + (3ull << 30) - 0x1000, initrd, sizeof(initrd)), 0);
+	munmap(r.mem, r.size);
+	bzimage();
+}
+
 static void test_placement(void)
 {
 	/* Exactly enough RAM for pref_address + init_size; one page less is refused. */
@@ -532,6 +578,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	RUN(test_basic);
 	RUN(test_initrd);
+	RUN(test_big_guest);
 	RUN(test_placement);
 	RUN(test_cmdline);
 	RUN(test_refusals);

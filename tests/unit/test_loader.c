@@ -906,11 +906,28 @@ static void test_info(void)
 	parse_info(n, &p);
 	CHECK_EQ(p.mem_lower, 0);
 	CHECK_EQ(p.nents, 0);
-	/* Huge RAM: mem_upper saturates instead of wrapping. */
+	/* Exactly 3 GiB: all of it below the hole, one usable range from 1 MiB, as for any smaller guest. */
+	n = mb2_build_info(info, sizeof(ibuf), "", "", 3ull << 30);
+	parse_info(n, &p);
+	CHECK_EQ(p.mem_upper, (3u << 20) - 1024);
+	CHECK_EQ(p.nents, 3);
+	check_ent(&p.ents[2], MiB, (3ull << 30) - MiB, 1);
+	/* 5 GiB: RAM to 3 GiB, the hole for the I/O APIC and local APIC left out, the other 2 GiB from
+	 * 4 GiB; mem_upper ends at the hole ("the first upper memory hole", Multiboot 3.3). */
+	n = mb2_build_info(info, sizeof(ibuf), "", "", 5ull << 30);
+	parse_info(n, &p);
+	CHECK_EQ(p.mem_lower, 639);
+	CHECK_EQ(p.mem_upper, (3u << 20) - 1024);
+	CHECK_EQ(p.nents, 4);
+	check_ent(&p.ents[0], 0, 0x9fc00, 1);
+	check_ent(&p.ents[1], 0x9fc00, 0x100000 - 0x9fc00, 2);
+	check_ent(&p.ents[2], MiB, (3ull << 30) - MiB, 1);
+	check_ent(&p.ents[3], 4ull << 30, 2ull << 30, 1);
+	/* Huge RAM: the rest above 4 GiB, none of it in the hole. */
 	n = mb2_build_info(info, sizeof(ibuf), "", "", 1ull << 50);
 	parse_info(n, &p);
-	CHECK_EQ(p.mem_upper, 0xffffffffu);
-	check_ent(&p.ents[2], MiB, (1ull << 50) - MiB, 1);
+	CHECK_EQ(p.mem_upper, (3u << 20) - 1024);
+	check_ent(&p.ents[3], 4ull << 30, (1ull << 50) - (3ull << 30), 1);
 
 	/* Every buffer too small returns 0 and writes nothing past its end; the exact size works. */
 	{

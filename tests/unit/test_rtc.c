@@ -418,18 +418,23 @@ static void test_memory_size(void)
 	CHECK_EQ(rd(0x34, BASE), 0x00);                      /* 112 MiB / 64 KiB = 0x0700 */
 	CHECK_EQ(rd(0x35, BASE), 0x07);
 	CHECK_EQ(rd(0x2e, BASE) << 8 | rd(0x2f, BASE), 0x80 + 0x02 + 0xfc);
-	setup_at(T0, 4096 * MIB);
+	setup_at(T0, 3072 * MIB);                            /* all below the hole at 3 GiB */
+	CHECK_EQ(rd(0x34, BASE) | rd(0x35, BASE) << 8, 0xbf00); /* 3056 MiB / 64 KiB */
+	CHECK_EQ(rd(0x5b, BASE) | rd(0x5c, BASE) << 8 | rd(0x5d, BASE) << 16, 0);
+	setup_at(T0, 4096 * MIB);                            /* 3 GiB below the hole, 1 GiB from 4 GiB */
 	CHECK_EQ(rd(0x17, BASE), 0x00);
 	CHECK_EQ(rd(0x18, BASE), 0xfc);
-	CHECK_EQ(rd(0x34, BASE), 0x00);                      /* 4080 MiB / 64 KiB = 0xFF00 */
-	CHECK_EQ(rd(0x35, BASE), 0xff);
+	CHECK_EQ(rd(0x34, BASE), 0x00);                      /* (3072 - 16) MiB / 64 KiB = 0xBF00 */
+	CHECK_EQ(rd(0x35, BASE), 0xbf);
+	CHECK_EQ(rd(0x5b, BASE) | rd(0x5c, BASE) << 8 | rd(0x5d, BASE) << 16, 0x4000); /* 1 GiB / 64 KiB */
 	setup_at(T0, 16 * MIB);
 	CHECK_EQ(rd(0x17, BASE), 0x00);                      /* 15 MiB = 0x3C00 KiB */
 	CHECK_EQ(rd(0x18, BASE), 0x3c);
 	CHECK_EQ(rd(0x30, BASE) | rd(0x31, BASE) << 8, 0x3c00);
 	CHECK_EQ(rd(0x34, BASE) | rd(0x35, BASE) << 8, 0);
-	setup_at(T0, 64 * 1024 * MIB);                       /* 64 GiB: the field saturates */
-	CHECK_EQ(rd(0x34, BASE) | rd(0x35, BASE) << 8, 0xffff);
+	setup_at(T0, 64 * 1024 * MIB);                       /* 64 GiB: 61 GiB of it from 4 GiB */
+	CHECK_EQ(rd(0x34, BASE) | rd(0x35, BASE) << 8, 0xbf00);
+	CHECK_EQ(rd(0x5b, BASE) | rd(0x5c, BASE) << 8 | rd(0x5d, BASE) << 16, 0xf4000);
 	/* The general-purpose bytes are the guest's to use. */
 	for (unsigned i = 0x0e; i < 0x80; i++)
 		if (i != VRTC_CENTURY)
