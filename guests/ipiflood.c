@@ -12,7 +12,8 @@
  *
  * mode=flood: CPU 0 sends a fixed IPI (vector 0x42) to CPU 1 every `gap=` (1) microseconds for
  * `ms=` (200) milliseconds; CPU 1 takes them with interrupts enabled (its handler counts and EOIs)
- * in a loop that never halts. Prints `ipiflood: flood N ipis in M ms, got G` and exits 0.
+ * in a loop that never halts, or with `halt=1` halts again after each one. Prints `ipiflood: flood N
+ * ipis in M ms, got G` and exits 0.
  *
  * mode=spin: the neighbour of a flood: computes `loops=` (20000000) iterations with interrupts enabled
  * (none comes: it programs no source) and no exit of its own, between `ipiflood: spin start` and
@@ -39,7 +40,7 @@
 static volatile uint32_t aps_up, stop, got;
 static volatile uint32_t rounds[SMP_MAX_CPUS];
 static volatile uint32_t target_id;
-static bool flood_mode;
+static bool flood_mode, halt_mode;
 static uint8_t ier_bytes[128];
 
 static void ioapic_write(uint32_t reg, uint32_t v)
@@ -83,6 +84,11 @@ static void ap_main(unsigned index, uint32_t id)
 	if (flood_mode) {
 		target_id = id;
 		__atomic_fetch_add(&aps_up, 1, __ATOMIC_ACQ_REL);
+		if (halt_mode) {
+			while (!stop)
+				sti_hlt();          /* halts again after each interrupt */
+			return;
+		}
 		sti();
 		while (!stop)
 			cpu_relax();                /* never halts: it stays runnable on its CPU */
@@ -169,6 +175,7 @@ int main(void)
 	uint64_t cpus = getarg_num("cpus", 2);
 
 	flood_mode = mode && !strcmp(mode, "flood");
+	halt_mode = getarg_num("halt", 0) != 0;
 	if (mode && !strcmp(mode, "spin")) {
 		printf("ipiflood: spin start\n");
 		sti();
@@ -178,7 +185,7 @@ int main(void)
 		return 0;
 	}
 	if ((mode && !flood_mode && strcmp(mode, "end")) || cpus < 2 || cpus > SMP_MAX_CPUS) {
-		printf("ipiflood: usage: mode=end|flood|spin cpus=N (2..%u) ms=N gap=N loops=N\n", SMP_MAX_CPUS);
+		printf("ipiflood: usage: mode=end|flood|spin cpus=N (2..%u) ms=N gap=N halt=0|1 loops=N\n", SMP_MAX_CPUS);
 		return 3;
 	}
 	intr_init();

@@ -184,11 +184,11 @@ static __attribute__((noinline)) int handle_external_interrupt(struct vcpu *v)
 	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
 	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI: cross-CPU calls
 	 * run in its handler). The scheduler looks only for a reason: a key for the monitor
-	 * (input_waiting), or another vCPU of this CPU that the kick made runnable, that is new or whose
-	 * guest is ending (vcpu_others_want_cpu). A kick for v itself is taken by the injection step;
-	 * one that changed nothing (a vector already pending at a vCPU that waits its turn) leaves v
-	 * its slice, so a guest flooding its own vCPU with IPIs cannot drag the other guests of that
-	 * CPU through a reschedule per IPI. */
+	 * (input_waiting), or another vCPU of this CPU that is new, whose guest is ending, or that the
+	 * kick made runnable, v having run its share (vcpu_others_want_cpu). A kick for v itself is
+	 * taken by the injection step; one that changed nothing (a vector already pending at a vCPU that
+	 * waits its turn) leaves v its slice, so a guest flooding its own vCPU with IPIs cannot drag the
+	 * other guests of that CPU through a reschedule per IPI. */
 	struct percpu *pc = this_cpu();
 
 	sti();

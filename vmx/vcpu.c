@@ -667,10 +667,11 @@ uint64_t vcpu_next_deadline(const struct vcpu *v)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
-bool vcpu_others_want_cpu(const struct vcpu *v)
+bool vcpu_others_want_cpu(struct vcpu *v)
 {
 	struct percpu *pc = this_cpu();
 	unsigned n = __atomic_load_n(&pc->nvcpus, __ATOMIC_ACQUIRE);
+	uint64_t now = rdtsc();
 
 	for (unsigned i = 0; i < n; i++) {
 		struct vcpu *o = pc->vcpus[i];
@@ -681,8 +682,12 @@ bool vcpu_others_want_cpu(const struct vcpu *v)
 		if (o->vm->ending || !o->ready)
 			return true;
 		/* A runnable one waits for its turn as before the kick: the kick is not its turn. */
-		if (o->state != VCPU_RUNNING && vcpu_runnable(o, rdtsc()))
+		if (o->state == VCPU_RUNNING || !vcpu_runnable(o, now))
+			continue;
+		if (now >= v->wake_after)
 			return true;
+		if (v->wake_after < v->slice_end)
+			v->slice_end = v->wake_after;   /* the preemption timer ends v's slice then */
 	}
 	return false;
 }
@@ -740,6 +745,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		return VCPU_BLOCKED;
 	v->state = VCPU_RUNNING;
 	v->slice_end = now + quantum_tsc;
+	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
 	v->armed_deadline = ~0ull;          /* the preemption timer is set afresh */
 	if ((r = vmx_prepare_entry(v, false)) != HANDLED)
 		return (enum vcpu_action)r;

@@ -77,6 +77,7 @@ struct vcpu {
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
+	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
 	uint32_t exits[EXIT_REASON_MAX + 1];
 };
@@ -171,11 +172,16 @@ static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
 void vcpu_kick(struct vcpu *v);
 /* Called at an external-interrupt exit of `v` (a kick, a cross-CPU call, a key): is there a reason
  * for the scheduler to look now, other than v's own (its slice: the preemption timer; its guest's
- * end: the entry path)? Yes if another vCPU of this CPU was kicked and has become runnable (it was
- * halted or waiting for its Start-up IPI and now can run), is new (never ran: a guest placed here),
- * or must leave (its guest is ending). A kick that changed nothing for anyone else on this CPU does
- * not cost v its slice. On v's CPU. */
-bool vcpu_others_want_cpu(const struct vcpu *v);
+ * end: the entry path)? Yes if another vCPU of this CPU was kicked and is new (never ran: a guest
+ * placed here) or must leave (its guest is ending); and if one was kicked awake (it was halted or
+ * waiting for its Start-up IPI and now can run) once v has run 1/VCPU_WAKE_GRANULARITY of its slice;
+ * before that, v's slice is cut to end then instead. A kick that changed nothing for anyone else on
+ * this CPU does not cost v its slice, and however often a guest wakes its own vCPU on v's CPU (an
+ * IPI per microsecond to a vCPU that halts after each), v gives the CPU up at most once per
+ * 1/VCPU_WAKE_GRANULARITY of a slice, as Linux's scheduler bounds wake-up preemption with its
+ * wake-up granularity. On v's CPU. */
+#define VCPU_WAKE_GRANULARITY 8
+bool vcpu_others_want_cpu(struct vcpu *v);
 
 /*
  * A vCPU's memory (VMCS, APIC page, FPU area) and the vCPU's other CPUs.
