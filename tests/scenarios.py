@@ -1271,6 +1271,18 @@ def neighbour_kicked_at_most(name: str, limit: int):
     return check
 
 
+def ipi_flood(name: str, args: str, limit: int) -> Scenario:
+    """Guest flood (vCPUs on CPUs 1 and 0) floods its vCPU 1 with IPIs for 400 ms (ipiflood mode=flood ARGS)
+    beside guest spin on CPU 0: spin may have at most LIMIT external-interrupt exits."""
+    return bochs_vmx(name, cpus=2, timeout=400,
+                     modules=[guest("ipiflood", "name=flood vcpus=2 cpu=1,0 mem=16M mode=flood ms=400 gap=1" + args),
+                              guest("ipiflood", "name=spin cpu=0 mem=16M mode=spin loops=20000000")],
+                     expect=[GUEST_SAYS("flood", r"ipiflood: flood \d+ ipis in \d+ ms, got \d+$"),
+                             GUEST_EXITED("flood", 0), GUEST_SAYS("spin", "ipiflood: spin done"),
+                             GUEST_EXITED("spin", 0), ALL_DONE],
+                     check=neighbour_kicked_at_most("spin", limit))
+
+
 SCENARIOS += [
     # Item 2: vCPU 0 ends its guest while vCPU 1, on the other CPU, raises IRQ 4 at it 64 times per REP
     # OUTSB exit and sends it IPIs; five runs (on-exit=restart). poison=1: a page the hypervisor freed
@@ -1286,21 +1298,11 @@ SCENARIOS += [
     # other vCPU runnable does not preempt: spin keeps its slices. Measured (17,000 IPIs in 400 ms): spin
     # had 8,487 external-interrupt exits before the change, 2 after. spin runs with IF=1: Bochs lets no
     # host interrupt exit a guest whose IF is 0.
-    bochs_vmx("ipi-flood-neighbour", cpus=2, timeout=400,
-              modules=[guest("ipiflood", "name=flood vcpus=2 cpu=1,0 mem=16M mode=flood ms=400 gap=1"),
-                       guest("ipiflood", "name=spin cpu=0 mem=16M mode=spin loops=20000000")],
-              expect=[GUEST_SAYS("flood", r"ipiflood: flood \d+ ipis in \d+ ms, got \d+$"), GUEST_EXITED("flood", 0),
-                      GUEST_SAYS("spin", "ipiflood: spin done"), GUEST_EXITED("spin", 0), ALL_DONE],
-              check=neighbour_kicked_at_most("spin", 200)),
+    ipi_flood("ipi-flood-neighbour", "", 200),
     # The same with a flooded vCPU that halts after each IPI: each IPI wakes it, a real reason to take the
     # CPU, but spin runs at least 1/8 of its slice (250 us) between two: at most ~1,600 kicked exits in the
     # 400 ms. Measured: 16,914 before (one per IPI), 1,506 after.
-    bochs_vmx("ipi-flood-halting-neighbour", cpus=2, timeout=400,
-              modules=[guest("ipiflood", "name=flood vcpus=2 cpu=1,0 mem=16M mode=flood ms=400 gap=1 halt=1"),
-                       guest("ipiflood", "name=spin cpu=0 mem=16M mode=spin loops=20000000")],
-              expect=[GUEST_SAYS("flood", r"ipiflood: flood \d+ ipis in \d+ ms, got \d+$"), GUEST_EXITED("flood", 0),
-                      GUEST_SAYS("spin", "ipiflood: spin done"), GUEST_EXITED("spin", 0), ALL_DONE],
-              check=neighbour_kicked_at_most("spin", 2000)),
+    ipi_flood("ipi-flood-halting-neighbour", " halt=1", 2000),
 ]
 
 # The RTC's date in pc-timers against the host's clock.
