@@ -13,6 +13,7 @@ struct hv_config {
 	unsigned selftest;     /* selftest=: fault on purpose to check the exception path (tests) */
 	bool apicv;            /* apicv=0: emulate the local APIC even where the CPU could virtualize it */
 	bool console_irq;      /* console_irq=0: poll the console UART even where its interrupt could be used */
+	bool poison;           /* poison=1: freed pages are poisoned and checked when handed out again (pmm) */
 };
 
 extern struct hv_config config;

@@ -5,7 +5,20 @@
  * detaches on its own CPU -> the last one reports the end and frees its memory, then either rebuilds
  * it from its boot module (restart: on-exit=/on-crash=restart, or the monitor) and it is live again,
  * or the guest has ended (until the monitor starts it again). "hv: all guests finished" comes when
- * no guest is live: a restarting guest is live. */
+ * no guest is live: a restarting guest is live.
+ *
+ * Who may touch a guest's runtime state (struct vm from `mem` on, its vCPUs' memory), and until when:
+ *  - its vCPUs, each on its own CPU, from build until it leaves (guest_detach): its own VMCS and state,
+ *    and, through the devices and the local APIC group, its siblings' APIC pages (vdev/lapic.h,
+ *    "Lifetime");
+ *  - a vCPU that left touches nothing more, but its memory stays: only the last vCPU to leave frees the
+ *    vCPUs' memory (vcpu_free) and the guest's, when no sibling can post to anything any more;
+ *  - the monitor, on the boot CPU, only while it holds the guest (guest_hold: the lock below, taken by
+ *    the freeing and the rebuild), and only if it is live; it may then post to the guest's devices
+ *    (typed input), read its vCPUs through cross-CPU calls and ask it to stop;
+ *  - other CPUs only kick (vcpu_kick reads v->cpu, which the core never changes).
+ * struct vm itself is never freed (vms[] is static); its runtime part is cleared (reset_runtime) only
+ * under the lock, after the last vCPU left. */
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
@@ -373,8 +386,10 @@ static bool collect_files(struct vm *g, struct guest_ctl *c)
 /* Frees what vcpu_create allocated for vCPUs 0..n-1 of a guest that never ran. */
 static void destroy_vcpus(struct vm *g, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		vcpu_destroy(&g->vcpus[i]);
+	for (unsigned i = 0; i < n; i++) {
+		vcpu_leave(&g->vcpus[i]);
+		vcpu_free(&g->vcpus[i]);
+	}
 }
 
 #define build_failed(vm, verb, ...) do { \
@@ -442,7 +457,6 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 			gmem_destroy(&g->mem);
 			return false;
 		}
-	g->vcpus_attached = g->nvcpus;
 	g->create_ticks = rdtsc() - g->t_create;
 	monitor_guest_built(g);
 	pr_debug("hv: guest %s: %s, entry 0x%lx, command line '%s'\n", g->name, why, start.rip, g->args);
@@ -568,6 +582,8 @@ static bool end_or_restart(struct vm *g)
 	restart = want_restart(g, c);
 	c->monitor_stop = c->monitor_restart = false;
 	ctl_lock(c);
+	for (unsigned i = 0; i < g->nvcpus; i++)
+		vcpu_free(&g->vcpus[i]);
 	gmem_destroy(&g->mem);
 	c->live = false;
 	if (restart) {
@@ -594,12 +610,13 @@ unsigned guest_detach(struct vcpu *v)
 {
 	struct vm *g = v->vm;
 
-	/* VMCLEAR and INVEPT here: this CPU keeps no VMCS and no cached translation of the guest. */
-	vcpu_destroy(v);
-	if (__atomic_sub_fetch(&g->vcpus_attached, 1, __ATOMIC_ACQ_REL))
+	/* VMCLEAR and INVEPT here: this CPU keeps no VMCS and no cached translation of the guest.
+	 * Its memory stays: siblings still running may post to its APIC page. */
+	if (!vcpu_leave(v))
 		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
-	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations, so its
-	 * tables and memory can go back to the allocator. */
+	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations and no vCPU
+	 * of the guest runs any more, so the vCPUs' memory, the EPT tables and the RAM can go back to
+	 * the allocator (end_or_restart, under the lock the monitor holds the guest with). */
 	report_end(g);
 	if (end_or_restart(g))
 		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
@@ -641,13 +658,20 @@ int guest_stop(struct vm *g, bool restart)
 {
 	struct guest_ctl *c = ctl_of(g);
 
-	if (!c->live || g->ending)
+	/* Held: the guest cannot end and be rebuilt between the look and the stop (which would stop
+	 * the new one, or write into it while reset_runtime clears it). */
+	if (!guest_hold(g))
 		return -EBUSY;
+	if (g->ending) {
+		guest_release(g);
+		return -EBUSY;
+	}
 	if (restart)
 		__atomic_store_n(&c->monitor_restart, true, __ATOMIC_RELEASE);
 	else
 		__atomic_store_n(&c->monitor_stop, true, __ATOMIC_RELEASE);
 	vm_stop(&g->vcpus[0], restart ? "by the monitor, to restart" : "by the monitor");
+	guest_release(g);
 	return 0;
 }
 

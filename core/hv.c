@@ -54,7 +54,7 @@ void hv_schedule(struct vm *g)
 	for (unsigned i = 0; i < g->nvcpus; i++)
 		sched_add(&g->vcpus[i]);
 	for (unsigned i = 0; i < g->nvcpus; i++)
-		cpu_kick(g->vcpus[i].cpu);
+		vcpu_kick(&g->vcpus[i]);       /* new: the vCPU running there gives way (vcpu_others_want_cpu) */
 }
 
 static void sched_remove(struct percpu *pc, struct vcpu *v)

@@ -126,6 +126,7 @@ static void setup_memory(const struct bootinfo *bi, uint64_t tramp, uint64_t map
 							bi->modules[i].end - bi->modules[i].start, MEM_RESERVED };
 	if (pmm_init(bi->regions, bi->nregions, reserved, nres))
 		panic("hv: no usable memory in the boot loader's memory map");
+	pmm_set_poison(config.poison);
 	usable = pmm_usable_bytes();
 	pr_info("hv: memory usable %lu MiB, free %lu MiB\n", usable >> 20, pmm_free_bytes() >> 20);
 }

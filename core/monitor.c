@@ -78,23 +78,33 @@ static void draw_prompt(void)
 	console_set_tail(t, 4 + line_len);
 }
 
+/* The focused guest's UART shows its unfinished line (vuart_set_live), only while the guest is held:
+ * a guest being rebuilt on another CPU has its UART cleared (core/guest.c, reset_runtime), and its
+ * rebuild sets it live itself if it has the focus then (monitor_guest_built). */
+static void set_live(int f, bool live)
+{
+	if (f >= 0 && guest_hold(&vms[f])) {
+		vuart_set_live(&vms[f].uart, live);
+		guest_release(&vms[f]);
+	}
+}
+
 static void set_focus(int f)
 {
-	if (focus >= 0)
-		vuart_set_live(&vms[focus].uart, false);
+	set_live(focus, false);
 	if (f < 0)
 		printk(LOG_ERR, "hv: console: focus on the monitor (hv>); 'help' lists its commands\n");
 	else
 		printk(LOG_ERR, "hv: console: focus on guest %s (%u); Ctrl-] m for the monitor\n",
 		       vms[f].name, f + 1);
-	focus = f;
+	focus = f;                      /* before the hold: a rebuild after it sees the focus */
 	told_not_running = -1;
 	if (f < 0) {
 		prompt_on = true;
 		console_set_tail(NULL, 0);
 		draw_prompt();
 	} else {
-		vuart_set_live(&vms[f].uart, true);
+		set_live(f, true);
 	}
 }
 
@@ -116,6 +126,8 @@ static void key_help(void)
 	       "Ctrl-] a literal Ctrl-] for the guest, ? this help\n", nvms ? (nvms < 9 ? nvms : 9) : 1);
 }
 
+static void to_guest(uint8_t c);
+
 /* The byte after Ctrl-]. */
 static void console_key(uint8_t c)
 {
@@ -133,23 +145,30 @@ static void console_key(uint8_t c)
 
 		set_focus((focus + 1 + step) % (n + 1) - 1);  /* -1 (monitor), 0, ..., n - 1, round */
 	} else if (c == MONITOR_ESCAPE && focus >= 0) {
-		vuart_receive(&vms[focus].uart, &c, 1);
+		to_guest(c);
 	} else {
 		key_help();
 	}
 }
 
-/* A byte for the focused guest; a guest that has ended gets nothing, and the user is told once. */
+/* A byte for the focused guest; a guest that has ended or is ending gets nothing, and the user is
+ * told once. The guest is held while the byte goes in: its UART raises IRQ 4, which reaches its
+ * vCPUs' APIC pages, and none of that may be freed or cleared for a rebuild meanwhile. */
 static void to_guest(uint8_t c)
 {
 	struct vm *g = &vms[focus];
 	struct guest_life life;
 
-	guest_life(g, &life);
-	if (life.live && !life.ending) {
-		vuart_receive(&g->uart, &c, 1);
-		return;
+	if (guest_hold(g)) {
+		bool ending = g->ending;
+
+		if (!ending)
+			vuart_receive(&g->uart, &c, 1);
+		guest_release(g);
+		if (!ending)
+			return;
 	}
+	guest_life(g, &life);
 	if (told_not_running != focus) {
 		told_not_running = focus;
 		printk(LOG_ERR, "hv: console: guest %s is not running (%s); Ctrl-] m, then 'start %s'\n", g->name,
@@ -411,7 +430,7 @@ static void snap_take(void *arg)
 	struct snap *s = arg;
 	struct vcpu *v = s->v, *cur = this_cpu()->loaded;
 
-	if (!v->vmcs) {
+	if (__atomic_load_n(&v->left, __ATOMIC_ACQUIRE)) {   /* VMCLEARed: its VMCS is no one's now */
 		s->status = SNAP_GONE;
 		return;
 	}

@@ -29,6 +29,13 @@ static uint64_t nwords;        /* 64-bit words in each bitmap */
 static uint64_t nfree;
 static uint64_t usable_bytes;
 static uint64_t next_hint;     /* word where the next single-page search starts */
+static bool poison;            /* pmm_set_poison */
+#define POISON_TAG     0x5045524d49544f4eull  /* word 0 of a poisoned page, XORed with its address */
+/* The other words: one bit per 32-bit word, so that a stray bit set in the freed page shows (an IRR
+ * or ISR bit), and so that a freed local-APIC page still reads as an enabled xAPIC with APIC ID 0
+ * (ID bits 31:24 = 0, SVR bit 8 = 1, SDM Vol. 3A 11.4.6, 11.4.7.2): interrupts routed to it after it
+ * was freed are taken as they were before, and leave their bits (lapic.c, receive_fixed). */
+#define POISON_PATTERN 0x0000010000000100ull
 
 static uint64_t round_up(uint64_t x, uint64_t a)
 {
@@ -264,6 +271,36 @@ int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *re
 	return 0;
 }
 
+void pmm_set_poison(bool on)
+{
+	poison = on;
+}
+
+/* A page freed with poison on: is it as pmm_free_page left it? Reported if not (it is ours now). */
+static void poison_check(uint64_t phys)
+{
+	uint64_t *w = phys_to_virt(phys);
+	unsigned first = 0, changed = 0;
+
+	if (w[0] != (POISON_TAG ^ phys))
+		return;                 /* not poisoned (never freed with poison on, or written at word 0) */
+	for (unsigned i = 1; i < PAGE_SIZE / 8; i++)
+		if (w[i] != POISON_PATTERN && !changed++)
+			first = i;
+	if (changed)
+		pr_err("hv: pmm: page 0x%lx was written after it was freed: word %u is 0x%lx (of %u words changed)\n",
+		       phys, first, w[first], changed);
+}
+
+static void poison_fill(uint64_t phys)
+{
+	uint64_t *w = phys_to_virt(phys);
+
+	w[0] = POISON_TAG ^ phys;
+	for (unsigned i = 1; i < PAGE_SIZE / 8; i++)
+		w[i] = POISON_PATTERN;
+}
+
 uint64_t pmm_alloc_page(void)
 {
 	uint64_t bit;
@@ -283,6 +320,8 @@ uint64_t pmm_alloc_page(void)
 	nfree--;
 	next_hint = bit / BITS_PER_WORD;
 	spin_unlock(&pmm_lock);
+	if (poison)
+		poison_check(bit << PAGE_SHIFT);
 	return bit << PAGE_SHIFT;
 }
 
@@ -359,6 +398,8 @@ static void free_locked(uint64_t phys, uint64_t count)
 
 void pmm_free_page(uint64_t phys)
 {
+	if (poison && phys % PAGE_SIZE == 0)    /* a bad address still reaches free_locked's panic */
+		poison_fill(phys);
 	spin_lock(&pmm_lock);
 	free_locked(phys, 1);
 	spin_unlock(&pmm_lock);

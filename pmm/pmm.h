@@ -41,6 +41,13 @@ int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *re
 uint64_t pmm_alloc_page(void);
 void pmm_free_page(uint64_t phys);
 
+/* Use-after-free detection (the hypervisor's poison=1, for tests): pmm_free_page fills the page with
+ * a pattern (its first word tagged with its address), and pmm_alloc_page, before handing out a page
+ * so tagged, checks the pattern: a page written after it was freed is reported, "hv: pmm: page 0x...
+ * was written after it was freed: word N is 0x... (of M words changed)". Only single pages: the
+ * hypervisor's own (VMCS, APIC pages, EPT tables, 4 KiB guest chunks). */
+void pmm_set_poison(bool on);
+
 /* `count` contiguous pages whose first address is a multiple of `align` (a power of two, >= PAGE_SIZE).
  * 0 and *phys set, or -ENOMEM / -EINVAL. Not zeroed. */
 int pmm_alloc_pages(size_t count, uint64_t align, uint64_t *phys);

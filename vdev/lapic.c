@@ -110,14 +110,16 @@ static inline __attribute__((always_inline)) uint32_t dirty_bit(uint32_t reg)
 	return reg == VLAPIC_IRR ? VLAPIC_DIRTY_IRR : reg == VLAPIC_ISR ? VLAPIC_DIRTY_ISR : VLAPIC_DIRTY_TMR;
 }
 
-static inline __attribute__((always_inline)) void vec_set(struct vlapic *l, uint32_t reg, unsigned v)
+/* Sets vector v in IRR, ISR or TMR; true if it was clear (the register changed). */
+static inline __attribute__((always_inline)) bool vec_set(struct vlapic *l, uint32_t reg, unsigned v)
 {
 	uint32_t *words = words_of(l, reg);
+	bool was_set = __atomic_fetch_or(vec_word(l, reg, v), 1u << (v & 31), __ATOMIC_SEQ_CST) & (1u << (v & 31));
 
-	__atomic_fetch_or(vec_word(l, reg, v), 1u << (v & 31), __ATOMIC_SEQ_CST);
 	if (words)
 		__atomic_fetch_or(words, 1u << (v >> 5), __ATOMIC_SEQ_CST);
 	mark(l, dirty_bit(reg));
+	return !was_set;
 }
 
 /* The summary a scan of `reg` may trust (vec_highest), or NULL: read every word. */
@@ -259,22 +261,29 @@ static void raise_error(struct vlapic *l, uint32_t bits)
 /*
  * A fixed interrupt arrives (from the LVT, a device or an IPI): into IRR, with TMR saying its trigger
  * mode (11.8.4). A disabled APIC drops it (11.4.7.2). Vectors 0..15 are illegal (11.5.2). Returns
- * whether anything changed that the owner must notice.
+ * whether anything changed that the owner must notice: the vector newly requested, or its trigger mode
+ * changed (the EOI-exit bitmap follows TMR). A vector already in IRR with the same trigger mode merges
+ * with the request there (one IRR bit per vector, 11.8.4): the owner was told when it was set, and has
+ * not taken it since, so nothing is new and no kick is needed (a guest posting the same vector in a
+ * loop costs its target's CPU one exit, not one per post).
  */
 static bool receive_fixed(struct vlapic *l, unsigned vector, bool level)
 {
+	bool changed = false;
+
 	if (!vlapic_enabled(l))
 		return false;
 	if (vector < 16) {
 		raise_error(l, VLAPIC_ESR_RECV_VECTOR);
 		return true;
 	}
-	if (level)
-		vec_set(l, VLAPIC_TMR, vector);
-	else if (vec_test(l, VLAPIC_TMR, vector))   /* most interrupts are edge: no write, TMR unchanged */
+	if (level) {
+		changed = vec_set(l, VLAPIC_TMR, vector);
+	} else if (vec_test(l, VLAPIC_TMR, vector)) {   /* most interrupts are edge: no write, TMR unchanged */
 		vec_clear(l, VLAPIC_TMR, vector);
-	vec_set(l, VLAPIC_IRR, vector);
-	return true;
+		changed = true;
+	}
+	return vec_set(l, VLAPIC_IRR, vector) || changed;
 }
 
 void vlapic_post(struct vlapic *l, uint8_t vector, bool level)
@@ -469,6 +478,21 @@ void vlapic_init(struct vlapic *l, struct vlapic_group *g, unsigned index, uint3
 	reset_regs(l, index << 24);
 }
 
+void vlapic_join(struct vlapic_group *g, struct vlapic *l)
+{
+	g->member[l->index] = l;
+	if (g->count <= l->index)
+		g->count = l->index + 1;
+	__atomic_add_fetch(&g->attached, 1, __ATOMIC_SEQ_CST);
+}
+
+bool vlapic_leave(struct vlapic *l)
+{
+	/* Release: this member's last posts come before the count says it left; acquire: the last
+	 * sees every other member's. */
+	return __atomic_sub_fetch(&l->group->attached, 1, __ATOMIC_ACQ_REL) == 0;
+}
+
 void vlapic_reset_on_init(struct vlapic *l)
 {
 	reset_regs(l, get(l, VLAPIC_ID));
@@ -532,7 +556,8 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 		__atomic_fetch_add(&t->nmi_pending, 1, __ATOMIC_SEQ_CST);
 		break;
 	case VLAPIC_ICR_INIT:
-		__atomic_store_n(&t->init_pending, true, __ATOMIC_SEQ_CST);
+		if (__atomic_exchange_n(&t->init_pending, true, __ATOMIC_SEQ_CST))
+			return;              /* one pending already: the owner was told (merges, as above) */
 		break;
 	case VLAPIC_ICR_STARTUP:
 		__atomic_store_n(&t->sipi_vector, (int)vector, __ATOMIC_SEQ_CST);

@@ -94,10 +94,22 @@
 
 struct vlapic;
 
-/* The local APICs of one guest: IPIs reach only these. Filled by the caller. */
+/*
+ * The local APICs of one guest: IPIs reach only these. Members join with vlapic_join.
+ *
+ * Lifetime. Any CPU running one of the guest's vCPUs reaches every member's register page without a
+ * lock: the IPIs it sends, the interrupts its device accesses raise through the I/O APIC (one REP OUTS
+ * to the UART raises IRQ 4 up to 128 times in one exit), the PIC's and the timers'; the monitor too,
+ * holding the guest, when it types into the guest's UART. So a member's page must outlive every vCPU
+ * of the group, not only its own: when a vCPU leaves its CPU for good its member calls vlapic_leave
+ * and stays a member, its page in place, taking posts nobody will read; the last member to leave is
+ * told so, and only then, with no vCPU of the group left to post, may the pages be freed (by the
+ * caller, for every member at once). The group and its members are reset only after that.
+ */
 struct vlapic_group {
 	struct vlapic *member[VLAPIC_MAX];
 	unsigned count;
+	unsigned attached;  /* members that joined and have not left (vlapic_join, vlapic_leave) */
 	unsigned phys_bits; /* the guest's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]) for APIC_BASE; 0 = 36 */
 	/* Called after an event (IRR bit, NMI, INIT, SIPI) was posted to `target`, from any CPU, so the
 	 * owner of the target vCPU notices it (it may kick another host CPU). May be NULL. */
@@ -130,6 +142,13 @@ struct vlapic {
 	bool init_pending;
 	int sipi_vector;         /* -1 none, else the vector of the latest Start-up IPI */
 };
+
+/* Makes l (initialized) member l->index of g, counted in g->attached. Before its vCPU first runs. */
+void vlapic_join(struct vlapic_group *g, struct vlapic *l);
+/* l's vCPU left its CPU for good (after its last post). l stays a member, its page in place, for the
+ * others still posting; true for the last member to leave: no member posts any more, every member's
+ * page may go. Any CPU. */
+bool vlapic_leave(struct vlapic *l);
 
 /* Power-up/reset state (SDM 11.4.7.1): base 0xFEE00000 | EN | (BSP if index == 0), ID = index,
  * version VLAPIC_VERSION, SVR 0xFF (software-disabled), DFR all ones, LVTs masked, everything else 0.
@@ -172,8 +191,10 @@ uint64_t vlapic_get_cr8(const struct vlapic *l);
 void vlapic_set_cr8(struct vlapic *l, uint64_t cr8);
 
 /* Post a fixed interrupt from a device or IPI (level: sets the TMR bit, else clears it). Any CPU:
- * atomic on IRR; then kicks. Dropped while the APIC is disabled; a vector below 16 sets ESR
- * "received illegal vector" instead. */
+ * atomic on IRR; then kicks, only if that changed IRR or TMR (a vector already pending with the same
+ * trigger mode merges with it: its owner knows already). Dropped while the APIC is disabled; a vector
+ * below 16 sets ESR "received illegal vector" instead. The same rule for IPIs and vlapic_deliver:
+ * a kick when a vector becomes pending, an INIT when none was pending, every NMI and Start-up IPI. */
 void vlapic_post(struct vlapic *l, uint8_t vector, bool level);
 /*
  * Delivers a message from an I/O APIC (or MSI) to the APICs of `g` that `dest` addresses: physical

@@ -231,19 +231,22 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 		    vmcs_read(GUEST_RIP));
 }
 
-static __attribute__((noinline)) int handle_external_interrupt(void)
+static __attribute__((noinline)) int handle_external_interrupt(struct vcpu *v)
 {
 	/* "Acknowledge interrupt on exit" is off: the interrupt is still pending at the local APIC.
 	 * Open the window for one instruction so the host IDT takes it (a wake-up IPI: cross-CPU calls
-	 * run in its handler). If other vCPUs share this CPU, one of them may have just become runnable
-	 * (an IPI for it), or the interrupt was a key for the monitor (input_waiting): let the scheduler
-	 * look. */
+	 * run in its handler). The scheduler looks only for a reason: a key for the monitor
+	 * (input_waiting), or another vCPU of this CPU that is new, whose guest is ending, or that the
+	 * kick made runnable, v having run its share (vcpu_others_want_cpu). A kick for v itself is
+	 * taken by the injection step; one that changed nothing (a vector already pending at a vCPU that
+	 * waits its turn) leaves v its slice, so a guest flooding its own vCPU with IPIs cannot drag the
+	 * other guests of that CPU through a reschedule per IPI. */
 	struct percpu *pc = this_cpu();
 
 	sti();
 	asm volatile("nop");
 	cli();
-	return pc->nvcpus > 1 || pc->input_waiting ? VCPU_PREEMPTED : HANDLED;
+	return pc->input_waiting || (pc->nvcpus > 1 && vcpu_others_want_cpu(v)) ? VCPU_PREEMPTED : HANDLED;
 }
 
 /* Hardware task switches (CALL or JMP to a TSS or task gate, IRET with NT = 1, an interrupt or
@@ -539,7 +542,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
-	case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(); break;
+	case EXIT_EXTERNAL_INTERRUPT: r = handle_external_interrupt(v); break;
 	case EXIT_TRIPLE_FAULT:       r = handle_triple_fault(v); break;
 	case EXIT_WBINVD:                /* caches are shared with other guests: a no-op for guests */
 		skip_instruction();

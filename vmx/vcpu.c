@@ -527,10 +527,8 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	memset(phys_to_virt(apic_page), 0, PAGE_SIZE);
 	vm->lapics.kick = lapic_kick;
 	vm->lapics.eoi_level = lapic_eoi_level;
-	vm->lapics.member[index] = &v->lapic;
-	if (vm->lapics.count <= index)
-		vm->lapics.count = index + 1;
 	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
+	vlapic_join(&vm->lapics, &v->lapic);
 	if (index == 0) {
 		/* What a PC's firmware leaves the boot CPU's APIC in (the MP spec's "virtual wire" mode,
 		 * 3.6.2.2): software-enabled, the 8259A through LINT0 (ExtINT), NMI on LINT1. A kernel
@@ -643,6 +641,8 @@ void vcpu_load(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
+	/* The flag before the IPI: the exit the IPI causes finds it (vcpu_others_want_cpu). */
+	__atomic_store_n(&v->kicked, true, __ATOMIC_SEQ_CST);
 	cpu_kick(v->cpu);
 }
 
@@ -679,6 +679,31 @@ uint64_t vcpu_next_deadline(const struct vcpu *v)
 
 	/* Device timers are vCPU 0's to run whatever its state: even waiting, its CPU wakes for them. */
 	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+bool vcpu_others_want_cpu(struct vcpu *v)
+{
+	struct percpu *pc = this_cpu();
+	unsigned n = __atomic_load_n(&pc->nvcpus, __ATOMIC_ACQUIRE);
+	uint64_t now = rdtsc();
+
+	for (unsigned i = 0; i < n; i++) {
+		struct vcpu *o = pc->vcpus[i];
+
+		/* Taking the flag before looking: a kick after this look comes with its own IPI. */
+		if (o == v || !__atomic_exchange_n(&o->kicked, false, __ATOMIC_ACQ_REL))
+			continue;
+		if (o->vm->ending || !o->ready)
+			return true;
+		/* A runnable one waits for its turn as before the kick: the kick is not its turn. */
+		if (o->state == VCPU_RUNNING || !vcpu_runnable(o, now))
+			continue;
+		if (now >= v->wake_after)
+			return true;
+		if (v->wake_after < v->slice_end)
+			v->slice_end = v->wake_after;   /* the preemption timer ends v's slice then */
+	}
+	return false;
 }
 
 bool vcpu_others_active(const struct vcpu *v)
@@ -734,6 +759,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		return VCPU_BLOCKED;
 	v->state = VCPU_RUNNING;
 	v->slice_end = now + quantum_tsc;
+	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
 	v->armed_deadline = ~0ull;          /* the preemption timer is set afresh */
 	if ((r = vmx_prepare_entry(v, false)) != HANDLED)
 		return (enum vcpu_action)r;
@@ -748,7 +774,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	return v->action;
 }
 
-void vcpu_destroy(struct vcpu *v)
+bool vcpu_leave(struct vcpu *v)
 {
 	struct percpu *pc = this_cpu();
 
@@ -764,10 +790,18 @@ void vcpu_destroy(struct vcpu *v)
 		vpid_free(v->vpid);
 		v->vpid = 0;
 	}
+	__atomic_store_n(&v->left, true, __ATOMIC_RELEASE);
+	/* Its APIC stays a member of the guest's group, posted to by the vCPUs still running. */
+	return vlapic_leave(&v->lapic);
+}
+
+void vcpu_free(struct vcpu *v)
+{
 	pmm_free_page(v->vmcs);
 	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
 	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
 	v->vmcs = 0;
+	v->lapic.regs = NULL;
 	v->fpu = NULL;
 }
 

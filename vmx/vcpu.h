@@ -60,6 +60,8 @@ struct vcpu {
 	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
 	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
 	volatile enum vcpu_activity state;
+	volatile bool kicked;        /* vcpu_kick since its CPU last looked (vcpu_others_want_cpu) */
+	volatile bool left;          /* it left its CPU for good (vcpu_leave); its memory stays until vcpu_free */
 	bool halted_if;              /* VCPU_HALTED: RFLAGS.IF at the HLT (only then interrupts wake it) */
 	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
 	struct vcpu_event event;
@@ -77,6 +79,7 @@ struct vcpu {
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
+	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
 	uint32_t exits[EXIT_REASON_MAX + 1];
 };
@@ -112,7 +115,6 @@ struct vm {
 	enum vcpu_action end_why;
 	int exit_code;
 	char stop_reason[160];
-	unsigned vcpus_attached;     /* vCPUs still on a host CPU */
 
 	struct vcpu vcpus[VM_MAX_VCPUS];
 };
@@ -169,11 +171,37 @@ static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
 		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
 }
 
-/* Lets the host CPU of `v` know an event was posted to it (from any CPU). */
+/* Lets the host CPU of `v` know an event was posted to it (from any CPU): marks it kicked and sends
+ * the wake-up IPI (none to this CPU: its scheduler looks anyway). Callers kick only for something
+ * new (lapic.c merges a vector already pending). */
 void vcpu_kick(struct vcpu *v);
-/* Takes `v` off its CPU for good (VMCLEAR, this CPU's cached EPT translations of its guest dropped,
- * INVEPT) and releases its VMCS, APIC page and FPU area. On v's own CPU. */
-void vcpu_destroy(struct vcpu *v);
+/* Called at an external-interrupt exit of `v` (a kick, a cross-CPU call, a key): is there a reason
+ * for the scheduler to look now, other than v's own (its slice: the preemption timer; its guest's
+ * end: the entry path)? Yes if another vCPU of this CPU was kicked and is new (never ran: a guest
+ * placed here) or must leave (its guest is ending); and if one was kicked awake (it was halted or
+ * waiting for its Start-up IPI and now can run) once v has run 1/VCPU_WAKE_GRANULARITY of its slice;
+ * before that, v's slice is cut to end then instead. A kick that changed nothing for anyone else on
+ * this CPU does not cost v its slice, and however often a guest wakes its own vCPU on v's CPU (an
+ * IPI per microsecond to a vCPU that halts after each), v gives the CPU up at most once per
+ * 1/VCPU_WAKE_GRANULARITY of a slice, as Linux's scheduler bounds wake-up preemption with its
+ * wake-up granularity. On v's CPU. */
+#define VCPU_WAKE_GRANULARITY 8
+bool vcpu_others_want_cpu(struct vcpu *v);
+
+/*
+ * A vCPU's memory (VMCS, APIC page, FPU area) and the vCPU's other CPUs.
+ * Siblings reach v's APIC page from their own CPUs at any time while they run (IPIs, device interrupts
+ * routed by the I/O APIC, see vdev/lapic.h "Lifetime"), and the monitor reads v through cross-CPU
+ * calls while it holds the guest: so leaving and freeing are two steps.
+ * vcpu_leave: `v` leaves its CPU for good, on that CPU: VMCLEAR, this CPU's cached EPT and VPID
+ * translations of the guest dropped (INVEPT, INVVPID), its VPID given back, v->left set (a monitor
+ * call finds it gone). Its memory stays: true if it was the last vCPU of its guest to leave (every
+ * CPU of the guest has done the same, and none can post any more).
+ * vcpu_free: gives back v's VMCS, APIC page and FPU area. Only after the last vcpu_leave of its guest
+ * (or for a guest whose vCPUs never ran), while the guest is held against the monitor (core/guest.c).
+ */
+bool vcpu_leave(struct vcpu *v);
+void vcpu_free(struct vcpu *v);
 /* One-line summary of exit counts: "total N, io 12, cpuid 3" (of one vCPU, or summed over a vm). */
 void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size);
 /* Prints the registers and key VMCS fields (for stops and the future monitor's "regs"). */

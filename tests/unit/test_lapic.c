@@ -1863,6 +1863,137 @@ static void test_concurrent_posts(void)
 	CHECK_EQ(vlapic_highest_isr(&race_l), -1);
 }
 
+/*
+ * A kick tells the target's CPU that something is new: a vector that was not pending, a trigger mode
+ * that changed (the EOI-exit bitmap follows TMR), an INIT when none waits, every NMI and SIPI. The
+ * same vector posted again before its owner took it merges with the pending one (one IRR bit per
+ * vector, SDM 3A 11.8.4): no kick, whoever posts it (a device, an IPI, the I/O APIC).
+ */
+static void test_kick_merges(void)
+{
+	setup();
+	all_enable();
+	vlapic_post(&L[1], VEC, false);
+	CHECK_EQ(kicks[1], 1);
+	vlapic_post(&L[1], VEC, false);                        /* pending: merges */
+	ipi(0, VLAPIC_ICR_FIXED | VEC, 1);                     /* the same by IPI */
+	vlapic_deliver(&G, 1, false, 0, VEC, false);          /* and by the I/O APIC */
+	CHECK_EQ(kicks[1], 1);
+	CHECK(irr(&L[1], VEC));
+	vlapic_post(&L[1], VEC + 1, false);                    /* another vector: new */
+	CHECK_EQ(kicks[1], 2);
+	vlapic_post(&L[1], VEC, true);                         /* level now: TMR changes */
+	CHECK_EQ(kicks[1], 3);
+	CHECK(tmr(&L[1], VEC));
+	vlapic_post(&L[1], VEC, true);
+	CHECK_EQ(kicks[1], 3);
+	vlapic_post(&L[1], VEC, false);                        /* edge again: TMR changes */
+	CHECK_EQ(kicks[1], 4);
+	CHECK(!tmr(&L[1], VEC));
+	/* Taken (IRR -> ISR): the next one is a new request, even while the first is in service. */
+	CHECK_EQ(vlapic_pending_vector(&L[1]), VEC + 1);
+	vlapic_accept(&L[1], VEC + 1);
+	CHECK_EQ(vlapic_pending_vector(&L[1]), -1);            /* VEC: the class in service (11.8.3.1) */
+	vlapic_post(&L[1], VEC + 1, false);
+	CHECK_EQ(kicks[1], 5);
+	mw(&L[1], VLAPIC_EOI, 0);
+	/* INIT waits once; NMIs count, each one kicks; a SIPI replaces the vector and kicks. */
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT, 2);
+	ipi(0, VLAPIC_ICR_INIT | VLAPIC_ICR_ASSERT, 2);
+	CHECK_EQ(kicks[2], 1);
+	ipi(0, VLAPIC_ICR_NMI, 3);
+	ipi(0, VLAPIC_ICR_NMI, 3);
+	CHECK_EQ(kicks[3], 2);
+	CHECK_EQ(L[3].nmi_pending, 2);
+	/* A flood: 1000 IPIs of one vector to a target that does not take it cost one kick. */
+	for (unsigned i = 0; i < 1000; i++)
+		ipi(0, VLAPIC_ICR_FIXED | 0x90, 3);
+	CHECK_EQ(kicks[3], 3);
+}
+
+/*
+ * The lifetime rule of vdev/lapic.h: four members, each a thread (a vCPU on its own CPU), send IPIs
+ * to the others and raise I/O APIC messages at them until told to stop, then leave (vlapic_leave);
+ * they are told at staggered times, so members still running post to members that have left. Only
+ * the one vlapic_leave calls the last frees the pages, all of them, as core/guest.c does. Under
+ * ASan, any post that reached a page after it was freed is a heap-use-after-free: none may.
+ */
+#define LIFE_N      4
+#define LIFE_ROUNDS 200
+
+static struct vlapic life_l[LIFE_N];
+static struct vlapic_group life_g;
+static uint32_t *life_pages[LIFE_N];
+static unsigned life_stop[LIFE_N], life_last, life_posts;
+
+static void *life_member(void *arg)
+{
+	unsigned self = (unsigned)(uintptr_t)arg, n = 0;
+	struct vlapic *l = &life_l[self];
+
+	while (!__atomic_load_n(&life_stop[self], __ATOMIC_ACQUIRE) || n < 16) {
+		unsigned to = (self + 1 + n % (LIFE_N - 1)) % LIFE_N;
+		int v;
+
+		/* An IPI by the ICR (the sender's own page, the target's ID and IRR), an I/O APIC
+		 * message (every member's ID), a device's post (the target's IRR). */
+		vlapic_mmio_write(l, VLAPIC_ICR2, 4, (uint64_t)to << 24, 0);
+		vlapic_mmio_write(l, VLAPIC_ICR, 4, VLAPIC_ICR_FIXED | (0x40 + n % 64), 0);
+		vlapic_deliver(&life_g, to, false, 0, (uint8_t)(0x80 + n % 64), false);
+		vlapic_post(&life_l[to], (uint8_t)(0xc0 + n % 32), false);
+		while ((v = vlapic_pending_vector(l)) >= 0) {   /* the owner takes what came */
+			vlapic_accept(l, v);
+			vlapic_mmio_write(l, VLAPIC_EOI, 4, 0, 0);
+		}
+		n++;
+	}
+	__atomic_fetch_add(&life_posts, n, __ATOMIC_RELAXED);
+	if (vlapic_leave(l)) {
+		__atomic_fetch_add(&life_last, 1, __ATOMIC_SEQ_CST);
+		for (unsigned i = 0; i < LIFE_N; i++) {
+			free(life_pages[i]);
+			life_l[i].regs = NULL;
+		}
+	}
+	return NULL;
+}
+
+static void test_member_leaves(void)
+{
+	unsigned bad = 0;
+
+	for (unsigned round = 0; round < LIFE_ROUNDS; round++) {
+		pthread_t th[LIFE_N];
+
+		memset(&life_g, 0, sizeof(life_g));
+		memset(life_l, 0, sizeof(life_l));
+		life_last = 0;
+		for (unsigned i = 0; i < LIFE_N; i++) {
+			life_pages[i] = aligned_alloc(4096, 4096);
+			memset(life_pages[i], 0, 4096);
+			life_stop[i] = 0;
+			vlapic_init(&life_l[i], &life_g, i, life_pages[i]);
+			vlapic_join(&life_g, &life_l[i]);
+			vlapic_mmio_write(&life_l[i], VLAPIC_SVR, 4, 0x1ff, 0);
+		}
+		CHECK_EQ(life_g.attached, LIFE_N);
+		CHECK_EQ(life_g.count, LIFE_N);
+		for (uintptr_t i = 0; i < LIFE_N; i++)
+			CHECK_EQ(pthread_create(&th[i], NULL, life_member, (void *)i), 0);
+		/* Member `round % N` leaves first, while the others post to it; then one by one. */
+		for (unsigned k = 0; k < LIFE_N; k++) {
+			__atomic_store_n(&life_stop[(round + k) % LIFE_N], 1, __ATOMIC_RELEASE);
+			for (volatile unsigned spin = 0; spin < 20000; spin++)
+				;
+		}
+		for (unsigned i = 0; i < LIFE_N; i++)
+			pthread_join(th[i], NULL);
+		bad += life_last != 1;
+	}
+	CHECK_EQ(bad, 0);                  /* exactly one member was told it was the last, each round */
+	CHECK(life_posts > LIFE_ROUNDS * LIFE_N * 16);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -1888,5 +2019,7 @@ int main(int argc, char **argv)
 	RUN(test_dirty_bits);
 	RUN(test_cpu_delivery);
 	RUN(test_concurrent_posts);
+	RUN(test_kick_merges);
+	RUN(test_member_leaves);
 	return unit_report(argv[0]);
 }

@@ -504,6 +504,40 @@ static void test_range_usable(void)
 	CHECK(!pmm_range_usable(NULL, 0, 0x100000, 0x1000));
 }
 
+/* poison=1: a page freed and written afterwards is reported when handed out again, with the first
+ * word changed; one freed and left alone, or never freed, is not. */
+static void test_poison(void)
+{
+	struct mem_region map[] = { { 0x100000, 0x10000, MEM_USABLE } };   /* 16 pages, the bitmaps take one */
+	uint64_t pages[16], n = 0, p;
+	uint32_t *w;
+
+	fake_phys_init(0, 0x200000);
+	CHECK_EQ(pmm_init(map, 1, NULL, 0), 0);
+	pmm_set_poison(true);
+	unit_log_clear();
+	while (n < 16 && (p = pmm_alloc_page()))
+		pages[n++] = p;
+	CHECK(n >= 8);
+	CHECK(!strstr(unit_log, "written after it was freed"));   /* never freed: not checked */
+	for (unsigned i = 0; i < n; i++)
+		pmm_free_page(pages[i]);
+	w = phys_to_virt(pages[3]);
+	w[0x220 / 4] |= 1;                     /* an IRR bit set in a freed APIC page */
+	for (unsigned i = 0; i < n; i++)       /* every page back, the written one among them */
+		CHECK(pmm_alloc_page() != 0);
+	CHECK(strstr(unit_log, "was written after it was freed: word 68 is 0x10000000101 (of 1 words changed)"));
+	{
+		unsigned reports = 0;
+
+		for (const char *q = unit_log; (q = strstr(q, "written after it was freed")); q++)
+			reports++;
+		CHECK_EQ(reports, 1);              /* only the page written */
+	}
+	pmm_set_poison(false);
+	fake_phys_fini();
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -515,5 +549,6 @@ int main(int argc, char **argv)
 	RUN(test_bad_free);
 	RUN(test_large_machine);
 	RUN(test_range_usable);
+	RUN(test_poison);
 	return unit_report(argv[0]);
 }
