@@ -1,6 +1,7 @@
 /* The CPUID exit: what a guest sees of the processor (SDM Vol. 2A, CPUID): the host's leaves with
  * what it cannot use hidden, the hypervisor leaves 0x40000000+, its own APIC ID and topology, the
  * TSC and APIC-timer frequencies. */
+#include "arch/x86/spec.h"
 #include "arch/x86/time.h"
 #include "tessera/hypercall.h"
 #include "vmx/handler.h"
@@ -108,11 +109,13 @@ int vmx_handle_cpuid(struct vcpu *v)
 			r.edx &= ~((1u << 22) | (1u << 24) | (1u << 25)); /* AMX: its state is not switched */
 			/* MSRs of these are not emulated (SDM Vol. 2A, CPUID leaf 07H; Vol. 4, 2.1): TSC_ADJUST
 			 * (IA32_TSC_ADJUST, read by Linux at every idle entry), SGX, MPX (IA32_BNDCFGS), Intel PT,
-			 * CET (IA32_U_CET/S_CET), and the speculation controls IBRS/IBPB, STIBP, L1D_FLUSH,
-			 * ARCH_CAPABILITIES, CORE_CAPABILITIES, SSBD (IA32_SPEC_CTRL, PRED_CMD, FLUSH_CMD ...). */
+			 * CET (IA32_U_CET/S_CET). */
 			r.ebx &= ~((1u << 1) | (1u << 2) | (1u << 14) | (1u << 25));
 			r.ecx &= ~(1u << 7);
-			r.edx &= ~((1u << 20) | 0xfc000000u);
+			r.edx &= ~(1u << 20);
+			/* The speculation controls (bits 26-31: IA32_SPEC_CTRL, PRED_CMD, FLUSH_CMD,
+			 * ARCH_CAPABILITIES, CORE_CAPABILITIES): those spec.c gives guests, no others. */
+			r.edx &= ~CPUID_7_0_EDX_SPEC_MSRS | spec_guest_cpuid7_edx();
 			if (!(vmx_caps.cpu2 & SEC_RDTSCP))
 				r.ecx &= ~(1u << 22);  /* RDPID #UDs without "enable RDTSCP" (SDM Vol. 3C, 26.3) */
 		} else if (sub == 1) {
