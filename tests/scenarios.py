@@ -388,7 +388,7 @@ SCENARIOS += [
     bochs_vmx("spec-tigerlake", cpus=1, cpu_model="tigerlake",
               modules=[guest("specctl", "name=sa mem=16M expect=on value=1 rounds=6"),
                        guest("specctl", "name=sb mem=16M expect=on value=6 rounds=6")],
-              expect=[SPEC_LINE("VERW on VM entry, IBPB on guest switch, RSB fill on VM exit, eIBRS, retpolines",
+              expect=[SPEC_LINE("VERW on VM entry, IBPB on guest switch, RSB CALL on VM exit (PBRSB), eIBRS, retpolines",
                                 "L1D flush (RDCL_NO)", None,
                                 "SPEC_CTRL, PRED_CMD, FLUSH_CMD, ARCH_CAPABILITIES"),
                       GUEST_SAYS("sa", r"specctl: rdmsr ARCH_CAPABILITIES 0x00000001f ok$"),

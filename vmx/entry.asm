@@ -26,7 +26,7 @@ section .text
 bits 64
 global vmx_enter, vmx_exit_stub
 extern vmx_exit_dispatch
-extern spec_rsb_fill_on_exit, spec_verw_on_entry, spec_verw_sel   ; arch/x86/spec.c decides
+extern spec_rsb_rounds, spec_verw_on_entry, spec_verw_sel   ; arch/x86/spec.c decides
 
 ; int vmx_enter(struct vcpu *v /* rdi: regs first */, uint64_t launched /* rsi */)
 ; Returns 0 when an exit handler asked the scheduler to take over, 1 when VMLAUNCH/VMRESUME failed.
@@ -109,13 +109,14 @@ vmx_exit_stub:
 	mov [rax + G_R15], r15
 	mov rbx, cr2                         ; a guest #PF may have changed it since entry
 	mov [rax + G_CR2], rbx
-	cmp byte [rel spec_rsb_fill_on_exit], 0
-	je .no_rsb_fill
+	movzx ecx, byte [rel spec_rsb_rounds]
+	test ecx, ecx
+	jz .no_rsb_fill
 	; Overwrite the return stack buffer before the first RET: its entries are the guest's, which
-	; host RETs would otherwise speculate to (spec.c). 16 rounds of two CALLs, each CALL's return
-	; address an INT3 no RET ever reaches (a speculation trap), then the stack back where it was
-	; (Intel "Retpoline" white paper, RSB stuffing; Linux __FILL_RETURN_BUFFER).
-	mov ecx, 16
+	; host RETs would otherwise speculate to (spec.c). Rounds of two CALLs (16: all 32 entries; 1:
+	; eIBRS with PBRSB, where only the guest's last CALL is a danger), each CALL's return address an
+	; INT3 no RET ever reaches (a speculation trap), then the stack back where it was (Intel
+	; "Retpoline" white paper, RSB stuffing; Linux __FILL_RETURN_BUFFER).
 .rsb_loop:
 	call .rsb_1
 	int3

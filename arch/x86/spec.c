@@ -37,9 +37,10 @@
  *   does not separate two guests (same predictor mode). Remedy: IBPB (IA32_PRED_CMD) when a CPU goes
  *   from one guest's vCPU to another guest's (vcpu_load). Needs CPUID.7.0:EDX.IBRS_IBPB.
  * - return stack buffer: after a VM exit, RETs may predict from entries the guest left. Remedy: 32
- *   calls overwrite the RSB after every exit, unless eIBRS protects it and the CPU reports PBRSB_NO
- *   (eIBRS without PBRSB_NO still predicts from the guest's last CALL: Intel's "Post-barrier Return
- *   Stack Buffer Predictions"; Linux's choice in spectre_v2_determine_rsb_fill_type_at_vmexit).
+ *   calls overwrite the RSB after every exit. Under eIBRS the guest's entries are not used by the
+ *   host, except the one of its last CALL on CPUs without PBRSB_NO: one CALL before the first RET
+ *   covers that (Intel's "Post-barrier Return Stack Buffer Predictions"); with PBRSB_NO nothing is
+ *   needed. Linux chooses the same (spectre_v2_determine_rsb_fill_type_at_vmexit).
  *
  * Guests get the controls the CPU has: IA32_SPEC_CTRL (the bits CPUID enumerates), IA32_PRED_CMD,
  * IA32_FLUSH_CMD, and a read of IA32_ARCH_CAPABILITIES filtered to ARCH_CAP_GUEST_BITS, so that a
@@ -76,8 +77,10 @@ void spec_choose(const struct spec_cpu *cpu, struct spec_policy *p)
 		p->on |= SPEC_EIBRS;
 		p->host_spec_ctrl = SPEC_CTRL_IBRS;
 	}
-	if (!eibrs || !(caps & ARCH_CAP_PBRSB_NO))
+	if (!eibrs)
 		p->on |= SPEC_RSB_FILL;
+	else if (!(caps & ARCH_CAP_PBRSB_NO))
+		p->on |= SPEC_RSB_CALL;
 
 	/* IA32_SPEC_CTRL exists if any of its bits is enumerated (SDM Vol. 4, Table 2-2). */
 	if (edx & CPUID_7_0_EDX_IBRS_IBPB)
@@ -122,6 +125,7 @@ unsigned spec_describe(const struct spec_cpu *cpu, const struct spec_policy *p, 
 	n = item(buf, size, n, p->on & SPEC_VERW, &first, "VERW on VM entry");
 	n = item(buf, size, n, p->on & SPEC_IBPB, &first, "IBPB on guest switch");
 	n = item(buf, size, n, p->on & SPEC_RSB_FILL, &first, "RSB fill on VM exit");
+	n = item(buf, size, n, p->on & SPEC_RSB_CALL, &first, "RSB CALL on VM exit (PBRSB)");
 	n = item(buf, size, n, p->on & SPEC_EIBRS, &first, "eIBRS");
 	n = item(buf, size, n, true, &first, "retpolines");
 	first = true;
@@ -131,7 +135,7 @@ unsigned spec_describe(const struct spec_cpu *cpu, const struct spec_policy *p, 
 		 &first, caps & ARCH_CAP_RDCL_NO ? "L1D flush (RDCL_NO)" : "L1D flush (SKIP_L1DFL_VMENTRY)");
 	n = item(buf, size, n, cpu->intel && !(p->on & (SPEC_VERW | SPEC_L1D_FLUSH)) && !(p->open & SPEC_OPEN_MDS),
 		 &first, "VERW (MDS_NO, TAA_NO)");
-	n = item(buf, size, n, !(p->on & SPEC_RSB_FILL), &first, "RSB fill (eIBRS, PBRSB_NO)");
+	n = item(buf, size, n, !(p->on & (SPEC_RSB_FILL | SPEC_RSB_CALL)), &first, "RSB fill (eIBRS, PBRSB_NO)");
 	n = item(buf, size, n, first, &first, "none");
 	if (p->open) {
 		first = true;
@@ -152,7 +156,7 @@ unsigned spec_describe(const struct spec_cpu *cpu, const struct spec_policy *p, 
 
 #ifndef HOST_TEST
 struct spec_policy spec;
-uint8_t spec_rsb_fill_on_exit, spec_verw_on_entry;
+uint8_t spec_rsb_rounds, spec_verw_on_entry;
 /* VERW's operand: a valid writable data segment, the only kind whose VERW clears the buffers on
  * MD_CLEAR CPUs (MDS deep dive, "Software sequences"). */
 const uint16_t spec_verw_sel = SEL_DATA;
@@ -171,7 +175,7 @@ void spec_init(void)
 	if (cpu.cpuid7_edx & CPUID_7_0_EDX_ARCH_CAPS)
 		cpu.arch_caps = rdmsr(MSR_IA32_ARCH_CAPABILITIES);
 	spec_choose(&cpu, &spec);
-	spec_rsb_fill_on_exit = !!(spec.on & SPEC_RSB_FILL);
+	spec_rsb_rounds = spec.on & SPEC_RSB_FILL ? 16 : spec.on & SPEC_RSB_CALL ? 1 : 0;
 	spec_verw_on_entry = !!(spec.on & SPEC_VERW);
 	spec_describe(&cpu, &spec, line, sizeof(line));
 	pr_info("hv: spec: %s\n", line);

@@ -76,6 +76,7 @@ struct spec_cpu {
 #define SPEC_VERW        (1u << 1)  /* VERW before every VM entry (MDS, TAA, RFDS) */
 #define SPEC_IBPB        (1u << 2)  /* IBPB when a CPU goes from one guest's vCPU to another guest's */
 #define SPEC_RSB_FILL    (1u << 3)  /* 32 RSB entries overwritten after every VM exit */
+#define SPEC_RSB_CALL    (1u << 5)  /* eIBRS with PBRSB: one round (2 CALLs) of the same after every exit */
 #define SPEC_EIBRS       (1u << 4)  /* IA32_SPEC_CTRL.IBRS kept set in the hypervisor (enhanced IBRS) */
 /* Vulnerabilities the CPU has that nothing here mitigates (spec_policy.open). */
 #define SPEC_OPEN_L1TF   (1u << 0)  /* affected, no L1D_FLUSH command */
@@ -99,8 +100,9 @@ unsigned spec_describe(const struct spec_cpu *cpu, const struct spec_policy *p, 
 #include "arch/x86/cpu.h"
 
 extern struct spec_policy spec;
-/* Read by vmx/entry.asm: 1 to overwrite the RSB after each VM exit, to VERW before each VM entry. */
-extern uint8_t spec_rsb_fill_on_exit, spec_verw_on_entry;
+/* Read by vmx/entry.asm: rounds of two CALLs that overwrite the RSB after each VM exit (16, 1 or 0),
+ * and 1 to VERW before each VM entry. */
+extern uint8_t spec_rsb_rounds, spec_verw_on_entry;
 extern const uint16_t spec_verw_sel;
 
 /* Reads the CPU, chooses, prints the `hv: spec:` line. Once, on the boot CPU. */

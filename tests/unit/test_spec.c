@@ -36,14 +36,14 @@ static void test_bochs_tigerlake(void)
 {
 	struct spec_policy p = choose(true, 0, EDX_ALL | CPUID_7_0_EDX_CORE_CAPS, 0x1f);
 
-	CHECK_EQ(p.on, SPEC_VERW | SPEC_IBPB | SPEC_RSB_FILL | SPEC_EIBRS);  /* no PBRSB_NO: RSB fill */
+	CHECK_EQ(p.on, SPEC_VERW | SPEC_IBPB | SPEC_RSB_CALL | SPEC_EIBRS);  /* no PBRSB_NO: one CALL */
 	CHECK_EQ(p.open, 0);
 	CHECK_EQ(p.host_spec_ctrl, SPEC_CTRL_IBRS);
 	CHECK_EQ(p.guest_spec_ctrl_bits, SPEC_CTRL_ALL);
 	CHECK_EQ(p.guest_cpuid7_edx, EDX_ALL & CPUID_7_0_EDX_SPEC_MSRS);     /* not CORE_CAPABILITIES */
 	CHECK_EQ(p.guest_arch_caps, 0x1f);
 	CHECK(!strcmp(describe(true, 0, EDX_ALL | CPUID_7_0_EDX_CORE_CAPS, 0x1f),
-		      "on: VERW on VM entry, IBPB on guest switch, RSB fill on VM exit, eIBRS, retpolines; "
+		      "on: VERW on VM entry, IBPB on guest switch, RSB CALL on VM exit (PBRSB), eIBRS, retpolines; "
 		      "not needed: L1D flush (RDCL_NO); "
 		      "guests get: SPEC_CTRL, PRED_CMD, FLUSH_CMD, ARCH_CAPABILITIES"));
 }
@@ -54,7 +54,7 @@ static void test_bochs_icelake(void)
 	uint32_t edx = EDX_ALL & ~CPUID_7_0_EDX_MD_CLEAR;
 	struct spec_policy p = choose(true, 0, edx, 0x1f);
 
-	CHECK_EQ(p.on, SPEC_IBPB | SPEC_RSB_FILL | SPEC_EIBRS);
+	CHECK_EQ(p.on, SPEC_IBPB | SPEC_RSB_CALL | SPEC_EIBRS);
 	CHECK_EQ(p.open, SPEC_OPEN_MDS);
 	CHECK(strstr(describe(true, 0, edx, 0x1f), "; OPEN: MDS (no MD_CLEAR); guests get: SPEC_CTRL,"));
 }
@@ -92,15 +92,15 @@ static void test_skylake_microcode(void)
 }
 
 /* Cascade Lake: RDCL_NO, IBRS_ALL, SKIP_L1DFL_VMENTRY, MDS_NO, but TSX without TAA_NO: VERW for TAA.
- * With TAA_NO, or without TSX, no VERW; PBRSB_NO ends the RSB fill. */
+ * With TAA_NO, or without TSX, no VERW; eIBRS needs only the one CALL, none with PBRSB_NO. */
 static void test_cascade_lake_taa(void)
 {
 	uint64_t caps = ARCH_CAP_RDCL_NO | ARCH_CAP_IBRS_ALL | ARCH_CAP_SKIP_L1DFL_VMENTRY | ARCH_CAP_MDS_NO;
 
-	CHECK_EQ(choose(true, CPUID_7_0_EBX_RTM, EDX_ALL, caps).on, SPEC_VERW | SPEC_IBPB | SPEC_RSB_FILL | SPEC_EIBRS);
+	CHECK_EQ(choose(true, CPUID_7_0_EBX_RTM, EDX_ALL, caps).on, SPEC_VERW | SPEC_IBPB | SPEC_RSB_CALL | SPEC_EIBRS);
 	CHECK_EQ(choose(true, CPUID_7_0_EBX_RTM, EDX_ALL, caps | ARCH_CAP_TAA_NO).on,
-		 SPEC_IBPB | SPEC_RSB_FILL | SPEC_EIBRS);
-	CHECK_EQ(choose(true, 0, EDX_ALL, caps).on, SPEC_IBPB | SPEC_RSB_FILL | SPEC_EIBRS);
+		 SPEC_IBPB | SPEC_RSB_CALL | SPEC_EIBRS);
+	CHECK_EQ(choose(true, 0, EDX_ALL, caps).on, SPEC_IBPB | SPEC_RSB_CALL | SPEC_EIBRS);
 	CHECK_EQ(choose(true, 0, EDX_ALL, caps | ARCH_CAP_PBRSB_NO).on, SPEC_IBPB | SPEC_EIBRS);
 	CHECK(strstr(describe(true, 0, EDX_ALL, caps | ARCH_CAP_PBRSB_NO),
 		     "not needed: L1D flush (RDCL_NO), VERW (MDS_NO, TAA_NO), RSB fill (eIBRS, PBRSB_NO);"));
@@ -108,10 +108,12 @@ static void test_cascade_lake_taa(void)
 	CHECK_EQ(choose(true, CPUID_7_0_EBX_RTM, EDX_ALL & ~CPUID_7_0_EDX_MD_CLEAR, caps).open, SPEC_OPEN_MDS);
 }
 
-/* PBRSB_NO without eIBRS (IBRS_ALL clear, or no IBRS at all) changes nothing: the RSB is filled. */
+/* PBRSB_NO without eIBRS (IBRS_ALL clear, or no IBRS at all) changes nothing: the whole RSB is filled. */
 static void test_rsb_fill_needs_eibrs(void)
 {
-	CHECK(choose(true, 0, EDX_ALL, ARCH_CAP_RDCL_NO | ARCH_CAP_MDS_NO | ARCH_CAP_PBRSB_NO).on & SPEC_RSB_FILL);
+	uint32_t on = choose(true, 0, EDX_ALL, ARCH_CAP_RDCL_NO | ARCH_CAP_MDS_NO | ARCH_CAP_PBRSB_NO).on;
+
+	CHECK((on & (SPEC_RSB_FILL | SPEC_RSB_CALL)) == SPEC_RSB_FILL);
 	CHECK(choose(true, 0, CPUID_7_0_EDX_ARCH_CAPS, ARCH_CAP_IBRS_ALL | ARCH_CAP_PBRSB_NO).on & SPEC_RSB_FILL);
 	CHECK(!(choose(true, 0, CPUID_7_0_EDX_ARCH_CAPS, ARCH_CAP_IBRS_ALL).on & SPEC_EIBRS));  /* no IBRS bit */
 }
