@@ -20,6 +20,10 @@ CFLAGS  := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protect
 # The image is linked at its physical address (1:1 with virtual): below 2 GiB, so mcmodel=kernel
 # is wrong; small is right for code and data below 2 GiB.
 CFLAGS  := $(filter-out -mcmodel=kernel,$(CFLAGS)) -mcmodel=small
+# Retpolines (Spectre v2, arch/x86/spec.c): every indirect call or jump goes through a thunk whose
+# speculation is caught in a loop, never predicted from the BTB a guest can train; gcc emits the
+# thunks (.text.__x86_indirect_thunk_*). No jump tables: a switch would be an indirect jump again.
+CFLAGS  += -mindirect-branch=thunk -mindirect-branch-register -fno-jump-tables
 NFLAGS  := -f elf64 -g -I.
 LIBGCC  := $(shell $(CC) -print-libgcc-file-name)  # compiler helpers such as __popcountdi2
 LDFLAGS := -nostdlib -z max-page-size=0x1000 -z noexecstack -T linker.ld
@@ -80,9 +84,14 @@ $(BUILD)/loader/dsdt_aml.o: $(BUILD)/loader/dsdt_aml.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The link fails on an indirect CALL or JMP outside the retpoline thunks (an object built without
+# the flags above, or assembly that jumps through a register or memory).
 $(HV_ELF): $(HV_OBJ) linker.ld
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(LD) $(LDFLAGS) -o $@ $(HV_OBJ) $(LIBGCC)
+	$(Q)$(LD) $(LDFLAGS) -o $@.tmp $(HV_OBJ) $(LIBGCC)
+	$(Q)if objdump -d --no-show-raw-insn $@.tmp | grep -E '^ +[0-9a-f]+:\s+(call|jmp)\s+\*'; then \
+	  echo "$@: indirect branches without a retpoline (arch/x86/spec.c)"; rm -f $@.tmp; exit 1; fi
+	$(Q)mv $@.tmp $@
 
 # The default ISO: iso/grub.cfg and every guest it names.
 $(HV_ISO): $(HV_ELF) $(GUEST_ELFS) iso/grub.cfg

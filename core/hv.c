@@ -18,6 +18,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/power.h"
 #include "arch/x86/smp.h"
+#include "arch/x86/spec.h"
 #include "arch/x86/spinlock.h"
 #include "arch/x86/time.h"
 #include "console/console.h"
@@ -214,6 +215,7 @@ void hv_ap_main(struct percpu *pc)
 	while (!vmx_go)
 		sti_hlt();
 	lapic_timer_init();
+	spec_cpu_on();
 	pc->vmx_state = vmx_cpu_on() ? -1 : 1;
 	while (!run_go)
 		sti_hlt();
@@ -226,6 +228,7 @@ void hv_start(const struct bootinfo *bi)
 	uint64_t cpus = 0;
 	unsigned started = 0;
 
+	spec_init();                        /* its line, with or without VMX */
 	if (!vmx_probe(&why)) {
 		pr_err("hv: no VMX: %s\n", why);
 		for (size_t i = 0; i < bi->nmodules; i++)
@@ -247,6 +250,7 @@ void hv_start(const struct bootinfo *bi)
 	for (unsigned c = 1; c < cpu_count; c++)
 		smp_wake(c);
 	lapic_timer_init();
+	spec_cpu_on();
 	this_cpu()->vmx_state = vmx_cpu_on() ? -1 : 1;
 	for (unsigned c = 0; c < cpu_count; c++) {
 		uint64_t deadline = rdtsc() + us_to_tsc(1000000);

@@ -50,6 +50,12 @@ def GUEST_SAYS(name: str, text_regex: str) -> str:
     return r"^(?:\[cpu\d+\] )?\[%s\] %s" % (re.escape(name), text_regex)
 
 
+def SPEC_LINE(on: str, not_needed: str, open_: "str | None", guests: str) -> str:
+    """The informative `hv: spec:` line (arch/x86/spec.c, spec_describe), every group exactly."""
+    return r"^\[cpu0\] hv: spec: on: %s; not needed: %s; %sguests get: %s$" % (
+        re.escape(on), re.escape(not_needed), "OPEN: %s; " % re.escape(open_) if open_ else "", re.escape(guests))
+
+
 def GUEST_STOPPED(name: str, reason: str = r".+") -> str:
     return r"^\[cpu\d+\] hv: guest %s stopped: %s$" % (re.escape(name), reason)
 
@@ -366,7 +372,8 @@ SCENARIOS += [
     # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly.
     Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True,
              modules=[guest("hello", "name=hello mem=16M")],
-             expect=[r"^\[cpu0\] hv: no VMX: .+", r"hv: module 0 not started: no VMX on this machine", READY,
+             expect=[r"^\[cpu0\] hv: spec: on: .*retpolines; not needed: .+; guests get: .+$",
+                     r"^\[cpu0\] hv: no VMX: .+", r"hv: module 0 not started: no VMX on this machine", READY,
                      r"hv: powering off"],
              ordered=True, end=r"hv: powering off"),
 
@@ -387,6 +394,29 @@ SCENARIOS += [
                      HELLO_LINES("hello") + MEMCHECK_OK("mc") + [ALL_DONE],
               check=lambda log: None if len(re.findall(r"started: .*, ept 2M$", log, re.M)) == 2
               else "guests not mapped with 2 MiB pages"),
+
+    # Speculation controls (arch/x86/spec.c): the `hv: spec:` line says what this CPU model reports
+    # and what is done about it; guests get IA32_SPEC_CTRL, PRED_CMD, FLUSH_CMD, ARCH_CAPABILITIES
+    # where the CPU has them. Bochs's tigerlake has them all (ARCH_CAPABILITIES 0x1F, no MDS_NO, with
+    # MD_CLEAR): two guests on one CPU each keep their own SPEC_CTRL across yields to the other.
+    bochs_vmx("spec-tigerlake", cpus=1, cpu_model="tigerlake",
+              modules=[guest("specctl", "name=sa mem=16M expect=on value=1 rounds=6"),
+                       guest("specctl", "name=sb mem=16M expect=on value=6 rounds=6")],
+              expect=[SPEC_LINE("VERW on VM entry, IBPB on guest switch, RSB CALL on VM exit (PBRSB), eIBRS, retpolines",
+                                "L1D flush (RDCL_NO)", None,
+                                "SPEC_CTRL, PRED_CMD, FLUSH_CMD, ARCH_CAPABILITIES"),
+                      GUEST_SAYS("sa", r"specctl: rdmsr ARCH_CAPABILITIES 0x00000001f ok$"),
+                      GUEST_SAYS("sa", r"specctl: \d+ checks, 0 failed$"), GUEST_EXITED("sa", 0),
+                      GUEST_SAYS("sb", r"specctl: \d+ checks, 0 failed$"), GUEST_EXITED("sb", 0), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("sa", ".*FAIL"), GUEST_SAYS("sb", ".*FAIL")]),
+    # Bochs's skylake_x has none of them: the guest sees no CPUID bit and every access #GPs; the line
+    # says which vulnerabilities stay open on such a CPU.
+    bochs_vmx("spec-skylake-x", cpus=1,
+              modules=[guest("specctl", "name=sx mem=16M expect=off")],
+              expect=[SPEC_LINE("RSB fill on VM exit, retpolines", "none",
+                                "L1TF (no L1D_FLUSH), MDS (no MD_CLEAR), guest-to-guest BTI (no IBPB)", "none"),
+                      GUEST_SAYS("sx", r"specctl: \d+ checks, 0 failed$"), GUEST_EXITED("sx", 0), ALL_DONE],
+              forbid=[NO_VMX, GUEST_SAYS("sx", ".*FAIL")]),
 ]
 
 

@@ -1,5 +1,6 @@
 /* The CPUID exit: what a guest sees of the processor is cpuid_policy.c's allow-list over the host's
  * leaves (SDM Vol. 2A, CPUID); this file gathers its inputs (the host's leaf, the vCPU's state). */
+#include "arch/x86/spec.h"
 #include "arch/x86/time.h"
 #include "vmx/cpuid_policy.h"
 #include "vmx/handler.h"
@@ -16,6 +17,7 @@ static void settle_host_cfg(void)
 	host_cfg.invpcid = vmx_caps.cpu2 & SEC_INVPCID;
 	host_cfg.rdtscp = vmx_caps.cpu2 & SEC_RDTSCP;
 	host_cfg.tsc_adjust = vcpu_tsc_adjust_emulated();
+	host_cfg.spec_7_edx = spec_guest_cpuid7_edx();
 	host_cfg.host_max_basic = cpuid(0, 0).eax;   /* last: non-zero says the rest is settled */
 }
 

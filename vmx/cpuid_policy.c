@@ -64,6 +64,9 @@
  * REP STOSB 11 and CMPSB/SCASB 12. Hidden: everything newer, e.g. HRESET 22 (IA32_HRESET_ENABLE),
  * LAM 26 (CR3/CR4 bits), FRED 17 and LKGS 18 (FRED's MSRs and state are not switched). */
 #define L7_1_EAX (BIT(4) | BIT(5) | BIT(10) | BIT(11) | BIT(12))
+/* IBRS/IBPB 26, STIBP 27, L1D_FLUSH 28, ARCH_CAPABILITIES 29, CORE_CAPABILITIES 30, SSBD 31: at
+ * most those of cpuid_cfg.spec_7_edx (the MSRs arch/x86/spec.c gives guests on this CPU). */
+#define L7_EDX_SPEC_MSRS 0xfc000000u
 #define L7_MAX_SUB 2u                /* subleaf 2 holds only speculation-control bits */
 
 /* --- Leaf 0DH: XSAVE (SDM Vol. 1, 13.2) ---------------------------------------------------------- */
@@ -281,6 +284,7 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 			if (c->tsc_adjust)
 				r.ebx |= L7_EBX_TSC_ADJUST;
 			r.ebx |= host.ebx & (c->invpcid ? L7_EBX_INVPCID : 0);
+			r.edx |= host.edx & c->spec_7_edx & L7_EDX_SPEC_MSRS;
 			r.ecx |= host.ecx & (c->rdtscp ? L7_ECX_RDPID : 0);
 			if (c->cr4 & CR4_PKE)
 				r.ecx |= L7_ECX_OSPKE;

@@ -23,6 +23,8 @@ struct cpuid_cfg {
 	bool invpcid;             /* "enable INVPCID" is set: INVPCID does not #UD */
 	bool rdtscp;              /* "enable RDTSCP" is set: RDTSCP and RDPID do not #UD */
 	bool tsc_adjust;          /* IA32_TSC_ADJUST is emulated (msr.c, "use TSC offsetting") */
+	uint32_t spec_7_edx;      /* leaf 7.0 EDX speculation-control bits whose MSRs arch/x86/spec.c
+				   * gives guests (spec_guest_cpuid7_edx): they pass from the host */
 	/* The vCPU that executes CPUID. */
 	unsigned index, nvcpus;   /* its number (= initial APIC ID) and the guest's vCPU count */
 	bool apic_enabled;        /* IA32_APIC_BASE.EN */
@@ -50,9 +52,9 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
  * come on top; the unit test compares against this. */
 struct cpuid_regs cpuid_allowed(uint32_t leaf, uint32_t sub);
 
-/* The speculation-control features (IA32_SPEC_CTRL, IA32_PRED_CMD, IA32_FLUSH_CMD,
- * IA32_ARCH_CAPABILITIES, IA32_MCU_OPT_CTRL and what their bits enumerate): the one place that opens
- * them to guests once their MSRs are emulated (arch/x86/spec.c). Today: none. */
+/* The speculation-control features that pass whatever the CPU (none: each names an MSR that exists
+ * for guests only where the CPU has it). Those arch/x86/spec.c emulates for guests on this CPU come
+ * through cpuid_cfg.spec_7_edx instead. */
 struct cpuid_regs cpuid_spec_bits(uint32_t leaf, uint32_t sub);
 
 /* Four characters of a string constant as the little-endian register CPUID returns them in. */

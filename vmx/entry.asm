@@ -26,6 +26,7 @@ section .text
 bits 64
 global vmx_enter, vmx_exit_stub
 extern vmx_exit_dispatch
+extern spec_rsb_rounds, spec_verw_on_entry, spec_verw_sel   ; arch/x86/spec.c decides
 
 ; int vmx_enter(struct vcpu *v /* rdi: regs first */, uint64_t launched /* rsi */)
 ; Returns 0 when an exit handler asked the scheduler to take over, 1 when VMLAUNCH/VMRESUME failed.
@@ -63,8 +64,14 @@ vmx_enter:
 	pop rbp
 	ret
 
-; Loads every guest register from the vcpu in RAX, RAX itself last. Returns with flags untouched.
+; Loads every guest register from the vcpu in RAX, RAX itself last; flags are not kept (VMLAUNCH and
+; VMRESUME read none). First, where spec.c asks for it, VERW with a writable data selector overwrites
+; the CPU's store, fill and load buffers (MDS): the hypervisor's last loads of others' data are done.
 load_guest_regs:
+	cmp byte [rel spec_verw_on_entry], 0
+	je .no_verw
+	verw [rel spec_verw_sel]             ; MD_CLEAR: clears the buffers (the ZF it sets is not used)
+.no_verw:
 	mov rbx, [rax + G_RBX]
 	mov rcx, [rax + G_RCX]
 	mov rdx, [rax + G_RDX]
@@ -102,6 +109,26 @@ vmx_exit_stub:
 	mov [rax + G_R15], r15
 	mov rbx, cr2                         ; a guest #PF may have changed it since entry
 	mov [rax + G_CR2], rbx
+	movzx ecx, byte [rel spec_rsb_rounds]
+	test ecx, ecx
+	jz .no_rsb_fill
+	; Overwrite the return stack buffer before the first RET: its entries are the guest's, which
+	; host RETs would otherwise speculate to (spec.c). Rounds of two CALLs (16: all 32 entries; 1:
+	; eIBRS with PBRSB, where only the guest's last CALL is a danger), each CALL's return address an
+	; INT3 no RET ever reaches (a speculation trap), then the stack back where it was (Intel
+	; "Retpoline" white paper, RSB stuffing; Linux __FILL_RETURN_BUFFER).
+.rsb_loop:
+	call .rsb_1
+	int3
+.rsb_1:
+	call .rsb_2
+	int3
+.rsb_2:
+	add rsp, 16                          ; drop the two return addresses
+	dec ecx
+	jnz .rsb_loop
+	lfence                               ; no speculation past a mispredicted loop end
+.no_rsb_fill:
 	mov rdi, rax
 	call vmx_exit_dispatch               ; 0: resume the guest; else the scheduler takes over
 	test eax, eax

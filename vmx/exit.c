@@ -8,6 +8,7 @@
 #include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/spec.h"
 #include "arch/x86/time.h"
 #include "arch/x86/trap.h"
 #include "console/printk.h"
@@ -490,6 +491,7 @@ static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, b
 		set_preemption_timer(target > now ? target - now : 0);
 		v->armed_deadline = target;
 	}
+	spec_before_entry(v->spec_ctrl);
 	return HANDLED;
 }
 
@@ -507,10 +509,14 @@ static __attribute__((noinline)) int handle_preemption_timer(struct vcpu *v)
 
 int vmx_exit_dispatch(struct vcpu *v)
 {
-	uint32_t reason = vmcs_read32(VM_EXIT_REASON);
-	unsigned basic = reason & 0xffff;
-	uint32_t vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
+	uint32_t reason, vectoring;
+	unsigned basic;
 	int r;
+
+	spec_after_exit(v->spec_ctrl);       /* first: the hypervisor's IA32_SPEC_CTRL (eIBRS) */
+	reason = vmcs_read32(VM_EXIT_REASON);
+	basic = reason & 0xffff;
+	vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
 
 	if (__builtin_expect(vectoring & INTR_INFO_VALID, 0))
 		save_vectoring(v, vectoring);

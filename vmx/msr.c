@@ -1,6 +1,7 @@
 /* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
  * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the VMCS TSC
- * offset (vmx/tsc.h); any other raises #GP. */
+ * offset (vmx/tsc.h), the speculation controls the CPU has (arch/x86/spec.c); any other raises #GP. */
+#include "arch/x86/spec.h"
 #include "vmx/handler.h"
 #include "vmx/tsc.h"
 
@@ -49,7 +50,18 @@ int vmx_handle_rdmsr(struct vcpu *v)
 	case 0x8b:                     val = 0; break;                       /* IA32_BIOS_SIGN_ID */
 	case 0xfe:                     val = 0; break;                       /* IA32_MTRRCAP: no MTRRs */
 	case 0x2ff:                    val = 6; break;                       /* MTRR_DEF_TYPE: WB, off */
-	default:
+	case MSR_IA32_SPEC_CTRL:       /* the guest's own value, where the CPU has the MSR (spec.c) */
+		if (!spec.guest_spec_ctrl_bits)
+			goto gp;
+		val = v->spec_ctrl;
+		break;
+	case MSR_IA32_ARCH_CAPABILITIES: /* the host's, filtered (ARCH_CAP_GUEST_BITS) */
+		if (!(spec.guest_cpuid7_edx & CPUID_7_0_EDX_ARCH_CAPS))
+			goto gp;
+		val = spec.guest_arch_caps;
+		break;
+	default:                       /* IA32_PRED_CMD and IA32_FLUSH_CMD too: write-only (Vol. 4) */
+	gp:
 		inject_gp(v);           /* SDM Vol. 2B, RDMSR: #GP for a reserved or unimplemented MSR */
 		return HANDLED;
 	}
@@ -126,6 +138,15 @@ int vmx_handle_wrmsr(struct vcpu *v)
 		break;
 	case 0x8b: case 0x2ff: case MSR_IA32_MISC_ENABLE:
 		break;                 /* accepted and ignored */
+	case MSR_IA32_SPEC_CTRL:
+		/* #GP for a bit the CPU does not enumerate (SDM Vol. 4, Table 2-2), as on hardware; the
+		 * value is loaded into the CPU before each VM entry (spec_before_entry). */
+		if (val & ~spec.guest_spec_ctrl_bits || !spec.guest_spec_ctrl_bits) {
+			inject_gp(v);
+			return HANDLED;
+		}
+		v->spec_ctrl = val;
+		break;
 	default:
 		inject_gp(v);
 		return HANDLED;

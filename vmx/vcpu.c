@@ -6,6 +6,7 @@
 #include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/spec.h"
 #include "arch/x86/trap.h"
 #include "console/printk.h"
 #include "lib/errno.h"
@@ -171,6 +172,12 @@ int vcpu_global_init(void)
 		msr_passthrough(bm, MSR_TSC_AUX);
 	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
 		msr_passthrough(bm, MSR_IA32_PAT);
+	/* The write-only command MSRs, where the CPU has them: a guest's IBPB or L1D flush is the CPU's
+	 * to do (and its #GP on reserved bits); reads still exit, for msr.c's #GP (SDM Vol. 4). */
+	if (spec.guest_cpuid7_edx & CPUID_7_0_EDX_IBRS_IBPB)
+		msr_write_passthrough(bm, MSR_IA32_PRED_CMD);
+	if (spec.guest_cpuid7_edx & CPUID_7_0_EDX_L1D_FLUSH)
+		msr_write_passthrough(bm, MSR_IA32_FLUSH_CMD);
 	have_xsave = cpu_has(CPU_XSAVE);
 	fpu_pages = 1;                                      /* FXSAVE: 512 bytes */
 	if (have_xsave) {
@@ -624,6 +631,10 @@ void vcpu_load(struct vcpu *v)
 			       "=r"(prev->dr[4]));
 	}
 	pc->loaded = v;
+	/* Another guest's vCPU ran here last: what it taught the branch predictors goes (spec.c). */
+	if (pc->last_guest != v->vm->id && (spec.on & SPEC_IBPB))
+		spec_ibpb();
+	pc->last_guest = v->vm->id;
 	if (!v->ready)
 		vcpu_setup(v);
 	else if (!vmptrld(v->vmcs))
@@ -766,6 +777,8 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	if (vmx_enter(v, v->launched)) {
 		/* VMLAUNCH/VMRESUME failed (every exit in between resumed from entry.asm). */
 		uint32_t err = vmcs_read32(VM_INSTRUCTION_ERROR);
+
+		spec_after_exit(v->spec_ctrl);   /* prepare_entry loaded the guest's IA32_SPEC_CTRL */
 
 		vm_stop(v, "VM entry failed: VM-instruction error %u (%s)", err, vm_instruction_error_name(err));
 		return VCPU_STOPPED;

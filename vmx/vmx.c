@@ -26,13 +26,6 @@ static bool pick_controls(uint32_t msr, uint32_t want, uint32_t need, uint32_t *
 	return (need & may) == need;
 }
 
-static bool cpu_is_intel(void)
-{
-	struct cpuid_regs r = cpuid(0, 0);
-
-	return r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e; /* "GenuineIntel" */
-}
-
 bool vmx_probe(const char **why)
 {
 	struct vmx_caps *c = &vmx_caps;

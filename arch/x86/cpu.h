@@ -168,6 +168,14 @@ _Static_assert(CPU_BIT_MASK(CPU_NX) == CPUID_80000001_EDX_NX, "CPUID.80000001H:E
 _Static_assert(CPU_BIT_MASK(CPU_PDPE1GB) == CPUID_80000001_EDX_PDPE1GB, "CPUID.80000001H:EDX[26]");
 _Static_assert(CPU_BIT_MASK(CPU_LM) == CPUID_80000001_EDX_LM, "CPUID.80000001H:EDX.LM[29]");
 
+/* The vendor string of CPUID leaf 0 (EBX, EDX, ECX) says "GenuineIntel". */
+static inline bool cpu_is_intel(void)
+{
+	struct cpuid_regs r = cpuid(0, 0);
+
+	return r.ebx == 0x756e6547 && r.edx == 0x49656e69 && r.ecx == 0x6c65746e;
+}
+
 /* Physical-address width in bits: CPUID.80000008H:EAX[7:0], 36 when the leaf is missing. */
 static inline unsigned cpu_phys_bits(void)
 {

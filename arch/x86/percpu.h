@@ -45,6 +45,7 @@ struct percpu {
 	uint64_t vmxon_region;
 	volatile int vmx_state;      /* 0 not yet tried, 1 VMX on, -1 failed */
 	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
+	unsigned last_guest;         /* id of the guest whose vCPU was loaded last (vcpu_load: IBPB) */
 
 	/* The scheduler (core/hv.c): the vCPUs pinned here, run round robin. */
 	spinlock_t sched_lock;       /* guards vcpus[] and nvcpus against creation on another CPU */

@@ -328,6 +328,27 @@ static void test_ranges(void)
 	CHECK_EQ(cpuid_needs_host(&c, 0xd), true);
 }
 
+/* The speculation controls spec.c gives guests (cpuid_cfg.spec_7_edx) pass from the host, no more:
+ * not its other bits, not a bit the host lacks, nothing when it gives none. */
+static void test_spec_bits(void)
+{
+	struct cpuid_cfg c = cfg_ones();
+	struct cpuid_regs none = ask(&c, 7, 0, ONES), host = ONES, r;
+
+	CHECK_EQ(none.edx & 0xfc000000u, 0);
+	c.spec_7_edx = B(26) /* IBRS/IBPB */ | B(31) /* SSBD */ | B(0) /* not a spec bit */;
+	r = ask(&c, 7, 0, ONES);
+	CHECK_EQ(r.edx, none.edx | B(26) | B(31));
+	CHECK_EQ(r.eax, none.eax);
+	CHECK_EQ(r.ebx, none.ebx);
+	CHECK_EQ(r.ecx, none.ecx);
+	host.edx = ~B(31);
+	r = ask(&c, 7, 0, host);
+	CHECK_EQ(r.edx & 0xfc000000u, B(26));
+	r = ask(&c, 7, 1, ONES);
+	CHECK_EQ(r.edx & 0xfc000000u, 0);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -336,5 +357,6 @@ int main(int argc, char **argv)
 	RUN(test_zeros);
 	RUN(test_config);
 	RUN(test_ranges);
+	RUN(test_spec_bits);
 	return unit_report(argv[0]);
 }
