@@ -51,7 +51,8 @@ deps:
 	scripts/install-deps.sh
 
 # Every object waits for the tool check, so a missing tool is named before anything fails on it.
-$(HV_OBJ): | check-tools
+# Objects follow the flags: a change of CFLAGS (e.g. the retpoline options) rebuilds them.
+$(HV_OBJ): Makefile | check-tools
 
 # --- the hypervisor ---------------------------------------------------------
 # V=1 shows the full commands.
