@@ -28,6 +28,8 @@ struct uart_rx_stats {
 	uint64_t dropped;           /* bytes lost to a full ring */
 };
 void uart_rx_stats(struct uart_rx_stats *s);
+/* Nothing received waits, neither in the ring nor in the UART (LSR.DR clear). */
+bool uart_rx_quiet(void);
 
 /* VGA text mode (80x25 at 0xB8000), the screen under a BIOS boot. */
 void vga_init(void);
@@ -45,6 +47,8 @@ int console_getc(void);
 /* Input comes by interrupt (irq_console_init): a CPU waiting for a key may halt, or open an interrupt
  * window, instead of polling. */
 bool console_input_by_irq(void);
+/* Nothing typed waits to be read (uart_rx_quiet): a key seen later came after this call. */
+bool console_rx_quiet(void);
 
 /*
  * The tail: a last, unfinished line the serial console shows below everything printk printed (the

@@ -82,6 +82,11 @@ bool console_input_by_irq(void)
 	return uart_rx_by_irq();
 }
 
+bool console_rx_quiet(void)
+{
+	return uart_rx_quiet();
+}
+
 void console_enable_screen(void)
 {
 	vga_init();

@@ -178,6 +178,20 @@ void uart_rx_stats(struct uart_rx_stats *s)
 	*s = stats;
 }
 
+bool uart_rx_quiet(void)
+{
+	uint64_t flags;
+	bool quiet;
+
+	if (!uart_port)
+		return true;
+	flags = rx_lock_irqsave();
+	quiet = __atomic_load_n(&rx_head, __ATOMIC_ACQUIRE) == rx_tail &&
+		!(inb(uart_port + UART_LSR) & LSR_DR);
+	rx_unlock_irqrestore(flags);
+	return quiet;
+}
+
 int uart_getc(void)
 {
 	unsigned tail = rx_tail;

@@ -100,9 +100,22 @@ static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
  * the slice's end and the guest's own deadlines (vmx/exit.c). Polled console input keeps quantum=. */
 #define LONE_SLICE_US 100000
 
+/*
+ * The boot CPU's bound is shorter: a key must reach the monitor within 100 ms whatever its guest does,
+ * and the external-interrupt exit the key should cause does not always come. Bochs 2.7 (to its current
+ * source) computes which interrupts a VM entry leaves unmasked before it marks the CPU as in VMX
+ * non-root operation (vmx.cc: handleCpuContextChange, then in_vmx_guest = 1), so a guest entered with
+ * RFLAGS.IF = 0 keeps the host's interrupts masked until it changes IF itself, whereas external-interrupt
+ * exiting makes IF irrelevant to interrupt blocking (SDM Vol. 3C, 25.6.1, Table 25-5, bit 0; the exit:
+ * 26.2). A guest that never exits and never sets IF (spin) then kept the key's interrupt
+ * pending in the local APIC for ever. 50 ms leaves the other half of the 100 ms for the bytes of the
+ * command and the answer; the cost is at most 20 preemption exits a second, where the guest computes.
+ */
+#define BOOT_CPU_LONE_SLICE_US 50000
+
 static uint64_t slice_for(struct percpu *pc, uint64_t quantum)
 {
-	uint64_t lone = us_to_tsc(LONE_SLICE_US);
+	uint64_t lone = us_to_tsc(pc->id == 0 ? BOOT_CPU_LONE_SLICE_US : LONE_SLICE_US);
 
 	if (pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum)
 		return lone;
@@ -135,6 +148,10 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		struct vcpu *v;
 		bool typed = false;
 
+		/* Interrupts that came while a vCPU ran and did not make it exit (see BOOT_CPU_LONE_SLICE_US:
+		 * under Bochs, while a guest with IF = 0 runs) wait in the local APIC: take them now, the
+		 * key (into the receive ring) and the wake-up IPI (cross-CPU calls) alike. */
+		irq_window();
 		if (pc->id == 0) {
 			pc->input_waiting = false;      /* what the interrupt brought is read now */
 			typed = monitor_poll();         /* more input may wait: do not sleep */

@@ -1259,3 +1259,55 @@ SCENARIOS += [
 for _sc in SCENARIOS:
     if _sc.name == "pc-timers":
         _sc.check = rtc_near_host_time("rtc") if _sc.check is None else all_checks(_sc.check, rtc_near_host_time("rtc"))
+
+
+
+KEY_TO_ANSWER_US = 100000   # the monitor's promise: a key reaches it within 100 ms of emulated time
+
+
+def answered_within(c, what: str) -> Optional[str]:
+    """The `console` command's figure for the command before it: at most KEY_TO_ANSWER_US."""
+    c.command("console")
+    m = c.expect(ANSWER + r"last command: answered at most (\d+) us after its first key$")
+    us = int(m.group(1))
+    print("%s: answered at most %d us after its first key" % (what, us))
+    if us >= KEY_TO_ANSWER_US:
+        return "%s: answered %d us after its first key (more than %d)" % (what, us, KEY_TO_ANSWER_US)
+    return None
+
+
+def spin_stop_session(c) -> Optional[str]:
+    """A guest that never exits (and never sets IF) on CPU 0 of a 1-CPU machine: the monitor answers
+    within 100 ms of emulated time from the first key, and stops it."""
+    c.expect(READY)
+    c.expect(BANNER)
+    c.expect(GUEST_SAYS("spin", "spin: start"))
+    c.command("guests", timeout=120)
+    c.expect(ANSWER + r"1\s+spin\s+1@0\s+.*running$")
+    err = answered_within(c, "guests")
+    if err:
+        return err
+    c.command("stop spin", timeout=120)
+    c.expect(ANSWER + r"stopping guest spin$")
+    c.expect(GUEST_STOPPED("spin", "by the monitor"))
+    err = answered_within(c, "stop spin")
+    if err:
+        return err
+    c.command("poweroff")
+    c.expect(r"hv: powering off \(monitor\)")
+    return None
+
+
+# A guest that never exits on the boot CPU of a 1-CPU machine (the default placement there): typed keys
+# still reach the monitor, by the UART's interrupt and polled. Under Bochs the guest's IF = 0 masks the
+# host's interrupts for as long as it runs (core/hv.c, BOOT_CPU_LONE_SLICE_US).
+SCENARIOS += [
+    bochs_vmx("console-spin-cpu0", cpus=1, timeout=300, session=spin_stop_session, poweroff=False,
+              end=r"hv: powering off \(monitor\)",
+              modules=[guest("spin", "name=spin cpu=0 mem=16M loops=100000000000")],
+              expect=[CONSOLE_BY_IRQ, GUEST_STOPPED("spin", "by the monitor")]),
+    bochs_vmx("console-spin-cpu0-polled", cpus=1, timeout=300, session=spin_stop_session, poweroff=False,
+              cmdline="console_irq=0", end=r"hv: powering off \(monitor\)",
+              modules=[guest("spin", "name=spin cpu=0 mem=16M loops=100000000000")],
+              expect=[CONSOLE_POLLED, GUEST_STOPPED("spin", "by the monitor")]),
+]
