@@ -25,7 +25,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.runner import ALL_DONE, Expect, Module, Scenario, data, guest  # noqa: E402,F401
+from lib.runner import ALL_DONE, TESTS_OUT, Expect, Module, Scenario, data, guest  # noqa: E402,F401
 
 # --- contract lines (see the hypervisor's console contract) --------------------------------------------
 READY = r"^\[cpu\d+\] hv: ready$"
@@ -1310,4 +1310,36 @@ SCENARIOS += [
               cmdline="console_irq=0", end=r"hv: powering off \(monitor\)",
               modules=[guest("spin", "name=spin cpu=0 mem=16M loops=100000000000")],
               expect=[CONSOLE_POLLED, GUEST_STOPPED("spin", "by the monitor")]),
+]
+
+
+def guest_lines_printable(scenario: str, name: str, min_lines: int):
+    """check(): in the raw serial log (not cleaned: escape sequences kept), every line of guest NAME
+    holds only printable ASCII (0x20-0x7E) before its CR LF, and there are at least min_lines."""
+    def check(log: str):
+        with open(os.path.join(TESTS_OUT, scenario, "serial.log"), "rb") as f:
+            raw = f.read()
+        tag = b"[" + name.encode() + b"] "
+        lines = [ln for ln in raw.split(b"\n") if tag in ln]
+        for ln in lines:
+            body = ln[:-1] if ln.endswith(b"\r") else ln
+            bad = [b for b in body if not 0x20 <= b <= 0x7e]
+            if bad:
+                return "a line of %s holds byte 0x%02x: %r" % (name, bad[0], ln[:100])
+        if len(lines) < min_lines:
+            return "%d lines of %s, expected at least %d" % (len(lines), name, min_lines)
+        return None
+    return check
+
+
+# A guest prints every byte value 0x00-0xFF through its UART and through HC_PUTCHAR: its lines on the
+# operator's terminal hold only printable ASCII (the C0/C1 controls, ESC, DEL and 0x80-0xFF as \xNN).
+SCENARIOS += [
+    bochs_vmx("console-guest-bytes", timeout=120,
+              modules=[guest("hello", "name=bytes mem=16M bytes=1")],
+              expect=[GUEST_SAYS("bytes", r"hello: uart 80:\\x80\\x81"), GUEST_SAYS("bytes", r"hello: hc 90:\\x90"),
+                      GUEST_SAYS("bytes", r"hello: uart 10:\\x10\\x11\\x12\\x13\\x14\\x15\\x16\\x17\\x18\\x19\\x1a\\x1b"),
+                      GUEST_SAYS("bytes", r"hello: hc 70:pqrstuvwxyz\{\|\}~\\x7f$"),
+                      GUEST_SAYS("bytes", "hello: bytes done"), GUEST_EXITED("bytes", 0), ALL_DONE],
+              check=guest_lines_printable("console-guest-bytes", "bytes", 36)),
 ]
