@@ -28,6 +28,7 @@
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
+#include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
@@ -117,9 +118,14 @@ static uint64_t slice_for(struct percpu *pc, uint64_t quantum)
 {
 	uint64_t lone = us_to_tsc(pc->id == 0 ? BOOT_CPU_LONE_SLICE_US : LONE_SLICE_US);
 
-	if (pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum)
-		return lone;
-	return quantum;
+	uint64_t slice = pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum ?
+			 lone : quantum;
+
+	/* While output waits in the console's ring, the boot CPU comes back to feed the UART each time
+	 * its FIFO has emptied (1.4 ms at 115200 baud), whatever runs elsewhere (console/printk.c). */
+	if (pc->id == 0 && console_pending() && slice > us_to_tsc(console_kick_us()))
+		slice = us_to_tsc(console_kick_us());
+	return slice;
 }
 
 /* How long each CPU that ran guests was halted with nothing to run, against the time since guests
@@ -152,6 +158,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		 * under Bochs, while a guest with IF = 0 runs) wait in the local APIC: take them now, the
 		 * key (into the receive ring) and the wake-up IPI (cross-CPU calls) alike. */
 		irq_window();
+		console_kick();
 		if (pc->id == 0) {
 			pc->input_waiting = false;      /* what the interrupt brought is read now */
 			typed = monitor_poll();         /* more input may wait: do not sleep */
@@ -166,10 +173,19 @@ static __attribute__((noreturn)) void cpu_loop(void)
 				if (!wake || poll < wake)
 					wake = poll;
 			}
+			if (console_pending()) {                 /* wake up to feed the UART */
+				uint64_t kick = rdtsc() + us_to_tsc(console_kick_us());
+
+				if (!wake || kick < wake)
+					wake = kick;
+			}
 			idle_since[pc->id] = rdtsc();
 			lapic_timer_arm(wake);
+			pc->input_at = 0;
 			sti_hlt();              /* until the host timer, a wake-up IPI or a key */
 			lapic_timer_arm(0);
+			if (pc->input_at)       /* taken at once: the CPU was halted with interrupts on */
+				monitor_key_came(pc->input_at);
 			idle_ticks[pc->id] += rdtsc() - idle_since[pc->id];
 			idle_since[pc->id] = 0;
 			continue;
@@ -231,6 +247,11 @@ void hv_ap_main(struct percpu *pc)
 	cpu_loop();
 }
 
+static uint64_t tsc_now(void)
+{
+	return rdtsc();
+}
+
 void hv_start(const struct bootinfo *bi)
 {
 	const char *why = "";
@@ -282,6 +303,8 @@ void hv_start(const struct bootinfo *bi)
 		stay_up();
 		return;
 	}
+	vdev_clock = tsc_now;                   /* the guests' print limits count in TSC time */
+	vdev_clock_hz = tsc_khz * 1000;
 	free_before_guests = pmm_free_bytes();
 	for (size_t i = 0; i < bi->nmodules; i++)
 		guest_file_module(&bi->modules[i], i);
@@ -306,6 +329,7 @@ void hv_start(const struct bootinfo *bi)
 		return;
 	}
 	monitor_banner();
+	console_start_async();          /* from here no CPU waits for the UART (console/printk.c) */
 	run_started = rdtsc();
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)

@@ -53,8 +53,10 @@ static char line[LINE_MAX + 1];
 static unsigned line_len, line_over;  /* the line, and bytes beyond LINE_MAX typed into it */
 static int told_not_running = -1; /* the guest whose "not running" was said (once per focus) */
 /* How long a command waited, in TSC ticks, for the `console` command: quiet_at is the last time
- * nothing typed was waiting (so the line's first key came after it), line_from that time for the line
- * being typed (0: none yet), last_wait the last command's time from there to the end of its answer. */
+ * nothing typed was waiting (so the line's first key came after it; or when its interrupt woke the
+ * halted CPU: monitor_key_came), line_from that time for the line being typed (0: none yet),
+ * last_wait the last command's time from there to the end of its answer (its lines in the console's
+ * ring, not yet on the wire). */
 static uint64_t quiet_at, line_from, last_wait;
 
 /* One answer line, indented under the "hv> command" line that asked. */
@@ -289,6 +291,12 @@ bool monitor_poll(void)
 		until = rdtsc() + gap;
 	}
 	return true;
+}
+
+void monitor_key_came(uint64_t tsc)
+{
+	if (tsc > quiet_at)
+		quiet_at = tsc;
 }
 
 void monitor_idle(void)

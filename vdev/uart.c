@@ -169,7 +169,8 @@ static void flush_locked(struct vuart *u)
 	u->line[u->len] = 0;
 	if (u->live)
 		console_set_tail(NULL, 0);   /* the whole line replaces what showed of it */
-	pr_info("[%s] %s\n", u->name, u->line);
+	if (vdev_may_print(u->bus, u->len + 16))   /* with its "[cpuN] [NAME] " and line end, about */
+		pr_info("[%s] %s\n", u->name, u->line);
 	u->len = u->nbytes = 0;
 }
 

@@ -341,6 +341,69 @@ static void test_every_byte(void)
 	}
 }
 
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static unsigned count_in_log(const char *what)
+{
+	unsigned n = 0;
+
+	for (const char *p = unit_log; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/* The print limit (vdev_may_print): VDEV_PRINT_BURST bytes at once, then VDEV_PRINT_RATE a second of
+ * the fake clock (1 tick = 1 us); whole lines dropped and counted, the first drop said once; the
+ * hypervisor's unclaimed-port lines count against the same guest's budget. */
+static void test_print_limit(void)
+{
+	const unsigned line_cost = 10 + 16;                 /* "0123456789", and the prefix's allowance */
+	unsigned printed, burst_lines = VDEV_PRINT_BURST / line_cost;
+
+	vdev_clock = fake_clock;
+	vdev_clock_hz = 1000000;
+	fake_now = 5000000;
+	setup();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	printed = count_in_log("[t] 0123456789\n");
+	CHECK_EQ(printed, burst_lines);
+	CHECK_EQ(bus.print.dropped_lines, 1000 - burst_lines);
+	CHECK_EQ(bus.print.dropped_bytes, (uint64_t)(1000 - burst_lines) * line_cost);
+	CHECK_EQ(count_in_log("hv: guest t: output over its limit"), 1);
+	/* A second later: VDEV_PRINT_RATE bytes more, then dropping again, said no more. */
+	fake_now += 1000000;
+	unit_log_clear();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	CHECK_EQ(count_in_log("[t] 0123456789\n"), (VDEV_PRINT_BURST % line_cost + VDEV_PRINT_RATE) / line_cost);
+	CHECK_EQ(count_in_log("output over its limit"), 0);
+	/* The unclaimed ports' lines come out of the same budget. */
+	unit_log_clear();
+	for (unsigned port = 0x100; port < 0x200; port++) {
+		struct vdev_access a = { port, 1, false, 0, 0 };
+
+		CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+		CHECK_EQ(a.value, 0xff);
+	}
+	CHECK_EQ(count_in_log("(no device;"), 0);
+	/* Long after, the burst is back whole (not more). */
+	fake_now += 3600ull * 1000000;
+	unit_log_clear();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	CHECK_EQ(count_in_log("[t] 0123456789\n"), burst_lines);
+	vdev_clock = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -353,5 +416,6 @@ int main(int argc, char **argv)
 	RUN(test_divisor_latch);
 	RUN(test_output_lines);
 	RUN(test_every_byte);
+	RUN(test_print_limit);
 	return unit_report(argv[0]);
 }
