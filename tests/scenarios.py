@@ -142,6 +142,14 @@ SCENARIOS += [
     selftest("null", "#PF page fault", "0x0", cr2="0{16}"),                 # page 0 is not mapped
     selftest("write-code", "#PF page fault", "0x3", cr2="0{10}2[0-9a-f]{5}"),   # present, write: code is read-only
     selftest("exec-data", "#PF page fault", "0x11", cr2="0{10}2[0-9a-f]{5}"),   # present, fetch: data is NX
+    # A panic while the console's output ring is full: every line before it comes out, in order.
+    Scenario("boot-selftest-ring", emulator="qemu", cpus=2, mem=128, cmdline="selftest=ring",
+             expect=[Expect(r"^\[cpu0\] hv: selftest: ring line \d+ of 3000$", count=3000),
+                     r"hv: selftest: ring line 3000 of 3000$", r"hv: exception #UD invalid opcode \(vector 6\)",
+                     r"hv: panic: system stopped"],
+             ordered=True, forbid=[READY], forbid_default=False, end=r"hv: panic: system stopped",
+             check=lambda log: None if [int(n) for n in re.findall(r"ring line (\d+) of 3000$", log, re.M)]
+             == list(range(1, 3001)) else "the ring's lines are not 1..3000 in order"),
 ]
 
 
