@@ -885,12 +885,16 @@ static void cmd_poweroff(int argc, char **argv)
 static void cmd_console(int argc, char **argv)
 {
 	struct uart_rx_stats st;
+	struct console_out_stats out;
 
 	(void)argc, (void)argv;
 	uart_rx_stats(&st);
 	say("input by %s: %lu interrupts, %lu bytes by interrupt, %lu bytes polled, %lu dropped",
 	    console_input_by_irq() ? "interrupt" : "polling", st.interrupts, st.irq_bytes, st.polled_bytes,
 	    st.dropped);
+	console_out_stats(&out);
+	say("output: %lu bytes through the ring, at most %lu waiting at once, %lu waits for a full ring",
+	    out.bytes, out.most, out.waits);
 	/* The figure the monitor's own promise is about: a key reaches it within 100 ms (README). */
 	if (tsc_khz)
 		say("last command: answered at most %lu us after its first key", last_wait * 1000 / tsc_khz);
@@ -928,7 +932,7 @@ static const struct command commands[] = {
 	  1, 1, cmd_start },
 	{ "restart", "NAME", "stop, then start", 1, 1, cmd_stop },
 	{ "focus", "NAME|monitor", "give the console to a guest (as Ctrl-] N does)", 1, 1, cmd_focus },
-	{ "console", "", "console input: interrupts or polling, bytes received, the focus", 0, 0, cmd_console },
+	{ "console", "", "console input and output, the last command's time, the focus", 0, 0, cmd_console },
 	{ "log", "[LEVEL]", "console log level: 0 errors, 1 warnings, 2 info, 3 debug", 0, 1, cmd_log },
 	{ "poweroff", "", "power the machine off", 0, 0, cmd_poweroff },
 	{ "reboot", "", "reset the machine", 0, 0, cmd_reboot },
