@@ -92,31 +92,31 @@ static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
 	return NULL;
 }
 
-/* A vCPU alone on its CPU shares it with nobody: its slice only bounds how long the CPU goes without a
- * pass of this loop, and no pass is needed, because everything that needs one interrupts the guest
- * (an event for it from another CPU, a new guest placed here or a cross-CPU call: the wake-up IPI;
- * console input on the boot CPU: the UART's interrupt). So it gets LONE_SLICE_US, a bound kept for
- * safety, instead of quantum= (a Linux boot alone on its CPU took 2,700 preemption exits, 2 ms apart,
- * for nothing). Timer deadlines are not affected: the preemption timer is armed for the earliest of
- * the slice's end and the guest's own deadlines (vmx/exit.c). Polled console input keeps quantum=. */
-#define LONE_SLICE_US 100000
-
 /*
- * The boot CPU's bound is shorter: a key must reach the monitor within 100 ms whatever its guest does,
- * and the external-interrupt exit the key should cause does not always come. Bochs 2.7 (to its current
- * source) computes which interrupts a VM entry leaves unmasked before it marks the CPU as in VMX
- * non-root operation (vmx.cc: handleCpuContextChange, then in_vmx_guest = 1), so a guest entered with
- * RFLAGS.IF = 0 keeps the host's interrupts masked until it changes IF itself, whereas external-interrupt
- * exiting makes IF irrelevant to interrupt blocking (SDM Vol. 3C, 25.6.1, Table 25-5, bit 0; the exit:
- * 26.2). A guest that never exits and never sets IF (spin) then kept the key's interrupt
- * pending in the local APIC for ever. 50 ms leaves the other half of the 100 ms for the bytes of the
- * command and the answer; the cost is at most 20 preemption exits a second, where the guest computes.
+ * A vCPU alone on its CPU shares it with nobody: its slice only bounds how long the CPU goes without a
+ * pass of this loop, and no pass should be needed, because everything that needs one interrupts the
+ * guest (an event for it from another CPU, a new guest placed here or a cross-CPU call: the wake-up
+ * IPI; console input on the boot CPU: the UART's interrupt). So it gets LONE_SLICE_US instead of
+ * quantum= (a Linux boot alone on its CPU took 2,700 preemption exits, 2 ms apart, for nothing).
+ * Timer deadlines are not affected: the preemption timer is armed for the earliest of the slice's end
+ * and the guest's own deadlines (vmx/exit.c). Polled console input keeps quantum= on the boot CPU.
+ *
+ * The bound matters where the interrupt's exit does not come. Bochs 2.7 (to its current source)
+ * computes which interrupts a VM entry leaves unmasked before it marks the CPU as in VMX non-root
+ * operation (vmx.cc: handleCpuContextChange, then in_vmx_guest = 1), so a guest entered with
+ * RFLAGS.IF = 0 keeps the host's interrupts masked until it changes IF itself, whereas
+ * external-interrupt exiting makes IF irrelevant to interrupt blocking (SDM Vol. 3C, 25.6.1, Table
+ * 25-5, bit 0; the exit: 26.2). A guest that never exits and never sets IF (spin) kept the key's
+ * interrupt, or the wake-up IPI of a cross-CPU call, pending in the local APIC for ever. Now the loop
+ * takes them at each pass, and a key reaches the monitor, and a cross-CPU call its CPU, within 50 ms:
+ * the other half of the monitor's 100 ms is for the command's bytes and its answer. The cost is at
+ * most 20 preemption exits a second where a guest computes alone (it was 10).
  */
-#define BOOT_CPU_LONE_SLICE_US 50000
+#define LONE_SLICE_US 50000
 
 static uint64_t slice_for(struct percpu *pc, uint64_t quantum)
 {
-	uint64_t lone = us_to_tsc(pc->id == 0 ? BOOT_CPU_LONE_SLICE_US : LONE_SLICE_US);
+	uint64_t lone = us_to_tsc(LONE_SLICE_US);
 
 	uint64_t slice = pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum ?
 			 lone : quantum;
@@ -154,7 +154,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		struct vcpu *v;
 		bool typed = false;
 
-		/* Interrupts that came while a vCPU ran and did not make it exit (see BOOT_CPU_LONE_SLICE_US:
+		/* Interrupts that came while a vCPU ran and did not make it exit (see LONE_SLICE_US:
 		 * under Bochs, while a guest with IF = 0 runs) wait in the local APIC: take them now, the
 		 * key (into the receive ring) and the wake-up IPI (cross-CPU calls) alike. */
 		irq_window();

@@ -1323,7 +1323,7 @@ spin_stop_session = answers_then_stop("spin", "spin: start", [("guests", r"1\s+s
 
 # A guest that never exits on the boot CPU of a 1-CPU machine (the default placement there): typed keys
 # still reach the monitor, by the UART's interrupt and polled. Under Bochs the guest's IF = 0 masks the
-# host's interrupts for as long as it runs (core/hv.c, BOOT_CPU_LONE_SLICE_US).
+# host's interrupts for as long as it runs (core/hv.c, LONE_SLICE_US).
 SCENARIOS += [
     monitor_kept_up("console-spin-cpu0", spin_stop_session, cpus=1,
                     modules=[guest("spin", "name=spin cpu=0 mem=16M loops=100000000000")],
@@ -1331,6 +1331,12 @@ SCENARIOS += [
     monitor_kept_up("console-spin-cpu0-polled", spin_stop_session, cpus=1, cmdline="console_irq=0",
                     modules=[guest("spin", "name=spin cpu=0 mem=16M loops=100000000000")],
                     expect=[CONSOLE_POLLED, GUEST_STOPPED("spin", "by the monitor")]),
+    # The same guest on CPU 1: 'regs' is a cross-CPU call, its wake-up IPI as masked under Bochs as
+    # the key was; CPU 1 takes it at the end of its slice (50 ms), in its scheduler loop.
+    monitor_kept_up("console-spin-regs-cpu1", answers_then_stop("spin", "spin: start", [
+                        ("regs spin", r"guest spin vCPU 0 on cpu 1:$")]), cpus=2,
+                    modules=[guest("spin", "name=spin cpu=1 mem=16M loops=100000000000")],
+                    expect=[CONSOLE_BY_IRQ, GUEST_STOPPED("spin", "by the monitor")]),
 ]
 
 
