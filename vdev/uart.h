@@ -44,8 +44,10 @@ struct vuart {
 
 /* Sets it to its reset state and registers its ports on `bus`. 0 or a negative error. */
 int vuart_init(struct vuart *u, struct vdev_bus *bus, const char *name);
-/* One byte of output (also the HC_PUTCHAR hypercall). '\n' ends the line, '\r' is dropped, '\b' takes
- * back the line's last character; every other byte is shown as vuart_shown says. */
+/* One byte of output (also the HC_PUTCHAR hypercall). '\n' ends the line; '\r' is dropped (a serial
+ * driver sends CR LF; a lone CR would put the cursor back over the line's "[cpuN] [NAME] " prefix);
+ * '\b' takes back the line's last byte (what the terminal's cursor would do, within the guest's own
+ * line); every other byte is shown as vuart_shown says. */
 void vuart_putc(struct vuart *u, uint8_t c);
 /*
  * What the operator's terminal gets for a guest's byte `c` at column `col` of its line: printable ASCII
