@@ -7,7 +7,12 @@
 
 /* 16550 UART on `port` at `baud` (COM1 = 0x3F8, 115200 before the command line is read). */
 void uart_init(uint16_t port, uint32_t baud);
-void uart_write(const char *s, size_t n);
+void uart_write(const char *s, size_t n);   /* waits for the transmitter before each byte */
+/* Sends from `s` only what the transmitter takes now without waiting (its FIFO, when empty); returns
+ * how many of the n bytes it took ('\n' goes out as CR LF). One caller at a time. */
+size_t uart_send_some(const char *s, size_t n);
+/* How long the transmitter takes to send what uart_send_some gives it at most (a full FIFO), in us. */
+uint64_t uart_fifo_us(void);
 void uart_drain(void);          /* returns once the last byte has left the transmitter */
 uint16_t uart_io_port(void);    /* the console UART's port, 0 when there is none */
 /* The next received byte from the receive ring, or -1 when none is waiting; without the receive
@@ -28,6 +33,8 @@ struct uart_rx_stats {
 	uint64_t dropped;           /* bytes lost to a full ring */
 };
 void uart_rx_stats(struct uart_rx_stats *s);
+/* Nothing received waits, neither in the ring nor in the UART (LSR.DR clear). */
+bool uart_rx_quiet(void);
 
 /* VGA text mode (80x25 at 0xB8000), the screen under a BIOS boot. */
 void vga_init(void);
@@ -36,15 +43,34 @@ void vga_write(const char *s, size_t n);
 /* Adds the VGA text screen to the consoles (BIOS boots with a text mode). */
 void console_enable_screen(void);
 
-/* Writes to every console that is on. Callers hold no lock: printk serializes. */
-void console_write(const char *s, size_t n);
+/*
+ * Output goes through a ring (console/printk.c): printk and the tail put their bytes there under a
+ * short lock, and the UART is fed from it without making anyone wait: console_kick sends what the
+ * transmitter takes now. Until console_start_async (while the hypervisor starts up) and after a panic,
+ * every printk waits until its bytes are sent, as a plain polled console does.
+ */
+void console_start_async(void);
+/* Any CPU, any time: sends what the UART takes now, unless another CPU is at it. */
+void console_kick(void);
+/* Bytes wait in the ring: the caller should come back within console_kick_us to send more. */
+bool console_pending(void);
+uint64_t console_kick_us(void);
+/* Sends everything in the ring and waits until it has left the UART (power-off, reset, panic). */
 void console_flush(void);
+struct console_out_stats {
+	uint64_t bytes;             /* put in the ring */
+	uint64_t waits;             /* times a CPU found the ring full and waited for the UART */
+	uint64_t most;              /* the most bytes that waited in it at once */
+};
+void console_out_stats(struct console_out_stats *s);
 
 /* A byte typed on the console (the UART), or -1 when none is waiting. */
 int console_getc(void);
 /* Input comes by interrupt (irq_console_init): a CPU waiting for a key may halt, or open an interrupt
  * window, instead of polling. */
 bool console_input_by_irq(void);
+/* Nothing typed waits to be read (uart_rx_quiet): a key seen later came after this call. */
+bool console_rx_quiet(void);
 
 /*
  * The tail: a last, unfinished line the serial console shows below everything printk printed (the

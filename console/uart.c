@@ -1,5 +1,5 @@
-/* 16550 UART driver: output polled, input by its receive interrupt where the platform routes it (else
- * polled), into a ring the console reads. Register layout: National Semiconductor PC16550D datasheet,
+/* 16550 UART driver: output polled (waiting for each byte, or only what the transmitter takes now), input
+ * by its receive interrupt where the platform routes it (else polled), into a ring the console reads. Register layout: National Semiconductor PC16550D datasheet,
  * Table 2 (THR/RBR 0, IER 1, FCR 2, LCR 3, MCR 4, LSR 5; DLL/DLM at 0/1 when LCR.DLAB = 1). */
 #include "arch/x86/cpu.h"
 #include "arch/x86/spinlock.h"
@@ -11,6 +11,7 @@
 #define UART_FCR 2
 #define UART_LCR 3
 #define UART_MCR 4
+#define UART_IIR 2
 #define UART_LSR 5
 #define LSR_DR   (1 << 0)  /* data ready: a received byte waits in RBR (or the receive FIFO) */
 #define LSR_THRE (1 << 5)  /* transmit holding register empty: room for the next byte */
@@ -22,6 +23,12 @@
 #define MCR_OUT2 (1 << 3)  /* on a PC, OUT2 gates the UART's INTR pin onto its IRQ line */
 
 static uint16_t uart_port;
+static uint32_t uart_baud = 115200;
+/* Bytes the transmitter takes at once when LSR.THRE is set: the 16550A's transmit FIFO is then empty
+ * and holds 16 (PC16550D datasheet, FIFO mode: "THRE ... set when the XMIT FIFO is empty"); without a
+ * working FIFO (IIR bits 7:6 not both set after FCR bit 0, as on the 16450 and the first 16550), one. */
+static unsigned tx_fifo = 1;
+static bool tx_cr_sent;              /* uart_send_some: a '\n''s CR went out, its LF waits for room */
 
 void uart_init(uint16_t port, uint32_t baud)
 {
@@ -37,6 +44,33 @@ void uart_init(uint16_t port, uint32_t baud)
 	outb(port + UART_LCR, 0x03);         /* 8 data bits, no parity, 1 stop bit */
 	outb(port + UART_FCR, 0x07);         /* enable and clear the FIFOs; receive trigger level 1 byte */
 	outb(port + UART_MCR, MCR_DTR | MCR_RTS); /* ready to receive, for a sender that looks */
+	tx_fifo = (inb(port + UART_IIR) & 0xc0) == 0xc0 ? 16 : 1;
+	uart_baud = 115200 / div;
+}
+
+size_t uart_send_some(const char *s, size_t n)
+{
+	size_t done = 0;
+
+	if (!uart_port)
+		return n;
+	if (!(inb(uart_port + UART_LSR) & LSR_THRE))
+		return 0;
+	for (unsigned room = tx_fifo; done < n && room; room--) {
+		if (s[done] == '\n' && !tx_cr_sent) {
+			outb(uart_port + UART_THR, '\r');
+			tx_cr_sent = true;
+			continue;
+		}
+		outb(uart_port + UART_THR, s[done++]);
+		tx_cr_sent = false;
+	}
+	return done;
+}
+
+uint64_t uart_fifo_us(void)
+{
+	return (uint64_t)tx_fifo * 10 * 1000000 / uart_baud;   /* 10 bits a byte: start, 8 data, stop */
 }
 
 uint16_t uart_io_port(void)
@@ -176,6 +210,20 @@ bool uart_rx_by_irq(void)
 void uart_rx_stats(struct uart_rx_stats *s)
 {
 	*s = stats;
+}
+
+bool uart_rx_quiet(void)
+{
+	uint64_t flags;
+	bool quiet;
+
+	if (!uart_port)
+		return true;
+	flags = rx_lock_irqsave();
+	quiet = __atomic_load_n(&rx_head, __ATOMIC_ACQUIRE) == rx_tail &&
+		!(inb(uart_port + UART_LSR) & LSR_DR);
+	rx_unlock_irqrestore(flags);
+	return quiet;
 }
 
 int uart_getc(void)

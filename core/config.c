@@ -3,7 +3,7 @@
 #include "lib/cmdline.h"
 
 const char *const alloc_names[] = { "eager", "lazy", "demand", NULL };
-const char *const selftest_names[] = { "none", "ud", "null", "write-code", "exec-data", NULL };
+const char *const selftest_names[] = { "none", "ud", "null", "write-code", "exec-data", "ring", NULL };
 
 struct hv_config config = {
 	.console = "com1,115200",

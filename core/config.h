@@ -18,7 +18,7 @@ struct hv_config {
 
 extern struct hv_config config;
 extern const char *const alloc_names[]; /* "eager", "lazy", "demand", NULL */
-enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_NULL, SELFTEST_WRITE_CODE, SELFTEST_EXEC_DATA };
+enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_NULL, SELFTEST_WRITE_CODE, SELFTEST_EXEC_DATA, SELFTEST_RING };
 extern const char *const selftest_names[];
 
 /* Parses the hypervisor's command line into `config`, reporting bad words (defaults stay). */

@@ -533,6 +533,9 @@ static void report_end(struct vm *g)
 		touched, g->mem_size >> 20, g->mem.first_touch_exits);
 	pr_info("hv: guest %s host memory: %lu KiB RAM + %lu KiB EPT tables\n", g->name,
 		gmem_touched_bytes(&g->mem) >> 10, g->mem.ept.tables * 4);
+	if (g->bus.print.dropped_lines)
+		pr_info("hv: guest %s output: %lu lines (%lu bytes) dropped over its limit\n", g->name,
+			g->bus.print.dropped_lines, g->bus.print.dropped_bytes);
 }
 
 static struct guest_ctl *ctl_of(const struct vm *g)

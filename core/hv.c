@@ -29,6 +29,7 @@
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
+#include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
@@ -92,22 +93,40 @@ static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
 	return NULL;
 }
 
-/* A vCPU alone on its CPU shares it with nobody: its slice only bounds how long the CPU goes without a
- * pass of this loop, and no pass is needed, because everything that needs one interrupts the guest
- * (an event for it from another CPU, a new guest placed here or a cross-CPU call: the wake-up IPI;
- * console input on the boot CPU: the UART's interrupt). So it gets LONE_SLICE_US, a bound kept for
- * safety, instead of quantum= (a Linux boot alone on its CPU took 2,700 preemption exits, 2 ms apart,
- * for nothing). Timer deadlines are not affected: the preemption timer is armed for the earliest of
- * the slice's end and the guest's own deadlines (vmx/exit.c). Polled console input keeps quantum=. */
-#define LONE_SLICE_US 100000
+/*
+ * A vCPU alone on its CPU shares it with nobody: its slice only bounds how long the CPU goes without a
+ * pass of this loop, and no pass should be needed, because everything that needs one interrupts the
+ * guest (an event for it from another CPU, a new guest placed here or a cross-CPU call: the wake-up
+ * IPI; console input on the boot CPU: the UART's interrupt). So it gets LONE_SLICE_US instead of
+ * quantum= (a Linux boot alone on its CPU took 2,700 preemption exits, 2 ms apart, for nothing).
+ * Timer deadlines are not affected: the preemption timer is armed for the earliest of the slice's end
+ * and the guest's own deadlines (vmx/exit.c). Polled console input keeps quantum= on the boot CPU.
+ *
+ * The bound matters where the interrupt's exit does not come. Bochs 2.7 (to its current source)
+ * computes which interrupts a VM entry leaves unmasked before it marks the CPU as in VMX non-root
+ * operation (vmx.cc: handleCpuContextChange, then in_vmx_guest = 1), so a guest entered with
+ * RFLAGS.IF = 0 keeps the host's interrupts masked until it changes IF itself, whereas
+ * external-interrupt exiting makes IF irrelevant to interrupt blocking (SDM Vol. 3C, 25.6.1, Table
+ * 25-5, bit 0; the exit: 26.2). A guest that never exits and never sets IF (spin) kept the key's
+ * interrupt, or the wake-up IPI of a cross-CPU call, pending in the local APIC for ever. Now the loop
+ * takes them at each pass, and a key reaches the monitor, and a cross-CPU call its CPU, within 50 ms:
+ * the other half of the monitor's 100 ms is for the command's bytes and its answer. The cost is at
+ * most 20 preemption exits a second where a guest computes alone (it was 10).
+ */
+#define LONE_SLICE_US 50000
 
 static uint64_t slice_for(struct percpu *pc, uint64_t quantum)
 {
 	uint64_t lone = us_to_tsc(LONE_SLICE_US);
 
-	if (pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum)
-		return lone;
-	return quantum;
+	uint64_t slice = pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum ?
+			 lone : quantum;
+
+	/* While output waits in the console's ring, the boot CPU comes back to feed the UART each time
+	 * its FIFO has emptied (1.4 ms at 115200 baud), whatever runs elsewhere (console/printk.c). */
+	if (pc->id == 0 && console_pending() && slice > us_to_tsc(console_kick_us()))
+		slice = us_to_tsc(console_kick_us());
+	return slice;
 }
 
 /* How long each CPU that ran guests was halted with nothing to run, against the time since guests
@@ -138,10 +157,13 @@ static __attribute__((noreturn)) void cpu_loop(void)
 
 		/* Interrupts waiting at the local APIC (console input, a wake-up IPI with its cross-CPU
 		 * calls) come in when a guest's external-interrupt exit opens a window (vmx/exit.c), or
-		 * here: a guest in an exception loop never reaches an instruction boundary where one
-		 * could exit (each entry's injected #AC or #DB raises the next during its delivery), and
-		 * only its slice's end brings the CPU back. Once a pass. */
+		 * here, once a pass, for two cases where that exit never comes: a guest in an exception
+		 * loop never reaches an instruction boundary where one could exit (each entry's injected
+		 * #AC or #DB raises the next during its delivery), and under Bochs a guest with IF = 0
+		 * does not exit for host interrupts at all (see LONE_SLICE_US): only its slice's end
+		 * brings the CPU back. Then the console's output ring gets its turn. */
 		irq_window();
+		console_kick();
 		if (pc->id == 0) {
 			pc->input_waiting = false;      /* what the interrupt brought is read now */
 			typed = monitor_poll();         /* more input may wait: do not sleep */
@@ -156,10 +178,19 @@ static __attribute__((noreturn)) void cpu_loop(void)
 				if (!wake || poll < wake)
 					wake = poll;
 			}
+			if (console_pending()) {                 /* wake up to feed the UART */
+				uint64_t kick = rdtsc() + us_to_tsc(console_kick_us());
+
+				if (!wake || kick < wake)
+					wake = kick;
+			}
 			idle_since[pc->id] = rdtsc();
 			lapic_timer_arm(wake);
+			pc->input_at = 0;
 			sti_hlt();              /* until the host timer, a wake-up IPI or a key */
 			lapic_timer_arm(0);
+			if (pc->input_at)       /* taken at once: the CPU was halted with interrupts on */
+				monitor_key_came(pc->input_at);
 			idle_ticks[pc->id] += rdtsc() - idle_since[pc->id];
 			idle_since[pc->id] = 0;
 			continue;
@@ -222,6 +253,11 @@ void hv_ap_main(struct percpu *pc)
 	cpu_loop();
 }
 
+static uint64_t tsc_now(void)
+{
+	return rdtsc();
+}
+
 void hv_start(const struct bootinfo *bi)
 {
 	const char *why = "";
@@ -275,6 +311,8 @@ void hv_start(const struct bootinfo *bi)
 		stay_up();
 		return;
 	}
+	vdev_clock = tsc_now;                   /* the guests' print limits count in TSC time */
+	vdev_clock_hz = tsc_khz * 1000;
 	free_before_guests = pmm_free_bytes();
 	for (size_t i = 0; i < bi->nmodules; i++)
 		guest_file_module(&bi->modules[i], i);
@@ -299,6 +337,7 @@ void hv_start(const struct bootinfo *bi)
 		return;
 	}
 	monitor_banner();
+	console_start_async();          /* from here no CPU waits for the UART (console/printk.c) */
 	run_started = rdtsc();
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)

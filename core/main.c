@@ -134,7 +134,9 @@ static void setup_memory(const struct bootinfo *bi, uint64_t tramp, uint64_t map
 /*
  * selftest=: fault on purpose, once everything is up, so that tests see the exception path work and
  * the host map's protections hold: an invalid opcode, a NULL dereference (page 0 is not mapped), a
- * write to the hypervisor's code (read-only), a jump into its data (non-executable).
+ * write to the hypervisor's code (read-only), a jump into its data (non-executable); and (ring) that a
+ * panic writes out what the console's output ring still holds, then its own lines: 3000 lines (120 KB,
+ * twice the ring: its producer waits when it is full) printed as while guests run, then UD2.
  */
 static void selftest(void)
 {
@@ -153,6 +155,12 @@ static void selftest(void)
 	case SELFTEST_WRITE_CODE:
 		pr_info("hv: selftest: writing to the hypervisor's code at %p\n", (void *)code);
 		*code = 0x90;
+		break;
+	case SELFTEST_RING:
+		console_start_async();
+		for (unsigned i = 1; i <= 3000; i++)
+			pr_info("hv: selftest: ring line %u of 3000\n", i);
+		asm volatile("ud2");
 		break;
 	case SELFTEST_EXEC_DATA:
 		pr_info("hv: selftest: calling into the hypervisor's data at %p\n", (void *)data_byte);

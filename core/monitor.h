@@ -17,6 +17,9 @@ void monitor_banner(void);
 /* Boot CPU, each pass of its scheduler loop: takes what was typed and acts on it, one command (or
  * 256 bytes) at a time; true if more may be waiting. */
 bool monitor_poll(void);
+/* The console's interrupt came at `tsc` while the boot CPU was halted with interrupts on: the key
+ * arrived then (for the time the `console` command reports). */
+void monitor_key_came(uint64_t tsc);
 /* Boot CPU with nothing to run for good: reads the console for ever (a console-only system). */
 __attribute__((noreturn)) void monitor_idle(void);
 /* A guest was (re)built: if it has the focus, its new UART gets it. */

@@ -1,6 +1,8 @@
 /*
  * hello: the smallest guest. Greets, reports what CPUID shows it (hypervisor bit, VMX bit, the
  * hypervisor's signature), what HC_GUEST_INFO says, and its command line; exits 0.
+ * bytes=1: then every byte value 0x00-0xFF, 16 to a line, through the UART and through HC_PUTCHAR
+ * (what the console shows of them: README, Security).
  */
 #include "rt.h"
 #include "tessera/hypercall.h"
@@ -35,5 +37,21 @@ int main(void)
 		printf("hello: no hypervisor, skipping hypercalls\n");
 	}
 	printf("hello: cmdline '%s'\n", cmdline);
+	if (getarg_num("bytes", 0)) {
+		for (int via_hc = 0; via_hc < 2; via_hc++)
+			for (unsigned b = 0; b < 256; b++) {
+				if (b % 16 == 0)
+					printf("hello: %s %02x:", via_hc ? "hc" : "uart", b);
+				if (via_hc) {
+					unsigned long a = HC_PUTCHAR, bx = b;
+					__asm__ volatile("vmcall" : "+a"(a), "+b"(bx) : : "rcx", "rdx", "memory");
+				} else {
+					putc((char)b);
+				}
+				if (b % 16 == 15)
+					putc('\n');
+			}
+		printf("hello: bytes done\n");
+	}
 	return 0;
 }

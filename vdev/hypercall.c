@@ -17,7 +17,7 @@ enum hc_result hypercall(const struct hc_caller *c, struct hc_regs *r)
 		r->rdx = c->host_cpu;
 		return HC_DONE;
 	case HC_PUTCHAR:
-		vuart_putc(c->uart, (char)r->rbx);
+		vuart_putc(c->uart, (uint8_t)r->rbx);   /* the low byte, as vdev/uart.h filters it */
 		r->rax = 0;
 		return HC_DONE;
 	default:

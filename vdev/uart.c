@@ -169,34 +169,59 @@ static void flush_locked(struct vuart *u)
 	u->line[u->len] = 0;
 	if (u->live)
 		console_set_tail(NULL, 0);   /* the whole line replaces what showed of it */
-	pr_info("[%s] %s\n", u->name, u->line);
-	u->len = 0;
+	if (vdev_may_print(u->bus, u->len + 16))   /* with its "[cpuN] [NAME] " and line end, about */
+		pr_info("[%s] %s\n", u->name, u->line);
+	u->len = u->nbytes = 0;
 }
 
-static void putc_locked(struct vuart *u, char c)
+unsigned vuart_shown(uint8_t c, unsigned col, char out[VUART_SHOWN_MAX])
 {
+	static const char hex[] = "0123456789abcdef";
+	unsigned n;
+
+	if (c >= 0x20 && c <= 0x7e) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c == '\t') {
+		for (n = 0; n == 0 || (col + n) % 8; n++)
+			out[n] = ' ';
+		return n;
+	}
+	out[0] = '\\', out[1] = 'x', out[2] = hex[c >> 4], out[3] = hex[c & 15];
+	return 4;
+}
+
+static void putc_locked(struct vuart *u, uint8_t c)
+{
+	char shown[VUART_SHOWN_MAX];
+	unsigned n;
+
 	if (c == '\n') {
 		flush_locked(u);
 		return;
 	}
 	if (c == '\r')
 		return;
-	if (c == '\b') {                     /* backspace: the terminal's cursor goes back one */
-		if (u->len)
-			u->len--;
+	if (c == '\b') {                     /* backspace: the terminal's cursor goes back one byte */
+		if (u->nbytes)
+			u->len -= u->width[--u->nbytes];   /* all of what that byte showed as */
 		show_tail(u);
 		return;
 	}
-	if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f)
-		c = '?';                     /* control bytes would drive the user's terminal */
-	u->line[u->len++] = c;
-	if (u->len == VUART_LINE - 1)    /* a line without end: print it in pieces */
+	n = vuart_shown(c, u->len, shown);
+	if (u->len + n > VUART_LINE - 1)  /* a line without end: print it in pieces */
+		flush_locked(u);
+	memcpy(u->line + u->len, shown, n);
+	u->len += n;
+	u->width[u->nbytes++] = (uint8_t)n;
+	if (u->len == VUART_LINE - 1)
 		flush_locked(u);
 	else
 		show_tail(u);
 }
 
-void vuart_putc(struct vuart *u, char c)
+void vuart_putc(struct vuart *u, uint8_t c)
 {
 	spin_lock(&u->out_lock);
 	putc_locked(u, c);
@@ -319,7 +344,7 @@ static enum vdev_result vuart_access(void *dev, struct vdev_access *a)
 	}
 	update_irq(u);
 	if (send)
-		vuart_putc(u, (char)a->value);
+		vuart_putc(u, (uint8_t)a->value);
 	return VDEV_DONE;
 }
 

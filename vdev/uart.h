@@ -38,12 +38,28 @@ struct vuart {
 	bool live;                   /* the guest has the console focus: show its unfinished line at once */
 	char line[VUART_LINE];
 	unsigned len;
+	uint8_t width[VUART_LINE];   /* how many characters of line[] each of its nbytes bytes became */
+	unsigned nbytes;
 };
 
 /* Sets it to its reset state and registers its ports on `bus`. 0 or a negative error. */
 int vuart_init(struct vuart *u, struct vdev_bus *bus, const char *name);
-/* One character of output (also the HC_PUTCHAR hypercall). */
-void vuart_putc(struct vuart *u, char c);
+/* One byte of output (also the HC_PUTCHAR hypercall). '\n' ends the line; '\r' is dropped (a serial
+ * driver sends CR LF; a lone CR would put the cursor back over the line's "[cpuN] [NAME] " prefix);
+ * '\b' takes back the line's last byte (what the terminal's cursor would do, within the guest's own
+ * line); every other byte is shown as vuart_shown says. */
+void vuart_putc(struct vuart *u, uint8_t c);
+/*
+ * What the operator's terminal gets for a guest's byte `c` at column `col` of its line: printable ASCII
+ * (0x20-0x7E) as itself; a tab as spaces to the next multiple of 8 columns (where the terminal would
+ * have moved the cursor); any other byte as the four characters \xNN. A terminal acts on the rest:
+ * C0 controls and ESC sequences (ECMA-48, 5.2 and 5.4), DEL, and 0x80-0x9F, the 8-bit C1 controls
+ * (CSI 0x9B, OSC 0x9D, DCS 0x90; ECMA-48, 5.3), which a terminal honours raw or, in UTF-8 mode, as
+ * the two bytes 0xC2 0x80-0x9F: a guest could move the cursor, rewrite earlier hv: lines, retitle
+ * the window or set the clipboard (OSC 52). So only bytes 0x20-0x7E reach it. Returns the length.
+ */
+#define VUART_SHOWN_MAX 8
+unsigned vuart_shown(uint8_t c, unsigned col, char out[VUART_SHOWN_MAX]);
 /* Prints what is left of a line (at guest end). */
 void vuart_flush(struct vuart *u);
 /* Bytes from the console for the guest: into the receive FIFO as far as it has room, the rest

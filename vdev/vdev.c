@@ -6,11 +6,48 @@
 #include "vdev/lapic.h"
 #include "vdev/vdev.h"
 
+uint64_t (*vdev_clock)(void);
+uint64_t vdev_clock_hz;
+
 void vdev_bus_init(struct vdev_bus *bus, const char *owner, struct vlapic_group *lapics)
 {
 	memset(bus, 0, sizeof(*bus));
 	bus->owner = owner;
 	bus->lapics = lapics;
+	bus->print.tokens = VDEV_PRINT_BURST;
+	bus->print.last = vdev_clock ? vdev_clock() : 0;
+}
+
+bool vdev_may_print(struct vdev_bus *bus, unsigned bytes)
+{
+	struct vdev_print_limit *p = &bus->print;
+	bool ok, say = false;
+
+	if (!vdev_clock || !vdev_clock_hz)
+		return true;
+	spin_lock(&p->lock);
+	{
+		uint64_t now = vdev_clock(), add = now > p->last ? (now - p->last) * VDEV_PRINT_RATE / vdev_clock_hz : 0;
+
+		if (add) {      /* the ticks of whole bytes only: the rest counts towards the next */
+			p->last += add * vdev_clock_hz / VDEV_PRINT_RATE;
+			p->tokens = p->tokens + add > VDEV_PRINT_BURST ? VDEV_PRINT_BURST : p->tokens + add;
+		}
+	}
+	ok = p->tokens >= bytes;
+	if (ok) {
+		p->tokens -= bytes;
+	} else {
+		p->dropped_lines++;
+		p->dropped_bytes += bytes;
+		say = !p->said;
+		p->said = true;
+	}
+	spin_unlock(&p->lock);
+	if (say)
+		pr_info("hv: guest %s: output over its limit (%u bytes/s after %u at once): lines dropped, "
+			"counted when it ends\n", bus->owner, VDEV_PRINT_RATE, VDEV_PRINT_BURST);
+	return ok;
 }
 
 static int add(struct vdev_region *r, unsigned *n, uint64_t base, uint64_t len, vdev_handler handler,
@@ -85,7 +122,8 @@ enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a)
 	/* Nothing there: reads float high, writes vanish, as on an empty ISA bus. */
 	if (!(bus->ports_logged[port / 8] & (1 << (port % 8)))) {
 		bus->ports_logged[port / 8] |= 1 << (port % 8);
-		pr_info("hv: guest %s: %s port 0x%x (no device; %s), reported once\n", bus->owner,
+		if (vdev_may_print(bus, 80))                 /* about the line's length */
+			pr_info("hv: guest %s: %s port 0x%x (no device; %s), reported once\n", bus->owner,
 			a->write ? "write to" : "read from", port, a->write ? "ignored" : "reads as all ones");
 	}
 	if (!a->write)

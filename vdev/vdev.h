@@ -36,6 +36,29 @@ struct vdev_region {
 	const char *name;
 };
 
+/*
+ * What one guest can make the hypervisor print: its UART's lines (and HC_PUTCHAR's) and the
+ * hypervisor's lines about what it did (an unclaimed port's first use). A token bucket in TSC time:
+ * VDEV_PRINT_RATE bytes a second, half of what the console's 115200-baud wire carries (11,520 bytes/s),
+ * so one guest printing without pause leaves the other half to the hypervisor and the other guests;
+ * VDEV_PRINT_BURST at once, 1.4 s of the wire, more than a kernel's boot banner (Debian's Linux with
+ * `quiet` prints about 1 KiB; without, its 25-30 KiB come over seconds of emulated time). Over it,
+ * whole lines are dropped and counted; the first drop is said once (hv: guest NAME: output over its
+ * limit ...), the count when the guest ends. The lines that say what happened to a guest (started,
+ * exited, stopped, exits...) are the hypervisor's and never count.
+ */
+#define VDEV_PRINT_RATE  5760
+#define VDEV_PRINT_BURST 16384
+struct vdev_print_limit {
+	spinlock_t lock;                           /* any vCPU of the guest */
+	uint64_t tokens, last;                     /* bytes it may print now; TSC when counted */
+	uint64_t dropped_lines, dropped_bytes;
+	bool said;
+};
+/* The TSC and its rate, for the limit (set by the core; NULL: no limit, as in host tests that leave it). */
+extern uint64_t (*vdev_clock)(void);
+extern uint64_t vdev_clock_hz;
+
 #define VDEV_MAX_REGIONS 16
 #define VDEV_MAX_TIMERS 8
 
@@ -63,6 +86,7 @@ struct vdev_bus {
 	void (*timers_moved)(void *arg);           /* another vCPU moved a deadline before it */
 	void *timers_arg;
 	uint8_t ports_logged[65536 / 8];           /* an unclaimed port's first use was reported */
+	struct vdev_print_limit print;             /* what the guest can make the hypervisor print */
 	char why[120];                             /* VDEV_BAD_ACCESS: what was wrong */
 };
 
@@ -83,8 +107,13 @@ int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
  * caller may keep that deadline instead of calling again. */
 uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
 
+/* Whether a line of `bytes` that the guest caused may be printed now; if not, it is counted as dropped
+ * (the first drop is said). */
+bool vdev_may_print(struct vdev_bus *bus, unsigned bytes);
+
 /* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all
- * ones, writes vanish; the first use of each port reported once). Never VDEV_UNCLAIMED. */
+ * ones, writes vanish; the first use of each port reported once, within the guest's print limit).
+ * Never VDEV_UNCLAIMED. */
 enum vdev_result vdev_pio(struct vdev_bus *bus, struct vdev_access *a);
 /* MMIO at a guest-physical address that is not RAM: the vCPU's own local APIC page first (SDM Vol.
  * 3A, 11.4.1: each CPU's APIC answers at its own base), then the registered regions. */

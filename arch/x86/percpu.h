@@ -55,6 +55,7 @@ struct percpu {
 	/* Set by the console's receive interrupt (arch/x86/trap.c): input waits for the scheduler loop of
 	 * this CPU, which leaves the guest it runs at the exit the interrupt caused (vmx/exit.c). */
 	volatile bool input_waiting;
+	volatile uint64_t input_at;  /* TSC of the first console interrupt since it was cleared (0) */
 
 	/* Cross-CPU calls (arch/x86/call.c): filled by other CPUs, run here on the wake-up IPI. */
 	spinlock_t call_lock;

@@ -39,6 +39,8 @@ void trap_handler(struct trap_frame *f)
 		 * pin needs no more; a level-triggered one gets its EOI broadcast, SDM Vol. 3A, 11.8.5). */
 		uart_rx_interrupt();
 		this_cpu()->input_waiting = true;
+		if (!this_cpu()->input_at)
+			this_cpu()->input_at = rdtsc();
 		lapic_eoi();
 		return;
 	}

@@ -10,7 +10,7 @@
 #define HC_EXIT        1 /* end this guest; EBX = exit code (as writing it to port 0xF4)   */
 #define HC_YIELD       2 /* give the CPU to the next runnable vCPU on it; returns 0          */
 #define HC_GUEST_INFO  3 /* returns EBX = guest id, ECX = RAM in KiB, EDX = host CPU number    */
-#define HC_PUTCHAR     4 /* writes the character in EBX to the guest's console line          */
+#define HC_PUTCHAR     4 /* writes the byte in BL to the guest's console line (as its UART)  */
 
 #define HC_ERR_NOSYS   (-38) /* unknown call number */
 #define HC_ERR_PERM    (-1)  /* not allowed from this privilege level */

@@ -1,8 +1,12 @@
 /* Host unit tests of vdev/uart.c: the virtual 16550 driven through its ports as a guest would, and fed
  * as the console does (vuart_receive): FIFO and wire, IIR priorities, the interrupt line, loopback,
- * output lines, the console tail. */
+ * output lines, the console tail, and what a guest's every byte value becomes on the operator's terminal
+ * (through the UART and HC_PUTCHAR). */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include "tessera/hypercall.h"
+#include "vdev/hypercall.h"
 #include "vdev/uart.h"
 #include "tests/unit/unit.h"
 
@@ -230,7 +234,7 @@ static void test_output_lines(void)
 	unit_log_clear();
 	for (const char *s = "ab\bc\x01\x7f\n"; *s; s++)
 		out(THR, (uint8_t)*s);
-	CHECK(strcmp(unit_log, "[t] ac??\n") == 0);
+	CHECK(strcmp(unit_log, "[t] ac\\x01\\x7f\n") == 0);
 	/* With the focus, the unfinished line is the console's tail as it grows; its end prints it whole. */
 	unit_log_clear();
 	vuart_set_live(&u, true);
@@ -252,6 +256,154 @@ static void test_output_lines(void)
 	CHECK(strstr(unit_log, "[t] q\n") != NULL);
 }
 
+/* The byte through HC_PUTCHAR, as the VMCALL exit hands it over (RBX whole: only BL counts). */
+static void putchar_hc(uint8_t b)
+{
+	struct hc_caller c = { 1, 16 << 20, 0, &u };
+	struct hc_regs r = { HC_PUTCHAR, 0x1234567800ull | b, 0, 0 };
+
+	CHECK_EQ(hypercall(&c, &r), HC_DONE);
+	CHECK_EQ(r.rax, 0);
+}
+
+/* Only printable ASCII and the line end reach the log. */
+static bool log_is_printable(void)
+{
+	for (const char *p = unit_log; *p; p++)
+		if (*p != '\n' && (*p < 0x20 || *p > 0x7e))
+			return false;
+	return true;
+}
+
+/* Every byte value, alone on a line, through the UART and through HC_PUTCHAR: 0x20-0x7E as
+ * themselves, '\n' ends the (empty, so unprinted) line, '\r' and '\b' leave nothing, a tab is spaces to
+ * column 8, everything else (C0, DEL, the C1 range 0x80-0x9F, 0xA0-0xFF) the escape \xNN. */
+static void test_every_byte(void)
+{
+	for (int path = 0; path < 2; path++) {
+		for (unsigned b = 0; b < 256; b++) {
+			char want[32];
+
+			if (b >= 0x20 && b <= 0x7e)
+				snprintf(want, sizeof(want), "[t] %c\n", b);
+			else if (b == '\n' || b == '\r' || b == '\b')
+				want[0] = 0;
+			else if (b == '\t')
+				snprintf(want, sizeof(want), "[t]         \n");
+			else
+				snprintf(want, sizeof(want), "[t] \\x%02x\n", b);
+			setup();
+			if (path)
+				putchar_hc((uint8_t)b);
+			else
+				out(THR, (uint8_t)b);
+			out(THR, '\n');
+			if (strcmp(unit_log, want))
+				printf("byte 0x%02x by %s: got '%s', want '%s'\n", b, path ? "HC_PUTCHAR" : "THR",
+				       unit_log, want);
+			CHECK(strcmp(unit_log, want) == 0);
+			CHECK(log_is_printable());
+		}
+	}
+	/* All 256 in one stream (lines cut at VUART_LINE, a tab mid-line to its next stop, the tail). */
+	setup();
+	vuart_set_live(&u, true);
+	for (unsigned b = 0; b < 256; b++) {
+		out(THR, (uint8_t)b);
+		putchar_hc((uint8_t)b);
+		for (const char *p = tail; *p; p++)
+			CHECK(*p >= 0x20 && *p <= 0x7e);
+	}
+	vuart_flush(&u);
+	CHECK(log_is_printable());
+	CHECK(strstr(unit_log, "\\x9b\\x9b\\x9c\\x9c\\x9d\\x9d") != NULL);   /* CSI, ST, OSC */
+	CHECK(strstr(unit_log, "\\x1b\\x1b") != NULL);                         /* ESC */
+	CHECK(strstr(unit_log, "~~\\x7f\\x7f\\x80") != NULL);
+	setup();
+	for (const char *s = "ab\tc\td\n"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK(strcmp(unit_log, "[t] ab      c       d\n") == 0);
+	unit_log_clear();                                   /* backspace takes back a byte's whole escape */
+	for (const char *s = "a\x07\b\tb\bc\x9b\b\n"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK(strcmp(unit_log, "[t] a       c\n") == 0);
+	unit_log_clear();
+	for (unsigned i = 0; i < 40; i++)                   /* escapes are never split across lines */
+		out(THR, 0x9b);
+	out(THR, '\n');
+	{
+		char want[256] = "[t] ";
+
+		for (unsigned i = 0; i < (VUART_LINE - 1) / 4; i++)
+			strcat(want, "\\x9b");
+		strcat(want, "\n[t] \\x9b\n");
+		CHECK(strcmp(unit_log, want) == 0);
+	}
+}
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static unsigned count_in_log(const char *what)
+{
+	unsigned n = 0;
+
+	for (const char *p = unit_log; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/* The print limit (vdev_may_print): VDEV_PRINT_BURST bytes at once, then VDEV_PRINT_RATE a second of
+ * the fake clock (1 tick = 1 us); whole lines dropped and counted, the first drop said once; the
+ * hypervisor's unclaimed-port lines count against the same guest's budget. */
+static void test_print_limit(void)
+{
+	const unsigned line_cost = 10 + 16;                 /* "0123456789", and the prefix's allowance */
+	unsigned printed, burst_lines = VDEV_PRINT_BURST / line_cost;
+
+	vdev_clock = fake_clock;
+	vdev_clock_hz = 1000000;
+	fake_now = 5000000;
+	setup();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	printed = count_in_log("[t] 0123456789\n");
+	CHECK_EQ(printed, burst_lines);
+	CHECK_EQ(bus.print.dropped_lines, 1000 - burst_lines);
+	CHECK_EQ(bus.print.dropped_bytes, (uint64_t)(1000 - burst_lines) * line_cost);
+	CHECK_EQ(count_in_log("hv: guest t: output over its limit"), 1);
+	/* A second later: VDEV_PRINT_RATE bytes more, then dropping again, said no more. */
+	fake_now += 1000000;
+	unit_log_clear();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	CHECK_EQ(count_in_log("[t] 0123456789\n"), (VDEV_PRINT_BURST % line_cost + VDEV_PRINT_RATE) / line_cost);
+	CHECK_EQ(count_in_log("output over its limit"), 0);
+	/* The unclaimed ports' lines come out of the same budget. */
+	unit_log_clear();
+	for (unsigned port = 0x100; port < 0x200; port++) {
+		struct vdev_access a = { port, 1, false, 0, 0 };
+
+		CHECK_EQ(vdev_pio(&bus, &a), VDEV_DONE);
+		CHECK_EQ(a.value, 0xff);
+	}
+	CHECK_EQ(count_in_log("(no device;"), 0);
+	/* Long after, the burst is back whole (not more). */
+	fake_now += 3600ull * 1000000;
+	unit_log_clear();
+	for (unsigned i = 0; i < 1000; i++)
+		for (const char *s = "0123456789\n"; *s; s++)
+			out(THR, (uint8_t)*s);
+	CHECK_EQ(count_in_log("[t] 0123456789\n"), burst_lines);
+	vdev_clock = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -263,5 +415,7 @@ int main(int argc, char **argv)
 	RUN(test_loopback);
 	RUN(test_divisor_latch);
 	RUN(test_output_lines);
+	RUN(test_every_byte);
+	RUN(test_print_limit);
 	return unit_report(argv[0]);
 }
