@@ -1220,8 +1220,8 @@ BZ_REFUSED = {
     "initsize": "Linux kernel needs RAM up to 0x10100000 (not relocatable, runs at 0x100000, init_size "
                 "0x10000000), more than the guest's 0x1000000 bytes",
     "cmdline4": "command line is 11 bytes; the kernel takes at most 4",
-    "initrdmax": "initrd (0x60 bytes) does not fit between the kernel's end 0x110000 and 0x110000 (RAM, "
-                 "initrd_addr_max, 4 GiB)",
+    "initrdmax": "initrd (0x60 bytes) does not fit between the kernel's end 0x110000 and 0x110000 (RAM below the "
+                 "hole, initrd_addr_max, 4 GiB)",
 }
 
 SCENARIOS += [

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config = defaults;
 	config_parse(line);
 	FUZZ_ASSERT(strnlen(config.console, sizeof(config.console)) < sizeof(config.console));
-	FUZZ_ASSERT(config.alloc < 3 && config.selftest <= SELFTEST_EXEC_DATA);
+	FUZZ_ASSERT(config.alloc < 3 && config.selftest <= SELFTEST_RING);
 	parse_module_line(line);
 
 	/* The helpers take (pointer, length): an exact-size copy, so a read past len is an ASan report. */
