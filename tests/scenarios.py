@@ -1066,11 +1066,11 @@ try:
                                         "build", "bzimage"))
 except Exception as _e:    # nasm missing: the scenario then fails on its missing modules
     sys.stderr.write("scenarios: cannot make the synthetic bzImages: %s\n" % _e)
-    BZ = {n: "build/bzimage/%s.bz" % n for n in ["good"] + list(bzimage.DAMAGE)}
+    BZ = {n: "build/bzimage/%s.bz" % n for n in ["good"] + list(bzimage.DAMAGE) + list(bzimage.ACCEPTED)}
 
 BZ_REFUSED = {
     "bootflag": "Linux boot_flag at 0x1fe is 0x0, not 0xaa55",
-    "proto205": "Linux boot protocol 2.05 is older than 2.06, the oldest we load",
+    "proto202": "Linux boot protocol 2.02 is older than 2.03, the oldest we load",
     "jump": "Linux setup header ends at 0x212 (jump 0xeb 0x10): protocol 2.12 needs 0x264 to 0x290",
     "zimage": "Linux image is a zImage (loadflags bit 0 clear); only bzImages load",
     "setupsects": "Linux file is truncated: its setup code (200 sectors) ends at 0x19200, the file has 1392 bytes",
@@ -1087,18 +1087,23 @@ BZ_REFUSED = {
                  "initrd_addr_max, 4 GiB)",
 }
 
+# Accepted as GRUB's `linux` and QEMU's -kernel accept them (bzimage.ACCEPTED): each boots like bzok.
+BZ_BOOTS = ["bzok"] + list(bzimage.ACCEPTED)
+
 SCENARIOS += [
-    bochs_vmx("boot-bzimage-damaged", cpus=1, timeout=120,
+    bochs_vmx("boot-bzimage-damaged", cpus=1, timeout=180,
               modules=[Module(BZ["good"], "name=bzok mem=16M hello=world")] +
+                      [Module(BZ[n], "name=%s mem=16M hello=world" % n) for n in bzimage.ACCEPTED] +
                       [Module(BZ[n], "name=%s mem=16M hello=world" % n) for n in BZ_REFUSED] +
                       [data("not-a-kernel.txt", "for=initrdmax"),
                        guest("memcheck", "name=mc mem=16M yields=4")],
               expect=[Expect(NOT_STARTED(n, re.escape("bad image: " + why) + "$"), count=1)
                       for n, why in BZ_REFUSED.items()] +
-                     [GUEST_SAYS("bzok", r"bz: boot_params ok, e820 3 entries, cmdline 'hello=world'$"),
-                      GUEST_EXITED("bzok", 0)] + MEMCHECK_OK("mc") + [ALL_DONE],
-              forbid=[NO_VMX, GUEST_SAYS("bzok", "bz: boot_params FAIL"),
-                      r"hv: guest (?!bzok|mc)\w+ started: ", r"hv: module \d+ not used"],
+                     sum([[GUEST_SAYS(n, r"bz: boot_params ok, e820 3 entries, cmdline 'hello=world'$"),
+                           GUEST_EXITED(n, 0)] for n in BZ_BOOTS], []) + MEMCHECK_OK("mc") + [ALL_DONE],
+              forbid=[NO_VMX, r"bz: boot_params FAIL",
+                      r"hv: guest (?!%s|mc\b)\w+ started: " % "|".join(r"%s\b" % n for n in BZ_BOOTS),
+                      r"hv: module \d+ not used"],
               check=memory_returned),
 ]
 
@@ -1135,6 +1140,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB1_ELF_MODS = [data("not-a-kernel.txt", "for=mb1elf first module"), guest("hello", "for=mb1elf"),
                 Module(BZ["good"], "for=mb1elf third x=1 y=2")]
 MB1_AOUT_MODS = [Module(BZ["initsize"], "for=mb1aout one"), data("not-a-kernel.txt", "for=mb1aout two")]
+MB1_LOW_MODS = [data("not-a-kernel.txt", "for=mb1low low one"), Module(BZ["good"], "for=mb1low two")]
 
 
 def MB1_OK(name: str, mods: int, cmdline: str):
@@ -1155,13 +1161,19 @@ SCENARIOS += [
     bochs_vmx("boot-multiboot1-modules", cpus=1, timeout=120,
               modules=[guest("mb1", "name=mb1elf mem=16M mods=3 hello=mb1")] + MB1_ELF_MODS +
                       [Module("build/guests/mb1-aout.bin", "name=mb1aout mem=16M mods=2 kludge=1")] + MB1_AOUT_MODS +
-                      [guest("mb1", "name=mb1none mem=16M")],
+                      [guest("mb1", "name=mb1none mem=16M"),
+                       # Linked at 0x8000 (as for `qemu -kernel`): over the information block's usual
+                       # page; the block goes elsewhere, the modules after the image in low memory.
+                       guest("mb1-low", "name=mb1low mem=16M mods=2 low=1")] + MB1_LOW_MODS,
               expect=MB1_OK("mb1elf", 3, "mods=3 hello=mb1") + MB1_OK("mb1aout", 2, "mods=2 kludge=1") +
-                     MB1_OK("mb1none", 0, "") +
-                     [r"hv: guest mb1aout started: ", ALL_DONE],
+                     MB1_OK("mb1none", 0, "") + MB1_OK("mb1low", 2, "mods=2 low=1") +
+                     [GUEST_SAYS("mb1low", r"mb1: information block at 0x1000, below 640 KiB, outside the image "
+                                           r"0x8000-0x[0-9a-f]+ ok$"),
+                      r"hv: guest mb1aout started: ", ALL_DONE],
               forbid=[NO_VMX, r"^(?:\[cpu\d+\] )?\[mb1\w+\] .* FAIL$", r"hv: module \d+ not used"],
               check=all_checks(mb1_modules_match("mb1elf", MB1_ELF_MODS),
-                               mb1_modules_match("mb1aout", MB1_AOUT_MODS), memory_returned)),
+                               mb1_modules_match("mb1aout", MB1_AOUT_MODS),
+                               mb1_modules_match("mb1low", MB1_LOW_MODS), memory_returned)),
 ]
 
 
