@@ -10,7 +10,8 @@ GUESTS_64   := memcheck crash64 memhole
 # Multiboot2 one; each also as NAME-aout.bin, a flat binary loaded by the header's a.out-kludge fields.
 GUESTS_MB1  := mb1
 GUEST_ELFS  := $(GUESTS_32:%=$(GUEST_BUILD)/%.elf) $(GUESTS_64:%=$(GUEST_BUILD)/%.elf) \
-	       $(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf) $(GUESTS_MB1:%=$(GUEST_BUILD)/%-aout.bin)
+	       $(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf) $(GUESTS_MB1:%=$(GUEST_BUILD)/%-aout.bin) \
+	       $(GUEST_BUILD)/mb1-low.elf
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
 		-fno-common -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns \
@@ -71,6 +72,11 @@ $(GUEST_BUILD)/rt32/entry32-mb1-aout.asm.o: guests/rt/entry32.asm guests/rt/mb1.
 
 $(GUESTS_MB1:%=$(GUEST_BUILD)/%.elf): $(GUEST_BUILD)/%.elf: $(GUEST_BUILD)/obj32/%.o $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o guests/rt/guest.ld
 	$(LD) -m elf_i386 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o $<
+
+# mb1 linked at 0x8000 instead of 1 MiB: its segment covers the page where the loader's information
+# block usually goes (loader/loader.h), so the loader must put the block elsewhere.
+$(GUEST_BUILD)/mb1-low.elf: $(GUEST_BUILD)/obj32/mb1.o $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o guests/rt/guest.ld
+	$(LD) -m elf_i386 --defsym=__link_base=0x8000 $(GUEST_LDFLAGS) -o $@ $(GUEST_RT32_C_OBJ) $(GUEST_BUILD)/rt32/entry32-mb1.asm.o $<
 
 # The a.out-kludge image: linked the same way, then only its bytes from the load address on (the
 # header says where they go and where the bss ends).

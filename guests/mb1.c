@@ -88,8 +88,11 @@ int main(void)
 	check((cr0 & 0x80000001u) == 1, "mb1: CR0 0x%x: protected mode, paging off (3.2)", cr0);
 	check(hv_present() && hc_guest_info(&info) == 0, "mb1: the hypervisor says its RAM");
 	ram_bytes = info.ram_kib << 10;
-	check(boot_info && boot_info + sizeof(*mbi) <= LOW_END, "mb1: information block at 0x%x, below 640 KiB",
-	      boot_info);
+	/* Nothing of the block may lie in the image, wherever the image is linked (mb1-low: 0x8000). */
+	check(boot_info && boot_info + sizeof(*mbi) <= LOW_END &&
+	      (boot_info + sizeof(*mbi) <= (uintptr_t)__image_start || boot_info >= (uintptr_t)_end),
+	      "mb1: information block at 0x%x, below 640 KiB, outside the image 0x%x-0x%x", boot_info,
+	      (uint32_t)(uintptr_t)__image_start, (uint32_t)(uintptr_t)_end);
 	check((mbi->flags & (MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MEM_MAP | MB1_INFO_LOADER_NAME)) ==
 	      (MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MEM_MAP | MB1_INFO_LOADER_NAME) &&
 	      !!(mbi->flags & MB1_INFO_MODS) == (want_mods != 0),

@@ -92,6 +92,15 @@ struct loader_module {
 int loader_place_modules(const struct loader_file *extra, unsigned n, uint64_t from, uint64_t ram,
 			 struct loader_module *mods, char *why, size_t whylen);
 
+/*
+ * Where a Multiboot information block (at most LOADER_INFO_MAX bytes) goes: LOADER_INFO_GPA when the
+ * image's span [img_lo, img_hi) and the modules leave it free, else the lowest page-aligned address in
+ * usable RAM below 4 GiB (the block's pointers are 32-bit) clear of both. 0 and a reason if there is
+ * none. The image span covers every segment (and bss), so nothing the kernel owns is overwritten.
+ */
+uint64_t loader_place_info(uint64_t img_lo, uint64_t img_hi, const struct loader_module *mods, unsigned nmods,
+			   uint64_t ram, char *why, size_t whylen);
+
 /* write(ctx, gpa, src, len), unless write is NULL (a check-only run); a failure gets a reason. */
 int loader_put(loader_write_fn write, void *ctx, uint64_t gpa, const void *src, uint64_t len,
 	       char *why, size_t whylen);

@@ -200,7 +200,8 @@ int elf_place(const void *file, size_t size, const struct elf *e, const struct e
 		if (s.memsz == 0)
 			continue;   /* occupies nothing: nothing to place or copy */
 		if (s.paddr < lim->reserved_end) {
-			loader_say(why, whylen, "segment at GPA 0x%llx is below 0x%llx, where the boot information goes",
+			loader_say(why, whylen, "segment at GPA 0x%llx is below 0x%llx, the lowest address a kernel "
+				   "may occupy",
 				   (unsigned long long)s.paddr, (unsigned long long)lim->reserved_end);
 			return -EFAULT;
 		}

@@ -11,7 +11,8 @@
  *   0x5000  GDT: null, null, __BOOT_CS 0x10, __BOOT_DS 0x18
  *   0x6000  the command line, NUL-terminated
  *   0x7000  boot_params: zero, the image's setup header copied to 0x1f1..end, the fields below, e820
- *   1 MiB   the protected-mode kernel: file bytes from (setup_sects + 1) * 512, syssize * 16 of them
+ *   1 MiB   the protected-mode kernel: the file's bytes from (setup_sects + 1) * 512 to its end, at
+ *           most syssize * 16 of them (bz_parse)
  *   high    the initrd, page aligned, ending as high as min(RAM, initrd_addr_max + 1, 4 GiB) allows
  *
  * The kernel starts at its 32-bit entry (boot.rst, "32-bit Boot Protocol"), which every bzImage has,
@@ -59,14 +60,19 @@ static int bz_parse(const uint8_t *f, size_t size, uint64_t ram, struct bz *bz, 
 		return -ENOEXEC;
 	}
 	bz->version = rd16(f + LINUX_VERSION);
+	/* GRUB's `linux` refuses what is older ("version too old for 32-bit boot"); QEMU loads those as
+	 * zImages at 0x10000, which we do not do. */
 	if (bz->version < LINUX_MIN_VERSION) {
-		loader_say(why, whylen, "Linux boot protocol %u.%02u is older than 2.06, the oldest we load",
+		loader_say(why, whylen, "Linux boot protocol %u.%02u is older than 2.03, the oldest we load",
 			   bz->version >> 8, bz->version & 0xff);
 		return -ENOEXEC;
 	}
-	/* boot.rst, "jump": 0xEB and an offset from 0x202 that doubles as the header's length. */
+	/* boot.rst, "jump": 0xEB and an offset from 0x202 that doubles as the header's length; it must
+	 * hold the last field this protocol version has that we read. */
 	bz->hdr_end = LINUX_HEADER + f[LINUX_JUMP + 1];
-	need_end = bz->version >= 0x020a ? LINUX_INIT_SIZE + 4 : LINUX_CMDLINE_SIZE + 4;
+	need_end = bz->version >= 0x020a ? LINUX_INIT_SIZE + 4 :
+		   bz->version >= 0x0206 ? LINUX_CMDLINE_SIZE + 4 :
+		   bz->version >= 0x0205 ? LINUX_RELOCATABLE + 1 : LINUX_INITRD_ADDR_MAX + 4;
 	if (f[LINUX_JUMP] != 0xeb || bz->hdr_end < need_end || bz->hdr_end > LINUX_BP_HDR_END) {
 		loader_say(why, whylen, "Linux setup header ends at 0x%x (jump 0x%x 0x%x): protocol %u.%02u needs "
 			   "0x%x to 0x%x", bz->hdr_end, f[LINUX_JUMP], f[LINUX_JUMP + 1], bz->version >> 8,
@@ -86,26 +92,40 @@ static int bz_parse(const uint8_t *f, size_t size, uint64_t ram, struct bz *bz, 
 	}
 	setup_sects = f[LINUX_SETUP_SECTS] ? f[LINUX_SETUP_SECTS] : 4;
 	bz->pm_off = (uint64_t)(setup_sects + 1) * 512;
-	syssize = rd32(f + LINUX_SYSSIZE);
-	bz->pm_size = (uint64_t)syssize * 16;
 	if (bz->pm_off >= size) {
 		loader_say(why, whylen, "Linux file is truncated: its setup code (%u sectors) ends at 0x%llx, the "
 			   "file has %zu bytes", setup_sects, (unsigned long long)bz->pm_off, size);
 		return -ENOEXEC;
 	}
-	if (syssize == 0) {
-		loader_say(why, whylen, "Linux syssize is 0: no protected-mode kernel");
-		return -ENOEXEC;
+	/*
+	 * The protected-mode kernel is what the file has after the setup code, as GRUB's `linux` and
+	 * QEMU's -kernel load it (neither reads syssize). syssize counts 16-byte paragraphs, rounded up:
+	 * a file that ends fewer than 16 bytes before syssize * 16 is whole (tools/build.c of some
+	 * kernels writes it so). One that ends 16 bytes or more short, or a syssize of 0, contradicts
+	 * its own header: a cut file whose kernel would die decompressing, refused here. Bytes after
+	 * syssize * 16 (a signature) are not loaded. Before 2.04 syssize is 16 bits and "cannot be
+	 * trusted" for a bzImage (boot.rst): the file's length alone counts.
+	 */
+	bz->pm_size = size - bz->pm_off;
+	if (bz->version >= 0x0204) {
+		uint64_t says;
+
+		syssize = rd32(f + LINUX_SYSSIZE);
+		says = (uint64_t)syssize * 16;
+		if (syssize == 0) {
+			loader_say(why, whylen, "Linux syssize is 0: no protected-mode kernel");
+			return -ENOEXEC;
+		}
+		if (says >= bz->pm_size + 16) {
+			loader_say(why, whylen, "Linux file is truncated: syssize says 0x%llx bytes of kernel from offset "
+				   "0x%llx, the file has %zu bytes", (unsigned long long)says,
+				   (unsigned long long)bz->pm_off, size);
+			return -ENOEXEC;
+		}
+		bz->pm_size = min64(bz->pm_size, says);
 	}
-	/* tools/build.c makes the file exactly (setup_sects + 1) * 512 + syssize * 16 bytes (CRC included);
-	 * a signature may follow, which we do not load. */
-	if (!in_file(bz->pm_off, bz->pm_size, size)) {
-		loader_say(why, whylen, "Linux file is truncated: syssize says 0x%llx bytes of kernel from offset "
-			   "0x%llx, the file has %zu bytes", (unsigned long long)bz->pm_size,
-			   (unsigned long long)bz->pm_off, size);
-		return -ENOEXEC;
-	}
-	bz->relocatable = f[LINUX_RELOCATABLE] != 0;
+	/* relocatable_kernel and kernel_alignment came with 2.05: an older kernel runs where it loads. */
+	bz->relocatable = bz->version >= 0x0205 && f[LINUX_RELOCATABLE] != 0;
 	bz->align = rd32(f + LINUX_KERNEL_ALIGNMENT);
 	if (bz->relocatable && (bz->align == 0 || (bz->align & (bz->align - 1)))) {
 		loader_say(why, whylen, "Linux kernel_alignment 0x%x is not a power of two", bz->align);
@@ -114,11 +134,15 @@ static int bz_parse(const uint8_t *f, size_t size, uint64_t ram, struct bz *bz, 
 	if (bz->version >= 0x020a) {
 		bz->pref = rd64(f + LINUX_PREF_ADDRESS);
 		bz->init_size = rd32(f + LINUX_INIT_SIZE);
+	} else {
+		/* No init_size: GRUB's estimate of what the decompressed kernel needs (three times the
+		 * page-aligned file, "the compression ratio is about 50%"), so the initrd stays above it. */
+		bz->init_size = 3 * align_up(bz->pm_size, 4096);
 	}
 	if (bz->version >= 0x020c)
 		bz->xloadflags = rd16(f + LINUX_XLOADFLAGS);
 	bz->initrd_max = rd32(f + LINUX_INITRD_ADDR_MAX);
-	bz->cmdline_max = rd32(f + LINUX_CMDLINE_SIZE);
+	bz->cmdline_max = bz->version >= 0x0206 ? rd32(f + LINUX_CMDLINE_SIZE) : LINUX_CMDLINE_OLD_MAX;
 
 	/*
 	 * Where it runs (boot.rst, init_size): a relocatable kernel at align_up(load address,

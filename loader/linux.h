@@ -33,7 +33,9 @@
 
 #define LINUX_HDRS_MAGIC        0x53726448u /* "HdrS" */
 #define LINUX_BOOT_FLAG_MAGIC   0xaa55u
-#define LINUX_MIN_VERSION       0x0206u     /* cmdline_size: the oldest protocol we load */
+#define LINUX_MIN_VERSION       0x0203u     /* initrd_addr_max: the oldest protocol we (and GRUB's
+						     * 32-bit `linux`) load */
+#define LINUX_CMDLINE_OLD_MAX   255         /* boot.rst, cmdline_size: the limit before protocol 2.06 */
 
 /* loadflags bits */
 #define LINUX_LOADED_HIGH       (1u << 0)   /* read: protected-mode code at 0x100000 (a bzImage) */

@@ -82,6 +82,60 @@ int loader_place_modules(const struct loader_file *extra, unsigned n, uint64_t f
 	return 0;
 }
 
+/* Does [a, a + len) overlap [lo, hi)? */
+static bool overlaps(uint64_t a, uint64_t len, uint64_t lo, uint64_t hi)
+{
+	return a < hi && lo < a + len;
+}
+
+/* Is [a, a + LOADER_INFO_MAX) usable RAM below 4 GiB, clear of the image and every module? */
+static bool info_fits(uint64_t a, uint64_t img_lo, uint64_t img_hi, const struct loader_module *mods,
+		      unsigned nmods, uint64_t ram)
+{
+	uint64_t top = min64(ram, 1ull << 32);
+
+	if (a < LOADER_IMAGE_MIN || a > top || LOADER_INFO_MAX > top - a)
+		return false;
+	if (overlaps(a, LOADER_INFO_MAX, LOADER_LOW_END, LOADER_HIGH_BASE) || overlaps(a, LOADER_INFO_MAX, img_lo, img_hi))
+		return false;
+	for (unsigned i = 0; i < nmods; i++)
+		if (overlaps(a, LOADER_INFO_MAX, mods[i].start, mods[i].end))
+			return false;
+	return true;
+}
+
+uint64_t loader_place_info(uint64_t img_lo, uint64_t img_hi, const struct loader_module *mods, unsigned nmods,
+			   uint64_t ram, char *why, size_t whylen)
+{
+	uint64_t best = UINT64_MAX;
+
+	if (info_fits(LOADER_INFO_GPA, img_lo, img_hi, mods, nmods, ram))
+		return LOADER_INFO_GPA;
+	/*
+	 * The lowest free place starts at the bottom of a usable range or right after something placed
+	 * there (page aligned): try those few candidates rather than every page.
+	 */
+	if (info_fits(LOADER_IMAGE_MIN, img_lo, img_hi, mods, nmods, ram))
+		best = LOADER_IMAGE_MIN;
+	if (LOADER_HIGH_BASE < best && info_fits(LOADER_HIGH_BASE, img_lo, img_hi, mods, nmods, ram))
+		best = LOADER_HIGH_BASE;
+	if (align_up(img_hi, PAGE) < best && info_fits(align_up(img_hi, PAGE), img_lo, img_hi, mods, nmods, ram))
+		best = align_up(img_hi, PAGE);
+	for (unsigned i = 0; i < nmods; i++) {
+		uint64_t a = align_up(mods[i].end, PAGE);
+
+		if (a < best && info_fits(a, img_lo, img_hi, mods, nmods, ram))
+			best = a;
+	}
+	if (best == UINT64_MAX) {
+		loader_say(why, whylen, "no room for the Multiboot information (0x%llx bytes) in RAM below 4 GiB "
+			   "beside the image 0x%llx-0x%llx and %u module%s", LOADER_INFO_MAX,
+			   (unsigned long long)img_lo, (unsigned long long)img_hi, nmods, nmods == 1 ? "" : "s");
+		return 0;
+	}
+	return best;
+}
+
 int loader_put(loader_write_fn write, void *ctx, uint64_t gpa, const void *src, uint64_t len,
 	       char *why, size_t whylen)
 {

@@ -23,8 +23,12 @@
  *   0x5000-0x501f  Linux: a GDT with __BOOT_CS 0x10 and __BOOT_DS 0x18 (boot.rst, "32-bit Boot Protocol")
  *   0x6000-0x6fff  Linux: the command line
  *   0x7000-0x7fff  Linux: boot_params, the "zero page", with its e820 table
- *   0x8000-0x8fff  Multiboot1/2: the information block (EBX), its memory map, module list and strings
- *   0x9000-        a Multiboot kernel's segments may start here (most link at 1 MiB)
+ *   0x8000-0x8fff  Multiboot1/2: the information block (EBX), its memory map, module list and strings,
+ *                  when the kernel's image and modules leave it free (loader_place_info); else the
+ *                  lowest free page-aligned 4 KiB of usable RAM below 4 GiB, as GRUB's relocator picks
+ *                  any free chunk for it (grub-core/loader/multiboot_mbi2.c)
+ *   0x1000-        a Multiboot kernel's segments may start anywhere in usable RAM from here (page 0
+ *                  is the real-mode IVT and BDA); a Linux kernel always loads at 1 MiB
  *
  * The loader writes only what differs from zero: guest RAM must be zero before it loads (as gmem
  * gives it), so bss and the untouched parts of boot_params are not written.
@@ -37,7 +41,8 @@
 #define LOADER_ZERO_PAGE_GPA 0x7000ull  /* Linux boot_params (ESI) */
 #define LOADER_INFO_GPA     0x8000ull   /* Multiboot information (EBX); = GUEST_INFO_GPA in core/guest.h */
 #define LOADER_INFO_MAX     0x1000ull
-#define LOADER_INFO_END     (LOADER_INFO_GPA + LOADER_INFO_MAX) /* Multiboot segments start at or above */
+#define LOADER_INFO_END     (LOADER_INFO_GPA + LOADER_INFO_MAX) /* the Linux boot data ends below this */
+#define LOADER_IMAGE_MIN    0x1000ull   /* the lowest GPA a Multiboot kernel's segments may occupy */
 
 #define LOADER_MAX_FILES    16          /* extra files (modules, initrd parts) one guest may get */
 #define LOADER_NAME         "tessera"   /* the boot loader name a Multiboot guest reads */

@@ -92,8 +92,8 @@ static int mb1_kludge(const struct mb1_header *h, uint64_t hoff, size_t size, co
 		return -ENOEXEC;
 	}
 	if (h->load_addr < lim->reserved_end) {
-		loader_say(why, whylen, "Multiboot load_addr 0x%x is below 0x%llx, where the boot information goes",
-			   h->load_addr, (unsigned long long)lim->reserved_end);
+		loader_say(why, whylen, "Multiboot load_addr 0x%x is below 0x%llx, the lowest address a kernel may "
+			   "occupy", h->load_addr, (unsigned long long)lim->reserved_end);
 		return -EFAULT;
 	}
 	err = loader_check_range("image", h->load_addr, mem_end - h->load_addr, lim->ram, why, whylen);
@@ -253,28 +253,29 @@ void mb1_start_state(struct vcpu_state *s, uint64_t entry, uint64_t info_gpa)
 
 /* Builds and writes the block; apart so its 4 KiB frame is not stacked on the caller's. */
 __attribute__((noinline))
-static int mb1_write_info(const char *cmdline, uint64_t ram, const struct loader_module *mods, unsigned nmods,
-			  loader_write_fn write, void *ctx, char *why, size_t whylen)
+static int mb1_write_info(uint64_t gpa, const char *cmdline, uint64_t ram, const struct loader_module *mods,
+			  unsigned nmods, loader_write_fn write, void *ctx, char *why, size_t whylen)
 {
 	uint8_t info[LOADER_INFO_MAX];
-	size_t n = mb1_build_info(info, sizeof(info), LOADER_INFO_GPA, cmdline, LOADER_NAME, ram, mods, nmods);
+	size_t n = mb1_build_info(info, sizeof(info), gpa, cmdline, LOADER_NAME, ram, mods, nmods);
 
 	if (!n) {
 		loader_say(why, whylen, "the Multiboot information (command line, %u module%s) does not fit in "
 			   "%u bytes", nmods, nmods == 1 ? "" : "s", (unsigned)LOADER_INFO_MAX);
 		return -EINVAL;
 	}
-	return loader_put(write, ctx, LOADER_INFO_GPA, info, n, why, whylen);
+	return loader_put(write, ctx, gpa, info, n, why, whylen);
 }
 
 int mb1_load_guest(const void *file, size_t size, const char *cmdline, uint64_t ram,
 		   const struct loader_file *extra, unsigned nextra,
 		   loader_write_fn write, void *ctx, struct vcpu_state *start, char *why, size_t whylen)
 {
-	struct elf_limits lim = { ram, LOADER_INFO_END, true };
+	struct elf_limits lim = { ram, LOADER_IMAGE_MIN, true };
 	struct loader_module mods[LOADER_MAX_FILES];
 	struct guest_image img;
 	struct mb1_kludge k;
+	uint64_t info;
 	int err;
 
 	err = mb1_check(file, size, &lim, &img, &k, why, whylen);
@@ -284,8 +285,13 @@ int mb1_load_guest(const void *file, size_t size, const char *cmdline, uint64_t 
 	err = loader_place_modules(extra, nextra, img.hi, ram, mods, why, whylen);
 	if (err)
 		return err;
+	/* Where the image and modules are not (a kernel linked at 0x8000 for `qemu -kernel` has its
+	 * segment where the block usually goes). */
+	info = loader_place_info(img.lo, img.hi, mods, nextra, ram, why, whylen);
+	if (!info)
+		return -EFAULT;
 	/* The block is built (and its size checked) before anything is written. */
-	err = mb1_write_info(cmdline, ram, mods, nextra, NULL, NULL, why, whylen);
+	err = mb1_write_info(info, cmdline, ram, mods, nextra, NULL, NULL, why, whylen);
 	if (err || !write)
 		goto done;
 	if (k.used) {
@@ -297,13 +303,13 @@ int mb1_load_guest(const void *file, size_t size, const char *cmdline, uint64_t 
 	for (unsigned i = 0; !err && i < nextra; i++)
 		err = loader_put(write, ctx, mods[i].start, extra[i].data, extra[i].size, why, whylen);
 	if (!err)
-		err = mb1_write_info(cmdline, ram, mods, nextra, write, ctx, why, whylen);
+		err = mb1_write_info(info, cmdline, ram, mods, nextra, write, ctx, why, whylen);
 done:
 	if (err)
 		return err;
-	mb1_start_state(start, img.entry, LOADER_INFO_GPA);
-	loader_say(why, whylen, "Multiboot1 %s, entry 0x%llx, %u module%s",
+	mb1_start_state(start, img.entry, info);
+	loader_say(why, whylen, "Multiboot1 %s, entry 0x%llx, %u module%s, information at 0x%llx",
 		   k.used ? "a.out-kludge image" : img.elf64 ? "ELF64" : "ELF32", (unsigned long long)img.entry,
-		   nextra, nextra == 1 ? "" : "s");
+		   nextra, nextra == 1 ? "" : "s", (unsigned long long)info);
 	return 0;
 }

@@ -359,7 +359,7 @@ void mb2_start_state(struct vcpu_state *s, uint64_t entry, uint64_t info_gpa)
 /* Checks and places everything, builds the block; apart so its frame (a 4 KiB block) is not stacked
  * on the caller's. */
 __attribute__((noinline))
-static int mb2_build_and_write(const void *file, size_t size, const struct mb2_info_args *a,
+static int mb2_build_and_write(const void *file, size_t size, const struct mb2_info_args *a, uint64_t gpa,
 			       loader_write_fn write, void *ctx, char *why, size_t whylen)
 {
 	uint8_t info[LOADER_INFO_MAX];
@@ -378,18 +378,19 @@ static int mb2_build_and_write(const void *file, size_t size, const struct mb2_i
 		loader_say(why, whylen, "cannot write the kernel's segments to guest memory (error %d)", err);
 		return err;
 	}
-	return loader_put(write, ctx, LOADER_INFO_GPA, info, n, why, whylen);
+	return loader_put(write, ctx, gpa, info, n, why, whylen);
 }
 
 int mb2_load_guest(const void *file, size_t size, const char *cmdline, uint64_t ram,
 		   const struct loader_file *extra, unsigned nextra, const void *rsdp, size_t rsdp_len,
 		   loader_write_fn write, void *ctx, struct vcpu_state *start, char *why, size_t whylen)
 {
-	struct elf_limits lim = { ram, LOADER_INFO_END, true };
+	struct elf_limits lim = { ram, LOADER_IMAGE_MIN, true };
 	struct loader_module mods[LOADER_MAX_FILES];
 	uint32_t provided = PROVIDED_BASIC | TAG_BIT(MB2_TAG_MODULE);
 	struct mb2_info_args a = { cmdline, LOADER_NAME, ram, mods, nextra, rsdp, rsdp_len };
 	struct guest_image img;
+	uint64_t info;
 	int err;
 
 	if (rsdp)
@@ -400,7 +401,11 @@ int mb2_load_guest(const void *file, size_t size, const char *cmdline, uint64_t 
 	err = loader_place_modules(extra, nextra, img.hi, ram, mods, why, whylen);
 	if (err)
 		return err;
-	err = mb2_build_and_write(file, size, &a, write, ctx, why, whylen);
+	/* The block holds no absolute address: it goes wherever the image and modules are not. */
+	info = loader_place_info(img.lo, img.hi, mods, nextra, ram, why, whylen);
+	if (!info)
+		return -EFAULT;
+	err = mb2_build_and_write(file, size, &a, info, write, ctx, why, whylen);
 	if (err)
 		return err;
 	for (unsigned i = 0; write && i < nextra; i++) {
@@ -408,8 +413,9 @@ int mb2_load_guest(const void *file, size_t size, const char *cmdline, uint64_t 
 		if (err)
 			return err;
 	}
-	mb2_start_state(start, img.entry, LOADER_INFO_GPA);
-	loader_say(why, whylen, "Multiboot2 ELF%s, entry 0x%llx, %u module%s", img.elf64 ? "64" : "32",
-		   (unsigned long long)img.entry, nextra, nextra == 1 ? "" : "s");
+	mb2_start_state(start, img.entry, info);
+	loader_say(why, whylen, "Multiboot2 ELF%s, entry 0x%llx, %u module%s, information at 0x%llx",
+		   img.elf64 ? "64" : "32", (unsigned long long)img.entry, nextra, nextra == 1 ? "" : "s",
+		   (unsigned long long)info);
 	return 0;
 }

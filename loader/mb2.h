@@ -54,8 +54,8 @@ size_t mb2_build_info(void *buf, size_t bufsize, const char *cmdline, const char
 /* The vCPU state a Multiboot2 kernel starts in (spec 3.3), at `entry` with EBX = `info_gpa`. */
 void mb2_start_state(struct vcpu_state *s, uint64_t entry, uint64_t info_gpa);
 
-/* loader_load_guest for a Multiboot2 image (loader.h): segments from LOADER_INFO_END up and clear of
- * the reserved area, modules above them, the information block at LOADER_INFO_GPA. */
+/* loader_load_guest for a Multiboot2 image (loader.h): segments from LOADER_IMAGE_MIN up and clear of
+ * the reserved area, modules above them, the information block where neither is (loader_place_info). */
 int mb2_load_guest(const void *file, size_t size, const char *cmdline, uint64_t ram,
 		   const struct loader_file *extra, unsigned nextra, const void *rsdp, size_t rsdp_len,
 		   loader_write_fn write, void *ctx, struct vcpu_state *start, char *why, size_t whylen);

@@ -3,7 +3,10 @@
  * RAM above the boot information area, then loader_load into a fake guest RAM, then mb2_build_info
  * with a command line.
  * The block built is then read back by our own Multiboot2 walker (core/bootinfo.c): it must be
- * well-formed and carry the command line unchanged.
+ * well-formed and carry the command line unchanged. Then the whole loader as guest_create calls it
+ * (loader_load_guest: Linux, Multiboot2 or Multiboot1, with the command line also as a module or
+ * initrd): every write inside RAM, no two writes overlapping (an information block put on a segment,
+ * a module on the image), and the block EBX points at one of them.
  *
  * Input: IMAGE | CMDLINE | L, where L (the last byte) is CMDLINE's length; a seed is an image with
  * one zero byte appended. The image is given to the loader as an exact-size heap copy (libFuzzer's),
@@ -32,6 +35,53 @@ static int ram_write(void *ctx, uint64_t gpa, const void *src, uint64_t len)
 	FUZZ_ASSERT(gpa >= GUEST_LOW_RESERVED && img.hi <= RAM);
 	memcpy(ram + gpa, src, len);
 	return 0;
+}
+
+/* loader_load_guest's writes of one input: inside RAM, none overlapping an earlier one. */
+static uint64_t wlo[64], whi[64];
+static unsigned nw;
+
+static int ram_write_disjoint(void *ctx, uint64_t gpa, const void *src, uint64_t len)
+{
+	(void)ctx;
+	FUZZ_ASSERT(gpa <= RAM && len <= RAM - gpa);
+	for (unsigned i = 0; i < nw; i++)
+		FUZZ_ASSERT(gpa >= whi[i] || wlo[i] >= gpa + len);
+	if (nw < 64 && len) {
+		wlo[nw] = gpa;
+		whi[nw++] = gpa + len;
+	}
+	memcpy(ram + gpa, src, len);
+	return 0;
+}
+
+/* Is gpa where one of the writes began? */
+static bool written_at(uint64_t gpa)
+{
+	for (unsigned i = 0; i < nw; i++)
+		if (wlo[i] == gpa)
+			return true;
+	return false;
+}
+
+static void load_whole_guest(const uint8_t *image, size_t isize, const char *cmdline)
+{
+	struct loader_file extra = { cmdline, strlen(cmdline), "fuzz module" };
+	struct vcpu_state start;
+	char why[160];
+	int err;
+
+	nw = 0;
+	memset(why, 0x5a, sizeof(why));
+	err = loader_load_guest(image, isize, cmdline, RAM, &extra, 1, 0xe0000, NULL, 0, ram_write_disjoint, NULL,
+				&start, why, sizeof(why));
+	FUZZ_ASSERT(strnlen(why, sizeof(why)) < sizeof(why) && why[0] != 0);
+	if (err)
+		return;
+	if (start.rax == 0x2badb002 || start.rax == 0x36d76289)   /* Multiboot1, Multiboot2 magic */
+		FUZZ_ASSERT(start.rbx % 4096 == 0 && start.rbx < (1ull << 32) && written_at(start.rbx));
+	else
+		FUZZ_ASSERT(start.rsi == LOADER_ZERO_PAGE_GPA && written_at(start.rsi));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,5 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(bootinfo_parse(info, GUEST_INFO_GPA, &bi) == 0);
 	FUZZ_ASSERT(strcmp(bi.cmdline, cmdline) == 0 && strcmp(bi.loader_name, "tessera") == 0);
 	FUZZ_ASSERT(bi.nregions == 3 && bi.regions[2].base + bi.regions[2].len == RAM);
+
+	load_whole_guest(data, isize, cmdline);
 	return 0;
 }

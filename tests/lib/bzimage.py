@@ -75,7 +75,7 @@ def _both(*fns):
 # name: (what is damaged, how). The reason each must be refused with is asserted by the scenario.
 DAMAGE = {
     "bootflag": ("boot_flag 0 instead of 0xAA55", _set("<H", BOOT_FLAG, 0)),
-    "proto205": ("protocol 2.05 (no cmdline_size field)", _set("<H", VERSION, 0x0205)),
+    "proto202": ("protocol 2.02 (no initrd_addr_max: older than GRUB's `linux` takes)", _set("<H", VERSION, 0x0202)),
     "jump": ("jump at 0x200 says the header ends at 0x212", _set("<B", JUMP + 1, 0x10)),
     "zimage": ("loadflags LOADED_HIGH clear: a zImage", _set("<B", LOADFLAGS, 0)),
     "setupsects": ("setup_sects 200: setup code past the end of the file", _set("<B", SETUP_SECTS, 200)),
@@ -92,12 +92,28 @@ DAMAGE = {
 }
 
 
+def _short15(f: bytearray) -> bytearray:
+    """One byte more of kernel and syssize one paragraph more: the file ends 15 bytes before
+    syssize * 16, as real bzImages can (syssize rounds up); GRUB and QEMU load what the file has."""
+    struct.pack_into("<I", f, SYSSIZE, struct.unpack_from("<I", f, SYSSIZE)[0] + 1)
+    return f + b"\0"
+
+
+# Images that differ from good.bz in a way every reference loader accepts: each must boot like it.
+ACCEPTED = {
+    "short15": ("the file ends 15 bytes before syssize * 16", _short15),
+    "proto203": ("protocol 2.03, its header ending after initrd_addr_max (0x230)",
+                 _both(_set("<H", VERSION, 0x0203), _set("<B", JUMP + 1, 0x230 - HEADER))),
+}
+
+
 def write_all(out_dir: str) -> dict:
-    """Writes good.bz and NAME.bz for each damage into out_dir (only when changed); {name: path}."""
+    """Writes good.bz and NAME.bz for each damage and each accepted variant into out_dir (only when
+    changed); {name: path}."""
     os.makedirs(out_dir, exist_ok=True)
     pm = stub()
     images = {"good": bytes(good(pm))}
-    for name, (_, fn) in DAMAGE.items():
+    for name, (_, fn) in list(DAMAGE.items()) + list(ACCEPTED.items()):
         images[name] = bytes(fn(good(pm)))
     paths = {}
     for name, data in images.items():

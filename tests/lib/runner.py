@@ -379,11 +379,13 @@ class Console:
         with self._lock:
             return last_lines(self.text, n)
 
-    def expect(self, regex: str, timeout: float = 60.0):
+    def expect(self, regex: str, timeout: Optional[float] = None):
         """The first match of `regex` (re.MULTILINE) after the previous expect's match; SessionError if
-        it does not come within `timeout` seconds (or the scenario's time) or the line closes."""
+        it does not come within the scenario's time (or `timeout` seconds, if given) or the line
+        closes. No step has a time of its own by default: how long the emulated machine takes to get
+        somewhere depends on the host's load, so the scenario's timeout is the one bound."""
         rx = re.compile(regex, re.M)
-        end = min(time.monotonic() + timeout, self.deadline)
+        end = self.deadline if timeout is None else min(time.monotonic() + timeout, self.deadline)
         while True:
             with self._lock:
                 m = rx.search(self.text, self.pos)
@@ -398,7 +400,7 @@ class Console:
                     "the serial line closed" if self.closed else "timeout", regex, self.tail()))
             time.sleep(0.05)
 
-    def command(self, line: str, timeout: float = 60.0):
+    def command(self, line: str, timeout: Optional[float] = None):
         """Types a monitor command and waits for the monitor to echo it as a line ("hv> LINE")."""
         self.send(line + "\r")
         return self.expect(r"^\[cpu\d+\] hv> %s$" % re.escape(line), timeout)
@@ -458,7 +460,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
         try:
             if sc.session:
                 try:
-                    console = Console(connect(port, proc), serial, t_boot + sc.timeout,
+                    console = Console(connect(port, proc, sc.timeout), serial, t_boot + sc.timeout,
                                       sc.forbid + (DEFAULT_FORBID if sc.forbid_default else []))
                     session_why = sc.session(console)
                 except SessionError as e:

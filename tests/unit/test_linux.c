@@ -391,6 +391,50 @@ static void test_placement(void)
 	FAILS_RAM(8192 * MiB, -EFAULT, "4 GiB");
 }
 
+/*
+ * Protocols 2.03 to 2.05 (GRUB's `linux` takes 2.03 and up): the header ends earlier, nothing is
+ * relocatable before 2.05, syssize is 16 bits before 2.04 (ignored: the file's length counts), the
+ * command line is at most 255 bytes before 2.06, and without init_size (before 2.10) the initrd stays
+ * above GRUB's estimate of the decompressed kernel, three times the file.
+ */
+static void test_old_protocols(void)
+{
+	char line[300];
+	struct fake_ram r;
+
+	memset(line, 'x', sizeof(line));
+	for (uint16_t v = 0x0203; v <= 0x0205; v++) {
+		bzimage();
+		w16(0x206, v);
+		w8(0x201, (v == 0x0205 ? 0x235 : 0x230) - 0x202);
+		memset(img + (v == 0x0205 ? 0x235 : 0x230), 0, HDR_END - (v == 0x0205 ? 0x235 : 0x230));
+		w8(0x234, v < 0x0205);                   /* relocatable_kernel: read from 2.05 on only */
+		if (v == 0x0203)
+			w32(0x1f4, 0);                   /* syssize: not read before 2.04 */
+		ram_init(&r, RAM);
+		r.disjoint = true;
+		line[255] = 0;
+		CHECK_EQ(load(NULL, 0, line, RAM, &r), 0);
+		CHECK_EQ(memcmp(r.mem + 0x100000, img + PM_OFF, PM_SIZE), 0);
+		CHECK(strstr(why, "runs at 0x100000, needs to 0x109000") != NULL);   /* 1 MiB + 3 x 0x3000 */
+		check_start();
+		free(r.mem);
+		line[255] = 'x';
+		line[256] = 0;
+		CHECK_EQ(load(NULL, 0, line, RAM, NULL), -EINVAL);
+		CHECK(strstr(why, "at most 255") != NULL);
+		/* A header that stops before initrd_addr_max (or relocatable_kernel for 2.05). */
+		w8(0x201, (v == 0x0205 ? 0x234 : 0x22f) - 0x202);
+		FAILS(-ENOEXEC, "Linux setup header ends at");
+	}
+	/* 2.05 relocatable: kernel_alignment counts (2 MiB here). */
+	bzimage();
+	w16(0x206, 0x0205);
+	w8(0x201, 0x235 - 0x202);
+	CHECK_EQ(load(NULL, 0, "", RAM, NULL), 0);
+	CHECK(strstr(why, "runs at 0x200000") != NULL);
+}
+
 static void test_cmdline(void)
 {
 	char line[5000];
@@ -420,10 +464,10 @@ static void test_refusals(void)
 	bzimage();
 	memcpy(img + 0x202, "HdrT", 4);
 	FAILS(-ENOEXEC, "no Linux setup header (\"HdrS\" at 0x202)");
-	/* Too old. */
+	/* Too old for the 32-bit boot protocol (GRUB's `linux`: "version too old for 32-bit boot"). */
 	bzimage();
-	w16(0x206, 0x0205);
-	FAILS(-ENOEXEC, "Linux boot protocol 2.05 is older than 2.06");
+	w16(0x206, 0x0202);
+	FAILS(-ENOEXEC, "Linux boot protocol 2.02 is older than 2.03");
 	w16(0x206, 0x0104);
 	FAILS(-ENOEXEC, "protocol 1.04");
 	/* boot_flag, jump, header length. */
@@ -468,9 +512,31 @@ static void test_refusals(void)
 
 static void test_truncated(void)
 {
+	/* syssize counts 16-byte paragraphs, rounded up: a file ending 1 to 15 bytes before syssize * 16
+	 * is whole (a real 2.12 bzImage is like that; GRUB and QEMU load what the file has). Its bytes
+	 * load, nothing after them. 16 bytes short is a cut file. */
+	for (size_t short_by = 1; short_by < 16; short_by++) {
+		struct fake_ram r;
+		struct want w = { RAM, 0, 0, 0, "" };
+
+		bzimage();
+		img_size = PM_OFF + PM_SIZE - short_by;
+		ram_init(&r, RAM);
+		r.disjoint = true;
+		CHECK_EQ(load(NULL, 0, "", RAM, &r), 0);
+		CHECK_EQ(memcmp(r.mem + 0x100000, img + PM_OFF, PM_SIZE - short_by), 0);
+		CHECK_EQ(first_nonzero(&r, 0x100000 + PM_SIZE - short_by, RAM), RAM);
+		check_nothing_else(&r, &w);
+		check_start();
+		free(r.mem);
+	}
 	bzimage();
+	img_size = PM_OFF + PM_SIZE - 16;
+	FAILS(-ENOEXEC, "truncated: syssize says 0x3000 bytes of kernel from offset 0xa00, the file has 14832 bytes");
 	img_size = PM_OFF + PM_SIZE - 1;
-	FAILS(-ENOEXEC, "truncated: syssize says 0x3000 bytes of kernel from offset 0xa00");
+	w32(0x1f4, PM_SIZE / 16 + 1);            /* syssize one paragraph more: 17 bytes short */
+	FAILS(-ENOEXEC, "truncated: syssize says 0x3010 bytes");
+	bzimage();
 	img_size = PM_OFF;
 	FAILS(-ENOEXEC, "truncated: its setup code (4 sectors)");
 	img_size = 0x300;
@@ -542,13 +608,15 @@ static void test_damage(void)
 	size = img_size;
 	memcpy(copy, img, size);
 	ram_init(&r, RAM);
+	r.disjoint = true;
 	for (size_t cut = 0; cut <= size; cut += cut < 0x300 ? 1 : 97) {
 		uint8_t *d = malloc(cut ? cut : 1);
 		int err;
 
 		memcpy(d, copy, cut);
+		ram_forget(&r);
 		err = loader_load_guest(d, cut, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why, sizeof(why));
-		CHECK(err == 0 ? cut >= PM_OFF + PM_SIZE : why[0] != 0);
+		CHECK(err == 0 ? cut > PM_OFF + PM_SIZE - 16 : why[0] != 0);
 		free(d);
 	}
 	srand(777);
@@ -559,6 +627,7 @@ static void test_damage(void)
 		memcpy(d, copy, size);
 		for (int k = 0; k < 1 + round % 4; k++)
 			d[0x1f1 + (size_t)rand() % (HDR_END - 0x1f1)] = (uint8_t)rand();
+		ram_forget(&r);
 		err = loader_load_guest(d, size, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why, sizeof(why));
 		if (err == 0) {
 			ok++;
@@ -580,6 +649,7 @@ int main(int argc, char **argv)
 	RUN(test_initrd);
 	RUN(test_big_guest);
 	RUN(test_placement);
+	RUN(test_old_protocols);
 	RUN(test_cmdline);
 	RUN(test_refusals);
 	RUN(test_truncated);

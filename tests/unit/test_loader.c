@@ -960,14 +960,15 @@ static int load_guest(const struct loader_file *ex, unsigned n, const void *rsdp
 				 r ? ram_write : NULL, r, &st, why, sizeof(why));
 }
 
-/* Copies the block at LOADER_INFO_GPA out of guest RAM and parses it. */
+/* Copies the block at EBX (st.rbx) out of guest RAM and parses it. */
 static void parse_guest_info(const struct fake_ram *r, struct parsed *p)
 {
 	uint32_t total;
 
-	memcpy(&total, r->mem + LOADER_INFO_GPA, 4);
+	CHECK(st.rbx < r->size && r->size - st.rbx >= LOADER_INFO_MAX);
+	memcpy(&total, r->mem + st.rbx, 4);
 	CHECK(total <= LOADER_INFO_MAX);
-	memcpy(info, r->mem + LOADER_INFO_GPA, total <= LOADER_INFO_MAX ? total : 8);
+	memcpy(info, r->mem + st.rbx, total <= LOADER_INFO_MAX ? total : 8);
 	parse_info(total <= LOADER_INFO_MAX ? total : 8, p);
 }
 
@@ -1061,11 +1062,29 @@ static void test_load_guest(void)
 	CHECK_EQ(load_guest(NULL, 0, NULL, 0, NULL), -EFAULT);
 	CHECK(strstr(why, "reserved area") != NULL);
 	CHECK_EQ(check(), 0);
-	/* ... and the boot information's page. */
+	/* A segment in the boot information's usual page: the block goes to the lowest free page
+	 * instead, and the segment's bytes stay as loaded; below 0x1000 (page 0) is refused. */
 	put_phdr(0, PT_LOAD, DATA_OFF, 0x8800, 0x8800, 0x100, 0x200);
 	put_ehdr(0, EM_386, 1, 0x8800);
+	{
+		struct fake_ram low;
+		struct parsed lp;
+
+		ram_init(&low, RAM);
+		low.disjoint = true;
+		CHECK_EQ(load_guest(NULL, 0, NULL, 0, &low), 0);
+		CHECK_EQ(st.rbx, 0x1000);
+		CHECK(strstr(why, "information at 0x1000") != NULL);
+		CHECK_EQ(memcmp(low.mem + 0x8800, img + DATA_OFF, 0x100), 0);
+		parse_guest_info(&low, &lp);
+		CHECK(lp.cmdline && strcmp(lp.cmdline, "a=1") == 0);
+		CHECK_EQ(lp.nents, 3);
+		free(low.mem);
+	}
+	put_phdr(0, PT_LOAD, DATA_OFF, 0x800, 0x800, 0x100, 0x200);
+	put_ehdr(0, EM_386, 1, 0x800);
 	CHECK_EQ(load_guest(NULL, 0, NULL, 0, NULL), -EFAULT);
-	CHECK(strstr(why, "below 0x9000") != NULL);
+	CHECK(strstr(why, "segment at GPA 0x800 is below 0x1000") != NULL);
 
 	/* Modules too big for RAM; a write error comes back with a reason. */
 	base(0);

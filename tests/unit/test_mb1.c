@@ -144,7 +144,7 @@ static int load(const struct loader_file *extra, unsigned n, const char *cmdline
 static void check_info(const struct fake_ram *r, uint64_t ram, const char *cmdline, unsigned nmods,
 		       const uint64_t *mod_start, const uint64_t *mod_size, const char *const *mod_str)
 {
-	uint64_t b = LOADER_INFO_GPA;
+	uint64_t b = st.rbx;           /* where the loader put the block (check_start says where that must be) */
 	uint32_t flags = u32at(r, b), mmap = u32at(r, b + 48), mlen = u32at(r, b + 44);
 	uint64_t want[3][3] = { { 0, 0x9fc00, 1 }, { 0x9fc00, 0x60400, 2 }, { MiB, ram - MiB, 1 } };
 
@@ -491,11 +491,19 @@ static void test_kludge_fields(void)
 	kl[4] = kl[1];
 	kludge_set();
 	CHECK_EQ(load(NULL, 0, "", RAM, NULL), 0);       /* ends at 0x9f000: below the EBDA */
+	/* Where the block usually goes ([0x8800, 0x8c00) meets the page at 0x8000): the block moves to
+	 * the lowest free page, 0x1000 (GRUB puts it wherever its relocator finds room). */
 	kl[0] = 0x8800 + KL_HDR;
 	kl[1] = 0x8800;
 	kl[4] = 0x8800;
 	kludge_set();
-	FAILS(-EFAULT, "below 0x9000");
+	CHECK_EQ(load(NULL, 0, "", RAM, NULL), 0);
+	CHECK_EQ(st.rbx, 0x1000);
+	kl[0] = 0xf00 + KL_HDR;
+	kl[1] = 0xf00;
+	kl[4] = 0xf00;
+	kludge_set();
+	FAILS(-EFAULT, "load_addr 0xf00 is below 0x1000");
 	/* load_end == load_addr and no bss: nothing to load. */
 	kludge_image();
 	kl[2] = kl[1];
@@ -514,8 +522,8 @@ static void test_elf_placement(void)
 	elf_image(0, 0);
 	set_phdr32(0x9f000, 0x1000);
 	FAILS(-EFAULT, "reserved area");
-	set_phdr32(0x8000, 0x100);
-	FAILS(-EFAULT, "below 0x9000");
+	set_phdr32(0xf00, 0x200);
+	FAILS(-EFAULT, "segment at GPA 0xf00 is below 0x1000");
 	set_phdr32(RAM - 0x100, 0x200);
 	FAILS(-EFAULT, "outside its RAM");
 	set_phdr32(0x9000, 0x200);
@@ -524,6 +532,95 @@ static void test_elf_placement(void)
 	/* Too little RAM for even the boot information. */
 	CHECK_EQ(load(NULL, 0, "", 0x8000, NULL), -EFAULT);
 	CHECK(strstr(why, "boot information") != NULL);
+}
+
+/*
+ * A kernel whose segments cover where the information block usually goes (a test kernel linked at
+ * 0x8000 for `qemu -kernel`, which puts its own block at 0x9000): the block goes to the lowest free
+ * page-aligned place, clear of the image and the modules, and the image's bytes stay as loaded.
+ */
+static void test_info_placement(void)
+{
+	static const char m1[] = "first module bytes", m2[] = "second";
+	uint8_t *big = calloc(1, 0x3001);
+	struct loader_file ex[3] = { { m1, sizeof(m1), "mod1 arg=1" }, { big, 0x3001, NULL },
+				     { m2, sizeof(m2), "m2" } };
+	const char *strs[3] = { "mod1 arg=1", "", "m2" };
+	uint64_t start[3], size[3] = { sizeof(m1), 0x3001, sizeof(m2) };
+	struct fake_ram r;
+
+	for (int elf64 = 0; elf64 <= 1; elf64++) {
+		/* Linked at 0x8000 (0x100 file bytes, 0x200 in memory): the block at 0x1000. */
+		elf_image(elf64, MB1_HF_PAGE_ALIGN | MB1_HF_MEMINFO);
+		if (elf64) {
+			Elf64_Phdr p = { PT_LOAD, PF_R | PF_X, DATA_OFF, 0x8000, 0x8000, 0x100, 0x200, 0x1000 };
+			Elf64_Ehdr h;
+
+			memcpy(img + PH_OFF, &p, sizeof(p));
+			memcpy(&h, img, sizeof(h));
+			h.e_entry = 0x8010;
+			memcpy(img, &h, sizeof(h));
+		} else {
+			set_phdr32(0x8000, 0x200);
+		}
+		ram_init(&r, RAM);
+		r.disjoint = true;
+		CHECK_EQ(load(NULL, 0, "at 0x8000", RAM, &r), 0);
+		CHECK(strstr(why, "information at 0x1000") != NULL);
+		CHECK_EQ(st.rbx, 0x1000);
+		CHECK_EQ(st.rip, 0x8010);
+		CHECK_EQ(memcmp(r.mem + 0x8000, img + DATA_OFF, 0x100), 0);   /* the kernel's bytes, intact */
+		CHECK_EQ(first_nonzero(&r, 0x8100, 0x9000), 0x9000);           /* its bss still zero */
+		check_info(&r, RAM, "at 0x8000", 0, NULL, NULL, NULL);
+		CHECK_EQ(first_nonzero(&r, 0x2000, 0x8000), 0x8000);
+		CHECK_EQ(first_nonzero(&r, 0x9000, RAM), RAM);
+		free(r.mem);
+	}
+
+	/* The a.out kludge at 0x8000 too (the block's page), modules after it. */
+	kludge_image();
+	kl[0] = 0x8000 + KL_HDR;
+	kl[1] = 0x8000;
+	kl[2] = 0x8000 + KL_SIZE;
+	kl[3] = 0x9800;
+	kl[4] = 0x8040;
+	kludge_set();
+	ram_init(&r, RAM);
+	r.disjoint = true;
+	CHECK_EQ(load(ex, 3, "k", RAM, &r), 0);
+	CHECK_EQ(st.rbx, 0x1000);
+	CHECK_EQ(memcmp(r.mem + 0x8000, img, KL_SIZE), 0);
+	start[0] = 0xa000;
+	start[1] = 0xb000;
+	start[2] = 0xf000;
+	check_info(&r, RAM, "k", 3, start, size, strs);
+	free(r.mem);
+
+	/* Low memory all image ([0x1000, 0x9f000)): the block goes to 1 MiB; with the modules there
+	 * too, after the last of them. */
+	elf_image(0, 0);
+	set_phdr32(0x1000, 0x9e000);
+	ram_init(&r, RAM);
+	r.disjoint = true;
+	CHECK_EQ(load(NULL, 0, "", RAM, &r), 0);
+	CHECK_EQ(st.rbx, 0x100000);
+	check_info(&r, RAM, "", 0, NULL, NULL, NULL);
+	free(r.mem);
+	ram_init(&r, RAM);
+	r.disjoint = true;
+	CHECK_EQ(load(ex, 3, "", RAM, &r), 0);
+	start[0] = 0x9f000;                       /* fits below the EBDA */
+	start[1] = 0x100000;
+	start[2] = 0x104000;
+	check_info(&r, RAM, "", 3, start, size, strs);
+	CHECK_EQ(st.rbx, 0x105000);
+	free(r.mem);
+
+	/* No room at all: RAM ends where the image does. */
+	set_phdr32(0x1000, 0x8000);
+	CHECK_EQ(load(NULL, 0, "", 0x9000, NULL), -EFAULT);
+	CHECK(strstr(why, "no room for the Multiboot information") != NULL);
+	free(big);
 }
 
 /* With both headers, Multiboot2 wins (as GRUB's multiboot2 command): EAX tells which. */
@@ -580,6 +677,7 @@ static void test_damage(void)
 	struct loader_file ex = { mod, sizeof(mod), "m" };
 
 	ram_init(&r, RAM);
+	r.disjoint = true;
 	for (int kind = 0; kind < 3; kind++) {
 		size_t size;
 
@@ -590,8 +688,11 @@ static void test_damage(void)
 		size = img_size;
 		memcpy(copy, img, size);
 		for (size_t cut = 0; cut < size; cut++) {
-			int err = loader_load_guest(copy, cut, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st,
-						    why, sizeof(why));
+			int err;
+
+			ram_forget(&r);
+			err = loader_load_guest(copy, cut, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why,
+						sizeof(why));
 
 			CHECK(err == 0 || why[0] != 0);
 		}
@@ -606,9 +707,12 @@ static void test_damage(void)
 
 				d[at] = (uint8_t)rand();
 			}
+			ram_forget(&r);
 			err = loader_load_guest(d, size, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why,
 						sizeof(why));
-			CHECK(err == 0 ? st.rbx == LOADER_INFO_GPA : why[0] != 0);
+			/* Loaded: the block in a page of usable RAM of its own (ram_write checked it met
+			 * nothing else written). */
+			CHECK(err == 0 ? st.rbx % 4096 == 0 && st.rbx >= 0x1000 : why[0] != 0);
 			CHECK(err == 0 || err == -ENOEXEC || err == -ENODEV || err == -EFAULT);
 			free(d);
 		}
@@ -626,6 +730,7 @@ int main(int argc, char **argv)
 	RUN(test_header);
 	RUN(test_kludge_fields);
 	RUN(test_elf_placement);
+	RUN(test_info_placement);
 	RUN(test_both_headers);
 	RUN(test_build_info);
 	RUN(test_damage);
