@@ -242,12 +242,13 @@ static __attribute__((noinline)) int handle_external_interrupt(struct vcpu *v)
 	 * taken by the injection step; one that changed nothing (a vector already pending at a vCPU that
 	 * waits its turn) leaves v its slice, so a guest flooding its own vCPU with IPIs cannot drag the
 	 * other guests of that CPU through a reschedule per IPI. */
-	struct percpu *pc = this_cpu();
+	unsigned cpu = this_cpu_id();
 
 	sti();
 	asm volatile("nop");
 	cli();
-	return pc->input_waiting || (pc->nvcpus > 1 && vcpu_others_want_cpu(v)) ? VCPU_PREEMPTED : HANDLED;
+	return percpu[cpu].input_waiting || (vcpu_cpu[cpu].nvcpus > 1 && vcpu_others_want_cpu(v)) ?
+	       VCPU_PREEMPTED : HANDLED;
 }
 
 /* Hardware task switches (CALL or JMP to a TSS or task gate, IRET with NT = 1, an interrupt or

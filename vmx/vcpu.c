@@ -610,9 +610,11 @@ static void load_debug_regs(const struct vcpu *v)
 		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | DR6_ACTIVE_LOW));
 }
 
+struct vcpu_cpu vcpu_cpu[MAX_CPUS];
+
 void vcpu_load(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 	struct vcpu *prev = pc->loaded;
 
 	if (prev == v)
@@ -694,7 +696,7 @@ uint64_t vcpu_next_deadline(const struct vcpu *v)
 
 bool vcpu_others_want_cpu(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 	unsigned n = __atomic_load_n(&pc->nvcpus, __ATOMIC_ACQUIRE);
 	uint64_t now = rdtsc();
 
@@ -789,7 +791,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 
 bool vcpu_leave(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 
 	vmclear(v->vmcs);
 	if (pc->loaded == v)

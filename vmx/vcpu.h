@@ -2,6 +2,8 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
 #include "vdev/fw_cfg.h"
@@ -119,6 +121,24 @@ struct vm {
 
 	struct vcpu vcpus[VM_MAX_VCPUS];
 };
+
+/* What vmx/ keeps per host CPU, vcpu_cpu[CPU id]: the vCPU loaded there, and the vCPUs pinned there.
+ * Those are the scheduler's run list (core/hv.c adds, removes and picks), here because the exit path
+ * reads it too (vcpu_others_want_cpu). */
+#define CPU_MAX_VCPUS 32
+struct vcpu_cpu {
+	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
+	unsigned last_guest;         /* id of the guest whose vCPU was loaded last (vcpu_load: IBPB) */
+	spinlock_t lock;             /* guards vcpus[] and nvcpus against creation on another CPU */
+	struct vcpu *vcpus[CPU_MAX_VCPUS];
+	unsigned nvcpus;             /* written under lock with release order: readable without it */
+};
+extern struct vcpu_cpu vcpu_cpu[MAX_CPUS];
+
+static inline struct vcpu_cpu *this_vcpu_cpu(void)
+{
+	return &vcpu_cpu[this_cpu_id()];
+}
 
 /* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
 extern uint64_t vcpu_xcr0_allowed;
