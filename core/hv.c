@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
+#include "core/main.h"
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
