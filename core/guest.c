@@ -26,7 +26,6 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
-#include "core/loader.h"
 #include "core/monitor.h"
 #include "lib/cmdline.h"
 #include "lib/errno.h"

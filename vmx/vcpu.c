@@ -1,5 +1,7 @@
-/* A vCPU's VMCS: creation in the Multiboot2 i386 start state, switching between vCPUs on one CPU,
- * and the run loop that enters the guest and dispatches its exits (vmx/exit.c). */
+/* A vCPU's life on its host CPU: its VMCS (controls, host state, the start state the loader chose or
+ * INIT/SIPI's), the MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch
+ * (FPU, debug registers, syscall MSRs) between vCPUs of one CPU, kicks and wake-ups, and the run loop
+ * that enters the guest (its exits: vmx/exit.c). */
 #include <stddef.h>
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"

@@ -225,7 +225,9 @@ bool vcpu_leave(struct vcpu *v);
 void vcpu_free(struct vcpu *v);
 /* One-line summary of exit counts: "total N, io 12, cpuid 3" (of one vCPU, or summed over a vm). */
 void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size);
-/* Prints the registers and key VMCS fields (for stops and the future monitor's "regs"). */
+/* Prints the registers and key fields of the current VMCS, which is v's: before vmx/exit.c stops the
+ * guest for a failed VM entry, an unexpected exit or a triple fault. (The monitor's `regs` prints its
+ * own snapshot, core/monitor.c.) */
 void vcpu_dump(const struct vcpu *v);
 
 /* entry.asm: enter the guest; returns 0 after a VM exit, 1 if VMLAUNCH/VMRESUME itself failed. */
