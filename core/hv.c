@@ -40,7 +40,11 @@ static uint64_t run_started;            /* TSC when the guests were let run */
 static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with nothing to run */
 static volatile uint64_t idle_since[MAX_CPUS]; /* TSC when it last halted so; 0 while it runs */
 static bool ran_guests[MAX_CPUS];       /* the CPU ran a vCPU at least once */
-static unsigned rr_next[MAX_CPUS];      /* where the CPU's pick() starts looking: after the last one */
+/* The scheduler's own per-CPU state (its run list is vcpu_cpu[], vmx/vcpu.h), a cache line each:
+ * written at every pick. */
+static struct {
+	unsigned next;                  /* where pick() starts looking: after the vCPU it picked last */
+} __attribute__((aligned(64))) sched_cpu[MAX_CPUS];
 
 /* pick() on v's CPU reads the list without the lock: the entry is in place before the count says so. */
 static void sched_add(struct vcpu *v)
@@ -82,12 +86,12 @@ static struct vcpu *pick(unsigned cpu, uint64_t *wake)
 
 	*wake = 0;
 	for (unsigned k = 0; k < pc->nvcpus; k++) {
-		unsigned i = (rr_next[cpu] + k) % pc->nvcpus;
+		unsigned i = (sched_cpu[cpu].next + k) % pc->nvcpus;
 		struct vcpu *v = pc->vcpus[i];
 		uint64_t d;
 
 		if (v->vm->ending || vcpu_runnable(v, now)) {
-			rr_next[cpu] = i + 1;
+			sched_cpu[cpu].next = i + 1;
 			return v;
 		}
 		if ((d = vcpu_next_deadline(v)) && (!*wake || d < *wake))

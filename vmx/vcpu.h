@@ -132,7 +132,7 @@ struct vcpu_cpu {
 	spinlock_t lock;             /* guards vcpus[] and nvcpus against creation on another CPU */
 	struct vcpu *vcpus[CPU_MAX_VCPUS];
 	unsigned nvcpus;             /* written under lock with release order: readable without it */
-};
+} __attribute__((aligned(64)));      /* a cache line of its own: CPUs write theirs at every switch */
 extern struct vcpu_cpu vcpu_cpu[MAX_CPUS];
 
 static inline struct vcpu_cpu *this_vcpu_cpu(void)
