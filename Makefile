@@ -111,8 +111,8 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 .SECONDEXPANSION:
 
-# Each test program is one gcc call over its sources; it is rebuilt when any header changes (seven
-# small programs: simpler and safer than per-source dependency files).
+# Each test program is one gcc call over its sources; it is rebuilt when any header changes (small
+# programs: simpler and safer than per-source dependency files).
 UNIT_HEADERS := $(wildcard */*.h */*/*.h)
 $(BUILD)/unit/%: $$(%_SRCS) $(UNIT_HEADERS)
 	@mkdir -p $(dir $@)

@@ -26,7 +26,6 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
-#include "core/loader.h"
 #include "core/monitor.h"
 #include "lib/cmdline.h"
 #include "lib/errno.h"
@@ -112,8 +111,8 @@ static unsigned spread(uint64_t cpus, const unsigned *extra)
 	unsigned best = 0, n = ~0u;
 
 	for (unsigned c = 0; c < cpu_count && c < 64; c++)
-		if ((cpus >> c & 1) && percpu[c].nvcpus + extra[c] < n)
-			n = percpu[(best = c)].nvcpus + extra[c];
+		if ((cpus >> c & 1) && vcpu_cpu[c].nvcpus + extra[c] < n)
+			n = vcpu_cpu[(best = c)].nvcpus + extra[c];
 	return best;
 }
 
@@ -194,7 +193,7 @@ static bool place_vcpus(struct vm *g, const struct guest_opts *o, uint64_t cpus,
 	for (; i < g->nvcpus; i++)
 		extra[cpu_of[i] = spread(cpus, extra)]++;
 	for (unsigned c = 0; c < cpu_count; c++)
-		if (percpu[c].nvcpus + extra[c] > CPU_MAX_VCPUS) {
+		if (vcpu_cpu[c].nvcpus + extra[c] > CPU_MAX_VCPUS) {
 			not_started(g, "cpu %u would run more than %u vCPUs", c, CPU_MAX_VCPUS);
 			return false;
 		}

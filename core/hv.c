@@ -1,6 +1,6 @@
 /* The core: VMX bring-up on every CPU, guest creation, and each CPU's scheduler loop.
  *
- * Each host CPU runs the vCPUs pinned to it (percpu.vcpus[]) round robin, one time slice (quantum=)
+ * Each host CPU runs the vCPUs pinned to it (vcpu_cpu[].vcpus[], vmx/vcpu.h) round robin, one time slice (quantum=)
  * each, cut by the VMX-preemption timer. vCPUs never migrate, so a VMCS is only ever current on one
  * CPU. A vCPU that halts (HLT) or waits for its Start-up IPI is skipped until an event makes it
  * runnable; a CPU with nothing runnable arms its APIC timer for the earliest guest timer deadline
@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/guest.h"
 #include "core/hv.h"
+#include "core/main.h"
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
@@ -39,16 +40,21 @@ static uint64_t run_started;            /* TSC when the guests were let run */
 static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with nothing to run */
 static volatile uint64_t idle_since[MAX_CPUS]; /* TSC when it last halted so; 0 while it runs */
 static bool ran_guests[MAX_CPUS];       /* the CPU ran a vCPU at least once */
+/* The scheduler's own per-CPU state (its run list is vcpu_cpu[], vmx/vcpu.h), a cache line each:
+ * written at every pick. */
+static struct {
+	unsigned next;                  /* where pick() starts looking: after the vCPU it picked last */
+} __attribute__((aligned(64))) sched_cpu[MAX_CPUS];
 
 /* pick() on v's CPU reads the list without the lock: the entry is in place before the count says so. */
 static void sched_add(struct vcpu *v)
 {
-	struct percpu *pc = &percpu[v->cpu];
+	struct vcpu_cpu *pc = &vcpu_cpu[v->cpu];
 
-	spin_lock(&pc->sched_lock);
+	spin_lock(&pc->lock);
 	pc->vcpus[pc->nvcpus] = v;
 	__atomic_store_n(&pc->nvcpus, pc->nvcpus + 1, __ATOMIC_RELEASE);
-	spin_unlock(&pc->sched_lock);
+	spin_unlock(&pc->lock);
 }
 
 void hv_schedule(struct vm *g)
@@ -59,32 +65,33 @@ void hv_schedule(struct vm *g)
 		vcpu_kick(&g->vcpus[i]);       /* new: the vCPU running there gives way (vcpu_others_want_cpu) */
 }
 
-static void sched_remove(struct percpu *pc, struct vcpu *v)
+static void sched_remove(struct vcpu_cpu *pc, struct vcpu *v)
 {
-	spin_lock(&pc->sched_lock);
+	spin_lock(&pc->lock);
 	for (unsigned i = 0; i < pc->nvcpus; i++)
 		if (pc->vcpus[i] == v) {
 			pc->vcpus[i] = pc->vcpus[--pc->nvcpus];
 			break;
 		}
-	spin_unlock(&pc->sched_lock);
+	spin_unlock(&pc->lock);
 }
 
 /* The next vCPU to run, round robin from the one after the last; NULL if none can run now. Also the
  * earliest timer deadline among those that sleep (0 if none), for the host timer. A vCPU whose guest
  * is ending counts as runnable: it must come off its CPU. */
-static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
+static struct vcpu *pick(unsigned cpu, uint64_t *wake)
 {
+	const struct vcpu_cpu *pc = &vcpu_cpu[cpu];
 	uint64_t now = rdtsc();
 
 	*wake = 0;
 	for (unsigned k = 0; k < pc->nvcpus; k++) {
-		unsigned i = (pc->next + k) % pc->nvcpus;
+		unsigned i = (sched_cpu[cpu].next + k) % pc->nvcpus;
 		struct vcpu *v = pc->vcpus[i];
 		uint64_t d;
 
 		if (v->vm->ending || vcpu_runnable(v, now)) {
-			pc->next = i + 1;
+			sched_cpu[cpu].next = i + 1;
 			return v;
 		}
 		if ((d = vcpu_next_deadline(v)) && (!*wake || d < *wake))
@@ -115,16 +122,16 @@ static struct vcpu *pick(struct percpu *pc, uint64_t *wake)
  */
 #define LONE_SLICE_US 50000
 
-static uint64_t slice_for(struct percpu *pc, uint64_t quantum)
+static uint64_t slice_for(unsigned cpu, uint64_t quantum)
 {
 	uint64_t lone = us_to_tsc(LONE_SLICE_US);
 
-	uint64_t slice = pc->nvcpus == 1 && (pc->id != 0 || console_input_by_irq()) && lone > quantum ?
+	uint64_t slice = vcpu_cpu[cpu].nvcpus == 1 && (cpu != 0 || console_input_by_irq()) && lone > quantum ?
 			 lone : quantum;
 
 	/* While output waits in the console's ring, the boot CPU comes back to feed the UART each time
 	 * its FIFO has emptied (1.4 ms at 115200 baud), whatever runs elsewhere (console/printk.c). */
-	if (pc->id == 0 && console_pending() && slice > us_to_tsc(console_kick_us()))
+	if (cpu == 0 && console_pending() && slice > us_to_tsc(console_kick_us()))
 		slice = us_to_tsc(console_kick_us());
 	return slice;
 }
@@ -168,7 +175,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			pc->input_waiting = false;      /* what the interrupt brought is read now */
 			typed = monitor_poll();         /* more input may wait: do not sleep */
 		}
-		v = pick(pc, &wake);
+		v = pick(pc->id, &wake);
 		if (!v && typed)
 			continue;
 		if (!v) {
@@ -196,7 +203,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			continue;
 		}
 		if (v->vm->ending) {
-			sched_remove(pc, v);
+			sched_remove(&vcpu_cpu[pc->id], v);
 			if (guest_detach(v) == 0) {
 				pr_info("hv: all guests finished\n");
 				pr_info("hv: memory free %lu KiB after the guests, %lu KiB before them\n",
@@ -227,7 +234,7 @@ static __attribute__((noreturn)) void cpu_loop(void)
 		}
 		ran_guests[pc->id] = true;
 		/* Input left in the ring (a paste: one line per pass) brings no interrupt: a short slice. */
-		vcpu_run(v, typed ? quantum : slice_for(pc, quantum)); /* its end shows in vm->ending */
+		vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum)); /* its end shows in vm->ending */
 	}
 }
 
@@ -243,11 +250,12 @@ static void stay_up(void)
 
 void hv_ap_main(struct percpu *pc)
 {
+	(void)pc;
 	while (!vmx_go)
 		sti_hlt();
 	lapic_timer_init();
 	spec_cpu_on();
-	pc->vmx_state = vmx_cpu_on() ? -1 : 1;
+	vmx_cpu_on();                   /* its result: vmx_cpu_state(), which the boot CPU waits for */
 	while (!run_go)
 		sti_hlt();
 	cpu_loop();
@@ -287,13 +295,13 @@ void hv_start(const struct bootinfo *bi)
 		smp_wake(c);
 	lapic_timer_init();
 	spec_cpu_on();
-	this_cpu()->vmx_state = vmx_cpu_on() ? -1 : 1;
+	vmx_cpu_on();
 	for (unsigned c = 0; c < cpu_count; c++) {
 		uint64_t deadline = rdtsc() + us_to_tsc(1000000);
 
-		while (!percpu[c].vmx_state && rdtsc() < deadline)
+		while (!vmx_cpu_state(c) && rdtsc() < deadline)
 			cpu_relax();
-		if (percpu[c].vmx_state == 1)
+		if (vmx_cpu_state(c) == 1)
 			cpus |= 1ull << c;
 		else
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
@@ -341,7 +349,7 @@ void hv_start(const struct bootinfo *bi)
 	run_started = rdtsc();
 	run_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)
-		if (percpu[c].nvcpus)
+		if (vcpu_cpu[c].nvcpus)
 			smp_wake(c);
 	cpu_loop();
 }

@@ -13,5 +13,3 @@ struct vm;
 void hv_schedule(struct vm *g);
 /* Resets the machine, every CPU out of VMX operation first. Any CPU. */
 __attribute__((noreturn)) void hv_reboot(void);
-/* Power off or halt, as the command line asked. */
-__attribute__((noreturn)) void hv_shutdown(void);

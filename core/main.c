@@ -14,6 +14,7 @@
 #include "core/bootinfo.h"
 #include "core/config.h"
 #include "core/hv.h"
+#include "core/main.h"
 #include "lib/cmdline.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
@@ -32,7 +33,6 @@ static __attribute__((noreturn)) void finish(void)
 	halt_forever();
 }
 
-/* The end of the system: every guest has ended, or there was nothing to run. */
 void hv_shutdown(void)
 {
 	pr_info("hv: %s\n", config.poweroff ? "powering off" : "halting (poweroff=1 powers off instead)");

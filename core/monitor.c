@@ -446,11 +446,11 @@ static void snap_from_start(struct snap *s, const struct vcpu_state *st)
 
 /* On v's CPU (cpu_call), in its wake-up interrupt or its scheduler loop: v is not in the guest now.
  * Its VMCS is made current for the reads, and the one that was current before is made current
- * again (the scheduler trusts percpu.loaded). */
+ * again (the scheduler trusts vcpu_cpu[].loaded). */
 static void snap_take(void *arg)
 {
 	struct snap *s = arg;
-	struct vcpu *v = s->v, *cur = this_cpu()->loaded;
+	struct vcpu *v = s->v, *cur = this_vcpu_cpu()->loaded;
 
 	if (__atomic_load_n(&v->left, __ATOMIC_ACQUIRE)) {   /* VMCLEARed: its VMCS is no one's now */
 		s->status = SNAP_GONE;

@@ -1,6 +1,6 @@
 /* A guest's virtual 16550 UART at 0x3F8-0x3FF: output goes to the console line by line as
  * "[NAME] text"; input comes from the console (the guest with the console focus) into its receive
- * FIFO, for a polling driver (LSR.DR) or, once a virtual interrupt controller exists, its IRQ. */
+ * FIFO, for a driver that polls LSR.DR or takes its interrupt (COM1's IRQ 4, wired by core/guest.c). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,9 +28,10 @@ struct vuart {
 	bool thre_pending;           /* THR-empty interrupt: THR emptied, not yet acknowledged */
 	bool irq_level;              /* what irq() was last told */
 	uint64_t rx_bytes, rx_dropped; /* taken from the console; lost because the wire was full */
-	/* Its interrupt line (IRQ 4 on a PC), raised while IIR shows an interrupt pending and MCR.OUT2
-	 * is set, lowered once not. irq.set NULL: no interrupt controller for it yet (guests poll LSR.DR).
-	 * Driven with the bus lock held, as the router wants. */
+	/* Its interrupt line, raised while IIR shows an interrupt pending and MCR.OUT2 is set, lowered
+	 * once not. vuart_init leaves it unconnected (irq.set NULL: nothing is raised); core/guest.c then
+	 * connects it to IRQ 4 of the guest's PIC and I/O APIC (vpc_irq_line), as on a PC. Driven with
+	 * the bus lock held, as the router wants. */
 	struct irq_line irq;
 
 	/* Transmit side: the line being assembled, guarded by out_lock (any vCPU of the guest). */

@@ -103,8 +103,8 @@ int vmx_handle_cr(struct vcpu *v)
 
 		r = guest_write_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
 	} else {
-		return stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
-			    vmcs_read(GUEST_RIP));
+		return vm_stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
+			       vmcs_read(GUEST_RIP));
 	}
 	if (r == HANDLED && !v->event.valid)     /* a faulting MOV does not complete */
 		skip_instruction();

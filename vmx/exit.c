@@ -62,7 +62,7 @@ int vm_stop(struct vcpu *v, const char *fmt, ...)
 	return VCPU_STOPPED;
 }
 
-int vm_exit(struct vcpu *v, int code)
+int vm_end(struct vcpu *v, int code)
 {
 	if (claim_end(v->vm, VCPU_EXITED))
 		v->vm->exit_code = code;
@@ -108,7 +108,7 @@ static __attribute__((noinline)) int handle_vmcall(struct vcpu *v)
 		v->regs.rbx = r.rbx;
 		v->regs.rcx = r.rcx;
 		v->regs.rdx = r.rdx;
-		return res == HC_DO_EXIT ? end_guest(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
+		return res == HC_DO_EXIT ? vm_end(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
 	}
 }
 
@@ -130,11 +130,11 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 		return vmx_handle_string_io(v, q);
 	skip_instruction();
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
-		return end_guest(v, (int)a.value);
+		return vm_end(v, (int)a.value);
 	if (r == VDEV_GUEST_RESET)
-		return stop(v, "%s", v->vm->bus.why);
+		return vm_stop(v, "%s", v->vm->bus.why);
 	if (r == VDEV_BAD_ACCESS)
-		return stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why,
+		return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why,
 			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 	val = a.value;
 	if (in)                        /* a 32-bit IN zero-extends into RAX, as any 32-bit write does */
@@ -154,7 +154,7 @@ static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
 	skip_instruction();
 	v->halted_if = vmcs_read(GUEST_RFLAGS) & RFLAGS_IF;
 	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
-		return stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
+		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
 			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
 	v->state = VCPU_HALTED;
 	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
@@ -228,7 +228,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 			     : "rax", "memory");
 		return HANDLED;
 	}
-	return stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
+	return vm_stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
 		    vmcs_read(GUEST_RIP));
 }
 
@@ -242,12 +242,13 @@ static __attribute__((noinline)) int handle_external_interrupt(struct vcpu *v)
 	 * taken by the injection step; one that changed nothing (a vector already pending at a vCPU that
 	 * waits its turn) leaves v its slice, so a guest flooding its own vCPU with IPIs cannot drag the
 	 * other guests of that CPU through a reschedule per IPI. */
-	struct percpu *pc = this_cpu();
+	unsigned cpu = this_cpu_id();
 
 	sti();
 	asm volatile("nop");
 	cli();
-	return pc->input_waiting || (pc->nvcpus > 1 && vcpu_others_want_cpu(v)) ? VCPU_PREEMPTED : HANDLED;
+	return percpu[cpu].input_waiting || (vcpu_cpu[cpu].nvcpus > 1 && vcpu_others_want_cpu(v)) ?
+	       VCPU_PREEMPTED : HANDLED;
 }
 
 /* Hardware task switches (CALL or JMP to a TSS or task gate, IRET with NT = 1, an interrupt or
@@ -264,12 +265,12 @@ static __attribute__((noinline)) int handle_task_switch(struct vcpu *v)
 	static const char *const how[3] = { "CALL to", "IRET with NT=1 to", "JMP to" };
 
 	if (source == 3 && (vectoring & INTR_INFO_VALID))
-		return stop(v, "hardware task switch (vector %u through a task gate in the IDT to TSS selector 0x%x) "
+		return vm_stop(v, "hardware task switch (vector %u through a task gate in the IDT to TSS selector 0x%x) "
 			    "is not supported, rip 0x%lx", vectoring & 0xff, sel, vmcs_read(GUEST_RIP));
 	if (source == 3)
-		return stop(v, "hardware task switch (a task gate in the IDT to TSS selector 0x%x) is not supported, "
+		return vm_stop(v, "hardware task switch (a task gate in the IDT to TSS selector 0x%x) is not supported, "
 			    "rip 0x%lx", sel, vmcs_read(GUEST_RIP));
-	return stop(v, "hardware task switch (%s TSS selector 0x%x) is not supported, rip 0x%lx", how[source], sel,
+	return vm_stop(v, "hardware task switch (%s TSS selector 0x%x) is not supported, rip 0x%lx", how[source], sel,
 		    vmcs_read(GUEST_RIP));
 }
 
@@ -313,7 +314,7 @@ static __attribute__((noinline)) int handle_entry_failure(struct vcpu *v, uint32
 
 	vcpu_dump(v);
 	/* SDM Vol. 3C, 27.8: exit qualification 2 = PDPTE load failed, 3 = NMI injection, 4 = link. */
-	return stop(v, "VM entry failed: %s (exit reason %u, qualification %lu)", exit_reason_name(basic),
+	return vm_stop(v, "VM entry failed: %s (exit reason %u, qualification %lu)", exit_reason_name(basic),
 		    basic, vmcs_read(EXIT_QUALIFICATION));
 }
 
@@ -322,14 +323,14 @@ static __attribute__((noinline)) int handle_entry_failure(struct vcpu *v, uint32
 static __attribute__((noinline)) int handle_unknown(struct vcpu *v, unsigned basic)
 {
 	vcpu_dump(v);
-	return stop(v, "unexpected VM exit %u (%s: tessera enables no control that causes it), qualification 0x%lx, "
+	return vm_stop(v, "unexpected VM exit %u (%s: tessera enables no control that causes it), qualification 0x%lx, "
 		    "rip 0x%lx", basic, exit_reason_name(basic), vmcs_read(EXIT_QUALIFICATION), vmcs_read(GUEST_RIP));
 }
 
 static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 {
 	vcpu_dump(v);
-	return stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
+	return vm_stop(v, "triple fault, rip 0x%lx", vmcs_read(GUEST_RIP));
 }
 
 /* --- the injection step ------------------------------------------------------------------------- */
@@ -566,7 +567,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_INVLPG:             r = handle_invlpg(v); break;
 	case EXIT_INVPCID:            r = handle_invpcid(v); break;
 	case EXIT_EPT_MISCONFIG:
-		r = stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
+		r = vm_stop(v, "EPT misconfiguration at GPA 0x%lx (a hypervisor bug)",
 			 vmcs_read(GUEST_PHYSICAL_ADDRESS));
 		break;
 	case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST:

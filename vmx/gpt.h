@@ -56,7 +56,7 @@ struct gpt_ctx {
 	void *arg;
 };
 
-/* One entry the walk read: for a later monitor `gva` command. Levels: 4 PML4, 3 PDPT (in PAE mode
+/* One entry the walk read, as the monitor's `gva` command shows them (core/monitor.c). Levels: 4 PML4, 3 PDPT (in PAE mode
  * the PDPTE came from the VMCS; table_gpa is then CR3's PDPT address), 2 PD, 1 PT. */
 struct gpt_step {
 	uint64_t table_gpa;               /* the table; the entry is at table_gpa + index * entry size */

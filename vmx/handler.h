@@ -12,9 +12,6 @@
 #include "vmx/gpt.h"
 #include "vmx/vmx.h"
 
-#define stop vm_stop
-#define end_guest vm_exit
-
 void vmx_finish_instruction(void);   /* (exit.c) skip_bytes's blocking and single-step part, out of line */
 
 /* Moves RIP past the `len`-byte instruction at `rip`, finishing it as the CPU would: blocking by STI

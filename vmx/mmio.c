@@ -70,12 +70,12 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 	if (gpt_read(&ctx, linear, insn, n, true, &res)) {
 		n = 0x1000 - (linear & 0xfff);
 		if (n >= sizeof(insn) || gpt_read(&ctx, linear, insn, n, true, &res))
-			return stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
-				    rip, gpa);
+			return vm_stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
+				       rip, gpa);
 	}
 	if (decode_mmio(insn, n, mode, &m))
-		return stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
-			    "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], rip);
+		return vm_stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
+			       "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], rip);
 	a.size = m.size;
 	if (m.write || m.xchg) {
 		uint64_t val = m.reg < 0 ? m.imm : get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
@@ -99,7 +99,7 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 failed:
 	if (r == VDEV_UNCLAIMED)
 		return VDEV_UNCLAIMED;
-	return stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa, v->vm->bus.why, rip);
+	return vm_stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa, v->vm->bus.why, rip);
 }
 
 int vmx_handle_ept_violation(struct vcpu *v)
@@ -118,10 +118,10 @@ int vmx_handle_ept_violation(struct vcpu *v)
 		if (!(q & 0x38)) {      /* it was not mapped when we faulted: another vCPU mapped it */
 			return HANDLED;
 		}
-		return stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
-			    q & 8 ? "r" : "-", q & 16 ? "w" : "-", q & 32 ? "x" : "-", vmcs_read(GUEST_RIP));
+		return vm_stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
+			       q & 8 ? "r" : "-", q & 16 ? "w" : "-", q & 32 ? "x" : "-", vmcs_read(GUEST_RIP));
 	case GMEM_NOMEM:
-		return stop(v, "out of memory at GPA 0x%lx", gpa);
+		return vm_stop(v, "out of memory at GPA 0x%lx", gpa);
 	case GMEM_OUTSIDE:
 	default:
 		if (!(q & 4)) {          /* a data access outside RAM: a device's, if one claims it */
@@ -130,7 +130,7 @@ int vmx_handle_ept_violation(struct vcpu *v)
 			if (r != VDEV_UNCLAIMED)
 				return r;
 		}
-		return stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vmcs_read(GUEST_RIP));
+		return vm_stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vmcs_read(GUEST_RIP));
 	}
 }
 
@@ -147,11 +147,11 @@ int vmx_handle_apic_access(struct vcpu *v)
 	int r;
 
 	if (type > 1)
-		return stop(v, "local APIC access of type %u at offset 0x%lx (an instruction fetch or event "
-			    "delivery through the APIC page), rip 0x%lx", type, q & 0xfff, vmcs_read(GUEST_RIP));
+		return vm_stop(v, "local APIC access of type %u at offset 0x%lx (an instruction fetch or event "
+			       "delivery through the APIC page), rip 0x%lx", type, q & 0xfff, vmcs_read(GUEST_RIP));
 	r = handle_mmio(v, gpa);
-	return r == VDEV_UNCLAIMED ? stop(v, "local APIC access at GPA 0x%lx not emulated, rip 0x%lx", gpa,
-					    vmcs_read(GUEST_RIP)) : r;
+	return r == VDEV_UNCLAIMED ? vm_stop(v, "local APIC access at GPA 0x%lx not emulated, rip 0x%lx", gpa,
+					       vmcs_read(GUEST_RIP)) : r;
 }
 
 int vmx_handle_apic_write(struct vcpu *v)

@@ -122,11 +122,11 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 			inject_exception(v, seg == 2 ? VEC_SS : VEC_GP, true, 0);
 			return HANDLED;
 		case GPT_BAD_GPA:
-			return stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
-				    "guest RAM, rip 0x%lx", a, r.gpa, vmcs_read(GUEST_RIP));
+			return vm_stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
+				       "guest RAM, rip 0x%lx", a, r.gpa, vmcs_read(GUEST_RIP));
 		default:
-			return stop(v, "string I/O: guest-linear 0x%lx under 5-level paging (not supported), rip 0x%lx",
-				    a, vmcs_read(GUEST_RIP));
+			return vm_stop(v, "string I/O: guest-linear 0x%lx under 5-level paging (not supported), rip 0x%lx",
+				       a, vmcs_read(GUEST_RIP));
 		}
 	}
 	return STRIO_NEXT;
@@ -141,10 +141,10 @@ static int strio_copy(struct vcpu *v, const struct strio_span *sp, uint32_t *val
 				   : gmem_read(&v->vm->mem, sp->gpa[i], p, sp->len[i]);
 
 		if (err == -ENOMEM)
-			return stop(v, "out of memory at GPA 0x%lx", sp->gpa[i]);
+			return vm_stop(v, "out of memory at GPA 0x%lx", sp->gpa[i]);
 		if (err)
-			return stop(v, "%s at port 0x%x: its buffer at GPA 0x%lx is outside guest RAM, rip 0x%lx",
-				    to_guest ? "INS" : "OUTS", port, sp->gpa[i], vmcs_read(GUEST_RIP));
+			return vm_stop(v, "%s at port 0x%x: its buffer at GPA 0x%lx is outside guest RAM, rip 0x%lx",
+				       to_guest ? "INS" : "OUTS", port, sp->gpa[i], vmcs_read(GUEST_RIP));
 	}
 	return 0;
 }
@@ -164,7 +164,7 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 	int r;
 
 	if (!strio_operands(v, mode, &asz, &seg))
-		return stop(v, "cannot read the %s instruction at rip 0x%lx", in ? "INS" : "OUTS", vmcs_read(GUEST_RIP));
+		return vm_stop(v, "cannot read the %s instruction at rip 0x%lx", in ? "INS" : "OUTS", vmcs_read(GUEST_RIP));
 	if (in)
 		seg = 0;                   /* INS writes through ES, whatever the prefixes say */
 	amask = asz == 2 ? ~0ull : asz == 1 ? 0xffffffffull : 0xffffull;
@@ -194,12 +194,12 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 		a.value = val;
 		res = vdev_pio(&v->vm->bus, &a);
 		if (res == VDEV_GUEST_EXIT)
-			return end_guest(v, (int)a.value);
+			return vm_end(v, (int)a.value);
 		if (res == VDEV_GUEST_RESET)
-			return stop(v, "%s", v->vm->bus.why);
+			return vm_stop(v, "%s", v->vm->bus.why);
 		if (res == VDEV_BAD_ACCESS)
-			return stop(v, "%s at port 0x%x: %s, rip 0x%lx", in ? "INS" : "OUTS", port, v->vm->bus.why,
-				    vmcs_read(GUEST_RIP));
+			return vm_stop(v, "%s at port 0x%x: %s, rip 0x%lx", in ? "INS" : "OUTS", port, v->vm->bus.why,
+				       vmcs_read(GUEST_RIP));
 		val = a.value;
 		if (in && (r = strio_copy(v, &sp, &val, true, port)))
 			return r;

@@ -1,5 +1,7 @@
-/* A vCPU's VMCS: creation in the Multiboot2 i386 start state, switching between vCPUs on one CPU,
- * and the run loop that enters the guest and dispatches its exits (vmx/exit.c). */
+/* A vCPU's life on its host CPU: its VMCS (controls, host state, the start state the loader chose or
+ * INIT/SIPI's), the MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch
+ * (FPU, debug registers, syscall MSRs) between vCPUs of one CPU, kicks and wake-ups, and the run loop
+ * that enters the guest (its exits: vmx/exit.c). */
 #include <stddef.h>
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
@@ -610,9 +612,11 @@ static void load_debug_regs(const struct vcpu *v)
 		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | DR6_ACTIVE_LOW));
 }
 
+struct vcpu_cpu vcpu_cpu[MAX_CPUS];
+
 void vcpu_load(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 	struct vcpu *prev = pc->loaded;
 
 	if (prev == v)
@@ -694,7 +698,7 @@ uint64_t vcpu_next_deadline(const struct vcpu *v)
 
 bool vcpu_others_want_cpu(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 	unsigned n = __atomic_load_n(&pc->nvcpus, __ATOMIC_ACQUIRE);
 	uint64_t now = rdtsc();
 
@@ -789,7 +793,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 
 bool vcpu_leave(struct vcpu *v)
 {
-	struct percpu *pc = this_cpu();
+	struct vcpu_cpu *pc = this_vcpu_cpu();
 
 	vmclear(v->vmcs);
 	if (pc->loaded == v)

@@ -2,6 +2,8 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/cpu.h"
+#include "arch/x86/percpu.h"
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
 #include "vdev/fw_cfg.h"
@@ -120,6 +122,24 @@ struct vm {
 	struct vcpu vcpus[VM_MAX_VCPUS];
 };
 
+/* What vmx/ keeps per host CPU, vcpu_cpu[CPU id]: the vCPU loaded there, and the vCPUs pinned there.
+ * Those are the scheduler's run list (core/hv.c adds, removes and picks), here because the exit path
+ * reads it too (vcpu_others_want_cpu). */
+#define CPU_MAX_VCPUS 32
+struct vcpu_cpu {
+	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
+	unsigned last_guest;         /* id of the guest whose vCPU was loaded last (vcpu_load: IBPB) */
+	spinlock_t lock;             /* guards vcpus[] and nvcpus against creation on another CPU */
+	struct vcpu *vcpus[CPU_MAX_VCPUS];
+	unsigned nvcpus;             /* written under lock with release order: readable without it */
+} __attribute__((aligned(64)));      /* a cache line of its own: CPUs write theirs at every switch */
+extern struct vcpu_cpu vcpu_cpu[MAX_CPUS];
+
+static inline struct vcpu_cpu *this_vcpu_cpu(void)
+{
+	return &vcpu_cpu[this_cpu_id()];
+}
+
 /* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
 extern uint64_t vcpu_xcr0_allowed;
 /* Can a guest's TSC move ("use TSC offsetting")? Then WRMSR of the TSC and IA32_TSC_ADJUST are
@@ -205,7 +225,9 @@ bool vcpu_leave(struct vcpu *v);
 void vcpu_free(struct vcpu *v);
 /* One-line summary of exit counts: "total N, io 12, cpuid 3" (of one vCPU, or summed over a vm). */
 void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size);
-/* Prints the registers and key VMCS fields (for stops and the future monitor's "regs"). */
+/* Prints the registers and key fields of the current VMCS, which is v's: before vmx/exit.c stops the
+ * guest for a failed VM entry, an unexpected exit or a triple fault. (The monitor's `regs` prints its
+ * own snapshot, core/monitor.c.) */
 void vcpu_dump(const struct vcpu *v);
 
 /* entry.asm: enter the guest; returns 0 after a VM exit, 1 if VMLAUNCH/VMRESUME itself failed. */

@@ -10,7 +10,11 @@
 #include "vmx/vmx.h"
 
 struct vmx_caps vmx_caps;
-static uint64_t vmxon_region[MAX_CPUS];
+/* VMX operation of each CPU. */
+static struct {
+	uint64_t vmxon_region;       /* allocated at its first VMXON, kept for the next */
+	volatile int state;          /* 0 not yet tried (or left: vmx_cpu_off), 1 VMX on, -1 VMXON failed */
+} vmx_cpu[MAX_CPUS];
 
 /*
  * A control MSR says, per bit, what may be 0 (low half: a 1 there means "must be 1") and what may be
@@ -159,10 +163,9 @@ bool vmx_probe(const char **why)
 	return true;
 }
 
-int vmx_cpu_on(void)
+static int vmxon(unsigned cpu)
 {
-	unsigned cpu = this_cpu_id();
-	uint64_t region = vmxon_region[cpu], fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	uint64_t region = vmx_cpu[cpu].vmxon_region, fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
 	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
 	bool fail;
 
@@ -174,7 +177,7 @@ int vmx_cpu_on(void)
 	if (!region) {
 		if (!(region = pmm_alloc_page()))
 			return -ENOMEM;
-		vmxon_region[cpu] = region;
+		vmx_cpu[cpu].vmxon_region = region;
 	}
 	/* SDM Vol. 3C, 24.11.5: the VMXON region starts with the VMCS revision identifier. */
 	memset(phys_to_virt(region), 0, PAGE_SIZE);
@@ -194,15 +197,31 @@ int vmx_cpu_on(void)
 	return fail ? -EBUSY : 0;
 }
 
+int vmx_cpu_on(void)
+{
+	unsigned cpu = this_cpu_id();
+	int err = vmxon(cpu);
+
+	vmx_cpu[cpu].state = err ? -1 : 1;
+	return err;
+}
+
+int vmx_cpu_state(unsigned cpu)
+{
+	return vmx_cpu[cpu].state;
+}
+
 void vmx_cpu_off(void)
 {
 	/* SDM Vol. 3C, 24.7: VMXOFF leaves VMX operation (a current VMCS may stay behind: nothing uses
 	 * it again); then CR4.VMXE may be cleared. VMXOFF outside VMX operation is #UD: checked. */
-	if (this_cpu()->vmx_state != 1)
+	unsigned cpu = this_cpu_id();
+
+	if (vmx_cpu[cpu].state != 1)
 		return;
 	asm volatile("vmxoff" : : : "cc", "memory");
 	write_cr4(read_cr4() & ~CR4_VMXE);
-	this_cpu()->vmx_state = 0;
+	vmx_cpu[cpu].state = 0;
 }
 
 void vmcs_read_failed(enum vmcs_field f, void *caller)

@@ -60,6 +60,8 @@ extern struct vmx_caps vmx_caps;
 bool vmx_probe(const char **why);
 /* VMXON on this CPU (after vmx_probe succeeded on the boot CPU). 0 or a negative error. */
 int vmx_cpu_on(void);
+/* What vmx_cpu_on did on CPU `cpu` (any CPU may ask): 0 not yet tried, 1 VMX on, -1 it failed. */
+int vmx_cpu_state(unsigned cpu);
 /* VMXOFF on this CPU, if it is in VMX operation: before a reset that reaches the CPU as INIT, which
  * VMX root operation blocks (SDM Vol. 3C, 24.8). */
 void vmx_cpu_off(void);

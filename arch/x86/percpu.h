@@ -1,14 +1,14 @@
-/* Per-CPU data of the host: one block per CPU, found through GS (this_cpu_id() reads its first word). */
+/* Per-CPU data of the host: one block per CPU, found through GS (this_cpu_id() reads its first word).
+ * Only what arch/x86 itself uses: the layers above keep their per-CPU state in arrays of their own,
+ * indexed by this_cpu_id() (vmx/vmx.c: VMX operation; vmx/vcpu.h: vcpu_cpu[], the current vCPU and
+ * the vCPUs pinned to the CPU; core/hv.c: the scheduler's), so that this file knows none of their types. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/spinlock.h"
 
 #define MAX_CPUS 64
-#define CPU_MAX_VCPUS 32      /* vCPUs pinned to one host CPU */
 #define CPU_MAX_CALLS 8       /* cross-CPU calls waiting at one CPU */
-
-struct vcpu;                  /* vmx/vcpu.h: kept opaque here (arch/x86 is below vmx/) */
 
 /* A function another CPU asked this one to run (cpu_call, arch/x86/call.c). */
 struct cpu_call {
@@ -40,17 +40,6 @@ struct percpu {
 	/* NMI, #DF and #MC each run on a known-good stack of their own (IST1-3): a machine check
 	 * during an NMI must not overwrite the NMI's frame. */
 	uint8_t ist_stack[3][4096] __attribute__((aligned(16)));
-
-	/* VMX on this CPU (vmx/vmx.c). */
-	uint64_t vmxon_region;
-	volatile int vmx_state;      /* 0 not yet tried, 1 VMX on, -1 failed */
-	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
-	unsigned last_guest;         /* id of the guest whose vCPU was loaded last (vcpu_load: IBPB) */
-
-	/* The scheduler (core/hv.c): the vCPUs pinned here, run round robin. */
-	spinlock_t sched_lock;       /* guards vcpus[] and nvcpus against creation on another CPU */
-	struct vcpu *vcpus[CPU_MAX_VCPUS];
-	unsigned nvcpus, next;
 
 	/* Set by the console's receive interrupt (arch/x86/trap.c): input waits for the scheduler loop of
 	 * this CPU, which leaves the guest it runs at the exit the interrupt caused (vmx/exit.c). */

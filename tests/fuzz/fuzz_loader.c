@@ -18,7 +18,8 @@
 #include <string.h>
 #include "core/bootinfo.h"
 #include "core/guest.h"
-#include "core/loader.h"
+#include "loader/loader.h"
+#include "loader/mb2.h"
 #include "lib/errno.h"
 #include "tests/fuzz/fuzz.h"
 

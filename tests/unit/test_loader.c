@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/loader.h"
 #include "loader/loader.h"
+#include "loader/mb2.h"
 #include "loader/multiboot2.h"
 #include "lib/errno.h"
 #include "tests/unit/fake_ram.h"
