@@ -510,7 +510,7 @@ static void mib(char *buf, size_t size, uint64_t bytes)
  * has several), its memory. */
 static void report_end(struct vm *g)
 {
-	uint32_t exits[EXIT_REASON_MAX + 1] = { 0 };
+	struct vcpu_exit_counts exits = { 0 };
 	char buf[512], touched[24];
 
 	vuart_flush(&g->uart);
@@ -519,12 +519,11 @@ static void report_end(struct vm *g)
 	else
 		pr_info("hv: guest %s stopped: %s\n", g->name, g->stop_reason);
 	for (unsigned i = 0; i < g->nvcpus; i++)
-		for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
-			exits[r] += g->vcpus[i].exits[r];
-	vcpu_exit_summary(exits, buf, sizeof(buf));
+		vcpu_exit_counts_add(&exits, &g->vcpus[i].exits);
+	vcpu_exit_summary(&exits, buf, sizeof(buf));
 	pr_info("hv: guest %s exits: %s\n", g->name, buf);
 	for (unsigned i = 0; g->nvcpus > 1 && i < g->nvcpus; i++) {
-		vcpu_exit_summary(g->vcpus[i].exits, buf, sizeof(buf));
+		vcpu_exit_summary(&g->vcpus[i].exits, buf, sizeof(buf));
 		pr_info("hv: guest %s vcpu %u (cpu %u) exits: %s\n", g->name, i, g->vcpus[i].cpu, buf);
 	}
 	mib(touched, sizeof(touched), gmem_touched_bytes(&g->mem));

@@ -36,9 +36,11 @@
 #include "lib/format.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
+#include "vcpu/exit_kind.h"
+#include "vcpu/seg.h"
+#include "vcpu/snapshot.h"
 #include "vmx/gpt.h"
 #include "vmx/vcpu.h"
-#include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
 #define LINE_MAX 120              /* a command line; more is refused whole */
@@ -404,107 +406,9 @@ static void state_of(const struct vm *g, char *buf, size_t size)
 
 /* --- a vCPU's state, read on its CPU ------------------------------------------------------------------ */
 
-enum { SNAP_LIVE, SNAP_START, SNAP_GONE };
-
-struct snap {
-	struct vcpu *v;
-	int status;                  /* SNAP_LIVE; SNAP_START: it never ran (its start state); SNAP_GONE */
-	enum vcpu_activity state;
-	bool halted_if;
-	struct guest_regs r;
-	uint64_t rip, rsp, rflags, cr0, cr3, cr4, efer, pdpte[4];
-	struct seg_state seg[8];     /* ES CS SS DS FS GS LDTR TR: the VMCS's encoding order */
-	uint64_t gdtr_base, idtr_base;
-	uint32_t gdtr_limit, idtr_limit;
-	uint32_t interruptibility, activity;
-	struct vcpu_event event;
-	int irq;                     /* the interrupt its local APIC would deliver next, -1 none */
-	uint32_t nmi;                /* NMIs waiting */
-};
-
-static void snap_from_start(struct snap *s, const struct vcpu_state *st)
-{
-	const struct seg_state *segs[8] = { &st->es, &st->cs, &st->ss, &st->ds, &st->fs, &st->gs,
-					    &st->ldtr, &st->tr };
-
-	s->rip = st->rip;
-	s->rsp = st->rsp;
-	s->rflags = st->rflags;
-	s->cr0 = st->cr0;
-	s->cr3 = st->cr3;
-	s->cr4 = st->cr4;
-	s->efer = st->efer;
-	for (unsigned i = 0; i < 8; i++)
-		s->seg[i] = *segs[i];
-	s->gdtr_base = st->gdtr_base;
-	s->gdtr_limit = st->gdtr_limit;
-	s->idtr_base = st->idtr_base;
-	s->idtr_limit = st->idtr_limit;
-	s->r.rax = st->rax, s->r.rbx = st->rbx, s->r.rcx = st->rcx, s->r.rdx = st->rdx;
-	s->r.rsi = st->rsi, s->r.rdi = st->rdi, s->r.rbp = st->rbp;
-}
-
-/* On v's CPU (cpu_call), in its wake-up interrupt or its scheduler loop: v is not in the guest now.
- * Its VMCS is made current for the reads, and the one that was current before is made current
- * again (the scheduler trusts vcpu_cpu[].loaded). */
-static void snap_take(void *arg)
-{
-	struct snap *s = arg;
-	struct vcpu *v = s->v, *cur = this_vcpu_cpu()->loaded;
-
-	if (__atomic_load_n(&v->left, __ATOMIC_ACQUIRE)) {   /* VMCLEARed: its VMCS is no one's now */
-		s->status = SNAP_GONE;
-		return;
-	}
-	s->state = v->state;
-	s->halted_if = v->halted_if;
-	s->r = v->regs;
-	s->event = v->event;
-	s->irq = vlapic_pending_vector(&v->lapic);
-	s->nmi = __atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE);
-	if (!v->ready) {
-		snap_from_start(s, &v->start);
-		s->status = SNAP_START;
-		return;
-	}
-	if (cur != v && !vmptrld(v->vmcs)) {
-		s->status = SNAP_GONE;
-		return;
-	}
-	s->rip = vmcs_read(GUEST_RIP);
-	s->rsp = vmcs_read(GUEST_RSP);
-	s->rflags = vmcs_read(GUEST_RFLAGS);
-	/* What the guest sees: the bits the host owns (set in the guest/host mask) from the read shadow,
-	 * the others as they are (SDM Vol. 3C, 25.6.6: MOV to CR0/CR4 changing only guest-owned bits does
-	 * not exit, so the shadow alone can be stale). */
-	s->cr0 = (vmcs_read(GUEST_CR0) & ~vmcs_read(CR0_GUEST_HOST_MASK)) |
-		 (vmcs_read(CR0_READ_SHADOW) & vmcs_read(CR0_GUEST_HOST_MASK));
-	s->cr3 = vmcs_read(GUEST_CR3);
-	s->cr4 = (vmcs_read(GUEST_CR4) & ~vmcs_read(CR4_GUEST_HOST_MASK)) |
-		 (vmcs_read(CR4_READ_SHADOW) & vmcs_read(CR4_GUEST_HOST_MASK));
-	s->efer = vmcs_read(GUEST_IA32_EFER);
-	for (unsigned i = 0; i < 4; i++)
-		s->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
-	for (unsigned i = 0; i < 8; i++) {
-		s->seg[i].sel = vmcs_read(GUEST_ES_SELECTOR + 2 * i);
-		s->seg[i].base = vmcs_read(GUEST_ES_BASE + 2 * i);
-		s->seg[i].limit = vmcs_read(GUEST_ES_LIMIT + 2 * i);
-		s->seg[i].ar = vmcs_read(GUEST_ES_AR_BYTES + 2 * i);
-	}
-	s->gdtr_base = vmcs_read(GUEST_GDTR_BASE);
-	s->gdtr_limit = vmcs_read(GUEST_GDTR_LIMIT);
-	s->idtr_base = vmcs_read(GUEST_IDTR_BASE);
-	s->idtr_limit = vmcs_read(GUEST_IDTR_LIMIT);
-	s->interruptibility = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-	s->activity = vmcs_read(GUEST_ACTIVITY_STATE);
-	if (cur && cur != v && !vmptrld(cur->vmcs))
-		panic("hv: monitor: VMPTRLD of vCPU %s/%u failed", cur->vm->name, cur->index);
-	s->status = SNAP_LIVE;
-}
-
 /* v's state, read on its CPU. The guest is held on return (guest_release), unless false: it is not
  * running (said). Held, it cannot be freed or rebuilt meanwhile. */
-static bool snapshot(struct vm *g, struct vcpu *v, struct snap *s)
+static bool snapshot(struct vm *g, struct vcpu *v, struct vcpu_snapshot *s)
 {
 	struct guest_life life;
 
@@ -513,10 +417,8 @@ static bool snapshot(struct vm *g, struct vcpu *v, struct snap *s)
 		say("error: guest %s is not running (%s)", g->name, life.last_end[0] ? life.last_end : "not started");
 		return false;
 	}
-	memset(s, 0, sizeof(*s));
-	s->v = v;
-	cpu_call(v->cpu, snap_take, s, true);
-	if (s->status == SNAP_GONE) {
+	vcpu_snapshot(v, s);
+	if (s->status == VCPU_SNAP_GONE) {
 		guest_release(g);
 		say("error: guest %s vCPU %u has just left its CPU (the guest is ending)", g->name, v->index);
 		return false;
@@ -547,8 +449,7 @@ static void cmd_guests(int argc, char **argv)
 		guest_life(g, &life);
 		for (unsigned k = 0; k < g->nvcpus; k++) {
 			n += snformat(cpus + n, sizeof(cpus) - n, k ? ",%u" : "%u", g->vcpus[k].cpu);
-			for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
-				exits += g->vcpus[k].exits[r];
+			exits += vcpu_exit_total(&g->vcpus[k].exits);
 		}
 		if (guest_hold(g)) {
 			snformat(touched, sizeof(touched), "%luM", gmem_touched_bytes(&g->mem) >> 20);
@@ -567,35 +468,51 @@ static void cmd_guests(int argc, char **argv)
 	}
 }
 
-static void print_regs(const struct snap *s)
+/* "ar" shows a segment's attributes as the descriptor holds them (its bits 55:40, SDM Vol. 3A, 3.4.5,
+ * Figure 3-8; the limit's bits 19:16 in 11:8 shown as 0) and 0x10000 for an unusable register. */
+static uint32_t seg_ar(const struct vcpu_seg *sg)
 {
-	static const char *const seg_names[8] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
+	return sg->attr | (sg->unusable ? 0x10000u : 0);
+}
+
+static void print_regs(const struct vcpu_snapshot *s)
+{
+	static const char *const seg_names[VCPU_NSEGS] = { "es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr" };
 	static const char *const activity[] = { "running", "halted (HLT)", "waiting for a Start-up IPI" };
-	const struct guest_regs *r = &s->r;
+	static const char *const event_types[] = {
+		[VCPU_EVENT_EXTINT] = "external interrupt", [VCPU_EVENT_NMI] = "NMI",
+		[VCPU_EVENT_EXCEPTION] = "exception", [VCPU_EVENT_SOFT_INT] = "software interrupt",
+		[VCPU_EVENT_PRIV_SOFT_EXC] = "INT1", [VCPU_EVENT_SOFT_EXC] = "software exception",
+		[VCPU_EVENT_OTHER] = "other event",
+	};
+	const struct vcpu_pending_event *e = &s->event;
 
 	say("rip %016lx rsp %016lx rflags %016lx", s->rip, s->rsp, s->rflags);
-	say("rax %016lx rbx %016lx rcx %016lx rdx %016lx", r->rax, r->rbx, r->rcx, r->rdx);
-	say("rsi %016lx rdi %016lx rbp %016lx r8  %016lx", r->rsi, r->rdi, r->rbp, r->r8);
-	say("r9  %016lx r10 %016lx r11 %016lx r12 %016lx", r->r9, r->r10, r->r11, r->r12);
-	say("r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", r->r13, r->r14, r->r15, r->cr2);
+	say("rax %016lx rbx %016lx rcx %016lx rdx %016lx", s->rax, s->rbx, s->rcx, s->rdx);
+	say("rsi %016lx rdi %016lx rbp %016lx r8  %016lx", s->rsi, s->rdi, s->rbp, s->r8);
+	say("r9  %016lx r10 %016lx r11 %016lx r12 %016lx", s->r9, s->r10, s->r11, s->r12);
+	say("r13 %016lx r14 %016lx r15 %016lx cr2 %016lx", s->r13, s->r14, s->r15, s->cr2);
 	say("cr0 %016lx cr3 %016lx cr4 %016lx efer %016lx", s->cr0, s->cr3, s->cr4, s->efer);
-	for (unsigned i = 0; i < 8; i += 2)
+	for (unsigned i = 0; i < VCPU_NSEGS; i += 2)
 		say("%-4s %04x base %016lx limit %08x ar %05x   %-4s %04x base %016lx limit %08x ar %05x",
-		    seg_names[i], s->seg[i].sel, s->seg[i].base, s->seg[i].limit, s->seg[i].ar,
+		    seg_names[i], s->seg[i].sel, s->seg[i].base, s->seg[i].limit, seg_ar(&s->seg[i]),
 		    seg_names[i + 1], s->seg[i + 1].sel, s->seg[i + 1].base, s->seg[i + 1].limit,
-		    s->seg[i + 1].ar);
+		    seg_ar(&s->seg[i + 1]));
 	say("gdtr base %016lx limit %04x   idtr base %016lx limit %04x", s->gdtr_base, s->gdtr_limit,
 	    s->idtr_base, s->idtr_limit);
-	if (s->status == SNAP_START) {
+	if (s->status == VCPU_SNAP_START) {
 		say("state: not run yet (the registers it will start with)");
 		return;
 	}
-	say("state: %s%s; interruptibility 0x%x, activity %u", activity[s->state < 3 ? s->state : 0],
-	    s->state == VCPU_HALTED ? (s->halted_if ? ", interrupts on" : ", interrupts off") : "",
-	    s->interruptibility, s->activity);
-	if (s->event.valid)
-		say("pending: event 0x%08x (vector %u, type %u, error code 0x%x) to inject at the next entry",
-		    s->event.info, s->event.info & 0xff, (s->event.info >> 8) & 7, s->event.error_code);
+	say("state: %s%s; blocking:%s%s%s%s", activity[s->activity < 3 ? s->activity : 0],
+	    s->activity == VCPU_HALTED ? (s->halted_if ? ", interrupts on" : ", interrupts off") : "",
+	    s->blocking ? "" : " none", s->blocking & VCPU_BLOCK_STI ? " STI" : "",
+	    s->blocking & VCPU_BLOCK_MOV_SS ? " MOV-SS" : "", s->blocking & VCPU_BLOCK_NMI ? " NMI" : "");
+	if (e->valid && e->has_error_code)
+		say("pending: %s, vector %u, error code 0x%x, to inject at the next entry",
+		    event_types[e->type], e->vector, e->error_code);
+	else if (e->valid)
+		say("pending: %s, vector %u, to inject at the next entry", event_types[e->type], e->vector);
 	else
 		say("pending: no exception or event to inject");
 	if (s->irq >= 0)
@@ -608,7 +525,7 @@ static void cmd_regs(int argc, char **argv)
 {
 	struct vm *g = find_guest(argv[1]);
 	struct vcpu *v;
-	struct snap s;
+	struct vcpu_snapshot s;
 
 	if (!g || !find_vcpu(g, argc > 2 ? argv[2] : NULL, &v) || !snapshot(g, v, &s))
 		return;
@@ -722,7 +639,7 @@ static void cmd_gva(int argc, char **argv)
 					      "not canonical" };
 	struct vm *g = find_guest(argv[1]);
 	struct vcpu *v;
-	struct snap s;
+	struct vcpu_snapshot s;
 	struct gpt_ctx c;
 	struct gpt_result r;
 	uint64_t gva, hpa;
@@ -735,7 +652,7 @@ static void cmd_gva(int argc, char **argv)
 	c.cr0 = s.cr0, c.cr3 = s.cr3, c.cr4 = s.cr4, c.efer = s.efer;
 	memcpy(c.pdpte, s.pdpte, sizeof(c.pdpte));
 	c.phys_bits = cpu_phys_bits();
-	c.cpl = (s.seg[2].ar >> 5) & 3;                /* CPL = SS.DPL */
+	c.cpl = SEG_ATTR_DPL(s.seg[VCPU_SS].attr);     /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
 	c.read_gpa = monitor_read_gpa;
 	c.arg = g;
 	pae = s.cr4 & GPT_CR4_PAE;
@@ -751,7 +668,7 @@ static void cmd_gva(int argc, char **argv)
 		unsigned esize = pae || lm ? 8 : 4;
 
 		if (pae && !lm && st->level == 3)
-			say("guest %-5s [%u] (from the VMCS) = 0x%016lx", "PDPTE", idx & 3, st->entry);
+			say("guest %-5s [%u] (from the CPU) = 0x%016lx", "PDPTE", idx & 3, st->entry);
 		else if (esize == 4)
 			say("guest %-5s [%3u] at GPA 0x%lx = 0x%08lx", ept_level_names[st->level], idx,
 			    st->table_gpa + idx * esize, st->entry);
@@ -826,21 +743,20 @@ static void cmd_mem(int argc, char **argv)
 static void cmd_exits(int argc, char **argv)
 {
 	struct vm *g = find_guest(argv[1]);
-	uint32_t exits[EXIT_REASON_MAX + 1] = { 0 };
+	struct vcpu_exit_counts exits = { 0 };
 	char buf[512];
 
 	(void)argc;
 	if (!g)
 		return;
 	for (unsigned i = 0; i < g->nvcpus; i++)
-		for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
-			exits[r] += g->vcpus[i].exits[r];
-	vcpu_exit_summary(exits, buf, sizeof(buf));
+		vcpu_exit_counts_add(&exits, &g->vcpus[i].exits);
+	vcpu_exit_summary(&exits, buf, sizeof(buf));
 	say("guest %s exits: %s", g->name, buf);
 	/* When: two answers a while apart give exits per second (the Linux benchmark's idle shell). */
 	say("at TSC %lu (%lu kHz)", rdtsc(), tsc_khz);
 	for (unsigned i = 0; g->nvcpus > 1 && i < g->nvcpus; i++) {
-		vcpu_exit_summary(g->vcpus[i].exits, buf, sizeof(buf));
+		vcpu_exit_summary(&g->vcpus[i].exits, buf, sizeof(buf));
 		say("vCPU %u (cpu %u): %s", i, g->vcpus[i].cpu, buf);
 	}
 }

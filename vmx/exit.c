@@ -17,6 +17,7 @@
 #include "lib/string.h"
 #include "tessera/hypercall.h"
 #include "vdev/hypercall.h"
+#include "vmx/exit_kind.h"
 #include "vmx/handler.h"
 
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
@@ -525,7 +526,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	if (__builtin_expect(reason & EXIT_REASON_ENTRY_FAILURE, 0))
 		basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
 	else if (basic <= EXIT_REASON_MAX)
-		v->exits[basic]++;
+		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 
 	switch (basic) {
 	case EXIT_CPUID:              r = vmx_handle_cpuid(v); break;

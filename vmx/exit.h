@@ -2,6 +2,7 @@
 #pragma once
 #include <stdbool.h>
 #include "vmx/vcpu.h"
+#include "vmx/vmcs.h"
 
 #define HANDLED (-1)  /* an exit handler's "resume the guest" (others are enum vcpu_action) */
 

@@ -822,20 +822,6 @@ void vcpu_free(struct vcpu *v)
 	v->fpu = NULL;
 }
 
-void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size)
-{
-	uint64_t total = 0;
-	unsigned n;
-
-	for (unsigned r = 0; r <= EXIT_REASON_MAX; r++)
-		total += exits[r];
-	n = snformat(buf, size, "total %lu", total);
-
-	for (unsigned r = 0; r <= EXIT_REASON_MAX && n < size; r++)
-		if (exits[r])
-			n += snformat(buf + n, size - n, ", %s %u", exit_reason_name(r), exits[r]);
-}
-
 void vcpu_dump(const struct vcpu *v)
 {
 	const struct guest_regs *r = &v->regs;

@@ -12,9 +12,10 @@
 #include "vdev/reset.h"
 #include "vdev/uart.h"
 #include "vdev/vdev.h"
+#include "vcpu/exit_kind.h"
+#include "vcpu/snapshot.h"
 #include "vmx/vcpu_state.h"
 #include "vmx/tsc.h"
-#include "vmx/vmcs.h"
 
 #define VM_MAX_VCPUS VLAPIC_MAX
 
@@ -33,13 +34,6 @@ enum vcpu_action {
 	VCPU_BLOCKED,    /* it cannot run until an event comes: HLT, or waiting for INIT/SIPI */
 	VCPU_EXITED,     /* the guest ended itself: vm->exit_code */
 	VCPU_STOPPED,    /* the hypervisor stopped the guest: vm->stop_reason */
-};
-
-/* Where a vCPU is in its life. SDM Vol. 3A, 9.1 and 9.4 (INIT, wait-for-SIPI), and HLT. */
-enum vcpu_activity {
-	VCPU_RUNNING,    /* runnable */
-	VCPU_HALTED,     /* after HLT: runs again when an interrupt (IF=1), NMI or INIT is due */
-	VCPU_WAIT_SIPI,  /* an application processor before its Start-up IPI, or after INIT */
 };
 
 /* An event for the next VM entry to deliver (SDM Vol. 3C, 27.6): an exception an exit handler raised,
@@ -84,7 +78,7 @@ struct vcpu {
 	uint64_t slice_end;          /* TSC when the time slice ends */
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
-	uint32_t exits[EXIT_REASON_MAX + 1];
+	struct vcpu_exit_counts exits; /* by kind (vcpu/exit_kind.h) */
 };
 
 /* Per guest: what its vCPUs share. The core fills the configuration part from the module line. */
@@ -223,8 +217,6 @@ bool vcpu_others_want_cpu(struct vcpu *v);
  */
 bool vcpu_leave(struct vcpu *v);
 void vcpu_free(struct vcpu *v);
-/* One-line summary of exit counts: "total N, io 12, cpuid 3" (of one vCPU, or summed over a vm). */
-void vcpu_exit_summary(const uint32_t *exits, char *buf, unsigned size);
 /* Prints the registers and key fields of the current VMCS, which is v's: before vmx/exit.c stops the
  * guest for a failed VM entry, an unexpected exit or a triple fault. (The monitor's `regs` prints its
  * own snapshot, core/monitor.c.) */

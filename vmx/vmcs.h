@@ -308,5 +308,4 @@ failed:
 #define vmcs_read32(f) ((uint32_t)vmcs_read(f))
 #define vmcs_read16(f) ((uint16_t)vmcs_read(f))
 
-const char *exit_reason_name(unsigned reason);
 const char *vm_instruction_error_name(unsigned err);

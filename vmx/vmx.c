@@ -260,35 +260,6 @@ void vmx_invvpid(uint16_t vpid)
 		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 
-const char *exit_reason_name(unsigned r)
-{
-	static const char *const names[EXIT_REASON_MAX + 1] = {
-		[EXIT_EXCEPTION_NMI] = "exception or NMI", [EXIT_EXTERNAL_INTERRUPT] = "external interrupt",
-		[EXIT_TRIPLE_FAULT] = "triple fault", [EXIT_INIT] = "INIT", [EXIT_SIPI] = "SIPI",
-		[EXIT_INTERRUPT_WINDOW] = "interrupt window", [EXIT_NMI_WINDOW] = "NMI window",
-		[EXIT_TASK_SWITCH] = "task switch", [EXIT_CPUID] = "cpuid", [EXIT_GETSEC] = "getsec",
-		[EXIT_HLT] = "hlt", [EXIT_INVD] = "invd", [EXIT_INVLPG] = "invlpg", [EXIT_RDPMC] = "rdpmc",
-		[EXIT_RDTSC] = "rdtsc", [EXIT_RSM] = "rsm", [EXIT_VMCALL] = "vmcall",
-		[EXIT_VMCLEAR] = "vmclear", [EXIT_VMLAUNCH] = "vmlaunch", [EXIT_VMPTRLD] = "vmptrld",
-		[EXIT_VMPTRST] = "vmptrst", [EXIT_VMREAD] = "vmread", [EXIT_VMRESUME] = "vmresume",
-		[EXIT_VMWRITE] = "vmwrite", [EXIT_VMOFF] = "vmxoff", [EXIT_VMON] = "vmxon",
-		[EXIT_CR_ACCESS] = "cr", [EXIT_DR_ACCESS] = "dr", [EXIT_IO_INSTRUCTION] = "io",
-		[EXIT_MSR_READ] = "rdmsr", [EXIT_MSR_WRITE] = "wrmsr",
-		[EXIT_INVALID_GUEST_STATE] = "invalid guest state", [EXIT_MSR_LOADING] = "MSR loading",
-		[EXIT_MWAIT] = "mwait", [EXIT_MONITOR_TRAP_FLAG] = "monitor trap flag",
-		[EXIT_MONITOR] = "monitor", [EXIT_PAUSE] = "pause", [EXIT_MACHINE_CHECK] = "machine check",
-		[EXIT_TPR_BELOW_THRESHOLD] = "TPR below threshold", [EXIT_APIC_ACCESS] = "APIC access", [EXIT_EOI_INDUCED] = "EOI induced",
-		[EXIT_GDTR_IDTR] = "gdtr/idtr", [EXIT_LDTR_TR] = "ldtr/tr",
-		[EXIT_EPT_VIOLATION] = "ept-violation", [EXIT_EPT_MISCONFIG] = "ept-misconfig",
-		[EXIT_INVEPT] = "invept", [EXIT_RDTSCP] = "rdtscp", [EXIT_PREEMPTION_TIMER] = "preemption",
-		[EXIT_INVVPID] = "invvpid", [EXIT_WBINVD] = "wbinvd", [EXIT_XSETBV] = "xsetbv", [EXIT_APIC_WRITE] = "APIC write",
-		[EXIT_RDRAND] = "rdrand", [EXIT_INVPCID] = "invpcid", [EXIT_VMFUNC] = "vmfunc",
-		[EXIT_RDSEED] = "rdseed", [EXIT_XSAVES] = "xsaves", [EXIT_XRSTORS] = "xrstors",
-	};
-
-	return r <= EXIT_REASON_MAX && names[r] ? names[r] : "unknown";
-}
-
 /* VM-instruction error numbers. SDM Vol. 3C, 31.4, Table 31-1. */
 const char *vm_instruction_error_name(unsigned e)
 {
