@@ -323,6 +323,7 @@ class Console:
         self.pos = 0                          # expect() searches from here
         self.sent = 0                         # bytes typed so far
         self.closed = False
+        self.how_closed = ""                 # why the reader stopped: EOF (a FIN) or the OSError (a RST)
         self._held = b""                      # a trailing CR or an unfinished escape sequence
         self._lock = threading.Lock()
         self._log = open(log_path, "ab")
@@ -334,9 +335,15 @@ class Console:
         while True:
             try:
                 data = self.sock.recv(65536)
-            except OSError:
-                data = b""
+                how = "EOF"
+            except OSError as e:
+                # ECONNRESET: the emulator closed its end with our input unread, so its kernel sent a RST,
+                # which discards whatever it had not yet sent (TCP, RFC 9293 3.10.4 ABORT): output lost.
+                data, how = b"", "%s" % (e.strerror or e)
             if not data:
+                self.how_closed = how
+                with open(self._log.name + ".closed", "w") as f:   # beside serial.log, not judged
+                    f.write("%s after %d bytes\n" % (how, self._log.tell()))
                 self.closed = True
                 return
             self._log.write(data)
@@ -397,7 +404,7 @@ class Console:
                 raise SessionError("forbidden line %r waiting for /%s/" % (_line_at(self.text, bad.start()), regex))
             if self.closed or time.monotonic() > end:
                 raise SessionError("%s waiting for /%s/; log ends: %s" % (
-                    "the serial line closed" if self.closed else "timeout", regex, self.tail()))
+                    "the serial line closed (%s)" % self.how_closed if self.closed else "timeout", regex, self.tail()))
             time.sleep(0.05)
 
     def command(self, line: str, timeout: Optional[float] = None):
