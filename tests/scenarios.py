@@ -1132,9 +1132,9 @@ LINUX_IDLE_WAIT_S = 4  # seconds of host time between the two `exits linux` answ
 
 
 # The shell's prompt as the console shows it: the guest's unfinished last line, drawn as the tail
-# while the focus is on the guest, with ash's cursor-position query (ESC [6n, its ESC shown as '?')
-# after it: "[linux] linux# ?[6n", then nothing more on that line.
-LINUX_PROMPT_TAIL = r"^\[linux\] " + LINUX_PROMPT + r"(?:\?\[6n)?$"
+# while the focus is on the guest, with ash's cursor-position query (ESC [6n, its ESC shown as '\x1b')
+# after it: "[linux] linux# \x1b[6n", then nothing more on that line.
+LINUX_PROMPT_TAIL = r"^\[linux\] " + LINUX_PROMPT + r"(?:\\x1b\[6n)?$"
 
 
 def linux_shell_session(c) -> Optional[str]:
