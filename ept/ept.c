@@ -1,7 +1,9 @@
-/* Extended Page Tables: builds, walks and frees one guest's 4-level GPA -> HPA paging structures. */
+/* Extended Page Tables and nested page tables: builds, walks and frees one guest's 4-level GPA -> HPA
+ * paging structures in either format (ept.h). */
 #include "ept/ept.h"
 #include "lib/errno.h"
 #include "lib/string.h"
+#include "npt/npt.h"
 #include "pmm/pmm.h"
 
 /*
@@ -36,13 +38,45 @@ static unsigned level_index(uint64_t gpa, int level)
 	return (unsigned)(gpa >> level_shift(level)) & (EPT_ENTRIES - 1);
 }
 
-/* An entry is present when any of bits 2:0 is set (SDM Vol. 3C, 29.3.2, "not present"). */
-static bool present(uint64_t e)
+/* An EPT entry is present when any of bits 2:0 is set (SDM Vol. 3C, 29.3.2, "not present"); an NPT
+ * entry when bit 0 (P) is (APM Vol. 2, 5.4.1). */
+static bool present(const struct ept *ept, uint64_t e)
 {
+	if (ept->format == EPT_FORMAT_NPT)
+		return (e & NPT_P) != 0;
 	return (e & EPT_RWX) != 0;
 }
 
-/* Bit 7 marks a leaf in a PDPTE or PDE; every present PTE is a leaf (Tables 29-2, 29-4, 29-6). */
+/* What a non-leaf entry grants besides its address. EPT: RWX, as the CPU ANDs permissions along the
+ * walk (29.3.3.2). NPT: P, R/W and U/S, U/S because every nested access is a user access (APM Vol. 2,
+ * 15.25.5); NX clear, so again the leaf decides. */
+static uint64_t table_bits(const struct ept *ept)
+{
+	return ept->format == EPT_FORMAT_NPT ? NPT_TABLE : EPT_RWX;
+}
+
+/* A leaf's bits in the table's format from EPT-style `flags` (ept.h): the same for EPT; for NPT
+ * P | U/S for read, R/W for write, NX without exec, PWT/PCD choosing the host PAT entry of the memory
+ * type (npt/npt.h). `level` > 1 adds the page-size bit, bit 7 in both formats (SDM Vol. 3C, Tables
+ * 29-2 and 29-4; APM Vol. 2, 5.3.4 and 5.3.5). */
+static uint64_t leaf_bits(const struct ept *ept, uint64_t flags, int level)
+{
+	uint64_t e;
+
+	if (ept->format != EPT_FORMAT_NPT)
+		return flags | (level > 1 ? EPT_LARGE : 0);
+	e = NPT_P | NPT_US;
+	if (flags & EPT_WRITE)
+		e |= NPT_RW;
+	if (!(flags & EPT_EXEC))
+		e |= NPT_NX;
+	if (((flags >> EPT_MT_SHIFT) & 7) == EPT_MT_UC)
+		e |= NPT_MT_UC;
+	return e | (level > 1 ? NPT_PS : 0);
+}
+
+/* Bit 7 marks a leaf in a PDPTE or PDE; every present PTE is a leaf (Tables 29-2, 29-4, 29-6; for
+ * NPT the PS bit, the same bit 7: APM Vol. 2, 5.3.4, 5.3.5). */
 static bool is_leaf(uint64_t e, int level)
 {
 	return level == 1 || (e & EPT_LARGE);
@@ -86,22 +120,28 @@ static uint64_t alloc_table(struct ept *ept)
 }
 
 /* The table below *slot, allocating and linking it when the slot is empty; NULL when out of memory.
- * Non-leaf entries grant RWX: the CPU ANDs permissions along the walk (29.3.3.2), so the leaf decides. */
+ * Non-leaf entries grant everything (table_bits), so the leaf decides. */
 static uint64_t *table_below(struct ept *ept, uint64_t *slot)
 {
 	uint64_t phys;
 
-	if (present(*slot))
+	if (present(ept, *slot))
 		return table_of(*slot);
 	phys = alloc_table(ept);
 	if (!phys)
 		return NULL;
-	set_entry(slot, phys | EPT_RWX);
+	set_entry(slot, phys | table_bits(ept));
 	return phys_to_virt(phys);
 }
 
 int ept_init(struct ept *ept, unsigned page_sizes)
 {
+	return ept_init_format(ept, page_sizes, EPT_FORMAT_EPT);
+}
+
+int ept_init_format(struct ept *ept, unsigned page_sizes, enum ept_format format)
+{
+	ept->format = format;
 	ept->page_sizes = (page_sizes & (EPT_PAGE_2M | EPT_PAGE_1G)) | EPT_PAGE_4K;
 	ept->tables = 0;
 	ept->root = alloc_table(ept);
@@ -121,7 +161,7 @@ static bool range_is_free(const struct ept *ept, uint64_t gpa, uint64_t end)
 		for (level = EPT_LEVELS; level >= 1; level--) {
 			uint64_t e = table[level_index(gpa, level)];
 
-			if (!present(e))
+			if (!present(ept, e))
 				break;
 			if (is_leaf(e, level))
 				return false;
@@ -133,8 +173,9 @@ static bool range_is_free(const struct ept *ept, uint64_t gpa, uint64_t end)
 	return true;
 }
 
-/* Leaf bits the caller may choose: permissions, memory type, ignore-PAT, A/D, bits 63:52. */
-static bool leaf_flags_valid(uint64_t flags)
+/* Leaf bits the caller may choose: permissions, memory type, ignore-PAT, A/D, bits 63:52. NPT has no
+ * execute-only page: a present entry is readable (APM Vol. 2, 5.6.1). */
+static bool leaf_flags_valid(const struct ept *ept, uint64_t flags)
 {
 	uint64_t mt = (flags & EPT_MT_MASK) >> EPT_MT_SHIFT;
 
@@ -144,6 +185,8 @@ static bool leaf_flags_valid(uint64_t flags)
 	 * memory types 2, 3 and 7 (SDM Vol. 3C, 29.3.3.1). */
 	if (!(flags & EPT_RWX) || (flags & (EPT_READ | EPT_WRITE)) == EPT_WRITE)
 		return false;
+	if (ept->format == EPT_FORMAT_NPT && (!(flags & EPT_READ) || (mt != EPT_MT_WB && mt != EPT_MT_UC)))
+		return false;           /* and only the two memory types npt/npt.h has PAT entries for */
 	return mt != 2 && mt != 3 && mt != 7;
 }
 
@@ -152,7 +195,7 @@ int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t
 	uint64_t end = gpa + size;
 
 	if ((gpa | hpa | size) & (PAGE_SIZE - 1) || !size || end < gpa || end > EPT_GPA_LIMIT ||
-	    hpa + size < hpa || hpa + size > EPT_HPA_LIMIT || !leaf_flags_valid(flags))
+	    hpa + size < hpa || hpa + size > EPT_HPA_LIMIT || !leaf_flags_valid(ept, flags))
 		return -EINVAL;
 	/* Check the whole range before changing anything, so a refusal leaves the EPT as it was. */
 	if (!range_is_free(ept, gpa, end))
@@ -168,9 +211,9 @@ int ept_map(struct ept *ept, uint64_t gpa, uint64_t hpa, uint64_t size, uint64_t
 
 			/* The largest leaf that fits: allowed, both addresses aligned to it, not past the
 			 * end, and nothing here yet (an existing table means we go inside it). */
-			if (level <= 3 && leaf_allowed(ept, level) && !present(*slot) &&
+			if (level <= 3 && leaf_allowed(ept, level) && !present(ept, *slot) &&
 			    !((gpa | hpa) & (ps - 1)) && end - gpa >= ps) {
-				set_entry(slot, hpa | flags | (level > 1 ? EPT_LARGE : 0));
+				set_entry(slot, hpa | leaf_bits(ept, flags, level));
 				gpa += ps;
 				hpa += ps;
 				break;
@@ -207,7 +250,7 @@ int ept_prepare(struct ept *ept, uint64_t gpa, uint64_t size, uint64_t leaf_size
 		for (level = EPT_LEVELS; level > leaf_level; level--) {
 			uint64_t *slot = &table[level_index(gpa, level)];
 
-			if (present(*slot) && is_leaf(*slot, level)) {
+			if (present(ept, *slot) && is_leaf(*slot, level)) {
 				/* Already mapped by a larger leaf: nothing can be mapped there anyway. */
 				span = level_size(level);
 				break;
@@ -238,7 +281,7 @@ bool ept_walk(const struct ept *ept, uint64_t gpa, struct ept_walk *w)
 		uint64_t e = __atomic_load_n((uint64_t *)phys_to_virt(table) + idx, __ATOMIC_ACQUIRE);
 
 		w->steps[w->nsteps++] = (struct ept_walk_step){ level, idx, table, e };
-		if (!present(e)) {
+		if (!present(ept, e)) {
 			w->stop_level = level;
 			return false;
 		}
@@ -283,7 +326,7 @@ int ept_unmap_4k(struct ept *ept, uint64_t gpa)
 	for (int level = EPT_LEVELS; level >= 1; level--) {
 		uint64_t *slot = &table[level_index(gpa, level)], e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 
-		if (!present(e))
+		if (!present(ept, e))
 			return -ENOENT;
 		if (level == 1) {
 			set_entry(slot, 0);
@@ -303,7 +346,7 @@ static void free_table(struct ept *ept, uint64_t phys, int level)
 
 	if (level > 1) {
 		for (i = 0; i < EPT_ENTRIES; i++)
-			if (present(table[i]) && !is_leaf(table[i], level))
+			if (present(ept, table[i]) && !is_leaf(table[i], level))
 				free_table(ept, table[i] & EPT_ADDR_MASK, level - 1);
 	}
 	pmm_free_page(phys);
@@ -322,4 +365,9 @@ uint64_t ept_pointer(const struct ept *ept, bool ad)
 	/* Bits 2:0 memory type of the structures, 5:3 walk length - 1, 6 A/D enable, 51:12 the PML4
 	 * (SDM Vol. 3C, 25.6.11, Table 25-9). */
 	return (ept->root & EPT_ADDR_MASK) | EPTP_MT_WB | EPTP_WALK_4 | (ad ? EPTP_AD : 0);
+}
+
+uint64_t ept_ncr3(const struct ept *ept)
+{
+	return ept->root & NPT_ADDR_MASK;  /* bits 51:12; PWT (3) = PCD (4) = 0: WB tables (APM Vol. 2, 3.1.2) */
 }

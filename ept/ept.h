@@ -1,4 +1,5 @@
-/* Extended Page Tables: build, walk and tear down one guest's GPA -> HPA map. SDM Vol. 3C, 29.3. */
+/* The guest-physical map's tables: build, walk and tear down one guest's GPA -> HPA map in either of two
+ * formats, Intel's EPT (SDM Vol. 3C, 29.3) or AMD's nested page tables (npt/npt.h, APM Vol. 2, 15.25). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,14 +26,32 @@
 /* Page sizes a leaf may have; bitmask of what the CPU offers (IA32_VMX_EPT_VPID_CAP, SDM Vol. 3D, A.10). */
 enum ept_page_size { EPT_PAGE_4K = 1 << 0, EPT_PAGE_2M = 1 << 1, EPT_PAGE_1G = 1 << 2 };
 
+/*
+ * The two formats share the shape (4 levels of 512 entries, leaves at levels 3..1 with bit 7 above level 1,
+ * address in bits 51:12) and differ in the entry bits. Callers always give a leaf's permissions and memory
+ * type in EPT terms (EPT_READ/WRITE/EXEC, EPT_MT_*); an NPT table translates them (ept.c, npt_leaf):
+ *
+ *   EPT_READ -> P | U/S    EPT_WRITE -> R/W    no EPT_EXEC -> NX    EPT_MT_WB -> PAT 0   EPT_MT_UC -> PAT 3
+ *
+ * NPT cannot express execute-only (present means readable): such flags are refused there (-EINVAL);
+ * EPT_IGNORE_PAT has no NPT counterpart and is dropped. Walk results (ept_walk, ept_translate) show the
+ * entries as the CPU reads them, in the table's own format.
+ */
+enum ept_format { EPT_FORMAT_EPT = 0, EPT_FORMAT_NPT = 1 };
+
 struct ept {
 	uint64_t root;        /* HPA of the PML4 table */
 	unsigned page_sizes;  /* enum ept_page_size bits the CPU allows; 4K always */
 	uint64_t tables;      /* paging-structure pages in use, root included */
+	enum ept_format format;
 };
 
 /* An empty EPT (everything unmapped). 0, or -ENOMEM. */
 int ept_init(struct ept *ept, unsigned page_sizes);
+
+/* An empty map in `format` (ept_init is EPT_FORMAT_EPT); page_sizes as ept_init (for NPT: 2 MiB pages
+ * always exist in long mode, 1 GiB ones when CPUID 0x80000001 EDX bit 26 says so). 0, or -ENOMEM. */
+int ept_init_format(struct ept *ept, unsigned page_sizes, enum ept_format format);
 
 /*
  * Maps [gpa, gpa+size) to [hpa, hpa+size) with `flags` (EPT_READ/WRITE/EXEC, memory type, ...), using
@@ -93,3 +112,7 @@ int ept_prepare(struct ept *ept, uint64_t gpa, uint64_t size, uint64_t leaf_size
 
 /* The EPTP value for this EPT: WB structures, 4-level walk, `ad` to enable accessed/dirty flags. */
 uint64_t ept_pointer(const struct ept *ept, bool ad);
+
+/* The VMCB's N_CR3 for an NPT-format map: the PML4's address, PWT = PCD = 0 (the tables are WB).
+ * APM Vol. 2, 15.25.3 (nCR3 has the layout of CR3, 3.1.2). */
+uint64_t ept_ncr3(const struct ept *ept);

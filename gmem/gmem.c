@@ -15,7 +15,9 @@
 
 /* RAM is ordinary write-back memory the guest may read, write and execute. The guest's PAT is
  * ignored (EPT_IGNORE_PAT, SDM Vol. 3C, 29.3.7.2): the host maps the same memory write-back, and
- * mixing memory types for one page is what the SDM warns against (Vol. 3A, 13.12.4). */
+ * mixing memory types for one page is what the SDM warns against (Vol. 3A, 13.12.4). An NPT map
+ * gets P, R/W, U/S and the host PAT's WB entry from these (ept.h); NPT cannot ignore the guest's
+ * PAT (APM Vol. 2, 15.25.8 combines both). */
 #define GMEM_EPT_FLAGS  (EPT_RWX | (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IGNORE_PAT)
 
 static uint64_t chunk_pages(const struct gmem *gm)
@@ -129,6 +131,12 @@ static void release_all(struct gmem *gm)
 
 int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t chunk, unsigned ept_page_sizes)
 {
+	return gmem_create_format(gm, EPT_FORMAT_EPT, mode, size, chunk, ept_page_sizes);
+}
+
+int gmem_create_format(struct gmem *gm, enum ept_format format, enum gmem_mode mode, uint64_t size, uint64_t chunk,
+		       unsigned ept_page_sizes)
+{
 	unsigned i;
 	int err;
 
@@ -147,7 +155,7 @@ int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t ch
 	gm->nram = gmem_layout(size, gm->ram);
 	gm->lock = (spinlock_t)SPINLOCK_INIT;
 
-	err = ept_init(&gm->ept, ept_page_sizes);
+	err = ept_init_format(&gm->ept, ept_page_sizes, format);
 	if (err)
 		return err;
 

@@ -1,5 +1,5 @@
 /* Guest memory: where one guest's RAM lies (gmem/layout.h), how it is backed by host memory, and its
- * mapping in the guest's EPT. */
+ * mapping in the guest's EPT or nested page table (one of the two formats of ept/ept.h). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,6 +64,11 @@ struct gmem {
  * The EPT (gm->ept, for ept_pointer) is ready on success.
  */
 int gmem_create(struct gmem *gm, enum gmem_mode mode, uint64_t size, uint64_t chunk, unsigned ept_page_sizes);
+
+/* gmem_create with the map's tables in `format` (EPT for VMX, NPT for SVM: ept/ept.h); gmem_create is
+ * EPT_FORMAT_EPT. Everything else (modes, chunks, the chunk map) is the same in both. */
+int gmem_create_format(struct gmem *gm, enum ept_format format, enum gmem_mode mode, uint64_t size, uint64_t chunk,
+		       unsigned ept_page_sizes);
 
 /*
  * Backs and maps the chunk holding `gpa` if it is not mapped yet (GMEM_OUTSIDE when gpa is not RAM). Called on an EPT violation

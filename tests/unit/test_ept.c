@@ -409,7 +409,7 @@ static void test_walk(void)
 	}
 	/* An EPT with no root reads nothing. */
 	{
-		struct ept none = { 0, EPT_PAGE_4K, 0 };
+		struct ept none = { 0, EPT_PAGE_4K, 0, EPT_FORMAT_EPT };
 
 		CHECK(!ept_walk(&none, 0, &w));
 		CHECK_EQ(w.nsteps, 0);

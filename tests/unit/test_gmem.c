@@ -4,6 +4,7 @@
 #include <string.h>
 #include "gmem/gmem.h"
 #include "lib/errno.h"
+#include "npt/npt.h"
 #include "pmm/pmm.h"
 #include "tests/unit/unit.h"
 
@@ -542,6 +543,108 @@ static void test_layout(void)
 	CHECK(GMEM_HOLE_START <= 0xFEC00000 && GMEM_HIGH_BASE > 0xFEE00FFF);
 }
 
+/*
+ * The same GPA map written in both formats and walked back: the same walk (levels, indexes, page sizes,
+ * HPAs), and in each format exactly the entry bits it must have. EPT: tables RWX, leaves the caller's
+ * flags (+ bit 7 above level 1), as before NPT existed. NPT: P | R/W | U/S at every level (U/S on every
+ * level: APM Vol. 2, 15.25.5), PS on large leaves, NX where exec is not granted, PWT|PCD for UC.
+ */
+static void check_entries(const struct ept_walk *w, enum ept_format f, uint64_t leaf_want)
+{
+	for (unsigned i = 0; i < w->nsteps; i++) {
+		uint64_t e = w->steps[i].entry, low = e & ~EPT_ADDR_MASK;
+		bool leaf = i == w->nsteps - 1;
+
+		if (!leaf)
+			CHECK_EQ(low, f == EPT_FORMAT_NPT ? NPT_TABLE : EPT_RWX);
+		else
+			CHECK_EQ(low, leaf_want | (w->page_size > PAGE_SIZE ? EPT_LARGE : 0));
+		if (f == EPT_FORMAT_NPT)
+			CHECK_EQ(e & NPT_US, NPT_US);
+	}
+}
+
+static void test_formats(void)
+{
+	static const struct { uint64_t gpa, hpa, size, flags; } maps[] = {
+		{ 0,                 0x80000000ull,  SIZE_1G,           WB_RWX },        /* one 1G leaf */
+		{ SIZE_1G,           0xc0000000ull,  4 * SIZE_2M,       WB_RWX },        /* 2M leaves */
+		{ SIZE_1G + 0x900000, 0x123456000ull, 3 * PAGE_SIZE,    WB_RWX },        /* 4K leaves */
+		{ 0xfee00000ull,     0x7ff000ull,    PAGE_SIZE,         EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT) },
+		{ 5ull << 30,        0x200000000ull, SIZE_2M,           EPT_READ | (EPT_MT_WB << EPT_MT_SHIFT) },
+	};
+	static const uint64_t probes[] = { 0, 0x12345, SIZE_1G - 1, SIZE_1G, SIZE_1G + 0x7ff123, SIZE_1G + 0x901008,
+					   SIZE_1G + 0x903000, 0xfee00040ull, 0xfee01000ull, (5ull << 30) + 0x1fffff,
+					   (5ull << 30) + SIZE_2M, 1ull << 47, 1ull << 48 };
+	struct ept t[2];
+	unsigned i, p;
+
+	setup();
+	for (unsigned f = 0; f < 2; f++) {
+		CHECK_EQ(ept_init_format(&t[f], ALL_SIZES, f ? EPT_FORMAT_NPT : EPT_FORMAT_EPT), 0);
+		for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+			CHECK_EQ(ept_map(&t[f], maps[i].gpa, maps[i].hpa, maps[i].size, maps[i].flags), 0);
+	}
+	CHECK_EQ(t[0].tables, t[1].tables);
+	for (p = 0; p < sizeof(probes) / sizeof(probes[0]); p++) {
+		struct ept_walk w[2];
+		uint64_t flags = 0;
+
+		for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+			if (probes[p] >= maps[i].gpa && probes[p] - maps[i].gpa < maps[i].size)
+				flags = maps[i].flags;
+		CHECK_EQ(ept_walk(&t[0], probes[p], &w[0]), flags != 0);
+		CHECK_EQ(ept_walk(&t[1], probes[p], &w[1]), flags != 0);
+		CHECK_EQ(w[0].nsteps, w[1].nsteps);
+		CHECK_EQ(w[0].hpa, w[1].hpa);
+		CHECK_EQ(w[0].page_size, w[1].page_size);
+		CHECK_EQ(w[0].stop_level, w[1].stop_level);
+		for (i = 0; i < w[0].nsteps && i < w[1].nsteps; i++) {
+			CHECK_EQ(w[0].steps[i].level, w[1].steps[i].level);
+			CHECK_EQ(w[0].steps[i].index, w[1].steps[i].index);
+		}
+		if (flags) /* the leaves point at the same page (the tables above them are each map's own) */
+			CHECK_EQ(w[0].steps[w[0].nsteps - 1].entry & EPT_ADDR_MASK & ~(w[0].page_size - 1),
+				 w[1].steps[w[1].nsteps - 1].entry & EPT_ADDR_MASK & ~(w[1].page_size - 1));
+		if (!flags)
+			continue;
+		check_entries(&w[0], EPT_FORMAT_EPT, flags);
+		check_entries(&w[1], EPT_FORMAT_NPT, NPT_P | NPT_US |
+			      (flags & EPT_WRITE ? NPT_RW : 0) | (flags & EPT_EXEC ? 0 : NPT_NX) |
+			      (((flags >> EPT_MT_SHIFT) & 7) == EPT_MT_UC ? NPT_MT_UC : 0));
+	}
+	/* NPT has no execute-only page and no PAT entry for WT here: refused, nothing changed. */
+	CHECK_EQ(ept_map(&t[1], 8ull << 30, 0, PAGE_SIZE, EPT_EXEC | (EPT_MT_WB << EPT_MT_SHIFT)), -EINVAL);
+	CHECK_EQ(ept_map(&t[1], 8ull << 30, 0, PAGE_SIZE, EPT_RWX | (4ull << EPT_MT_SHIFT)), -EINVAL);
+	CHECK_EQ(ept_map(&t[0], 8ull << 30, 0, PAGE_SIZE, EPT_EXEC | (EPT_MT_WB << EPT_MT_SHIFT)), 0);
+	CHECK_EQ(ept_unmap_4k(&t[1], 0xfee00000ull), 0);
+	CHECK(!ept_translate(&t[1], 0xfee00000ull, NULL, NULL, NULL));
+	CHECK_EQ(ept_ncr3(&t[1]), t[1].root);
+	ept_destroy(&t[0]);
+	ept_destroy(&t[1]);
+
+	/* Through gmem: a DEMAND guest in each format, the same chunks touched, the same shape. */
+	for (unsigned f = 0; f < 2; f++) {
+		struct gmem gm;
+		struct ept_walk w;
+		uint64_t hpa;
+
+		CHECK_EQ(gmem_create_format(&gm, f ? EPT_FORMAT_NPT : EPT_FORMAT_EPT, GMEM_DEMAND, 16ull << 20,
+					    SIZE_2M, ALL_SIZES), 0);
+		CHECK_EQ(gm.ept.format, f ? EPT_FORMAT_NPT : EPT_FORMAT_EPT);
+		CHECK_EQ(gmem_touch(&gm, 0x400123, true), GMEM_MAPPED);
+		CHECK(ept_walk(&gm.ept, 0x400123, &w));
+		CHECK_EQ(w.nsteps, 3);
+		CHECK_EQ(w.page_size, SIZE_2M);
+		check_entries(&w, f ? EPT_FORMAT_NPT : EPT_FORMAT_EPT, f ? NPT_P | NPT_RW | NPT_US : WB_RWX);
+		CHECK(gmem_hva(&gm, 0x400123, 1) != NULL);
+		CHECK(ept_translate(&gm.ept, 0x400123, &hpa, NULL, NULL));
+		CHECK_EQ(phys_to_virt(hpa), gmem_hva(&gm, 0x400123, 1));
+		gmem_destroy(&gm);
+	}
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -554,5 +657,6 @@ int main(int argc, char **argv)
 	RUN(test_create_fails);
 	RUN(test_layout);
 	RUN(test_hole);
+	RUN(test_formats);
 	return unit_report(argv[0]);
 }
