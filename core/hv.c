@@ -30,6 +30,7 @@
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "pmm/pmm.h"
+#include "svm/caps.h"
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
@@ -266,6 +267,33 @@ static uint64_t tsc_now(void)
 	return rdtsc();
 }
 
+/*
+ * No VMX (`vmx_why` says why): the SVM back end's first steps (issue 15). Says what SVM this CPU has
+ * (`hv: svm: ...`, informative) and, when neither vendor's extension can run guests, the contract line
+ * `hv: no virtualization: VMX: REASON; SVM: REASON`. Guests do not run on SVM yet: with SVM usable the
+ * modules are not started and the system stays a console, as without either.
+ */
+static void svm_start(const struct bootinfo *bi, const char *vmx_why)
+{
+	const char *why = "";
+	bool ok = svm_probe(&why);
+	char line[128];
+
+	if (svm_caps.present) {
+		svm_caps_describe(&svm_caps, line, sizeof(line));
+		pr_info("hv: svm: %s\n", line);
+	}
+	if (!ok) {
+		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx_why, why);
+		for (size_t i = 0; i < bi->nmodules; i++)
+			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
+		return;
+	}
+	pr_err("hv: svm: guests cannot run on SVM yet (issue 15); the system stays a console\n");
+	for (size_t i = 0; i < bi->nmodules; i++)
+		pr_err("hv: module %lu not started: guests cannot run on SVM yet\n", i);
+}
+
 void hv_start(const struct bootinfo *bi)
 {
 	const char *why = "";
@@ -274,9 +302,7 @@ void hv_start(const struct bootinfo *bi)
 
 	spec_init();                        /* its line, with or without VMX */
 	if (!vmx_probe(&why)) {
-		pr_err("hv: no VMX: %s\n", why);
-		for (size_t i = 0; i < bi->nmodules; i++)
-			pr_err("hv: module %lu not started: no VMX on this machine\n", i);
+		svm_start(bi, why);
 		pr_info("hv: ready\n");
 		stay_up();                      /* a console-only system: nothing to run */
 		return;

@@ -81,7 +81,7 @@ def mem_cell(mode: str, chunk: str, size: int, part: str) -> Scenario:
                     mem=max(256, size + 256), timeout=900, needs_vmx=True,
                     modules=[guest("touchall", "name=t mem=%dM alloc=%s chunk=%s%s" % (size, mode, chunk, pct))],
                     expect=[r"touchall: \d+ pages in \d+ ticks", r"hv: guest t exited code=0", ALL_DONE],
-                    forbid=[r"hv: no VMX"])
+                    forbid=[r"hv: no virtualization"])
 
 
 def _fig(rx: str, log: str, name: str) -> re.Match:
@@ -130,7 +130,7 @@ IB_DONE = r"ibench: done"
 def ib_scenario(name: str, cpus: int, args: str, timeout: int = 300) -> Scenario:
     return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=timeout, needs_vmx=True,
                     modules=[guest("ibench", "name=ib " + args)],
-                    expect=[IB_DONE, r"hv: guest ib exited code=0", ALL_DONE], forbid=[r"hv: no VMX"])
+                    expect=[IB_DONE, r"hv: guest ib exited code=0", ALL_DONE], forbid=[r"hv: no virtualization"])
 
 
 def ib_figures(log: str, name: str) -> Dict[str, Tuple[int, int]]:
@@ -264,7 +264,7 @@ def linux_bench_scenarios() -> List[Scenario]:
                             linux_initrd("linux")],
                    grub_boot=GRUB_TSC, expect=marks + [r"hv: guest linux start-up: .* at TSC \d+",
                                                        r"hv: guest linux exited code=0", ALL_DONE],
-                   forbid=[r"hv: no VMX"])
+                   forbid=[r"hv: no virtualization"])
           for s in (0, LINUX_IDLE_S)]
     from scenarios import SCENARIOS
     shell = [sc for sc in SCENARIOS if sc.name == "linux-shell"]  # the monitor's exits, shell idle at its prompt
@@ -356,7 +356,7 @@ BENCHES = [
                     expect=[Expect(r"bench: rdtsc-overhead min=\d+ median=\d+", count=1),
                             Expect(r"bench: cpuid min=\d+", count=1), Expect(r"bench: vmcall min=\d+", count=1),
                             Expect(r"bench: pio min=\d+", count=1), ALL_DONE],
-                    forbid=[r"hv: no VMX"])],
+                    forbid=[r"hv: no virtualization"])],
           exits_table),
     Bench("memory",
           [mem_cell(m, c, sz, part) for m, c in MEM_MODES for sz in MEM_SIZES for part in ("full", "10")],

@@ -38,7 +38,7 @@ bool vmx_probe(const char **why)
 
 	if (!cpu_has(CPU_VMX)) {
 		if (!cpu_is_intel())
-			*why = "not an Intel CPU (VT-x is Intel's; an AMD SVM back end is planned)";
+			*why = "not an Intel CPU";
 		else if (cpu_has(CPU_HV))
 			*why = "CPUID shows no VMX: running under a hypervisor without nested VMX";
 		else

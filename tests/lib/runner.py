@@ -76,6 +76,7 @@ class Scenario:
     cpus: int = 1
     mem: int = 128                      # MiB of guest-physical RAM given to the emulator
     cpu_model: str = "corei7_skylake_x" # Bochs only
+    qemu_cpu: str = ""                  # QEMU only: its -cpu (e.g. "max", "EPYC", "qemu64,-svm"); "" = QEMU's default
     cmdline: str = ""                   # hypervisor command line; " poweroff=1" is always appended
     modules: List[Module] = field(default_factory=list)
     timeout: float = 60.0               # seconds of wall time for the emulator
@@ -242,6 +243,8 @@ def qemu_cmd(sc: Scenario, iso: str, serial: str, port: int = 0) -> List[str]:
     cmd = ["qemu-system-x86_64", "-accel", accel, "-smp", str(sc.cpus), "-m", str(sc.mem),
            "-cdrom", iso, "-boot", "d", *line, "-display", "none",
            "-monitor", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    if sc.qemu_cpu:
+        cmd += ["-cpu", sc.qemu_cpu]
     if sc.emulator == "qemu-uefi":
         cmd += ["-bios", OVMF]
     return cmd
