@@ -29,8 +29,10 @@
 #include "core/main.h"
 #include "core/monitor.h"
 #include "ept/ept.h"
+#include "lib/errno.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
+#include "svm/vmrun.h"
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
@@ -289,6 +291,10 @@ static void svm_start(const struct bootinfo *bi, const char *vmx_why)
 			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
 		return;
 	}
+	/* The back end's first step: one VMRUN of a one-instruction guest on this CPU (CPU 0), its
+	 * #VMEXIT in one informative line. */
+	if (svm_first_vmrun() == -ENOMEM)
+		pr_err("hv: svm: no memory for the first VMRUN\n");
 	pr_err("hv: svm: guests cannot run on SVM yet (issue 15); the system stays a console\n");
 	for (size_t i = 0; i < bi->nmodules; i++)
 		pr_err("hv: module %lu not started: guests cannot run on SVM yet\n", i);

@@ -11,3 +11,4 @@
 #define EBUSY   16 /* in use */
 #define ENOEXEC  8 /* not an executable we can load */
 #define EFAULT  14 /* address outside what is allowed */
+#define EIO      5 /* the hardware did not do what was asked */

@@ -79,9 +79,9 @@ def scan(root):
     return files
 
 
-# A vendor's private headers: its hardware structures (the VMCS) are read and written only under its
+# A vendor's private headers: its hardware structures (the VMCS, the VMCB) are read and written only under its
 # own folder; everything above reads vCPU state through vcpu/ (docs/design.md, "Two vendors").
-VENDOR_PRIVATE = {"vmx/vmcs.h": "vmx"}
+VENDOR_PRIVATE = {"vmx/vmcs.h": "vmx", "svm/vmcb.h": "svm"}
 
 
 def rule_broken(src_unit, dst_unit, dst=None):

@@ -1,0 +1,144 @@
+/* The VMCB: one guest's control area and state save area for VMRUN. AMD APM Vol. 2, Appendix B,
+ * Table B-1 (control area, offsets 000h..3FFh) and Table B-2 (state save area, from offset 400h).
+ * Touched only under svm/ (tests/check_deps.py). */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/* Intercept vector 3, control offset 00Ch (Table B-1). */
+#define VMCB_INTERCEPT_INTR      (1u << 0)   /* physical INTR */
+#define VMCB_INTERCEPT_NMI       (1u << 1)
+#define VMCB_INTERCEPT_CPUID     (1u << 18)
+#define VMCB_INTERCEPT_HLT       (1u << 24)
+#define VMCB_INTERCEPT_SHUTDOWN  (1u << 31)  /* a triple fault ends in #VMEXIT, not a reset of the host */
+/* Intercept vector 4, control offset 010h (Table B-1). */
+#define VMCB_INTERCEPT_VMRUN     (1u << 0)   /* must be set, else VMRUN fails its checks (15.5.1) */
+#define VMCB_INTERCEPT_VMMCALL   (1u << 1)
+
+/* TLB_CONTROL, control offset 05Ch (15.16.1): 1 flushes every ASID's entries on VMRUN (every SVM
+ * CPU has it; 3 and 7, this ASID only, need CPUID Fn8000_000A_EDX.FlushByAsid). */
+#define VMCB_TLB_FLUSH_ALL       1
+/* Control offset 090h bit 0: NP_ENABLE, nested paging with N_CR3 at 0B0h (15.25.3). */
+#define VMCB_NP_ENABLE           (1ull << 0)
+
+/* EXITCODE values, control offset 070h. APM Vol. 2, Appendix C, Table C-1. */
+#define VMEXIT_CPUID             0x072
+#define VMEXIT_HLT               0x078
+#define VMEXIT_SHUTDOWN          0x07f
+#define VMEXIT_VMRUN             0x080
+#define VMEXIT_VMMCALL           0x081
+#define VMEXIT_NPF               0x400
+#define VMEXIT_INVALID           (~0ull)     /* -1: the VMCB failed VMRUN's consistency checks */
+
+/* EFER.SVME, bit 12: SVM instructions allowed (APM Vol. 2, 3.1.7 and 15.4). */
+#define EFER_SVME                (1ull << 12)
+/* VM_HSAVE_PA MSR: where VMRUN saves the host's state (15.30.4). */
+#define MSR_VM_HSAVE_PA          0xc0010117u
+
+/*
+ * A segment in the state save area (Table B-2). The attribute is the descriptor's attribute bits
+ * packed: bits 7:0 = descriptor bits 47:40 (type, S, DPL, P), bits 11:8 = descriptor bits 55:52
+ * (AVL, L, D/B, G).
+ */
+struct vmcb_seg {
+	uint16_t selector;
+	uint16_t attrib;
+	uint32_t limit;
+	uint64_t base;
+};
+_Static_assert(sizeof(struct vmcb_seg) == 16, "APM Vol. 2, Table B-2");
+
+#define VMCB_ATTR_CODE16         0x09b       /* P, S, code execute/read accessed: real-mode CS */
+#define VMCB_ATTR_DATA16         0x093       /* P, S, data read/write accessed */
+#define VMCB_ATTR_LDT            0x082       /* P, LDT */
+#define VMCB_ATTR_TSS16_BUSY     0x083       /* P, 16-bit busy TSS */
+
+struct vmcb_control {
+	uint32_t intercept_cr;       /* 000h: bits 15:0 reads of CR0-15, 31:16 writes */
+	uint32_t intercept_dr;       /* 004h */
+	uint32_t intercept_exc;      /* 008h: one bit per exception vector */
+	uint32_t intercept3;         /* 00Ch: VMCB_INTERCEPT_INTR ... SHUTDOWN */
+	uint32_t intercept4;         /* 010h: VMCB_INTERCEPT_VMRUN ... */
+	uint32_t intercept5;         /* 014h */
+	uint8_t  rsvd0[0x03c - 0x018];
+	uint16_t pause_filter_thresh;/* 03Ch */
+	uint16_t pause_filter_count; /* 03Eh */
+	uint64_t iopm_base_pa;       /* 040h */
+	uint64_t msrpm_base_pa;      /* 048h */
+	uint64_t tsc_offset;         /* 050h */
+	uint32_t asid;               /* 058h: guest ASID, never 0 (15.5.1) */
+	uint8_t  tlb_control;        /* 05Ch */
+	uint8_t  rsvd1[3];
+	uint64_t int_ctl;            /* 060h: V_TPR, V_IRQ, V_INTR_MASKING ... */
+	uint64_t int_state;          /* 068h: interrupt shadow */
+	uint64_t exit_code;          /* 070h */
+	uint64_t exit_info1;         /* 078h */
+	uint64_t exit_info2;         /* 080h */
+	uint64_t exit_int_info;      /* 088h */
+	uint64_t np_ctl;             /* 090h: VMCB_NP_ENABLE */
+	uint64_t avic_apic_bar;      /* 098h */
+	uint64_t ghcb_pa;            /* 0A0h */
+	uint64_t event_inj;          /* 0A8h */
+	uint64_t n_cr3;              /* 0B0h: nested page table root (15.25.3) */
+	uint64_t virt_ext;           /* 0B8h: LBR virtualization, VMLOAD/VMSAVE virtualization */
+	uint32_t clean;              /* 0C0h: VMCB clean bits (15.15) */
+	uint32_t rsvd2;
+	uint64_t next_rip;           /* 0C8h: nRIP, with nRIP save (15.7.1) */
+	uint8_t  insn_len;           /* 0D0h: bytes fetched, with decode assists (15.33.4) */
+	uint8_t  insn_bytes[15];     /* 0D1h */
+	uint8_t  rsvd3[0x400 - 0x0e0];
+};
+
+struct vmcb_save {
+	struct vmcb_seg es, cs, ss, ds, fs, gs, gdtr, ldtr, idtr, tr; /* 000h..09Fh (from 400h) */
+	uint8_t  rsvd0[0x0cb - 0x0a0];
+	uint8_t  cpl;                /* 0CBh */
+	uint32_t rsvd1;
+	uint64_t efer;               /* 0D0h: must have SVME (15.5.1) */
+	uint8_t  rsvd2[0x148 - 0x0d8];
+	uint64_t cr4;                /* 148h */
+	uint64_t cr3;                /* 150h */
+	uint64_t cr0;                /* 158h */
+	uint64_t dr7;                /* 160h */
+	uint64_t dr6;                /* 168h */
+	uint64_t rflags;             /* 170h */
+	uint64_t rip;                /* 178h */
+	uint8_t  rsvd3[0x1d8 - 0x180];
+	uint64_t rsp;                /* 1D8h */
+	uint8_t  rsvd4[0x1f8 - 0x1e0];
+	uint64_t rax;                /* 1F8h */
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base; /* 200h..220h (VMLOAD/VMSAVE) */
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;    /* 228h..238h */
+	uint64_t cr2;                /* 240h */
+	uint8_t  rsvd5[0x268 - 0x248];
+	uint64_t g_pat;              /* 268h: the guest's PAT under nested paging (15.25.8) */
+	uint8_t  rsvd6[0xc00 - 0x270];
+};
+
+struct vmcb {
+	struct vmcb_control ctl;
+	struct vmcb_save save;
+};
+
+_Static_assert(offsetof(struct vmcb_control, pause_filter_thresh) == 0x03c, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, asid) == 0x058, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, int_ctl) == 0x060, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, exit_code) == 0x070, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, np_ctl) == 0x090, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, event_inj) == 0x0a8, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, n_cr3) == 0x0b0, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, clean) == 0x0c0, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, next_rip) == 0x0c8, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_control, insn_bytes) == 0x0d1, "APM Vol. 2, Table B-1");
+_Static_assert(sizeof(struct vmcb_control) == 0x400, "APM Vol. 2, Table B-1");
+_Static_assert(offsetof(struct vmcb_save, tr) == 0x090, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, cpl) == 0x0cb, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, efer) == 0x0d0, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, cr4) == 0x148, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, rflags) == 0x170, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, rip) == 0x178, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, rsp) == 0x1d8, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, rax) == 0x1f8, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, cr2) == 0x240, "APM Vol. 2, Table B-2");
+_Static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "APM Vol. 2, Table B-2");
+_Static_assert(sizeof(struct vmcb) == 4096, "the VMCB is one 4 KiB page (15.5.1)");
