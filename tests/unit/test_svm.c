@@ -31,14 +31,15 @@ static void test_models(void)
 	const char *why = "untouched";
 	struct svm_cpu cpu;
 
-	/* QEMU TCG -cpu max/EPYC: NPT (and VGIF), none of NRIPS, flush by ASID, decode assists; 16 ASIDs. */
+	/* QEMU TCG -cpu max/EPYC: NPT (and VGIF), none of NRIPS, flush by ASID, decode assists; 16 ASIDs
+	 * (svm-probe-qemu-max, svm-probe-qemu-epyc). */
 	cpu = amd(NP | (1u << 16), 16);
 	CHECK(svm_caps_decide(&cpu, &c, &why));
 	CHECK(c.present && c.npt && !c.nrip_save && !c.flush_by_asid && !c.decode_assists);
 	CHECK_EQ(c.revision, 1);
 	CHECK(!strcmp(line(&c), "NPT yes, ASIDs 16, nRIP save no, flush by ASID no, decode assists no"));
 
-	/* Bochs ryzen: NPT, NRIP save, flush by ASID, no decode assists. */
+	/* Bochs ryzen: NPT, NRIP save, flush by ASID, no decode assists, 32768 ASIDs (svm-probe-bochs-ryzen). */
 	cpu = amd(NP | NRIPS | FLUSH | CPUID_8000000A_EDX_VMCBCLEAN, 0x8000);
 	CHECK(svm_caps_decide(&cpu, &c, &why));
 	CHECK(c.vmcb_clean);
