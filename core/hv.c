@@ -32,11 +32,40 @@
 #include "lib/errno.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
+#include "svm/svm.h"
 #include "svm/vmrun.h"
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
-static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
+static volatile bool vmx_go;            /* the boot CPU settled vmx_caps (or svm_caps): APs may VMXON */
+static bool on_svm;                     /* no usable VMX, SVM usable: guests run on svm/ (issue 15) */
+
+bool hv_on_svm(void)
+{
+	return on_svm;
+}
+
+/* The back end's turn-on, state, load and run (vmx/ or svm/). */
+static void cpu_on(void)
+{
+	if (on_svm)
+		svm_cpu_on();
+	else
+		vmx_cpu_on();
+}
+
+static int cpu_state(unsigned c)
+{
+	return on_svm ? svm_cpu_state(c) : vmx_cpu_state(c);
+}
+
+static void cpu_off(void)
+{
+	if (on_svm)
+		svm_cpu_off();
+	else
+		vmx_cpu_off();
+}
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
 static uint64_t run_started;            /* TSC when the guests were let run */
@@ -226,18 +255,26 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			 * (the Linux benchmark counts the guest's boot from it). */
 			uint64_t t0 = rdtsc(), setup;
 
-			vcpu_load(v);
+			if (on_svm)
+				svm_vcpu_load(v);
+			else
+				vcpu_load(v);
 			setup = rdtsc() - t0;
 			if (v->index == 0)
 				pr_info("hv: guest %s start-up: %lu TSC ticks (create %lu, VMCS set-up %lu) "
 					"at TSC %lu\n", v->vm->name, v->vm->create_ticks + setup,
 					v->vm->create_ticks, setup, t0 + setup);
+		} else if (on_svm) {
+			svm_vcpu_load(v);
 		} else {
 			vcpu_load(v);
 		}
 		ran_guests[pc->id] = true;
 		/* Input left in the ring (a paste: one line per pass) brings no interrupt: a short slice. */
-		vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum)); /* its end shows in vm->ending */
+		if (on_svm)
+			svm_vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum));
+		else
+			vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum)); /* its end shows in vm->ending */
 	}
 }
 
@@ -258,7 +295,7 @@ void hv_ap_main(struct percpu *pc)
 		sti_hlt();
 	lapic_timer_init();
 	spec_cpu_on();
-	vmx_cpu_on();                   /* its result: vmx_cpu_state(), which the boot CPU waits for */
+	cpu_on();                       /* its result: cpu_state(), which the boot CPU waits for */
 	while (!run_go)
 		sti_hlt();
 	cpu_loop();
@@ -270,12 +307,11 @@ static uint64_t tsc_now(void)
 }
 
 /*
- * No VMX (`vmx_why` says why): the SVM back end's first steps (issue 15). Says what SVM this CPU has
- * (`hv: svm: ...`, informative) and, when neither vendor's extension can run guests, the contract line
- * `hv: no virtualization: VMX: REASON; SVM: REASON`. Guests do not run on SVM yet: with SVM usable the
- * modules are not started and the system stays a console, as without either.
+ * No VMX (`vmx_why` says why): the SVM back end (issue 15). Says what SVM this CPU has (`hv: svm: ...`,
+ * informative) and, when neither vendor's extension can run guests, the contract line
+ * `hv: no virtualization: VMX: REASON; SVM: REASON`. True when guests run on SVM.
  */
-static void svm_start(const struct bootinfo *bi, const char *vmx_why)
+static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
 {
 	const char *why = "";
 	bool ok = svm_probe(&why);
@@ -289,30 +325,18 @@ static void svm_start(const struct bootinfo *bi, const char *vmx_why)
 		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx_why, why);
 		for (size_t i = 0; i < bi->nmodules; i++)
 			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
-		return;
+		return false;
 	}
-	/* The back end's first step: one VMRUN of a one-instruction guest on this CPU (CPU 0), its
+	/* The back end's first check: one VMRUN of a one-instruction guest on this CPU (CPU 0), its
 	 * #VMEXIT in one informative line. */
 	if (svm_first_vmrun() == -ENOMEM)
 		pr_err("hv: svm: no memory for the first VMRUN\n");
-	pr_err("hv: svm: guests cannot run on SVM yet (issue 15); the system stays a console\n");
-	for (size_t i = 0; i < bi->nmodules; i++)
-		pr_err("hv: module %lu not started: guests cannot run on SVM yet\n", i);
+	return true;
 }
 
-void hv_start(const struct bootinfo *bi)
+/* The VMX back end's informative line. */
+static void vmx_line(void)
 {
-	const char *why = "";
-	uint64_t cpus = 0;
-	unsigned started = 0;
-
-	spec_init();                        /* its line, with or without VMX */
-	if (!vmx_probe(&why)) {
-		svm_start(bi, why);
-		pr_info("hv: ready\n");
-		stay_up();                      /* a console-only system: nothing to run */
-		return;
-	}
 	if (!config.apicv)
 		vmx_caps.apicv = vmx_caps.x2apicv = false;
 	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, unrestricted guest, "
@@ -320,32 +344,41 @@ void hv_start(const struct bootinfo *bi)
 		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
 		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift, vmx_caps.apicv ? "on" : "off",
 		vmx_caps.x2apicv ? "on" : "off");
+}
 
-	/* Every CPU turns VMX on for itself; guests go only where that worked. */
+/* Turns the back end on on every CPU, creates the guests and runs them on this CPU's loop. */
+static void start_guests(const struct bootinfo *bi)
+{
+	uint64_t cpus = 0;
+	unsigned started = 0;
+
+	/* Every CPU turns VMX (SVM) on for itself; guests go only where that worked. */
 	vmx_go = true;
 	for (unsigned c = 1; c < cpu_count; c++)
 		smp_wake(c);
 	lapic_timer_init();
 	spec_cpu_on();
-	vmx_cpu_on();
+	cpu_on();
 	for (unsigned c = 0; c < cpu_count; c++) {
 		uint64_t deadline = rdtsc() + us_to_tsc(1000000);
 
-		while (!vmx_cpu_state(c) && rdtsc() < deadline)
+		while (!cpu_state(c) && rdtsc() < deadline)
 			cpu_relax();
-		if (vmx_cpu_state(c) == 1)
+		if (cpu_state(c) == 1)
 			cpus |= 1ull << c;
+		else if (on_svm)
+			pr_err("hv: cpu %u: SVM could not be turned on; no guests run there\n", c);
 		else
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
 	}
 
 	if (!cpus) {
-		pr_err("hv: no CPU could turn VMX on; no guests\n");
+		pr_err("hv: no CPU could turn %s on; no guests\n", on_svm ? "SVM" : "VMX");
 		pr_info("hv: ready\n");
 		stay_up();
 		return;
 	}
-	if (vcpu_global_init()) {
+	if (on_svm ? svm_global_init() : vcpu_global_init()) {
 		pr_err("hv: out of memory for the MSR bitmap; no guests\n");
 		pr_info("hv: ready\n");
 		stay_up();
@@ -386,11 +419,29 @@ void hv_start(const struct bootinfo *bi)
 	cpu_loop();
 }
 
+void hv_start(const struct bootinfo *bi)
+{
+	const char *why = "";
+
+	spec_init();                        /* its line, with or without VMX */
+	if (!vmx_probe(&why)) {
+		if (!svm_start(bi, why)) {
+			pr_info("hv: ready\n");
+			stay_up();              /* a console-only system: nothing to run */
+			return;
+		}
+		on_svm = true;
+	} else {
+		vmx_line();
+	}
+	start_guests(bi);
+}
+
 /* Another CPU's last act before a reset: out of VMX operation, then halted. */
 static void park_for_reset(void *arg)
 {
 	(void)arg;
-	vmx_cpu_off();
+	cpu_off();
 	halt_forever();
 }
 
@@ -403,6 +454,6 @@ void hv_reboot(void)
 		if (c != this_cpu_id())
 			cpu_call(c, park_for_reset, NULL, false);
 	udelay(10000);
-	vmx_cpu_off();
+	cpu_off();
 	machine_reset();
 }

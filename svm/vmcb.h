@@ -8,25 +8,85 @@
 /* Intercept vector 3, control offset 00Ch (Table B-1). */
 #define VMCB_INTERCEPT_INTR      (1u << 0)   /* physical INTR */
 #define VMCB_INTERCEPT_NMI       (1u << 1)
+#define VMCB_INTERCEPT_INIT      (1u << 3)
+#define VMCB_INTERCEPT_VINTR     (1u << 4)   /* the guest can take the virtual interrupt V_IRQ (15.21.4) */
 #define VMCB_INTERCEPT_CPUID     (1u << 18)
+#define VMCB_INTERCEPT_INVD      (1u << 22)
 #define VMCB_INTERCEPT_HLT       (1u << 24)
+#define VMCB_INTERCEPT_INVLPGA   (1u << 26)
+#define VMCB_INTERCEPT_IOIO      (1u << 27)  /* IN/OUT/INS/OUTS checked against the IOPM (15.10) */
+#define VMCB_INTERCEPT_MSR       (1u << 28)  /* RDMSR/WRMSR checked against the MSRPM (15.11) */
+#define VMCB_INTERCEPT_TASK_SW   (1u << 29)
 #define VMCB_INTERCEPT_SHUTDOWN  (1u << 31)  /* a triple fault ends in #VMEXIT, not a reset of the host */
 /* Intercept vector 4, control offset 010h (Table B-1). */
 #define VMCB_INTERCEPT_VMRUN     (1u << 0)   /* must be set, else VMRUN fails its checks (15.5.1) */
 #define VMCB_INTERCEPT_VMMCALL   (1u << 1)
+#define VMCB_INTERCEPT_VMLOAD    (1u << 2)
+#define VMCB_INTERCEPT_VMSAVE    (1u << 3)
+#define VMCB_INTERCEPT_STGI      (1u << 4)
+#define VMCB_INTERCEPT_CLGI      (1u << 5)
+#define VMCB_INTERCEPT_SKINIT    (1u << 6)
+#define VMCB_INTERCEPT_XSETBV    (1u << 13)
+/* Intercept of exceptions, control offset 008h: bit n for vector n (15.12). */
+#define VMCB_INTERCEPT_UD        (1u << 6)
+
+/* VINTR control, INT_CTL at control offset 060h (Table B-1; 15.21). */
+#define VMCB_V_IRQ               (1ull << 8)  /* a virtual interrupt is pending */
+#define VMCB_V_INTR_PRIO_SHIFT   16           /* bits 19:16, its priority against V_TPR */
+#define VMCB_V_IGN_TPR           (1ull << 20) /* ... or ignore V_TPR */
+#define VMCB_V_INTR_MASKING      (1ull << 24) /* guest RFLAGS.IF masks virtual interrupts only; the host's
+					       * RFLAGS.IF at VMRUN masks physical ones (15.21.1) */
+/* INTERRUPT_SHADOW, control offset 068h bit 0: the guest is in an STI or MOV SS shadow (15.21.5). */
+#define VMCB_INT_SHADOW          (1ull << 0)
+
+/* EVENTINJ (control offset 0A8h) and EXITINTINFO (088h): one event, the same format (15.20). */
+#define VMCB_EVT_VALID           (1ull << 31)
+#define VMCB_EVT_ERR_VALID       (1ull << 11)
+#define VMCB_EVT_TYPE_INTR       (0ull << 8)
+#define VMCB_EVT_TYPE_NMI        (2ull << 8)
+#define VMCB_EVT_TYPE_EXC        (3ull << 8)
+#define VMCB_EVT_TYPE_SOFT       (4ull << 8)   /* INTn */
+
+/* EXITINFO1 of IOIO (15.10.2, Figure 15-2). */
+#define IOIO_IN                  (1ull << 0)
+#define IOIO_STR                 (1ull << 2)
+#define IOIO_REP                 (1ull << 3)
+#define IOIO_SZ_SHIFT            4            /* bits 6:4: SZ8, SZ16, SZ32, one-hot */
+/* EXITINFO1 of NPF: a #PF error code (15.25.6). */
+#define NPF_P                    (1ull << 0)  /* the nested entry was present: a permission fault */
+#define NPF_W                    (1ull << 1)
+#define NPF_ID                   (1ull << 4)  /* an instruction fetch */
 
 /* TLB_CONTROL, control offset 05Ch (15.16.1): 1 flushes every ASID's entries on VMRUN (every SVM
  * CPU has it; 3 and 7, this ASID only, need CPUID Fn8000_000A_EDX.FlushByAsid). */
+#define VMCB_TLB_FLUSH_NONE      0
 #define VMCB_TLB_FLUSH_ALL       1
+#define VMCB_TLB_FLUSH_ASID      3
 /* Control offset 090h bit 0: NP_ENABLE, nested paging with N_CR3 at 0B0h (15.25.3). */
 #define VMCB_NP_ENABLE           (1ull << 0)
 
 /* EXITCODE values, control offset 070h. APM Vol. 2, Appendix C, Table C-1. */
+#define VMEXIT_EXCP_UD           0x046       /* 040h + vector */
+#define VMEXIT_INTR              0x060
+#define VMEXIT_NMI               0x061
+#define VMEXIT_INIT              0x063
+#define VMEXIT_VINTR             0x064
 #define VMEXIT_CPUID             0x072
+#define VMEXIT_INVD              0x076
 #define VMEXIT_HLT               0x078
+#define VMEXIT_INVLPGA           0x07a
+#define VMEXIT_IOIO              0x07b
+#define VMEXIT_MSR               0x07c
+#define VMEXIT_TASK_SWITCH       0x07d
 #define VMEXIT_SHUTDOWN          0x07f
 #define VMEXIT_VMRUN             0x080
 #define VMEXIT_VMMCALL           0x081
+#define VMEXIT_VMLOAD            0x082
+#define VMEXIT_VMSAVE            0x083
+#define VMEXIT_STGI              0x084
+#define VMEXIT_CLGI              0x085
+#define VMEXIT_SKINIT            0x086
+#define VMEXIT_XSETBV            0x08d
 #define VMEXIT_NPF               0x400
 #define VMEXIT_INVALID           (~0ull)     /* -1: the VMCB failed VMRUN's consistency checks */
 

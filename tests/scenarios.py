@@ -412,17 +412,15 @@ SCENARIOS += [
     # AMD SVM (issue 15): the probe's line, what each CPU model offers (CPUID 0x8000000A, VM_CR; APM Vol.
     # 2, 15.4), the first VMRUN (svm/vmrun.c: a real-mode guest behind a nested page table whose one
     # instruction, VMMCALL at GPA 0x1000, comes back as #VMEXIT VMMCALL with the guest's RIP on it: the
-    # NPT put the guest's code there, host address 0x1000 holds something else), and until guests run
-    # on SVM a console-only system that says so. QEMU's software SVM
+    # NPT put the guest's code there, host address 0x1000 holds something else), then the guest on the
+    # SVM back end (svm/vcpu.c). QEMU's software SVM
     # (TCG: these never use KVM) has NPT but no nRIP save, flush by ASID or decode assists
     # (/work/shared/PLATFORM.md); Bochs's ryzen has nRIP save and flush by ASID.
     *[Scenario(name, emulator="qemu", cpus=2, mem=128, needs_vmx=True, qemu_cpu=cpu, timeout=QEMU_TIMEOUT,
                modules=[guest("hello", "name=hello mem=16M")],
                expect=[r"^\[cpu0\] hv: svm: NPT yes, ASIDs \d+, nRIP save no, flush by ASID no, decode assists no$",
-                       SVM_FIRST_VMRUN + r"$",
-                       r"^\[cpu0\] hv: svm: guests cannot run on SVM yet",
-                       r"hv: module 0 not started: guests cannot run on SVM yet", READY, r"hv: powering off"],
-               forbid=[NO_VIRT], ordered=True, end=r"hv: powering off")
+                       SVM_FIRST_VMRUN + r"$", GUEST_STARTED("hello"), READY, GUEST_EXITED("hello", 0), ALL_DONE],
+               forbid=[NO_VIRT], ordered=True)
       for name, cpu in (("svm-probe-qemu-max", "max"), ("svm-probe-qemu-epyc", "EPYC"))],
     Scenario("svm-none-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, qemu_cpu="qemu64,-svm",
              timeout=QEMU_TIMEOUT, modules=[guest("hello", "name=hello mem=16M")],
@@ -432,10 +430,21 @@ SCENARIOS += [
     Scenario("svm-probe-bochs-ryzen", emulator="bochs", cpus=1, mem=128, cpu_model="ryzen", timeout=BOCHS_TIMEOUT,
              modules=[guest("hello", "name=hello mem=16M")],
              expect=[r"^\[cpu0\] hv: svm: NPT yes, ASIDs \d+, nRIP save yes, flush by ASID yes, decode assists no$",
-                     SVM_FIRST_VMRUN + r", next rip 0x1003$",
-                     r"^\[cpu0\] hv: svm: guests cannot run on SVM yet",
-                     r"hv: module 0 not started: guests cannot run on SVM yet", READY, r"hv: powering off"],
-             forbid=[NO_VIRT], ordered=True, end=r"hv: powering off"),
+                     SVM_FIRST_VMRUN + r", next rip 0x1003$", GUEST_STARTED("hello"), READY,
+                     GUEST_EXITED("hello", 0), ALL_DONE],
+             forbid=[NO_VIRT], ordered=True),
+    # The hello guest to its end on SVM with the contract lines it has on VMX: what CPUID shows it (no
+    # VMX, no SVM, the hypervisor's leaves), HC_GUEST_INFO (its VMCALL #UDs on AMD and is taken as the
+    # hypercall), its exit code through HC_EXIT, the exits by kind, and all its memory back.
+    *[Scenario(name, emulator=emu, cpus=2 if emu == "qemu" else 1, mem=128, needs_vmx=emu == "qemu",
+               timeout=QEMU_TIMEOUT if emu == "qemu" else BOCHS_TIMEOUT, **cpu,
+               modules=[guest("hello", "name=hello mem=16M")],
+               expect=[GUEST_STARTED("hello"), READY] + HELLO_LINES("hello") +
+                      [r"^\[cpu\d+\] hv: guest hello exits: total \d+, cpuid \d+, vmcall 1, io \d+"
+                       r"(, (external interrupt|preemption) \d+)*$", ALL_DONE],
+               forbid=[NO_VIRT], ordered=True, check=memory_returned)
+      for name, emu, cpu in (("svm-hello-qemu", "qemu", {"qemu_cpu": "EPYC"}),
+                             ("svm-hello-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
 
     # CPU models whose VMX cannot run our guests: said clearly, then a console-only system.
     Scenario("vmx-none-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",

@@ -1,0 +1,998 @@
+/* The SVM back end: SVM on every CPU, one VMCB per vCPU, the run loop around VMRUN and the #VMEXIT
+ * dispatcher. AMD APM Vol. 2, chapter 15 (section numbers below are that chapter's); the VMCB layout
+ * is svm/vmcb.h (Appendix B), exit codes Appendix C.
+ *
+ * What runs: guests with one vCPU whose exits are CPUID, port I/O (not string I/O), HLT, MSRs (a small
+ * set: below), XSETBV, INVD, hypercalls (VMMCALL, and VMCALL, which #UDs on AMD and is recognised in
+ * the #UD intercept), nested page faults (first touch through gmem, MMIO through the instruction
+ * decoder), interrupts from the emulated local APIC and PIC (EVENTINJ, the VINTR window), and the
+ * time slice (the host's local APIC timer with the INTR intercept: SVM has no preemption timer).
+ * Refused with a reason (the guest stops, the hypervisor goes on): string I/O, Start-up IPIs, task
+ * switches, MSRs not listed. Not done yet: CR-write intercepts (the guest owns CR0/CR4 under nested
+ * paging, as KVM's SVM does), DR0-3 switching between vCPUs, speculation-control MSRs. */
+#include <stddef.h>
+#include "arch/x86/cpu.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/percpu.h"
+#include "arch/x86/spec.h"
+#include "arch/x86/time.h"
+#include "console/printk.h"
+#include "lib/errno.h"
+#include "lib/string.h"
+#include "pmm/pmm.h"
+#include "svm/caps.h"
+#include "svm/svm.h"
+#include "svm/vmcb.h"
+#include "tessera/hypercall.h"
+#include "vdev/hypercall.h"
+#include "vmx/cpuid_policy.h"
+#include "vmx/decode.h"
+#include "vmx/exit.h"
+#include "vmx/gpt.h"
+
+#define VEC_UD 6
+#define VEC_GP 13
+#define PAT_RESET 0x0007040600070406ull   /* PAT at reset (APM Vol. 2, 7.8.1) */
+
+/* --- per CPU ---------------------------------------------------------------------------------------- */
+
+static volatile int cpu_state[MAX_CPUS];
+static uint64_t hsave_pa[MAX_CPUS];      /* VM_HSAVE_PA: VMRUN's host save area (15.30.4) */
+static uint64_t host_vmsave_pa[MAX_CPUS]; /* the host's FS, GS, TR, LDTR, KernelGSbase, STAR... (15.5.2) */
+
+void svm_cpu_on(void)
+{
+	unsigned c = this_cpu_id();
+
+	if (!hsave_pa[c] && !(hsave_pa[c] = pmm_alloc_page()))
+		goto fail;
+	if (!host_vmsave_pa[c] && !(host_vmsave_pa[c] = pmm_alloc_page()))
+		goto fail;
+	memset(phys_to_virt(host_vmsave_pa[c]), 0, PAGE_SIZE);
+	/* XSETBV needs CR4.OSXSAVE (each guest's XCR0 is switched, svm_vcpu_load); FXSAVE saves the XMM
+	 * registers only with CR4.OSFXSR (SDM Vol. 2A, FXSAVE; APM Vol. 2, 3.1.3), as vmx_cpu_on sets. */
+	write_cr4(read_cr4() | CR4_OSFXSR | (cpu_has(CPU_XSAVE) ? CR4_OSXSAVE : 0));
+	/* EFER.SVME before any SVM instruction (15.4); VM_HSAVE_PA a 4 KiB-aligned page (15.30.4). */
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+	wrmsr(MSR_VM_HSAVE_PA, hsave_pa[c]);
+	/* VMRUN does not switch FS, GS, TR, LDTR (their hidden parts), KernelGSbase, STAR, LSTAR, CSTAR,
+	 * SFMASK and SYSENTER_CS/ESP/EIP; VMLOAD and VMSAVE do (15.5.2). The host's, as they are now
+	 * (GS base = this CPU's percpu block, TR = its TSS), are saved once and reloaded after every
+	 * #VMEXIT (svm_enter). */
+	asm volatile("vmsave %%rax" : : "a"(host_vmsave_pa[c]) : "memory");
+	__atomic_store_n(&cpu_state[c], 1, __ATOMIC_RELEASE);
+	return;
+fail:
+	__atomic_store_n(&cpu_state[c], -1, __ATOMIC_RELEASE);
+}
+
+int svm_cpu_state(unsigned cpu)
+{
+	return __atomic_load_n(&cpu_state[cpu], __ATOMIC_ACQUIRE);
+}
+
+void svm_cpu_off(void)
+{
+	/* GIF back to 1 and SVM off: an INIT is then an INIT (15.17: GIF=0 holds INIT pending). */
+	if (rdmsr(MSR_EFER) & EFER_SVME) {
+		asm volatile("stgi");
+		wrmsr(MSR_VM_HSAVE_PA, 0);
+		wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
+	}
+}
+
+/* --- shared: IOPM, MSRPM, ASIDs --------------------------------------------------------------------- */
+
+static uint64_t iopm_pa;     /* 12 KiB, every bit set: every port access exits (15.10.1) */
+static uint64_t msrpm_pa;    /* 8 KiB: two bits per MSR, read then write (15.11) */
+static bool have_xsave;
+static unsigned fpu_pages;
+
+/* The MSRPM's offset and bit pair of an MSR: three 2 KiB ranges, 0-1FFFh at 0, C0000000h-C0001FFFh
+ * at 800h, C0010000h-C0011FFFh at 1000h (15.11, Table 15-4). -1 for an MSR outside them (always
+ * intercepted). */
+static long msrpm_bit(uint32_t msr)
+{
+	if (msr <= 0x1fff)
+		return (long)msr * 2;
+	if (msr - 0xc0000000u <= 0x1fff)
+		return 0x800 * 8 + (long)(msr - 0xc0000000u) * 2;
+	if (msr - 0xc0010000u <= 0x1fff)
+		return 0x1000 * 8 + (long)(msr - 0xc0010000u) * 2;
+	return -1;
+}
+
+static void msr_passthrough(uint8_t *pm, uint32_t msr)
+{
+	long b = msrpm_bit(msr);
+
+	pm[b / 8] &= ~(3u << (b % 8));          /* read and write bits */
+}
+
+int svm_global_init(void)
+{
+	uint8_t *pm;
+	int err;
+
+	if (msrpm_pa)
+		return 0;
+	if ((err = vcpu_global_init()))         /* the FPU area's size, XCR0 allowed (vmx/vcpu.c) */
+		return err;
+	/* The IOPM is 12 KiB, the MSRPM 8 KiB, each physically contiguous and 4 KiB aligned
+	 * (15.10.1, 15.11). */
+	if (pmm_alloc_pages(3, PAGE_SIZE, &iopm_pa))
+		return -ENOMEM;
+	if (pmm_alloc_pages(2, PAGE_SIZE, &msrpm_pa)) {
+		pmm_free_pages(iopm_pa, 3);
+		iopm_pa = 0;
+		return -ENOMEM;
+	}
+	memset(phys_to_virt(iopm_pa), 0xff, 3 * PAGE_SIZE);
+	pm = phys_to_virt(msrpm_pa);
+	memset(pm, 0xff, 2 * PAGE_SIZE);
+	/* What VMLOAD/VMSAVE switch with the guest (15.5.2), as the VMX side lets them pass. */
+	msr_passthrough(pm, MSR_FS_BASE);
+	msr_passthrough(pm, MSR_GS_BASE);
+	msr_passthrough(pm, MSR_KERNEL_GS_BASE);
+	msr_passthrough(pm, MSR_STAR);
+	msr_passthrough(pm, MSR_LSTAR);
+	msr_passthrough(pm, MSR_CSTAR);
+	msr_passthrough(pm, MSR_SFMASK);
+	msr_passthrough(pm, MSR_IA32_SYSENTER_CS);
+	msr_passthrough(pm, MSR_IA32_SYSENTER_ESP);
+	msr_passthrough(pm, MSR_IA32_SYSENTER_EIP);
+	have_xsave = cpu_has(CPU_XSAVE);
+	fpu_pages = 1;
+	if (have_xsave) {
+		uint64_t old = 1;
+
+		asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)vcpu_xcr0_allowed),
+			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)));
+		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
+		asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)old), "d"(0));
+	}
+	return 0;
+}
+
+unsigned svm_npt_page_sizes(void)
+{
+	/* Nested paging uses long-mode page tables, which always have 2 MiB pages and have 1 GiB pages
+	 * where CPUID Fn8000_0001_EDX.Page1GB (bit 26) says so (APM Vol. 2, 5.3.4, 5.3.5; 15.25.1). */
+	return EPT_PAGE_4K | EPT_PAGE_2M | (cpu_has(0x80000001, 3, 26) ? EPT_PAGE_1G : 0);
+}
+
+/* ASIDs in use, bit n for ASID n; 0 is the host's (15.16). A vCPU takes the lowest free one at its
+ * first load and flushes it then: a reused ASID may still tag an old guest's translations. */
+static uint64_t asid_used[32768 / 64] = { 1 };
+static spinlock_t asid_lock;
+
+static uint16_t asid_alloc(void)
+{
+	uint32_t n = svm_caps.nasid < 32768 ? svm_caps.nasid : 32768;
+	uint16_t asid = 0;
+
+	spin_lock(&asid_lock);
+	for (uint32_t a = 1; a < n && !asid; a++)
+		if (!(asid_used[a / 64] >> (a % 64) & 1)) {
+			asid_used[a / 64] |= 1ull << (a % 64);
+			asid = (uint16_t)a;
+		}
+	spin_unlock(&asid_lock);
+	return asid;
+}
+
+static void asid_free(uint16_t asid)
+{
+	spin_lock(&asid_lock);
+	asid_used[asid / 64] &= ~(1ull << (asid % 64));
+	spin_unlock(&asid_lock);
+}
+
+/* --- the VMCB --------------------------------------------------------------------------------------- */
+
+static inline struct vmcb *vmcb_of(const struct vcpu *v)
+{
+	return phys_to_virt(v->vmcs);
+}
+
+/* A segment from VMX's access-rights layout (vmx/vcpu_state.h) to the VMCB's 12-bit attribute
+ * (Table B-2: bits 7:0 descriptor bits 47:40, bits 11:8 descriptor bits 55:52). Unusable: P = 0. */
+static void seg_to_vmcb(struct vmcb_seg *d, const struct seg_state *s)
+{
+	d->selector = s->sel;
+	d->base = s->base;
+	d->limit = s->limit;
+	d->attrib = (s->ar & AR_UNUSABLE) ? 0 : (uint16_t)((s->ar & 0xff) | ((s->ar >> 4) & 0xf00));
+}
+
+static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	memset(b, 0, sizeof(*b));
+	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
+	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), CPUID, INVD, HLT, INVLPGA, I/O through
+	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.12), every SVM
+	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; and #UD, where the guest's VMCALL
+	 * (Intel's hypercall instruction, #UD on AMD) is recognised. */
+	b->ctl.intercept_exc = VMCB_INTERCEPT_UD;
+	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
+			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
+			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
+	b->ctl.intercept4 = VMCB_INTERCEPT_VMRUN | VMCB_INTERCEPT_VMMCALL | VMCB_INTERCEPT_VMLOAD |
+			    VMCB_INTERCEPT_VMSAVE | VMCB_INTERCEPT_STGI | VMCB_INTERCEPT_CLGI | VMCB_INTERCEPT_SKINIT |
+			    VMCB_INTERCEPT_XSETBV;
+	b->ctl.iopm_base_pa = iopm_pa;
+	b->ctl.msrpm_base_pa = msrpm_pa;
+	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.30.5) */
+	b->ctl.asid = v->vpid;
+	/* V_INTR_MASKING: the guest's IF masks only virtual interrupts; physical ones exit (INTR) whatever
+	 * the guest's IF, so a guest spinning with IF = 0 still loses its CPU at the slice's end. */
+	b->ctl.int_ctl = VMCB_V_INTR_MASKING;
+	b->ctl.np_ctl = VMCB_NP_ENABLE;         /* nested paging, root in N_CR3 (15.25.3) */
+	b->ctl.n_cr3 = ept_ncr3(&v->vm->mem.ept);
+	b->ctl.clean = 0;                       /* nothing cached: every field is loaded (15.15) */
+
+	seg_to_vmcb(&b->save.es, &s->es);
+	seg_to_vmcb(&b->save.cs, &s->cs);
+	seg_to_vmcb(&b->save.ss, &s->ss);
+	seg_to_vmcb(&b->save.ds, &s->ds);
+	seg_to_vmcb(&b->save.fs, &s->fs);
+	seg_to_vmcb(&b->save.gs, &s->gs);
+	seg_to_vmcb(&b->save.ldtr, &s->ldtr);
+	seg_to_vmcb(&b->save.tr, &s->tr);
+	b->save.gdtr.base = s->gdtr_base;
+	b->save.gdtr.limit = s->gdtr_limit;
+	b->save.idtr.base = s->idtr_base;
+	b->save.idtr.limit = s->idtr_limit;
+	b->save.cpl = (s->cr0 & CR0_PE) ? (s->ss.ar >> 5) & 3 : 0;   /* CPL = SS.DPL (15.5.1) */
+	b->save.efer = s->efer | EFER_SVME;     /* VMRUN requires the guest's SVME too (15.5.1) */
+	b->save.cr0 = s->cr0;
+	b->save.cr3 = s->cr3;
+	b->save.cr4 = s->cr4;
+	b->save.dr6 = 0xffff0ff0;               /* reset values (APM Vol. 2, 14.1.3) */
+	b->save.dr7 = 0x400;
+	b->save.rflags = s->rflags | 2;
+	b->save.rip = s->rip;
+	b->save.rsp = s->rsp;
+	b->save.rax = s->rax;
+	b->save.g_pat = PAT_RESET;              /* the guest's PAT under nested paging (15.25.8) */
+
+	memset(&v->regs, 0, sizeof(v->regs));
+	v->regs.rax = s->rax;
+	v->regs.rbx = s->rbx;
+	v->regs.rcx = s->rcx;
+	v->regs.rdx = s->rdx;
+	v->regs.rsi = s->rsi;
+	v->regs.rdi = s->rdi;
+	v->regs.rbp = s->rbp;
+	v->xcr0 = 1;
+}
+
+/* --- loading a vCPU: the FPU, which VMRUN does not switch ------------------------------------------- */
+
+static void xsetbv0(uint64_t v)
+{
+	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static void fpu_save(struct vcpu *v)
+{
+	if (have_xsave) {
+		xsetbv0(vcpu_xcr0_allowed);
+		asm volatile("xsave64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
+			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
+	} else {
+		asm volatile("fxsave64 (%0)" : : "r"(v->fpu) : "memory");
+	}
+}
+
+static void fpu_restore(struct vcpu *v)
+{
+	if (have_xsave) {
+		xsetbv0(vcpu_xcr0_allowed);
+		asm volatile("xrstor64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
+			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
+		xsetbv0(v->xcr0);
+	} else {
+		asm volatile("fxrstor64 (%0)" : : "r"(v->fpu) : "memory");
+	}
+}
+
+void svm_vcpu_load(struct vcpu *v)
+{
+	struct vcpu_cpu *pc = this_vcpu_cpu();
+	struct vcpu *prev = pc->loaded;
+
+	if (prev == v)
+		return;
+	if (prev)
+		fpu_save(prev);
+	pc->loaded = v;
+	if (pc->last_guest != v->vm->id && (spec.on & SPEC_IBPB))
+		spec_ibpb();
+	pc->last_guest = v->vm->id;
+	if (!v->ready) {
+		v->vpid = asid_alloc();          /* 0 if none is left: svm_vcpu_run stops the guest */
+		vmcb_setup(v, &v->start);
+		v->ready = true;
+	}
+	fpu_restore(v);
+}
+
+/* --- entering the guest ----------------------------------------------------------------------------- */
+
+/*
+ * svm_enter(regs, vmcb_pa, host_vmsave_pa): the world switch, with GIF = 0 (the caller's CLGI) and
+ * the host's RFLAGS.IF = 1, which with V_INTR_MASKING lets physical interrupts reach the guest as
+ * INTR intercepts (15.21.1, 15.17). VMRUN loads and #VMEXIT saves RAX, RSP, RIP, RFLAGS, CR0/2/3/4,
+ * EFER, the segment registers CS/SS/DS/ES, GDTR, IDTR, DR6/7 through the VMCB, and restores the host's
+ * from VM_HSAVE_PA (15.5); every other general register stays as the guest had it: loaded from and
+ * saved to struct guest_regs here (offsets: vmx/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
+ * rest (15.5.2): the guest's from its VMCB before VMRUN, back after, then the host's from its area.
+ * Until that last VMLOAD the GS base is the guest's: nothing here touches per-CPU data.
+ */
+void svm_enter(struct guest_regs *r, uint64_t vmcb_pa, uint64_t host_pa);
+asm(".text\n"
+    ".global svm_enter\n"
+    "svm_enter:\n\t"
+    "push %rbx\n\t"
+    "push %rbp\n\t"
+    "push %r12\n\t"
+    "push %r13\n\t"
+    "push %r14\n\t"
+    "push %r15\n\t"
+    "push %rdi\n\t"                  /* the guest's registers, for after the exit */
+    "push %rdx\n\t"                  /* the host's VMSAVE area */
+    "mov %rsi, %rax\n\t"             /* VMLOAD, VMRUN, VMSAVE: the VMCB's physical address in RAX */
+    "mov 8(%rdi), %rbx\n\t"
+    "mov 16(%rdi), %rcx\n\t"
+    "mov 24(%rdi), %rdx\n\t"
+    "mov 32(%rdi), %rsi\n\t"
+    "mov 48(%rdi), %rbp\n\t"
+    "mov 56(%rdi), %r8\n\t"
+    "mov 64(%rdi), %r9\n\t"
+    "mov 72(%rdi), %r10\n\t"
+    "mov 80(%rdi), %r11\n\t"
+    "mov 88(%rdi), %r12\n\t"
+    "mov 96(%rdi), %r13\n\t"
+    "mov 104(%rdi), %r14\n\t"
+    "mov 112(%rdi), %r15\n\t"
+    "mov 40(%rdi), %rdi\n\t"         /* last: it held the pointer */
+    "vmload %rax\n\t"                /* the guest's FS, GS, TR, LDTR, syscall MSRs */
+    "vmrun %rax\n\t"                 /* until the #VMEXIT; then RAX, RSP are the host's again */
+    "vmsave %rax\n\t"
+    "push %rdi\n\t"                  /* the guest's RDI; the regs pointer is at 16(%rsp) */
+    "mov 16(%rsp), %rdi\n\t"
+    "mov %rbx, 8(%rdi)\n\t"
+    "mov %rcx, 16(%rdi)\n\t"
+    "mov %rdx, 24(%rdi)\n\t"
+    "mov %rsi, 32(%rdi)\n\t"
+    "mov %rbp, 48(%rdi)\n\t"
+    "mov %r8, 56(%rdi)\n\t"
+    "mov %r9, 64(%rdi)\n\t"
+    "mov %r10, 72(%rdi)\n\t"
+    "mov %r11, 80(%rdi)\n\t"
+    "mov %r12, 88(%rdi)\n\t"
+    "mov %r13, 96(%rdi)\n\t"
+    "mov %r14, 104(%rdi)\n\t"
+    "mov %r15, 112(%rdi)\n\t"
+    "pop %rax\n\t"
+    "mov %rax, 40(%rdi)\n\t"
+    "pop %rax\n\t"                   /* the host's VMSAVE area */
+    "vmload %rax\n\t"                /* the host's GS base (per-CPU data), TR, ... again */
+    "pop %rdi\n\t"
+    "pop %r15\n\t"
+    "pop %r14\n\t"
+    "pop %r13\n\t"
+    "pop %r12\n\t"
+    "pop %rbp\n\t"
+    "pop %rbx\n\t"
+    "ret\n");
+
+/* --- exit helpers ----------------------------------------------------------------------------------- */
+
+
+/* Past the instruction that exited: nRIP where the CPU saves it (15.7.1), else its length. The
+ * emulated instruction ends an STI or MOV SS shadow (15.21.5). */
+static void skip(struct vcpu *v, unsigned len)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	b->save.rip = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip : b->save.rip + len;
+	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+}
+
+/* An exception for the next VMRUN to deliver, through EVENTINJ (15.20). */
+static void inject_exc(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
+{
+	vmcb_of(v)->ctl.event_inj = vector | VMCB_EVT_TYPE_EXC | VMCB_EVT_VALID |
+				    (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
+}
+
+static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
+{
+	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
+}
+
+static enum cpu_mode guest_mode(const struct vmcb *b)
+{
+	if (!(b->save.cr0 & CR0_PE) || (b->save.rflags & (1u << 17)))
+		return MODE_REAL;
+	if ((b->save.efer & EFER_LMA) && (b->save.cs.attrib & (1u << 9)))    /* CS.L: attrib bit 9 */
+		return MODE_LONG64;
+	return b->save.cs.attrib & (1u << 10) ? MODE_PROT32 : MODE_PROT16;   /* CS.D: attrib bit 10 */
+}
+
+/* Up to `n` bytes of the instruction at the guest's RIP, through its page tables. Bytes read. */
+static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
+{
+	struct vmcb *b = vmcb_of(v);
+	struct gpt_ctx c;
+	struct gpt_result res;
+	uint64_t linear = guest_mode(b) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
+
+	memset(&c, 0, sizeof(c));
+	c.cr0 = b->save.cr0;
+	c.cr3 = b->save.cr3;
+	c.cr4 = b->save.cr4;
+	c.efer = b->save.efer;
+	/* PAE paging outside long mode: the CPU's PDPTEs are not in the VMCB; read them from CR3. */
+	if ((c.cr0 & CR0_PG) && (c.cr4 & CR4_PAE) && !(c.efer & EFER_LMA))
+		gmem_read(&v->vm->mem, c.cr3 & 0xffffffe0ull, c.pdpte, sizeof(c.pdpte));
+	c.phys_bits = cpu_phys_bits();
+	c.cpl = b->save.cpl;
+	c.read_gpa = read_gpa;
+	c.arg = &v->vm->mem;
+	if (!gpt_read(&c, linear, insn, n, true, &res))
+		return n;
+	n = 0x1000 - (linear & 0xfff);
+	return n < 15 && !gpt_read(&c, linear, insn, n, true, &res) ? n : 0;
+}
+
+static uint64_t *gpr(struct vcpu *v, unsigned n)
+{
+	struct guest_regs *r = &v->regs;
+	uint64_t *regs[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &vmcb_of(v)->save.rsp, &r->rbp, &r->rsi,
+			       &r->rdi, &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
+	return regs[n & 15];
+}
+
+/* --- the exits -------------------------------------------------------------------------------------- */
+
+static int slice_left(struct vcpu *v)
+{
+	return rdtsc() >= v->slice_end ? VCPU_PREEMPTED : HANDLED;
+}
+
+static int handle_cpuid(struct vcpu *v)
+{
+	static struct cpuid_cfg host;
+	struct cpuid_regs h = { 0, 0, 0, 0 }, r;
+	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
+	struct cpuid_cfg c;
+
+	if (leaf - HV_CPUID_BASE <= HV_CPUID_TIMING - HV_CPUID_BASE) {
+		r = cpuid_hv_leaf(tsc_khz, leaf);
+	} else {
+		/* The VMX side's allow-list (vmx/cpuid_policy.c), which passes neither VMX nor SVM. */
+		if (!host.host_max_basic) {
+			host.host_max_ext = cpuid(0x80000000u, 0).eax;
+			host.xcr0_allowed = vcpu_xcr0_allowed;
+			host.tsc_khz = tsc_khz;
+			host.spec_7_edx = spec_guest_cpuid7_edx();
+			host.host_max_basic = cpuid(0, 0).eax;
+		}
+		c = host;
+		c.index = v->index;
+		c.nvcpus = v->vm->nvcpus;
+		c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
+		c.cr4 = vmcb_of(v)->save.cr4;
+		leaf = cpuid_guest_leaf(&c, leaf);
+		if (cpuid_needs_host(&c, leaf))
+			h = cpuid(leaf, sub);
+		r = cpuid_guest(&c, leaf, sub, h);
+	}
+	v->regs.rax = r.eax;
+	v->regs.rbx = r.ebx;
+	v->regs.rcx = r.ecx;
+	v->regs.rdx = r.edx;
+	skip(v, 2);                              /* 0F A2 */
+	return HANDLED;
+}
+
+/* The hypercall ABI of include/tessera/hypercall.h, from VMMCALL or VMCALL (both 3 bytes). */
+static int hypercall_exit(struct vcpu *v)
+{
+	struct hc_caller c = { v->vm->id, v->vm->mem.size, v->cpu, &v->vm->uart };
+	struct hc_regs r = { v->regs.rax & 0xffffffff, v->regs.rbx, v->regs.rcx, v->regs.rdx };
+	enum hc_result res;
+
+	skip(v, 3);
+	if (vmcb_of(v)->save.cpl) {
+		v->regs.rax = (uint64_t)(int64_t)HC_ERR_PERM;
+		return HANDLED;
+	}
+	res = hypercall(&c, &r);
+	v->regs.rax = r.rax;
+	v->regs.rbx = r.rbx;
+	v->regs.rcx = r.rcx;
+	v->regs.rdx = r.rdx;
+	return res == HC_DO_EXIT ? vm_end(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
+}
+
+/* #UD: the guest's VMCALL (0F 01 C1) is the hypercall on VMX; on AMD it raises #UD (APM Vol. 3,
+ * VMMCALL), so the same guest binaries make their hypercalls here. Any other #UD goes back. */
+static int handle_ud(struct vcpu *v, enum vcpu_exit_kind *k)
+{
+	uint8_t insn[3];
+
+	if (fetch_insn(v, insn, 3) == 3 && insn[0] == 0x0f && insn[1] == 0x01 && insn[2] == 0xc1) {
+		*k = VCPU_EXIT_VMCALL;
+		vmcb_of(v)->ctl.next_rip = 0;    /* an exception: nRIP is not the instruction's end */
+		return hypercall_exit(v);
+	}
+	inject_exc(v, VEC_UD, false, 0);
+	return HANDLED;
+}
+
+static int handle_io(struct vcpu *v)
+{
+	/* EXITINFO1 (15.10.2, Figure 15-2): bit 0 IN, bit 2 string, bits 6:4 size one-hot, bits 31:16
+	 * the port; EXITINFO2: the RIP of the next instruction. */
+	struct vmcb *b = vmcb_of(v);
+	uint64_t info = b->ctl.exit_info1;
+	unsigned size = info & (1u << 4) ? 1 : info & (1u << 5) ? 2 : 4;
+	bool in = info & IOIO_IN;
+	uint16_t port = info >> 16;
+	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+	struct vdev_access a = { port, size, !in, v->regs.rax & mask, v->index };
+	uint64_t rip = b->save.rip;
+	enum vdev_result r;
+
+	if (info & IOIO_STR)
+		return vm_stop(v, "string I/O (INS/OUTS) at port 0x%x is not emulated on SVM yet, rip 0x%lx",
+			       port, rip);
+	b->save.rip = b->ctl.exit_info2;
+	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
+		return vm_end(v, (int)a.value);
+	if (r == VDEV_GUEST_RESET)
+		return vm_stop(v, "%s", v->vm->bus.why);
+	if (r == VDEV_BAD_ACCESS)
+		return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why, rip);
+	if (in)
+		v->regs.rax = size == 4 ? a.value : (v->regs.rax & ~(uint64_t)mask) | (a.value & mask);
+	return slice_left(v);
+}
+
+static int handle_hlt(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	skip(v, 1);                              /* F4 */
+	v->halted_if = b->save.rflags & RFLAGS_IF;
+	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
+		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx", b->save.rip - 1);
+	v->state = VCPU_HALTED;
+	if ((b->ctl.event_inj & VMCB_EVT_VALID) || vcpu_runnable(v, rdtsc())) {
+		v->state = VCPU_RUNNING;
+		return HANDLED;
+	}
+	return VCPU_BLOCKED;
+}
+
+/* PAT: every byte a memory type the CPU has (0, 1, 4, 5, 6, 7; APM Vol. 2, 7.8.1). */
+static bool pat_valid(uint64_t pat)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		unsigned t = (pat >> (8 * i)) & 0xff;
+
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
+/* RDMSR/WRMSR (EXITINFO1 0 read, 1 write: 15.11). The MSRs the VMCB holds or that a small guest
+ * reads; every other one is #GP(0), as a CPU answers an MSR it does not have. */
+static int handle_msr(struct vcpu *v, enum vcpu_exit_kind *k)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint32_t msr = v->regs.rcx;
+	bool write = b->ctl.exit_info1 & 1;
+	uint64_t val = (v->regs.rdx << 32) | (v->regs.rax & 0xffffffff);
+	bool ok = true;
+
+	*k = write ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
+	switch (msr) {
+	case MSR_EFER:
+		if (!write) {
+			val = b->save.efer & ~EFER_SVME;           /* the guest does not see SVM */
+		} else if (val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
+			ok = false;
+		} else {
+			/* LMA is the CPU's to set (APM Vol. 2, 14.6); SVME stays, VMRUN needs it. */
+			b->save.efer = (val & ~EFER_LMA) | (b->save.efer & EFER_LMA) | EFER_SVME;
+		}
+		break;
+	case MSR_IA32_PAT:
+		if (!write)
+			val = b->save.g_pat;
+		else if ((ok = pat_valid(val)))
+			b->save.g_pat = val;
+		break;
+	case 0x10:                                          /* TSC */
+		if (write)
+			ok = false;
+		else
+			val = rdtsc() + b->ctl.tsc_offset;
+		break;
+	case 0x1b:                                          /* IA32_APIC_BASE */
+		if (write)
+			ok = val == v->lapic.base;
+		else
+			val = v->lapic.base;
+		break;
+	default:
+		ok = false;
+	}
+	if (!ok) {
+		inject_exc(v, VEC_GP, true, 0);
+		return HANDLED;
+	}
+	if (!write) {
+		v->regs.rax = (uint32_t)val;
+		v->regs.rdx = val >> 32;
+	}
+	skip(v, 2);                                         /* 0F 32, 0F 30 */
+	return HANDLED;
+}
+
+static int handle_xsetbv(struct vcpu *v)
+{
+	uint64_t val = (v->regs.rdx << 32) | (v->regs.rax & 0xffffffff);
+
+	/* XCR0: x87 always, AVX only with SSE, nothing the host does not allow (SDM Vol. 1, 13.3). */
+	if ((v->regs.rcx & 0xffffffff) || vmcb_of(v)->save.cpl || !(val & 1) || (val & ~vcpu_xcr0_allowed) ||
+	    ((val & 4) && !(val & 2))) {
+		inject_exc(v, VEC_GP, true, 0);
+		return HANDLED;
+	}
+	v->xcr0 = val;
+	xsetbv0(val);
+	skip(v, 3);                                         /* 0F 01 D1 */
+	return HANDLED;
+}
+
+/* An access to a GPA outside RAM: the instruction decoded (vmx/decode.c) and the device there
+ * asked. VDEV_UNCLAIMED when none claims it. */
+static int handle_mmio(struct vcpu *v, uint64_t gpa)
+{
+	struct vmcb *b = vmcb_of(v);
+	struct vdev_access a = { gpa, 0, false, 0, v->index };
+	struct mmio_insn m;
+	uint8_t insn[15];
+	unsigned n;
+	enum vdev_result r;
+
+	/* With decode assists the CPU fetched the bytes already (15.33.4). */
+	if (b->ctl.insn_len) {
+		n = b->ctl.insn_len;
+		memcpy(insn, b->ctl.insn_bytes, n);
+	} else if (!(n = fetch_insn(v, insn, sizeof(insn)))) {
+		return vm_stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
+			       b->save.rip, gpa);
+	}
+	if (decode_mmio(insn, n, guest_mode(b), &m))
+		return vm_stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
+			       "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], b->save.rip);
+	if (m.xchg)
+		return vm_stop(v, "MMIO XCHG at GPA 0x%lx is not emulated on SVM yet, rip 0x%lx", gpa, b->save.rip);
+	a.size = m.size;
+	if (m.write) {
+		uint64_t val = m.reg < 0 ? m.imm : *gpr(v, m.reg) >> (m.high8 ? 8 : 0);
+
+		a.write = true;
+		a.value = m.size == 8 ? val : val & ((1ull << (8 * m.size)) - 1);
+	}
+	if ((r = vdev_mmio(&v->vm->bus, &a, rdtsc())) != VDEV_DONE) {
+		if (r == VDEV_UNCLAIMED)
+			return VDEV_UNCLAIMED;
+		return vm_stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa,
+			       v->vm->bus.why, b->save.rip);
+	}
+	if (!a.write) {
+		/* The loaded value into its register as the CPU writes it (SDM Vol. 1, 3.4.1.1). */
+		uint64_t *reg = gpr(v, m.reg), old = *reg, val = a.value;
+		unsigned size = m.dst_size ? m.dst_size : m.size;
+
+		if (m.sign_extend)
+			val = m.size == 1 ? (uint64_t)(int64_t)(int8_t)val : (uint64_t)(int64_t)(int16_t)val;
+		if (size == 1)
+			val = m.high8 ? (old & ~0xff00ull) | ((val & 0xff) << 8) : (old & ~0xffull) | (val & 0xff);
+		else if (size == 2)
+			val = (old & ~0xffffull) | (val & 0xffff);
+		else if (size == 4)
+			val &= 0xffffffffull;
+		*reg = val;
+	}
+	b->save.rip += m.len;
+	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	return HANDLED;
+}
+
+/* #VMEXIT NPF (15.25.6): EXITINFO1 a #PF error code for the nested walk, EXITINFO2 the GPA. First
+ * touch of lazy or demand RAM maps its chunk (gmem), as the VMX side's EPT violation does. */
+static int handle_npf(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint64_t err = b->ctl.exit_info1, gpa = b->ctl.exit_info2;
+	const char *kind = err & NPF_ID ? "fetch" : err & NPF_W ? "write" : "read";
+
+	switch (gmem_touch(&v->vm->mem, gpa, true)) {
+	case GMEM_MAPPED:
+		return slice_left(v);
+	case GMEM_PRESENT:
+		if (!(err & NPF_P))              /* another vCPU mapped it meanwhile */
+			return HANDLED;
+		return vm_stop(v, "nested page fault %s at GPA 0x%lx (error code 0x%lx), rip 0x%lx", kind, gpa,
+			       err, b->save.rip);
+	case GMEM_NOMEM:
+		return vm_stop(v, "out of memory at GPA 0x%lx", gpa);
+	case GMEM_OUTSIDE:
+	default:
+		if (!(err & NPF_ID)) {
+			int r = handle_mmio(v, gpa);
+
+			if (r != VDEV_UNCLAIMED)
+				return r;
+		}
+		return vm_stop(v, "nested page fault %s at GPA 0x%lx, rip 0x%lx", kind, gpa, b->save.rip);
+	}
+}
+
+/* A physical interrupt (INTR intercept): still pending at the local APIC, taken here with a window of
+ * one instruction (a kick, a cross-CPU call, a key, or the slice timer). */
+static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
+{
+	unsigned cpu = this_cpu_id();
+	uint64_t now;
+
+	irq_window();
+	now = rdtsc();
+	if (now >= v->armed_deadline) {
+		*k = VCPU_EXIT_PREEMPTION;       /* the timer this file armed: the slice or a deadline */
+		v->armed_deadline = ~0ull;       /* it fired: re-armed at the next entry */
+	}
+	if (now >= v->slice_end)
+		return VCPU_PREEMPTED;
+	return percpu[cpu].input_waiting || (vcpu_cpu[cpu].nvcpus > 1 && vcpu_others_want_cpu(v)) ?
+	       VCPU_PREEMPTED : HANDLED;
+}
+
+static int dispatch(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint64_t code = b->ctl.exit_code;
+	enum vcpu_exit_kind k = VCPU_EXIT_UNEXPECTED;
+	int r;
+
+	/* An event whose delivery the exit interrupted goes in again (EXITINTINFO, 15.7.2). */
+	if (b->ctl.exit_int_info & VMCB_EVT_VALID)
+		b->ctl.event_inj = b->ctl.exit_int_info;
+	switch (code) {
+	case VMEXIT_INTR:
+		k = VCPU_EXIT_EXTINT;
+		r = handle_intr(v, &k);
+		break;
+	case VMEXIT_NMI:
+		k = VCPU_EXIT_EXCEPTION;         /* the host's NMI, taken after STGI */
+		r = HANDLED;
+		break;
+	case VMEXIT_INIT:
+		k = VCPU_EXIT_EXTINT;
+		r = VCPU_PREEMPTED;              /* the host's INIT (a reset): the scheduler looks */
+		break;
+	case VMEXIT_VINTR:
+		k = VCPU_EXIT_INTR_WINDOW;       /* the guest can take an interrupt: the next entry injects */
+		b->ctl.int_ctl &= ~(VMCB_V_IRQ | VMCB_V_IGN_TPR | (0xfull << VMCB_V_INTR_PRIO_SHIFT));
+		b->ctl.intercept3 &= ~VMCB_INTERCEPT_VINTR;
+		r = HANDLED;
+		break;
+	case VMEXIT_CPUID:
+		k = VCPU_EXIT_CPUID;
+		r = handle_cpuid(v);
+		break;
+	case VMEXIT_HLT:
+		k = VCPU_EXIT_HLT;
+		r = handle_hlt(v);
+		break;
+	case VMEXIT_IOIO:
+		k = VCPU_EXIT_IO;
+		r = handle_io(v);
+		break;
+	case VMEXIT_MSR:
+		r = handle_msr(v, &k);
+		break;
+	case VMEXIT_VMMCALL:
+		k = VCPU_EXIT_VMCALL;
+		r = hypercall_exit(v);
+		break;
+	case VMEXIT_EXCP_UD:
+		k = VCPU_EXIT_EXCEPTION;
+		r = handle_ud(v, &k);
+		break;
+	case VMEXIT_NPF:
+		k = VCPU_EXIT_NPF;
+		r = handle_npf(v);
+		break;
+	case VMEXIT_XSETBV:
+		k = VCPU_EXIT_XSETBV;
+		r = handle_xsetbv(v);
+		break;
+	case VMEXIT_INVD:
+		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */
+		skip(v, 2);                      /* 0F 08 */
+		r = HANDLED;
+		break;
+	case VMEXIT_VMRUN: case VMEXIT_VMLOAD: case VMEXIT_VMSAVE: case VMEXIT_STGI: case VMEXIT_CLGI:
+	case VMEXIT_SKINIT: case VMEXIT_INVLPGA:
+		/* No nested SVM: the guest's CPUID shows none, and the instructions #UD (15.4: as with
+		 * EFER.SVME = 0, which is what the guest sees). */
+		k = VCPU_EXIT_EXCEPTION;
+		inject_exc(v, VEC_UD, false, 0);
+		r = HANDLED;
+		break;
+	case VMEXIT_TASK_SWITCH:
+		k = VCPU_EXIT_TASK_SWITCH;
+		r = vm_stop(v, "task switch to TSS selector 0x%lx (not emulated), rip 0x%lx",
+			    b->ctl.exit_info1 & 0xffff, b->save.rip);
+		break;
+	case VMEXIT_SHUTDOWN:
+		k = VCPU_EXIT_TRIPLE_FAULT;
+		r = vm_stop(v, "triple fault, rip 0x%lx", b->save.rip);
+		break;
+	case VMEXIT_INVALID:
+		r = vm_stop(v, "VMRUN failed: the VMCB failed its consistency checks (#VMEXIT INVALID)");
+		break;
+	default:
+		r = vm_stop(v, "unexpected #VMEXIT 0x%lx (exit info 0x%lx, 0x%lx), rip 0x%lx", code,
+			    b->ctl.exit_info1, b->ctl.exit_info2, b->save.rip);
+		break;
+	}
+	vcpu_exit_count(&v->exits, k);
+	return r;
+}
+
+/* --- the injection step and the run loop ------------------------------------------------------------ */
+
+/* At most one event per VMRUN, through EVENTINJ (15.20), in the priority order of the VMX side: an
+ * event already there (an exception a handler raised, or one an exit interrupted), then NMI, then the
+ * 8259A's interrupt or the local APIC's. An interrupt the guest cannot take now (RFLAGS.IF = 0 or an
+ * interrupt shadow, 15.21.5) asks for the VINTR intercept: V_IRQ with the highest priority and TPR
+ * ignored makes the CPU exit as soon as the guest could take it (15.21.4). */
+static void inject_events(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	struct vlapic *l = &v->lapic;
+	bool can = (b->save.rflags & RFLAGS_IF) && !(b->ctl.int_state & VMCB_INT_SHADOW);
+	bool want_window = false;
+	int vector;
+
+	if (b->ctl.event_inj & VMCB_EVT_VALID)
+		return;
+	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
+		__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+		b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
+		return;
+	}
+	if (v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
+		if (can)
+			b->ctl.event_inj = (uint64_t)vpc_extint_ack(&v->vm->pc) | VMCB_EVT_TYPE_INTR | VMCB_EVT_VALID;
+		want_window = !can;
+	} else if ((vector = vlapic_pending_vector(l)) >= 0) {
+		if (can) {
+			vlapic_accept(l, vector);
+			b->ctl.event_inj = (uint64_t)vector | VMCB_EVT_TYPE_INTR | VMCB_EVT_VALID;
+		}
+		want_window = !can;
+	}
+	if (want_window) {
+		b->ctl.int_ctl |= VMCB_V_IRQ | VMCB_V_IGN_TPR | (0xfull << VMCB_V_INTR_PRIO_SHIFT);
+		b->ctl.intercept3 |= VMCB_INTERCEPT_VINTR;
+	}
+}
+
+static int prepare_entry(struct vcpu *v, bool resuming)
+{
+	struct vlapic *l = &v->lapic;
+	uint64_t now = rdtsc(), target, deadline;
+
+	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) ||
+	    (resuming && now >= v->slice_end))
+		return VCPU_PREEMPTED;
+	vlapic_timer_update(l, now);
+	vcpu_device_timers(v, now);
+	inject_events(v);
+	/* No preemption timer on SVM: the host's local APIC timer ends the slice or brings the guest's
+	 * next timer deadline, and its interrupt exits the guest through the INTR intercept. */
+	target = v->slice_end;
+	if ((deadline = vlapic_next_deadline(l)) && deadline < target)
+		target = deadline;
+	if (v->index == 0 && v->dev_deadline && v->dev_deadline < target)
+		target = v->dev_deadline;
+	if (target != v->armed_deadline) {
+		lapic_timer_arm(target);
+		v->armed_deadline = target;
+	}
+	return HANDLED;
+}
+
+enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
+{
+	struct vmcb *b = vmcb_of(v);
+	struct vlapic *l = &v->lapic;
+	unsigned cpu = this_cpu_id();
+	uint64_t now;
+	int r;
+
+	if (__atomic_exchange_n(&l->init_pending, false, __ATOMIC_ACQ_REL) ||
+	    __atomic_load_n(&l->sipi_vector, __ATOMIC_ACQUIRE) >= 0) {
+		vm_stop(v, "INIT and Start-up IPIs are not emulated on SVM yet (vCPU %u)", v->index);
+		return VCPU_STOPPED;
+	}
+	if (v->vm->ending)
+		return VCPU_STOPPED;
+	if (!v->vpid) {
+		vm_stop(v, "no free ASID for vCPU %u (the CPU has %u)", v->index, svm_caps.nasid);
+		return VCPU_STOPPED;
+	}
+	now = rdtsc();
+	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
+		return VCPU_BLOCKED;
+	v->state = VCPU_RUNNING;
+	v->slice_end = now + quantum_tsc;
+	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
+	v->armed_deadline = ~0ull;
+	r = prepare_entry(v, false);
+	while (r == HANDLED) {
+		/* TLB_CONTROL (15.16.1): the first VMRUN of a vCPU flushes its ASID, which an earlier
+		 * guest may have used (only this ASID where the CPU can, FlushByAsid; else every ASID). */
+		b->ctl.tlb_control = v->launched ? VMCB_TLB_FLUSH_NONE :
+				     svm_caps.flush_by_asid ? VMCB_TLB_FLUSH_ASID : VMCB_TLB_FLUSH_ALL;
+		b->save.rax = v->regs.rax;
+		b->save.cr2 = v->regs.cr2;
+		asm volatile("clgi; sti" ::: "memory");   /* GIF = 0 holds everything; IF = 1 for the guest */
+		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
+		asm volatile("cli; stgi" ::: "memory");   /* pending interrupts wait for the host's IF */
+		v->launched = true;
+		v->regs.rax = b->save.rax;
+		v->regs.cr2 = b->save.cr2;
+		b->ctl.event_inj = 0;            /* delivered, or back in EXITINTINFO */
+		r = dispatch(v);
+		if (r == HANDLED)
+			r = prepare_entry(v, true);
+	}
+	lapic_timer_arm(0);
+	v->armed_deadline = ~0ull;
+	v->action = (enum vcpu_action)r;
+	return v->action;
+}
+
+bool svm_vcpu_leave(struct vcpu *v)
+{
+	struct vcpu_cpu *pc = this_vcpu_cpu();
+
+	if (pc->loaded == v)
+		pc->loaded = NULL;               /* its FPU state is not wanted any more */
+	/* Its ASID goes back. The translations it tags stay cached on this CPU until the ASID's next
+	 * user flushes them: every vCPU's first VMRUN flushes its ASID on its own CPU, the only one it
+	 * ever runs on (svm_vcpu_run), so no stale entry is ever used (15.16). */
+	if (v->vpid) {
+		asid_free(v->vpid);
+		v->vpid = 0;
+	}
+	__atomic_store_n(&v->left, true, __ATOMIC_RELEASE);
+	return vlapic_leave(&v->lapic);
+}
