@@ -446,6 +446,17 @@ SCENARIOS += [
       for name, emu, cpu in (("svm-hello-qemu", "qemu", {"qemu_cpu": "EPYC"}),
                              ("svm-hello-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
 
+    # memcheck (64-bit, long mode from the loader) beside hello, and first touch in every mode, on SVM:
+    # nested page faults (#VMEXIT NPF, APM Vol. 2, 15.25.6) map chunks as EPT violations do on VMX, with
+    # the same figures (mem-first-touch-modes).
+    *[Scenario(name, emulator=emu, cpus=2, mem=256, needs_vmx=emu == "qemu",
+               timeout=QEMU_TIMEOUT if emu == "qemu" else BOCHS_TIMEOUT, **cpu,
+               modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
+               expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + MEMCHECK_OK("mc") +
+                      [GUEST_EXITED("hello", 0), ALL_DONE],
+               forbid=[NO_VIRT], check=memory_returned)
+      for name, emu, cpu in (("svm-memcheck-qemu", "qemu", {"qemu_cpu": "EPYC"}),
+                             ("svm-memcheck-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
     # CPU models whose VMX cannot run our guests: said clearly, then a console-only system.
     Scenario("vmx-none-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
              timeout=BOCHS_TIMEOUT,
@@ -533,6 +544,23 @@ SCENARIOS += [
                                memory_is("demand2m", 22, 22, 10, 10),
                                memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
                                memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
+    # The same on SVM: nested page faults (#VMEXIT NPF, APM Vol. 2, 15.25.6) instead of EPT violations.
+    Scenario("svm-first-touch-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
+                      guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
+                      guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
+                      guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
+                      guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
+             expect=[GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
+                     ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
+                    [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
+             forbid=[NO_VIRT],
+             check=all_checks(memory_is("eager", 64, 64, 0, 0),
+                              memory_is("lazy2m", 22, 22, 10, 10),
+                              memory_is("demand2m", 22, 22, 10, 10),
+                              memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
+                              memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
 
     # Demand guests whose mem= add up to far more than the machine (3 x 512 MiB on 256 MiB): the ones
     # that touch little finish, the one that touches everything is stopped when memory runs out, and
