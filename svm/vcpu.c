@@ -216,6 +216,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; and #UD, where the guest's VMCALL
 	 * (Intel's hypercall instruction, #UD on AMD) is recognised. */
 	b->ctl.intercept_exc = VMCB_INTERCEPT_UD;
+	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(4);
 	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
 			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
 			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
@@ -401,6 +402,13 @@ static void skip(struct vcpu *v, unsigned len)
 
 	b->save.rip = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip : b->save.rip + len;
 	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+}
+
+/* The next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1): only this ASID's where the CPU
+ * can (FlushByAsid), else every ASID's. */
+static void flush_asid(struct vcpu *v)
+{
+	vmcb_of(v)->ctl.tlb_control = svm_caps.flush_by_asid ? VMCB_TLB_FLUSH_ASID : VMCB_TLB_FLUSH_ALL;
 }
 
 /* An exception for the next VMRUN to deliver, through EVENTINJ (15.20). */
@@ -665,6 +673,78 @@ static int handle_xsetbv(struct vcpu *v)
 	return HANDLED;
 }
 
+/* The CR4 bits a guest may set: those this CPU has (CPUID; APM Vol. 2, 3.1.3, Figure 3-8). VMXE and
+ * SMXE are never among them on AMD. VMRUN refuses a guest CR4 with a bit the CPU does not have
+ * (15.5.1), and QEMU's software SVM lets a guest's MOV CR4 set such bits: hence the intercept. */
+static uint64_t cr4_allowed(void)
+{
+	struct cpuid_regs l1 = cpuid(1, 0), l7 = cpuid(0, 0).eax >= 7 ? cpuid(7, 0) : (struct cpuid_regs){ 0, 0, 0, 0 };
+	uint64_t m = 0x7ff;                      /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+
+	if (l7.ecx & (1u << 2))
+		m |= 1ull << 11;                 /* UMIP */
+	if (l7.ebx & (1u << 0))
+		m |= 1ull << 16;                 /* FSGSBASE */
+	if (l1.ecx & (1u << 17))
+		m |= CR4_PCIDE;
+	if (l1.ecx & (1u << 26))
+		m |= CR4_OSXSAVE;
+	if (l7.ebx & (1u << 7))
+		m |= 1ull << 20;                 /* SMEP */
+	if (l7.ebx & (1u << 20))
+		m |= 1ull << 21;                 /* SMAP */
+	if (l7.ecx & (1u << 3))
+		m |= CR4_PKE;
+	return m;
+}
+
+/* MOV to CR4 (#VMEXIT CR4 write, 15.9). The source register: EXITINFO1 with decode assists (15.33.1),
+ * else decoded from the instruction, 0F 22 /r with ModRM.reg = 4 and the register in ModRM.rm
+ * (REX.B extends it in 64-bit mode). A bit the CPU lacks, or clearing PAE in long mode, is #GP(0) as
+ * on hardware (APM Vol. 2, 3.1.3). Changing PGE, PAE, PSE, PCIDE, SMEP flushes the guest's TLB
+ * (APM Vol. 2, 5.5.2): its ASID is flushed at the next VMRUN. */
+static int handle_cr4_write(struct vcpu *v)
+{
+	static uint64_t allowed;
+	struct vmcb *b = vmcb_of(v);
+	uint8_t insn[15];
+	unsigned n, i = 0, rex = 0, reg;
+	uint64_t val, old = b->save.cr4;
+
+	if (b->ctl.exit_info1 & CR_EXIT_GPR_VALID) {
+		reg = b->ctl.exit_info1 & 15;
+		n = 3;
+	} else {
+		n = fetch_insn(v, insn, sizeof(insn));
+		while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
+				 insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 || insn[i] == 0x36 ||
+				 insn[i] == 0x64 || insn[i] == 0x65))
+			i++;
+		if (i < n && guest_mode(b) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
+			rex = insn[i++];
+		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x22 || ((insn[i + 2] >> 3) & 7) != 4)
+			return vm_stop(v, "CR4 write by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx",
+				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, b->save.rip);
+		reg = (insn[i + 2] & 7) | (rex & 1 ? 8 : 0);
+		n = i + 3;
+	}
+	val = *gpr(v, reg);
+	if (guest_mode(b) != MODE_LONG64)
+		val &= 0xffffffffull;
+	if (!allowed)
+		allowed = cr4_allowed();
+	if ((val & ~allowed) || ((b->save.efer & EFER_LMA) && !(val & CR4_PAE)) ||
+	    ((val & CR4_OSXSAVE) && !have_xsave)) {
+		inject_exc(v, VEC_GP, true, 0);
+		return HANDLED;
+	}
+	b->save.cr4 = val;
+	if ((old ^ val) & (CR4_PGE | CR4_PAE | (1ull << 4) | CR4_PCIDE | (1ull << 20)))
+		flush_asid(v);
+	skip(v, n);
+	return HANDLED;
+}
+
 /* An access to a GPA outside RAM: the instruction decoded (vmx/decode.c) and the device there
  * asked. VDEV_UNCLAIMED when none claims it. */
 static int handle_mmio(struct vcpu *v, uint64_t gpa)
@@ -752,6 +832,24 @@ static int handle_npf(struct vcpu *v)
 	}
 }
 
+/* Hardware task switches are not emulated: the guest is stopped with the VMX side's words. EXITINFO1
+ * holds the new TSS's selector, EXITINFO2 bit 36 an IRET, bit 38 a far JMP as the cause (15.14.4,
+ * "Task Switch Intercept"); neither is a CALL, or an event through a task gate (then EXITINTINFO holds
+ * the event). */
+static int handle_task_switch(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	unsigned sel = b->ctl.exit_info1 & 0xffff;
+	uint64_t info2 = b->ctl.exit_info2, evt = b->ctl.exit_int_info;
+
+	if (evt & VMCB_EVT_VALID)
+		return vm_stop(v, "hardware task switch (vector %u through a task gate in the IDT to TSS selector "
+			       "0x%x) is not supported, rip 0x%lx", (unsigned)(evt & 0xff), sel, b->save.rip);
+	return vm_stop(v, "hardware task switch (%s TSS selector 0x%x) is not supported, rip 0x%lx",
+		       info2 & (1ull << 36) ? "IRET with NT=1 to" : info2 & (1ull << 38) ? "JMP to" : "CALL to", sel,
+		       b->save.rip);
+}
+
 /* A physical interrupt (INTR intercept): still pending at the local APIC, taken here with a window of
  * one instruction (a kick, a cross-CPU call, a key, or the slice timer). */
 static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
@@ -827,6 +925,10 @@ static int dispatch(struct vcpu *v)
 		k = VCPU_EXIT_NPF;
 		r = handle_npf(v);
 		break;
+	case VMEXIT_CR4_WRITE:
+		k = VCPU_EXIT_CR;
+		r = handle_cr4_write(v);
+		break;
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
 		r = handle_xsetbv(v);
@@ -846,14 +948,14 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_TASK_SWITCH:
 		k = VCPU_EXIT_TASK_SWITCH;
-		r = vm_stop(v, "task switch to TSS selector 0x%lx (not emulated), rip 0x%lx",
-			    b->ctl.exit_info1 & 0xffff, b->save.rip);
+		r = handle_task_switch(v);
 		break;
 	case VMEXIT_SHUTDOWN:
 		k = VCPU_EXIT_TRIPLE_FAULT;
 		r = vm_stop(v, "triple fault, rip 0x%lx", b->save.rip);
 		break;
 	case VMEXIT_INVALID:
+	case 0xffffffffull:                      /* QEMU's software SVM writes -1 as 32 bits */
 		r = vm_stop(v, "VMRUN failed: the VMCB failed its consistency checks (#VMEXIT INVALID)");
 		break;
 	default:
@@ -959,14 +1061,15 @@ enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	while (r == HANDLED) {
 		/* TLB_CONTROL (15.16.1): the first VMRUN of a vCPU flushes its ASID, which an earlier
 		 * guest may have used (only this ASID where the CPU can, FlushByAsid; else every ASID). */
-		b->ctl.tlb_control = v->launched ? VMCB_TLB_FLUSH_NONE :
-				     svm_caps.flush_by_asid ? VMCB_TLB_FLUSH_ASID : VMCB_TLB_FLUSH_ALL;
+		if (!v->launched)
+			flush_asid(v);
 		b->save.rax = v->regs.rax;
 		b->save.cr2 = v->regs.cr2;
 		asm volatile("clgi; sti" ::: "memory");   /* GIF = 0 holds everything; IF = 1 for the guest */
 		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
 		asm volatile("cli; stgi" ::: "memory");   /* pending interrupts wait for the host's IF */
 		v->launched = true;
+		b->ctl.tlb_control = VMCB_TLB_FLUSH_NONE;
 		v->regs.rax = b->save.rax;
 		v->regs.cr2 = b->save.cr2;
 		b->ctl.event_inj = 0;            /* delivered, or back in EXITINTINFO */
