@@ -713,6 +713,28 @@ SCENARIOS += [
               modules=[guest("smp", "name=smp vcpus=2 mem=16M cpus=2 count=20000"),
                        guest("hello", "name=hello mem=16M")],
               expect=SMP_OK("smp") + [GUEST_EXITED("hello", 0)]),
+    # Interrupts on SVM: the idle guest's local-APIC timer (xAPIC MMIO through the NPF path and the
+    # decoder), delivered through EVENTINJ (APM Vol. 2, 15.20) to a vCPU woken from HLT.
+    *[Scenario(name, emulator=emu, cpus=1, mem=128, needs_vmx=emu == "qemu",
+               timeout=QEMU_TIMEOUT if emu == "qemu" else BOCHS_TIMEOUT, **cpu,
+               modules=[guest("idle", "name=idle mem=16M hz=100 ticks=50")],
+               expect=[GUEST_SAYS("idle", r"idle: 50 ticks in \d+ ms.* ok"), GUEST_EXITED("idle", 0), ALL_DONE],
+               forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
+      for name, emu, cpu in (("svm-idle-qemu", "qemu", {"qemu_cpu": "EPYC"}),
+                             ("svm-idle-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
+    # The time slice on SVM, which has no preemption timer: the host's local APIC timer and the INTR
+    # intercept take the CPU from a guest that spins (with V_INTR_MASKING whatever its IF, APM Vol. 2,
+    # 15.21.1), so the idle guest on the same CPU keeps its 100 Hz and the spin guest shows preemptions.
+    # QEMU only: Bochs 2.7's ryzen gives no INTR intercept to a guest entered with RFLAGS.IF = 0 (the
+    # spin guest ran its loop to the end with 'exits: total 47, io 47'), as its VMX entry does (core/hv.c,
+    # LONE_SLICE_US): there a spinning IF=0 guest keeps its CPU until it exits.
+    Scenario("svm-idle-beside-spin-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("idle", "name=idle mem=16M hz=100 ticks=50"),
+                      guest("spin", "name=spin mem=16M loops=100000000")],
+             expect=[GUEST_SAYS("idle", r"idle: 50 ticks in \d+ ms.* ok"), GUEST_EXITED("idle", 0),
+                     GUEST_EXITED("spin", 0), r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned),
     # An idle guest waiting on its 100 Hz timer leaves its host CPU halted; a spinning guest on the same
     # CPU gets the CPU meanwhile and still finishes; the idle guest's ticks keep time.
     bochs_vmx("hlt-idle", cpus=2, timeout=300,
