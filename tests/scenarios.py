@@ -722,6 +722,14 @@ SCENARIOS += [
                forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
       for name, emu, cpu in (("svm-idle-qemu", "qemu", {"qemu_cpu": "EPYC"}),
                              ("svm-idle-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
+    # Two vCPUs started by INIT-SIPI-SIPI on SVM, on two host CPUs.
+    *[Scenario(name, emulator=emu, cpus=2, mem=128, needs_vmx=emu == "qemu",
+               timeout=QEMU_TIMEOUT if emu == "qemu" else BOCHS_TIMEOUT, **cpu,
+               modules=[guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=20000")],
+               expect=SMP_OK("smp") + [ALL_DONE],
+               forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
+      for name, emu, cpu in (("svm-smp-qemu", "qemu", {"qemu_cpu": "EPYC"}),
+                             ("svm-smp-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
     # The time slice on SVM, which has no preemption timer: the host's local APIC timer and the INTR
     # intercept take the CPU from a guest that spins (with V_INTR_MASKING whatever its IF, APM Vol. 2,
     # 15.21.1), so the idle guest on the same CPU keeps its 100 Hz and the spin guest shows preemptions.
