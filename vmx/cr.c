@@ -124,16 +124,15 @@ static bool xcr0_valid(uint64_t x)
 	       ((x & amx) == 0 || (x & amx) == amx);
 }
 
-int vmx_handle_xsetbv(struct vcpu *v)
+int vcpu_handle_xsetbv(struct vcpu *v)
 {
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 
-	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
+	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vcpu_get_cr4(v) & CR4_OSXSAVE)) {
 		inject_gp(v);
 		return HANDLED;
 	}
 	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
 	v->xcr0 = val;
-	skip_instruction();
-	return HANDLED;
+	return RETIRED;
 }

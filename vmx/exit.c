@@ -19,23 +19,11 @@
 #include "vdev/hypercall.h"
 #include "vmx/exit_kind.h"
 #include "vmx/handler.h"
+#include "vmx/skip.h"
+#include "vmx/vmcs.h"
 
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
  * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
-
-/* The rest of finishing an instruction (skip_instruction, handler.h): blocking by STI or MOV SS
- * covered only that instruction, with RFLAGS.TF a single-step #DB is due after it, and RF is clear. */
-void vmx_finish_instruction(void)
-{
-	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO), rflags = vmcs_read(GUEST_RFLAGS);
-
-	if (block & 3)
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, block & ~3ull);
-	if (rflags & RFLAGS_TF)
-		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	if (rflags & RFLAGS_RF)
-		vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
-}
 
 /* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
 static bool claim_end(struct vm *vm, enum vcpu_action why)
@@ -197,7 +185,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 	if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) && (block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)))
 		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	inject_exception(v, VEC_DB, false, 0);
+	vmx_inject_exception(v, VEC_DB, false, 0);
 	return HANDLED;
 }
 
@@ -213,7 +201,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
 	if ((info & 0xff) == VEC_AC && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION) {
-		inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
+		vmx_inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
 		return HANDLED;
 	}
 	if ((info & 0xff) == VEC_DB)
@@ -301,7 +289,7 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 	if (guest_mode() != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
-		inject_gp(v);
+		vmx_inject_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
 	flush_guest_tlb(v);
@@ -529,13 +517,13 @@ int vmx_exit_dispatch(struct vcpu *v)
 		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 
 	switch (basic) {
-	case EXIT_CPUID:              r = vmx_handle_cpuid(v); break;
+	case EXIT_CPUID:              r = vmx_retire(vcpu_handle_cpuid(v)); break;
 	case EXIT_VMCALL:             r = handle_vmcall(v); break;
 	case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
-	case EXIT_MSR_READ:           r = vmx_handle_rdmsr(v); break;
-	case EXIT_MSR_WRITE:          r = vmx_handle_wrmsr(v); break;
+	case EXIT_MSR_READ:           r = vmx_retire(vcpu_handle_rdmsr(v)); break;
+	case EXIT_MSR_WRITE:          r = vmx_retire(vcpu_handle_wrmsr(v)); break;
 	case EXIT_CR_ACCESS:          r = vmx_handle_cr(v); break;
-	case EXIT_XSETBV:             r = vmx_handle_xsetbv(v); break;
+	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
 	case EXIT_EPT_VIOLATION:      r = vmx_handle_ept_violation(v); break;
 	case EXIT_HLT:                r = handle_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
@@ -557,7 +545,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
-		inject_gp(v);
+		vmx_inject_exception(v, VEC_GP, true, 0);
 		r = HANDLED;
 		break;
 	case EXIT_INVD:                  /* as WBINVD: the caches are the host's (SDM Vol. 2A, INVD) */
@@ -577,7 +565,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMFUNC: case EXIT_SEAMCALL: case EXIT_TDCALL:
 		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions, no TDX:
 		 * what a CPU without them does (SDM Vol. 2, each instruction's #UD conditions). */
-		inject_ud(v);
+		vmx_inject_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case EXIT_REASON_MAX + 1:

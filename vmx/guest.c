@@ -1,0 +1,192 @@
+/* The vendor interface of the neutral vCPU logic on VMX (vcpu/guest.h): the guest state in the
+ * current VMCS, in neutral formats; and each exit the neutral handlers take, read from the VMCS into
+ * a struct vcpu_exit (vcpu/exit.h). */
+#include "arch/x86/debugreg.h"
+#include "arch/x86/trap.h"
+#include "vcpu/guest.h"
+#include "vmx/handler.h"
+#include "vmx/neutral.h"
+#include "vmx/skip.h"
+#include "vmx/vmcs.h"
+
+/* The rest of finishing an instruction (skip_bytes, vmx/skip.h): blocking by STI or MOV SS covered
+ * only that instruction, with RFLAGS.TF a single-step #DB is due after it, and RF is clear. */
+void vmx_finish_instruction(void)
+{
+	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO), rflags = vmcs_read(GUEST_RFLAGS);
+
+	if (block & 3)
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, block & ~3ull);
+	if (rflags & RFLAGS_TF)
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
+	if (rflags & RFLAGS_RF)
+		vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
+}
+
+void vcpu_skip(struct vcpu *v, unsigned len)
+{
+	(void)v;
+	skip_bytes(vmcs_read(GUEST_RIP), len);
+}
+
+void vcpu_finish_instruction(struct vcpu *v)
+{
+	(void)v;
+	vmx_finish_instruction();
+}
+
+/* RSP is in the VMCS (SDM Vol. 3C, 25.4.1), the others where the exit stub saved them. */
+static uint64_t *gpr_slot(struct vcpu *v, unsigned n)
+{
+	struct guest_regs *r = &v->regs;
+	uint64_t *regs[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, NULL, &r->rbp, &r->rsi,
+			       &r->rdi, &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
+	return regs[n & 15];
+}
+
+uint64_t vcpu_get_gpr(struct vcpu *v, unsigned n)
+{
+	return (n & 15) == 4 ? vmcs_read(GUEST_RSP) : *gpr_slot(v, n);
+}
+
+void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t val)
+{
+	if ((n & 15) == 4)
+		vmcs_write(GUEST_RSP, val);
+	else
+		*gpr_slot(v, n) = val;
+}
+
+uint64_t vcpu_get_rip(struct vcpu *v)
+{
+	(void)v;
+	return vmcs_read(GUEST_RIP);
+}
+
+uint64_t vcpu_get_rflags(struct vcpu *v)
+{
+	(void)v;
+	return vmcs_read(GUEST_RFLAGS);
+}
+
+void vcpu_set_rflags(struct vcpu *v, uint64_t rflags)
+{
+	(void)v;
+	vmcs_write(GUEST_RFLAGS, rflags);
+}
+
+uint64_t vcpu_get_cr0(struct vcpu *v)
+{
+	(void)v;
+	return vcpu_guest_cr0();
+}
+
+uint64_t vcpu_get_cr3(struct vcpu *v)
+{
+	(void)v;
+	return vmcs_read(GUEST_CR3);
+}
+
+uint64_t vcpu_get_cr4(struct vcpu *v)
+{
+	(void)v;
+	return vcpu_guest_cr4();
+}
+
+uint64_t vcpu_get_efer(struct vcpu *v)
+{
+	(void)v;
+	return vmcs_read(GUEST_IA32_EFER);
+}
+
+/* The guest's value in the read shadow, the CPU's (VMX's fixed bits applied) in the guest field
+ * (SDM Vol. 3C, 25.6.6). */
+void vcpu_set_cr0(struct vcpu *v, uint64_t cr0)
+{
+	(void)v;
+	vmcs_write(CR0_READ_SHADOW, cr0);
+	vmcs_write(GUEST_CR0, vcpu_cr0_real(cr0));
+}
+
+void vcpu_set_cr4(struct vcpu *v, uint64_t cr4)
+{
+	(void)v;
+	vmcs_write(CR4_READ_SHADOW, cr4);
+	vmcs_write(GUEST_CR4, vcpu_cr4_real(cr4));
+}
+
+/* The "IA-32e mode guest" entry control must equal EFER.LMA at VM entry (SDM Vol. 3C, 27.3.1.1). */
+void vcpu_set_efer(struct vcpu *v, uint64_t efer)
+{
+	(void)v;
+	if ((efer ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LMA) {
+		uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
+
+		vmcs_write(VM_ENTRY_CONTROLS, efer & EFER_LMA ? entry | ENTRY_IA32E_MODE : entry & ~ENTRY_IA32E_MODE);
+	}
+	vmcs_write(GUEST_IA32_EFER, efer);
+}
+
+uint64_t vcpu_cr4_settable(void)
+{
+	return vmx_caps.cr4_fixed1;
+}
+
+unsigned vcpu_offers(void)
+{
+	return (vmx_caps.cpu2 & SEC_INVPCID ? VCPU_OFFERS_INVPCID : 0) |
+	       (vmx_caps.cpu2 & SEC_RDTSCP ? VCPU_OFFERS_RDTSCP : 0);
+}
+
+/* With EPT the PDPTEs come from the VMCS on entry (SDM Vol. 3C, 27.3.2.4). */
+uint64_t vcpu_get_pdpte(struct vcpu *v, unsigned i)
+{
+	(void)v;
+	return vmcs_read(GUEST_PDPTE0 + 2 * (i & 3));
+}
+
+void vcpu_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
+{
+	(void)v;
+	for (unsigned i = 0; i < 4; i++)
+		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
+}
+
+uint64_t vcpu_get_pat(struct vcpu *v)
+{
+	(void)v;
+	return vmcs_read(GUEST_IA32_PAT);
+}
+
+void vcpu_set_pat(struct vcpu *v, uint64_t pat)
+{
+	(void)v;
+	vmcs_write(GUEST_IA32_PAT, pat);
+}
+
+void vcpu_set_tsc_offset(struct vcpu *v, uint64_t offset)
+{
+	(void)v;
+	vmcs_write(TSC_OFFSET, offset);
+}
+
+/* The segment fields sit at fixed distances in the encoding space, ES first, in the sreg order of
+ * enum vcpu_seg_reg (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). */
+struct vcpu_seg vcpu_get_seg(struct vcpu *v, enum vcpu_seg_reg r)
+{
+	(void)v;
+	return vmx_seg_neutral(vmcs_read16(GUEST_ES_SELECTOR + 2 * r), vmcs_read(GUEST_ES_BASE + 2 * r),
+			       vmcs_read32(GUEST_ES_LIMIT + 2 * r), vmcs_read32(GUEST_ES_AR_BYTES + 2 * r));
+}
+
+unsigned vcpu_get_cpl(struct vcpu *v)
+{
+	(void)v;
+	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
+}
+
+/* vmx_inject_exception (vmx/skip.h), out of line for the neutral handlers. */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
+{
+	vmx_inject_exception(v, vector, has_code, code);
+}
