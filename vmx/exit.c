@@ -522,7 +522,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
 	case EXIT_MSR_READ:           r = vmx_retire(vcpu_handle_rdmsr(v)); break;
 	case EXIT_MSR_WRITE:          r = vmx_retire(vcpu_handle_wrmsr(v)); break;
-	case EXIT_CR_ACCESS:          r = vmx_handle_cr(v); break;
+	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); break;
 	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
 	case EXIT_EPT_VIOLATION:      r = vmx_handle_ept_violation(v); break;
 	case EXIT_HLT:                r = handle_hlt(v); break;

@@ -190,3 +190,17 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint3
 {
 	vmx_inject_exception(v, vector, has_code, code);
 }
+
+/* --- the exits the neutral handlers take, from the VMCS ---------------------------------------- */
+
+/* Control-register accesses: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-3 (bits 3:0 the
+ * register, 5:4 the access type in enum vcpu_cr_access's order, 11:8 the general register, 31:16
+ * LMSW's source). */
+int vmx_exit_cr(struct vcpu *v)
+{
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	struct vcpu_exit e = { .kind = VCPU_EXIT_CR, .len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
+			       .cr = { q & 15, (q >> 4) & 3, (q >> 8) & 15, 0, q >> 16 } };
+
+	return vmx_retire(vcpu_handle_cr(v, &e));
+}

@@ -32,9 +32,9 @@ static inline void set_guest_cr2(struct vcpu *v, uint64_t cr2)
 	asm volatile("mov %0, %%cr2" : : "r"(cr2) : "memory");
 }
 
-static inline bool guest_long_mode(void)
+static inline bool guest_long_mode(struct vcpu *v)
 {
-	return vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
+	return vcpu_get_efer(v) & EFER_LMA;
 }
 
 /* The code-segment size the instruction at RIP was fetched with (SDM Vol. 3A, 3.4.5: CS.L and CS.D). */
@@ -71,7 +71,6 @@ static inline void set_gpr(struct vcpu *v, unsigned n, uint64_t val)
 	vcpu_set_gpr(v, n, val);
 }
 
-int vmx_handle_cr(struct vcpu *v);                    /* cr.c: MOV to/from CRn, LMSW */
 int vmx_handle_ept_violation(struct vcpu *v);         /* mmio.c */
 int vmx_handle_apic_access(struct vcpu *v);
 int vmx_handle_apic_write(struct vcpu *v);
