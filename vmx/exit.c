@@ -284,9 +284,9 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 	/* The type is in the register of instruction-information bits 31:28 (SDM Vol. 3C, 28.2.5,
 	 * Table 28-14); types above 3 raise #GP(0) (SDM Vol. 2B, INVPCID). The descriptor's own #GP
 	 * cases (a PCID with CR4.PCIDE = 0, a non-canonical address) are not checked. */
-	uint64_t type = get_gpr(v, vmcs_read32(VMX_INSTRUCTION_INFO) >> 28);
+	uint64_t type = vcpu_get_gpr(v, vmcs_read32(VMX_INSTRUCTION_INFO) >> 28);
 
-	if (guest_mode() != MODE_LONG64)
+	if (guest_mode(v) != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
 		vmx_inject_exception(v, VEC_GP, true, 0);
@@ -524,11 +524,11 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_MSR_WRITE:          r = vmx_retire(vcpu_handle_wrmsr(v)); break;
 	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); break;
 	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
-	case EXIT_EPT_VIOLATION:      r = vmx_handle_ept_violation(v); break;
+	case EXIT_EPT_VIOLATION:      r = vmx_exit_npf(v); break;
 	case EXIT_HLT:                r = handle_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
-	case EXIT_APIC_ACCESS:        r = vmx_handle_apic_access(v); break;
-	case EXIT_APIC_WRITE:         r = vmx_handle_apic_write(v); break;
+	case EXIT_APIC_ACCESS:        r = vmx_exit_apic_access(v); break;
+	case EXIT_APIC_WRITE:         r = vmx_exit_apic_write(v); break;
 	case EXIT_EOI_INDUCED:
 		vlapic_virtual_eoi(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xff);
 		r = HANDLED;

@@ -204,3 +204,57 @@ int vmx_exit_cr(struct vcpu *v)
 
 	return vmx_retire(vcpu_handle_cr(v, &e));
 }
+
+/* EPT violations: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-7 (bits 2:0 the access, read,
+ * write, fetch; bits 5:3 what the entry allowed: VCPU_MEM_*'s bits), and the guest-physical address
+ * (28.2.5). */
+int vmx_exit_npf(struct vcpu *v)
+{
+	struct vcpu_exit e = { .gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS), .kind = VCPU_EXIT_NPF,
+			       .mem = { vmcs_read(EXIT_QUALIFICATION) & 0x3f } };
+
+	return vmx_retire(vcpu_handle_npf(v, &e));
+}
+
+/* APIC-access exits: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-6 (bits 11:0 the offset,
+ * 15:12 the access type: 0 a linear read, 1 a linear write, others a fetch or event delivery). */
+int vmx_exit_apic_access(struct vcpu *v)
+{
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	unsigned type = (q >> 12) & 0xf;
+	struct vcpu_exit e = { .gpa = q & 0xfff, .kind = VCPU_EXIT_APIC_ACCESS,
+			       .mem = { type == 0 ? VCPU_MEM_READ : type == 1 ? VCPU_MEM_WRITE : 0 } };
+
+	return vmx_retire(vcpu_handle_apic_access(v, &e));
+}
+
+/* APIC-write exits are trap-like: the value is in the virtual-APIC page already, RIP past the
+ * instruction (SDM Vol. 3C, 30.4.3.3); the qualification is the register's offset. */
+int vmx_exit_apic_write(struct vcpu *v)
+{
+	vlapic_trapped_write(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xfff, rdtsc());
+	return HANDLED;
+}
+
+/* INS/OUTS: the I/O qualification `q` (SDM Vol. 3C, 28.2.1, Table 28-5: bits 2:0 size - 1, bit 3
+ * IN, bit 4 string, bit 5 REP, bits 31:16 the port) and, when the CPU fills it for INS/OUTS
+ * (IA32_VMX_BASIC[54], SDM Vol. 3D, A.1), the instruction-information field (28.2.5, Table 28-8:
+ * bits 9:7 address size, bits 17:15 segment, OUTS only). */
+int vmx_handle_string_io(struct vcpu *v, uint64_t q)
+{
+	static int info_valid = -1;
+	struct vcpu_exit e = { .kind = VCPU_EXIT_IO, .len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
+			       .io = { q >> 16, (q & 7) + 1,
+				       VCPU_IO_STRING | (q & (1 << 3) ? VCPU_IO_IN : 0) | (q & (1 << 5) ? VCPU_IO_REP : 0),
+				       VCPU_IO_NOOPS, VCPU_IO_NOOPS } };
+
+	if (info_valid < 0)
+		info_valid = (rdmsr(MSR_IA32_VMX_BASIC) >> 54) & 1;
+	if (info_valid) {
+		uint32_t info = vmcs_read32(VMX_INSTRUCTION_INFO);
+
+		e.io.asz = (info >> 7) & 7;
+		e.io.seg = (info >> 15) & 7;
+	}
+	return vmx_retire(vcpu_handle_string_io(v, &e));
+}

@@ -38,39 +38,22 @@ static inline bool guest_long_mode(struct vcpu *v)
 }
 
 /* The code-segment size the instruction at RIP was fetched with (SDM Vol. 3A, 3.4.5: CS.L and CS.D). */
-static inline enum cpu_mode guest_mode(void)
+static inline enum cpu_mode guest_mode(struct vcpu *v)
 {
-	uint32_t cs = vmcs_read32(GUEST_CS_AR_BYTES);
+	unsigned cs;
 
-	if (!(vmcs_read(GUEST_CR0) & CR0_PE) || (vmcs_read(GUEST_RFLAGS) & (1u << 17)))
+	if (!(vcpu_get_cr0(v) & CR0_PE) || (vcpu_get_rflags(v) & (1u << 17)))
 		return MODE_REAL;                       /* real or virtual-8086 mode */
-	if ((vmcs_read(GUEST_IA32_EFER) & EFER_LMA) && (cs & (1u << 13)))
+	cs = vcpu_get_seg(v, VCPU_CS).attr;
+	if (guest_long_mode(v) && (cs & SEG_ATTR_L))
 		return MODE_LONG64;
-	return cs & (1u << 14) ? MODE_PROT32 : MODE_PROT16;
+	return cs & SEG_ATTR_DB ? MODE_PROT32 : MODE_PROT16;
 }
 
 /* The guest's paging state, for walking its page tables (vmx/gpt.c). (mmio.c) */
-void vmx_gpt_context(struct vcpu *v, struct gpt_ctx *c);
+void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 
 /* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the
  * preemption timer counts only guest time (SDM Vol. 3C, 26.5.1), so make the next entry set it
  * afresh from the TSC. HANDLED, or VCPU_PREEMPTED when the slice is over. (exit.c) */
 int vmx_slice_left(struct vcpu *v);
-
-/* --- until cr.c, mmio.c and strio.c move to the vendor interface ---------------------------- */
-
-#define inject_exception vcpu_inject_exception
-
-static inline uint64_t get_gpr(struct vcpu *v, unsigned n)
-{
-	return vcpu_get_gpr(v, n);
-}
-
-static inline void set_gpr(struct vcpu *v, unsigned n, uint64_t val)
-{
-	vcpu_set_gpr(v, n, val);
-}
-
-int vmx_handle_ept_violation(struct vcpu *v);         /* mmio.c */
-int vmx_handle_apic_access(struct vcpu *v);
-int vmx_handle_apic_write(struct vcpu *v);
