@@ -1,9 +1,10 @@
 /* VM-exit dispatch: one switch on the basic exit reason (SDM Vol. 3D, Appendix C) calls one
  * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
  * misbehaviour stops that guest, never the hypervisor. Here: the dispatcher, the injection step before
- * every VM entry, and the small handlers; by subject in their own files: CPUID (cpuid.c), MSRs (msr.c),
- * control registers and XSETBV (cr.c), EPT violations, MMIO and the APIC-virtualization exits
- * (mmio.c), string I/O (strio.c). */
+ * every VM entry, and the small handlers. The vendor-neutral handlers (vcpu/exit.h), by subject in
+ * their own files: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT violations,
+ * MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads their exits'
+ * operands from the VMCS. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
@@ -135,23 +136,6 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
-
-/* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
- * interrupt, NMI, INIT or SMI resumes it; the interrupt's handler returns after the HLT). */
-static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
-{
-	skip_instruction();
-	v->halted_if = vmcs_read(GUEST_RFLAGS) & RFLAGS_IF;
-	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
-		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
-			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
-	v->state = VCPU_HALTED;
-	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
-		v->state = VCPU_RUNNING;    /* already due: HLT ends at once */
-		return HANDLED;
-	}
-	return VCPU_BLOCKED;
-}
 
 /* A #DB the exception bitmap intercepted (vcpu.c), given back to the guest as the CPU would have
  * delivered it. The exit qualification holds the DR6 bits the #DB reports (SDM Vol. 3C, 28.2.1,
@@ -525,7 +509,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); break;
 	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
 	case EXIT_EPT_VIOLATION:      r = vmx_exit_npf(v); break;
-	case EXIT_HLT:                r = handle_hlt(v); break;
+	case EXIT_HLT:                r = vmx_exit_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
 	case EXIT_APIC_ACCESS:        r = vmx_exit_apic_access(v); break;
 	case EXIT_APIC_WRITE:         r = vmx_exit_apic_write(v); break;

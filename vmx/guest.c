@@ -258,3 +258,10 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 	}
 	return vmx_retire(vcpu_handle_string_io(v, &e));
 }
+
+int vmx_exit_hlt(struct vcpu *v)
+{
+	struct vcpu_exit e = { .kind = VCPU_EXIT_HLT, .len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+
+	return vmx_retire(vcpu_handle_hlt(v, &e));
+}

@@ -15,9 +15,6 @@
 #include "vmx/exit.h"
 #include "vmx/gpt.h"
 #include "vmx/vmx.h"
-/* Until cr.c, mmio.c and strio.c see the guest through vcpu/guest.h only: */
-#include "vmx/skip.h"
-#include "vmx/vmcs.h"
 
 #define inject_gp(v) vcpu_inject_exception(v, VEC_GP, true, 0)
 #define inject_ud(v) vcpu_inject_exception(v, VEC_UD, false, 0)
