@@ -117,7 +117,7 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 	enum vdev_result r;
 
 	if (string)
-		return vmx_handle_string_io(v, q);
+		return vmx_exit_string_io(v, q);
 	skip_instruction();
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
 		return vm_end(v, (int)a.value);

@@ -31,7 +31,7 @@ int vmx_exit_npf(struct vcpu *v);
 int vmx_exit_apic_access(struct vcpu *v);
 int vmx_exit_apic_write(struct vcpu *v);
 int vmx_exit_hlt(struct vcpu *v);
-int vmx_handle_string_io(struct vcpu *v, uint64_t q);   /* IN/OUT's exit (exit.c) when it is INS/OUTS */
+int vmx_exit_string_io(struct vcpu *v, uint64_t q);   /* IN/OUT's exit (exit.c) when it is INS/OUTS */
 
 /* CR0/CR4 ownership (vcpu.c): the guest/host masks and the real value for a guest-visible one. */
 uint64_t vcpu_cr0_mask(void);

@@ -196,6 +196,8 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint3
 /* Control-register accesses: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-3 (bits 3:0 the
  * register, 5:4 the access type in enum vcpu_cr_access's order, 11:8 the general register, 31:16
  * LMSW's source). */
+_Static_assert(VCPU_CR_WRITE == 0 && VCPU_CR_READ == 1 && VCPU_CR_CLTS == 2 && VCPU_CR_LMSW == 3,
+	       "SDM Vol. 3C, Table 28-3: access type 0 MOV to CR, 1 MOV from CR, 2 CLTS, 3 LMSW");
 int vmx_exit_cr(struct vcpu *v)
 {
 	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
@@ -208,6 +210,8 @@ int vmx_exit_cr(struct vcpu *v)
 /* EPT violations: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-7 (bits 2:0 the access, read,
  * write, fetch; bits 5:3 what the entry allowed: VCPU_MEM_*'s bits), and the guest-physical address
  * (28.2.5). */
+_Static_assert(VCPU_MEM_READ == 1 && VCPU_MEM_WRITE == 2 && VCPU_MEM_FETCH == 4 && VCPU_MEM_READABLE == 8 &&
+	       VCPU_MEM_WRITABLE == 16 && VCPU_MEM_EXECUTABLE == 32, "SDM Vol. 3C, Table 28-7, bits 5:0");
 int vmx_exit_npf(struct vcpu *v)
 {
 	struct vcpu_exit e = { .gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS), .kind = VCPU_EXIT_NPF,
@@ -240,7 +244,7 @@ int vmx_exit_apic_write(struct vcpu *v)
  * IN, bit 4 string, bit 5 REP, bits 31:16 the port) and, when the CPU fills it for INS/OUTS
  * (IA32_VMX_BASIC[54], SDM Vol. 3D, A.1), the instruction-information field (28.2.5, Table 28-8:
  * bits 9:7 address size, bits 17:15 segment, OUTS only). */
-int vmx_handle_string_io(struct vcpu *v, uint64_t q)
+int vmx_exit_string_io(struct vcpu *v, uint64_t q)
 {
 	static int info_valid = -1;
 	struct vcpu_exit e = { .kind = VCPU_EXIT_IO, .len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),

@@ -1,6 +1,7 @@
 /* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
- * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the VMCS TSC
- * offset (vmx/tsc.h), the speculation controls the CPU has (arch/x86/spec.c); any other raises #GP. */
+ * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the TSC offset
+ * the back end gives the CPU (vmx/tsc.h, vcpu_set_tsc_offset), the speculation controls the CPU has
+ * (arch/x86/spec.c); any other raises #GP. Vendor-neutral: over vcpu/guest.h. */
 #include "arch/x86/spec.h"
 #include "vmx/handler.h"
 #include "vmx/tsc.h"
