@@ -418,18 +418,20 @@ static void reset_runtime(struct vm *g)
  * reports "hv: guest NAME <verb>: REASON", frees what it took and returns false. */
 static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 {
-	const void *file = (const void *)c->mod->start;
-	size_t file_size = c->mod->end - c->mod->start;
 	uint8_t rsdp[ACPI_RSDP_LEN];
 	struct vcpu_state start;
 	char why[160];
+	struct loader_job job = {
+		.file = (const void *)c->mod->start, .size = c->mod->end - c->mod->start,
+		.cmdline = g->args, .ram = g->mem_size, .extra = c->extra, .nextra = c->nextra,
+		.start = &start, .why = why, .whylen = sizeof(why),
+	};
 	int err;
 
 	g->t_create = rdtsc();
 	/* The image says its boot protocol (Linux, Multiboot2, Multiboot1): checked whole before any
-	 * memory is taken. */
-	if (loader_load_guest(file, file_size, g->args, g->mem_size, c->extra, c->nextra, 0, NULL, 0,
-			      NULL, NULL, &start, why, sizeof(why))) {
+	 * memory is taken (no write function: nothing written). */
+	if (loader_load_guest(&job)) {
 		build_failed(g, verb, "bad image: %s", why);
 		return false;
 	}
@@ -450,9 +452,12 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 			     "cannot set up its RAM");
 		return false;
 	}
-	if (write_acpi(g, rsdp) ||
-	    (err = loader_load_guest(file, file_size, g->args, g->mem_size, c->extra, c->nextra, g->rsdp_gpa,
-				     rsdp, sizeof(rsdp), write_guest, &g->mem, &start, why, sizeof(why)))) {
+	job.rsdp_gpa = g->rsdp_gpa;
+	job.rsdp = rsdp;
+	job.rsdp_len = sizeof(rsdp);
+	job.write = write_guest;
+	job.ctx = &g->mem;
+	if (write_acpi(g, rsdp) || (err = loader_load_guest(&job))) {
 		build_failed(g, verb, "out of memory while loading its image");
 		gmem_destroy(&g->mem);
 		return false;

@@ -45,7 +45,11 @@ printf 'c\nquit\n' >"$dir/dbg.rc"
 # No setsid: it may fork, and $! would not be Bochs. The wrapper execs bochs-bin, so $! is Bochs.
 TERM=dumb bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
 pid=$!
-trap 'kill -KILL "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# Its term display draws on a pseudo-terminal of its own (named in bochs.out): read it for the whole
+# run, or Bochs blocks once its buffers are full and the guest freezes (tests/lib/runner.py, ScreenDrain).
+python3 "$(dirname "$0")/../tests/lib/runner.py" drain-screen "$dir/bochs.out" "$pid" &
+drain=$!
+trap 'kill -KILL "$pid" 2>/dev/null || true; kill "$drain" 2>/dev/null || true; rm -rf "$dir"' EXIT
 end=$(( $(date +%s) + limit ))
 # The guest's own lines start with its name and a colon (GRUB's screen output does not).
 while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do

@@ -202,30 +202,31 @@ static int check_args(const void *rsdp, size_t rsdp_len, const struct loader_fil
  * reported as that (Multiboot2 first). The order is GRUB's preference for a kernel with both
  * Multiboot headers.
  */
-int loader_load_guest(const void *file, size_t size, const char *cmdline, uint64_t ram,
-		      const struct loader_file *extra, unsigned nextra,
-		      uint64_t rsdp_gpa, const void *rsdp, size_t rsdp_len,
-		      loader_write_fn write, void *ctx, struct vcpu_state *start, char *why, size_t whylen)
+int loader_load_guest(const struct loader_job *job)
 {
+	const void *file = job->file;
+	size_t size = file ? job->size : 0;
+	const char *cmdline = job->cmdline;
+	char *why = job->why;
+	size_t whylen = job->whylen;
 	int mb2, mb1, err;
 
 	if (why && whylen)
 		why[0] = '\0';
-	if (!file)
-		size = 0;
-	err = check_args(rsdp, rsdp_len, extra, nextra, ram, why, whylen);
+	err = check_args(job->rsdp, job->rsdp_len, job->extra, job->nextra, job->ram, why, whylen);
 	if (err)
 		return err;
 	if (linux_is_bzimage(file, size))
-		return linux_load_guest(file, size, cmdline, ram, extra, nextra, rsdp_gpa, write, ctx, start,
-					why, whylen);
+		return linux_load_guest(file, size, cmdline, job->ram, job->extra, job->nextra, job->rsdp_gpa,
+					job->write, job->ctx, job->start, why, whylen);
 	mb2 = mb2_header_seen(file, size);
 	mb1 = mb1_header_seen(file, size);
 	if (mb2 == 2 || (mb2 == 1 && mb1 != 2))
-		return mb2_load_guest(file, size, cmdline, ram, extra, nextra, rsdp, rsdp_len, write, ctx,
-				      start, why, whylen);
+		return mb2_load_guest(file, size, cmdline, job->ram, job->extra, job->nextra, job->rsdp,
+				      job->rsdp_len, job->write, job->ctx, job->start, why, whylen);
 	if (mb1)
-		return mb1_load_guest(file, size, cmdline, ram, extra, nextra, write, ctx, start, why, whylen);
+		return mb1_load_guest(file, size, cmdline, job->ram, job->extra, job->nextra, job->write,
+				      job->ctx, job->start, why, whylen);
 	loader_say(why, whylen, "not a kernel we can boot: no Linux setup header (\"HdrS\" at 0x202), no "
 		   "Multiboot2 header in the first 32 KiB, no Multiboot header in the first 8 KiB");
 	return -ENOEXEC;

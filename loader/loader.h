@@ -58,8 +58,27 @@ struct loader_file {
 	const char *cmdline;
 };
 
+/* One guest to load: what loader_load_guest reads and where it writes, by name (designated
+ * initializers; a field left out is 0/NULL, which means "none" for each optional one). */
+struct loader_job {
+	const void *file;               /* the guest's image (its module) */
+	size_t size;
+	const char *cmdline;            /* its command line (the module line's words) */
+	uint64_t ram;                   /* bytes of guest RAM from GPA 0 */
+	const struct loader_file *extra;  /* the files `for=NAME` lines hand it, in order */
+	unsigned nextra;
+	uint64_t rsdp_gpa;              /* ACPI RSDP for boot_params.acpi_rsdp_addr (0 = none) */
+	const void *rsdp;               /* a copy of its bytes for the Multiboot2 ACPI tag (NULL = no tag) */
+	size_t rsdp_len;
+	loader_write_fn write;          /* writes guest memory; NULL = check only, write nothing */
+	void *ctx;                      /* write's first argument */
+	struct vcpu_state *start;       /* filled: the first vCPU's start state */
+	char *why;                      /* filled: a one-line reason or description (NULL = none) */
+	size_t whylen;
+};
+
 /*
- * Recognizes the image (Linux bzImage by its setup header "HdrS" at 0x202; Multiboot2 header; Multiboot1
+ * Recognizes job->file (Linux bzImage by its setup header "HdrS" at 0x202; Multiboot2 header; Multiboot1
  * header (magic 0x1BADB002 in the first 8 KiB); else a clear error), checks it fits `ram` bytes of guest
  * RAM, writes the guest's memory through `write` (segments, boot information / boot_params + command
  * line + e820 + initrd/modules placement), and fills *start. `extra` lists the files handed to this
@@ -76,8 +95,5 @@ struct loader_file {
  * caller can refuse a guest before it allocates its memory). On success why holds a one-line
  * description of what was loaded, e.g. "Linux bzImage, boot protocol 2.15, ...".
  */
-int loader_load_guest(const void *file, size_t size, const char *cmdline, uint64_t ram,
-		      const struct loader_file *extra, unsigned nextra,
-		      uint64_t rsdp_gpa, const void *rsdp, size_t rsdp_len,
-		      loader_write_fn write, void *ctx, struct vcpu_state *start, char *why, size_t whylen);
+int loader_load_guest(const struct loader_job *job);
 

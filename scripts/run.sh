@@ -30,12 +30,16 @@ printf 'c\nquit\n' >"$dir/dbg.rc"
 : >"$dir/serial.log"
 
 # Bochs runs in its own session (setsid), so the terminal's Ctrl-C reaches only this script and the
-# bridge, which then kill it (Bochs ignores SIGTERM: KILL). Its term display goes to a file, never to
-# this terminal.
+# bridge, which then kill it (Bochs ignores SIGTERM: KILL). Its term display draws on a pseudo-terminal
+# of its own (named in bochs.out), never on this terminal; drain-screen reads it for the whole run, or
+# Bochs blocks once its buffers are full and the machine freezes (tests/lib/runner.py, ScreenDrain).
 TERM=dumb setsid bochs -q -f "$dir/bochsrc" -rc "$dir/dbg.rc" </dev/null >"$dir/bochs.out" 2>&1 &
 bochs_pid=$!
+python3 "$runner" drain-screen "$dir/bochs.out" "$bochs_pid" "$dir/screen.tail" &
+drain_pid=$!
 stop() {
 	kill -KILL "$bochs_pid" 2>/dev/null || true
+	kill "$drain_pid" 2>/dev/null || true
 }
 trap 'stop; echo; echo "run: stopped (logs in $dir)"; exit 130' INT TERM
 trap stop EXIT

@@ -252,23 +252,51 @@ GRUB_TSC = ["serial --unit=0 --speed=115200", "terminal_output serial",
             "rdmsr 0x10 -v tsc", "echo grub: boot tsc=0x$tsc"]
 
 
-def linux_bench_scenarios() -> List[Scenario]:
+# The boots side by side (`make bench K=linux`): bare on 1 and 2 CPUs, and as a guest with 1 vCPU (eager,
+# then alloc=lazy) and with 2 vCPUs beside a memcheck; each row against the bare boot on as many CPUs.
+LINUX_BOOTS = [  # (scenario, row, bare scenario it is compared with)
+    ("bench-linux-bare", "bare, 1 CPU", "bench-linux-bare"),
+    ("bench-linux-guest-idle0", "guest, 1 vCPU", "bench-linux-bare"),
+    ("bench-linux-guest-lazy", "guest, 1 vCPU, alloc=lazy", "bench-linux-bare"),
+    ("bench-linux-bare-2cpu", "bare, 2 CPUs", "bench-linux-bare-2cpu"),
+    ("bench-linux-guest-2vcpu", "guest, 2 vCPUs beside a memcheck", "bench-linux-bare-2cpu"),
+]
+LINUX_MARKS = [r"grub: boot tsc=0x[0-9a-f]+", r"linux: init tsc=\d+", r"linux: idle start tsc=\d+",
+               r"linux: idle end tsc=\d+", r"linux: init done tsc=\d+"]
+
+
+def linux_guest_scenario(name: str, cpus: int, args: str, idle: int = 0, beside=()) -> Scenario:
     from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
-    marks = [r"grub: boot tsc=0x[0-9a-f]+", r"linux: init tsc=\d+", r"linux: idle start tsc=\d+",
-             r"linux: idle end tsc=\d+", r"linux: init done tsc=\d+"]
-    bare = Scenario("bench-linux-bare", emulator="bochs", cpus=1, mem=128, timeout=900, bare=True,
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=900 * cpus, needs_vmx=True,
+                    modules=[linux_kernel("name=linux mem=128M %s %s bench_idle=%d" % (args, LINUX_ARGS, idle)),
+                             linux_initrd("linux")] + list(beside),
+                    grub_boot=GRUB_TSC, expect=LINUX_MARKS + [r"hv: guest linux start-up: .* at TSC \d+",
+                                                              r"hv: guest linux exited code=0", ALL_DONE],
+                    forbid=[r"hv: no virtualization"])
+
+
+def linux_bare_scenario(name: str, cpus: int) -> Scenario:
+    from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=128, timeout=900 * cpus, bare=True,
                     modules=[linux_kernel(LINUX_ARGS + " bench_idle=0"), linux_initrd("linux")],
-                    grub_boot=GRUB_TSC, expect=marks, end=r"linux: init done", settle=5, timeout_ok=True)
-    hv = [Scenario("bench-linux-guest-idle%d" % s, emulator="bochs", cpus=1, mem=256, timeout=900, needs_vmx=True,
-                   modules=[linux_kernel("name=linux mem=128M %s bench_idle=%d" % (LINUX_ARGS, s)),
-                            linux_initrd("linux")],
-                   grub_boot=GRUB_TSC, expect=marks + [r"hv: guest linux start-up: .* at TSC \d+",
-                                                       r"hv: guest linux exited code=0", ALL_DONE],
-                   forbid=[r"hv: no virtualization"])
-          for s in (0, LINUX_IDLE_S)]
+                    grub_boot=GRUB_TSC, expect=LINUX_MARKS, end=r"linux: init done", settle=5, timeout_ok=True)
+
+
+def linux_bench_scenarios() -> List[Scenario]:
+    return [linux_bare_scenario("bench-linux-bare", 1),
+            linux_guest_scenario("bench-linux-guest-idle0", 1, ""),
+            linux_guest_scenario("bench-linux-guest-lazy", 1, "alloc=lazy"),
+            linux_bare_scenario("bench-linux-bare-2cpu", 2),
+            linux_guest_scenario("bench-linux-guest-2vcpu", 2, "vcpus=2 cpu=0,1",
+                                 beside=[guest("memcheck", "name=mc mem=16M yields=4")])]
+
+
+def linux_idle_scenarios() -> List[Scenario]:
+    """Idle at the shell: the guest with `sleep S` in /init against the sleep-0 run, and linux-shell."""
     from scenarios import SCENARIOS
     shell = [sc for sc in SCENARIOS if sc.name == "linux-shell"]  # the monitor's exits, shell idle at its prompt
-    return [bare] + hv + shell
+    return [linux_guest_scenario("bench-linux-guest-idle0", 1, ""),
+            linux_guest_scenario("bench-linux-guest-idle%d" % LINUX_IDLE_S, 1, "", LINUX_IDLE_S)] + shell
 
 
 def linux_marks(log: str, name: str) -> Dict[str, int]:
@@ -291,33 +319,50 @@ def linux_exits(log: str, name: str) -> Tuple[int, Dict[str, int]]:
 
 
 def linux_tables(logs: Dict[str, str]) -> List[Table]:
-    bn, gn, ign = "bench-linux-bare", "bench-linux-guest-idle0", "bench-linux-guest-idle%d" % LINUX_IDLE_S
-    b, g, i = linux_marks(logs[bn], bn), linux_marks(logs[gn], gn), linux_marks(logs[ign], ign)
     M = lambda t: "%.1f" % (t / 1e6)
-    b_linux, g_linux = b["init"] - b["grub"], g["init"] - g["entry"]
-    rows = [["bare (Bochs, 128 MiB)", M(b["init"]), M(b["grub"]), "-", M(b_linux), "1.00", "1.00"],
-            ["guest (mem=128M, Bochs 256 MiB)", M(g["init"]), M(g["grub"]), M(g["entry"] - g["grub"]), M(g_linux),
-             "%.2f" % (g["init"] / b["init"]), "%.2f" % (g_linux / b_linux)]]
-    boot = ("Linux to /init: Debian 12 %s, busybox initramfs, `%s`, Bochs corei7_skylake_x, 1 CPU; M = million TSC "
-            "ticks = million emulated instructions, all from Bochs's power-on (the guest's TSC is the host's). "
-            "to /init: /init's first command (/bin/tsc); BIOS+GRUB: GRUB's RDMSR of the TSC after loading the files, "
-            "before `boot`; hv set-up: from there to the guest's first entry (the hypervisor's boot, the guest's "
-            "creation: 128 MiB cleared, kernel and initrd copied; console lines); Linux: the kernel's own part "
-            "(bare: from GRUB's `boot`, guest: from its first entry). Goal: guest <= 1.3x bare"
-            % (re.search(r"linux: kernel (\S+)", logs[gn]).group(1) if re.search(r"linux: kernel (\S+)", logs[gn])
-               else "kernel", "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"))
-    boot_cols = ["boot", "to /init M", "BIOS+GRUB M", "hv set-up M", "Linux M", "x bare (total)", "x bare (Linux)"]
+    marks = {n: linux_marks(logs[n], n) for n, _, _ in LINUX_BOOTS}
+    exits = {n: linux_exits(logs[n], n) for n, _, _ in LINUX_BOOTS if "entry" in marks[n]}
+    rows = []
+    for n, row, bare in LINUX_BOOTS:
+        m, b = marks[n], marks[bare]
+        b_linux = b["init"] - b["grub"]
+        linux = m["init"] - m.get("entry", m["grub"])
+        ram = re.search(r"hv: guest linux host memory: (\d+) KiB RAM", logs[n])
+        rows.append([row, M(m["init"]), M(m["grub"]), M(m["entry"] - m["grub"]) if "entry" in m else "-", M(linux),
+                     "%.2f" % (m["init"] / b["init"]), "%.2f" % (linux / b_linux),
+                     "{:,}".format(exits[n][0]) if n in exits else "-",
+                     "%d" % (int(ram.group(1)) // 1024) if ram else "-"])
+    gn = "bench-linux-guest-idle0"
+    kernel = re.search(r"linux: kernel (\S+)", logs[gn])
+    boot = ("Linux to /init: Debian 12 %s, busybox initramfs (its gzip initrd given with `module2 --nounzip`), `%s`, "
+            "Bochs corei7_skylake_x; M = million TSC ticks = million emulated instructions, all from Bochs's "
+            "power-on (the guest's TSC is the host's). to /init: /init's first command (/bin/tsc); BIOS+GRUB: "
+            "GRUB's RDMSR of the TSC after loading the files, before `boot`; hv set-up: from there to the guest's "
+            "first entry (the hypervisor's boot, the guest's creation, kernel and initrd copied; console lines); "
+            "Linux: the kernel's own part (bare: from GRUB's `boot`, guest: from its first entry); x bare: against "
+            "the bare boot on as many CPUs; exits: the guest's, first entry to power-off; host RAM: what backs the guest's "
+            "128 MiB at its power-off (the hypervisor's `host memory:` line). Goal: guest <= 1.3x bare"
+            % (kernel.group(1) if kernel else "kernel", "console=ttyS0 quiet 8250.nr_uarts=1 cryptomgr.notests"))
+    boot_cols = ["boot", "to /init M", "BIOS+GRUB M", "hv set-up M", "Linux M", "x bare (total)", "x bare (Linux)",
+                 "exits", "host RAM MiB"]
 
-    # Exits of the whole guest run: first entry to power-off (the idle0 run: /init's lines, no sleep).
+    # Exits of each guest run by kind, side by side: first entry to power-off after /init's lines.
+    guests = [(n, row) for n, row, _ in LINUX_BOOTS if n in exits]
+    kinds = sorted({k for n, _ in guests for k in exits[n][1]}, key=lambda k: -sum(exits[n][1].get(k, 0)
+                                                                                   for n, _ in guests))
+    ex_rows = [[k] + [exits[n][1].get(k, 0) for n, _ in guests] for k in kinds]
+    ex_rows.append(["total"] + [exits[n][0] for n, _ in guests])
+    run = {n: (marks[n]["init done"] - marks[n]["entry"]) / 1e6 for n, _ in guests}
+    ex_rows.append(["run, M ticks"] + ["%.1f" % run[n] for n, _ in guests])
+    ex_title = ("Linux guests' VM exits by kind, the whole run (first entry to ACPI power-off after /init's lines, "
+                "hypervisor included): the hypervisor's `exits:` line")
+    return [(boot, boot_cols, rows), (ex_title, ["exit"] + [row for _, row in guests], ex_rows)]
+
+
+def shell_idle_tables(logs: Dict[str, str]) -> List[Table]:
+    gn, ign = "bench-linux-guest-idle0", "bench-linux-guest-idle%d" % LINUX_IDLE_S
+    g, i = linux_marks(logs[gn], gn), linux_marks(logs[ign], ign)
     total, by = linux_exits(logs[gn], gn)
-    run = g["init done"] - g["entry"]
-    ex_rows = [[r, c, "%.1f" % (100.0 * c / total), "%.2f" % (c / (run / 1e6))]
-               for r, c in sorted(by.items(), key=lambda rc: -rc[1])]
-    ex_rows.append(["total", total, "100.0", "%.2f" % (total / (run / 1e6))])
-    exits = ("Linux guest's VM exits by reason, the whole run (first entry to ACPI power-off after /init's lines: "
-             "%.1f M TSC ticks, hypervisor included; to /init: %.1f M): the hypervisor's `exits:` line"
-             % (run / 1e6, g_linux / 1e6))
-
     # Idle at the shell: the run with sleep S less the run with sleep 0 (boot and /init's lines cancel out).
     ti, bi = linux_exits(logs[ign], ign)
     win_i, win_0 = i["idle end"] - i["idle start"], g["idle end"] - g["idle start"]
@@ -344,8 +389,7 @@ def linux_tables(logs: Dict[str, str]) -> List[Table]:
     prompt = ("Linux guest idle at its shell prompt (scenario linux-shell, the guest alone on CPU 1 of 2): the "
               "monitor's `exits linux` twice, %.2f s of TSC time apart, nothing typed to the guest in between"
               % secs)
-    return [(boot, boot_cols, rows), (exits, ["exit reason", "count", "%", "per M ticks"], ex_rows),
-            (idle, ["exit reason", "exits", "per s"], idle_rows),
+    return [(idle, ["exit reason", "exits", "per s"], idle_rows),
             (prompt, ["exit reason", "exits", "per s"], prompt_rows)]
 
 
@@ -367,6 +411,7 @@ BENCHES = [
           irq_ipi_table),
     Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
     Bench("linux", linux_bench_scenarios(), linux_tables),
+    Bench("shell-idle", linux_idle_scenarios(), shell_idle_tables),
 ]
 
 
@@ -397,7 +442,8 @@ def main() -> int:
             print("%-20s %s" % (b.name, ", ".join(s.name for s in b.scenarios)))
         return 0
 
-    scens = sorted((s for b in benches for s in b.scenarios), key=lambda s: -s.cost())
+    unique = {s.name: s for b in benches for s in b.scenarios}   # a scenario two benchmarks share runs once
+    scens = sorted(unique.values(), key=lambda s: -s.cost())
     results = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:

@@ -27,7 +27,8 @@ from scenarios import SCENARIOS  # noqa: E402
 UNIT_TIMEOUT = 300
 DURATIONS = os.path.join(TESTS_OUT, "durations.json")
 # The checks of the source tree: test name -> its script in tests/ (exit 0: pass; its output: the problems).
-CHECKS = {"deps/one-way": "check_deps.py", "docs/links": "check_docs.py", "vcpu/exit-kinds": "check_exit_kinds.py"}
+CHECKS = {"deps/one-way": "check_deps.py", "docs/links": "check_docs.py", "vcpu/exit-kinds": "check_exit_kinds.py",
+          "runner/bochs-screen": "check_screen.py"}
 
 
 def unit_tests():

@@ -5,7 +5,7 @@
 #include "vmx/cpuid_policy.h"
 #include "vmx/handler.h"
 
-/* What the host and the VMX controls offer, settled at the first CPUID exit (after vmx_probe and
+/* What the host and the back end offer, settled at the first CPUID exit (after vmx_probe and
  * vcpu_global_init, which settle vmx_caps and vcpu_xcr0_allowed). */
 static struct cpuid_cfg host_cfg;
 
@@ -14,14 +14,14 @@ static void settle_host_cfg(void)
 	host_cfg.host_max_ext = cpuid(0x80000000u, 0).eax;
 	host_cfg.xcr0_allowed = vcpu_xcr0_allowed;
 	host_cfg.tsc_khz = tsc_khz;
-	host_cfg.invpcid = vmx_caps.cpu2 & SEC_INVPCID;
-	host_cfg.rdtscp = vmx_caps.cpu2 & SEC_RDTSCP;
+	host_cfg.invpcid = vcpu_offers() & VCPU_OFFERS_INVPCID;
+	host_cfg.rdtscp = vcpu_offers() & VCPU_OFFERS_RDTSCP;
 	host_cfg.tsc_adjust = vcpu_tsc_adjust_emulated();
 	host_cfg.spec_7_edx = spec_guest_cpuid7_edx();
 	host_cfg.host_max_basic = cpuid(0, 0).eax;   /* last: non-zero says the rest is settled */
 }
 
-int vmx_handle_cpuid(struct vcpu *v)
+int vcpu_handle_cpuid(struct vcpu *v)
 {
 	struct cpuid_regs host = { 0, 0, 0, 0 }, r;
 	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
@@ -37,7 +37,7 @@ int vmx_handle_cpuid(struct vcpu *v)
 	c.index = v->index;
 	c.nvcpus = v->vm->nvcpus;
 	c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
-	c.cr4 = vmcs_read(GUEST_CR4);
+	c.cr4 = vcpu_get_cr4(v);
 	leaf = cpuid_guest_leaf(&c, leaf);
 	if (cpuid_needs_host(&c, leaf))
 		host = cpuid(leaf, sub);
@@ -47,6 +47,5 @@ done:
 	v->regs.rbx = r.ebx;
 	v->regs.rcx = r.ecx;
 	v->regs.rdx = r.edx;
-	skip_instruction();
-	return HANDLED;
+	return RETIRED;
 }

@@ -6,8 +6,8 @@
 
 #define CR4_SMXE  (1ull << 14)   /* GETSEC enabled (SDM Vol. 3A, 2.5); reserved with SMX hidden */
 
-/* Loads the four PAE PDPTEs from guest memory into the VMCS, as MOV to CR0 would have (SDM Vol. 3A,
- * 4.4.1; with EPT they come from the VMCS on entry, SDM Vol. 3C, 27.3.2.4). */
+/* Loads the four PAE PDPTEs from guest memory into the CPU, as MOV to CR0 would have (SDM Vol. 3A,
+ * 4.4.1). */
 static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 {
 	uint64_t pdpte[4];
@@ -19,15 +19,14 @@ static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 	for (unsigned i = 0; i < 4; i++)
 		if ((pdpte[i] & 1) && (pdpte[i] & (0x1e6ull | ~((1ull << cpu_phys_bits()) - 1))))
 			return false;
-	for (unsigned i = 0; i < 4; i++)
-		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
+	vcpu_set_pdptes(v, pdpte);
 	return true;
 }
 
 static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t val)
 {
-	uint64_t old = vmcs_read(CR0_READ_SHADOW), efer = vmcs_read(GUEST_IA32_EFER);
-	uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
+	uint64_t old = vcpu_get_cr0(v), efer = vcpu_get_efer(v), cr4 = vcpu_get_cr4(v);
+	bool cs64 = efer & EFER_LMA && (vcpu_get_seg(v, VCPU_CS).attr & SEG_ATTR_L);   /* 64-bit mode */
 	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
 
 	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
@@ -35,80 +34,69 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 	 * compatibility mode only, SDM Vol. 3A, 10.8.5.4), entering IA-32e mode from a 64-bit code segment.
 	 * Letting any through would only make the next VM entry fail. */
 	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
-	    (pg_off && (vmcs_read(GUEST_CR4) & CR4_PCIDE)) ||
-	    (pg_off && (efer & EFER_LMA) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13))) || /* 64-bit mode */
-	    (pg_on && (efer & EFER_LME) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))) {
+	    (pg_off && (cr4 & CR4_PCIDE)) || (pg_off && cs64) ||
+	    (pg_on && (efer & EFER_LME) && (vcpu_get_seg(v, VCPU_CS).attr & SEG_ATTR_L))) {
 		inject_gp(v);
 		return HANDLED;
 	}
 	/* IA-32e mode is entered and left through CR0.PG with EFER.LME set (SDM Vol. 3A, 10.8.5). */
 	if (pg_on && (efer & EFER_LME)) {
-		if (!(vmcs_read(GUEST_CR4) & CR4_PAE)) {
+		if (!(cr4 & CR4_PAE)) {
 			inject_gp(v);
 			return HANDLED;
 		}
-		vmcs_write(GUEST_IA32_EFER, efer | EFER_LMA);
-		vmcs_write(VM_ENTRY_CONTROLS, entry | ENTRY_IA32E_MODE);
+		vcpu_set_efer(v, efer | EFER_LMA);
 	} else if (pg_off && (efer & EFER_LMA)) {
-		vmcs_write(GUEST_IA32_EFER, efer & ~EFER_LMA);
-		vmcs_write(VM_ENTRY_CONTROLS, entry & ~ENTRY_IA32E_MODE);
-	} else if (pg_on && (vmcs_read(GUEST_CR4) & CR4_PAE)) {
-		if (!load_pdptes(v, vmcs_read(GUEST_CR3))) {
+		vcpu_set_efer(v, efer & ~EFER_LMA);
+	} else if (pg_on && (cr4 & CR4_PAE)) {
+		if (!load_pdptes(v, vcpu_get_cr3(v))) {
 			inject_gp(v);   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
 			return HANDLED;
 		}
 	}
-	vmcs_write(CR0_READ_SHADOW, val);
-	vmcs_write(GUEST_CR0, vcpu_cr0_real(val));
-	return HANDLED;
+	vcpu_set_cr0(v, val);
+	return RETIRED;
 }
 
-int vmx_handle_cr(struct vcpu *v)
+int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e)
 {
-	/* Exit qualification for control-register accesses. SDM Vol. 3C, 28.2.1, Table 28-3. */
-	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
-	unsigned cr = q & 15, type = (q >> 4) & 3;
-	uint64_t val = get_gpr(v, (q >> 8) & 15);
-	int r;
+	unsigned cr = e->cr.cr, type = e->cr.access;
+	uint64_t val = vcpu_get_gpr(v, e->cr.gpr);
 
-	if (cr == 8 && type <= 1) {        /* the virtual APIC's TPR, never the real APIC's */
-		if (type == 1) {
-			set_gpr(v, (q >> 8) & 15, vlapic_get_cr8(&v->lapic));
+	if (cr == 8 && type <= VCPU_CR_READ) {   /* the virtual APIC's TPR, never the real APIC's */
+		if (type == VCPU_CR_READ) {
+			vcpu_set_gpr(v, e->cr.gpr, vlapic_get_cr8(&v->lapic));
 		} else if (val & ~0xfull) {
 			inject_gp(v);           /* SDM Vol. 3A, 2.5: CR8 bits 63:4 are reserved */
 			return HANDLED;
 		} else {
 			vlapic_set_cr8(&v->lapic, val);
 		}
-		r = HANDLED;
-	} else if (type == 0 && cr == 0) {
-		if (!guest_long_mode())
+		return RETIRED;
+	} else if (type == VCPU_CR_WRITE && cr == 0) {
+		if (!guest_long_mode(v))
 			val &= 0xffffffff;
-		r = guest_write_cr0(v, val);
-	} else if (type == 0 && cr == 4) {
+		return guest_write_cr0(v, val);
+	} else if (type == VCPU_CR_WRITE && cr == 4) {
 		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit the CPU lacks; PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5). */
-		if (!guest_long_mode())
+		bool lm = guest_long_mode(v);
+
+		if (!lm)
 			val &= 0xffffffff;
-		if ((val & CR4_VMXE) || (val & CR4_SMXE) || (val & ~vmx_caps.cr4_fixed1) ||
-		    (guest_long_mode() && !(val & CR4_PAE)) ||
-		    ((val & CR4_PCIDE) && !guest_long_mode())) {
+		if ((val & CR4_VMXE) || (val & CR4_SMXE) || (val & ~vcpu_cr4_settable()) ||
+		    (lm && !(val & CR4_PAE)) || ((val & CR4_PCIDE) && !lm)) {
 			inject_gp(v);
 			return HANDLED;
 		}
-		vmcs_write(CR4_READ_SHADOW, val);
-		vmcs_write(GUEST_CR4, vcpu_cr4_real(val));
-		r = HANDLED;
-	} else if (type == 3) {        /* LMSW: only PE, MP, EM, TS; it cannot clear PE */
-		uint64_t old = vmcs_read(CR0_READ_SHADOW), src = (q >> 16) & 0xf;
+		vcpu_set_cr4(v, val);
+		return RETIRED;
+	} else if (type == VCPU_CR_LMSW) {   /* only PE, MP, EM, TS; it cannot clear PE */
+		uint64_t old = vcpu_get_cr0(v), src = e->cr.lmsw & 0xf;
 
-		r = guest_write_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
-	} else {
-		return vm_stop(v, "unexpected control-register access (qualification 0x%lx), rip 0x%lx", q,
-			       vmcs_read(GUEST_RIP));
+		return guest_write_cr0(v, (old & ~0xeull) | (src & 0xe) | ((old | src) & 1));
 	}
-	if (r == HANDLED && !v->event.valid)     /* a faulting MOV does not complete */
-		skip_instruction();
-	return r;
+	return vm_stop(v, "unexpected control-register access (CR%u, access %u), rip 0x%lx", cr, type,
+		       vcpu_get_rip(v));
 }
 
 /* Is `x` an XCR0 value XSETBV accepts? SDM Vol. 1, 13.3 and Vol. 2C, XSETBV: x87 always on; no bit
@@ -124,16 +112,15 @@ static bool xcr0_valid(uint64_t x)
 	       ((x & amx) == 0 || (x & amx) == amx);
 }
 
-int vmx_handle_xsetbv(struct vcpu *v)
+int vcpu_handle_xsetbv(struct vcpu *v)
 {
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax;
 
-	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vmcs_read(GUEST_CR4) & CR4_OSXSAVE)) {
+	if ((uint32_t)v->regs.rcx != 0 || !xcr0_valid(val) || !(vcpu_get_cr4(v) & CR4_OSXSAVE)) {
 		inject_gp(v);
 		return HANDLED;
 	}
 	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)val), "d"((uint32_t)(val >> 32)));
 	v->xcr0 = val;
-	skip_instruction();
-	return HANDLED;
+	return RETIRED;
 }

@@ -1,9 +1,10 @@
 /* VM-exit dispatch: one switch on the basic exit reason (SDM Vol. 3D, Appendix C) calls one
  * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
  * misbehaviour stops that guest, never the hypervisor. Here: the dispatcher, the injection step before
- * every VM entry, and the small handlers; by subject in their own files: CPUID (cpuid.c), MSRs (msr.c),
- * control registers and XSETBV (cr.c), EPT violations, MMIO and the APIC-virtualization exits
- * (mmio.c), string I/O (strio.c). */
+ * every VM entry, and the small handlers. The vendor-neutral handlers (vcpu/exit.h), by subject in
+ * their own files: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT violations,
+ * MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads their exits'
+ * operands from the VMCS. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
@@ -19,23 +20,11 @@
 #include "vdev/hypercall.h"
 #include "vmx/exit_kind.h"
 #include "vmx/handler.h"
+#include "vmx/skip.h"
+#include "vmx/vmcs.h"
 
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
  * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
-
-/* The rest of finishing an instruction (skip_instruction, handler.h): blocking by STI or MOV SS
- * covered only that instruction, with RFLAGS.TF a single-step #DB is due after it, and RF is clear. */
-void vmx_finish_instruction(void)
-{
-	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO), rflags = vmcs_read(GUEST_RFLAGS);
-
-	if (block & 3)
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, block & ~3ull);
-	if (rflags & RFLAGS_TF)
-		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	if (rflags & RFLAGS_RF)
-		vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
-}
 
 /* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
 static bool claim_end(struct vm *vm, enum vcpu_action why)
@@ -128,7 +117,7 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 	enum vdev_result r;
 
 	if (string)
-		return vmx_handle_string_io(v, q);
+		return vmx_exit_string_io(v, q);
 	skip_instruction();
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
 		return vm_end(v, (int)a.value);
@@ -147,23 +136,6 @@ static __attribute__((noinline)) int handle_io(struct vcpu *v)
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
-
-/* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
- * interrupt, NMI, INIT or SMI resumes it; the interrupt's handler returns after the HLT). */
-static __attribute__((noinline)) int handle_hlt(struct vcpu *v)
-{
-	skip_instruction();
-	v->halted_if = vmcs_read(GUEST_RFLAGS) & RFLAGS_IF;
-	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
-		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx",
-			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
-	v->state = VCPU_HALTED;
-	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
-		v->state = VCPU_RUNNING;    /* already due: HLT ends at once */
-		return HANDLED;
-	}
-	return VCPU_BLOCKED;
-}
 
 /* A #DB the exception bitmap intercepted (vcpu.c), given back to the guest as the CPU would have
  * delivered it. The exit qualification holds the DR6 bits the #DB reports (SDM Vol. 3C, 28.2.1,
@@ -197,7 +169,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 	if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) && (block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)))
 		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	inject_exception(v, VEC_DB, false, 0);
+	vmx_inject_exception(v, VEC_DB, false, 0);
 	return HANDLED;
 }
 
@@ -213,7 +185,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
 	if ((info & 0xff) == VEC_AC && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION) {
-		inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
+		vmx_inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
 		return HANDLED;
 	}
 	if ((info & 0xff) == VEC_DB)
@@ -296,12 +268,12 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 	/* The type is in the register of instruction-information bits 31:28 (SDM Vol. 3C, 28.2.5,
 	 * Table 28-14); types above 3 raise #GP(0) (SDM Vol. 2B, INVPCID). The descriptor's own #GP
 	 * cases (a PCID with CR4.PCIDE = 0, a non-canonical address) are not checked. */
-	uint64_t type = get_gpr(v, vmcs_read32(VMX_INSTRUCTION_INFO) >> 28);
+	uint64_t type = vcpu_get_gpr(v, vmcs_read32(VMX_INSTRUCTION_INFO) >> 28);
 
-	if (guest_mode() != MODE_LONG64)
+	if (guest_mode(v) != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
-		inject_gp(v);
+		vmx_inject_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
 	flush_guest_tlb(v);
@@ -529,18 +501,18 @@ int vmx_exit_dispatch(struct vcpu *v)
 		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 
 	switch (basic) {
-	case EXIT_CPUID:              r = vmx_handle_cpuid(v); break;
+	case EXIT_CPUID:              r = vmx_retire(vcpu_handle_cpuid(v)); break;
 	case EXIT_VMCALL:             r = handle_vmcall(v); break;
 	case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
-	case EXIT_MSR_READ:           r = vmx_handle_rdmsr(v); break;
-	case EXIT_MSR_WRITE:          r = vmx_handle_wrmsr(v); break;
-	case EXIT_CR_ACCESS:          r = vmx_handle_cr(v); break;
-	case EXIT_XSETBV:             r = vmx_handle_xsetbv(v); break;
-	case EXIT_EPT_VIOLATION:      r = vmx_handle_ept_violation(v); break;
-	case EXIT_HLT:                r = handle_hlt(v); break;
+	case EXIT_MSR_READ:           r = vmx_retire(vcpu_handle_rdmsr(v)); break;
+	case EXIT_MSR_WRITE:          r = vmx_retire(vcpu_handle_wrmsr(v)); break;
+	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); break;
+	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
+	case EXIT_EPT_VIOLATION:      r = vmx_exit_npf(v); break;
+	case EXIT_HLT:                r = vmx_exit_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
-	case EXIT_APIC_ACCESS:        r = vmx_handle_apic_access(v); break;
-	case EXIT_APIC_WRITE:         r = vmx_handle_apic_write(v); break;
+	case EXIT_APIC_ACCESS:        r = vmx_exit_apic_access(v); break;
+	case EXIT_APIC_WRITE:         r = vmx_exit_apic_write(v); break;
 	case EXIT_EOI_INDUCED:
 		vlapic_virtual_eoi(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xff);
 		r = HANDLED;
@@ -557,7 +529,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
-		inject_gp(v);
+		vmx_inject_exception(v, VEC_GP, true, 0);
 		r = HANDLED;
 		break;
 	case EXIT_INVD:                  /* as WBINVD: the caches are the host's (SDM Vol. 2A, INVD) */
@@ -577,7 +549,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMFUNC: case EXIT_SEAMCALL: case EXIT_TDCALL:
 		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions, no TDX:
 		 * what a CPU without them does (SDM Vol. 2, each instruction's #UD conditions). */
-		inject_ud(v);
+		vmx_inject_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case EXIT_REASON_MAX + 1:

@@ -1,10 +1,10 @@
 /* VM-exit dispatch: one handler per exit reason. */
 #pragma once
 #include <stdbool.h>
+#include "vcpu/exit.h"
 #include "vmx/vcpu.h"
-#include "vmx/vmcs.h"
 
-#define HANDLED (-1)  /* an exit handler's "resume the guest" (others are enum vcpu_action) */
+/* An exit handler returns HANDLED (resume the guest), RETIRED (vcpu/exit.h) or an enum vcpu_action. */
 
 /* The event-injection step before every VM entry (from vcpu_run, and `resuming` from the exit stub's
  * fast path):
@@ -24,6 +24,14 @@ int vm_end(struct vcpu *v, int code);
 /* Called by vmx/entry.asm on every VM exit, to handle it. 0: resume the guest at once. 1: return to
  * vcpu_run, v->action saying why. */
 int vmx_exit_dispatch(struct vcpu *v);
+
+/* The exits the neutral handlers take, read from the VMCS into a struct vcpu_exit (guest.c). */
+int vmx_exit_cr(struct vcpu *v);
+int vmx_exit_npf(struct vcpu *v);
+int vmx_exit_apic_access(struct vcpu *v);
+int vmx_exit_apic_write(struct vcpu *v);
+int vmx_exit_hlt(struct vcpu *v);
+int vmx_exit_string_io(struct vcpu *v, uint64_t q);   /* IN/OUT's exit (exit.c) when it is INS/OUTS */
 
 /* CR0/CR4 ownership (vcpu.c): the guest/host masks and the real value for a guest-visible one. */
 uint64_t vcpu_cr0_mask(void);

@@ -1,6 +1,7 @@
-/* Memory exits: EPT violations (first touch of a lazy guest's RAM, or an access outside it), the
- * MMIO instruction fetched through the guest's page tables, decoded (vmx/decode.c) and handed to the
- * device at that address (vdev_mmio), and the APIC-virtualization exits of the local APIC page. */
+/* Memory exits: second-level page faults (EPT violations, NPFs: first touch of a lazy guest's RAM,
+ * or an access outside it), the MMIO instruction fetched through the guest's page tables, decoded
+ * (vmx/decode.c) and handed to the device at that address (vdev_mmio), and the APIC accesses APIC
+ * virtualization leaves to software. Vendor-neutral: over vcpu/guest.h. */
 #include "lib/string.h"
 #include "vmx/handler.h"
 
@@ -9,17 +10,17 @@ static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
 }
 
-void vmx_gpt_context(struct vcpu *v, struct gpt_ctx *c)
+void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->cr0 = vcpu_guest_cr0();
-	c->cr3 = vmcs_read(GUEST_CR3);
-	c->cr4 = vcpu_guest_cr4();
-	c->efer = vmcs_read(GUEST_IA32_EFER);
+	c->cr0 = vcpu_get_cr0(v);
+	c->cr3 = vcpu_get_cr3(v);
+	c->cr4 = vcpu_get_cr4(v);
+	c->efer = vcpu_get_efer(v);
 	for (unsigned i = 0; i < 4; i++)
-		c->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
+		c->pdpte[i] = vcpu_get_pdpte(v, i);
 	c->phys_bits = cpu_phys_bits();
-	c->cpl = (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
+	c->cpl = vcpu_get_cpl(v);
 	c->read_gpa = read_gpa;
 	c->arg = &v->vm->mem;
 }
@@ -28,7 +29,7 @@ void vmx_gpt_context(struct vcpu *v, struct gpt_ctx *c)
  * keep the rest of the register, 32-bit ones clear bits 63:32 (SDM Vol. 1, 3.4.1.1). */
 static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t val)
 {
-	uint64_t old = get_gpr(v, m->reg);
+	uint64_t old = vcpu_get_gpr(v, m->reg);
 	unsigned size = m->dst_size ? m->dst_size : m->size;
 
 	if (m->sign_extend)
@@ -46,16 +47,17 @@ static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t va
 	default:
 		break;
 	}
-	set_gpr(v, m->reg, val);
+	vcpu_set_gpr(v, m->reg, val);
 }
 
 /* A data access to a guest-physical address outside RAM: fetch and decode the instruction (an EPT
- * violation gives no instruction length or operands, SDM Vol. 3C, 28.2.5), let the device model at
+ * violation gives no instruction length or operands, SDM Vol. 3C, 28.2.5; nor does an NPF without
+ * decode assists, AMD APM Vol. 2, 15.33), let the device model at
  * that address answer, finish the instruction. VDEV_UNCLAIMED when no device is there. */
 static int handle_mmio(struct vcpu *v, uint64_t gpa)
 {
-	uint64_t rip = vmcs_read(GUEST_RIP), linear;
-	enum cpu_mode mode = guest_mode();
+	uint64_t rip = vcpu_get_rip(v), linear;
+	enum cpu_mode mode = guest_mode(v);
 	struct vdev_access a = { gpa, 0, false, 0, v->index };
 	struct gpt_result res;
 	struct gpt_ctx ctx;
@@ -64,8 +66,8 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 	unsigned n = sizeof(insn);
 	enum vdev_result r;
 
-	linear = mode == MODE_LONG64 ? rip : (vmcs_read(GUEST_CS_BASE) + rip) & 0xffffffffull;
-	vmx_gpt_context(v, &ctx);
+	linear = mode == MODE_LONG64 ? rip : (vcpu_get_seg(v, VCPU_CS).base + rip) & 0xffffffffull;
+	vcpu_gpt_context(v, &ctx);
 	/* Up to 15 bytes, or as many as the code's page has if the next one is not mapped. */
 	if (gpt_read(&ctx, linear, insn, n, true, &res)) {
 		n = 0x1000 - (linear & 0xfff);
@@ -78,7 +80,7 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 			       "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], rip);
 	a.size = m.size;
 	if (m.write || m.xchg) {
-		uint64_t val = m.reg < 0 ? m.imm : get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
+		uint64_t val = m.reg < 0 ? m.imm : vcpu_get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
 
 		a.write = true;
 		a.value = m.size == 8 ? val : val & ((1ull << (8 * m.size)) - 1);
@@ -94,7 +96,7 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 		goto failed;
 	if (!a.write)
 		load_register(v, &m, a.value);
-	skip_bytes(rip, m.len);
+	vcpu_skip(v, m.len);      /* RF too: 1 after an EPT violation (SDM Vol. 3C, 28.3.3) */
 	return HANDLED;
 failed:
 	if (r == VDEV_UNCLAIMED)
@@ -102,12 +104,11 @@ failed:
 	return vm_stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa, v->vm->bus.why, rip);
 }
 
-int vmx_handle_ept_violation(struct vcpu *v)
+int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)
 {
-	/* Exit qualification for EPT violations. SDM Vol. 3C, 28.2.1, Table 28-7: bits 0-2 the access
-	 * (read, write, fetch), bits 3-5 what the entry allowed. */
-	uint64_t q = vmcs_read(EXIT_QUALIFICATION), gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
-	const char *kind = q & 4 ? "fetch" : q & 2 ? "write" : "read";
+	unsigned q = e->mem.access;
+	uint64_t gpa = e->gpa;
+	const char *kind = q & VCPU_MEM_FETCH ? "fetch" : q & VCPU_MEM_WRITE ? "write" : "read";
 
 	switch (gmem_touch(&v->vm->mem, gpa, true)) {
 	case GMEM_MAPPED:
@@ -115,47 +116,40 @@ int vmx_handle_ept_violation(struct vcpu *v)
 		 * Clearing the chunk was host time spent for the guest: charge it to its slice. */
 		return vmx_slice_left(v);
 	case GMEM_PRESENT:
-		if (!(q & 0x38)) {      /* it was not mapped when we faulted: another vCPU mapped it */
+		if (!(q & VCPU_MEM_MAPPED)) {   /* it was not mapped when we faulted: another vCPU mapped it */
 			return HANDLED;
 		}
 		return vm_stop(v, "EPT violation %s at GPA 0x%lx (page permissions %s%s%s), rip 0x%lx", kind, gpa,
-			       q & 8 ? "r" : "-", q & 16 ? "w" : "-", q & 32 ? "x" : "-", vmcs_read(GUEST_RIP));
+			       q & VCPU_MEM_READABLE ? "r" : "-", q & VCPU_MEM_WRITABLE ? "w" : "-",
+			       q & VCPU_MEM_EXECUTABLE ? "x" : "-", vcpu_get_rip(v));
 	case GMEM_NOMEM:
 		return vm_stop(v, "out of memory at GPA 0x%lx", gpa);
 	case GMEM_OUTSIDE:
 	default:
-		if (!(q & 4)) {          /* a data access outside RAM: a device's, if one claims it */
+		if (!(q & VCPU_MEM_FETCH)) {   /* a data access outside RAM: a device's, if one claims it */
 			int r = handle_mmio(v, gpa);
 
 			if (r != VDEV_UNCLAIMED)
 				return r;
 		}
-		return vm_stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vmcs_read(GUEST_RIP));
+		return vm_stop(v, "EPT violation %s at GPA 0x%lx, rip 0x%lx", kind, gpa, vcpu_get_rip(v));
 	}
 }
 
-
-/* APIC virtualization exits (SDM Vol. 3C, 30.4 and 30.1.4). An APIC access the CPU does not
- * virtualize (a read of the current count or PPR, a write to a read-only register...) is fault-like:
- * it is emulated like any local-APIC MMIO, decoding the instruction. An APIC write is trap-like: the
- * value is in the page already, RIP past the instruction. (The EOI-induced exit is the dispatcher's,
- * exit.c: it is on the timer-interrupt path.) */
-int vmx_handle_apic_access(struct vcpu *v)
+/* An APIC access APIC virtualization does not complete (SDM Vol. 3C, 30.4: a read of the current
+ * count or PPR, a write to a read-only register...) is fault-like: it is emulated like any local-APIC
+ * MMIO, decoding the instruction. (The trap-like APIC write and the EOI-induced exit are VMX's own:
+ * vmx/guest.c and the dispatcher, exit.c.) */
+int vcpu_handle_apic_access(struct vcpu *v, const struct vcpu_exit *e)
 {
-	uint64_t q = vmcs_read(EXIT_QUALIFICATION), gpa = vlapic_mmio_base(&v->lapic) + (q & 0xfff);
-	unsigned type = (q >> 12) & 0xf;      /* Table 28-6: 0 linear read, 1 linear write, 3 during delivery */
+	uint64_t gpa = vlapic_mmio_base(&v->lapic) + (e->gpa & 0xfff);
 	int r;
 
-	if (type > 1)
-		return vm_stop(v, "local APIC access of type %u at offset 0x%lx (an instruction fetch or event "
-			       "delivery through the APIC page), rip 0x%lx", type, q & 0xfff, vmcs_read(GUEST_RIP));
+	if (!(e->mem.access & (VCPU_MEM_READ | VCPU_MEM_WRITE)))
+		return vm_stop(v, "local APIC access at offset 0x%lx other than a data read or write (an "
+			       "instruction fetch or event delivery through the APIC page), rip 0x%lx",
+			       e->gpa & 0xfff, vcpu_get_rip(v));
 	r = handle_mmio(v, gpa);
 	return r == VDEV_UNCLAIMED ? vm_stop(v, "local APIC access at GPA 0x%lx not emulated, rip 0x%lx", gpa,
-					       vmcs_read(GUEST_RIP)) : r;
-}
-
-int vmx_handle_apic_write(struct vcpu *v)
-{
-	vlapic_trapped_write(&v->lapic, vmcs_read(EXIT_QUALIFICATION) & 0xfff, rdtsc());
-	return HANDLED;
+					       vcpu_get_rip(v)) : r;
 }

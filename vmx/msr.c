@@ -1,6 +1,7 @@
 /* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
- * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the VMCS TSC
- * offset (vmx/tsc.h), the speculation controls the CPU has (arch/x86/spec.c); any other raises #GP. */
+ * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the TSC offset
+ * the back end gives the CPU (vmx/tsc.h, vcpu_set_tsc_offset), the speculation controls the CPU has
+ * (arch/x86/spec.c); any other raises #GP. Vendor-neutral: over vcpu/guest.h. */
 #include "arch/x86/spec.h"
 #include "vmx/handler.h"
 #include "vmx/tsc.h"
@@ -12,13 +13,13 @@ static void tsc_moved(struct vcpu *v, uint64_t now)
 {
 	uint64_t armed;
 
-	vmcs_write(TSC_OFFSET, v->tsc.offset);
+	vcpu_set_tsc_offset(v, v->tsc.offset);
 	if (!vlapic_msr_read(&v->lapic, VLAPIC_MSR_TSC_DEADLINE, &armed, now) && armed)
 		vlapic_msr_write(&v->lapic, VLAPIC_MSR_TSC_DEADLINE,
 				 vtsc_deadline_to_host(&v->tsc, now, v->tsc.deadline), now);
 }
 
-int vmx_handle_rdmsr(struct vcpu *v)
+int vcpu_handle_rdmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
 	uint64_t val, now = rdtsc();
@@ -35,8 +36,8 @@ int vmx_handle_rdmsr(struct vcpu *v)
 		break;
 	}
 	switch (msr) {
-	case MSR_EFER:                 val = vmcs_read(GUEST_IA32_EFER); break;
-	case MSR_IA32_PAT:             val = vmcs_read(GUEST_IA32_PAT); break;
+	case MSR_EFER:                 val = vcpu_get_efer(v); break;
+	case MSR_IA32_PAT:             val = vcpu_get_pat(v); break;
 	case MSR_IA32_FEATURE_CONTROL: val = FEATURE_CONTROL_LOCKED; break; /* locked, VMX off */
 	case MSR_IA32_MISC_ENABLE:     val = 1; break;                       /* fast strings */
 	case MSR_IA32_TIME_STAMP_COUNTER: val = vtsc_guest(&v->tsc, now); break;
@@ -68,11 +69,10 @@ int vmx_handle_rdmsr(struct vcpu *v)
 done:
 	v->regs.rax = (uint32_t)val;
 	v->regs.rdx = val >> 32;
-	skip_instruction();
-	return HANDLED;
+	return RETIRED;
 }
 
-int vmx_handle_wrmsr(struct vcpu *v)
+int vcpu_handle_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = v->regs.rcx;
 	uint64_t val = (v->regs.rdx << 32) | (uint32_t)v->regs.rax, now = rdtsc();
@@ -85,8 +85,7 @@ int vmx_handle_wrmsr(struct vcpu *v)
 	case 0:
 		if (msr == VLAPIC_MSR_APIC_BASE)
 			vcpu_apic_base_changed(v);
-		skip_instruction();
-		return HANDLED;
+		return RETIRED;
 	case -1:
 		inject_gp(v);
 		return HANDLED;
@@ -96,17 +95,17 @@ int vmx_handle_wrmsr(struct vcpu *v)
 	switch (msr) {
 	case MSR_EFER: {
 		/* LMA is the CPU's to set (on CR0.PG, handle_cr); SCE, LME, NXE are the guest's. */
-		uint64_t lma = vmcs_read(GUEST_IA32_EFER) & EFER_LMA;
+		uint64_t efer = vcpu_get_efer(v), lma = efer & EFER_LMA;
 
 		/* SDM Vol. 2B, WRMSR, and Vol. 3A, 10.8.5: reserved bits, NXE without NX, and changing LME
 		 * with paging on raise #GP (VM entry would refuse the result otherwise, 27.3.1.1). */
 		if ((val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
 		    ((val & EFER_NXE) && !cpu_has(CPU_NX)) ||
-		    (((val ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LME) && (vmcs_read(CR0_READ_SHADOW) & CR0_PG))) {
+		    (((val ^ efer) & EFER_LME) && (vcpu_get_cr0(v) & CR0_PG))) {
 			inject_gp(v);
 			return HANDLED;
 		}
-		vmcs_write(GUEST_IA32_EFER, (val & ~EFER_LMA) | lma);
+		vcpu_set_efer(v, (val & ~EFER_LMA) | lma);
 		break;
 	}
 	case MSR_IA32_PAT:
@@ -119,7 +118,7 @@ int vmx_handle_wrmsr(struct vcpu *v)
 				return HANDLED;
 			}
 		}
-		vmcs_write(GUEST_IA32_PAT, val);
+		vcpu_set_pat(v, val);
 		break;
 	case MSR_IA32_TIME_STAMP_COUNTER:
 		/* Without "use TSC offsetting" the guest's TSC is the host's and cannot move: ignored. */
@@ -151,6 +150,5 @@ int vmx_handle_wrmsr(struct vcpu *v)
 		inject_gp(v);
 		return HANDLED;
 	}
-	skip_instruction();
-	return HANDLED;
+	return RETIRED;
 }

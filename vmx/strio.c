@@ -31,30 +31,26 @@
 #define STRIO_NEXT  (-2)   /* strio_translate: translated, go on */
 
 /* Address size (0: 16-bit, 1: 32-bit, 2: 64-bit) and segment (0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS)
- * of the INS/OUTS that exited: from the VM-exit instruction-information field (SDM Vol. 3C, 28.2.5,
- * Table 28-8: bits 9:7 address size, bits 17:15 segment, OUTS only) when the CPU fills it for
- * INS/OUTS (IA32_VMX_BASIC[54], SDM Vol. 3D, A.1); otherwise from the instruction's prefixes (67
- * address size, 26 2E 36 3E 64 65 segment; SDM Vol. 2A, 2.1.1). false: the instruction is unreadable. */
-static bool strio_operands(struct vcpu *v, enum cpu_mode mode, unsigned *asz, unsigned *seg)
+ * of the INS/OUTS that exited: from the exit when the CPU gives them (VMX: the instruction-information
+ * field where IA32_VMX_BASIC[54] says so, SDM Vol. 3C, 28.2.5, Table 28-8; SVM with decode assists:
+ * EXITINFO1, AMD APM Vol. 2, 15.10.2); otherwise from the instruction's prefixes (67 address size,
+ * 26 2E 36 3E 64 65 segment; SDM Vol. 2A, 2.1.1). false: the instruction is unreadable. */
+static bool strio_operands(struct vcpu *v, const struct vcpu_exit *e, enum cpu_mode mode, unsigned *asz,
+			   unsigned *seg)
 {
-	static int info_valid = -1;
-	uint64_t rip = vmcs_read(GUEST_RIP), linear;
-	unsigned len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN);
+	uint64_t rip = vcpu_get_rip(v), linear;
+	unsigned len = e->len;
 	uint8_t insn[DECODE_MAX_LEN];
 	struct gpt_ctx ctx;
 	bool a67 = false;
 
-	if (info_valid < 0)
-		info_valid = (rdmsr(MSR_IA32_VMX_BASIC) >> 54) & 1;
-	if (info_valid) {
-		uint32_t info = vmcs_read32(VMX_INSTRUCTION_INFO);
-
-		*asz = (info >> 7) & 7;
-		*seg = (info >> 15) & 7;
+	if (e->io.asz != VCPU_IO_NOOPS) {
+		*asz = e->io.asz;
+		*seg = e->io.seg;
 		return *asz <= 2 && *seg <= 5;
 	}
-	linear = mode == MODE_LONG64 ? rip : (vmcs_read(GUEST_CS_BASE) + rip) & 0xffffffffull;
-	vmx_gpt_context(v, &ctx);
+	linear = mode == MODE_LONG64 ? rip : (vcpu_get_seg(v, VCPU_CS).base + rip) & 0xffffffffull;
+	vcpu_gpt_context(v, &ctx);
 	if (len < 1 || len > sizeof(insn) || gpt_read(&ctx, linear, insn, len, true, NULL))
 		return false;
 	*seg = 3;
@@ -116,17 +112,17 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 		case GPT_RESERVED:
 		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
 			set_guest_cr2(v, a);
-			inject_exception(v, VEC_PF, true, r.pf_error);
+			vcpu_inject_exception(v, VEC_PF, true, r.pf_error);
 			return HANDLED;
 		case GPT_NONCANONICAL:     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
-			inject_exception(v, seg == 2 ? VEC_SS : VEC_GP, true, 0);
+			vcpu_inject_exception(v, seg == 2 ? VEC_SS : VEC_GP, true, 0);
 			return HANDLED;
 		case GPT_BAD_GPA:
 			return vm_stop(v, "string I/O: a page table for guest-linear 0x%lx is at GPA 0x%lx, outside "
-				       "guest RAM, rip 0x%lx", a, r.gpa, vmcs_read(GUEST_RIP));
+				       "guest RAM, rip 0x%lx", a, r.gpa, vcpu_get_rip(v));
 		default:
 			return vm_stop(v, "string I/O: guest-linear 0x%lx under 5-level paging (not supported), rip 0x%lx",
-				       a, vmcs_read(GUEST_RIP));
+				       a, vcpu_get_rip(v));
 		}
 	}
 	return STRIO_NEXT;
@@ -144,38 +140,38 @@ static int strio_copy(struct vcpu *v, const struct strio_span *sp, uint32_t *val
 			return vm_stop(v, "out of memory at GPA 0x%lx", sp->gpa[i]);
 		if (err)
 			return vm_stop(v, "%s at port 0x%x: its buffer at GPA 0x%lx is outside guest RAM, rip 0x%lx",
-				       to_guest ? "INS" : "OUTS", port, sp->gpa[i], vmcs_read(GUEST_RIP));
+				       to_guest ? "INS" : "OUTS", port, sp->gpa[i], vcpu_get_rip(v));
 	}
 	return 0;
 }
 
-int vmx_handle_string_io(struct vcpu *v, uint64_t q)
+int vcpu_handle_string_io(struct vcpu *v, const struct vcpu_exit *e)
 {
-	/* Exit qualification: SDM Vol. 3C, 28.2.1, Table 28-5: bits 2:0 size - 1, bit 3 IN, bit 4
-	 * string, bit 5 REP, bits 31:16 the port (bit 6, an immediate port, is never set for INS/OUTS). */
-	unsigned size = (q & 7) + 1, asz, seg, batch;
-	bool in = q & (1 << 3), rep = q & (1 << 5);
-	uint16_t port = q >> 16;
-	uint64_t rflags = vmcs_read(GUEST_RFLAGS), amask, base, count, done;
+	unsigned size = e->io.size, asz, seg, batch;
+	bool in = e->io.flags & VCPU_IO_IN, rep = e->io.flags & VCPU_IO_REP;
+	uint16_t port = e->io.port;
+	uint64_t rflags = vcpu_get_rflags(v), amask, base, count, done;
 	int64_t step = rflags & RFLAGS_DF ? -(int64_t)size : (int64_t)size;
 	uint64_t *addr = in ? &v->regs.rdi : &v->regs.rsi;
-	enum cpu_mode mode = guest_mode();
+	enum cpu_mode mode = guest_mode(v);
+	struct vcpu_seg s;
 	struct gpt_ctx ctx;
 	int r;
 
-	if (!strio_operands(v, mode, &asz, &seg))
-		return vm_stop(v, "cannot read the %s instruction at rip 0x%lx", in ? "INS" : "OUTS", vmcs_read(GUEST_RIP));
+	if (!strio_operands(v, e, mode, &asz, &seg))
+		return vm_stop(v, "cannot read the %s instruction at rip 0x%lx", in ? "INS" : "OUTS", vcpu_get_rip(v));
 	if (in)
 		seg = 0;                   /* INS writes through ES, whatever the prefixes say */
 	amask = asz == 2 ? ~0ull : asz == 1 ? 0xffffffffull : 0xffffull;
 	count = rep ? v->regs.rcx & amask : 1;
-	if (mode != MODE_REAL && mode != MODE_LONG64 && (vmcs_read32(GUEST_ES_AR_BYTES + 2 * seg) & (1u << 16))) {
+	s = vcpu_get_seg(v, seg);
+	if (mode != MODE_REAL && mode != MODE_LONG64 && s.unusable) {
 		inject_gp(v);              /* a null segment (SDM Vol. 2B, INS/OUTS: #GP(0)) */
 		return HANDLED;
 	}
 	/* In 64-bit mode only FS and GS have a base (SDM Vol. 3A, 3.4.4). */
-	base = mode == MODE_LONG64 && seg < 4 ? 0 : vmcs_read(GUEST_ES_BASE + 2 * seg);
-	vmx_gpt_context(v, &ctx);
+	base = mode == MODE_LONG64 && seg < 4 ? 0 : s.base;
+	vcpu_gpt_context(v, &ctx);
 	/* With RFLAGS.TF a single-step trap follows each iteration (SDM Vol. 3B, 18.3.1.4): one per exit. */
 	batch = rflags & RFLAGS_TF ? 1 : STRIO_BATCH;
 	for (done = 0; done < count && done < batch; done++) {
@@ -199,7 +195,7 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 			return vm_stop(v, "%s", v->vm->bus.why);
 		if (res == VDEV_BAD_ACCESS)
 			return vm_stop(v, "%s at port 0x%x: %s, rip 0x%lx", in ? "INS" : "OUTS", port, v->vm->bus.why,
-				       vmcs_read(GUEST_RIP));
+				       vcpu_get_rip(v));
 		val = a.value;
 		if (in && (r = strio_copy(v, &sp, &val, true, port)))
 			return r;
@@ -208,14 +204,13 @@ int vmx_handle_string_io(struct vcpu *v, uint64_t q)
 			v->regs.rcx = addr_add(v->regs.rcx, -1, amask);
 	}
 	if (done == count) {
-		skip_instruction();        /* all done (REP with rCX = 0 does nothing) */
+		vcpu_skip(v, e->len);      /* all done (REP with rCX = 0 does nothing) */
 	} else if (done) {
 		/* An iteration boundary: STI/MOV-SS blocking ends, TF traps, and an interrupt or trap
 		 * taken here pushes RF = 1, so that the instruction's breakpoint does not fire again
 		 * when it resumes (SDM Vol. 3B, 18.3.1.1). */
-		if ((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) | (rflags & RFLAGS_TF))
-			vmx_finish_instruction();
-		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | RFLAGS_RF);
+		vcpu_finish_instruction(v);
+		vcpu_set_rflags(v, vcpu_get_rflags(v) | RFLAGS_RF);
 	}
 	/* Host time for the guest's devices counts against its slice, as for IN and OUT. */
 	return vmx_slice_left(v);

@@ -17,6 +17,7 @@
 #include "pmm/pmm.h"
 #include "vmx/exit.h"
 #include "vmx/vcpu.h"
+#include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
 /* entry.asm's view of struct guest_regs. */

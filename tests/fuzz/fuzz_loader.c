@@ -74,8 +74,10 @@ static void load_whole_guest(const uint8_t *image, size_t isize, const char *cmd
 
 	nw = 0;
 	memset(why, 0x5a, sizeof(why));
-	err = loader_load_guest(image, isize, cmdline, RAM, &extra, 1, 0xe0000, NULL, 0, ram_write_disjoint, NULL,
-				&start, why, sizeof(why));
+	err = loader_load_guest(&(struct loader_job){
+		.file = image, .size = isize, .cmdline = cmdline, .ram = RAM, .extra = &extra, .nextra = 1,
+		.rsdp_gpa = 0xe0000, .write = ram_write_disjoint, .start = &start, .why = why,
+		.whylen = sizeof(why) });
 	FUZZ_ASSERT(strnlen(why, sizeof(why)) < sizeof(why) && why[0] != 0);
 	if (err)
 		return;

@@ -182,6 +182,32 @@ def last_lines(log: str, n: int = 5) -> str:
 
 # --- building the ISO --------------------------------------------------------------------------------
 
+# What GRUB's file filters recognise and undo when a file is opened: gzip (RFC 1952: 1f 8b), xz
+# (fd '7zXZ' 00) and lzop (89 'LZO' 00 0d 0a 1a 0a) (GRUB 2.06 grub-core/io/gzio.c, xzio.c, lzopio.c).
+# `module`/`module2` open their file through those filters unless the line starts with --nounzip
+# (GRUB 2.06 grub-core/loader/multiboot.c, grub_cmd_module, shared by multiboot and multiboot2:
+# `grub_file_open (argv[0], GRUB_FILE_TYPE_MULTIBOOT_MODULE | (nounzip ? GRUB_FILE_TYPE_NO_DECOMPRESS
+# : ...))`). Without it a guest's gzip initrd reaches the hypervisor inflated (the Linux initrd of the
+# tests: 1 MiB of gzip, several MiB of cpio) and the guest gets other bytes than the file holds.
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x89LZO\x00\x0d\x0a\x1a\x0a")
+
+
+def compressed(path: str) -> bool:
+    """Whether GRUB would decompress `path` as a module (see COMPRESSED_MAGIC)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in COMPRESSED_MAGIC)
+
+
+def module_line(m: Module) -> str:
+    """`module2 [--nounzip] /guests/NAME ARGS`: --nounzip for a compressed file, so the guest gets its bytes."""
+    src = m.path if os.path.isabs(m.path) else os.path.join(ROOT, m.path)
+    return "module2 %s/guests/%s %s" % ("--nounzip " if compressed(src) else "", m.iso_name(), m.args)
+
+
 def grub_cfg(sc: Scenario) -> str:
     cmd = (sc.cmdline + (" poweroff=1" if sc.poweroff else "")).strip()
     lines = ["set timeout=0", "set default=0", "",
@@ -193,7 +219,7 @@ def grub_cfg(sc: Scenario) -> str:
     else:
         lines.append("    multiboot2 /boot/hypervisor.elf %s" % cmd)
         for m in sc.modules:
-            lines.append("    module2 /guests/%s %s" % (m.iso_name(), m.args))
+            lines.append("    " + module_line(m))
     lines += ["    " + c for c in sc.grub_boot]
     lines += ["    boot", "}", ""]
     return "\n".join(l.rstrip() for l in lines)
@@ -287,6 +313,109 @@ def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
         env["TERM"] = "dumb"  # the term display needs a TERM; no pty needed (PLATFORM.md)
         return ["bochs", "-q", "-f", rc, "-rc", dbg], env
     raise ValueError("unknown emulator %r" % sc.emulator)
+
+
+# --- Bochs's screen -----------------------------------------------------------------------------------
+
+# Bochs 2.7 built with its debugger (Debian's) gives the term display a pseudo-terminal of its own: it
+# opens /dev/ptmx, tells stderr 'Bochs connected to screen "/dev/pts/N"', and curses draws the screen by
+# writing to that master. Nobody has the slave open, so what it writes piles up in the slave's input
+# buffers; once they are full (some 20 KiB: tests/check_screen.py's stand-in blocks after 19,300 bytes)
+# the write blocks in the kernel (n_tty_write) and the whole emulated machine stops, mid-run, for good
+# (console-busy-restarts: 3 of 8 runs froze; 4 of 4 passed with the reader). Someone must read the
+# slave for as long as Bochs runs.
+SCREEN_RX = re.compile(rb'Bochs connected to screen "(/dev/pts/\d+)"')
+SCREEN_TAIL = 64 * 1024                 # bytes of the screen kept (screen.tail beside emulator.out)
+
+
+class ScreenDrain:
+    """Reads and discards Bochs's screen pty for the whole run (see SCREEN_RX), keeping its last
+    SCREEN_TAIL bytes. A thread waits for Bochs to name its pty in `out_path` (its stderr), opens the
+    slave and reads it until Bochs closes the master (EIO) or close() is called."""
+
+    def __init__(self, out_path: str, alive: Callable[[], bool], tail_path: Optional[str] = None):
+        self.out_path = out_path
+        self.alive = alive                  # False once the emulator has ended: stop waiting for its line
+        self.tail_path = tail_path
+        self.pty = ""
+        self.bytes = 0                      # read so far
+        self.tail = b""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _find_pty(self) -> str:
+        while not self._stop.is_set():
+            try:
+                with open(self.out_path, "rb") as f:
+                    m = SCREEN_RX.search(f.read(1 << 16))
+                if m:
+                    return m.group(1).decode()
+            except OSError:
+                pass
+            if not self.alive():
+                return ""
+            self._stop.wait(0.05)
+        return ""
+
+    def _run(self):
+        import select
+        self.pty = self._find_pty()
+        if not self.pty:
+            return
+        try:
+            # O_NOCTTY: never our controlling terminal. Curses has put the line in cbreak, no echo.
+            fd = os.open(self.pty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if not ready:
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:             # EIO: the master is closed, Bochs has ended
+                    break
+                if not data:
+                    break
+                self.bytes += len(data)
+                self.tail = (self.tail + data)[-SCREEN_TAIL:]
+        finally:
+            os.close(fd)
+            if self.tail_path:
+                with open(self.tail_path, "wb") as f:
+                    f.write(self.tail)
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def drain_screen(out_path: str, alive: Callable[[], bool], tail_path: Optional[str] = None) -> ScreenDrain:
+    """Starts reading Bochs's screen pty (named in `out_path`, its stderr) until it ends: see ScreenDrain."""
+    return ScreenDrain(out_path, alive, tail_path)
+
+
+def start_emulator(sc: Scenario, argv: Sequence[str], env: dict, out: str):
+    """Starts `argv` bounded by `timeout -s KILL sc.timeout` in `out`, its output in out/emulator.out;
+    for Bochs also the reader of its screen pty. Returns (process, ScreenDrain or None)."""
+    eo = open(os.path.join(out, "emulator.out"), "wb")
+    # Own session: the whole emulator process tree is killed by group id, and a Ctrl-C in the
+    # terminal reaches only us (we then kill the group).
+    proc = subprocess.Popen(["timeout", "-s", "KILL", str(int(sc.timeout)), *argv], cwd=out, env=env,
+                            stdin=subprocess.DEVNULL, stdout=eo, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    eo.close()
+    screen = None
+    if sc.emulator == "bochs":
+        screen = drain_screen(eo.name, lambda: proc.poll() is None, os.path.join(out, "screen.tail"))
+    return proc, screen
 
 
 # --- an interactive serial line -----------------------------------------------------------------------
@@ -455,56 +584,53 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
     with open(os.path.join(out, "cmdline"), "w") as f:
         f.write(" ".join(argv) + "\n")
     t_boot = time.monotonic()
-    with open(os.path.join(out, "emulator.out"), "wb") as eo:
-        # Own session: the whole emulator process tree is killed by group id, and a Ctrl-C in the
-        # terminal reaches only us (we then kill the group in the finally clause).
-        proc = subprocess.Popen(["timeout", "-s", "KILL", str(int(sc.timeout)), *argv], cwd=out, env=env,
-                                stdin=subprocess.DEVNULL, stdout=eo, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        with _live_lock:
-            _live.add(proc)
-        timed_out = False
-        stop_at = None
-        session_why = None
-        console = None
-        try:
-            if sc.session:
-                try:
-                    console = Console(connect(port, proc, sc.timeout), serial, t_boot + sc.timeout,
-                                      sc.forbid + (DEFAULT_FORBID if sc.forbid_default else []))
-                    session_why = sc.session(console)
-                except SessionError as e:
-                    session_why = str(e)
-                if session_why:
-                    session_why = "session: " + session_why
-            end_rx = re.compile(sc.end, re.M) if sc.end else None
-            forbid = [re.compile(r, re.M) for r in sc.forbid + (DEFAULT_FORBID if sc.forbid_default else [])]
-            while session_why is None and proc.poll() is None:
-                time.sleep(0.2)
-                now = time.monotonic()
-                if stop_at is None:
-                    log = read_log(serial)
-                    if (end_rx and end_rx.search(log)) or any(r.search(log) for r in forbid):
-                        stop_at = now + sc.settle
-                elif now >= stop_at:
-                    break
-                if now - t_boot > sc.timeout + 5:  # timeout's KILL should have ended it already
-                    timed_out = True
-                    break
-            rc = proc.poll()
-            if session_why is None and (rc in (124, 137, -9) or (rc is None and stop_at is None)):
+    proc, screen = start_emulator(sc, argv, env, out)
+    with _live_lock:
+        _live.add(proc)
+    timed_out = False
+    stop_at = None
+    session_why = None
+    console = None
+    try:
+        if sc.session:
+            try:
+                console = Console(connect(port, proc, sc.timeout), serial, t_boot + sc.timeout,
+                                  sc.forbid + (DEFAULT_FORBID if sc.forbid_default else []))
+                session_why = sc.session(console)
+            except SessionError as e:
+                session_why = str(e)
+            if session_why:
+                session_why = "session: " + session_why
+        end_rx = re.compile(sc.end, re.M) if sc.end else None
+        forbid = [re.compile(r, re.M) for r in sc.forbid + (DEFAULT_FORBID if sc.forbid_default else [])]
+        while session_why is None and proc.poll() is None:
+            time.sleep(0.2)
+            now = time.monotonic()
+            if stop_at is None:
+                log = read_log(serial)
+                if (end_rx and end_rx.search(log)) or any(r.search(log) for r in forbid):
+                    stop_at = now + sc.settle
+            elif now >= stop_at:
+                break
+            if now - t_boot > sc.timeout + 5:  # timeout's KILL should have ended it already
                 timed_out = True
-        finally:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            proc.wait()
-            if console:
-                console.close()
-            with _live_lock:
-                _live.discard(proc)
+                break
+        rc = proc.poll()
+        if session_why is None and (rc in (124, 137, -9) or (rc is None and stop_at is None)):
+            timed_out = True
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        if screen:
+            screen.close()
+        if console:
+            console.close()
+        with _live_lock:
+            _live.discard(proc)
     secs = time.monotonic() - t0
     log = read_log(serial)
     why = session_why or judge(sc, log)
@@ -581,7 +707,8 @@ def bridge(port: int, log_path: str) -> int:
 if __name__ == "__main__":
     # `python3 tests/lib/runner.py bochsrc ISO DIR MEGS CPUS [PORT]`: the same Bochs configuration the
     # tests use, for scripts/run.sh (one place to keep what Bochs needs on these machines); with PORT,
-    # COM1 is a TCP server there. `runner.py free-port`: a free TCP port on 127.0.0.1.
+    # COM1 is a TCP server there. `runner.py free-port`: a free TCP port on 127.0.0.1. `drain-screen`:
+    # below.
     if len(sys.argv) in (6, 7) and sys.argv[1] == "bochsrc":
         _, _, iso_path, out_dir, megs, cpus = sys.argv[:6]
         sys.stdout.write(bochsrc(Scenario("run", emulator="bochs", cpus=int(cpus), mem=int(megs)), iso_path,
@@ -591,5 +718,21 @@ if __name__ == "__main__":
         print(free_port())
     elif len(sys.argv) == 4 and sys.argv[1] == "bridge":
         sys.exit(bridge(int(sys.argv[2]), sys.argv[3]))
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "drain-screen":
+        # `runner.py drain-screen BOCHS_OUT PID [TAIL]`: reads the screen pty of the Bochs whose stderr is
+        # BOCHS_OUT until it ends (PID gone, or the pty closed), its last bytes to TAIL (ScreenDrain).
+        pid = int(sys.argv[3])
+
+        def alive() -> bool:
+            try:
+                os.kill(pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+        d = drain_screen(sys.argv[2], alive, sys.argv[4] if len(sys.argv) == 5 else None)
+        while d.running() and alive():
+            time.sleep(0.5)
+        d.close()
     else:
-        sys.exit("usage: runner.py bochsrc ISO DIR MEGS CPUS [PORT] | free-port | bridge PORT LOG")
+        sys.exit("usage: runner.py bochsrc ISO DIR MEGS CPUS [PORT] | free-port | bridge PORT LOG"
+                 " | drain-screen BOCHS_OUT PID [TAIL]")

@@ -83,8 +83,10 @@ static int load_rsdp(const struct loader_file *extra, unsigned n, const char *cm
 {
 	memset(why, 0, sizeof(why));
 	memset(&st, 0xee, sizeof(st));
-	return loader_load_guest(img, img_size, cmdline, ram, extra, n, rsdp_gpa, NULL, 0, r ? ram_write : NULL,
-				 r, &st, why, sizeof(why));
+	return loader_load_guest(&(struct loader_job){
+		.file = img, .size = img_size, .cmdline = cmdline, .ram = ram, .extra = extra, .nextra = n,
+		.rsdp_gpa = rsdp_gpa, .write = r ? ram_write : NULL, .ctx = r, .start = &st,
+		.why = why, .whylen = sizeof(why) });
 }
 
 static int load(const struct loader_file *extra, unsigned n, const char *cmdline, uint64_t ram,
@@ -332,8 +334,9 @@ static void test_big_guest(void)
 	if (r.mem == MAP_FAILED)
 		return;
 	memset(why, 0, sizeof(why));
-	CHECK_EQ(loader_load_guest(img, img_size, "", r.size, &ex, 1, 0, NULL, 0, low_write, &r, &st, why,
-				   sizeof(why)), 0);
+	CHECK_EQ(loader_load_guest(&(struct loader_job){
+		.file = img, .size = img_size, .cmdline = "", .ram = r.size, .extra = &ex, .nextra = 1,
+		.write = low_write, .ctx = &r, .start = &st, .why = why, .whylen = sizeof(why) }), 0);
 	bp = r.mem + LOADER_ZERO_PAGE_GPA;
 	CHECK_EQ(bp[0x1e8], 4);                   /* e820_entries */
 	for (unsigned i = 0; i < 4; i++) {
@@ -588,8 +591,9 @@ static void test_write_errors(void)
 		CHECK_EQ(load(many, LOADER_MAX_FILES + 1, "", RAM, NULL), -EINVAL);
 		many[0].size = 1;
 		CHECK_EQ(load(many, 1, "", RAM, NULL), -EINVAL);
-		CHECK_EQ(loader_load_guest(img, img_size, "", RAM, NULL, 0, 0, notrsdp, sizeof(notrsdp), NULL, NULL,
-					   &st, why, sizeof(why)), -EINVAL);
+		CHECK_EQ(loader_load_guest(&(struct loader_job){
+			.file = img, .size = img_size, .cmdline = "", .ram = RAM, .rsdp = notrsdp,
+			.rsdp_len = sizeof(notrsdp), .start = &st, .why = why, .whylen = sizeof(why) }), -EINVAL);
 		CHECK(strstr(why, "not an RSDP") != NULL);
 	}
 }
@@ -615,7 +619,9 @@ static void test_damage(void)
 
 		memcpy(d, copy, cut);
 		ram_forget(&r);
-		err = loader_load_guest(d, cut, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why, sizeof(why));
+		err = loader_load_guest(&(struct loader_job){
+			.file = d, .size = cut, .cmdline = "c", .ram = RAM, .extra = &ex, .nextra = 1,
+			.write = ram_write, .ctx = &r, .start = &st, .why = why, .whylen = sizeof(why) });
 		CHECK(err == 0 ? cut > PM_OFF + PM_SIZE - 16 : why[0] != 0);
 		free(d);
 	}
@@ -628,7 +634,9 @@ static void test_damage(void)
 		for (int k = 0; k < 1 + round % 4; k++)
 			d[0x1f1 + (size_t)rand() % (HDR_END - 0x1f1)] = (uint8_t)rand();
 		ram_forget(&r);
-		err = loader_load_guest(d, size, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why, sizeof(why));
+		err = loader_load_guest(&(struct loader_job){
+			.file = d, .size = size, .cmdline = "c", .ram = RAM, .extra = &ex, .nextra = 1,
+			.write = ram_write, .ctx = &r, .start = &st, .why = why, .whylen = sizeof(why) });
 		if (err == 0) {
 			ok++;
 			CHECK_EQ(st.rsi, LOADER_ZERO_PAGE_GPA);

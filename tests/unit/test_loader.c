@@ -956,8 +956,10 @@ static int load_guest(const struct loader_file *ex, unsigned n, const void *rsdp
 		      struct fake_ram *r)
 {
 	memset(why, 0, sizeof(why));
-	return loader_load_guest(img, img_size, "a=1", RAM, ex, n, rsdp ? 0xe0000 : 0, rsdp, rsdp_len,
-				 r ? ram_write : NULL, r, &st, why, sizeof(why));
+	return loader_load_guest(&(struct loader_job){
+		.file = img, .size = img_size, .cmdline = "a=1", .ram = RAM, .extra = ex, .nextra = n,
+		.rsdp_gpa = rsdp ? 0xe0000 : 0, .rsdp = rsdp, .rsdp_len = rsdp_len,
+		.write = r ? ram_write : NULL, .ctx = r, .start = &st, .why = why, .whylen = sizeof(why) });
 }
 
 /* Copies the block at EBX (st.rbx) out of guest RAM and parses it. */

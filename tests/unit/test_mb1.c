@@ -126,8 +126,9 @@ static int load(const struct loader_file *extra, unsigned n, const char *cmdline
 {
 	memset(why, 0, sizeof(why));
 	memset(&st, 0xee, sizeof(st));
-	return loader_load_guest(img, img_size, cmdline, ram, extra, n, 0, NULL, 0, r ? ram_write : NULL, r,
-				 &st, why, sizeof(why));
+	return loader_load_guest(&(struct loader_job){
+		.file = img, .size = img_size, .cmdline = cmdline, .ram = ram, .extra = extra, .nextra = n,
+		.write = r ? ram_write : NULL, .ctx = r, .start = &st, .why = why, .whylen = sizeof(why) });
 }
 
 /* Expects a load (check-only) to fail with err and a reason containing `phrase`. */
@@ -691,8 +692,9 @@ static void test_damage(void)
 			int err;
 
 			ram_forget(&r);
-			err = loader_load_guest(copy, cut, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why,
-						sizeof(why));
+			err = loader_load_guest(&(struct loader_job){
+				.file = copy, .size = cut, .cmdline = "c", .ram = RAM, .extra = &ex, .nextra = 1,
+				.write = ram_write, .ctx = &r, .start = &st, .why = why, .whylen = sizeof(why) });
 
 			CHECK(err == 0 || why[0] != 0);
 		}
@@ -708,8 +710,9 @@ static void test_damage(void)
 				d[at] = (uint8_t)rand();
 			}
 			ram_forget(&r);
-			err = loader_load_guest(d, size, "c", RAM, &ex, 1, 0, NULL, 0, ram_write, &r, &st, why,
-						sizeof(why));
+			err = loader_load_guest(&(struct loader_job){
+				.file = d, .size = size, .cmdline = "c", .ram = RAM, .extra = &ex, .nextra = 1,
+				.write = ram_write, .ctx = &r, .start = &st, .why = why, .whylen = sizeof(why) });
 			/* Loaded: the block in a page of usable RAM of its own (ram_write checked it met
 			 * nothing else written). */
 			CHECK(err == 0 ? st.rbx % 4096 == 0 && st.rbx >= 0x1000 : why[0] != 0);
