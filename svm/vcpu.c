@@ -2,14 +2,15 @@
  * dispatcher. AMD APM Vol. 2, chapter 15 (section numbers below are that chapter's); the VMCB layout
  * is svm/vmcb.h (Appendix B), exit codes Appendix C.
  *
- * What runs: guests with one vCPU whose exits are CPUID, port I/O (not string I/O), HLT, MSRs (a small
- * set: below), XSETBV, INVD, hypercalls (VMMCALL, and VMCALL, which #UDs on AMD and is recognised in
- * the #UD intercept), nested page faults (first touch through gmem, MMIO through the instruction
- * decoder), interrupts from the emulated local APIC and PIC (EVENTINJ, the VINTR window), and the
- * time slice (the host's local APIC timer with the INTR intercept: SVM has no preemption timer).
- * Refused with a reason (the guest stops, the hypervisor goes on): string I/O, Start-up IPIs, task
- * switches, MSRs not listed. Not done yet: CR-write intercepts (the guest owns CR0/CR4 under nested
- * paging, as KVM's SVM does), DR0-3 switching between vCPUs, speculation-control MSRs. */
+ * The exits go to the vendor-neutral handlers where the seam has them (CPUID, RDMSR/WRMSR, MOV to
+ * CR4, XSETBV, HLT, nested page faults with first touch and MMIO, INS/OUTS: the cpuid, msr, cr, mmio,
+ * strio and insn files of vmx/ compiled for SVM over svm/guest.c's accessors, svm/neutral.h); here: port I/O, hypercalls (VMMCALL, and VMCALL,
+ * which #UDs on AMD and is recognised in the #UD intercept), INIT/SIPI, interrupts from the emulated
+ * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
+ * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
+ * stopped with the reason). Not done yet: CR0 and CR3 intercepts (the guest owns them under nested
+ * paging, as KVM's SVM does), DR0-3 switching between vCPUs of one CPU, speculation-control MSRs'
+ * loading around VMRUN, a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -21,6 +22,7 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
+#include "svm/neutral.h"
 #include "svm/svm.h"
 #include "svm/vmcb.h"
 #include "tessera/hypercall.h"
@@ -404,11 +406,13 @@ static void skip(struct vcpu *v, unsigned len)
 	b->ctl.int_state &= ~VMCB_INT_SHADOW;
 }
 
-/* The next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1): only this ASID's where the CPU
- * can (FlushByAsid), else every ASID's. */
-static void flush_asid(struct vcpu *v)
+/* A neutral handler's result (vcpu/exit.h): RETIRED moves past the instruction (nRIP, or `len`). */
+static int retire(struct vcpu *v, int r, unsigned len)
 {
-	vmcb_of(v)->ctl.tlb_control = svm_caps.flush_by_asid ? VMCB_TLB_FLUSH_ASID : VMCB_TLB_FLUSH_ALL;
+	if (r != RETIRED)
+		return r;
+	skip(v, len);
+	return HANDLED;
 }
 
 /* An exception for the next VMRUN to deliver, through EVENTINJ (15.20). */
@@ -458,56 +462,7 @@ static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	return n < 15 && !gpt_read(&c, linear, insn, n, true, &res) ? n : 0;
 }
 
-static uint64_t *gpr(struct vcpu *v, unsigned n)
-{
-	struct guest_regs *r = &v->regs;
-	uint64_t *regs[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &vmcb_of(v)->save.rsp, &r->rbp, &r->rsi,
-			       &r->rdi, &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
-	return regs[n & 15];
-}
-
 /* --- the exits -------------------------------------------------------------------------------------- */
-
-static int slice_left(struct vcpu *v)
-{
-	return rdtsc() >= v->slice_end ? VCPU_PREEMPTED : HANDLED;
-}
-
-static int handle_cpuid(struct vcpu *v)
-{
-	static struct cpuid_cfg host;
-	struct cpuid_regs h = { 0, 0, 0, 0 }, r;
-	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
-	struct cpuid_cfg c;
-
-	if (leaf - HV_CPUID_BASE <= HV_CPUID_TIMING - HV_CPUID_BASE) {
-		r = cpuid_hv_leaf(tsc_khz, leaf);
-	} else {
-		/* The VMX side's allow-list (vmx/cpuid_policy.c), which passes neither VMX nor SVM. */
-		if (!host.host_max_basic) {
-			host.host_max_ext = cpuid(0x80000000u, 0).eax;
-			host.xcr0_allowed = vcpu_xcr0_allowed;
-			host.tsc_khz = tsc_khz;
-			host.spec_7_edx = spec_guest_cpuid7_edx();
-			host.host_max_basic = cpuid(0, 0).eax;
-		}
-		c = host;
-		c.index = v->index;
-		c.nvcpus = v->vm->nvcpus;
-		c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
-		c.cr4 = vmcb_of(v)->save.cr4;
-		leaf = cpuid_guest_leaf(&c, leaf);
-		if (cpuid_needs_host(&c, leaf))
-			h = cpuid(leaf, sub);
-		r = cpuid_guest(&c, leaf, sub, h);
-	}
-	v->regs.rax = r.eax;
-	v->regs.rbx = r.ebx;
-	v->regs.rcx = r.ecx;
-	v->regs.rdx = r.edx;
-	skip(v, 2);                              /* 0F A2 */
-	return HANDLED;
-}
 
 /* The hypercall ABI of include/tessera/hypercall.h, from VMMCALL or VMCALL (both 3 bytes). */
 static int hypercall_exit(struct vcpu *v)
@@ -558,9 +513,21 @@ static int handle_io(struct vcpu *v)
 	uint64_t rip = b->save.rip;
 	enum vdev_result r;
 
-	if (info & IOIO_STR)
-		return vm_stop(v, "string I/O (INS/OUTS) at port 0x%x is not emulated on SVM yet, rip 0x%lx",
-			       port, rip);
+	if (info & IOIO_STR) {
+		/* INS/OUTS for the neutral handler (vmx/strio.c): with decode assists bits 9:7 the
+		 * address size one-hot (A16, A32, A64) and bits 12:10 the segment (15.10.2, 15.33);
+		 * without, the handler decodes the prefixes (it needs both or neither). EXITINFO2 is
+		 * the next RIP: the length. */
+		struct vcpu_exit e = { .kind = VCPU_EXIT_IO, .len = (uint8_t)(b->ctl.exit_info2 - rip),
+				       .io = { port, (uint8_t)size,
+					       (uint8_t)((in ? VCPU_IO_IN : 0) | VCPU_IO_STRING |
+							 (info & IOIO_REP ? VCPU_IO_REP : 0)),
+					       (uint8_t)(!svm_caps.decode_assists ? VCPU_IO_NOOPS :
+							 info & (1u << 7) ? 0 : info & (1u << 8) ? 1 : 2),
+					       (uint8_t)(svm_caps.decode_assists ? (info >> 10) & 7 : VCPU_IO_NOOPS) } };
+
+		return svm_handle_string_io(v, &e);
+	}
 	b->save.rip = b->ctl.exit_info2;
 	b->ctl.int_state &= ~VMCB_INT_SHADOW;
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
@@ -571,148 +538,23 @@ static int handle_io(struct vcpu *v)
 		return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why, rip);
 	if (in)
 		v->regs.rax = size == 4 ? a.value : (v->regs.rax & ~(uint64_t)mask) | (a.value & mask);
-	return slice_left(v);
+	return svm_slice_left(v);
 }
 
-static int handle_hlt(struct vcpu *v)
-{
-	struct vmcb *b = vmcb_of(v);
-
-	skip(v, 1);                              /* F4 */
-	v->halted_if = b->save.rflags & RFLAGS_IF;
-	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
-		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx", b->save.rip - 1);
-	v->state = VCPU_HALTED;
-	if ((b->ctl.event_inj & VMCB_EVT_VALID) || vcpu_runnable(v, rdtsc())) {
-		v->state = VCPU_RUNNING;
-		return HANDLED;
-	}
-	return VCPU_BLOCKED;
-}
-
-/* PAT: every byte a memory type the CPU has (0, 1, 4, 5, 6, 7; APM Vol. 2, 7.8.1). */
-static bool pat_valid(uint64_t pat)
-{
-	for (unsigned i = 0; i < 8; i++) {
-		unsigned t = (pat >> (8 * i)) & 0xff;
-
-		if (t == 2 || t == 3 || t > 7)
-			return false;
-	}
-	return true;
-}
-
-/* RDMSR/WRMSR (EXITINFO1 0 read, 1 write: 15.11). The MSRs the VMCB holds or that a small guest
- * reads; every other one is #GP(0), as a CPU answers an MSR it does not have. */
-static int handle_msr(struct vcpu *v, enum vcpu_exit_kind *k)
-{
-	struct vmcb *b = vmcb_of(v);
-	uint32_t msr = v->regs.rcx;
-	bool write = b->ctl.exit_info1 & 1;
-	uint64_t val = (v->regs.rdx << 32) | (v->regs.rax & 0xffffffff);
-	bool ok = true;
-
-	*k = write ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
-	switch (msr) {
-	case MSR_EFER:
-		if (!write) {
-			val = b->save.efer & ~EFER_SVME;           /* the guest does not see SVM */
-		} else if (val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) {
-			ok = false;
-		} else {
-			/* LMA is the CPU's to set (APM Vol. 2, 14.6); SVME stays, VMRUN needs it. */
-			b->save.efer = (val & ~EFER_LMA) | (b->save.efer & EFER_LMA) | EFER_SVME;
-		}
-		break;
-	case MSR_IA32_PAT:
-		if (!write)
-			val = b->save.g_pat;
-		else if ((ok = pat_valid(val)))
-			b->save.g_pat = val;
-		break;
-	case 0x10:                                          /* TSC */
-		if (write)
-			ok = false;
-		else
-			val = rdtsc() + b->ctl.tsc_offset;
-		break;
-	case 0x1b:                                          /* IA32_APIC_BASE */
-		if (write)
-			ok = val == v->lapic.base;
-		else
-			val = v->lapic.base;
-		break;
-	default:
-		ok = false;
-	}
-	if (!ok) {
-		inject_exc(v, VEC_GP, true, 0);
-		return HANDLED;
-	}
-	if (!write) {
-		v->regs.rax = (uint32_t)val;
-		v->regs.rdx = val >> 32;
-	}
-	skip(v, 2);                                         /* 0F 32, 0F 30 */
-	return HANDLED;
-}
-
-static int handle_xsetbv(struct vcpu *v)
-{
-	uint64_t val = (v->regs.rdx << 32) | (v->regs.rax & 0xffffffff);
-
-	/* XCR0: x87 always, AVX only with SSE, nothing the host does not allow (SDM Vol. 1, 13.3). */
-	if ((v->regs.rcx & 0xffffffff) || vmcb_of(v)->save.cpl || !(val & 1) || (val & ~vcpu_xcr0_allowed) ||
-	    ((val & 4) && !(val & 2))) {
-		inject_exc(v, VEC_GP, true, 0);
-		return HANDLED;
-	}
-	v->xcr0 = val;
-	xsetbv0(val);
-	skip(v, 3);                                         /* 0F 01 D1 */
-	return HANDLED;
-}
-
-/* The CR4 bits a guest may set: those this CPU has (CPUID; APM Vol. 2, 3.1.3, Figure 3-8). VMXE and
- * SMXE are never among them on AMD. VMRUN refuses a guest CR4 with a bit the CPU does not have
- * (15.5.1), and QEMU's software SVM lets a guest's MOV CR4 set such bits: hence the intercept. */
-static uint64_t cr4_allowed(void)
-{
-	struct cpuid_regs l1 = cpuid(1, 0), l7 = cpuid(0, 0).eax >= 7 ? cpuid(7, 0) : (struct cpuid_regs){ 0, 0, 0, 0 };
-	uint64_t m = 0x7ff;                      /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
-
-	if (l7.ecx & (1u << 2))
-		m |= 1ull << 11;                 /* UMIP */
-	if (l7.ebx & (1u << 0))
-		m |= 1ull << 16;                 /* FSGSBASE */
-	if (l1.ecx & (1u << 17))
-		m |= CR4_PCIDE;
-	if (l1.ecx & (1u << 26))
-		m |= CR4_OSXSAVE;
-	if (l7.ebx & (1u << 7))
-		m |= 1ull << 20;                 /* SMEP */
-	if (l7.ebx & (1u << 20))
-		m |= 1ull << 21;                 /* SMAP */
-	if (l7.ecx & (1u << 3))
-		m |= CR4_PKE;
-	return m;
-}
-
-/* MOV to CR4 (#VMEXIT CR4 write, 15.9). The source register: EXITINFO1 with decode assists (15.33.1),
- * else decoded from the instruction, 0F 22 /r with ModRM.reg = 4 and the register in ModRM.rm
- * (REX.B extends it in 64-bit mode). A bit the CPU lacks, or clearing PAE in long mode, is #GP(0) as
- * on hardware (APM Vol. 2, 3.1.3). Changing PGE, PAE, PSE, PCIDE, SMEP flushes the guest's TLB
- * (APM Vol. 2, 5.5.2): its ASID is flushed at the next VMRUN. */
+/* MOV to CR4 (#VMEXIT CR4 write, 15.9), for the neutral handler (vmx/cr.c): the source register from
+ * EXITINFO1 with decode assists (15.33.1), else decoded from the instruction, 0F 22 /r with ModRM.reg
+ * = 4 and the register in ModRM.rm (REX.B extends it in 64-bit mode). QEMU 7.2's software SVM lets a
+ * guest's MOV CR4 set bits the CPU lacks (VMXE: an AMD CPU #GPs, APM Vol. 2, 3.1.3) and VMRUN then
+ * refuses the VMCB: the intercept and svm_cr4_settable give the #GP instead. */
 static int handle_cr4_write(struct vcpu *v)
 {
-	static uint64_t allowed;
 	struct vmcb *b = vmcb_of(v);
+	struct vcpu_exit e = { .kind = VCPU_EXIT_CR, .cr = { 4, VCPU_CR_WRITE, 0, 0, 0 } };
 	uint8_t insn[15];
-	unsigned n, i = 0, rex = 0, reg;
-	uint64_t val, old = b->save.cr4;
+	unsigned n, i = 0, rex = 0;
 
 	if (b->ctl.exit_info1 & CR_EXIT_GPR_VALID) {
-		reg = b->ctl.exit_info1 & 15;
+		e.cr.gpr = b->ctl.exit_info1 & 15;
 		n = 3;
 	} else {
 		n = fetch_insn(v, insn, sizeof(insn));
@@ -725,111 +567,42 @@ static int handle_cr4_write(struct vcpu *v)
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x22 || ((insn[i + 2] >> 3) & 7) != 4)
 			return vm_stop(v, "CR4 write by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx",
 				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, b->save.rip);
-		reg = (insn[i + 2] & 7) | (rex & 1 ? 8 : 0);
+		e.cr.gpr = (insn[i + 2] & 7) | (rex & 1 ? 8 : 0);
 		n = i + 3;
 	}
-	val = *gpr(v, reg);
-	if (guest_mode(b) != MODE_LONG64)
-		val &= 0xffffffffull;
-	if (!allowed)
-		allowed = cr4_allowed();
-	if ((val & ~allowed) || ((b->save.efer & EFER_LMA) && !(val & CR4_PAE)) ||
-	    ((val & CR4_OSXSAVE) && !have_xsave)) {
-		inject_exc(v, VEC_GP, true, 0);
-		return HANDLED;
-	}
-	b->save.cr4 = val;
-	if ((old ^ val) & (CR4_PGE | CR4_PAE | (1ull << 4) | CR4_PCIDE | (1ull << 20)))
-		flush_asid(v);
-	skip(v, n);
-	return HANDLED;
+	e.len = n;
+	return retire(v, svm_handle_cr(v, &e), n);
 }
 
-/* An access to a GPA outside RAM: the instruction decoded (vmx/decode.c) and the device there
- * asked. VDEV_UNCLAIMED when none claims it. */
-static int handle_mmio(struct vcpu *v, uint64_t gpa)
+/* HLT (1 byte, F4) for the neutral handler (vmx/insn.c), which looks at v->event for an event due. */
+static int handle_hlt(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
-	struct vdev_access a = { gpa, 0, false, 0, v->index };
-	struct mmio_insn m;
-	uint8_t insn[15];
-	unsigned n;
-	enum vdev_result r;
+	struct vcpu_exit e = { .kind = VCPU_EXIT_HLT,
+			       .len = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip - b->save.rip : 1 };
+	int r;
 
-	/* With decode assists the CPU fetched the bytes already (15.33.4). */
-	if (b->ctl.insn_len) {
-		n = b->ctl.insn_len;
-		memcpy(insn, b->ctl.insn_bytes, n);
-	} else if (!(n = fetch_insn(v, insn, sizeof(insn)))) {
-		return vm_stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
-			       b->save.rip, gpa);
-	}
-	if (decode_mmio(insn, n, guest_mode(b), &m))
-		return vm_stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
-			       "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], b->save.rip);
-	if (m.xchg)
-		return vm_stop(v, "MMIO XCHG at GPA 0x%lx is not emulated on SVM yet, rip 0x%lx", gpa, b->save.rip);
-	a.size = m.size;
-	if (m.write) {
-		uint64_t val = m.reg < 0 ? m.imm : *gpr(v, m.reg) >> (m.high8 ? 8 : 0);
-
-		a.write = true;
-		a.value = m.size == 8 ? val : val & ((1ull << (8 * m.size)) - 1);
-	}
-	if ((r = vdev_mmio(&v->vm->bus, &a, rdtsc())) != VDEV_DONE) {
-		if (r == VDEV_UNCLAIMED)
-			return VDEV_UNCLAIMED;
-		return vm_stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa,
-			       v->vm->bus.why, b->save.rip);
-	}
-	if (!a.write) {
-		/* The loaded value into its register as the CPU writes it (SDM Vol. 1, 3.4.1.1). */
-		uint64_t *reg = gpr(v, m.reg), old = *reg, val = a.value;
-		unsigned size = m.dst_size ? m.dst_size : m.size;
-
-		if (m.sign_extend)
-			val = m.size == 1 ? (uint64_t)(int64_t)(int8_t)val : (uint64_t)(int64_t)(int16_t)val;
-		if (size == 1)
-			val = m.high8 ? (old & ~0xff00ull) | ((val & 0xff) << 8) : (old & ~0xffull) | (val & 0xff);
-		else if (size == 2)
-			val = (old & ~0xffffull) | (val & 0xffff);
-		else if (size == 4)
-			val &= 0xffffffffull;
-		*reg = val;
-	}
-	b->save.rip += m.len;
-	b->ctl.int_state &= ~VMCB_INT_SHADOW;
-	return HANDLED;
+	v->event.valid = b->ctl.event_inj & VMCB_EVT_VALID;
+	r = svm_handle_hlt(v, &e);
+	v->event.valid = false;
+	return r;
 }
 
-/* #VMEXIT NPF (15.25.6): EXITINFO1 a #PF error code for the nested walk, EXITINFO2 the GPA. First
- * touch of lazy or demand RAM maps its chunk (gmem), as the VMX side's EPT violation does. */
+/* #VMEXIT NPF (15.25.6) for the neutral handler (vmx/mmio.c): EXITINFO1 a #PF error code for the
+ * nested walk (bit 0 P: the entry was present, 1 a write, 4 a fetch), EXITINFO2 the GPA. A present
+ * entry allowed what the access was not (a permission fault). First touch maps the chunk (gmem), a
+ * GPA outside RAM is a device's (the decoder) or stops the guest. */
 static int handle_npf(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
-	uint64_t err = b->ctl.exit_info1, gpa = b->ctl.exit_info2;
-	const char *kind = err & NPF_ID ? "fetch" : err & NPF_W ? "write" : "read";
+	uint64_t err = b->ctl.exit_info1;
+	unsigned acc = err & NPF_ID ? VCPU_MEM_FETCH : err & NPF_W ? VCPU_MEM_WRITE : VCPU_MEM_READ;
+	struct vcpu_exit e = { .gpa = b->ctl.exit_info2, .kind = VCPU_EXIT_NPF };
 
-	switch (gmem_touch(&v->vm->mem, gpa, true)) {
-	case GMEM_MAPPED:
-		return slice_left(v);
-	case GMEM_PRESENT:
-		if (!(err & NPF_P))              /* another vCPU mapped it meanwhile */
-			return HANDLED;
-		return vm_stop(v, "nested page fault %s at GPA 0x%lx (error code 0x%lx), rip 0x%lx", kind, gpa,
-			       err, b->save.rip);
-	case GMEM_NOMEM:
-		return vm_stop(v, "out of memory at GPA 0x%lx", gpa);
-	case GMEM_OUTSIDE:
-	default:
-		if (!(err & NPF_ID)) {
-			int r = handle_mmio(v, gpa);
-
-			if (r != VDEV_UNCLAIMED)
-				return r;
-		}
-		return vm_stop(v, "nested page fault %s at GPA 0x%lx, rip 0x%lx", kind, gpa, b->save.rip);
-	}
+	if (err & NPF_P)
+		acc |= VCPU_MEM_READABLE | (err & NPF_W ? 0 : VCPU_MEM_WRITABLE) | (err & NPF_ID ? 0 : VCPU_MEM_EXECUTABLE);
+	e.mem.access = (uint8_t)acc;
+	return svm_handle_npf(v, &e);
 }
 
 /* Hardware task switches are not emulated: the guest is stopped with the VMX side's words. EXITINFO1
@@ -900,7 +673,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_CPUID:
 		k = VCPU_EXIT_CPUID;
-		r = handle_cpuid(v);
+		r = retire(v, svm_handle_cpuid(v), 2);                  /* 0F A2 */
 		break;
 	case VMEXIT_HLT:
 		k = VCPU_EXIT_HLT;
@@ -911,7 +684,9 @@ static int dispatch(struct vcpu *v)
 		r = handle_io(v);
 		break;
 	case VMEXIT_MSR:
-		r = handle_msr(v, &k);
+		/* EXITINFO1: 0 RDMSR, 1 WRMSR (15.11); both 2 bytes (0F 32, 0F 30). */
+		k = b->ctl.exit_info1 & 1 ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
+		r = retire(v, b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
 		break;
 	case VMEXIT_VMMCALL:
 		k = VCPU_EXIT_VMCALL;
@@ -931,7 +706,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
-		r = handle_xsetbv(v);
+		r = retire(v, svm_handle_xsetbv(v), 3);                 /* 0F 01 D1 */
 		break;
 	case VMEXIT_INVD:
 		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */
@@ -1060,7 +835,7 @@ static void restart(struct vcpu *v, int sipi)
 {
 	init_state(&v->start, sipi);
 	vmcb_setup(v, &v->start);
-	flush_asid(v);
+	svm_flush_asid(v);
 }
 
 /* INIT and Start-up IPIs that arrived for `v`, as the VMX side takes them (vmx/vcpu.c): INIT puts the
@@ -1111,7 +886,7 @@ enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		/* TLB_CONTROL (15.16.1): the first VMRUN of a vCPU flushes its ASID, which an earlier
 		 * guest may have used (only this ASID where the CPU can, FlushByAsid; else every ASID). */
 		if (!v->launched)
-			flush_asid(v);
+			svm_flush_asid(v);
 		b->save.rax = v->regs.rax;
 		b->save.cr2 = v->regs.cr2;
 		asm volatile("clgi; sti" ::: "memory");   /* GIF = 0 holds everything; IF = 1 for the guest */

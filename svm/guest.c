@@ -1,0 +1,220 @@
+/* The vendor interface of the neutral vCPU logic on SVM (vcpu/guest.h, under SVM's names: svm/
+ * neutral.h): the guest state in the vCPU's VMCB (AMD APM Vol. 2, Appendix B, Table B-2), in neutral
+ * formats. The general registers but RAX and RSP are in v->regs (svm_enter); RAX is copied from the
+ * VMCB into v->regs.rax after each #VMEXIT and back before VMRUN (svm/vcpu.c). */
+#include "arch/x86/cpu.h"
+#include "lib/string.h"
+#include "pmm/pmm.h"
+#include "svm/caps.h"
+#include "svm/neutral.h"
+#include "svm/svm.h"
+#include "svm/vmcb.h"
+
+static inline struct vmcb *vmcb_of(const struct vcpu *v)
+{
+	return phys_to_virt(v->vmcs);
+}
+
+void svm_flush_asid(struct vcpu *v)
+{
+	/* TLB_CONTROL (15.16.1): this ASID only where the CPU can (FlushByAsid), else every ASID. */
+	vmcb_of(v)->ctl.tlb_control = svm_caps.flush_by_asid ? VMCB_TLB_FLUSH_ASID : VMCB_TLB_FLUSH_ALL;
+}
+
+int svm_slice_left(struct vcpu *v)
+{
+	/* The host's APIC timer counts real time: nothing to re-arm, only the slice's end to check. */
+	return rdtsc() >= v->slice_end ? VCPU_PREEMPTED : HANDLED;
+}
+
+static uint64_t *gpr_slot(struct vcpu *v, unsigned n)
+{
+	struct guest_regs *r = &v->regs;
+	uint64_t *regs[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &vmcb_of(v)->save.rsp, &r->rbp, &r->rsi,
+			       &r->rdi, &r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
+	return regs[n & 15];
+}
+
+uint64_t svm_get_gpr(struct vcpu *v, unsigned n)
+{
+	return *gpr_slot(v, n);
+}
+
+void svm_set_gpr(struct vcpu *v, unsigned n, uint64_t val)
+{
+	*gpr_slot(v, n) = val;
+}
+
+uint64_t svm_get_rip(struct vcpu *v)
+{
+	return vmcb_of(v)->save.rip;
+}
+
+uint64_t svm_get_rflags(struct vcpu *v)
+{
+	return vmcb_of(v)->save.rflags;
+}
+
+void svm_set_rflags(struct vcpu *v, uint64_t rflags)
+{
+	vmcb_of(v)->save.rflags = rflags;
+}
+
+/* The instruction retired: its interrupt shadow (STI, MOV SS) covered only it (INTERRUPT_SHADOW,
+ * 15.21.5) and RF is clear. (A single-step trap after an emulated instruction is not raised yet.) */
+void svm_finish_instruction(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	b->save.rflags &= ~RFLAGS_RF;
+}
+
+void svm_skip(struct vcpu *v, unsigned len)
+{
+	vmcb_of(v)->save.rip += len;
+	svm_finish_instruction(v);
+}
+
+uint64_t svm_get_cr0(struct vcpu *v)
+{
+	return vmcb_of(v)->save.cr0;
+}
+
+uint64_t svm_get_cr3(struct vcpu *v)
+{
+	return vmcb_of(v)->save.cr3;
+}
+
+uint64_t svm_get_cr4(struct vcpu *v)
+{
+	return vmcb_of(v)->save.cr4;
+}
+
+uint64_t svm_get_efer(struct vcpu *v)
+{
+	return vmcb_of(v)->save.efer & ~EFER_SVME;      /* the guest does not see SVM */
+}
+
+/* CR0 and CR4 are the guest's own under nested paging (no bits owned by the host); a change of the
+ * paging bits drops its ASID's translations (APM Vol. 2, 5.5.2; 15.16.1). */
+void svm_set_cr0(struct vcpu *v, uint64_t cr0)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	if ((b->save.cr0 ^ cr0) & (CR0_PG | CR0_PE | (1ull << 16)))   /* PG, PE, WP */
+		svm_flush_asid(v);
+	b->save.cr0 = cr0;
+}
+
+void svm_set_cr4(struct vcpu *v, uint64_t cr4)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	if ((b->save.cr4 ^ cr4) & (CR4_PGE | CR4_PAE | (1ull << 4) | CR4_PCIDE | (1ull << 20)))
+		svm_flush_asid(v);
+	b->save.cr4 = cr4;
+}
+
+void svm_set_efer(struct vcpu *v, uint64_t efer)
+{
+	vmcb_of(v)->save.efer = efer | EFER_SVME;       /* VMRUN needs the guest's SVME (15.5.1) */
+}
+
+/* The CR4 bits this CPU has (CPUID; APM Vol. 2, 3.1.3, Figure 3-8): VMRUN refuses a guest CR4 with
+ * any other (15.5.1). VMXE and SMXE are never among them on AMD. */
+uint64_t svm_cr4_settable(void)
+{
+	static uint64_t m;
+	struct cpuid_regs l1, l7;
+
+	if (m)
+		return m;
+	l1 = cpuid(1, 0);
+	l7 = cpuid(0, 0).eax >= 7 ? cpuid(7, 0) : (struct cpuid_regs){ 0, 0, 0, 0 };
+	m = 0x7ff;                               /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+	if (l7.ecx & (1u << 2))
+		m |= 1ull << 11;                 /* UMIP */
+	if (l7.ebx & (1u << 0))
+		m |= 1ull << 16;                 /* FSGSBASE */
+	if (l1.ecx & (1u << 17))
+		m |= CR4_PCIDE;
+	if (l1.ecx & (1u << 26))
+		m |= CR4_OSXSAVE;
+	if (l7.ebx & (1u << 7))
+		m |= 1ull << 20;                 /* SMEP */
+	if (l7.ebx & (1u << 20))
+		m |= 1ull << 21;                 /* SMAP */
+	if (l7.ecx & (1u << 3))
+		m |= CR4_PKE;
+	return m;
+}
+
+/* PAE paging's PDPTEs: the VMCB holds none (under nested paging the CPU reads them from guest memory
+ * through the nested table, 15.25.10): read where CR3 points. */
+uint64_t svm_get_pdpte(struct vcpu *v, unsigned i)
+{
+	uint64_t e = 0;
+
+	gmem_read(&v->vm->mem, (vmcb_of(v)->save.cr3 & 0xffffffe0ull) + 8 * (i & 3), &e, sizeof(e));
+	return e;
+}
+
+void svm_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
+{
+	(void)v;
+	(void)pdpte;                             /* nothing cached: see svm_get_pdpte */
+}
+
+uint64_t svm_get_pat(struct vcpu *v)
+{
+	return vmcb_of(v)->save.g_pat;
+}
+
+void svm_set_pat(struct vcpu *v, uint64_t pat)
+{
+	vmcb_of(v)->save.g_pat = pat;            /* G_PAT under nested paging (15.25.8) */
+}
+
+void svm_set_tsc_offset(struct vcpu *v, uint64_t offset)
+{
+	vmcb_of(v)->ctl.tsc_offset = offset;     /* TSC_OFFSET, control offset 050h (15.30.5) */
+}
+
+/* The VMCB's 12-bit attribute (Table B-2: bits 7:0 descriptor bits 47:40, 11:8 bits 55:52) to the
+ * neutral layout (vcpu/seg.h: descriptor bits 55:40 shifted down by 40). */
+struct vcpu_seg svm_get_seg(struct vcpu *v, enum vcpu_seg_reg r)
+{
+	struct vmcb *b = vmcb_of(v);
+	const struct vmcb_seg *segs[VCPU_NSEGS] = { &b->save.es, &b->save.cs, &b->save.ss, &b->save.ds,
+						    &b->save.fs, &b->save.gs, &b->save.ldtr, &b->save.tr };
+	const struct vmcb_seg *s = segs[r < VCPU_NSEGS ? r : VCPU_ES];
+	uint16_t attr = (uint16_t)((s->attrib & 0xff) | ((s->attrib & 0xf00) << 4));
+
+	return (struct vcpu_seg){ s->base, s->limit, s->selector, attr, !(attr & SEG_ATTR_P) };
+}
+
+unsigned svm_get_cpl(struct vcpu *v)
+{
+	return vmcb_of(v)->save.cpl;             /* CPL, state save offset 0CBh */
+}
+
+/* An exception for the next VMRUN, through EVENTINJ (15.20): no error code in real mode (none is
+ * pushed there); a fault sets RF in the image it pushes (SDM Vol. 3A, 17.3.1.1), traps (#DB, #BP,
+ * #OF) do not. */
+void svm_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	if (!(b->save.cr0 & CR0_PE))
+		has_code = false;
+	if (vector != 1 && vector != 3 && vector != 4)
+		b->save.rflags |= RFLAGS_RF;
+	b->ctl.event_inj = vector | VMCB_EVT_TYPE_EXC | VMCB_EVT_VALID |
+			   (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
+}
+
+unsigned svm_offers(void)
+{
+	return 0;        /* INVPCID and RDTSCP are not intercepted, nor shown in CPUID yet */
+}

@@ -1,0 +1,3 @@
+/* vmx/cr.c, the vendor-neutral handler, compiled for SVM (svm/neutral.h). */
+#include "svm/neutral.h"
+#include "vmx/cr.c"
