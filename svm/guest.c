@@ -176,6 +176,11 @@ void svm_set_pat(struct vcpu *v, uint64_t pat)
 	vmcb_of(v)->save.g_pat = pat;            /* G_PAT under nested paging (15.25.8) */
 }
 
+bool svm_tsc_adjust_emulated(void)
+{
+	return true;                             /* TSC_OFFSET is in every VMCB (15.30.5) */
+}
+
 void svm_set_tsc_offset(struct vcpu *v, uint64_t offset)
 {
 	vmcb_of(v)->ctl.tsc_offset = offset;     /* TSC_OFFSET, control offset 050h (15.30.5) */

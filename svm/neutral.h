@@ -31,6 +31,7 @@
 #define vcpu_offers             svm_offers
 #define vcpu_gpt_context        svm_gpt_context
 #define vmx_slice_left          svm_slice_left
+#define vcpu_tsc_adjust_emulated svm_tsc_adjust_emulated
 #define vcpu_handle_cpuid       svm_handle_cpuid
 #define vcpu_handle_rdmsr       svm_handle_rdmsr
 #define vcpu_handle_wrmsr       svm_handle_wrmsr
@@ -46,5 +47,8 @@
 struct gpt_ctx;
 void svm_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 int svm_slice_left(struct vcpu *v);
+/* SVM always has TSC_OFFSET (15.30.5): the guest's TSC can move, IA32_TSC_ADJUST is emulated. */
+#include <stdbool.h>
+bool svm_tsc_adjust_emulated(void);
 /* svm/guest.c, for svm/vcpu.c: the next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1). */
 void svm_flush_asid(struct vcpu *v);

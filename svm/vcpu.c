@@ -684,7 +684,10 @@ static int dispatch(struct vcpu *v)
 		r = handle_io(v);
 		break;
 	case VMEXIT_MSR:
-		/* EXITINFO1: 0 RDMSR, 1 WRMSR (15.11); both 2 bytes (0F 32, 0F 30). */
+		/* EXITINFO1: 0 RDMSR, 1 WRMSR (15.11); both 2 bytes (0F 32, 0F 30). An APIC register the
+		 * guest reads shows a timer that expired meanwhile, whether or not the host timer's
+		 * INTR intercept came (Bochs 2.7 gives none to a guest with RFLAGS.IF = 0). */
+		vlapic_timer_update(&v->lapic, rdtsc());
 		k = b->ctl.exit_info1 & 1 ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
 		r = retire(v, b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
 		break;
@@ -698,6 +701,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_NPF:
 		k = VCPU_EXIT_NPF;
+		vlapic_timer_update(&v->lapic, rdtsc());   /* as for MSRs: an xAPIC read sees the timer now */
 		r = handle_npf(v);
 		break;
 	case VMEXIT_CR4_WRITE:
