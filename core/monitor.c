@@ -38,6 +38,7 @@
 #include "pmm/pmm.h"
 #include "vcpu/exit_kind.h"
 #include "vcpu/seg.h"
+#include "svm/svm.h"
 #include "vcpu/snapshot.h"
 #include "vmx/gpt.h"
 #include "vmx/vcpu.h"
@@ -412,16 +413,15 @@ static bool snapshot(struct vm *g, struct vcpu *v, struct vcpu_snapshot *s)
 {
 	struct guest_life life;
 
-	if (hv_on_svm()) {      /* vcpu_snapshot reads a VMCS: SVM's VMCB reader is not there yet */
-		say("error: reading a vCPU's state is not supported on SVM yet (issue 15)");
-		return false;
-	}
 	if (!guest_hold(g)) {
 		guest_life(g, &life);
 		say("error: guest %s is not running (%s)", g->name, life.last_end[0] ? life.last_end : "not started");
 		return false;
 	}
-	vcpu_snapshot(v, s);
+	if (hv_on_svm())
+		svm_vcpu_snapshot(v, s);
+	else
+		vcpu_snapshot(v, s);
 	if (s->status == VCPU_SNAP_GONE) {
 		guest_release(g);
 		say("error: guest %s vCPU %u has just left its CPU (the guest is ending)", g->name, v->index);

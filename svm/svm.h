@@ -25,3 +25,5 @@ unsigned svm_npt_page_sizes(void);
 void svm_vcpu_load(struct vcpu *v);
 enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc);
 bool svm_vcpu_leave(struct vcpu *v);
+/* vcpu_snapshot (vcpu/snapshot.h) for SVM: v's state from its VMCB, read on v's CPU. */
+void svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s);

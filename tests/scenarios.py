@@ -1227,6 +1227,16 @@ SCENARIOS += [
               expect=[CONSOLE_BY_IRQ, RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
                       GUEST_STOPPED("mc", "by the monitor"), ALL_DONE],
               forbid=[NO_VIRT, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
+    # The same session on SVM (Bochs ryzen): the monitor reads vCPU state from the VMCB (svm/snapshot.c),
+    # walks the NPT-format map, types to the echo guest through its UART interrupt (EVENTINJ).
+    Scenario("svm-console-session-bochs-ryzen", emulator="bochs", cpus=2, mem=256, cpu_model="ryzen",
+             timeout=600, session=guest_session,
+             modules=[guest("echo", "name=echo cpu=0 mem=16M on-exit=restart restarts=2"),
+                      guest("memcheck", "name=mc cpu=1 mem=32M yields=8 passes=0")],
+             expect=[CONSOLE_BY_IRQ, RESTARTED("mc", 1, "asked by the monitor"),
+                     Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
+                     GUEST_STOPPED("mc", "by the monitor"), ALL_DONE],
+             forbid=[NO_VIRT, GUEST_SAYS("mc", ".*FAIL"), r"hv: panic"], check=memory_returned),
     # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
     # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
     exception_loop("exception-loop-ac", "acloop", "exc"),
