@@ -218,7 +218,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; and #UD, where the guest's VMCALL
 	 * (Intel's hypercall instruction, #UD on AMD) is recognised. */
 	b->ctl.intercept_exc = VMCB_INTERCEPT_UD;
-	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(4);
+	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(0) | VMCB_INTERCEPT_CR_WRITE(4) | VMCB_INTERCEPT_CR_WRITE(8) | VMCB_INTERCEPT_CR_READ(8);
 	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
 			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
 			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
@@ -541,17 +541,22 @@ static int handle_io(struct vcpu *v)
 	return svm_slice_left(v);
 }
 
-/* MOV to CR4 (#VMEXIT CR4 write, 15.9), for the neutral handler (vmx/cr.c): the source register from
- * EXITINFO1 with decode assists (15.33.1), else decoded from the instruction, 0F 22 /r with ModRM.reg
- * = 4 and the register in ModRM.rm (REX.B extends it in 64-bit mode). QEMU 7.2's software SVM lets a
- * guest's MOV CR4 set bits the CPU lacks (VMXE: an AMD CPU #GPs, APM Vol. 2, 3.1.3) and VMRUN then
- * refuses the VMCB: the intercept and svm_cr4_settable give the #GP instead. */
-static int handle_cr4_write(struct vcpu *v)
+/* MOV to or from a control register (#VMEXIT CRn read 0x00+n, write 0x10+n, 15.9), for the neutral
+ * handler (vmx/cr.c). Intercepted: CR0 writes, with CLTS and LMSW (the CPU lets a guest clear CR0.PG
+ * in 64-bit mode under QEMU 7.2, and entering or leaving long mode sets EFER.LMA: vmx/cr.c's rules),
+ * CR4 writes (QEMU 7.2's software SVM lets a guest's MOV CR4 set bits
+ * the CPU lacks, VMXE among them, which an AMD CPU #GPs, APM Vol. 2, 3.1.3, and VMRUN then refuses the
+ * VMCB: svm_cr4_settable gives the #GP instead), and CR8 both ways (the TPR is the emulated local
+ * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.33.1), else
+ * decoded: 0F 20 /r (read) or 0F 22 /r (write), the CR in ModRM.reg (REX.R, or a LOCK prefix in
+ * 32-bit code, adds 8: APM Vol. 3, MOV CRn), the register in ModRM.rm (REX.B adds 8). */
+static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 {
 	struct vmcb *b = vmcb_of(v);
-	struct vcpu_exit e = { .kind = VCPU_EXIT_CR, .cr = { 4, VCPU_CR_WRITE, 0, 0, 0 } };
+	struct vcpu_exit e = { .kind = VCPU_EXIT_CR,
+			       .cr = { (uint8_t)cr, write ? VCPU_CR_WRITE : VCPU_CR_READ, 0, 0, 0 } };
 	uint8_t insn[15];
-	unsigned n, i = 0, rex = 0;
+	unsigned n, i = 0, rex = 0, lock = 0;
 
 	if (b->ctl.exit_info1 & CR_EXIT_GPR_VALID) {
 		e.cr.gpr = b->ctl.exit_info1 & 15;
@@ -559,14 +564,30 @@ static int handle_cr4_write(struct vcpu *v)
 	} else {
 		n = fetch_insn(v, insn, sizeof(insn));
 		while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
-				 insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 || insn[i] == 0x36 ||
-				 insn[i] == 0x64 || insn[i] == 0x65))
-			i++;
+				 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
+				 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
+			lock |= insn[i++] == 0xf0 ? 8 : 0;
 		if (i < n && guest_mode(b) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
 			rex = insn[i++];
-		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x22 || ((insn[i + 2] >> 3) & 7) != 4)
-			return vm_stop(v, "CR4 write by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx",
-				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, b->save.rip);
+		if (cr == 0 && write && i + 2 <= n && insn[i] == 0x0f && insn[i + 1] == 0x06) {
+			e.cr.access = VCPU_CR_CLTS;      /* the CR0 write intercept takes CLTS too */
+			e.len = (uint8_t)(i + 2);
+			return retire(v, svm_handle_cr(v, &e), i + 2);
+		}
+		if (cr == 0 && write && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x01 &&
+		    ((insn[i + 2] >> 3) & 7) == 6) {
+			if ((insn[i + 2] >> 6) != 3)     /* LMSW from memory: not decoded here */
+				return vm_stop(v, "LMSW from memory is not emulated on SVM yet, rip 0x%lx", b->save.rip);
+			e.cr.access = VCPU_CR_LMSW;      /* ... and LMSW */
+			e.cr.lmsw = (uint16_t)svm_get_gpr(v, (insn[i + 2] & 7) | (rex & 1 ? 8 : 0));
+			e.len = (uint8_t)(i + 3);
+			return retire(v, svm_handle_cr(v, &e), i + 3);
+		}
+		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
+		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | lock) != cr)
+			return vm_stop(v, "CR%u %s by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx", cr,
+				       write ? "write" : "read", n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0,
+				       n > 2 ? insn[2] : 0, b->save.rip);
 		e.cr.gpr = (insn[i + 2] & 7) | (rex & 1 ? 8 : 0);
 		n = i + 3;
 	}
@@ -704,9 +725,9 @@ static int dispatch(struct vcpu *v)
 		vlapic_timer_update(&v->lapic, rdtsc());   /* as for MSRs: an xAPIC read sees the timer now */
 		r = handle_npf(v);
 		break;
-	case VMEXIT_CR4_WRITE:
+	case VMEXIT_CR0_WRITE: case VMEXIT_CR4_WRITE: case VMEXIT_CR8_WRITE: case VMEXIT_CR8_READ:
 		k = VCPU_EXIT_CR;
-		r = handle_cr4_write(v);
+		r = handle_cr(v, code & 15, code & 0x10);
 		break;
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;

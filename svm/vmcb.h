@@ -28,6 +28,7 @@
 #define VMCB_INTERCEPT_SKINIT    (1u << 6)
 #define VMCB_INTERCEPT_XSETBV    (1u << 13)
 /* CR intercepts, control offset 000h: bits 15:0 reads of CR0-15, bits 31:16 writes (Table B-1). */
+#define VMCB_INTERCEPT_CR_READ(n)  (1u << (n))
 #define VMCB_INTERCEPT_CR_WRITE(n) (1u << (16 + (n)))
 /* EXITINFO1 of a CR access with decode assists: bit 63 valid, bits 3:0 the GPR (15.33.1). */
 #define CR_EXIT_GPR_VALID        (1ull << 63)
@@ -70,7 +71,10 @@
 #define VMCB_NP_ENABLE           (1ull << 0)
 
 /* EXITCODE values, control offset 070h. APM Vol. 2, Appendix C, Table C-1. */
-#define VMEXIT_CR4_WRITE         0x014       /* 010h + CR number */
+#define VMEXIT_CR8_READ          0x008       /* 000h + CR number */
+#define VMEXIT_CR0_WRITE         0x010       /* 010h + CR number */
+#define VMEXIT_CR4_WRITE         0x014
+#define VMEXIT_CR8_WRITE         0x018
 #define VMEXIT_EXCP_UD           0x046       /* 040h + vector */
 #define VMEXIT_INTR              0x060
 #define VMEXIT_NMI               0x061

@@ -387,6 +387,26 @@ SCENARIOS += [
              forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unexpected #VMEXIT", r"hv: panic"],
              check=memory_returned),
 
+    # vmx-misbehaving-long-mode-debug on SVM: MOV CR8 after an injected #GP (CR8 intercepted: the TPR is
+    # the emulated APIC's), CR0.PG cleared in 64-bit mode is the CPU's #GP, a data breakpoint on a write
+    # that exits (first touch) fires and DR7/DR0 survive a yield.
+    Scenario("svm-misbehaving-long-mode-debug-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True,
+             qemu_cpu="EPYC", timeout=QEMU_TIMEOUT,
+             modules=[guest("crash64", "name=cr8 mem=4M cpu=1 do=cr8"),
+                      guest("crash64", "name=pgoff64 mem=4M cpu=1 do=pgoff64"),
+                      guest("crash", "name=dbg mem=4M cpu=0 alloc=lazy do=dbg"),
+                      guest("hello", "name=hello mem=16M cpu=0")],
+             expect=[GUEST_SAYS("cr8", r"crash64: RDMSR 0x12345678 raised vector 13 ok$"),
+                     GUEST_SAYS("cr8", r"crash64: after the injected #GP, mov cr8 wrote 7 and read 7 ok$"),
+                     GUEST_EXITED("cr8", 0),
+                     GUEST_SAYS("pgoff64", r"crash64: clearing CR0.PG in 64-bit mode raised vector 13 ok$"),
+                     GUEST_SAYS("pgoff64", r"crash64: still in long mode with paging ok$"),
+                     GUEST_EXITED("pgoff64", 0),
+                     GUEST_SAYS("dbg", r"dbg: breakpoint on a first-touch write fired \(1, DR6 0x[0-9a-f]+\) ok$"),
+                     GUEST_SAYS("dbg", r"dbg: 4 checks, 0 failed$"), GUEST_EXITED("dbg", 0),
+                     r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE],
+             forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unexpected #VMEXIT", r"hv: panic"],
+             check=memory_returned),
     Scenario("svm-taskswitch-bochs-ryzen", emulator="bochs", cpus=1, mem=128, cpu_model="ryzen",
              timeout=BOCHS_TIMEOUT,
              modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in ("taskswitch", "cr4", "invd")],
