@@ -8,9 +8,9 @@
  * which #UDs on AMD and is recognised in the #UD intercept), INIT/SIPI, interrupts from the emulated
  * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
- * stopped with the reason). Not done yet: CR0 and CR3 intercepts (the guest owns them under nested
- * paging, as KVM's SVM does), DR0-3 switching between vCPUs of one CPU, speculation-control MSRs'
- * loading around VMRUN, a single-step trap after an emulated instruction. */
+ * stopped with the reason), DR0-3 switched between the vCPUs of one CPU. Not done yet: loading the
+ * guests' speculation controls around VMRUN, a single-step trap after an emulated instruction, the
+ * NMI window (an NMI is injected when no interrupt shadow blocks it). */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -309,8 +309,13 @@ void svm_vcpu_load(struct vcpu *v)
 
 	if (prev == v)
 		return;
-	if (prev)
+	if (prev) {
 		fpu_save(prev);
+		/* DR0-3 are not in the VMCB (DR6 and DR7 are, Table B-2): switched by hand between the
+		 * vCPUs of one CPU, as vmx/vcpu.c does. */
+		asm volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3"
+			     : "=r"(prev->dr[0]), "=r"(prev->dr[1]), "=r"(prev->dr[2]), "=r"(prev->dr[3]));
+	}
 	pc->loaded = v;
 	if (pc->last_guest != v->vm->id && (spec.on & SPEC_IBPB))
 		spec_ibpb();
@@ -321,6 +326,8 @@ void svm_vcpu_load(struct vcpu *v)
 		v->ready = true;
 	}
 	fpu_restore(v);
+	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3"
+		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]));
 }
 
 /* --- entering the guest ----------------------------------------------------------------------------- */
