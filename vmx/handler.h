@@ -19,16 +19,6 @@
 #define inject_gp(v) vcpu_inject_exception(v, VEC_GP, true, 0)
 #define inject_ud(v) vcpu_inject_exception(v, VEC_UD, false, 0)
 
-/* The guest's CR2, for a #PF the hypervisor injects: CR2 is not in the VMCS (SDM Vol. 3C, 25.4.1),
- * nor in the VMCB's saved state on VMRUN (AMD APM Vol. 2, 15.5.1). Both copies: the exit stub's fast
- * path resumes with the CPU's CR2 as it is (the host takes no page faults), vmx_enter loads the
- * saved one. */
-static inline void set_guest_cr2(struct vcpu *v, uint64_t cr2)
-{
-	v->regs.cr2 = cr2;
-	asm volatile("mov %0, %%cr2" : : "r"(cr2) : "memory");
-}
-
 static inline bool guest_long_mode(struct vcpu *v)
 {
 	return vcpu_get_efer(v) & EFER_LMA;
