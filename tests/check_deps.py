@@ -3,7 +3,7 @@
 
 Layers, highest first; a file may include headers of its own layer and of any layer below it:
 
-    core > loader > vmx > vcpu > vdev > gmem > ept > pmm > arch/x86 > console > lib > x86 primitives
+    core > loader > vmx > vcpu > vdev > shadow > gmem > ept > pmm > arch/x86 > console > lib > x86 primitives
 
 - "x86 primitives" are arch/x86/cpu.h and arch/x86/spinlock.h: instructions and a lock that everything
   needs, console/ included (port I/O for the UART, PAUSE, the CPU id, the console lock). They are a layer
@@ -23,7 +23,7 @@ import os
 import re
 import sys
 
-LAYERS = ["core", "loader", "vmx", "vcpu", "vdev", "gmem", "ept", "pmm", "arch/x86", "console", "lib", "x86 primitives"]
+LAYERS = ["core", "loader", "vmx", "vcpu", "vdev", "shadow", "gmem", "ept", "pmm", "arch/x86", "console", "lib", "x86 primitives"]
 PRIMITIVES = {"arch/x86/cpu.h": "x86 primitives", "arch/x86/spinlock.h": "x86 primitives"}
 ABI = "include/tessera"
 ORDER = " > ".join(LAYERS)

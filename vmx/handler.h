@@ -9,7 +9,7 @@
 #include "arch/x86/trap.h"
 #include "vmx/decode.h"
 #include "vmx/exit.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "vmx/vmx.h"
 
 void vmx_finish_instruction(void);   /* (exit.c) skip_bytes's blocking and single-step part, out of line */
@@ -108,7 +108,7 @@ static inline enum cpu_mode guest_mode(void)
 	return cs & (1u << 14) ? MODE_PROT32 : MODE_PROT16;
 }
 
-/* The guest's paging state, for walking its page tables (vmx/gpt.c). (mmio.c) */
+/* The guest's paging state, for walking its page tables (shadow/gpt.c). (mmio.c) */
 void vmx_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 
 /* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the

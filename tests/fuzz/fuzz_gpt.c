@@ -1,4 +1,4 @@
-/* libFuzzer harness of vmx/gpt.c: the guest's page tables, walked as its CPU would. Everything the
+/* libFuzzer harness of shadow/gpt.c: the guest's page tables, walked as its CPU would. Everything the
  * guest controls is fuzzed: CR0/CR3/CR4/EFER, the PAE PDPTEs, MAXPHYADDR, CPL, the address, the access
  * kind, and the bytes of its memory (the tables themselves).
  *
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "tests/fuzz/fuzz.h"
 
 #define HDR        96

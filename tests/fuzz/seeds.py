@@ -169,7 +169,7 @@ def instructions():
             yield b
 
 
-# --- guest page tables (vmx/gpt.c): 96-byte header, then 16 pages of guest memory -----------------
+# --- guest page tables (shadow/gpt.c): 96-byte header, then 16 pages of guest memory -----------------
 
 P, W, US, PS, NX = 1, 2, 4, 0x80, 1 << 63
 PG, WP, PSE, PAE, LMA, NXE = 1 << 31, 1 << 16, 1 << 4, 1 << 5, 1 << 10, 1 << 11
