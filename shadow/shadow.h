@@ -20,7 +20,8 @@
  *
  * The CPU runs the guest with CR0.WP=1 and EFER.NXE=1 whatever the guest set (what the guest reads
  * back is its own value): the GPA map's read-only and no-execute pages must hold for supervisor
- * code too. CR4.SMEP and CR4.SMAP are the guest's: the shadow's U/S is the guest's.
+ * code too. CR4.SMEP and CR4.SMAP are the guest's (cleared while its paging is off): the shadow's U/S
+ * is the guest's.
  *
  * Coherence: the out-of-sync model, as KVM's unsync shadow pages and as the TLB itself. A shadow
  * entry is a cached translation; the guest's tables are never write-protected, so a guest write to
