@@ -105,7 +105,9 @@ struct gpt_result {
  *   user access:        user-mode address only; writes need R/W=1 at every level (whatever CR0.WP);
  *                       fetches need XD=0 at every level (with EFER.NXE).
  *   supervisor read:    any address, but a user-mode address with CR4.SMAP only when explicit and
- *                       RFLAGS.AC=1.
+ *                       RFLAGS.AC=1 (an implicit access ignores AC: so the current SDM; older ones
+ *                       and KVM say so only for implicit accesses at CPL 3, the only ones a #PF
+ *                       error code can tell apart, U/S=0 at CPL 3).
  *   supervisor write:   CR0.WP=0: any address; WP=1: R/W=1 at every level; a user-mode address with
  *                       CR4.SMAP as for reads (then WP as above).
  *   supervisor fetch:   XD=0 at every level; never from a user-mode address with CR4.SMEP.
