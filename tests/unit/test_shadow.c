@@ -235,6 +235,69 @@ static void access(struct shadow *s, struct gpt_ctx *ref, uint64_t root, uint64_
 	}
 }
 
+/*
+ * Every leaf of the current root, checked against the guest's tables as they are now and the GPA map
+ * (once the guest has invalidated what it changed, no leaf may be stale): it maps what the guest's
+ * walk and the map give for its first address, no larger than either page, with no right that either
+ * refuses. The shadow can never reach a host page the EPT twin could not.
+ */
+static unsigned long long n_audited;
+
+static void audit_table(const struct shadow *s, uint64_t hpa, unsigned level, uint64_t base)
+{
+	const struct shadow_root *r = s->cur;
+	const uint64_t *t = phys_to_virt(hpa);
+	unsigned i, n = r->levels == 3 && level == 3 ? 4 : 512;
+	bool pae_guest = (s->g.cr4 & GPT_CR4_PAE) && !(s->g.efer & GPT_EFER_LMA), paging = s->g.cr0 & GPT_CR0_PG;
+
+	for (i = 0; i < n; i++) {
+		uint64_t e = t[i], a = base + ((uint64_t)i << (12 + 9 * (level - 1))), gva, mhpa, msize, size;
+		struct gpt_result g;
+		unsigned rights, k;
+
+		if (!(e & P))
+			continue;
+		if (level == 3 && r->levels == 3) {
+			audit_table(s, e & 0xffffffffff000ull, 2, a);
+			continue;
+		}
+		if (level > 1 && !(e & PS)) {
+			audit_table(s, e & 0xffffffffff000ull, level - 1, a);
+			continue;
+		}
+		n_audited++;
+		gva = r->levels == 4 ? (uint64_t)((int64_t)(a << 16) >> 16) : a;
+		size = level == 2 ? SIZE_2M : PAGE_SIZE;
+		if (gpt_translate(&s->g, gva, GPT_ACC_PEEK, &g) || !gpa_map(g.gpa, &mhpa, &msize, &rights)) {
+			EXPECT(0, "leaf 0x%llx for GVA 0x%llx: the guest or the map no longer maps it",
+			       (unsigned long long)e, (unsigned long long)gva);
+			continue;
+		}
+		for (k = 0; paging && k < g.nsteps; k++)
+			EXPECT((g.steps[k].entry & A) || (pae_guest && g.steps[k].level == 3),
+			       "leaf for GVA 0x%llx: the guest's entry %u has no A", (unsigned long long)gva, k);
+		EXPECT((e & 0xffffffffff000ull & ~(size - 1)) == (mhpa & ~(size - 1)) && msize >= size &&
+		       (!paging || g.page_size >= size),
+		       "leaf 0x%llx for GVA 0x%llx: GPA 0x%llx is HPA 0x%llx in a block of 0x%llx",
+		       (unsigned long long)e, (unsigned long long)gva, (unsigned long long)g.gpa,
+		       (unsigned long long)mhpa, (unsigned long long)msize);
+		EXPECT(!(e & W) || ((rights & SHADOW_MAP_W) && (!paging || (g.steps[g.nsteps - 1].entry & D)) &&
+				    (g.writable || ((e & SHADOW_SW_WP0) && !(s->g.cr0 & GPT_CR0_WP)))),
+		       "leaf 0x%llx for GVA 0x%llx: writable beyond the guest or the map", (unsigned long long)e,
+		       (unsigned long long)gva);
+		EXPECT(!(e & US) || g.user, "leaf 0x%llx for GVA 0x%llx: user beyond the guest", (unsigned long long)e,
+		       (unsigned long long)gva);
+		EXPECT((e & NX) || (!g.nx && (rights & SHADOW_MAP_X)),
+		       "leaf 0x%llx for GVA 0x%llx: executable beyond the guest or the map", (unsigned long long)e,
+		       (unsigned long long)gva);
+	}
+}
+
+static void audit(const struct shadow *s)
+{
+	audit_table(s, s->cur->hpa, s->cur->levels, 0);
+}
+
 /* --- random guests ------------------------------------------------------------------------------ */
 
 enum { M_OFF, M_32, M_32PSE, M_PAE, M_PAENX, M_LONG, M_LONGNOX, M_COUNT };
@@ -379,6 +442,7 @@ static void one_case(unsigned ncase)
 				access(&s, &ref, root, gvas[i], random_acc(&s.g));
 		if (memcmp(gmem, refmem, GMEM_SIZE))
 			EXPECT(0, "case %u phase %u: guest memory (A/D) differs from the reference CPU's", ncase, phase);
+		audit(&s);
 
 		if (phase % 3 == 2) {
 			/* a process switch: another address space (roots evicted beyond SHADOW_ROOTS) */
@@ -463,6 +527,7 @@ static void one_case(unsigned ncase)
 			CHECK_EQ(switch_to(&s, &ref, space_cr3(mode, as), &root), 0);
 			n_reload++;
 		}
+		audit(&s);
 	}
 	CHECK(s.pages <= s.peak_pages);
 	CHECK_EQ(s.pages, fake_pmm_outstanding());
@@ -481,9 +546,10 @@ static void test_random(void)
 		one_case(c);
 	CHECK_EQ(bad, 0);
 	CHECK(n_hpa > 1000 && n_inject > 1000 && n_gpa > 100 && n_exact > 1000 && n_invlpg > 100 && n_reload > 100);
+	CHECK(n_audited > 10000);
 	fprintf(stderr, "    %u cases, %llu accesses: %llu translated (%llu checked exactly after a fill), "
-		"%llu guest faults, %llu GPA-map refusals; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads\n",
-		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_writes, n_invlpg, n_skipped, n_reload);
+		"%llu guest faults, %llu GPA-map refusals; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads; %llu leaves audited\n",
+		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_writes, n_invlpg, n_skipped, n_reload, n_audited);
 }
 
 /* --- directed cases ----------------------------------------------------------------------------- */
