@@ -388,6 +388,8 @@ static unsigned random_acc(const struct gpt_ctx *g)
 }
 
 static unsigned long long n_invlpg, n_reload, n_writes, n_skipped;
+static struct shadow_stats total;
+static uint64_t max_peak;
 
 static void one_case(unsigned ncase)
 {
@@ -445,9 +447,15 @@ static void one_case(unsigned ncase)
 		audit(&s);
 
 		if (phase % 3 == 2) {
-			/* a process switch: another address space (roots evicted beyond SHADOW_ROOTS) */
-			as = (unsigned)(rnd() % NAS);
-			CHECK_EQ(switch_to(&s, &ref, space_cr3(mode, as), &root), 0);
+			/* process switches: other address spaces, a pass of accesses in each (six spaces
+			 * over SHADOW_ROOTS roots: some are evicted, some come back to a cached root) */
+			for (j = 0; j < 3; j++) {
+				as = (unsigned)(rnd() % NAS);
+				CHECK_EQ(switch_to(&s, &ref, space_cr3(mode, as), &root), 0);
+				audit(&s);
+				for (i = 0; j < 2 && i < NGVA; i++)
+					access(&s, &ref, root, gvas[i], random_acc(&s.g));
+			}
 			continue;
 		}
 		/* the guest rewrites entries of its tables... */
@@ -531,6 +539,12 @@ static void one_case(unsigned ncase)
 	}
 	CHECK(s.pages <= s.peak_pages);
 	CHECK_EQ(s.pages, fake_pmm_outstanding());
+	total.fills += s.stats.fills, total.injects += s.stats.injects, total.gpa_faults += s.stats.gpa_faults;
+	total.cr3_hits += s.stats.cr3_hits, total.cr3_misses += s.stats.cr3_misses;
+	total.evictions += s.stats.evictions, total.sync_kept += s.stats.sync_kept;
+	total.sync_dropped += s.stats.sync_dropped;
+	if (s.peak_pages > max_peak)
+		max_peak = s.peak_pages;
 	shadow_destroy(&s);
 	CHECK_EQ(fake_pmm_outstanding(), 0);
 }
@@ -547,6 +561,14 @@ static void test_random(void)
 	CHECK_EQ(bad, 0);
 	CHECK(n_hpa > 1000 && n_inject > 1000 && n_gpa > 100 && n_exact > 1000 && n_invlpg > 100 && n_reload > 100);
 	CHECK(n_audited > 10000);
+	CHECK(total.cr3_hits > 100 && total.evictions > 100 && total.sync_kept > 100 && total.sync_dropped > 100);
+	fprintf(stderr, "    shadow: %llu fills, %llu #PF injected, %llu GPA refusals; CR3 %llu hits, %llu misses, "
+		"%llu evictions; CR3 syncs kept %llu leaves, dropped %llu; at most %llu table pages per vCPU\n",
+		(unsigned long long)total.fills, (unsigned long long)total.injects,
+		(unsigned long long)total.gpa_faults, (unsigned long long)total.cr3_hits,
+		(unsigned long long)total.cr3_misses, (unsigned long long)total.evictions,
+		(unsigned long long)total.sync_kept, (unsigned long long)total.sync_dropped,
+		(unsigned long long)max_peak);
 	fprintf(stderr, "    %u cases, %llu accesses: %llu translated (%llu checked exactly after a fill), "
 		"%llu guest faults, %llu GPA-map refusals; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads; %llu leaves audited\n",
 		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_writes, n_invlpg, n_skipped, n_reload, n_audited);
