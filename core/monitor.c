@@ -39,7 +39,7 @@
 #include "vcpu/exit_kind.h"
 #include "vcpu/seg.h"
 #include "vcpu/snapshot.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 

@@ -13,7 +13,7 @@
 #include "vcpu/guest.h"
 #include "vmx/decode.h"
 #include "vmx/exit.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "vmx/vmx.h"
 
 #define inject_gp(v) vcpu_inject_exception(v, VEC_GP, true, 0)
@@ -37,7 +37,7 @@ static inline enum cpu_mode guest_mode(struct vcpu *v)
 	return cs & SEG_ATTR_DB ? MODE_PROT32 : MODE_PROT16;
 }
 
-/* The guest's paging state, for walking its page tables (vmx/gpt.c). (mmio.c) */
+/* The guest\x27s paging state, for walking its page tables (shadow/gpt.c). (mmio.c) */
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 
 /* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the
