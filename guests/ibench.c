@@ -310,12 +310,15 @@ static uint64_t loop_1000(void)
 	return t1 - t0;
 }
 
-/* trace=1: the last sample with both vCPUs in HLT runs between two magic breakpoints (tests/trace.py). */
-static bool trace_ipi;
+/* trace=1: the last sample with both vCPUs in HLT runs between two magic breakpoints (tests/trace.py);
+ * trace=2: the last with both spinning; trace=3: vCPU 1 spinning, vCPU 0 in HLT. */
+static uint32_t trace_ipi;
 
 static bool ipi_samples(const char *m, uint32_t peer, bool wait_halt, uint32_t n, uint64_t gap)
 {
-	bool traced = trace_ipi && peer == PEER_HALT && wait_halt;
+	bool traced = (trace_ipi == 1 && peer == PEER_HALT && wait_halt) ||
+		      (trace_ipi == 2 && peer == PEER_SPIN && !wait_halt) ||
+		      (trace_ipi == 3 && peer == PEER_SPIN && wait_halt);
 	char what[48];
 	uint64_t dead = us_to_tsc(2000000); /* 2 s per round trip at most */
 
@@ -381,7 +384,7 @@ static int test_ipi(uint32_t n, bool xapic, bool x2apic, uint64_t gap)
 		printf("ibench: ipi: the APIC is in x2APIC mode already (INIT-SIPI-SIPI is sent in xAPIC mode)\n");
 		return 1;
 	}
-	trace_ipi = getarg_num("trace", 0);
+	trace_ipi = (uint32_t)getarg_num("trace", 0);
 	irq_set_handler(VEC_PING, on_ping);
 	irq_set_handler(VEC_PONG, on_pong);
 	irq_set_handler(VEC_KICK, on_kick);

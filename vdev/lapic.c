@@ -753,10 +753,15 @@ static void write_svr(struct vlapic *l, uint32_t v)
  */
 static bool write_reg(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
 {
-	/* e.g. the LVT timer and TMICT that vlapic_save_old keeps, TPR, LINT0. Not the ICR: writing
-	 * it sends an IPI and changes nothing this APIC's owner injects (a self IPI marks IRR). */
-	if (off != VLAPIC_ICR && off != VLAPIC_ICR2)
-		mark(l, VLAPIC_DIRTY_REGS);
+	/* First the ICR, the write that exits most under APIC virtualization (an APIC-write exit):
+	 * it sends an IPI and changes nothing this APIC's owner injects (a self IPI marks IRR), so it
+	 * marks no register change. */
+	if (off == VLAPIC_ICR) {
+		put(l, off, v & ICR_BITS);
+		send_ipi(l, v, get(l, VLAPIC_ICR2) >> 24);
+		return true;
+	}
+	mark(l, VLAPIC_DIRTY_REGS);   /* e.g. the LVT timer and TMICT that vlapic_save_old keeps, TPR, LINT0 */
 	switch (off) {
 	case VLAPIC_ID:
 		/* Writable in xAPIC mode, as on the processors that allow it; IPIs then use the new ID. */
@@ -783,10 +788,6 @@ static bool write_reg(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
 	case VLAPIC_ESR:
 		/* The write latches the errors seen since the previous one into the readable ESR. */
 		put(l, off, __atomic_exchange_n(&l->esr_pending, 0, __ATOMIC_SEQ_CST));
-		return true;
-	case VLAPIC_ICR:
-		put(l, off, v & ICR_BITS);
-		send_ipi(l, v, get(l, VLAPIC_ICR2) >> 24);
 		return true;
 	case VLAPIC_ICR2:
 		put(l, off, v & XAPIC_ID_BITS);

@@ -486,7 +486,7 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		 * fields now would be overwritten by the injection step of the entry that really comes
 		 * (an interrupt accepted into ISR, or the 8259A's acknowledged, never delivered). The
 		 * bits taken are not lost: a run's first entry looks at every event. */
-		if ((work & VCPU_WORK_EVENT) &&
+		if (__builtin_expect(work & VCPU_WORK_EVENT, 0) &&
 		    (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE)))
 			return VCPU_PREEMPTED;
 		if (now >= v->slice_end)
@@ -523,11 +523,11 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		/* The timer counts guest time only (SDM Vol. 3C, 26.5.1): it starts at VM entry, so
 		 * the time left is taken as late as the host path allows, or every instruction the
 		 * host ran since `now` would make the interrupt that much later. The exits' host
-		 * time it does not count is taken in at the latest 1/VCPU_REARM_PARTS of a slice
-		 * later (entry_due). Without "save VMX-preemption timer value" (SDM Vol. 3C, 25.7.1)
-		 * each entry starts it from the field afresh: rearm_every is 0, every entry comes
-		 * here. */
-		uint64_t rearm = now + v->rearm_every;
+		 * time it does not count is taken in once a quarter of the slice left has passed
+		 * (entry_due, VCPU_REARM_SHIFT; now < slice_end here). Without "save VMX-preemption
+		 * timer value" (SDM Vol. 3C, 25.7.1) each entry starts it from the field afresh:
+		 * entry_due is `now` there, and every entry comes here. */
+		uint64_t rearm = now + (((v->slice_end - now) >> VCPU_REARM_SHIFT) & -(uint64_t)vmx_caps.save_timer);
 
 		v->armed_deadline = target;
 		v->entry_due = rearm < target ? rearm : target;

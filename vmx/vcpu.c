@@ -479,7 +479,7 @@ void vcpu_apic_base_changed(struct vcpu *v)
 
 /* The bit before the IPI: the exit the IPI causes finds it (its entry path, or vcpu_others_want_cpu
  * for a vCPU that waits its turn there). vcpu/work.h: the ordering. */
-static void kick_with(struct vcpu *v, uint32_t bit)
+static inline __attribute__((always_inline)) void kick_with(struct vcpu *v, uint32_t bit)
 {
 	vcpu_work_post(&v->work, bit);
 	cpu_kick(v->cpu);
@@ -491,9 +491,10 @@ static struct vcpu *vcpu_of(struct vlapic *l)
 }
 
 /* The local APIC group calls this when it posted an event to one of the guest's APICs. */
+_Static_assert(VCPU_WORK_IRQ == VCPU_WORK_EVENT + 1, "lapic_kick: EVENT + fixed");
 static void lapic_kick(struct vlapic *l, bool fixed)
 {
-	kick_with(vcpu_of(l), fixed ? VCPU_WORK_IRQ : VCPU_WORK_EVENT);
+	kick_with(vcpu_of(l), VCPU_WORK_EVENT + fixed);
 }
 
 /* ... and this when an EOI retired a level-triggered vector: the I/O APIC's remote IRR. */
@@ -728,7 +729,7 @@ bool vcpu_others_want_cpu(struct vcpu *v)
 			return true;
 		if (v->wake_after < v->slice_end) {
 			v->slice_end = v->wake_after;   /* the preemption timer ends v's slice then */
-			v->armed_deadline = v->entry_due = 0;   /* armed afresh at this entry */
+			v->entry_due = 0;               /* armed afresh at this entry */
 		}
 	}
 	return false;
@@ -788,8 +789,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	v->state = VCPU_RUNNING;
 	v->slice_end = now + quantum_tsc;
 	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
-	v->rearm_every = vmx_caps.save_timer ? quantum_tsc / VCPU_REARM_PARTS : 0;
-	v->armed_deadline = v->entry_due = 0;   /* the preemption timer is set afresh */
+	v->entry_due = 0;                   /* the preemption timer is set afresh */
 	if ((r = vmx_prepare_entry(v, false)) != HANDLED)
 		return (enum vcpu_action)r;
 	if (vmx_enter(v, v->launched)) {

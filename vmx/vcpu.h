@@ -80,8 +80,6 @@ struct vcpu {
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
-	uint64_t rearm_every;        /* TSC ticks: slice / VCPU_REARM_PARTS; 0 without "save VMX-preemption
-				        timer value" (every entry re-arms) */
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
 	struct vcpu_exit_counts exits; /* by kind (vcpu/exit_kind.h) */
@@ -196,9 +194,9 @@ static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
 /* The preemption timer counts guest time only (SDM Vol. 3C, 26.5.1): the host time of the exits
  * since it was armed makes it late. Every exit reads the TSC against the earliest deadline and ends
  * the slice at the first exit after its end; for a guest that then stops exiting, the timer is
- * armed afresh at least every 1/VCPU_REARM_PARTS of the slice, so exits' host time (an I/O exit's
- * UART line: 87 us a character) stretches a slice by at most that much. */
-#define VCPU_REARM_PARTS 4
+ * armed afresh once a quarter (1 >> VCPU_REARM_SHIFT) of the slice left has passed, so exits' host
+ * time (an I/O exit's UART line: 87 us a character) stretches a slice by at most a quarter. */
+#define VCPU_REARM_SHIFT 2
 
 /* Lets the host CPU of `v` know an event was posted to it (from any CPU): sets VCPU_WORK_EVENT in its
  * work word (vcpu/work.h: after the event, before the IPI) and sends the wake-up IPI (none to this CPU: its scheduler looks anyway). Callers kick only for something
