@@ -41,7 +41,6 @@ WHATS = {
             ["IPI round trip, both vCPUs on one CPU in HLT, xAPIC", "the same, x2APIC"], r"ibench: traced"),
     "ipi2": ("ibench", "name=ib test=ipi n=2 vcpus=2 cpu=0,1 trace=2",
              ["IPI round trip, vCPUs on two CPUs, both spinning, xAPIC", "the same, x2APIC"], r"ibench: traced"),
-}
     "ipi2h": ("ibench", "name=ib test=ipi n=2 vcpus=2 cpu=0,1 trace=3",
               ["IPI round trip, vCPUs on two CPUs, vCPU 1 spinning, vCPU 0 in HLT, xAPIC", "the same, x2APIC"],
               r"ibench: traced"),
