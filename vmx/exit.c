@@ -360,19 +360,35 @@ static void write_event(const struct vcpu_event *e)
  * a register write (LINT0, the APIC's enable) or a window still asked for can change what they
  * give; the rest of the time (the APIC timer firing, an exception to deliver) neither is pending
  * (one that was pending left a window asked for, or VCPU_WORK_ENTRY set, below). */
+static inline __attribute__((always_inline)) void deliver_event(struct vcpu *v)
+{
+	write_event(&v->event);
+	v->event.valid = false;
+	/* What waits behind it (an NMI, the 8259A's interrupt, the APIC's) is looked at next entry. */
+	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
+}
+
 static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, bool full)
 {
 	struct vlapic *l = &v->lapic;
-	uint32_t want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
-	bool nmi = full && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
+	uint32_t want;
+	bool nmi;
+	int vector;
+
+	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
+	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
+	if (!full && v->apicv) {
+		if (__builtin_expect(v->event.valid, 0))
+			deliver_event(v);
+		return HANDLED;
+	}
+	want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	nmi = full && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
-	int vector = v->apicv ? -1 : vlapic_pending_vector(l);
+	vector = v->apicv ? -1 : vlapic_pending_vector(l);
 
 	if (v->event.valid) {
-		write_event(&v->event);
-		v->event.valid = false;
-		/* What waits behind it (an NMI, the 8259A's interrupt) is looked at next entry. */
-		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
+		deliver_event(v);
 	} else if (full && !nmi && v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
 		/* The 8259A's interrupt through vCPU 0's LINT0 (ExtINT): the INTA cycle gives the vector
 		 * when the guest can take an interrupt (SDM Vol. 3A, 11.5.1; the PIC's priority, not
