@@ -340,6 +340,22 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 
 /* --- the injection step ------------------------------------------------------------------------- */
 
+/* spec_before_entry and spec_after_exit (arch/x86/spec.h) with the comparison of the guest's
+ * IA32_SPEC_CTRL against the host's made once, where it changes (v->spec_swap), not at every exit. */
+static inline __attribute__((always_inline)) void entry_spec(const struct vcpu *v)
+{
+	if (__builtin_expect(v->spec_swap, 0))
+		wrmsr(MSR_IA32_SPEC_CTRL, spec_ctrl_in_guest(v->spec_ctrl));
+	if (spec.on & SPEC_L1D_FLUSH)
+		wrmsr(MSR_IA32_FLUSH_CMD, FLUSH_CMD_L1D);
+}
+
+static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v)
+{
+	if (__builtin_expect(v->spec_swap, 0))
+		wrmsr(MSR_IA32_SPEC_CTRL, spec.host_spec_ctrl);
+}
+
 /* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
 static void write_event(const struct vcpu_event *e)
 {
@@ -488,10 +504,12 @@ static inline __attribute__((always_inline)) void set_preemption_timer(uint64_t 
 static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu *v, bool resuming, uint64_t now)
 {
 	struct vlapic *l = &v->lapic;
-	uint32_t work = vcpu_work_peek(&v->work), dirty;
+	uint32_t work, dirty;
 	uint64_t deadline, target;
 	bool full;
 
+	/* A run's first entry most often has bits to take (the kick that woke it): no peek first. */
+	work = resuming ? vcpu_work_peek(&v->work) : 1;
 	if (work)
 		work = vcpu_work_take(&v->work);
 	if (resuming) {
@@ -550,7 +568,7 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		now = rdtsc();
 		set_preemption_timer(target > now ? target - now : 0);
 	}
-	spec_before_entry(v->spec_ctrl);
+	entry_spec(v);
 	return HANDLED;
 }
 
@@ -573,7 +591,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	bool quick = false;              /* the exit may go straight back (below) */
 	int r;
 
-	spec_after_exit(v->spec_ctrl);       /* first: the hypervisor's IA32_SPEC_CTRL (eIBRS) */
+	exit_spec(v);                        /* first: the hypervisor's IA32_SPEC_CTRL (eIBRS) */
 	reason = vmcs_read32(VM_EXIT_REASON);
 	basic = reason & 0xffff;
 	vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
@@ -591,7 +609,11 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMCALL:             r = handle_vmcall(v); quick = true; break;
 	case EXIT_IO_INSTRUCTION:     r = handle_io(v); quick = true; break;
 	case EXIT_MSR_READ:           r = vmx_handle_rdmsr(v); quick = true; break;
-	case EXIT_MSR_WRITE:          r = vmx_handle_wrmsr(v); break;
+	case EXIT_MSR_WRITE:
+		r = vmx_handle_wrmsr(v);
+		/* IA32_SPEC_CTRL may have changed: whether entries and exits switch it. */
+		v->spec_swap = spec_ctrl_in_guest(v->spec_ctrl) != spec.host_spec_ctrl;
+		break;
 	case EXIT_CR_ACCESS:          r = vmx_handle_cr(v); quick = true; break;
 	case EXIT_XSETBV:             r = vmx_handle_xsetbv(v); quick = true; break;
 	case EXIT_EPT_VIOLATION:      r = vmx_handle_ept_violation(v); quick = true; break;
@@ -659,7 +681,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 
 		if (quick && vcpu_work_none(vcpu_work_peek(&v->work), __atomic_load_n(&v->lapic.dirty, __ATOMIC_RELAXED),
 					    v->event.valid, now, v->entry_due)) {
-			spec_before_entry(v->spec_ctrl);
+			entry_spec(v);
 			return 0;
 		}
 		if ((r = prepare_entry_slow(v, true, now)) == HANDLED)

@@ -77,6 +77,9 @@ struct vcpu {
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t spec_ctrl;          /* its IA32_SPEC_CTRL as it wrote it (vmx/msr.c; loaded: vcpu_spec_ctrl) */
+	bool spec_swap;              /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched at
+				        every entry and exit. Computed after each WRMSR exit, the only place
+				        spec_ctrl changes (vmx/exit.c, vmx_exit_dispatch), and at creation */
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
