@@ -8,7 +8,7 @@ NASM    := nasm
 PYTHON  := python3
 
 # The hypervisor: every .c and .asm under these folders (the folder is the concept, see docs/design.md).
-HV_DIRS := arch/x86 console lib pmm npt ept gmem vdev vcpu vmx svm core loader
+HV_DIRS := arch/x86 console lib pmm npt ept gmem shadow vdev vcpu vmx svm core loader
 HV_C    := $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.c))
 HV_ASM  := $(wildcard boot/*.asm) $(foreach d,$(HV_DIRS),$(wildcard $(d)/*.asm))
 HV_OBJ  := $(HV_C:%.c=$(BUILD)/%.o) $(HV_ASM:%.asm=$(BUILD)/%.asm.o)

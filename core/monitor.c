@@ -40,7 +40,7 @@
 #include "vcpu/seg.h"
 #include "svm/svm.h"
 #include "vcpu/snapshot.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 

@@ -29,12 +29,13 @@ enum ept_page_size { EPT_PAGE_4K = 1 << 0, EPT_PAGE_2M = 1 << 1, EPT_PAGE_1G = 1
 /*
  * The two formats share the shape (4 levels of 512 entries, leaves at levels 3..1 with bit 7 above level 1,
  * address in bits 51:12) and differ in the entry bits. Callers always give a leaf's permissions and memory
- * type in EPT terms (EPT_READ/WRITE/EXEC, EPT_MT_*); an NPT table translates them (ept.c, npt_leaf):
+ * type in EPT terms (EPT_READ/WRITE/EXEC, EPT_MT_*); an NPT table translates them (ept.c, leaf_bits):
  *
  *   EPT_READ -> P | U/S    EPT_WRITE -> R/W    no EPT_EXEC -> NX    EPT_MT_WB -> PAT 0   EPT_MT_UC -> PAT 3
  *
  * NPT cannot express execute-only (present means readable): such flags are refused there (-EINVAL);
- * EPT_IGNORE_PAT has no NPT counterpart and is dropped. Walk results (ept_walk, ept_translate) show the
+ * every other caller bit (EPT_IGNORE_PAT, the EPT accessed/dirty bits 8 and 9, bits 63:52) has no
+ * NPT counterpart at that place and is dropped. Walk results (ept_walk, ept_translate) show the
  * entries as the CPU reads them, in the table's own format.
  */
 enum ept_format { EPT_FORMAT_EPT = 0, EPT_FORMAT_NPT = 1 };

@@ -3,7 +3,8 @@
  * 200, at most 4096): an empty measurement (rdtsc overhead), CPUID leaf 0x40000000, VMCALL
  * HC_GUEST_INFO, and an I/O-port exit (IN from the UART scratch register 0x3FF). Each sample is the
  * raw difference of two fenced RDTSC reads around one instruction (rt/x86.h); nothing subtracted.
- * Prints min and median per kind.
+ * Prints min and median per kind. `trace=1`: then one more sample of each kind between two Bochs magic
+ * breakpoints (XCHG BX, BX), for tests/trace.py to trace instruction by instruction.
  */
 #include "rt.h"
 #include "tessera/hypercall.h"
@@ -83,5 +84,15 @@ int main(void)
 	else
 		printf("bench: no hypervisor, skipping vmcall\n");
 	measure(K_PIO, "pio", (uint32_t)n, true);
+	if (getarg_num("trace", 0)) {
+		static const enum kind kinds[] = { K_CPUID, K_VMCALL, K_PIO };
+
+		for (unsigned i = 0; i < 3; i++) {
+			__asm__ volatile("xchg %%bx, %%bx" : : : "memory");   /* Bochs: magic breakpoint */
+			sample(kinds[i]);
+			__asm__ volatile("xchg %%bx, %%bx" : : : "memory");
+		}
+		printf("bench: traced\n");
+	}
 	return 0;
 }

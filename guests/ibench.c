@@ -139,15 +139,27 @@ static void idt_set_gate(unsigned vec, void *fn)
 	idt[vec] = (a & 0xffff) | ((uint64_t)SEL_CODE32 << 16) | (0x8eull << 40) | ((uint64_t)(a >> 16) << 48);
 }
 
+/* trace=1: the last sample of each timer series in xAPIC mode runs between two Bochs magic breakpoints
+ * (XCHG BX, BX), for tests/trace.py: from before the deadline's WRMSR to after the handler. */
+static bool trace_timer;
+
+static inline void magic_break(bool on)
+{
+	if (on)
+		__asm__ volatile("xchg %%bx, %%bx" : : : "memory");
+}
+
 static bool timer_samples(const char *m, bool halt, uint32_t n, uint64_t delta)
 {
 	const char *what = halt ? "timer-halt" : "timer-spin";
+	bool traced = trace_timer && !apic_x2;
 
 	apic_write(APIC_LVT_TIMER, LVT_TIMER_DEADLINE | VEC_TIMER);
 	__asm__ volatile("mfence" : : : "memory"); /* LVT write before the deadline WRMSR (SDM 3A 10.5.4.1) */
 	for (uint32_t i = 0; i <= n; i++) {       /* sample 0 warms up, unrecorded */
 		ib_fired = 0;
 		uint64_t d = rdtsc() + delta;
+		magic_break(traced && i == n);
 		uint64_t t0 = tsc_begin();
 		wrmsr(MSR_TSC_DEADLINE, d);
 		uint64_t t1 = tsc_end();
@@ -164,6 +176,7 @@ static bool timer_samples(const char *m, bool halt, uint32_t n, uint64_t delta)
 					 "2:\tcli"
 					 : : "m"(ib_fired), "r"(lo), "r"(hi) : "eax", "edx", "memory");
 		}
+		magic_break(traced && i == n);
 		if (!ib_fired) {
 			printf("ibench: %s-%s timed out: sample %u, deadline 0x%llx, tsc now 0x%llx, deadline msr 0x%llx\n",
 			       what, m, i, (unsigned long long)d, (unsigned long long)rdtsc(),
@@ -190,6 +203,7 @@ static int test_timer(uint32_t n, bool xapic, bool x2apic, uint64_t delta)
 		return 1;
 	}
 	idt_set_gate(VEC_TIMER, ib_timer_stub);
+	trace_timer = getarg_num("trace", 0);
 	rdtsc_overhead(n);
 	for (int pass = 0; pass < 2; pass++) {
 		const char *m = pass ? "x2apic" : "xapic";
@@ -209,6 +223,8 @@ static int test_timer(uint32_t n, bool xapic, bool x2apic, uint64_t delta)
 		wrmsr(MSR_TSC_DEADLINE, 0);
 		apic_write(APIC_LVT_TIMER, LVT_MASKED);
 	}
+	if (trace_timer)
+		printf("ibench: traced\n");
 	return 0;
 }
 
@@ -294,8 +310,15 @@ static uint64_t loop_1000(void)
 	return t1 - t0;
 }
 
+/* trace=1: the last sample with both vCPUs in HLT runs between two magic breakpoints (tests/trace.py);
+ * trace=2: the last with both spinning; trace=3: vCPU 1 spinning, vCPU 0 in HLT. */
+static uint32_t trace_ipi;
+
 static bool ipi_samples(const char *m, uint32_t peer, bool wait_halt, uint32_t n, uint64_t gap)
 {
+	bool traced = (trace_ipi == 1 && peer == PEER_HALT && wait_halt) ||
+		      (trace_ipi == 2 && peer == PEER_SPIN && !wait_halt) ||
+		      (trace_ipi == 3 && peer == PEER_SPIN && wait_halt);
 	char what[48];
 	uint64_t dead = us_to_tsc(2000000); /* 2 s per round trip at most */
 
@@ -305,6 +328,7 @@ static bool ipi_samples(const char *m, uint32_t peer, bool wait_halt, uint32_t n
 	for (uint32_t i = 0; i <= n; i++) { /* sample 0 warms up, unrecorded */
 		uint32_t before = pongs;
 		cli();
+		magic_break(traced && i == n);
 		uint64_t t0 = tsc_begin();
 		apic_send_ipi(peer_id, VEC_PING);
 		if (wait_halt) {
@@ -320,6 +344,7 @@ static bool ipi_samples(const char *m, uint32_t peer, bool wait_halt, uint32_t n
 			while (pongs == before && rdtsc() < end)
 				cpu_relax();
 		}
+		magic_break(traced && i == n);
 		if (pongs == before) {
 			printf("ibench: ipi-%s-peer-%s-wait-%s timed out: sample %u, pings %u pongs %u\n", m,
 			       peer == PEER_HALT ? "halt" : "spin", wait_halt ? "halt" : "spin", i, pings, pongs);
@@ -359,6 +384,7 @@ static int test_ipi(uint32_t n, bool xapic, bool x2apic, uint64_t gap)
 		printf("ibench: ipi: the APIC is in x2APIC mode already (INIT-SIPI-SIPI is sent in xAPIC mode)\n");
 		return 1;
 	}
+	trace_ipi = (uint32_t)getarg_num("trace", 0);
 	irq_set_handler(VEC_PING, on_ping);
 	irq_set_handler(VEC_PONG, on_pong);
 	irq_set_handler(VEC_KICK, on_kick);
@@ -405,6 +431,8 @@ static int test_ipi(uint32_t n, bool xapic, bool x2apic, uint64_t gap)
 	 * end too; before 6af6c72 a guest ending on vCPU 0 did not wake it on its host CPU). */
 	peer_mode = end_peer_halt ? PEER_HALT : PEER_SPIN;
 	apic_send_ipi(peer_id, VEC_KICK);
+	if (trace_ipi)
+		printf("ibench: traced\n");
 	return 0;
 }
 

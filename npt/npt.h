@@ -33,6 +33,7 @@
 
 /* Memory type of a leaf: PWT/PCD (PAT bit 0) select an entry of the host's PAT, which nested
  * translations use (15.25.8 "Combining Memory Types"). At reset PAT entry 0 is WB and entry 3 UC
- * (APM Vol. 2, 7.8.1, Table 7-10); the hypervisor keeps that PAT. */
+ * (APM Vol. 2, 7.8.1, Table 7-10). The hypervisor never writes IA32_PAT: these two encodings mean WB
+ * and UC only while the firmware leaves entries 0 and 3 at their reset values (not yet checked). */
 #define NPT_MT_WB       0ull                    /* PAT entry 0 */
 #define NPT_MT_UC       (NPT_PWT | NPT_PCD)     /* PAT entry 3 */

@@ -116,6 +116,14 @@ void svm_set_cr4(struct vcpu *v, uint64_t cr4)
 	b->save.cr4 = cr4;
 }
 
+/* CR2 for a #PF the hypervisor injects: the VMCB's (state save 240h, which VMRUN loads, Table B-2)
+ * and v->regs.cr2, which svm_vcpu_run copies into it before each VMRUN. */
+void svm_set_cr2(struct vcpu *v, uint64_t cr2)
+{
+	v->regs.cr2 = cr2;
+	vmcb_of(v)->save.cr2 = cr2;
+}
+
 void svm_set_efer(struct vcpu *v, uint64_t efer)
 {
 	vmcb_of(v)->save.efer = efer | EFER_SVME;       /* VMRUN needs the guest's SVME (15.5.1) */

@@ -19,6 +19,7 @@
 #define vcpu_set_cr0            svm_set_cr0
 #define vcpu_set_cr4            svm_set_cr4
 #define vcpu_set_efer           svm_set_efer
+#define vcpu_set_cr2            svm_set_cr2
 #define vcpu_cr4_settable       svm_cr4_settable
 #define vcpu_get_pdpte          svm_get_pdpte
 #define vcpu_set_pdptes         svm_set_pdptes

@@ -30,7 +30,7 @@
 #include "vmx/cpuid_policy.h"
 #include "vmx/decode.h"
 #include "vmx/exit.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 
 #define VEC_UD 6
 #define VEC_GP 13
@@ -821,6 +821,9 @@ static int prepare_entry(struct vcpu *v, bool resuming)
 	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) ||
 	    (resuming && now >= v->slice_end))
 		return VCPU_PREEMPTED;
+	/* The work word (vcpu/work.h) is taken and everything looked at, every entry: SVM's entry path
+	 * has no fast path yet. Taken, its bits do not tell a sibling on this CPU that v was kicked. */
+	vcpu_work_take(&v->work);
 	vlapic_timer_update(l, now);
 	vcpu_device_timers(v, now);
 	inject_events(v);

@@ -45,22 +45,39 @@ class Bench:
 BENCH_LINE = r"bench: (?P<what>[\w.-]+) min=(?P<min>\d+) median=(?P<median>\d+)(?: n=(?P<n>\d+))?"
 
 
-def exits_table(logs: Dict[str, str]) -> Table:
-    log = logs["bench-exits"]
+EXIT_MODELS = [("corei7_skylake_x", "bench-exits"), ("tigerlake", "bench-exits-tigerlake")]
+
+
+def exit_figures(log: str, name: str) -> Dict[str, Tuple[int, int, str]]:
+    """what -> (net min, net median, n): the figures of one `bench` guest, less the rdtsc overhead."""
     figures = {m.group("what"): m for m in re.finditer(BENCH_LINE, log)}
     if "rdtsc-overhead" not in figures:
-        raise BenchError("no `bench: rdtsc-overhead` line")
+        raise BenchError("%s: no `bench: rdtsc-overhead` line" % name)
     over = figures.pop("rdtsc-overhead")
     omin, omed = int(over.group("min")), int(over.group("median"))
     if not figures:
-        raise BenchError("no exit figures")
+        raise BenchError("%s: no exit figures" % name)
+    return {what: (int(m.group("min")) - omin, int(m.group("median")) - omed, m.group("n") or "-")
+            for what, m in figures.items()}
+
+
+def exits_table(logs: Dict[str, str]) -> Table:
+    figs = [exit_figures(logs[name], name) for _, name in EXIT_MODELS]
     rows = []
-    for what, m in figures.items():
-        mn, md = int(m.group("min")), int(m.group("median"))
-        rows.append([what, mn, md, m.group("n") or "-", mn - omin, md - omed])
-    title = "VM exit round trips on Bochs corei7_skylake_x, 1 CPU (TSC ticks = emulated instructions; " \
-            "rdtsc overhead min=%d median=%d subtracted in the last two columns)" % (omin, omed)
-    return title, ["exit", "min", "median", "n", "net min", "net median"], rows
+    for what in figs[0]:
+        row = [what]
+        for f in figs:
+            mn, md, n = f.get(what, ("-", "-", "-"))
+            row += [mn, md]
+        rows.append(row + [figs[0][what][2]])
+    title = ("VM exit round trips on Bochs, 1 CPU, side by side: corei7_skylake_x (no eIBRS: the full RSB fill "
+             "after every exit) and tigerlake (eIBRS: one round of the fill, VERW before entry). TSC ticks = "
+             "emulated instructions, the rdtsc overhead of each run subtracted")
+    cols = ["exit"]
+    for model, _ in EXIT_MODELS:
+        short = model.replace("corei7_", "")
+        cols += [short + " min", short + " median"]
+    return title, cols + ["n"], rows
 
 
 # --- guest memory: eager vs lazy vs demand, chunk 2M/4K, guest size 64M/256M/1G --------------------------
@@ -127,8 +144,8 @@ IB_LINE = r"ibench: (?P<what>[\w.-]+) min=(?P<min>\d+) median=(?P<median>\d+)(?:
 IB_DONE = r"ibench: done"
 
 
-def ib_scenario(name: str, cpus: int, args: str, timeout: int = 300) -> Scenario:
-    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=timeout, needs_vmx=True,
+def ib_scenario(name: str, cpus: int, args: str, timeout: int = 300, model: str = "corei7_skylake_x") -> Scenario:
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, cpu_model=model, timeout=timeout, needs_vmx=True,
                     modules=[guest("ibench", "name=ib " + args)],
                     expect=[IB_DONE, r"hv: guest ib exited code=0", ALL_DONE], forbid=[r"hv: no virtualization"])
 
@@ -146,25 +163,31 @@ def ib_get(figs: Dict[str, Tuple[int, int]], what: str, name: str) -> Tuple[int,
     return figs[what]
 
 
+# The timer and IPI paths on both CPU models, as the exits: (model, scenario name suffix).
+IRQ_MODELS = [("corei7_skylake_x", ""), ("tigerlake", "-tigerlake")]
+
+
 def irq_timer_table(logs: Dict[str, str]) -> Table:
-    name = "bench-irq-timer"
-    figs = ib_figures(logs[name], name)
-    omin, omed = ib_get(figs, "rdtsc-overhead", name)
-    rows = []
-    for m in ("xapic", "x2apic"):
-        eoi = ib_get(figs, "eoi-" + m, name)
-        arm = ib_get(figs, "arm-" + m, name)
-        for wait in ("spin", "halt"):
-            lat = ib_get(figs, "timer-%s-%s" % (wait, m), name)
-            rows.append([m, "running (spin)" if wait == "spin" else "halted (HLT)", lat[0], lat[1],
-                         eoi[1] - omed, lat[1] + eoi[1] - omed, arm[1] - omed,
-                         lat[1] + eoi[1] - omed + arm[1] - omed])
-    title = ("Timer interrupt (TSC-deadline mode) on Bochs corei7_skylake_x, 1 CPU, ibench test=timer, TSC ticks = "
+    rows, overs = [], []
+    for model, sfx in IRQ_MODELS:
+        name = "bench-irq-timer" + sfx
+        figs = ib_figures(logs[name], name)
+        omin, omed = ib_get(figs, "rdtsc-overhead", name)
+        overs.append("%s min=%d median=%d" % (model, omin, omed))
+        for m in ("xapic", "x2apic"):
+            eoi = ib_get(figs, "eoi-" + m, name)
+            arm = ib_get(figs, "arm-" + m, name)
+            for wait in ("spin", "halt"):
+                lat = ib_get(figs, "timer-%s-%s" % (wait, m), name)
+                rows.append([model.replace("corei7_", ""), m, "running (spin)" if wait == "spin" else "halted (HLT)",
+                             lat[0], lat[1], eoi[1] - omed, lat[1] + eoi[1] - omed, arm[1] - omed,
+                             lat[1] + eoi[1] - omed + arm[1] - omed])
+    title = ("Timer interrupt (TSC-deadline mode) on Bochs, 1 CPU, ibench test=timer, TSC ticks = "
              "emulated instructions. deadline->handler: from IA32_TSC_DEADLINE = D to the RDTSC that is the "
              "handler's first instruction (min, median); EOI and arm: the EOI (x2APIC WRMSR / xAPIC MOV) and the "
-             "WRMSR of the deadline, medians less the rdtsc overhead (min=%d median=%d); +EOI, +arm: the sums"
-             % (omin, omed))
-    return title, ["apic", "vCPU waits", "deadline->handler min", "median", "EOI", "+EOI",
+             "WRMSR of the deadline, medians less the rdtsc overhead (%s); +EOI, +arm: the sums"
+             % ", ".join(overs))
+    return title, ["cpu", "apic", "vCPU waits", "deadline->handler min", "median", "EOI", "+EOI",
                    "arm", "+EOI+arm"], rows
 
 
@@ -173,24 +196,26 @@ IPI_SETUPS = [("2 (cpu=0,1)", "bench-irq-ipi-2cpu"), ("1 (cpu=0,0)", "bench-irq-
 
 def irq_ipi_table(logs: Dict[str, str]) -> Table:
     rows, rates = [], []
-    for host, name in IPI_SETUPS:
-        figs = ib_figures(logs[name], name)
-        for peer in ("halt", "spin"):
-            rates.append("%s peer %s %d" % (host.split()[0] + " CPU", peer,
-                                            ib_get(figs, "tsc-per-1000-insns-peer-" + peer, name)[1]))
-        for m in ("xapic", "x2apic"):
+    for model, sfx in IRQ_MODELS:
+        for host, base in IPI_SETUPS:
+            name = base + sfx
+            figs = ib_figures(logs[name], name)
             for peer in ("halt", "spin"):
-                for wait in ("spin", "halt"):
-                    mn, md = ib_get(figs, "ipi-%s-peer-%s-wait-%s" % (m, peer, wait), name)
-                    rows.append([host, m, "HLT" if peer == "halt" else "spin", "HLT" if wait == "halt" else "spin",
-                                 mn, md])
+                rates.append("%s %s peer %s %d" % (model.replace("corei7_", ""), host.split()[0] + " CPU", peer,
+                                                   ib_get(figs, "tsc-per-1000-insns-peer-" + peer, name)[1]))
+            for m in ("xapic", "x2apic"):
+                for peer in ("halt", "spin"):
+                    for wait in ("spin", "halt"):
+                        mn, md = ib_get(figs, "ipi-%s-peer-%s-wait-%s" % (m, peer, wait), name)
+                        rows.append([model.replace("corei7_", ""), host, m, "HLT" if peer == "halt" else "spin",
+                                     "HLT" if wait == "halt" else "spin", mn, md])
     title = ("IPI round trip between the two vCPUs of one guest (ibench test=ipi), TSC ticks: vCPU 0 writes the ICR "
              "(fixed IPI), vCPU 1's handler sends one back, until vCPU 0's handler reads RDTSC. host CPUs: where the "
              "vCPUs are pinned (Bochs with 2 emulated CPUs, resp. 1). vCPU 1: waiting in HLT or spinning with IF=1; "
              "vCPU 0: waiting for the answer spinning or in HLT. TSC ticks for a 1000-instruction loop on vCPU 0: "
              + ", ".join(rates) + " (with 2 emulated CPUs Bochs runs them in lock step and the TSC counts one tick "
              "per step: a figure is elapsed time in instruction slots, not the sum of both CPUs' instructions)")
-    return title, ["host CPUs", "apic", "vCPU 1", "vCPU 0 waits", "min", "median"], rows
+    return title, ["cpu", "host CPUs", "apic", "vCPU 1", "vCPU 0 waits", "min", "median"], rows
 
 
 IDLE_CASES = [("xapic", "periodic"), ("xapic", "deadline"), ("x2apic", "periodic"), ("x2apic", "deadline")]
@@ -395,19 +420,22 @@ def shell_idle_tables(logs: Dict[str, str]) -> List[Table]:
 
 BENCHES = [
     Bench("exits",
-          [Scenario("bench-exits", emulator="bochs", cpus=1, mem=256, timeout=300, needs_vmx=True,
+          [Scenario(name, emulator="bochs", cpus=1, mem=256, cpu_model=model, timeout=300, needs_vmx=True,
                     modules=[guest("bench", "name=bench")],
                     expect=[Expect(r"bench: rdtsc-overhead min=\d+ median=\d+", count=1),
                             Expect(r"bench: cpuid min=\d+", count=1), Expect(r"bench: vmcall min=\d+", count=1),
                             Expect(r"bench: pio min=\d+", count=1), ALL_DONE],
-                    forbid=[r"hv: no virtualization"])],
+                    forbid=[r"hv: no virtualization"])
+           for model, name in EXIT_MODELS],
           exits_table),
     Bench("memory",
           [mem_cell(m, c, sz, part) for m, c in MEM_MODES for sz in MEM_SIZES for part in ("full", "10")],
           mem_table),
-    Bench("irq-timer", [ib_scenario("bench-irq-timer", 1, "test=timer n=200")], irq_timer_table),
-    Bench("irq-ipi", [ib_scenario("bench-irq-ipi-2cpu", 2, "test=ipi n=100 vcpus=2 cpu=0,1", timeout=600),
-                      ib_scenario("bench-irq-ipi-1cpu", 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600)],
+    Bench("irq-timer", [ib_scenario("bench-irq-timer" + sfx, 1, "test=timer n=200", model=model)
+                        for model, sfx in IRQ_MODELS], irq_timer_table),
+    Bench("irq-ipi", [sc for model, sfx in IRQ_MODELS for sc in (
+        ib_scenario("bench-irq-ipi-2cpu" + sfx, 2, "test=ipi n=100 vcpus=2 cpu=0,1", timeout=600, model=model),
+        ib_scenario("bench-irq-ipi-1cpu" + sfx, 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600, model=model))],
           irq_ipi_table),
     Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
     Bench("linux", linux_bench_scenarios(), linux_tables),

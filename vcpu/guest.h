@@ -34,6 +34,10 @@ uint64_t vcpu_get_efer(struct vcpu *v);
 void vcpu_set_cr0(struct vcpu *v, uint64_t cr0);
 void vcpu_set_cr4(struct vcpu *v, uint64_t cr4);
 void vcpu_set_efer(struct vcpu *v, uint64_t efer);
+/* The guest's CR2, for a #PF the hypervisor injects (SDM Vol. 3A, 4.7). VMX: not in the VMCS (SDM
+ * Vol. 3C, 25.4.1), so the CPU's own CR2 at entry; SVM: the VMCB save area, offset 240h (AMD APM
+ * Vol. 2, Appendix B, Table B-2), which VMRUN loads. */
+void vcpu_set_cr2(struct vcpu *v, uint64_t cr2);
 /* The CR4 bits this CPU lets a guest set (VMX: IA32_VMX_CR4_FIXED1, SDM Vol. 3D, A.8). */
 uint64_t vcpu_cr4_settable(void);
 

@@ -217,10 +217,10 @@ static uint32_t x2apic_ldr(uint32_t id)
 	return ((id >> 4) << 16) | (1u << (id & 15));
 }
 
-static void kick(struct vlapic *t)
+static void kick(struct vlapic *t, bool fixed)
 {
 	if (t->group && t->group->kick)
-		t->group->kick(t);
+		t->group->kick(t, fixed);
 }
 
 /* --- priority (11.8.3.1) ------------------------------------------------------------------------ */
@@ -289,7 +289,7 @@ static bool receive_fixed(struct vlapic *l, unsigned vector, bool level)
 void vlapic_post(struct vlapic *l, uint8_t vector, bool level)
 {
 	if (receive_fixed(l, vector, level))
-		kick(l);
+		kick(l, true);
 }
 
 int vlapic_pending_vector(struct vlapic *l)
@@ -339,6 +339,7 @@ void vlapic_set_cr8(struct vlapic *l, uint64_t cr8)
 	/* MOV to CR8 writes TPR[7:4] and clears TPR[3:0] (11.8.6.1). */
 	put(l, VLAPIC_TPR, (uint32_t)(cr8 & 0xf) << 4);
 	update_ppr(l);
+	mark(l, VLAPIC_DIRTY_REGS);   /* a lower priority may let a pending vector through */
 }
 
 /* --- timer (11.5.4) ----------------------------------------------------------------------------- */
@@ -549,9 +550,9 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 	switch (mode) {
 	case VLAPIC_ICR_FIXED:
 	case VLAPIC_ICR_LOWEST:
-		if (!receive_fixed(t, vector, level))
-			return;
-		break;
+		if (receive_fixed(t, vector, level))
+			kick(t, true);
+		return;
 	case VLAPIC_ICR_NMI:
 		__atomic_fetch_add(&t->nmi_pending, 1, __ATOMIC_SEQ_CST);
 		break;
@@ -565,7 +566,7 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 	default:
 		return;
 	}
-	kick(t);
+	kick(t, false);
 }
 
 /*
@@ -752,7 +753,15 @@ static void write_svr(struct vlapic *l, uint32_t v)
  */
 static bool write_reg(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
 {
-	mark(l, VLAPIC_DIRTY_REGS);   /* e.g. the LVT timer and TMICT that vlapic_save_old keeps */
+	/* First the ICR, the write that exits most under APIC virtualization (an APIC-write exit):
+	 * it sends an IPI and changes nothing this APIC's owner injects (a self IPI marks IRR), so it
+	 * marks no register change. */
+	if (off == VLAPIC_ICR) {
+		put(l, off, v & ICR_BITS);
+		send_ipi(l, v, get(l, VLAPIC_ICR2) >> 24);
+		return true;
+	}
+	mark(l, VLAPIC_DIRTY_REGS);   /* e.g. the LVT timer and TMICT that vlapic_save_old keeps, TPR, LINT0 */
 	switch (off) {
 	case VLAPIC_ID:
 		/* Writable in xAPIC mode, as on the processors that allow it; IPIs then use the new ID. */
@@ -779,10 +788,6 @@ static bool write_reg(struct vlapic *l, uint32_t off, uint32_t v, uint64_t now)
 	case VLAPIC_ESR:
 		/* The write latches the errors seen since the previous one into the readable ESR. */
 		put(l, off, __atomic_exchange_n(&l->esr_pending, 0, __ATOMIC_SEQ_CST));
-		return true;
-	case VLAPIC_ICR:
-		put(l, off, v & ICR_BITS);
-		send_ipi(l, v, get(l, VLAPIC_ICR2) >> 24);
 		return true;
 	case VLAPIC_ICR2:
 		put(l, off, v & XAPIC_ID_BITS);

@@ -111,9 +111,10 @@ struct vlapic_group {
 	unsigned count;
 	unsigned attached;  /* members that joined and have not left (vlapic_join, vlapic_leave) */
 	unsigned phys_bits; /* the guest's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]) for APIC_BASE; 0 = 36 */
-	/* Called after an event (IRR bit, NMI, INIT, SIPI) was posted to `target`, from any CPU, so the
-	 * owner of the target vCPU notices it (it may kick another host CPU). May be NULL. */
-	void (*kick)(struct vlapic *target);
+	/* Called after an event was posted to `target`, from any CPU, so the owner of the target vCPU
+	 * notices it (it may kick another host CPU): `fixed` for a fixed interrupt (an IRR or TMR bit,
+	 * which the target's dirty word shows too), else an NMI, INIT or Start-up IPI. May be NULL. */
+	void (*kick)(struct vlapic *target, bool fixed);
 	/* Called on the owner's CPU when an EOI retires a level-triggered vector (TMR bit set), so an
 	 * I/O APIC model can clear its remote IRR. May be NULL. */
 	void (*eoi_level)(struct vlapic *l, uint8_t vector);
@@ -241,14 +242,17 @@ static inline uint32_t vlapic_tmr_word(const struct vlapic *l, unsigned i)
 
 /*
  * What software (this model, on any CPU) changed in the register page since the last call, which
- * returns it and starts afresh: VLAPIC_DIRTY_* bits. The CPU's own changes under APIC virtualization
+ * returns it and starts afresh: VLAPIC_DIRTY_* bits. The VMX entry path reads the word before every
+ * entry: anything in it (a register written, a vector set or cleared by the model) sends that entry
+ * the long way (vcpu/work.h). IA32_TSC_DEADLINE is not counted: every WRMSR exit goes the long way
+ * (vmx/exit.c), which arms the preemption timer for a new deadline. The CPU's own changes under APIC virtualization
  * (delivering a vector, retiring one) are not counted: it keeps its RVI and SVI in step with them
  * itself (SDM Vol. 3C, 30.2).
  */
 #define VLAPIC_DIRTY_IRR  (1u << 0)   /* a vector set or cleared in IRR */
 #define VLAPIC_DIRTY_ISR  (1u << 1)   /* ... in ISR */
 #define VLAPIC_DIRTY_TMR  (1u << 2)   /* ... in TMR */
-#define VLAPIC_DIRTY_REGS (1u << 3)   /* a register written (vlapic_save_old) */
+#define VLAPIC_DIRTY_REGS (1u << 3)   /* a register written (vlapic_save_old), TPR by CR8 included */
 #define VLAPIC_DIRTY_ALL  0xfu        /* reset, or a change of who delivers */
 static inline uint32_t vlapic_take_dirty(struct vlapic *l)
 {

@@ -340,17 +340,15 @@ static void ch0_catch_up(struct vpit *p, uint64_t now)
 static void ch0_arm(struct vpit *p)
 {
 	struct vpit_channel *c = &p->ch[0];
-	uint64_t e = c->running ? edge_time(c, c->edges + 1) : 0;
+	uint64_t e = c->running ? edge_time(c, c->edges + 1) : 0, d;
 
-	p->timer.deadline = 0;
 	if (!e)
-		return;
-	if (e <= c->held)
-		p->timer.deadline = p->last_now ? p->last_now : 1;
-	else
-		p->timer.deadline = tsc_at(p, c->start + (e - c->held));
-	if (!p->timer.deadline)
-		p->timer.deadline = 1;
+		d = 0;
+	else if (e <= c->held)
+		d = p->last_now ? p->last_now : 1;
+	else if (!(d = tsc_at(p, c->start + (e - c->held))))
+		d = 1;
+	vdev_timer_set(&p->timer, d);
 }
 
 static void pit_fire(void *dev, uint64_t now)

@@ -295,7 +295,7 @@ static void rearm(struct vrtc *r, uint64_t now)
 				next = k;
 		}
 	}
-	r->timer.deadline = next ? tsc_of_clock(r, next) : 0;
+	vdev_timer_set(&r->timer, next ? tsc_of_clock(r, next) : 0);
 }
 
 void vrtc_update(struct vrtc *r, uint64_t now)

@@ -88,8 +88,9 @@ void vdev_bus_on_timers_moved(struct vdev_bus *bus, void (*fn)(void *arg), void 
 	bus->timers_arg = arg;
 }
 
-/* One access to a device, under the bus lock; its timer may have moved. The keeper (vCPU 0) looks
- * at its next exit anyway; an access by another vCPU that brought a deadline forward tells it now. */
+/* One access to a device, under the bus lock; its timer may have moved (vdev_timer_set told the
+ * keeper, vCPU 0, which looks at its next exit); an access by another vCPU that brought a deadline
+ * forward tells it now. */
 static enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r, struct vdev_access *a)
 {
 	enum vdev_result res;
@@ -97,7 +98,6 @@ static enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r, 
 
 	spin_lock(&bus->lock);
 	res = r->handler(r->dev, a);
-	bus->timers_changed = true;
 	for (unsigned i = 0; a->vcpu && bus->timers_moved && i < bus->ntimers; i++) {
 		uint64_t d = bus->timers[i]->deadline;
 
@@ -153,13 +153,40 @@ enum vdev_result vdev_mmio(struct vdev_bus *bus, struct vdev_access *a, uint64_t
 	return VDEV_UNCLAIMED;
 }
 
+void vdev_bus_set_keeper(struct vdev_bus *bus, uint32_t *work, uint32_t bit)
+{
+	bus->keeper_bit = bit;
+	__atomic_store_n(&bus->keeper_work, work, __ATOMIC_RELEASE);
+}
+
+static void timers_changed(struct vdev_bus *bus)
+{
+	uint32_t *w = __atomic_load_n(&bus->keeper_work, __ATOMIC_ACQUIRE);
+
+	if (bus->keeping)                  /* a timer the keeper fires re-arms: it takes that in now */
+		return;
+	bus->timers_changed = true;
+	if (w)                             /* vcpu/work.h: the flag, then the bit with a locked OR */
+		__atomic_fetch_or(w, bus->keeper_bit, __ATOMIC_SEQ_CST);
+}
+
 int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t)
 {
 	if (bus->ntimers == VDEV_MAX_TIMERS)
 		return -ENOSPC;
+	t->bus = bus;
 	bus->timers[bus->ntimers++] = t;
-	bus->timers_changed = true;   /* the first vdev_timers_update takes its deadline in */
+	timers_changed(bus);          /* the first vdev_timers_update takes its deadline in */
 	return 0;
+}
+
+void vdev_timer_set(struct vdev_timer *t, uint64_t deadline)
+{
+	if (deadline == t->deadline)
+		return;
+	t->deadline = deadline;
+	if (t->bus)                   /* not before vdev_add_timer: that one tells */
+		timers_changed(t->bus);
 }
 
 uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
@@ -169,7 +196,7 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 	if (!bus->ntimers)
 		return 0;
 	spin_lock(&bus->lock);
-	bus->timers_changed = false;
+	bus->keeping = true;
 	for (unsigned i = 0; i < bus->ntimers; i++) {
 		struct vdev_timer *t = bus->timers[i];
 
@@ -179,6 +206,8 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now)
 			next = t->deadline;
 	}
 	bus->timers_next = next;
+	bus->keeping = false;
+	bus->timers_changed = false;
 	spin_unlock(&bus->lock);
 	return next;
 }

@@ -66,9 +66,10 @@ extern uint64_t vdev_clock_hz;
  * once `deadline` (guest TSC) has passed; it may set a new deadline (0 = none). Devices keep their
  * time in guest TSC ticks. Timers run on the CPU of the guest's vCPU 0, under the bus lock. */
 struct vdev_timer {
-	uint64_t deadline;
+	uint64_t deadline;           /* written by vdev_timer_set (which tells the keeper) */
 	void (*fire)(void *dev, uint64_t now);
 	void *dev;
+	struct vdev_bus *bus;        /* vdev_add_timer */
 };
 
 struct vdev_bus {
@@ -81,7 +82,10 @@ struct vdev_bus {
 	struct vlapic_group *lapics;               /* per-vCPU xAPIC pages, wherever each vCPU put its base */
 	struct vdev_timer *timers[VDEV_MAX_TIMERS];
 	unsigned ntimers;
-	volatile bool timers_changed;              /* a device ran: its timer may have a new deadline */
+	volatile bool timers_changed;              /* a timer has a new deadline (vdev_timer_set) */
+	uint32_t *keeper_work;                     /* the keeper's work word, told with keeper_bit (below) */
+	uint32_t keeper_bit;
+	bool keeping;                              /* the keeper is in vdev_timers_update (under the lock) */
 	uint64_t timers_next;                      /* the earliest deadline the timer keeper took (0 none) */
 	void (*timers_moved)(void *arg);           /* another vCPU moved a deadline before it */
 	void *timers_arg;
@@ -100,11 +104,18 @@ int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handle
  * When an access by another vCPU moves a deadline before the one the keeper last took, fn(arg) lets
  * the keeper know (it may be running or halted until its old deadline). */
 void vdev_bus_on_timers_moved(struct vdev_bus *bus, void (*fn)(void *arg), void *arg);
+/* The keeper's "work before entry" word (vcpu/work.h; a plain word here: vdev/ sits below vcpu/):
+ * every new deadline sets `bit` there, so the keeper's next VM entry takes it in, and an exit that
+ * moved no deadline (most device accesses) costs the keeper nothing. */
+void vdev_bus_set_keeper(struct vdev_bus *bus, uint32_t *work, uint32_t bit);
 /* Registers a device timer (its deadline may change at any time under the bus lock). 0 or -ENOSPC. */
 int vdev_add_timer(struct vdev_bus *bus, struct vdev_timer *t);
+/* A device's timer gets `deadline` (0 = none), under the bus lock: if that is new, bus->timers_changed
+ * and the keeper's work bit say so (the flag before the bit: whoever sees the bit sees the flag). */
+void vdev_timer_set(struct vdev_timer *t, uint64_t deadline);
 /* Fires every device timer whose deadline is at or before `now` (under the bus lock); returns the
- * earliest deadline left (0 = none). Until it is due or bus->timers_changed says a device ran, the
- * caller may keep that deadline instead of calling again. */
+ * earliest deadline left (0 = none). Until it is due or bus->timers_changed says a deadline moved,
+ * the caller may keep that deadline instead of calling again. */
 uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
 
 /* Whether a line of `bytes` that the guest caused may be printed now; if not, it is counted as dropped

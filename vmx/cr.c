@@ -26,7 +26,8 @@ static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t val)
 {
 	uint64_t old = vcpu_get_cr0(v), efer = vcpu_get_efer(v), cr4 = vcpu_get_cr4(v);
-	bool cs64 = efer & EFER_LMA && (vcpu_get_seg(v, VCPU_CS).attr & SEG_ATTR_L);   /* 64-bit mode */
+	bool cs_l = vcpu_get_seg(v, VCPU_CS).attr & SEG_ATTR_L;
+	bool cs64 = (efer & EFER_LMA) && cs_l;                                          /* 64-bit mode */
 	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
 
 	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
@@ -35,7 +36,7 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 	 * Letting any through would only make the next VM entry fail. */
 	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
 	    (pg_off && (cr4 & CR4_PCIDE)) || (pg_off && cs64) ||
-	    (pg_on && (efer & EFER_LME) && (vcpu_get_seg(v, VCPU_CS).attr & SEG_ATTR_L))) {
+	    (pg_on && (efer & EFER_LME) && cs_l)) {
 		inject_gp(v);
 		return HANDLED;
 	}

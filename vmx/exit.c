@@ -70,11 +70,14 @@ static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t in
 		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 }
 
+/* An I/O exit's host time (a UART line keeps the host busy 87 us a character) counts against the
+ * slice without a charge of its own: the entry path's TSC check ends the slice at the first exit after
+ * its end, and the preemption timer, which counts guest time only, is armed afresh at least every
+ * 1/VCPU_REARM_PARTS of the slice (prepare_entry_slow), so the host time it missed stretches a slice
+ * by at most that much. (It was one RDTSC and one timer write at every I/O exit.) */
 int vmx_slice_left(struct vcpu *v)
 {
-	if (rdtsc() >= v->slice_end)
-		return VCPU_PREEMPTED;
-	v->armed_deadline = ~0ull;
+	(void)v;
 	return HANDLED;
 }
 
@@ -308,6 +311,22 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 
 /* --- the injection step ------------------------------------------------------------------------- */
 
+/* spec_before_entry and spec_after_exit (arch/x86/spec.h) with the comparison of the guest's
+ * IA32_SPEC_CTRL against the host's made once, where it changes (v->spec_swap), not at every exit. */
+static inline __attribute__((always_inline)) void entry_spec(const struct vcpu *v)
+{
+	if (__builtin_expect(v->spec_swap, 0))
+		wrmsr(MSR_IA32_SPEC_CTRL, spec_ctrl_in_guest(v->spec_ctrl));
+	if (spec.on & SPEC_L1D_FLUSH)
+		wrmsr(MSR_IA32_FLUSH_CMD, FLUSH_CMD_L1D);
+}
+
+static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v)
+{
+	if (__builtin_expect(v->spec_swap, 0))
+		wrmsr(MSR_IA32_SPEC_CTRL, spec.host_spec_ctrl);
+}
+
 /* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
 static void write_event(const struct vcpu_event *e)
 {
@@ -323,19 +342,41 @@ static void write_event(const struct vcpu_event *e)
  *  - an NMI waits for no blocking by STI, MOV SS or NMI (with virtual NMIs the CPU tracks the NMI
  *    blocking the guest's IRET ends; VM entry refuses an NMI under MOV-SS blocking, 27.3.1.5);
  *  - an interrupt waits for RFLAGS.IF = 1 and no STI or MOV-SS blocking (27.3.1.5); the local APIC
- *    has already decided it beats the guest's task and processor priority (vlapic_pending_vector). */
-static inline __attribute__((always_inline)) int inject_events(struct vcpu *v)
+ *    has already decided it beats the guest's task and processor priority (vlapic_pending_vector).
+ * `full`: NMIs and the 8259A's line are looked at too. Only a kick (VCPU_WORK_EVENT), a window exit,
+ * a register write (LINT0, the APIC's enable) or a window still asked for can change what they
+ * give; the rest of the time (the APIC timer firing, an exception to deliver) neither is pending
+ * (one that was pending left a window asked for, or VCPU_WORK_ENTRY set, below). */
+static inline __attribute__((always_inline)) void deliver_event(struct vcpu *v)
+{
+	write_event(&v->event);
+	v->event.valid = false;
+	/* What waits behind it (an NMI, the 8259A's interrupt, the APIC's) is looked at next entry. */
+	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
+}
+
+static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, bool full)
 {
 	struct vlapic *l = &v->lapic;
-	uint32_t want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
-	bool nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
+	uint32_t want;
+	bool nmi;
+	int vector;
+
+	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
+	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
+	if (!full && v->apicv) {
+		if (__builtin_expect(v->event.valid, 0))
+			deliver_event(v);
+		return HANDLED;
+	}
+	want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	nmi = full && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
-	int vector = v->apicv ? -1 : vlapic_pending_vector(l);
+	vector = v->apicv ? -1 : vlapic_pending_vector(l);
 
 	if (v->event.valid) {
-		write_event(&v->event);
-		v->event.valid = false;
-	} else if (!nmi && v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
+		deliver_event(v);
+	} else if (full && !nmi && v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
 		/* The 8259A's interrupt through vCPU 0's LINT0 (ExtINT): the INTA cycle gives the vector
 		 * when the guest can take an interrupt (SDM Vol. 3A, 11.5.1; the PIC's priority, not
 		 * the APIC's, decides). */
@@ -366,6 +407,8 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v)
 	}
 	if (nmi && vmx_caps.nmi_window)
 		want |= CPU_NMI_WINDOW_EXITING;
+	else if (nmi)                    /* no window exit to say when: look again at every entry */
+		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 	if (vector >= 0)
 		want |= CPU_INTR_WINDOW_EXITING;
 	if (want != v->cpu_ctls)
@@ -380,17 +423,16 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v)
  * RVI and SVI in step with its own changes (virtual-interrupt delivery and EOI virtualization set
  * them from the page's IRR and ISR, 30.2.2 and 30.1.4), and the guest-interrupt status is guest
  * state that a VM exit saves (25.4.2). */
-static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v)
+static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v, uint32_t work, uint32_t dirty)
 {
 	struct vlapic *l = &v->lapic;
-	uint32_t dirty;
 	int irr, isr;
 
-	if (__builtin_expect(v->vm->apicv_inhibited, 0) && !v->apicv_x2) {
+	if (__builtin_expect(work & VCPU_WORK_APICV, 0) && v->vm->apicv_inhibited && !v->apicv_x2) {
 		vcpu_apicv_off(v);
 		return;
 	}
-	if (!(dirty = vlapic_take_dirty(l)))
+	if (!dirty)
 		return;
 	if (dirty & (VLAPIC_DIRTY_IRR | VLAPIC_DIRTY_ISR)) {
 		uint32_t status = vmcs_read32(GUEST_INTR_STATUS);
@@ -427,28 +469,53 @@ static inline __attribute__((always_inline)) void set_preemption_timer(uint64_t 
 	vmcs_write(VMX_PREEMPTION_TIMER_VALUE, t > 0xffffffffull ? 0xffffffffull : t ? t : 1);
 }
 
-/* Inlined into the exit dispatcher: the fewer instructions between the preemption timer's TSC read
- * and VM entry, the closer to its deadline an APIC-timer interrupt comes (see below). */
-static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, bool resuming)
+/* The long way to VM entry: something may have changed (vcpu/work.h says what). Inlined into the
+ * exit dispatcher: the fewer instructions between the preemption timer's TSC read and VM entry, the
+ * closer to its deadline an APIC-timer interrupt comes (see below). */
+static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu *v, bool resuming, uint64_t now)
 {
 	struct vlapic *l = &v->lapic;
-	uint64_t now = rdtsc(), deadline, target;
+	uint32_t work, dirty;
+	uint64_t deadline, target;
+	bool full;
 
-	/* Not this vCPU's turn any more: its guest is ending, an INIT came (vcpu_run takes it), or its
-	 * slice ended while exits were handled (a new slice, from vcpu_run, always runs the guest at
-	 * least an instruction, however long the host took to get here). Before anything is injected:
-	 * an event written into the VM-entry fields now would be overwritten by the injection step of
-	 * the entry that really comes (an interrupt accepted into ISR, or the 8259A's acknowledged,
-	 * never delivered). */
-	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) ||
-	    (resuming && now >= v->slice_end))
-		return VCPU_PREEMPTED;
-	vlapic_timer_update(l, now);
-	/* vCPU 0 keeps the guest's device time: fire the PIT, the RTC when one is due or changed. */
-	vcpu_device_timers(v, now);
+	/* A run's first entry most often has bits to take (the kick that woke it): no peek first. */
+	work = resuming ? vcpu_work_peek(&v->work) : 1;
+	if (work)
+		work = vcpu_work_take(&v->work);
+	if (resuming) {
+		/* Not this vCPU's turn any more: its guest is ending or an INIT came (vcpu_run takes
+		 * it; both come with a kick), or its slice ended while exits were handled (a new slice,
+		 * from vcpu_run, always runs the guest at least an instruction, however long the host
+		 * took to get here). Before anything is injected: an event written into the VM-entry
+		 * fields now would be overwritten by the injection step of the entry that really comes
+		 * (an interrupt accepted into ISR, or the 8259A's acknowledged, never delivered). The
+		 * bits taken are not lost: a run's first entry looks at every event. */
+		if (__builtin_expect(work & VCPU_WORK_EVENT, 0) &&
+		    (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE)))
+			return VCPU_PREEMPTED;
+		if (now >= v->slice_end)
+			return VCPU_PREEMPTED;
+		/* The APIC timer, and vCPU 0's device timers (the PIT, the RTC) when one is due or
+		 * moved. */
+		vlapic_timer_update(l, now);
+		if ((work & VCPU_WORK_DEVICES) || (v->dev_deadline && now >= v->dev_deadline)) {
+			vcpu_device_timers(v, now);
+			/* What they raised (the 8259A's line: a kick) is for this entry. */
+			work |= vcpu_work_take(&v->work);
+		}
+	} else {
+		/* A run's first entry, right after vcpu_run looked at the guest's end and INIT, and
+		 * its vcpu_runnable ran the timers: one that comes now comes with a kick, whose IPI
+		 * makes the guest exit at once. It looks at every event. */
+		work |= VCPU_WORK_ENTRY;
+	}
+	dirty = vlapic_take_dirty(l);
 	if (v->apicv)
-		apicv_sync(v);
-	inject_events(v);
+		apicv_sync(v, work, dirty);
+	full = (work & (VCPU_WORK_EVENT | VCPU_WORK_ENTRY)) || (dirty & VLAPIC_DIRTY_REGS) ||
+	       (v->cpu_ctls & (CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING));
+	inject_events(v, full);
 	/* The preemption timer ends the slice or brings the APIC timer's or a device's deadline,
 	 * whichever is first (a deadline already past fires at the entry's first instruction boundary,
 	 * 26.5.1). */
@@ -457,37 +524,45 @@ static inline __attribute__((always_inline)) int prepare_entry(struct vcpu *v, b
 		target = deadline;
 	if (v->index == 0 && v->dev_deadline && v->dev_deadline < target)
 		target = v->dev_deadline;
-	if (!vmx_caps.save_timer || target != v->armed_deadline) {
+	if (target != v->armed_deadline || now >= v->entry_due) {
 		/* The timer counts guest time only (SDM Vol. 3C, 26.5.1): it starts at VM entry, so
 		 * the time left is taken as late as the host path allows, or every instruction the
-		 * host ran since `now` would make the interrupt that much later. */
+		 * host ran since `now` would make the interrupt that much later. The exits' host
+		 * time it does not count is taken in once a quarter of the slice left has passed
+		 * (entry_due, VCPU_REARM_SHIFT; now < slice_end here). Without "save VMX-preemption
+		 * timer value" (SDM Vol. 3C, 25.7.1) each entry starts it from the field afresh:
+		 * entry_due is `now` there, and every entry comes here. */
+		uint64_t rearm = now + (((v->slice_end - now) >> VCPU_REARM_SHIFT) & -(uint64_t)vmx_caps.save_timer);
+
+		v->armed_deadline = target;
+		v->entry_due = rearm < target ? rearm : target;
 		now = rdtsc();
 		set_preemption_timer(target > now ? target - now : 0);
-		v->armed_deadline = target;
 	}
-	spec_before_entry(v->spec_ctrl);
+	entry_spec(v);
 	return HANDLED;
 }
 
 int vmx_prepare_entry(struct vcpu *v, bool resuming)
 {
-	return prepare_entry(v, resuming);
+	return prepare_entry_slow(v, resuming, rdtsc());
 }
 
 /* The preemption timer: the slice ended, or an APIC-timer deadline came (the injection step fires it). */
 static __attribute__((noinline)) int handle_preemption_timer(struct vcpu *v)
 {
-	v->armed_deadline = ~0ull;
-	return rdtsc() >= v->slice_end ? VCPU_PREEMPTED : HANDLED;
+	v->entry_due = 0;               /* the entry path fires what is due, ends the slice, re-arms */
+	return HANDLED;
 }
 
 int vmx_exit_dispatch(struct vcpu *v)
 {
 	uint32_t reason, vectoring;
 	unsigned basic;
+	bool quick = false;              /* the exit may go straight back (below) */
 	int r;
 
-	spec_after_exit(v->spec_ctrl);       /* first: the hypervisor's IA32_SPEC_CTRL (eIBRS) */
+	exit_spec(v);                        /* first: the hypervisor's IA32_SPEC_CTRL (eIBRS) */
 	reason = vmcs_read32(VM_EXIT_REASON);
 	basic = reason & 0xffff;
 	vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
@@ -501,14 +576,18 @@ int vmx_exit_dispatch(struct vcpu *v)
 		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 
 	switch (basic) {
-	case EXIT_CPUID:              r = vmx_retire(vcpu_handle_cpuid(v)); break;
-	case EXIT_VMCALL:             r = handle_vmcall(v); break;
-	case EXIT_IO_INSTRUCTION:     r = handle_io(v); break;
-	case EXIT_MSR_READ:           r = vmx_retire(vcpu_handle_rdmsr(v)); break;
-	case EXIT_MSR_WRITE:          r = vmx_retire(vcpu_handle_wrmsr(v)); break;
-	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); break;
-	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); break;
-	case EXIT_EPT_VIOLATION:      r = vmx_exit_npf(v); break;
+	case EXIT_CPUID:              r = vmx_retire(vcpu_handle_cpuid(v)); quick = true; break;
+	case EXIT_VMCALL:             r = handle_vmcall(v); quick = true; break;
+	case EXIT_IO_INSTRUCTION:     r = handle_io(v); quick = true; break;
+	case EXIT_MSR_READ:           r = vmx_retire(vcpu_handle_rdmsr(v)); quick = true; break;
+	case EXIT_MSR_WRITE:
+		r = vmx_retire(vcpu_handle_wrmsr(v));
+		/* IA32_SPEC_CTRL may have changed: whether entries and exits switch it. */
+		v->spec_swap = spec_ctrl_in_guest(v->spec_ctrl) != spec.host_spec_ctrl;
+		break;
+	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); quick = true; break;
+	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); quick = true; break;
+	case EXIT_EPT_VIOLATION:      r = vmx_exit_npf(v); quick = true; break;
 	case EXIT_HLT:                r = vmx_exit_hlt(v); break;
 	case EXIT_PREEMPTION_TIMER:   r = handle_preemption_timer(v); break;
 	case EXIT_APIC_ACCESS:        r = vmx_exit_apic_access(v); break;
@@ -518,7 +597,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_INTERRUPT_WINDOW:      /* the guest can take the interrupt now: the injection step delivers it */
-	case EXIT_NMI_WINDOW:
+	case EXIT_NMI_WINDOW:            /* (the window asked for sends the entry the long way) */
 		r = HANDLED;
 		break;
 	case EXIT_EXCEPTION_NMI:      r = handle_exception_nmi(v); break;
@@ -559,8 +638,26 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = handle_unknown(v, basic);
 		break;
 	}
-	if (__builtin_expect(r == HANDLED, 1) && (r = prepare_entry(v, true)) == HANDLED)
-		return 0;
+	/* Before VM entry. An exit that emulated an instruction (a CPUID, an I/O access that moved no
+	 * device deadline, a hypercall) has most often changed nothing the injection step looks at: no
+	 * bit in the work word, nothing the local APIC model changed, no exception to deliver, no
+	 * deadline due (one TSC read against the earliest deadline, which the preemption timer is
+	 * armed for and goes on counting from where the exit stopped it: "save VMX-preemption timer
+	 * value", SDM Vol. 3C, 25.7.1). Then it goes straight back to the guest. The exits that are
+	 * about events (the preemption timer, windows, APIC writes and EOIs, HLT, a host interrupt or
+	 * a kick, a WRMSR: most are of the APIC's timer or ICR) go the long way without asking; a WRMSR
+	 * of IA32_TSC_DEADLINE relies on it (the model marks no page change for it). */
+	if (__builtin_expect(r == HANDLED, 1)) {
+		uint64_t now = rdtsc();
+
+		if (quick && vcpu_work_none(vcpu_work_peek(&v->work), __atomic_load_n(&v->lapic.dirty, __ATOMIC_RELAXED),
+					    v->event.valid, now, v->entry_due)) {
+			entry_spec(v);
+			return 0;
+		}
+		if ((r = prepare_entry_slow(v, true, now)) == HANDLED)
+			return 0;
+	}
 	v->action = (enum vcpu_action)r;
 	return 1;
 }

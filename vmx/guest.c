@@ -115,6 +115,14 @@ void vcpu_set_cr4(struct vcpu *v, uint64_t cr4)
 	vmcs_write(GUEST_CR4, vcpu_cr4_real(cr4));
 }
 
+/* Both copies: the exit stub's fast path resumes with the CPU's CR2 as it is (the host takes no
+ * page faults), vmx_enter loads the saved one. */
+void vcpu_set_cr2(struct vcpu *v, uint64_t cr2)
+{
+	v->regs.cr2 = cr2;
+	asm volatile("mov %0, %%cr2" : : "r"(cr2) : "memory");
+}
+
 /* The "IA-32e mode guest" entry control must equal EFER.LMA at VM entry (SDM Vol. 3C, 27.3.1.1). */
 void vcpu_set_efer(struct vcpu *v, uint64_t efer)
 {
@@ -258,7 +266,8 @@ int vmx_exit_string_io(struct vcpu *v, uint64_t q)
 		uint32_t info = vmcs_read32(VMX_INSTRUCTION_INFO);
 
 		e.io.asz = (info >> 7) & 7;
-		e.io.seg = (info >> 15) & 7;
+		/* Bits 17:15 are undefined for INS (Table 28-8): INS always writes through ES. */
+		e.io.seg = q & (1 << 3) ? 0 : (info >> 15) & 7;
 	}
 	return vmx_retire(vcpu_handle_string_io(v, &e));
 }

@@ -13,21 +13,11 @@
 #include "vcpu/guest.h"
 #include "vmx/decode.h"
 #include "vmx/exit.h"
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "vmx/vmx.h"
 
 #define inject_gp(v) vcpu_inject_exception(v, VEC_GP, true, 0)
 #define inject_ud(v) vcpu_inject_exception(v, VEC_UD, false, 0)
-
-/* The guest's CR2, for a #PF the hypervisor injects: CR2 is not in the VMCS (SDM Vol. 3C, 25.4.1),
- * nor in the VMCB's saved state on VMRUN (AMD APM Vol. 2, 15.5.1). Both copies: the exit stub's fast
- * path resumes with the CPU's CR2 as it is (the host takes no page faults), vmx_enter loads the
- * saved one. */
-static inline void set_guest_cr2(struct vcpu *v, uint64_t cr2)
-{
-	v->regs.cr2 = cr2;
-	asm volatile("mov %0, %%cr2" : : "r"(cr2) : "memory");
-}
 
 static inline bool guest_long_mode(struct vcpu *v)
 {
@@ -47,7 +37,7 @@ static inline enum cpu_mode guest_mode(struct vcpu *v)
 	return cs & SEG_ATTR_DB ? MODE_PROT32 : MODE_PROT16;
 }
 
-/* The guest's paging state, for walking its page tables (vmx/gpt.c). (mmio.c) */
+/* The guest\x27s paging state, for walking its page tables (shadow/gpt.c). (mmio.c) */
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 
 /* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the

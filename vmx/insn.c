@@ -1,4 +1,5 @@
 /* Small instruction exits, vendor-neutral (over vcpu/guest.h): HLT. */
+#include "vcpu/work.h"
 #include "vmx/handler.h"
 
 /* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
@@ -15,6 +16,7 @@ int vcpu_handle_hlt(struct vcpu *v, const struct vcpu_exit *e)
 	v->state = VCPU_HALTED;
 	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
 		v->state = VCPU_RUNNING;    /* already due: HLT ends at once */
+		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);   /* the entry delivers it */
 		return HANDLED;
 	}
 	return VCPU_BLOCKED;

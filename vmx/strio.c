@@ -111,7 +111,7 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 		case GPT_NOT_PRESENT:
 		case GPT_RESERVED:
 		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
-			set_guest_cr2(v, a);
+			vcpu_set_cr2(v, a);
 			vcpu_inject_exception(v, VEC_PF, true, r.pf_error);
 			return HANDLED;
 		case GPT_NONCANONICAL:     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */

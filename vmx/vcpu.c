@@ -446,6 +446,8 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
 	gmem_unmap_device(&vm->mem, VLAPIC_BASE_DEFAULT);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_work_post(&vm->vcpus[i].work, VCPU_WORK_APICV);
 	/* Every CPU that may cache the mapping drops it before this vCPU goes on; the call's IPI also
 	 * makes the guest's vCPUs there exit, and their next entry finds the guest inhibited. */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -476,15 +478,24 @@ void vcpu_apic_base_changed(struct vcpu *v)
 	}
 }
 
+/* The bit before the IPI: the exit the IPI causes finds it (its entry path, or vcpu_others_want_cpu
+ * for a vCPU that waits its turn there). vcpu/work.h: the ordering. */
+static inline __attribute__((always_inline)) void kick_with(struct vcpu *v, uint32_t bit)
+{
+	vcpu_work_post(&v->work, bit);
+	cpu_kick(v->cpu);
+}
+
 static struct vcpu *vcpu_of(struct vlapic *l)
 {
 	return (struct vcpu *)((char *)l - __builtin_offsetof(struct vcpu, lapic));
 }
 
 /* The local APIC group calls this when it posted an event to one of the guest's APICs. */
-static void lapic_kick(struct vlapic *l)
+_Static_assert(VCPU_WORK_IRQ == VCPU_WORK_EVENT + 1, "lapic_kick: EVENT + fixed");
+static void lapic_kick(struct vlapic *l, bool fixed)
 {
-	vcpu_kick(vcpu_of(l));
+	kick_with(vcpu_of(l), VCPU_WORK_EVENT + fixed);
 }
 
 /* ... and this when an EOI retired a level-triggered vector: the I/O APIC's remote IRR. */
@@ -512,6 +523,7 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	v->index = index;
 	v->cpu = cpu;
 	v->xcr0 = 1;                                       /* x87 only, the reset value */
+	v->spec_swap = spec_ctrl_in_guest(0) != spec.host_spec_ctrl;
 	if (start) {
 		v->start = *start;
 		v->state = VCPU_RUNNING;
@@ -539,6 +551,8 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	vm->lapics.eoi_level = lapic_eoi_level;
 	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
 	vlapic_join(&vm->lapics, &v->lapic);
+	if (index == 0)                  /* it keeps the device timers: a new deadline is its work */
+		vdev_bus_set_keeper(&vm->bus, &v->work, VCPU_WORK_DEVICES);
 	if (index == 0) {
 		/* What a PC's firmware leaves the boot CPU's APIC in (the MP spec's "virtual wire" mode,
 		 * 3.6.2.2): software-enabled, the 8259A through LINT0 (ExtINT), NMI on LINT1. A kernel
@@ -657,9 +671,7 @@ void vcpu_load(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
-	/* The flag before the IPI: the exit the IPI causes finds it (vcpu_others_want_cpu). */
-	__atomic_store_n(&v->kicked, true, __ATOMIC_SEQ_CST);
-	cpu_kick(v->cpu);
+	kick_with(v, VCPU_WORK_EVENT);
 }
 
 /* The 8259A's interrupt reaches vCPU 0 (its LINT0 in ExtINT mode). */
@@ -706,8 +718,9 @@ bool vcpu_others_want_cpu(struct vcpu *v)
 	for (unsigned i = 0; i < n; i++) {
 		struct vcpu *o = pc->vcpus[i];
 
-		/* Taking the flag before looking: a kick after this look comes with its own IPI. */
-		if (o == v || !__atomic_exchange_n(&o->kicked, false, __ATOMIC_ACQ_REL))
+		/* Taking the bit before looking: a kick after this look comes with its own IPI. (o's own
+		 * first entry looks at everything whatever its word holds: vcpu_run.) */
+		if (o == v || !vcpu_work_take_bits(&o->work, VCPU_WORK_KICKED))
 			continue;
 		if (o->vm->ending || !o->ready)
 			return true;
@@ -716,8 +729,10 @@ bool vcpu_others_want_cpu(struct vcpu *v)
 			continue;
 		if (now >= v->wake_after)
 			return true;
-		if (v->wake_after < v->slice_end)
+		if (v->wake_after < v->slice_end) {
 			v->slice_end = v->wake_after;   /* the preemption timer ends v's slice then */
+			v->entry_due = 0;               /* armed afresh at this entry */
+		}
 	}
 	return false;
 }
@@ -776,7 +791,7 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	v->state = VCPU_RUNNING;
 	v->slice_end = now + quantum_tsc;
 	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
-	v->armed_deadline = ~0ull;          /* the preemption timer is set afresh */
+	v->entry_due = 0;                   /* the preemption timer is set afresh */
 	if ((r = vmx_prepare_entry(v, false)) != HANDLED)
 		return (enum vcpu_action)r;
 	if (vmx_enter(v, v->launched)) {

@@ -14,6 +14,7 @@
 #include "vdev/vdev.h"
 #include "vcpu/exit_kind.h"
 #include "vcpu/snapshot.h"
+#include "vcpu/work.h"
 #include "vmx/vcpu_state.h"
 #include "vmx/tsc.h"
 
@@ -56,7 +57,7 @@ struct vcpu {
 	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
 	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
 	volatile enum vcpu_activity state;
-	volatile bool kicked;        /* vcpu_kick since its CPU last looked (vcpu_others_want_cpu) */
+	uint32_t work;               /* VCPU_WORK_*: what its next entry must look at (vcpu/work.h) */
 	volatile bool left;          /* it left its CPU for good (vcpu_leave); its memory stays until vcpu_free */
 	bool halted_if;              /* VCPU_HALTED: RFLAGS.IF at the HLT (only then interrupts wake it) */
 	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
@@ -66,13 +67,19 @@ struct vcpu {
 	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
 	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */
 	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
-	uint64_t armed_deadline;     /* the APIC-timer deadline the preemption timer was last set for */
+	uint64_t armed_deadline;     /* TSC the preemption timer is armed for: the earliest of the slice's end
+				        and the timer deadlines; 0 = to be armed afresh at the next entry */
+	uint64_t entry_due;          /* TSC from which an entry looks at everything again (armed_deadline, or
+				        sooner: VCPU_REARM_PARTS); 0 = the next entry does */
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
 	uint16_t vpid;
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t spec_ctrl;          /* its IA32_SPEC_CTRL as it wrote it (vmx/msr.c; loaded: vcpu_spec_ctrl) */
+	bool spec_swap;              /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched at
+				        every entry and exit. Computed after each WRMSR exit, the only place
+				        spec_ctrl changes (vmx/exit.c, vmx_exit_dispatch), and at creation */
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
@@ -178,7 +185,8 @@ bool vcpu_others_active(const struct vcpu *v);
 void vcpu_pic_intr_changed(void *vm);
 
 /* vCPU 0 keeps the guest's device time: fires the PIT's and RTC's timers when one is due, or when a
- * device ran (its deadline may have moved: vdev_timers_update), and keeps the next deadline. */
+ * device moved a deadline (vdev_timer_set; VCPU_WORK_DEVICES told the entry path), and keeps the next
+ * deadline. */
 static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
 {
 	if (v->index == 0 && v->vm->bus.ntimers &&
@@ -186,8 +194,15 @@ static inline void vcpu_device_timers(struct vcpu *v, uint64_t now)
 		v->dev_deadline = vdev_timers_update(&v->vm->bus, now);
 }
 
-/* Lets the host CPU of `v` know an event was posted to it (from any CPU): marks it kicked and sends
- * the wake-up IPI (none to this CPU: its scheduler looks anyway). Callers kick only for something
+/* The preemption timer counts guest time only (SDM Vol. 3C, 26.5.1): the host time of the exits
+ * since it was armed makes it late. Every exit reads the TSC against the earliest deadline and ends
+ * the slice at the first exit after its end; for a guest that then stops exiting, the timer is
+ * armed afresh once a quarter (1 >> VCPU_REARM_SHIFT) of the slice left has passed, so exits' host
+ * time (an I/O exit's UART line: 87 us a character) stretches a slice by at most a quarter. */
+#define VCPU_REARM_SHIFT 2
+
+/* Lets the host CPU of `v` know an event was posted to it (from any CPU): sets VCPU_WORK_EVENT in its
+ * work word (vcpu/work.h: after the event, before the IPI) and sends the wake-up IPI (none to this CPU: its scheduler looks anyway). Callers kick only for something
  * new (lapic.c merges a vector already pending). */
 void vcpu_kick(struct vcpu *v);
 /* Called at an external-interrupt exit of `v` (a kick, a cross-CPU call, a key): is there a reason

@@ -15,7 +15,7 @@ FUZZ_HARNESSES := fuzz_bootinfo fuzz_cmdline fuzz_decode fuzz_gpt fuzz_lapic fuz
 fuzz_bootinfo_SRCS := tests/fuzz/fuzz_bootinfo.c core/bootinfo.c
 fuzz_cmdline_SRCS  := tests/fuzz/fuzz_cmdline.c lib/cmdline.c lib/format.c core/config.c
 fuzz_decode_SRCS   := tests/fuzz/fuzz_decode.c vmx/decode.c
-fuzz_gpt_SRCS      := tests/fuzz/fuzz_gpt.c vmx/gpt.c
+fuzz_gpt_SRCS      := tests/fuzz/fuzz_gpt.c shadow/gpt.c
 fuzz_lapic_SRCS    := tests/fuzz/fuzz_lapic.c vdev/lapic.c
 fuzz_loader_SRCS   := tests/fuzz/fuzz_loader.c loader/loader.c loader/elf.c loader/mb1.c loader/mb2.c \
 		      loader/linux.c core/bootinfo.c lib/format.c

@@ -23,8 +23,9 @@ static uint32_t pages[N][1024] __attribute__((aligned(4096)));
 static struct vlapic L[N];
 static struct vlapic_group G;
 
-static void kick(struct vlapic *t)
+static void kick(struct vlapic *t, bool fixed)
 {
+	(void)fixed;
 	FUZZ_ASSERT(t >= L && t < L + N);
 }
 

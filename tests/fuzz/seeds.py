@@ -169,7 +169,7 @@ def instructions():
             yield b
 
 
-# --- guest page tables (vmx/gpt.c): 96-byte header, then 16 pages of guest memory -----------------
+# --- guest page tables (shadow/gpt.c): 96-byte header, then 16 pages of guest memory -----------------
 
 P, W, US, PS, NX = 1, 2, 4, 0x80, 1 << 63
 PG, WP, PSE, PAE, LMA, NXE = 1 << 31, 1 << 16, 1 << 4, 1 << 5, 1 << 10, 1 << 11
@@ -204,6 +204,10 @@ def page_tables():
     yield gpt_input(0, PG, 0x1000, PAE, LMA, 0x0000800000000000, t4)
     yield gpt_input(0, PG, 0x1000, PAE | (1 << 12), LMA, gva, t4)
     yield gpt_input(0, 0, 0, 0, 0, gva, [])
+    # gpt_translate: SMEP/SMAP (CR4 bits 20, 21), implicit, A/D set, AC
+    yield gpt_input(0x10 | 0x40 | 1, PG | WP, 0x1000, PAE | (3 << 20), LMA | NXE, gva, t4)
+    yield gpt_input(0x10 | 0x20 | 0x80, PG, 0x1000, PAE | (1 << 21), LMA | NXE, gva, t4, cpl=3)
+    yield gpt_input(0x10 | 0x40 | 4, PG | WP, 0x1000, PSE | (1 << 20), 0, gva, [(0x1000 + 1 * 4, 0x00400000 | P | W | US | PS)], esize=4)
 
 
 # --- local APIC op streams (vdev/lapic.c): 12-byte (op, size, offset/MSR, value) records -----------

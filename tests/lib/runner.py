@@ -98,6 +98,7 @@ class Scenario:
                                         # args), modules[1:] as its `initrd` (the bare side of a comparison)
     grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
+    bochs_debugger: List[str] = field(default_factory=lambda: ["c", "quit"])  # Bochs debugger commands (dbg.rc)
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -309,7 +310,7 @@ def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
             f.write(bochsrc(sc, iso, serial, os.path.join(out, "bochs.log"), port))
         dbg = os.path.join(out, "dbg.rc")
         with open(dbg, "w") as f:
-            f.write("c\nquit\n")
+            f.write("\n".join(sc.bochs_debugger) + "\n")
         env["TERM"] = "dumb"  # the term display needs a TERM; no pty needed (PLATFORM.md)
         return ["bochs", "-q", "-f", rc, "-rc", dbg], env
     raise ValueError("unknown emulator %r" % sc.emulator)

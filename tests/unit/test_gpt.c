@@ -1,10 +1,11 @@
-/* Host unit tests of vmx/gpt.c: guest page tables built in a fake guest memory, walked in each
- * paging mode (32-bit with 4 MiB pages and PSE-36, PAE, 4-level with 2 MiB and 1 GiB pages). */
+/* Host unit tests of shadow/gpt.c: guest page tables built in a fake guest memory, walked in each
+ * paging mode (32-bit with 4 MiB pages and PSE-36, PAE, 4-level with 2 MiB and 1 GiB pages), with
+ * SMEP, SMAP, CR0.WP, the PAE PDPTE load, and the accessed and dirty flags the CPU sets. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 #include "tests/unit/unit.h"
 
 #define MEM_SIZE (8ull << 20)      /* guest RAM: GPA 0..8 MiB; above is "not RAM" */
@@ -29,11 +30,53 @@ static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 	return 0;
 }
 
+static unsigned cmpxchg_calls;
+static int cmpxchg_fail;          /* make the next N cmpxchg_gpa calls find the entry changed */
+
+static int cmpxchg_gpa(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsigned len)
+{
+	uint64_t cur = 0;
+
+	(void)arg;
+	cmpxchg_calls++;
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		bad_reads++;
+	if (gpa >= MEM_SIZE)
+		return -1;
+	memcpy(&cur, mem + gpa, len);
+	if (cmpxchg_fail > 0) {
+		cmpxchg_fail--;
+		return 1;
+	}
+	if (cur != old)
+		return 1;
+	memcpy(mem + gpa, &val, len);
+	return 0;
+}
+
+static uint64_t get64(uint64_t table, unsigned index)
+{
+	uint64_t e;
+
+	memcpy(&e, mem + table + index * 8, 8);
+	return e;
+}
+
+static uint32_t get32(uint64_t table, unsigned index)
+{
+	uint32_t e;
+
+	memcpy(&e, mem + table + index * 4, 4);
+	return e;
+}
+
 static void setup(void)
 {
 	mem = calloc(1, MEM_SIZE);
 	next_table = 0x10000;
 	bad_reads = 0;
+	cmpxchg_calls = 0;
+	cmpxchg_fail = 0;
 }
 
 static void teardown(void)
@@ -63,7 +106,7 @@ static void set32(uint64_t table, unsigned index, uint32_t entry)
 static struct gpt_ctx ctx(uint64_t cr0, uint64_t cr3, uint64_t cr4, uint64_t efer)
 {
 	return (struct gpt_ctx){ .cr0 = cr0, .cr3 = cr3, .cr4 = cr4, .efer = efer, .phys_bits = 36,
-				 .read_gpa = read_gpa };
+				 .read_gpa = read_gpa, .cmpxchg_gpa = cmpxchg_gpa };
 }
 
 #define PG     (GPT_CR0_PG | GPT_CR0_WP)
@@ -464,7 +507,206 @@ static void test_read(void)
 	teardown();
 }
 
-/* Random tables and addresses: no crash (ASan), no read outside the tables, sane results. */
+#define WR   GPT_ACC_WRITE
+#define USR  GPT_ACC_USER
+#define FT   GPT_ACC_FETCH
+#define IMP  GPT_ACC_IMPLICIT
+#define AD   GPT_ACC_SET_AD
+
+/* SDM 4.6.1: SMEP and SMAP against user-mode addresses, with CR0.WP, EFLAGS.AC and implicit accesses. */
+static void test_smep_smap(void)
+{
+	uint64_t pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000, pt = 0x13000;
+	struct gpt_ctx c = ctx(PG, pml4, GPT_CR4_PAE | GPT_CR4_SMEP | GPT_CR4_SMAP, LONG);
+	struct gpt_result r;
+	uint64_t ua = 0x1000, ura = 0x2000, sa = 0x3000, sra = 0x4000;   /* user/supervisor, rw/ro */
+
+	setup();
+	set64(pml4, 0, pdpt | P | W | US);
+	set64(pdpt, 0, pd | P | W | US);
+	set64(pd, 0, pt | P | W | US);
+	set64(pt, 1, 0x21000 | P | W | US);
+	set64(pt, 2, 0x22000 | P | US);
+	set64(pt, 3, 0x23000 | P | W);
+	set64(pt, 4, 0x24000 | P);
+
+	/* user accesses: SMEP/SMAP do not apply; R/W matters whatever WP */
+	CHECK_EQ(gpt_translate(&c, ua, USR | WR, &r), 0);
+	CHECK_EQ(gpt_translate(&c, ua, USR | FT, &r), 0);
+	CHECK_EQ(gpt_translate(&c, ura, USR | WR, &r), GPT_PERM);
+	CHECK_EQ(gpt_translate(&c, sa, USR, &r), GPT_PERM);
+	CHECK_EQ(r.pf_error, GPT_PF_P | GPT_PF_US);
+
+	/* SMEP: supervisor fetch from a user page faults (I/D set), from a supervisor page not */
+	CHECK_EQ(gpt_translate(&c, ua, FT, &r), GPT_PERM);
+	CHECK_EQ(r.pf_error, GPT_PF_P | GPT_PF_ID);
+	CHECK_EQ(gpt_translate(&c, sa, FT, &r), 0);
+	c.rflags = GPT_RFLAGS_AC;   /* AC does not lift SMEP */
+	CHECK_EQ(gpt_translate(&c, ua, FT, &r), GPT_PERM);
+
+	/* SMAP: supervisor data access to a user page: only explicit with AC=1 */
+	c.rflags = 0;
+	CHECK_EQ(gpt_translate(&c, ua, 0, &r), GPT_PERM);
+	CHECK_EQ(r.pf_error, GPT_PF_P);
+	CHECK_EQ(gpt_translate(&c, ua, WR, &r), GPT_PERM);
+	CHECK_EQ(r.pf_error, GPT_PF_P | GPT_PF_W);
+	CHECK_EQ(gpt_translate(&c, sa, WR, &r), 0);
+	c.rflags = GPT_RFLAGS_AC;
+	CHECK_EQ(gpt_translate(&c, ua, 0, &r), 0);
+	CHECK_EQ(gpt_translate(&c, ua, WR, &r), 0);
+	CHECK_EQ(gpt_translate(&c, ua, IMP, &r), GPT_PERM);        /* implicit: AC is ignored */
+	CHECK_EQ(gpt_translate(&c, ua, IMP | WR, &r), GPT_PERM);
+	CHECK_EQ(gpt_translate(&c, sa, IMP | WR, &r), 0);
+	/* with AC=1 a supervisor write to a read-only user page follows CR0.WP */
+	CHECK_EQ(gpt_translate(&c, ura, WR, &r), GPT_PERM);
+	c.cr0 = GPT_CR0_PG;
+	CHECK_EQ(gpt_translate(&c, ura, WR, &r), 0);
+	CHECK_EQ(gpt_translate(&c, sra, WR, &r), 0);
+	c.rflags = 0;
+	CHECK_EQ(gpt_translate(&c, ura, WR, &r), GPT_PERM);         /* SMAP wins over WP=0 */
+	c.cr0 = PG;
+	CHECK_EQ(gpt_translate(&c, sra, WR, &r), GPT_PERM);
+
+	/* without the CR4 bits: no SMEP/SMAP, and no I/D bit for a 32-bit-style fault without NXE */
+	c.cr4 = GPT_CR4_PAE;
+	CHECK_EQ(gpt_translate(&c, ua, 0, &r), 0);
+	CHECK_EQ(gpt_translate(&c, ua, FT, &r), 0);
+	/* gpt_walk ignores SMEP/SMAP (its callers have no RFLAGS) */
+	c.cr4 = GPT_CR4_PAE | GPT_CR4_SMEP | GPT_CR4_SMAP;
+	CHECK_EQ(gpt_walk(&c, ua, false, false, true, &r), 0);
+	CHECK_EQ(gpt_walk(&c, ua, true, false, false, &r), 0);
+	/* PEEK: no rights check, the rights still reported */
+	CHECK_EQ(gpt_translate(&c, sra, GPT_ACC_PEEK | USR | WR, &r), 0);
+	CHECK(!r.user && !r.writable);
+	CHECK_EQ(r.gpa, 0x24000);
+	teardown();
+}
+
+/* SDM 4.8: A in every entry used, D in the leaf on a write, nothing on a fault or without SET_AD. */
+static void test_accessed_dirty(void)
+{
+	uint64_t pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000, pt = 0x13000;
+	struct gpt_ctx c = ctx(PG, pml4, GPT_CR4_PAE, LONG);
+	struct gpt_result r;
+	const uint64_t A = GPT_A, D = GPT_D;
+
+	setup();
+	set64(pml4, 0, pdpt | P | W | US);
+	set64(pdpt, 0, pd | P | W | US);
+	set64(pd, 0, pt | P | W | US);
+	set64(pd, 1, 0x200000 | P | W | US | PS);
+	set64(pt, 1, 0x21000 | P | W | US);
+	set64(pt, 2, 0x22000 | P | US);
+
+	/* without SET_AD nothing is written */
+	CHECK_EQ(gpt_translate(&c, 0x1000, WR, &r), 0);
+	CHECK_EQ(cmpxchg_calls, 0);
+	CHECK_EQ(get64(pt, 1), 0x21000 | P | W | US);
+	/* a read sets A at every level, not D */
+	CHECK_EQ(gpt_translate(&c, 0x1000, AD, &r), 0);
+	CHECK_EQ(get64(pml4, 0), pdpt | P | W | US | A);
+	CHECK_EQ(get64(pdpt, 0), pd | P | W | US | A);
+	CHECK_EQ(get64(pd, 0), pt | P | W | US | A);
+	CHECK_EQ(get64(pt, 1), 0x21000 | P | W | US | A);
+	CHECK_EQ(r.steps[3].entry, 0x21000 | P | W | US | A);
+	CHECK_EQ(cmpxchg_calls, 4);
+	/* again: nothing to write */
+	CHECK_EQ(gpt_translate(&c, 0x1000, AD | USR, &r), 0);
+	CHECK_EQ(cmpxchg_calls, 4);
+	/* a write sets D in the leaf only */
+	CHECK_EQ(gpt_translate(&c, 0x1000, AD | WR, &r), 0);
+	CHECK_EQ(get64(pt, 1), 0x21000 | P | W | US | A | D);
+	CHECK_EQ(get64(pd, 0), pt | P | W | US | A);
+	CHECK_EQ(cmpxchg_calls, 5);
+	/* a faulting write (read-only page, WP=1) sets nothing */
+	CHECK_EQ(gpt_translate(&c, 0x2000, AD | USR | WR, &r), GPT_PERM);
+	CHECK_EQ(get64(pt, 2), 0x22000 | P | US);
+	CHECK_EQ(cmpxchg_calls, 5);
+	/* ... but a supervisor write with WP=0 is allowed and dirties it */
+	c.cr0 = GPT_CR0_PG;
+	CHECK_EQ(gpt_translate(&c, 0x2000, AD | WR, &r), 0);
+	CHECK_EQ(get64(pt, 2), 0x22000 | P | US | A | D);
+	c.cr0 = PG;
+	/* a large page: D in the PDE that maps it */
+	CHECK_EQ(gpt_translate(&c, 0x201000, AD | WR, &r), 0);
+	CHECK_EQ(get64(pd, 1), 0x200000 | P | W | US | PS | A | D);
+	/* an entry that changes under the update: the walk restarts and sees the new value */
+	set64(pt, 3, 0x23000 | P | W | US);
+	cmpxchg_fail = 1;
+	CHECK_EQ(gpt_translate(&c, 0x3000, AD | WR, &r), 0);
+	CHECK_EQ(get64(pt, 3), 0x23000 | P | W | US | A | D);
+	cmpxchg_fail = 100;
+	set64(pt, 4, 0x24000 | P | W | US);
+	CHECK_EQ(gpt_translate(&c, 0x4000, AD, &r), GPT_RACE);
+	CHECK_EQ(r.pf_error, 0);
+	cmpxchg_fail = 0;
+	teardown();
+
+	/* 32-bit paging: 4-byte entries, A/D in the same bits */
+	setup();
+	c = ctx(PG, 0x10000, GPT_CR4_PSE, 0);
+	set32(0x10000, 0, 0x11000 | P | W | US);
+	set32(0x11000, 5, 0x5000 | P | W | US);
+	set32(0x10000, 1, 0x400000 | P | W | PS);
+	CHECK_EQ(gpt_translate(&c, 0x5123, AD | WR | USR, &r), 0);
+	CHECK_EQ(get32(0x10000, 0), 0x11000 | P | W | US | A);
+	CHECK_EQ(get32(0x11000, 5), 0x5000 | P | W | US | A | D);
+	CHECK_EQ(gpt_translate(&c, 0x4abcde, AD, &r), 0);
+	CHECK_EQ(get32(0x10000, 1), 0x400000 | P | W | PS | A);
+	teardown();
+
+	/* PAE: the PDPTEs (the CPU's copy) get no A; the PDE and PTE do */
+	setup();
+	c = ctx(PG, 0x10000, GPT_CR4_PAE, GPT_EFER_NXE);
+	set64(0x10000, 0, 0x11000 | P);
+	CHECK_EQ(gpt_load_pdptes(&c, c.pdpte), 0);
+	set64(0x11000, 0, 0x12000 | P | W);
+	set64(0x12000, 7, 0x7000 | P | W);
+	CHECK_EQ(gpt_translate(&c, 0x7000, AD | WR, &r), 0);
+	CHECK_EQ(get64(0x10000, 0), 0x11000 | P);
+	CHECK_EQ(get64(0x11000, 0), 0x12000 | P | W | A);
+	CHECK_EQ(get64(0x12000, 7), 0x7000 | P | W | A | D);
+	CHECK_EQ(r.steps[0].entry_gpa, 0x10000);
+	teardown();
+}
+
+/* SDM 4.4.1: MOV to CR3 in PAE paging loads 4 PDPTEs; a present one with a reserved bit is #GP. */
+static void test_load_pdptes(void)
+{
+	struct gpt_ctx c = ctx(PG, 0x10020, GPT_CR4_PAE, 0);
+	uint64_t pdpte[4] = { 1, 2, 3, 4 };
+
+	setup();
+	set64(0x10020, 0, 0x11000 | P);
+	set64(0x10020, 1, 0);
+	set64(0x10020, 2, 0xdead0000 | W);               /* not present: its bits do not matter */
+	set64(0x10020, 3, 0x12000 | P | GPT_PCD);
+	CHECK_EQ(gpt_load_pdptes(&c, pdpte), 0);
+	CHECK_EQ(pdpte[0], 0x11000 | P);
+	CHECK_EQ(pdpte[2], 0xdead0000 | W);
+	CHECK_EQ(pdpte[3], 0x12000 | P | GPT_PCD);
+	/* each reserved bit: 1, 2, 5..8, 63 (even with NXE), and above MAXPHYADDR */
+	static const uint64_t bad[] = { W, US, GPT_A, GPT_D, PS, GPT_G, NX, 1ull << 36 };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t keep[4] = { 9, 9, 9, 9 };
+
+		set64(0x10020, 1, 0x13000 | P | bad[i]);
+		c.efer = i & 1 ? GPT_EFER_NXE : 0;
+		CHECK_EQ(gpt_load_pdptes(&c, keep), GPT_RESERVED);
+		CHECK_EQ(keep[0], 9);   /* nothing loaded */
+	}
+	c.phys_bits = 40;
+	CHECK_EQ(gpt_load_pdptes(&c, pdpte), 0);
+	CHECK_EQ(pdpte[1], 0x1000013000ull | P);
+	/* a PDPT outside RAM */
+	c.cr3 = 0xfffff000;
+	CHECK_EQ(gpt_load_pdptes(&c, pdpte), GPT_BAD_GPA);
+	teardown();
+}
+
+/* Random tables and addresses: no crash (ASan), no read outside the tables, sane results; with
+ * SET_AD, a translation that succeeds leaves A set in every entry it used and D in the leaf of a write,
+ * and a second identical access writes nothing. */
 static void test_random(void)
 {
 	static const uint64_t modes[][3] = {
@@ -472,13 +714,14 @@ static void test_random(void)
 		{ PG, GPT_CR4_PAE, 0 }, { PG, GPT_CR4_PAE, LONG }, { PG, GPT_CR4_PAE, GPT_EFER_LMA },
 	};
 	uint64_t s = 0x243f6a8885a308d3ull;
-	unsigned iter, bad = 0, ok = 0, i;
+	unsigned iter, bad = 0, ok = 0, ad = 0, i;
 
 	setup();
 	for (iter = 0; iter < 200000; iter++) {
 		struct gpt_ctx c;
-		struct gpt_result r;
+		struct gpt_result r, r2;
 		uint64_t gva;
+		unsigned acc;
 		int f;
 
 		if (iter % 1000 == 0) {
@@ -494,9 +737,16 @@ static void test_random(void)
 		for (i = 0; i < 4; i++)
 			c.pdpte[i] = 0x10000 + ((s >> (8 * i)) & 0xf000) + ((s >> i) & 1);
 		c.phys_bits = 32 + (unsigned)(s >> 59);
+		c.cr4 |= (s >> 40) & 1 ? GPT_CR4_SMEP : 0;
+		c.cr4 |= (s >> 41) & 1 ? GPT_CR4_SMAP : 0;
+		c.rflags = (s >> 42) & 1 ? GPT_RFLAGS_AC : 0;
+		c.cr0 &= (s >> 43) & 1 ? ~0ull : ~GPT_CR0_WP;
 		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
 		gva = s & 1 ? s : (uint32_t)s;
-		f = gpt_walk(&c, gva, s & 2, s & 4, s & 8, &r);
+		acc = (unsigned)(s >> 1) & (WR | USR | FT | IMP | AD);
+		if (acc & USR)
+			acc &= ~IMP;
+		f = gpt_translate(&c, gva, acc, &r);
 		if (f == 0) {
 			ok++;
 			if (r.page_size != 0x1000 && r.page_size != 2u << 20 && r.page_size != 4u << 20 &&
@@ -505,12 +755,34 @@ static void test_random(void)
 			if ((r.gpa & (r.page_size - 1)) != (gva & (r.page_size - 1)) || r.pf_error)
 				bad++;
 		}
-		if (f < 0 || f > GPT_NONCANONICAL || r.nsteps > 4 || f != r.fault)
+		if (f == 0 && (acc & AD)) {
+			unsigned calls = cmpxchg_calls;
+			bool pae = (c.cr4 & GPT_CR4_PAE) && !(c.efer & GPT_EFER_LMA);
+
+			ad++;
+			for (i = 0; i < r.nsteps; i++) {
+				uint64_t e = c.cr4 & GPT_CR4_PAE ? get64(r.steps[i].entry_gpa, 0)
+								 : get32(r.steps[i].entry_gpa, 0);
+				bool pdpte = pae && r.steps[i].level == 3;
+
+				/* (a table may hold itself: one entry can be two steps, each recorded
+				 * before the later one's update) */
+				if (!pdpte && (!(e & GPT_A) || (e & ~GPT_D) != (r.steps[i].entry & ~GPT_D)))
+					bad++;
+				if ((acc & WR) && i == r.nsteps - 1 && !(e & GPT_D))
+					bad++;
+			}
+			/* the same access again: the same translation, nothing written */
+			if (gpt_translate(&c, gva, acc, &r2) != 0 || r2.gpa != r.gpa || cmpxchg_calls != calls)
+				bad++;
+		}
+		if (f < 0 || f > GPT_RACE || f == GPT_RACE || r.nsteps > 4 || f != r.fault)
 			bad++;
 	}
 	CHECK_EQ(bad, 0);
 	CHECK(ok > 100);
-	fprintf(stderr, "    200000 random walks, %u translated\n", ok);
+	CHECK(ad > 10);
+	fprintf(stderr, "    200000 random walks, %u translated, %u of them setting A/D\n", ok, ad);
 	teardown();
 }
 
@@ -522,6 +794,9 @@ int main(int argc, char **argv)
 	RUN(test_pae);
 	RUN(test_4level);
 	RUN(test_read);
+	RUN(test_smep_smap);
+	RUN(test_accessed_dirty);
+	RUN(test_load_pdptes);
 	RUN(test_random);
 	return unit_report(argv[0]);
 }

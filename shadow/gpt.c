@@ -1,7 +1,8 @@
-/* Walks a guest's own page tables, GVA -> GPA, with the checks its CPU makes. SDM Vol. 3A, chapter 4. */
+/* Walks a guest's own page tables, GVA -> GPA, with the checks its CPU makes and, when asked, the
+ * accessed and dirty flags it sets. SDM Vol. 3A, chapter 4. */
 #include <stdbool.h>
 #include <stdint.h>
-#include "vmx/gpt.h"
+#include "shadow/gpt.h"
 
 /*
  * The three paging modes (SDM Vol. 3A, 4.1.1, Table 4-1), and how a linear address splits:
@@ -93,11 +94,13 @@ static int fail(const struct gpt_ctx *c, struct gpt_result *r, int fault, bool w
 	return fault;
 }
 
-int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool fetch, struct gpt_result *r)
+/* One walk: translation and access rights, no A/D update. */
+static int walk_once(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct gpt_result *r)
 {
+	bool write = acc & GPT_ACC_WRITE, user = acc & GPT_ACC_USER, fetch = acc & GPT_ACC_FETCH;
 	unsigned m = phys_bits(c), level, shift, esize;
 	uint64_t addr_mask = BITS(m - 1, 12), table, entry, size;
-	bool nxe = c->efer & GPT_EFER_NXE;
+	bool nxe = c->efer & GPT_EFER_NXE, deny;
 	enum gpt_mode mode;
 
 	*r = (struct gpt_result){ .gva = gva, .writable = true, .user = true };
@@ -129,14 +132,16 @@ int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool 
 
 	for (;; level--, shift -= mode == GPT_32BIT ? 10 : 9) {
 		unsigned index = (unsigned)(gva >> shift) & (mode == GPT_32BIT ? 0x3ff : 0x1ff);
+		uint64_t at = table + (uint64_t)index * esize;
 		bool ps, leaf;
 
 		if (mode == GPT_PAE && level == 3) {
-			entry = c->pdpte[index & 3];
+			index &= 3;
+			at = table + index * 8;
+			entry = c->pdpte[index];
 		} else {
 			uint64_t e64 = 0;
 			uint32_t e32 = 0;
-			uint64_t at = table + (uint64_t)index * esize;
 
 			if (esize == 4 ? c->read_gpa(c->arg, at, &e32, 4) : c->read_gpa(c->arg, at, &e64, 8)) {
 				r->gpa = at;
@@ -144,7 +149,8 @@ int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool 
 			}
 			entry = esize == 4 ? e32 : e64;
 		}
-		r->steps[r->nsteps++] = (struct gpt_step){ .table_gpa = table, .entry = entry, .level = level };
+		r->steps[r->nsteps++] = (struct gpt_step){ .table_gpa = table, .entry_gpa = at, .entry = entry,
+							   .level = level };
 
 		if (!(entry & GPT_P))
 			return fail(c, r, GPT_NOT_PRESENT, write, user, fetch);
@@ -174,17 +180,105 @@ int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool 
 				base = entry & addr_mask & ~(size - 1);
 			r->gpa = base | (gva & (size - 1));
 			r->page_size = size;
+			/* G is bit 8 of a leaf in every mode (Tables 4-4, 4-6, 4-9, 4-11, 4-16, 4-18, 4-20). */
+			r->global = entry & GPT_G;
 			break;
 		}
 		table = entry & (mode == GPT_32BIT ? 0xfffff000 : addr_mask);
 	}
+	if (acc & GPT_ACC_PEEK)
+		return 0;
 
-	/* SDM 4.6: user accesses need U/S everywhere; writes need R/W everywhere except supervisor
-	 * writes with CR0.WP=0; fetches need no XD. SMEP/SMAP/PKRU are not checked. */
-	if ((user && !r->user) ||
-	    (write && !r->writable && (user || (c->cr0 & GPT_CR0_WP))) ||
-	    (fetch && r->nx))
+	/* SDM 4.6.1. A user-mode address is one with U/S=1 at every level (r->user). */
+	if (user) {
+		/* User accesses: user-mode addresses only; writes need R/W everywhere whatever CR0.WP. */
+		deny = !r->user || (write && !r->writable) || (fetch && r->nx);
+	} else {
+		bool smx = !(acc & GPT_ACC_NO_SMX);
+		/* SMAP: supervisor data accesses to a user-mode address, unless explicit with AC=1. */
+		bool smap = smx && (c->cr4 & GPT_CR4_SMAP) && r->user && !fetch &&
+			    ((acc & GPT_ACC_IMPLICIT) || !(c->rflags & GPT_RFLAGS_AC));
+		/* SMEP: no supervisor fetch from a user-mode address, whatever XD says. */
+		bool smep = smx && (c->cr4 & GPT_CR4_SMEP) && r->user && fetch;
+
+		deny = smap || smep || (write && !r->writable && (c->cr0 & GPT_CR0_WP)) || (fetch && r->nx);
+	}
+	if (deny)
 		return fail(c, r, GPT_PERM, write, user, fetch);
+	return 0;
+}
+
+/*
+ * SDM 4.8: A in every entry the translation used, D in the one that maps the page for a write, each a
+ * locked read-modify-write. 0, 1 when an entry changed since the walk read it (walk again), or -1
+ * (r->gpa: the entry's GPA) when an entry is not in RAM any more.
+ */
+static int set_ad(const struct gpt_ctx *c, struct gpt_result *r, bool write)
+{
+	bool pae = (c->cr4 & GPT_CR4_PAE) && !(c->efer & GPT_EFER_LMA);
+	unsigned esize = c->cr4 & GPT_CR4_PAE ? 8 : 4, i;
+
+	for (i = 0; i < r->nsteps; i++) {
+		struct gpt_step *st = &r->steps[i];
+		uint64_t want = st->entry | GPT_A;
+		int e;
+
+		if (pae && st->level == 3)
+			continue;   /* the PDPTEs have no A flag (Table 4-8), and come from the CPU's copy */
+		if (i == r->nsteps - 1 && write)
+			want |= GPT_D;
+		if (want == st->entry)
+			continue;
+		e = c->cmpxchg_gpa(c->arg, st->entry_gpa, st->entry, want, esize);
+		if (e < 0)
+			r->gpa = st->entry_gpa;
+		if (e)
+			return e;
+		st->entry = want;
+	}
+	return 0;
+}
+
+int gpt_translate(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct gpt_result *r)
+{
+	bool write = acc & GPT_ACC_WRITE, user = acc & GPT_ACC_USER, fetch = acc & GPT_ACC_FETCH;
+	unsigned tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		int f = walk_once(c, gva, acc, r), e;
+
+		if (f || !(acc & GPT_ACC_SET_AD) || (acc & GPT_ACC_PEEK) || !(c->cr0 & GPT_CR0_PG))
+			return f;
+		e = set_ad(c, r, write);
+		if (e == 0)
+			return 0;
+		if (e < 0)
+			return fail(c, r, GPT_BAD_GPA, write, user, fetch);
+	}
+	return fail(c, r, GPT_RACE, write, user, fetch);
+}
+
+int gpt_walk(const struct gpt_ctx *c, uint64_t gva, bool write, bool user, bool fetch, struct gpt_result *r)
+{
+	return gpt_translate(c, gva, (write ? GPT_ACC_WRITE : 0) | (user ? GPT_ACC_USER : 0) |
+			     (fetch ? GPT_ACC_FETCH : 0) | GPT_ACC_NO_SMX, r);
+}
+
+int gpt_load_pdptes(const struct gpt_ctx *c, uint64_t pdpte[4])
+{
+	uint64_t table = c->cr3 & 0xffffffe0, e[4], rsvd;
+	unsigned i;
+
+	/* 4.4.1: the 32-byte PDPT at CR3[31:5]; a present PDPTE with a reserved bit is #GP(0). */
+	rsvd = reserved_bits(GPT_PAE, 3, false, phys_bits(c), c->efer & GPT_EFER_NXE);
+	for (i = 0; i < 4; i++) {
+		if (c->read_gpa(c->arg, table + i * 8, &e[i], 8))
+			return GPT_BAD_GPA;
+		if ((e[i] & GPT_P) && (e[i] & rsvd))
+			return GPT_RESERVED;
+	}
+	for (i = 0; i < 4; i++)
+		pdpte[i] = e[i];
 	return 0;
 }
 
