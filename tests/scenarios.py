@@ -245,7 +245,9 @@ SCENARIOS += [
               modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
               expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
                      MEMCHECK_OK("mc") +
-                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, cpuid \d+, vmcall 1, io \d+$",
+                     # hello's exits are its own instructions; at most a slice end beside them: CPU 0 drains
+                     # the console's output ring between slices, and its slices are cut short while bytes wait
+                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, cpuid \d+, vmcall 1, io \d+(, preemption [12])?$",
                       r"^\[cpu\d+\] hv: guest mc exits: total \d+.*, preemption \d+", ALL_DONE],
               check=partitions_disjoint(["hello", "mc"], min_cpus=2)),
 
@@ -1050,7 +1052,7 @@ def guest_session(c) -> Optional[str]:
     c.expect(ANSWER + r"state: ")
     # ept: inside the partition, and outside the guest's RAM.
     c.command("ept echo 0x100000")
-    m = c.expect(ANSWER + r"GPA 0x100000 -> HPA (0x[0-9a-f]+)$")
+    m = c.expect(ANSWER + r"GPA 0x100000 -> HPA (0x[0-9a-f]+)\r?\n")   # the whole number, not a line still arriving
     if int(m.group(1), 16) != base + 0x100000:
         return "ept echo 0x100000 gave HPA %s, not the partition's base 0x%x + 0x100000" % (m.group(1), base)
     c.command("ept echo 0x40000000")
