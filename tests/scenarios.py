@@ -249,6 +249,27 @@ SCENARIOS += [
                       r"^\[cpu\d+\] hv: guest mc exits: total \d+.*, preemption \d+", ALL_DONE],
               check=partitions_disjoint(["hello", "mc"], min_cpus=2)),
 
+    # Shadow page tables (issue 16, vmx/spt.c): the 64-bit hello (Multiboot entry: 32-bit protected
+    # mode, paging off on the shadow's identity root, then PAE and 4-level) and memcheck (the same
+    # modes, every page of its RAM written and read back) with paging=shadow on Bochs's Skylake, which
+    # has EPT: "enable EPT" off for them, and every #PF, CR3 access and INVLPG exits. Memory free after
+    # = before (the shadow tables are returned). Refused with a reason: two vCPUs (the APs start in
+    # real mode), a bad paging= value.
+    bochs_vmx("vmx-shadow-hello", cpus=2, timeout=240,
+              modules=[guest("hello", "name=hello mem=16M paging=shadow"),
+                       guest("memcheck", "name=mc mem=16M paging=shadow"),
+                       guest("hello", "name=two mem=16M paging=shadow vcpus=2"),
+                       guest("hello", "name=bad mem=16M paging=nested")],
+              expect=[r"^\[cpu\d+\] hv: guest hello started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu \d+, shadow$",
+                      r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                      r"hv: guest two not started: paging=shadow runs one vCPU: application processors start "
+                      r"in real mode",
+                      r"paging=nested",
+                      READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
+                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, .*exception \d+",
+                      r"^\[cpu\d+\] hv: guest mc exits: total \d+, .*exception \d+", ALL_DONE],
+              check=memory_returned),
+
     bochs_vmx("vmx-six-guests", cpus=4, timeout=240,
               modules=[guest("hello", "name=h%d mem=16M" % i) for i in (1, 2, 3)] +
                       [guest("memcheck", "name=m%d mem=16M yields=4" % i) for i in (1, 2, 3)],

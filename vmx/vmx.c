@@ -86,6 +86,10 @@ bool vmx_probe(const char **why)
 			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
 	c->cpu &= ~(CPU_INVLPG_EXITING & ~(uint32_t)rdmsr(
 			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
+	/* Shadow paging (vmx/spt.c) sets them again per guest: allowed-1 settings, SDM Vol. 3D, A.3.2. */
+	c->spt = ((rdmsr(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS) >> 32) &
+		  (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING)) ==
+		 (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING) && cpu_has(CPU_NX);
 
 	if (!pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
 			   SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
