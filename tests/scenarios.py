@@ -734,7 +734,7 @@ HOSTILE_FORBID = [NO_VIRT, r"hv: exception", r"unhandled exit", r"hv: guest \w+ 
 
 
 def hostile_mix(name: str, seeds, cpus: int = 1, alloc: str = "eager", actions: int = 100,
-                timeout: float = 240, **kw) -> Scenario:
+                timeout: float = 240, paging: str = "ept", **kw) -> Scenario:
     """Hostile guests hx1, hx2 (seeds[0], seeds[1]) beside memchecks m1, m2 and hello; with 2 CPUs each
     hostile guest shares its CPU with a memcheck, so its yields go to an honest guest."""
     hx = ["hx%d" % (i + 1) for i in range(len(seeds))]
@@ -748,7 +748,8 @@ def hostile_mix(name: str, seeds, cpus: int = 1, alloc: str = "eager", actions: 
                    GUEST_SAYS(h, r"hostile: done %d actions, \d+ faults caught, 0 checks failed$" % actions),
                    GUEST_EXITED(h, 0)]
     expect += MEMCHECK_OK("m1") + MEMCHECK_OK("m2") + HELLO_LINES("hello") + [ALL_DONE]
-    return bochs_vmx(name, cpus=cpus, timeout=timeout, cmdline="alloc=" + alloc, modules=mods, expect=expect,
+    return bochs_vmx(name, cpus=cpus, timeout=timeout, cmdline="alloc=%s paging=%s" % (alloc, paging),
+                     modules=mods, expect=expect,
                      forbid=HOSTILE_FORBID, check=memory_returned, **kw)
 
 
@@ -756,6 +757,8 @@ SCENARIOS += [
     hostile_mix("hostile-eager-1cpu", (1, 2)),
     hostile_mix("hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy"),
     hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand"),
+    # The same with shadow page tables for every guest (the hypervisor's paging=shadow, vmx/spt.c).
+    hostile_mix("vmx-shadow-hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy", paging="shadow"),
     hostile_mix("hostile-new-seed-%d" % HOSTILE_NEW_SEED, (HOSTILE_NEW_SEED, HOSTILE_NEW_SEED + 1), cpus=2,
                 alloc=("eager", "lazy", "demand")[HOSTILE_NEW_SEED % 3]),
     # What the default mix leaves out because it ends the guest by design: a read past its RAM, a local
@@ -776,6 +779,36 @@ SCENARIOS += [
                       GUEST_EXITED("hello", 0), ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception", r"hostile: mode \w+: still running",
                       r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"], check=memory_returned),
+]
+
+
+# --- shadow paging (issue 16, vmx/spt.c): the probes of the EPT scenarios with paging=shadow ----------
+# The escape probes are stopped exactly as with EPT (the shadow's GPA map refuses what is not the guest's
+# RAM, and the #PF exit goes the EPT violation's way: vcpu_handle_npf); first touch works through shadow
+# faults (20 pages every MiB: as many first-touch exits as with EPT); exc's exception checks; the
+# hostile guest's endings, among them a 2-byte local APIC write (MMIO reached through a shadow #PF, not
+# mapped) and an INIT to itself (its real-mode INIT state is never entered). Memory free after = before.
+SCENARIOS += [
+    bochs_vmx("vmx-shadow-probes", cpus=2, timeout=300, cmdline="paging=shadow",
+              modules=[guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
+                       guest("escape", "name=mmio mem=16M probe=0xfed00000 access=read"),
+                       guest("escape", "name=fetch mem=16M probe=0x3000000 access=exec"),
+                       guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
+                       guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
+                       guest("exc", "name=exc mem=4M do=checks"),
+                       guest("hostile", "name=apicbad mem=16M seed=8 actions=20 mode=apicbad"),
+                       guest("hostile", "name=init mem=16M seed=9 actions=20 mode=init")],
+              expect=[EPT_STOP("past-end", "write", 0x1000000), EPT_STOP("mmio", "read", 0xfed00000),
+                      EPT_STOP("fetch", "fetch", 0x3000000),
+                      GUEST_EXITED("lazy4k", 0), GUEST_EXITED("demand2m", 0),
+                      GUEST_SAYS("exc", r"exc: 15 checks, 0 failed$"), GUEST_EXITED("exc", 0),
+                      GUEST_STOPPED("apicbad", r"MMIO write at GPA 0xfee00390: local APIC write of 2 bytes at "
+                                    r"offset 0x390 is not supported, rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("init", r"INIT left vCPU 0 waiting for a Start-up IPI that no other vCPU "
+                                    r"can send"), ALL_DONE],
+              forbid=[NO_VIRT, r"escape: not stopped", r"hv: exception", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
+              check=all_checks(memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
+                               memory_is("demand2m", 22, 22, 10, 10), memory_returned)),
 ]
 
 
