@@ -559,6 +559,26 @@ static void report_end(struct vm *g)
 		touched, g->mem_size >> 20, g->mem.first_touch_exits);
 	pr_info("hv: guest %s host memory: %lu KiB RAM + %lu KiB EPT tables\n", g->name,
 		gmem_touched_bytes(&g->mem) >> 10, g->mem.ept.tables * 4);
+	if (g->paging == VM_PAGING_SHADOW) {
+		struct shadow_stats st = { 0 };
+		uint64_t peak = 0;
+
+		for (unsigned i = 0; i < g->nvcpus; i++) {
+			const struct shadow *sh = &g->vcpus[i].sh;
+
+			st.fills += sh->stats.fills;
+			st.injects += sh->stats.injects;
+			st.gpa_faults += sh->stats.gpa_faults;
+			st.invlpgs += sh->stats.invlpgs;
+			st.cr3_hits += sh->stats.cr3_hits;
+			st.cr3_misses += sh->stats.cr3_misses;
+			st.evictions += sh->stats.evictions;
+			peak += sh->peak_pages;
+		}
+		pr_info("hv: guest %s shadow: %lu fills, %lu #PF injected, %lu GPA faults, CR3 %lu hits / %lu misses / "
+			"%lu evictions, %lu INVLPG, at most %lu KiB of shadow tables\n", g->name, st.fills, st.injects,
+			st.gpa_faults, st.cr3_hits, st.cr3_misses, st.evictions, st.invlpgs, peak * 4);
+	}
 	if (g->bus.print.dropped_lines)
 		pr_info("hv: guest %s output: %lu lines (%lu bytes) dropped over its limit\n", g->name,
 			g->bus.print.dropped_lines, g->bus.print.dropped_bytes);

@@ -731,6 +731,13 @@ static void cmd_mem(int argc, char **argv)
 					 (uint64_t)(g->mem.base + g->mem_size - 1));
 			say("%-12s %-8s %-7s %-6s %-12s %-10s %s", g->name, sz, alloc_names[g->alloc],
 			    g->mem.chunk >= SIZE_2M ? "2M" : "4K", host, tab, part);
+			if (g->paging == VM_PAGING_SHADOW) {
+				uint64_t sh = 0;
+
+				for (unsigned v = 0; v < g->nvcpus; v++)
+					sh += shadow_bytes(&g->vcpus[v].sh);
+				say("%-12s shadow tables %lu KiB (paging=shadow)", "", sh >> 10);
+			}
 			ram += t;
 			tables += n;
 		}
