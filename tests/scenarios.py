@@ -936,6 +936,44 @@ def reboot_session(c) -> Optional[str]:
 ECHO_MARKER = r"echo: marker at GVA (?P<gva>0x[0-9a-f]+) GPA (?P<gpa>0x[0-9a-f]+) holds 0x7e55e7a5 \(alias ok\)"
 
 
+def shadow_session(c) -> Optional[str]:
+    """vmx-shadow-console: the echo guest on shadow page tables, through the monitor."""
+    c.expect(READY)
+    c.expect(BANNER)
+    c.pos = 0
+    started = c.expect(r"^\[cpu\d+\] hv: guest echo started: mem 16 MiB at HPA (0x[0-9a-f]+), cpu 0, shadow$")
+    base = int(started.group(1), 16)
+    marker = c.expect(GUEST_SAYS("echo", ECHO_MARKER))
+    gva, gpa = marker.group("gva"), int(marker.group("gpa"), 16)
+    c.expect(GUEST_SAYS("echo", r"echo: ready"))
+    c.send(ESC + "1")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on guest echo \(1\); Ctrl-\] m for the monitor$")
+    c.send("hello, shadow\r")
+    c.expect(GUEST_SAYS("echo", r"echo: got 'hello, shadow' \(13 bytes\)$"))
+    c.send(ESC + "m")
+    c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+    c.command("gva echo 0 %s" % gva)
+    m = c.expect(ANSWER + r"guest echo vCPU 0: GVA %s, 32-bit paging, CR3 (0x[0-9a-f]+)$" % gva)
+    cr3 = int(m.group(1), 16)
+    c.expect(ANSWER + r"GVA %s -> GPA 0x%x \(4K page, writable, supervisor\)$" % (gva, gpa))
+    # (writable only once the guest's PTE has D: the marker is written through another alias)
+    m = c.expect(ANSWER + r"shadow 4K leaf = 0x[0-9a-f]{16} \(HPA (0x[0-9a-f]+), (writable|read-only)\)$")
+    if int(m.group(1), 16) != base + gpa:
+        return "gva: the shadow leaf's HPA %s is not base 0x%x + GPA 0x%x" % (m.group(1), base, gpa)
+    c.expect(ANSWER + r"GVA %s -> GPA 0x%x -> HPA 0x%x, holds 0x7e55e7a5 \(32 bits\)$" % (gva, gpa, base + gpa))
+    c.command("regs echo")
+    m = c.expect(ANSWER + r"cr0 ([0-9a-f]{16}) cr3 ([0-9a-f]{16}) cr4 [0-9a-f]{16} efer [0-9a-f]{16}$")
+    if int(m.group(2), 16) != cr3 or int(m.group(1), 16) & 0x80010001 != 0x80010001:
+        return "regs echo: CR0 %s CR3 %s: not the guest's (CR3 0x%x, PG/WP/PE set)" % (m.group(1), m.group(2), cr3)
+    c.command("mem")
+    c.expect(ANSWER + r"echo\s+16M\s+eager\s+2M\s+16384 KiB\s+\d+ KiB\s+0x[0-9a-f]+-0x[0-9a-f]+$")
+    c.expect(ANSWER + r"\s+shadow tables \d+ KiB \(paging=shadow\)$")
+    c.command("stop echo")
+    c.expect(GUEST_STOPPED("echo", "by the monitor"))
+    c.expect(r"^\[cpu\d+\] hv: guest echo shadow: \d+ fills, ")
+    return None
+
+
 def guest_session(c) -> Optional[str]:
     """Bochs, two CPUs: an echo guest on CPU 0, memcheck beside it on CPU 1. Restart the running memcheck
     and see it pass again; every monitor command against live guests, their fields checked (an EPT walk
@@ -1181,6 +1219,14 @@ SCENARIOS += [
               expect=[CONSOLE_BY_IRQ, RESTARTED("mc", 1, "asked by the monitor"), Expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), min=1),
                       GUEST_STOPPED("mc", "by the monitor"), ALL_DONE],
               forbid=[NO_VIRT, GUEST_SAYS("mc", ".*FAIL")], check=memory_returned),
+    # The echo guest (32-bit paging of its own, the UART's interrupt, HLT) with paging=shadow: typed
+    # lines come back; `gva` walks the guest's tables and shows the shadow leaf the CPU walks, whose
+    # HPA is the EPT twin's; `regs` shows the guest's own CR3, not the shadow root; `mem` the shadow
+    # tables; a restart (on-exit=restart: `quit` ends it) builds it again on shadow paging.
+    bochs_vmx("vmx-shadow-console", cpus=1, timeout=600, session=lambda c: shadow_session(c),
+              modules=[guest("echo", "name=echo mem=16M paging=shadow")],
+              expect=[GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
+              forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
     # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
     # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
     exception_loop("exception-loop-ac", "acloop", "exc"),
