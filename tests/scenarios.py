@@ -788,6 +788,7 @@ SCENARIOS += [
 # faults (20 pages every MiB: as many first-touch exits as with EPT); exc's exception checks; the
 # hostile guest's endings, among them a 2-byte local APIC write (MMIO reached through a shadow #PF, not
 # mapped) and an INIT to itself (its real-mode INIT state is never entered). Memory free after = before.
+PT_GUESTS = ("pt-ept", "pt-shadow", "pae-ept", "pae-shadow")
 SCENARIOS += [
     bochs_vmx("vmx-shadow-probes", cpus=2, timeout=300, cmdline="paging=shadow",
               modules=[guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
@@ -810,17 +811,21 @@ SCENARIOS += [
               check=all_checks(memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
                                memory_is("demand2m", 22, 22, 10, 10), memory_returned)),
 
-    # ptswitch (guests/ptswitch.c), a page-table-heavy guest: 6 address spaces switched by CR3, a page
+    # ptswitch (guests/ptswitch.c), 32-bit and PAE paging, a page-table-heavy guest: 6 address spaces switched by CR3, a page
     # unmapped and faulted back in each round, copy-on-write after a fork every 4th round, A and D
     # bits checked in its PTEs, each #PF's CR2 and error code checked in its handler. The same run on
     # EPT and on shadow page tables must give the same figures; the shadow line shows the cost.
     bochs_vmx("vmx-shadow-ptswitch", cpus=2, timeout=300,
               modules=[guest("ptswitch", "name=pt-ept mem=32M cpu=0 rounds=200"),
-                       guest("ptswitch", "name=pt-shadow mem=32M cpu=1 rounds=200 paging=shadow")],
+                       guest("ptswitch", "name=pt-shadow mem=32M cpu=1 rounds=200 paging=shadow"),
+                       guest("ptswitch", "name=pae-ept mem=32M cpu=0 rounds=200 mode=pae"),
+                       guest("ptswitch", "name=pae-shadow mem=32M cpu=1 rounds=200 mode=pae paging=shadow")],
               expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
-                                 r"protection\), 0 checks failed$") for n in ("pt-ept", "pt-shadow")] +
-                     [GUEST_EXITED("pt-ept", 0), GUEST_EXITED("pt-shadow", 0),
-                      r"^\[cpu\d+\] hv: guest pt-shadow shadow: \d+ fills, 1752 #PF injected, ", ALL_DONE],
+                                 r"protection\), 0 checks failed$") for n in PT_GUESTS] +
+                     [GUEST_SAYS(n, r"ptswitch: PAE paging, ") for n in ("pae-ept", "pae-shadow")] +
+                     [GUEST_EXITED(n, 0) for n in PT_GUESTS] +
+                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1752 #PF injected, " % n
+                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
               check=memory_returned),
 ]
