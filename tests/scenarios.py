@@ -264,10 +264,12 @@ SCENARIOS += [
                       r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
                       r"hv: guest two not started: paging=shadow runs one vCPU: application processors start "
                       r"in real mode",
-                      r"paging=nested",
+                      r"hv: module 3: bad value for paging: 'nested' \(expected one of ept\|shadow\)$",
+                      NOT_STARTED("bad", r"bad option on its module line"),
                       READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
-                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, .*exception \d+",
-                      r"^\[cpu\d+\] hv: guest mc exits: total \d+, .*exception \d+", ALL_DONE],
+                     [r"^\[cpu\d+\] hv: guest hello exits: total \d+, exception or NMI \d+, ",
+                      r"^\[cpu\d+\] hv: guest mc exits: total \d+, exception or NMI \d+, .*\bcr \d+",
+                      r"^\[cpu\d+\] hv: guest mc shadow: \d+ fills, 0 #PF injected, ", ALL_DONE],
               check=memory_returned),
 
     bochs_vmx("vmx-six-guests", cpus=4, timeout=240,
