@@ -315,11 +315,15 @@ void hv_start(const struct bootinfo *bi)
 	}
 	if (!config.apicv)
 		vmx_caps.apicv = vmx_caps.x2apicv = false;
-	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, unrestricted guest, "
+	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
+	if (!vmx_caps.ug)
+		config.paging = VM_PAGING_SHADOW;
+	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, %s, "
 		"APIC virtualization %s, x2APIC virtualization %s\n",
 		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift, vmx_caps.apicv ? "on" : "off",
-		vmx_caps.x2apicv ? "on" : "off");
+		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift,
+		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
+		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
 
 	/* Every CPU turns VMX on for itself; guests go only where that worked. */
 	vmx_go = true;

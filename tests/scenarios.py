@@ -467,11 +467,18 @@ SCENARIOS += [
              modules=[guest("hello", "name=hello mem=16M")],
              expect=[r"^\[cpu0\] hv: no virtualization: VMX: no VMX-preemption timer .*; SVM: not an AMD CPU$", READY, r"hv: powering off"],
              ordered=True, end=r"hv: powering off"),
-    Scenario("vmx-none-lynnfield", emulator="bochs", cpus=1, mem=128, cpu_model="corei5_lynnfield_750",
-             timeout=BOCHS_TIMEOUT,
-             modules=[guest("hello", "name=hello mem=16M")],
-             expect=[r"^\[cpu0\] hv: no virtualization: VMX: no unrestricted guest .*; SVM: not an AMD CPU$", READY, r"hv: powering off"],
-             ordered=True, end=r"hv: powering off"),
+    # Lynnfield has EPT but no unrestricted guest: every guest runs on shadow paging (vmx/spt.c) without
+    # being asked, and paging=ept is refused with the reason.
+    bochs_vmx("vmx-shadow-lynnfield", cpus=1, mem=128, cpu_model="corei5_lynnfield_750", timeout=300,
+              modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M"),
+                       guest("ptswitch", "name=pt mem=32M rounds=100"),
+                       guest("hello", "name=ept mem=16M paging=ept")],
+              expect=[r"^\[cpu0\] hv: vmx: EPT pages .*, no unrestricted guest: paging=shadow for every guest, ",
+                      r"^\[cpu\d+\] hv: guest hello started: .*, shadow$", r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                      NOT_STARTED("ept", r"paging=ept: the CPU has no unrestricted guest"),
+                      GUEST_SAYS("pt", r"ptswitch: 100 rounds, 100 CR3 loads, \d+ #PF .*, 0 checks failed$"),
+                      GUEST_EXITED("pt", 0), READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") + [ALL_DONE],
+              check=memory_returned),
 
     # A CPU model without 1 GiB EPT pages: the same two guests, mapped with 2 MiB pages.
     bochs_vmx("vmx-sandy-bridge", cpus=2, cpu_model="corei7_sandy_bridge_2600k",
