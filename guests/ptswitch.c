@@ -17,7 +17,8 @@
  *              - "fork" every 4th round: copies its window into the next space read-only (the next
  *                space's CR3 is loaded later, so no INVLPG needed); the next space's first write to
  *                each page is a #PF with P=1 W=1 whose handler copies the frame and makes it writable.
- * Last line: `ptswitch: R rounds, S CR3 loads, F #PF (N not-present, P protection), C checks failed`,
+ * Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
+ * `ptswitch: R rounds, S CR3 loads, F #PF (N not-present, P protection), C checks failed`,
  * exit 0 if C == 0. Runs the same on EPT and on shadow page tables (paging=shadow).
  */
 #include "intr.h"
@@ -135,6 +136,7 @@ static void fill(unsigned p, unsigned page)
 int main(void)
 {
 	unsigned rounds = getarg_num("rounds", 200), loads = 0;
+	uint64_t t0, t1;
 	uint32_t end = ram_end() > 0xc0000000u ? 0xc0000000u : (uint32_t)ram_end();
 
 	const char *mode = getarg("mode");
@@ -190,6 +192,7 @@ int main(void)
 	printf("ptswitch: %s paging, %u address spaces, %u window pages each, %u rounds\n", pae ? "PAE" : "32-bit",
 	       nprocs, npages, rounds);
 
+	t0 = rdtsc();
 	for (unsigned r = 0; r < rounds; r++) {
 		unsigned p = r % nprocs, victim = (r * 7) % npages, q = (p + 1) % nprocs;
 		volatile uint32_t *win = (volatile uint32_t *)(uintptr_t)WINDOW;
@@ -243,6 +246,8 @@ int main(void)
 			}
 		}
 	}
+	t1 = rdtsc();
+	printf("ptswitch: rounds took %llu ticks\n", (unsigned long long)(t1 - t0));
 	printf("ptswitch: %u rounds, %u CR3 loads, %u #PF (%u not-present, %u protection), %u checks failed\n",
 	       rounds, loads, faults, notpresent, protection, failed);
 	return failed ? 1 : 0;
