@@ -658,6 +658,19 @@ SCENARIOS += [
               expect=[r"hv: vmx: .*APIC virtualization off, x2APIC virtualization off$",
                       GUEST_SAYS("timer", TSC_ADJUST_RAN),
                       GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0)]),
+    # With shadow paging the local APIC is always emulated (vmx/spt.c: no APIC-access page without EPT),
+    # every access through a shadow #PF at 0xFEE00000; and a guest that crashes restarts on shadow paging.
+    bochs_vmx("vmx-shadow-timer-restarts", cpus=2, timeout=400, cmdline="paging=shadow",
+              modules=[guest("timer", "name=timer mem=16M cpu=0"),
+                       guest("crash", "name=crash cpu=1 mem=16M do=triple on-crash=restart restarts=2"),
+                       guest("hello", "name=hello cpu=1 mem=16M on-exit=restart restarts=1")],
+              expect=[GUEST_SAYS("timer", TSC_ADJUST_RAN),
+                      GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0),
+                      Expect(GUEST_STOPPED("crash", r"triple fault, rip 0x[0-9a-f]+"), count=3),
+                      Expect(r"hv: guest crash started: .*, shadow$", count=3),
+                      Expect(GUEST_EXITED("hello", 0), count=2), ALL_DONE],
+              check=all_checks(lambda log: None if re.search(r"guest timer shadow: .* [1-9]\d* GPA faults", log)
+                               else "the timer guest's APIC accesses took no shadow GPA faults", memory_returned)),
     # Bochs's Sandy Bridge has none of the APIC-virtualization controls; the emulated APIC works the same.
     bochs_vmx("apic-timer-sandy-bridge", cpus=1, timeout=300, cpu_model="corei7_sandy_bridge_2600k",
               modules=[guest("timer", "name=timer mem=16M mode=periodic ticks=200")],
