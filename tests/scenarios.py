@@ -1437,6 +1437,18 @@ BZ_REFUSED = {
 # Accepted as GRUB's `linux` and QEMU's -kernel accept them (bzimage.ACCEPTED): each boots like bzok.
 BZ_BOOTS = ["bzok"] + list(bzimage.ACCEPTED)
 
+# A Linux bzImage with paging=shadow is refused with the reason (vmx/spt.c does not run Linux yet); the
+# same image beside it with EPT runs.
+SCENARIOS += [
+    bochs_vmx("vmx-shadow-linux-refused", cpus=1, timeout=180,
+              modules=[Module(BZ["good"], "name=bzshadow mem=16M hello=world paging=shadow"),
+                       Module(BZ["good"], "name=bzok mem=16M hello=world")],
+              expect=[NOT_STARTED("bzshadow", r"paging=shadow does not run Linux yet \(only Multiboot guests with "
+                                  r"one vCPU\)$"),
+                      GUEST_SAYS("bzok", r"bz: boot_params ok, "), GUEST_EXITED("bzok", 0), ALL_DONE],
+              check=memory_returned),
+]
+
 SCENARIOS += [
     bochs_vmx("boot-bzimage-damaged", cpus=1, timeout=180,
               modules=[Module(BZ["good"], "name=bzok mem=16M hello=world")] +
