@@ -227,13 +227,13 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 		return false;
 	}
 	g->mem_size = (g->mem_size + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
-	if (g->paging == VM_PAGING_EPT && !vmx_caps.ug) {
+	if (g->paging == VM_PAGING_EPT && !hv_paging_ept_ok) {
 		not_started(g, "paging=ept: the CPU has no unrestricted guest, which guests starting with paging off "
 			    "need with EPT (SDM Vol. 3C, 25.6.2); paging=shadow runs them");
 		return false;
 	}
-	if (g->paging == VM_PAGING_SHADOW && !vmx_caps.spt) {
-		not_started(g, "paging=shadow: the CPU cannot exit on CR3 loads and INVLPG, or has no XD");
+	if (g->paging == VM_PAGING_SHADOW && !hv_paging_shadow_ok) {
+		not_started(g, "paging=shadow: only on VMX, with CR3-load and INVLPG exiting and XD (vmx/spt.c)");
 		return false;
 	}
 	/* Shadow paging runs guests without unrestricted guest (vmx/spt.c): a vCPU in real mode cannot

@@ -36,6 +36,7 @@
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
+bool hv_paging_ept_ok = true, hv_paging_shadow_ok;
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
@@ -316,6 +317,8 @@ void hv_start(const struct bootinfo *bi)
 	if (!config.apicv)
 		vmx_caps.apicv = vmx_caps.x2apicv = false;
 	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
+	hv_paging_ept_ok = vmx_caps.ug;
+	hv_paging_shadow_ok = vmx_caps.spt;
 	if (!vmx_caps.ug)
 		config.paging = VM_PAGING_SHADOW;
 	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, %s, "
