@@ -36,7 +36,6 @@
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
-bool hv_paging_ept_ok = true, hv_paging_shadow_ok;
 static volatile bool vmx_go;            /* the boot CPU settled vmx_caps: APs may VMXON */
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
@@ -300,6 +299,8 @@ static void svm_start(const struct bootinfo *bi, const char *vmx_why)
 	for (size_t i = 0; i < bi->nmodules; i++)
 		pr_err("hv: module %lu not started: guests cannot run on SVM yet\n", i);
 }
+
+bool hv_paging_ept_ok = true, hv_paging_shadow_ok;
 
 void hv_start(const struct bootinfo *bi)
 {
