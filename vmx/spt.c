@@ -14,7 +14,7 @@
  *     paging is on.
  *   - IA32_EFER: NXE always 1 (shadow leaves may carry XD); LME only with LMA, as VM entry requires
  *     with CR0.PG = 1 (27.3.1.1): a guest between setting LME and setting PG runs in PAE paging.
- *   - every #PF exits (exception bitmap bit 14 with PFEC mask = match = 0, 26.2.1.3; the exit leaves
+ *   - every #PF exits (exception bitmap bit 14 with PFEC mask = match = 0, 25.6.3; the exit leaves
  *     CR2 alone, the linear address is in the exit qualification, 28.1 and 28.2.1);
  *   - MOV to and from CR3 exit ("CR3-load exiting", "CR3-store exiting", 25.6.2, Table 25-6, with the
  *     CR3-target count 0, 26.1.3); INVLPG exits ("INVLPG exiting", Table 25-6), and so does INVPCID

@@ -396,7 +396,7 @@ static void setup_controls(struct vcpu *v)
 	 * and again, in microcode, forever: no VM exit, no preemption timer, no interrupt (CVE-2015-5307,
 	 * CVE-2015-8104). Intercepted, each delivery is a VM exit, a scheduling point; the handler
 	 * gives the exception back to the guest (exit.c, handle_exception_nmi). */
-	/* paging=shadow: every #PF exits (bit 14, with PFEC mask = match = 0: SDM Vol. 3C, 26.2.1.3). */
+	/* paging=shadow: every #PF exits (bit 14, with PFEC mask = match = 0: SDM Vol. 3C, 25.6.3). */
 	vmcs_write(EXCEPTION_BITMAP, (1u << VEC_DB) | (1u << VEC_AC) | (vmx_spt_on(v) ? 1u << VEC_PF : 0));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);         /* (with bit 14 clear: no #PF exits at all) */
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
