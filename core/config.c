@@ -3,6 +3,7 @@
 #include "lib/cmdline.h"
 
 const char *const alloc_names[] = { "eager", "lazy", "demand", NULL };
+const char *const paging_names[] = { "ept", "shadow", NULL };
 const char *const selftest_names[] = { "none", "ud", "null", "write-code", "exec-data", "ring", NULL };
 
 struct hv_config config = {
@@ -23,6 +24,7 @@ void config_parse(const char *cmdline)
 		{ "quantum", OPT_UINT, &config.quantum_us, 0, NULL, NULL },
 		{ "alloc", OPT_CHOICE, &config.alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &config.chunk, 0, NULL, NULL },
+		{ "paging", OPT_CHOICE, &config.paging, 0, paging_names, NULL },
 		{ "selftest", OPT_CHOICE, &config.selftest, 0, selftest_names, NULL },
 		{ "apicv", OPT_BOOL, &config.apicv, 0, NULL, NULL },
 		{ "console_irq", OPT_BOOL, &config.console_irq, 0, NULL, NULL },

@@ -9,6 +9,7 @@ struct hv_config {
 	uint64_t loglevel;     /* loglevel=0..3: errors, warnings, info (default), debug */
 	uint64_t quantum_us;   /* quantum=: time slice of a vCPU, microseconds of TSC time */
 	unsigned alloc;        /* alloc=eager|lazy|demand: default guest-memory policy */
+	unsigned paging;       /* paging=ept|shadow: default memory virtualization (enum vm_paging) */
 	uint64_t chunk;        /* chunk=2M|4K: default first-touch chunk size */
 	unsigned selftest;     /* selftest=: fault on purpose to check the exception path (tests) */
 	bool apicv;            /* apicv=0: emulate the local APIC even where the CPU could virtualize it */
@@ -18,6 +19,7 @@ struct hv_config {
 
 extern struct hv_config config;
 extern const char *const alloc_names[]; /* "eager", "lazy", "demand", NULL */
+extern const char *const paging_names[]; /* "ept", "shadow", NULL: enum vm_paging's order */
 enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_NULL, SELFTEST_WRITE_CODE, SELFTEST_EXEC_DATA, SELFTEST_RING };
 extern const char *const selftest_names[];
 

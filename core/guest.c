@@ -135,6 +135,7 @@ static bool parse_line(struct vm *g, struct guest_opts *o, const struct boot_mod
 		{ "vcpus", OPT_UINT, &o->vcpus, 0, NULL, NULL },
 		{ "alloc", OPT_CHOICE, &g->alloc, 0, alloc_names, NULL },
 		{ "chunk", OPT_SIZE, &g->chunk, 0, NULL, NULL },
+		{ "paging", OPT_CHOICE, &g->paging, 0, paging_names, NULL },
 		{ "on-exit", OPT_CHOICE, &o->on_exit, 0, end_policy_names, NULL },
 		{ "on-crash", OPT_CHOICE, &o->on_crash, 0, end_policy_names, NULL },
 		{ "restarts", OPT_UINT, &o->restarts, 0, NULL, NULL },
@@ -227,6 +228,22 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 		return false;
 	}
 	g->mem_size = (g->mem_size + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
+	if (g->paging == VM_PAGING_EPT && !hv_paging_ept_ok) {
+		not_started(g, "paging=ept: the CPU has no unrestricted guest, which guests starting with paging off "
+			    "need with EPT (SDM Vol. 3C, 25.6.2); paging=shadow runs them");
+		return false;
+	}
+	if (g->paging == VM_PAGING_SHADOW && !hv_paging_shadow_ok) {
+		not_started(g, "paging=shadow: only on VMX, with CR3-load and INVLPG exiting and XD (vmx/spt.c)");
+		return false;
+	}
+	/* Shadow paging runs guests without unrestricted guest (vmx/spt.c): a vCPU in real mode cannot
+	 * run, and application processors start in real mode (INIT-SIPI-SIPI, SDM Vol. 3A, 9.4.4). */
+	if (g->paging == VM_PAGING_SHADOW && g->nvcpus > 1) {
+		not_started(g, "paging=shadow runs one vCPU: application processors start in real mode, which needs "
+			    "unrestricted guest (virtual-8086 mode or an emulator not written)");
+		return false;
+	}
 	if (g->alloc != GMEM_DEMAND && g->mem_size > pmm_free_bytes()) {
 		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem_size >> 20,
 			    pmm_free_bytes() >> 20);
@@ -235,26 +252,30 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 	return true;
 }
 
-/* The contract line "hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE"; with several
- * vCPUs "cpu A,B,..." lists the host CPU of each vCPU in order. */
+/* The contract line "hv: guest NAME started: mem X MiB at HPA 0x..., cpu N, ept SIZE" ("shadow" in
+ * place of "ept SIZE" with paging=shadow); with several vCPUs "cpu A,B,..." lists the host CPU of
+ * each vCPU in order. */
 static void report_started(const struct vm *g)
 {
 	const struct gmem *m = &g->mem;
 	uint64_t page = m->chunk;
-	char cpus[4 * VM_MAX_VCPUS];
+	char cpus[4 * VM_MAX_VCPUS], paging[16];
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < g->nvcpus; i++)
 		n += snformat(cpus + n, sizeof(cpus) - n, i ? ",%u" : "%u", g->vcpus[i].cpu);
 	if (g->alloc == GMEM_EAGER)     /* the leaf that maps GPA 0: the largest the partition allows */
 		ept_translate(&m->ept, 0, NULL, NULL, &page);
-	if (g->alloc == GMEM_DEMAND)
-		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %s, ept %s, alloc demand\n",
-			g->name, g->mem_size >> 20, cpus, page_size_name(page));
+	if (g->paging == VM_PAGING_SHADOW)
+		snformat(paging, sizeof(paging), "shadow");
 	else
-		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %s, ept %s%s\n", g->name,
-			g->mem_size >> 20, m->base, cpus, page_size_name(page),
-			g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
+		snformat(paging, sizeof(paging), "ept %s", page_size_name(page));
+	if (g->alloc == GMEM_DEMAND)
+		pr_info("hv: guest %s started: mem %lu MiB at HPA on demand, cpu %s, %s, alloc demand\n",
+			g->name, g->mem_size >> 20, cpus, paging);
+	else
+		pr_info("hv: guest %s started: mem %lu MiB at HPA 0x%lx, cpu %s, %s%s\n", g->name,
+			g->mem_size >> 20, m->base, cpus, paging, g->alloc == GMEM_LAZY ? ", alloc lazy" : "");
 }
 
 /* A device deadline moved sooner by another vCPU: vCPU 0, which keeps the device timers, looks. */
@@ -435,6 +456,12 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 		build_failed(g, verb, "bad image: %s", why);
 		return false;
 	}
+	/* A Linux bzImage ("HdrS" at 0x202) with paging=shadow: not run yet (its real-mode paths: the
+	 * APs, reboot, EFI/BIOS calls; no VPID/PCID use; untested). */
+	if (g->paging == VM_PAGING_SHADOW && job.size > 0x206 && !memcmp((const char *)job.file + 0x202, "HdrS", 4)) {
+		build_failed(g, verb, "paging=shadow does not run Linux yet (only Multiboot guests with one vCPU)");
+		return false;
+	}
 	if (create_devices(g)) {
 		build_failed(g, verb, "cannot register its devices");
 		return false;
@@ -493,6 +520,7 @@ struct vm *guest_create(const struct boot_module *mod, unsigned idx, uint64_t cp
 	g->mem_size = 32ull << 20;
 	g->alloc = config.alloc;
 	g->chunk = config.chunk;
+	g->paging = config.paging;
 	if (!parse_line(g, &opts, mod, idx) || !check_fits(g, &opts, idx, cpus, c->cpu_of) ||
 	    !collect_files(g, c))
 		return NULL;
@@ -545,6 +573,26 @@ static void report_end(struct vm *g)
 		touched, g->mem_size >> 20, g->mem.first_touch_exits);
 	pr_info("hv: guest %s host memory: %lu KiB RAM + %lu KiB EPT tables\n", g->name,
 		gmem_touched_bytes(&g->mem) >> 10, g->mem.ept.tables * 4);
+	if (g->paging == VM_PAGING_SHADOW) {
+		struct shadow_stats st = { 0 };
+		uint64_t peak = 0;
+
+		for (unsigned i = 0; i < g->nvcpus; i++) {
+			const struct shadow *sh = &g->vcpus[i].sh;
+
+			st.fills += sh->stats.fills;
+			st.injects += sh->stats.injects;
+			st.gpa_faults += sh->stats.gpa_faults;
+			st.invlpgs += sh->stats.invlpgs;
+			st.cr3_hits += sh->stats.cr3_hits;
+			st.cr3_misses += sh->stats.cr3_misses;
+			st.evictions += sh->stats.evictions;
+			peak += sh->peak_pages;
+		}
+		pr_info("hv: guest %s shadow: %lu fills, %lu #PF injected, %lu GPA faults, CR3 %lu hits / %lu misses / "
+			"%lu evictions, %lu INVLPG, at most %lu KiB of shadow tables\n", g->name, st.fills, st.injects,
+			st.gpa_faults, st.cr3_hits, st.cr3_misses, st.evictions, st.invlpgs, peak * 4);
+	}
 	if (g->bus.print.dropped_lines)
 		pr_info("hv: guest %s output: %lu lines (%lu bytes) dropped over its limit\n", g->name,
 			g->bus.print.dropped_lines, g->bus.print.dropped_bytes);

@@ -334,16 +334,24 @@ static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
 	return true;
 }
 
-/* The VMX back end's informative line. */
+bool hv_paging_ept_ok = true, hv_paging_shadow_ok;
+
+/* The VMX back end's informative line, and the paging each guest may ask for. */
 static void vmx_line(void)
 {
 	if (!config.apicv)
 		vmx_caps.apicv = vmx_caps.x2apicv = false;
-	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, unrestricted guest, "
+	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
+	hv_paging_ept_ok = vmx_caps.ug;
+	hv_paging_shadow_ok = vmx_caps.spt;
+	if (!vmx_caps.ug)
+		config.paging = VM_PAGING_SHADOW;
+	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, %s, "
 		"APIC virtualization %s, x2APIC virtualization %s\n",
 		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift, vmx_caps.apicv ? "on" : "off",
-		vmx_caps.x2apicv ? "on" : "off");
+		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift,
+		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
+		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
 }
 
 /* Turns the back end on on every CPU, creates the guests and runs them on this CPU's loop. */

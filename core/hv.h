@@ -7,6 +7,11 @@
 /* On the boot CPU once the platform is up: starts everything; returns when nothing is left to run
  * and poweroff=1 (without it, the boot CPU stays in the monitor's console loop). */
 void hv_start(const struct bootinfo *bi);
+
+/* Which paging= a guest may ask for here, settled by hv_start before any guest: EPT (or the other
+ * vendor's nested paging) unless the CPU lacks unrestricted guest; shadow paging only on VMX with the
+ * controls vmx/spt.c needs (vmx_caps.spt). */
+extern bool hv_paging_ept_ok, hv_paging_shadow_ok;
 /* Where each application processor goes once online: its scheduler loop. Never returns. */
 __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);
 struct vm;

@@ -690,6 +690,22 @@ static void cmd_gva(int argc, char **argv)
 	    !r.page_size ? "no" : r.page_size >= SIZE_1G ? "1G" : r.page_size >= (4ull << 20) ? "4M" :
 	    r.page_size >= SIZE_2M ? "2M" : "4K", r.writable ? "writable" : "read-only",
 	    r.user ? "user" : "supervisor", r.nx ? ", no-execute" : "");
+	if (g->paging == VM_PAGING_SHADOW) {
+		uint64_t e;
+		unsigned level;
+
+		/* The shadow entry the CPU walks for it (its current root; read while the vCPU may run:
+		 * a snapshot of a cache, vmx/spt.c). */
+		if (shadow_lookup(&v->sh, gva, &e, &level)) {
+			uint64_t off = level == 2 ? SIZE_2M - 1 : 0xfff;
+
+			say("shadow %s leaf = 0x%016lx (HPA 0x%lx, %s%s)", level == 2 ? "2M" : "4K", e,
+			    (uint64_t)((e & 0x000ffffffffff000ull & ~off) | (gva & off)),
+			    e & 2 ? "writable" : "read-only", e & 4 ? ", user" : "");
+		}
+		else
+			say("shadow: no entry for GVA 0x%lx yet (filled at the guest's next access)", gva);
+	}
 	if (ept_walk_print(g, r.gpa, &hpa)) {
 		uint32_t val = 0;
 
@@ -735,6 +751,13 @@ static void cmd_mem(int argc, char **argv)
 					 (uint64_t)(g->mem.base + g->mem_size - 1));
 			say("%-12s %-8s %-7s %-6s %-12s %-10s %s", g->name, sz, alloc_names[g->alloc],
 			    g->mem.chunk >= SIZE_2M ? "2M" : "4K", host, tab, part);
+			if (g->paging == VM_PAGING_SHADOW) {
+				uint64_t sh = 0;
+
+				for (unsigned v = 0; v < g->nvcpus; v++)
+					sh += shadow_bytes(&g->vcpus[v].sh);
+				say("%-12s shadow tables %lu KiB (paging=shadow)", "", sh >> 10);
+			}
 			ram += t;
 			tables += n;
 		}

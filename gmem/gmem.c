@@ -288,6 +288,31 @@ void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len)
 	return phys_to_virt((e & ~MAP_PRESENT) + (off & (gm->chunk - 1)));
 }
 
+int gmem_lookup(struct gmem *gm, uint64_t gpa, uint64_t *hpa, uint64_t *size)
+{
+	uint64_t off, e, *slot, base;
+
+	if (!gmem_layout_contains(gm->size, gpa, 1, &off))
+		return -1;
+	if (gm->mode == GMEM_EAGER) {
+		e = gm->base + off;
+	} else {
+		slot = map_slot(gm, off / gm->chunk, false);
+		if (!slot || !(e = __atomic_load_n(slot, __ATOMIC_ACQUIRE)))
+			return -1;
+		e = (e & ~MAP_PRESENT) + (off & (gm->chunk - 1));
+	}
+	*hpa = e;
+	*size = PAGE_SIZE;
+	/* 2 MiB when the block is RAM of one range and one chunk (EAGER: the partition is contiguous)
+	 * and GPA and HPA agree modulo 2 MiB. */
+	base = gpa & ~(SIZE_2M - 1);
+	if ((gm->mode == GMEM_EAGER || gm->chunk == SIZE_2M) && !((gpa ^ e) & (SIZE_2M - 1)) &&
+	    gmem_layout_contains(gm->size, base, SIZE_2M, NULL))
+		*size = SIZE_2M;
+	return 0;
+}
+
 /* Copies between guest memory and `buf`, one chunk at a time (DEMAND chunks are scattered). */
 static int gmem_copy(struct gmem *gm, uint64_t gpa, void *buf, uint64_t len, bool to_guest)
 {

@@ -85,6 +85,12 @@ enum gmem_fault gmem_touch(struct gmem *gm, uint64_t gpa, bool count_exit);
  */
 void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len);
 
+/* Where guest RAM at `gpa` is backed now, without backing it (shadow paging's GPA map, shadow.h):
+ * 0 with *hpa its host address and *size the naturally aligned block around it (4 KiB or 2 MiB) that
+ * lies in one RAM range and maps to a likewise aligned host block; -1 when `gpa` is not RAM or not
+ * backed yet. Devices mapped with gmem_map_device are not RAM: -1. */
+int gmem_lookup(struct gmem *gm, uint64_t gpa, uint64_t *hpa, uint64_t *size);
+
 /* Copy into / out of guest memory across any number of chunks, backing them first.
  * 0, -EFAULT when [gpa, gpa+len) is not inside RAM, or -ENOMEM. */
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len);

@@ -4,7 +4,7 @@
 # ELF64 and switches to long mode itself. The runtime in guests/rt/ is built once for each mode.
 
 GUEST_BUILD := $(BUILD)/guests
-GUESTS_32   := hello escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile echo uartirq exc ipiflood specctl
+GUESTS_32   := hello ptswitch escape spin counter bench sparse touchall crash timer smp idle apicstorm ibench pcdev hostile echo uartirq exc ipiflood specctl
 GUESTS_64   := memcheck crash64 memhole
 # Multiboot1 guests: the 32-bit runtime with a Multiboot1 header (guests/rt/mb1.inc) instead of the
 # Multiboot2 one; each also as NAME-aout.bin, a flat binary loaded by the header's a.out-kludge fields.

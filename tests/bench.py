@@ -418,6 +418,53 @@ def shell_idle_tables(logs: Dict[str, str]) -> List[Table]:
             (prompt, ["exit reason", "exits", "per s"], prompt_rows)]
 
 
+# --- memory virtualization: EPT vs shadow page tables (issue 16), the same guests side by side ----------
+# touchall writes every 4 KiB page of 64 MiB once (no paging of its own: the shadow's paging-off root);
+# ptswitch (guests/ptswitch.c) switches 6 address spaces of its own for 200 rounds, unmapping, faulting
+# back and copy-on-writing pages, as processes do. Figures: the guest's own RDTSC around its work, the
+# hypervisor's start-up, exits line and table memory (EPT tables; the shadow's peak).
+
+PAGING_GUESTS = [("touchall", "mem=64M", r"touchall: \d+ pages in (\d+) ticks"),
+                 ("ptswitch", "mem=32M rounds=200", r"ptswitch: rounds took (\d+) ticks"),
+                 ("ptswitch", "mem=32M rounds=200 mode=pae", r"ptswitch: rounds took (\d+) ticks")]
+
+
+def paging_name(i: int, paging: str) -> str:
+    return "bench-paging-%s%d-%s" % (PAGING_GUESTS[i][0], i, paging)
+
+
+def paging_cell(i: int, paging: str) -> Scenario:
+    g, args, rx = PAGING_GUESTS[i]
+    return Scenario(paging_name(i, paging), emulator="bochs", cpus=1, mem=256, timeout=900, needs_vmx=True,
+                    modules=[guest(g, "name=t %s paging=%s" % (args, paging))],
+                    expect=[rx, r"hv: guest t exited code=0", ALL_DONE], forbid=[r"hv: no virtualization"])
+
+
+def paging_table(logs: Dict[str, str]) -> Table:
+    rows = []
+    for i, (g, args, rx) in enumerate(PAGING_GUESTS):
+        for paging in ("ept", "shadow"):
+            nm = paging_name(i, paging)
+            log = logs[nm]
+            start = int(_fig(r"hv: guest t start-up: (\d+) TSC ticks", log, nm).group(1))
+            work = int(_fig(rx, log, nm).group(1))
+            m = _fig(r"hv: guest t exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)$", log, nm)
+            total, by = int(m.group(1)), {}
+            for part in m.group(2).split(", ")[1:]:
+                reason, count = part.rsplit(" ", 1)
+                by[reason] = int(count)
+            ept = int(_fig(r"hv: guest t host memory: \d+ KiB RAM \+ (\d+) KiB EPT tables", log, nm).group(1))
+            sh = re.search(r"hv: guest t shadow: .* at most (\d+) KiB of shadow tables", log)
+            tables = "%d EPT" % ept if paging == "ept" else "%s shadow" % (sh.group(1) if sh else "?")
+            top = ", ".join("%s %d" % (r, c) for r, c in sorted(by.items(), key=lambda x: -x[1])[:4])
+            rows.append(["%s %s" % (g, args.replace("mem=", "").replace("rounds=", "r")), paging,
+                         "%.2f" % (start / 1e6), "%.2f" % (work / 1e6), total, top, tables])
+    title = ("EPT vs shadow page tables on Bochs corei7_skylake_x, 1 CPU; M = million TSC ticks = million "
+             "emulated instructions. work: the guest's own RDTSC around its loop; tables: KiB of EPT tables "
+             "(EPT) or the most shadow tables held (shadow; the EPT is then only gmem's record)")
+    return title, ["guest", "paging", "start-up M", "work M", "exits", "top exits", "tables KiB"], rows
+
+
 BENCHES = [
     Bench("exits",
           [Scenario(name, emulator="bochs", cpus=1, mem=256, cpu_model=model, timeout=300, needs_vmx=True,
@@ -431,6 +478,8 @@ BENCHES = [
     Bench("memory",
           [mem_cell(m, c, sz, part) for m, c in MEM_MODES for sz in MEM_SIZES for part in ("full", "10")],
           mem_table),
+    Bench("paging", [paging_cell(i, p) for i in range(len(PAGING_GUESTS)) for p in ("ept", "shadow")],
+          paging_table),
     Bench("irq-timer", [ib_scenario("bench-irq-timer" + sfx, 1, "test=timer n=200", model=model)
                         for model, sfx in IRQ_MODELS], irq_timer_table),
     Bench("irq-ipi", [sc for model, sfx in IRQ_MODELS for sc in (

@@ -21,6 +21,7 @@
 #include "vmx/exit_kind.h"
 #include "vmx/handler.h"
 #include "vmx/skip.h"
+#include "vmx/spt.h"
 #include "vmx/vmcs.h"
 
 /* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
@@ -193,6 +194,8 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	}
 	if ((info & 0xff) == VEC_DB)
 		return reflect_db(v, info);
+	if ((info & 0xff) == VEC_PF && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION && vmx_spt_on(v))
+		return vmx_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
 			for (;;)
@@ -261,6 +264,9 @@ static void flush_guest_tlb(struct vcpu *v)
 
 static __attribute__((noinline)) int handle_invlpg(struct vcpu *v)
 {
+	/* paging=shadow: the exit qualification is the linear address (SDM Vol. 3C, 28.2.1). */
+	if (vmx_spt_on(v))
+		return vmx_retire(vmx_spt_invlpg(v, vmcs_read(EXIT_QUALIFICATION)));
 	flush_guest_tlb(v);
 	skip_instruction();
 	return HANDLED;
@@ -279,6 +285,8 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 		vmx_inject_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
+	if (vmx_spt_on(v))              /* every type: dropping every translation is allowed */
+		vmx_spt_flush(v);
 	flush_guest_tlb(v);
 	skip_instruction();
 	return HANDLED;

@@ -7,6 +7,7 @@
 #include "vmx/handler.h"
 #include "vmx/neutral.h"
 #include "vmx/skip.h"
+#include "vmx/spt.h"
 #include "vmx/vmcs.h"
 
 /* The rest of finishing an instruction (skip_bytes, vmx/skip.h): blocking by STI or MOV SS covered
@@ -81,10 +82,10 @@ uint64_t vcpu_get_cr0(struct vcpu *v)
 	return vcpu_guest_cr0();
 }
 
+/* With paging=shadow the VMCS holds the shadow root: the guest's CR3 is kept in v (vmx/spt.c). */
 uint64_t vcpu_get_cr3(struct vcpu *v)
 {
-	(void)v;
-	return vmcs_read(GUEST_CR3);
+	return vmx_spt_on(v) ? v->gcr3 : vmcs_read(GUEST_CR3);
 }
 
 uint64_t vcpu_get_cr4(struct vcpu *v)
@@ -95,23 +96,30 @@ uint64_t vcpu_get_cr4(struct vcpu *v)
 
 uint64_t vcpu_get_efer(struct vcpu *v)
 {
-	(void)v;
-	return vmcs_read(GUEST_IA32_EFER);
+	return vmx_spt_on(v) ? v->gefer : vmcs_read(GUEST_IA32_EFER);
 }
 
 /* The guest's value in the read shadow, the CPU's (VMX's fixed bits applied) in the guest field
  * (SDM Vol. 3C, 25.6.6). */
 void vcpu_set_cr0(struct vcpu *v, uint64_t cr0)
 {
-	(void)v;
 	vmcs_write(CR0_READ_SHADOW, cr0);
+	if (vmx_spt_on(v)) {
+		vmcs_write(GUEST_CR0, vmx_spt_cr0_real(cr0));
+		vmx_spt_controls_changed(v);
+		return;
+	}
 	vmcs_write(GUEST_CR0, vcpu_cr0_real(cr0));
 }
 
 void vcpu_set_cr4(struct vcpu *v, uint64_t cr4)
 {
-	(void)v;
 	vmcs_write(CR4_READ_SHADOW, cr4);
+	if (vmx_spt_on(v)) {
+		vmcs_write(GUEST_CR4, vmx_spt_cr4_real(cr4, vcpu_guest_cr0()));
+		vmx_spt_controls_changed(v);
+		return;
+	}
 	vmcs_write(GUEST_CR4, vcpu_cr4_real(cr4));
 }
 
@@ -126,13 +134,23 @@ void vcpu_set_cr2(struct vcpu *v, uint64_t cr2)
 /* The "IA-32e mode guest" entry control must equal EFER.LMA at VM entry (SDM Vol. 3C, 27.3.1.1). */
 void vcpu_set_efer(struct vcpu *v, uint64_t efer)
 {
-	(void)v;
+	uint64_t guest = efer;
+
+	if (vmx_spt_on(v))
+		efer = vmx_spt_efer_real(efer);
 	if ((efer ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LMA) {
 		uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
 
 		vmcs_write(VM_ENTRY_CONTROLS, efer & EFER_LMA ? entry | ENTRY_IA32E_MODE : entry & ~ENTRY_IA32E_MODE);
 	}
 	vmcs_write(GUEST_IA32_EFER, efer);
+	if (vmx_spt_on(v)) {
+		bool nxe = (guest ^ v->gefer) & EFER_NXE;
+
+		v->gefer = guest;
+		if (nxe)             /* LMA changes come with CR0.PG's (cr.c): re-rooted there */
+			vmx_spt_controls_changed(v);
+	}
 }
 
 uint64_t vcpu_cr4_settable(void)
@@ -146,10 +164,12 @@ unsigned vcpu_offers(void)
 	       (vmx_caps.cpu2 & SEC_RDTSCP ? VCPU_OFFERS_RDTSCP : 0);
 }
 
-/* With EPT the PDPTEs come from the VMCS on entry (SDM Vol. 3C, 27.3.2.4). */
+/* With EPT the PDPTEs come from the VMCS on entry (SDM Vol. 3C, 27.3.2.4); without, from CR3, which
+ * is the shadow's: the guest's are those the shadow loaded (shadow_cr3_write). */
 uint64_t vcpu_get_pdpte(struct vcpu *v, unsigned i)
 {
-	(void)v;
+	if (vmx_spt_on(v))
+		return v->sh.g.pdpte[i & 3];
 	return vmcs_read(GUEST_PDPTE0 + 2 * (i & 3));
 }
 
@@ -212,6 +232,8 @@ int vmx_exit_cr(struct vcpu *v)
 	struct vcpu_exit e = { .kind = VCPU_EXIT_CR, .len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN),
 			       .cr = { q & 15, (q >> 4) & 3, (q >> 8) & 15, 0, q >> 16 } };
 
+	if ((q & 15) == 3 && vmx_spt_on(v))    /* CR3-load/store exiting: paging=shadow only */
+		return vmx_retire(vmx_spt_cr3(v, (q >> 4) & 3, (q >> 8) & 15));
 	return vmx_retire(vcpu_handle_cr(v, &e));
 }
 

@@ -38,7 +38,7 @@ static void from_start(struct vcpu_snapshot *s, const struct vcpu_state *st)
 
 /* From the current VMCS. The segment fields sit at fixed distances in the encoding space, ES
  * first, in the sreg order of enum vcpu_seg_reg (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). */
-static void from_vmcs(struct vcpu_snapshot *s)
+static void from_vmcs(struct vcpu *v, struct vcpu_snapshot *s)
 {
 	s->rip = vmcs_read(GUEST_RIP);
 	s->rsp = vmcs_read(GUEST_RSP);
@@ -49,6 +49,12 @@ static void from_vmcs(struct vcpu_snapshot *s)
 	s->efer = vmcs_read(GUEST_IA32_EFER);
 	for (unsigned i = 0; i < 4; i++)
 		s->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
+	if (v->vm->paging == VM_PAGING_SHADOW) {     /* the VMCS holds the shadow's (vmx/spt.c) */
+		s->cr3 = v->gcr3;
+		s->efer = v->gefer;
+		for (unsigned i = 0; i < 4; i++)
+			s->pdpte[i] = v->sh.g.pdpte[i];
+	}
 	for (unsigned i = 0; i < VCPU_NSEGS; i++)
 		s->seg[i] = vmx_seg_neutral(vmcs_read16(GUEST_ES_SELECTOR + 2 * i), vmcs_read(GUEST_ES_BASE + 2 * i),
 					    vmcs_read32(GUEST_ES_LIMIT + 2 * i), vmcs_read32(GUEST_ES_AR_BYTES + 2 * i));
@@ -95,7 +101,7 @@ static void snap_take(void *arg)
 		s->status = VCPU_SNAP_GONE;
 		return;
 	}
-	from_vmcs(s);
+	from_vmcs(v, s);
 	if (cur && cur != v && !vmptrld(cur->vmcs))
 		panic("hv: monitor: VMPTRLD of vCPU %s/%u failed", cur->vm->name, cur->index);
 	s->status = VCPU_SNAP_LIVE;

@@ -16,6 +16,7 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "vmx/exit.h"
+#include "vmx/spt.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
@@ -302,12 +303,12 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(GUEST_IDTR_BASE, s->idtr_base);
 	vmcs_write(GUEST_IDTR_LIMIT, s->idtr_limit);
 
-	vmcs_write(CR0_GUEST_HOST_MASK, vcpu_cr0_mask());
+	vmcs_write(CR0_GUEST_HOST_MASK, vmx_spt_on(v) ? vmx_spt_cr0_mask() : vcpu_cr0_mask());
 	vmcs_write(CR0_READ_SHADOW, s->cr0);
-	vmcs_write(GUEST_CR0, vcpu_cr0_real(s->cr0));
-	vmcs_write(CR4_GUEST_HOST_MASK, vcpu_cr4_mask());
+	vmcs_write(GUEST_CR0, vmx_spt_on(v) ? vmx_spt_cr0_real(s->cr0) : vcpu_cr0_real(s->cr0));
+	vmcs_write(CR4_GUEST_HOST_MASK, vmx_spt_on(v) ? vmx_spt_cr4_mask() : vcpu_cr4_mask());
 	vmcs_write(CR4_READ_SHADOW, s->cr4);
-	vmcs_write(GUEST_CR4, vcpu_cr4_real(s->cr4));
+	vmcs_write(GUEST_CR4, vmx_spt_on(v) ? vmx_spt_cr4_real(s->cr4, s->cr0) : vcpu_cr4_real(s->cr4));
 	vmcs_write(GUEST_CR3, s->cr3);
 	vmcs_write(GUEST_DR7, DR7_RESET);                  /* reset value (SDM Vol. 3B, 18.2.4) */
 	vmcs_write(GUEST_RSP, s->rsp);
@@ -326,6 +327,8 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
 	vmcs_write(VMCS_LINK_POINTER, ~0ull);              /* no shadow VMCS (SDM Vol. 3C, 27.3.1.5) */
 
+	if (vmx_spt_on(v))
+		vmx_spt_apply(v, s->cr3, s->efer);
 	memset(&v->regs, 0, sizeof(v->regs));
 	v->regs.rax = s->rax;
 	v->regs.rbx = s->rbx;
@@ -363,11 +366,27 @@ static void init_state(struct vcpu_state *s, int sipi)
 	s->gdtr_limit = s->idtr_limit = 0xffff;
 }
 
+/* The secondary controls of v without APIC virtualization: paging=shadow turns off "enable EPT", and
+ * with it "unrestricted guest" (which needs it, SDM Vol. 3C, 27.2.1.1) and "enable VPID" (vmx/spt.c:
+ * VM entries and exits then flush the guest's linear translations, 29.4.3.3). */
+static uint32_t sec_controls(const struct vcpu *v)
+{
+	if (vmx_spt_on(v))
+		return vmx_caps.cpu2 & ~(SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID);
+	return vmx_caps.cpu2;
+}
+
 static void setup_controls(struct vcpu *v)
 {
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, vmx_caps.pin);
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls = vmx_caps.cpu);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
+	/* paging=shadow: MOV to/from CR3 and INVLPG exit (SDM Vol. 3C, 25.6.2, Table 25-6; with
+	 * "enable INVPCID", INVLPG exiting makes INVPCID exit too, Table 25-7), and vmx.c checked the
+	 * CPU allows them (vmx_caps.spt). */
+	v->cpu_ctls = vmx_caps.cpu;
+	if (vmx_spt_on(v))
+		v->cpu_ctls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
 	/* The guest handles its own exceptions, but for two that can be made to recur while they are
@@ -377,7 +396,8 @@ static void setup_controls(struct vcpu *v)
 	 * and again, in microcode, forever: no VM exit, no preemption timer, no interrupt (CVE-2015-5307,
 	 * CVE-2015-8104). Intercepted, each delivery is a VM exit, a scheduling point; the handler
 	 * gives the exception back to the guest (exit.c, handle_exception_nmi). */
-	vmcs_write(EXCEPTION_BITMAP, (1u << VEC_DB) | (1u << VEC_AC));
+	/* paging=shadow: every #PF exits (bit 14, with PFEC mask = match = 0: SDM Vol. 3C, 25.6.3). */
+	vmcs_write(EXCEPTION_BITMAP, (1u << VEC_DB) | (1u << VEC_AC) | (vmx_spt_on(v) ? 1u << VEC_PF : 0));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);         /* (with bit 14 clear: no #PF exits at all) */
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -386,9 +406,10 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(MSR_BITMAP, msr_bitmap);
-	vmcs_write(EPT_POINTER, v->vm->eptp);
+	if (!vmx_spt_on(v))
+		vmcs_write(EPT_POINTER, v->vm->eptp);
 	vmcs_write(TSC_OFFSET, v->tsc.offset);             /* 0 (the host TSC) until the guest writes it */
-	if (vmx_caps.vpid)
+	if (vmx_caps.vpid && !vmx_spt_on(v))
 		vmcs_write(VIRTUAL_PROCESSOR_ID, v->vpid);
 }
 
@@ -413,7 +434,7 @@ static void apicv_on(struct vcpu *v, uint32_t sec)
 	memset(v->eoi_exit, 0, sizeof(v->eoi_exit));
 	vmcs_write(GUEST_INTR_STATUS, 0);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2 | sec);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v) | sec);
 	v->apicv_x2 = sec & SEC_VIRT_X2APIC;
 	if (v->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap_x2apicv);
@@ -423,7 +444,7 @@ static void apicv_on(struct vcpu *v, uint32_t sec)
 
 void vcpu_apicv_off(struct vcpu *v)
 {
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.cpu2);
+	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
 	if (v->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap);
@@ -469,7 +490,7 @@ void vcpu_apic_base_changed(struct vcpu *v)
 	/* The APIC-access page covers an xAPIC at its reset base only. */
 	if ((l->base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
 		vcpu_apicv_inhibit(v);
-	if (x2 && vmx_caps.x2apicv && !v->apicv_x2) {
+	if (x2 && vmx_caps.x2apicv && !v->apicv_x2 && !vmx_spt_on(v)) {
 		if (v->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
 			vcpu_apicv_off(v);
 		apicv_on(v, X2APICV_SEC);
@@ -561,7 +582,10 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT0, 4, 7u << 8, 0);
 		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT1, 4, 4u << 8, 0);
 	}
-	if (index == 0 && vmx_caps.apicv) {
+	if (vmx_spt_on(v))
+		vmx_spt_init(v);
+	/* The APIC-access page is found through the EPT here; paging=shadow emulates the APIC. */
+	if (index == 0 && vmx_caps.apicv && vm->paging != VM_PAGING_SHADOW) {
 		/* The guest's APIC page at its reset base leads to the APIC-access page. It lies in the
 		 * hole below 4 GiB (gmem/layout.h), never in RAM: gmem refuses a RAM GPA (then the APIC
 		 * stays emulated) and never takes this page, shared by every guest, for its own. */
@@ -785,6 +809,8 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	take_init_sipi(v);
 	if (v->vm->ending)
 		return VCPU_STOPPED;
+	if (vmx_spt_on(v) && v->state == VCPU_RUNNING && (r = vmx_spt_run(v)) != HANDLED)
+		return (enum vcpu_action)r;
 	now = rdtsc();
 	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
 		return VCPU_BLOCKED;
@@ -833,6 +859,7 @@ void vcpu_free(struct vcpu *v)
 	pmm_free_page(v->vmcs);
 	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
 	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
+	shadow_destroy(&v->sh);              /* (paging=ept: nothing to free) */
 	v->vmcs = 0;
 	v->lapic.regs = NULL;
 	v->fpu = NULL;

@@ -6,6 +6,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
+#include "shadow/shadow.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/lapic.h"
 #include "vdev/pc.h"
@@ -48,6 +49,9 @@ struct vcpu_event {
 
 struct vm;
 
+/* How a guest's memory is virtualized (paging= on its module line). */
+enum vm_paging { VM_PAGING_EPT, VM_PAGING_SHADOW };
+
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
 	struct vm *vm;
@@ -86,6 +90,11 @@ struct vcpu {
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
 	struct vcpu_exit_counts exits; /* by kind (vcpu/exit_kind.h) */
+	/* paging=shadow (vmx/spt.c): the CPU walks `sh`'s tables; the guest's own CR3 and IA32_EFER are
+	 * these (the VMCS holds the shadow root and EFER.NXE forced on). */
+	struct shadow sh;
+	uint64_t gcr3, gefer;
+	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
 };
 
 /* Per guest: what its vCPUs share. The core fills the configuration part from the module line. */
@@ -96,6 +105,7 @@ struct vm {
 	uint64_t mem_size;           /* mem=: RAM in bytes */
 	unsigned alloc;              /* alloc=: enum gmem_mode */
 	uint64_t chunk;              /* chunk=: first-touch chunk size */
+	unsigned paging;             /* paging=: enum vm_paging */
 	unsigned nvcpus;             /* vcpus= */
 	char args[256];              /* the guest's own words: its command line */
 	uint64_t t_create;           /* TSC when the hypervisor decided to start it */

@@ -86,6 +86,14 @@ bool vmx_probe(const char **why)
 			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
 	c->cpu &= ~(CPU_INVLPG_EXITING & ~(uint32_t)rdmsr(
 			  true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS));
+	/* Shadow paging (vmx/spt.c) sets them again per guest: allowed-1 settings, SDM Vol. 3D, A.3.2. */
+	c->spt = ((rdmsr(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS) >> 32) &
+		  (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING)) ==
+		 (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING) && cpu_has(CPU_NX);
+	if (!c->ug && !c->spt) {
+		*why = "no unrestricted guest (guests start with paging off, which needs it or shadow paging)";
+		return false;
+	}
 
 	if (!pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
 			   SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
@@ -94,10 +102,9 @@ bool vmx_probe(const char **why)
 		*why = "no EPT (shadow page tables are not implemented yet)";
 		return false;
 	}
-	if (!(c->cpu2 & SEC_UNRESTRICTED_GUEST)) {
-		*why = "no unrestricted guest (guests start with paging off, which needs it)";
-		return false;
-	}
+	/* Without unrestricted guest, guests start with paging off only on shadow paging's identity root
+	 * (vmx/spt.c): checked below, once c->spt is known. */
+	c->ug = c->cpu2 & SEC_UNRESTRICTED_GUEST;
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER |
 			   EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT | EXIT_SAVE_PREEMPTION_TIMER |

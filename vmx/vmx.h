@@ -51,6 +51,10 @@ struct vmx_caps {
 	bool intr_window, nmi_window;     /* interrupt- and NMI-window exiting offered */
 	bool apicv;                       /* APIC virtualization offered (and not turned off: apicv=0) */
 	bool x2apicv;                     /* ... and "virtualize x2APIC mode" too (x2APIC guests) */
+	bool ug;                          /* unrestricted guest: paging=ept possible (guests start with paging
+					   * off); without it every guest runs with paging=shadow */
+	bool spt;                         /* paging=shadow possible: CR3-load/store and INVLPG exiting can
+					   * be 1, and the CPU has XD for EFER.NXE (vmx/spt.c) */
 };
 
 extern struct vmx_caps vmx_caps;

@@ -6,6 +6,7 @@
 #define VEC_DB       1     /* debug exception */
 #define VEC_NMI      2
 #define VEC_UD       6     /* invalid opcode */
+#define VEC_DF       8     /* double fault */
 #define VEC_SS       12    /* stack fault */
 #define VEC_GP       13    /* general protection */
 #define VEC_PF       14    /* page fault */

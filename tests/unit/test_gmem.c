@@ -485,6 +485,11 @@ static void hole_case(enum gmem_mode mode, uint64_t chunk)
 		CHECK(!gmem_is_ram(&gm, not_ram[i], 1));
 		CHECK_EQ(gmem_touch(&gm, not_ram[i], true), GMEM_OUTSIDE);
 		CHECK(!gmem_hva(&gm, not_ram[i], 1));
+		{
+			uint64_t h, sz;
+
+			CHECK_EQ(gmem_lookup(&gm, not_ram[i], &h, &sz), -1);   /* shadow paging's map too */
+		}
 		CHECK_EQ(gmem_read(&gm, not_ram[i], back, 1), -EFAULT);
 		CHECK_EQ(gmem_write(&gm, not_ram[i], msg, 1), -EFAULT);
 	}
@@ -515,6 +520,42 @@ static void test_hole(void)
 	hole_case(GMEM_LAZY, PAGE_SIZE);
 	hole_case(GMEM_DEMAND, SIZE_2M);
 	hole_case(GMEM_DEMAND, PAGE_SIZE);
+}
+
+/* gmem_lookup, shadow paging's GPA map: RAM as backed now, never backing it; the block is 2 MiB only
+ * where the chunk (EAGER: the partition) keeps GPA and HPA congruent modulo 2 MiB. */
+static void lookup_case(enum gmem_mode mode, uint64_t chunk)
+{
+	const uint64_t size = 8ull << 20, gpas[] = { 0, 0x1234, SIZE_2M + 0x5678, size - 1 };
+	struct gmem gm;
+	uint64_t hpa, bsize;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, mode, size, chunk, ALL_SIZES), 0);
+	for (unsigned i = 0; i < sizeof(gpas) / sizeof(gpas[0]) && mode != GMEM_EAGER; i++)
+		CHECK_EQ(gmem_lookup(&gm, gpas[i], &hpa, &bsize), -1);         /* not backed, and not backed by it */
+	CHECK_EQ(gm.touched_chunks, mode == GMEM_EAGER ? gm.nchunks : 0);
+	for (unsigned i = 0; i < sizeof(gpas) / sizeof(gpas[0]); i++) {
+		uint64_t g = gpas[i];
+
+		CHECK(gmem_hva(&gm, g, 1) != NULL);
+		CHECK_EQ(gmem_lookup(&gm, g, &hpa, &bsize), 0);
+		CHECK(phys_to_virt(hpa) == gmem_hva(&gm, g, 1));
+		CHECK_EQ(bsize, chunk == SIZE_2M || mode == GMEM_EAGER ? SIZE_2M : PAGE_SIZE);
+		CHECK_EQ((hpa ^ g) & (bsize - 1), 0);
+	}
+	CHECK_EQ(gmem_lookup(&gm, size, &hpa, &bsize), -1);
+	gmem_destroy(&gm);
+	teardown();
+}
+
+static void test_lookup(void)
+{
+	lookup_case(GMEM_EAGER, SIZE_2M);
+	lookup_case(GMEM_LAZY, SIZE_2M);
+	lookup_case(GMEM_LAZY, PAGE_SIZE);
+	lookup_case(GMEM_DEMAND, SIZE_2M);
+	lookup_case(GMEM_DEMAND, PAGE_SIZE);
 }
 
 /* The layout itself: up to 3 GiB one range, as before the hole; beyond, the rest from 4 GiB. */
@@ -657,6 +698,7 @@ int main(int argc, char **argv)
 	RUN(test_create_fails);
 	RUN(test_layout);
 	RUN(test_hole);
+	RUN(test_lookup);
 	RUN(test_formats);
 	return unit_report(argv[0]);
 }

@@ -1,0 +1,254 @@
+/*
+ * ptswitch: a page-table-heavy guest, as processes make one (issue 16): several address spaces switched
+ * by MOV to CR3, pages mapped and unmapped, copy-on-write after a fork, each change made known with
+ * INVLPG or a CR3 load as the SDM asks (Vol. 3A, 4.10.4). Every address space maps the guest's RAM
+ * 1:1 with large supervisor pages and a window of `pages=N` 4 KiB pages (default 16) at 0x40000000 to
+ * frames of its own.
+ *
+ *   mode=32    32-bit paging (SDM 3A, 4.3; the default): 4 MiB pages (CR4.PSE), CR3 a page directory
+ *   mode=pae   PAE paging (SDM 3A, 4.4): 2 MiB pages, CR3 a PDPT (its PDPTEs loaded by each MOV to CR3)
+ *   procs=N    address spaces (default 6, at most 16)
+ *   rounds=N   rounds (default 200); each switches to the next address space and:
+ *              - checks every window page holds its owner's pattern (a stale translation would show
+ *                another space's frame), and that the walk set A in the PTE (SDM 3A, 4.8);
+ *              - writes one word and checks D was set;
+ *              - "exec": unmaps one window page (PTE cleared, INVLPG), touches it: a #PF with CR2 = the
+ *                address and error code P=0 W=1 (SDM 3A, 4.7) whose handler maps a fresh frame;
+ *              - "fork" every 4th round: copies its window into the next space read-only (the next
+ *                space's CR3 is loaded later, so no INVLPG needed); the next space's first write to
+ *                each page is a #PF with P=1 W=1 whose handler copies the frame and makes it writable.
+ * Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
+ * `ptswitch: R rounds, S CR3 loads, F #PF (N not-present, P protection), C checks failed`,
+ * exit 0 if C == 0. Runs the same on EPT and on shadow page tables (paging=shadow).
+ */
+#include "intr.h"
+#include "rt.h"
+
+#define PAGE      4096u
+#define WINDOW    0x40000000u
+#define MAXPROCS  16
+#define MAXPAGES  64
+#define PTE_P     1u
+#define PTE_W     2u
+#define PTE_A     (1u << 5)
+#define PTE_D     (1u << 6)
+#define PDE_PS    (1u << 7)
+#define CR0_PG    (1u << 31)
+#define CR0_WP    (1u << 16)
+#define CR4_PSE   (1u << 4)
+
+#define CR4_PAE   (1u << 5)
+
+static uint32_t root[MAXPROCS];              /* CR3 of each address space */
+static void *pt[MAXPROCS];                   /* its window's page table */
+static bool pae;
+static uint32_t next_frame, frames_end;
+static unsigned nprocs, npages;
+static unsigned faults, notpresent, protection, failed;
+static volatile uint32_t want_cr2, want_error;
+static volatile unsigned cur;
+
+static uint32_t frame_alloc(void)
+{
+	uint32_t f = next_frame;
+
+	if (f >= frames_end) {
+		printf("ptswitch: out of frames\n");
+		exit(3);
+	}
+	next_frame += PAGE;
+	memset((void *)(uintptr_t)f, 0, PAGE);
+	return f;
+}
+
+static void fail(const char *what, unsigned a, unsigned b)
+{
+	if (failed++ < 10)
+		printf("ptswitch: %s (0x%x, 0x%x) FAIL\n", what, a, b);
+}
+
+static uint32_t pattern(unsigned proc, unsigned page, unsigned i)
+{
+	return (proc << 24) ^ (page << 12) ^ (i * 0x9E3779B9u);
+}
+
+/* Window PTE `i` of address space `p` (4 or 8 bytes; the flags are in the low 32 bits either way). */
+static uint32_t pte_get(unsigned p, unsigned i)
+{
+	return pae ? (uint32_t)((volatile uint64_t *)pt[p])[i] : ((volatile uint32_t *)pt[p])[i];
+}
+
+static void pte_set(unsigned p, unsigned i, uint32_t v)
+{
+	if (pae)
+		((volatile uint64_t *)pt[p])[i] = v;
+	else
+		((volatile uint32_t *)pt[p])[i] = v;
+}
+
+static inline void load_cr3(uint32_t v)
+{
+	asm volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+static inline void invlpg(uint32_t a)
+{
+	asm volatile("invlpg (%0)" : : "r"(a) : "memory");
+}
+
+/* The #PF handler: what the test expects (want_cr2/want_error) and the kernel's answer: a fresh
+ * frame for a not-present page, a copy for a write to a read-only (copy-on-write) page. */
+static void on_pf(struct irq_frame *f)
+{
+	uint32_t cr2, page;
+
+	asm volatile("mov %%cr2, %0" : "=r"(cr2));
+	faults++;
+	if (cr2 != want_cr2 || f->error != want_error)
+		fail("#PF CR2/error", cr2, f->error);
+	if (cr2 - WINDOW >= npages * PAGE) {
+		printf("ptswitch: unexpected #PF at 0x%x error 0x%x eip 0x%x\n", cr2, f->error, f->eip);
+		exit(4);
+	}
+	page = (cr2 - WINDOW) / PAGE;
+	if (!(f->error & 1)) {
+		notpresent++;
+		pte_set(cur, page, frame_alloc() | PTE_P | PTE_W);
+	} else {
+		uint32_t copy = frame_alloc();
+
+		protection++;
+		memcpy((void *)(uintptr_t)copy, (void *)(uintptr_t)(pte_get(cur, page) & ~0xfffu), PAGE);
+		pte_set(cur, page, copy | PTE_P | PTE_W);
+		invlpg(cr2);               /* R/W 0 -> 1: not needed (SDM 3A, 4.10.4.3), but what kernels do */
+	}
+	want_cr2 = ~0u;
+}
+
+static void fill(unsigned p, unsigned page)
+{
+	uint32_t *w = (uint32_t *)(uintptr_t)(pte_get(p, page) & ~0xfffu);
+
+	for (unsigned i = 0; i < PAGE / 4; i++)
+		w[i] = pattern(p, page, i);
+}
+
+int main(void)
+{
+	unsigned rounds = getarg_num("rounds", 200), loads = 0;
+	uint64_t t0, t1;
+	uint32_t end = ram_end() > 0xc0000000u ? 0xc0000000u : (uint32_t)ram_end();
+
+	const char *mode = getarg("mode");
+
+	pae = mode && !strcmp(mode, "pae");
+	nprocs = getarg_num("procs", 6);
+	npages = getarg_num("pages", 16);
+	if (nprocs < 2 || nprocs > MAXPROCS || npages < 1 || npages > MAXPAGES) {
+		printf("ptswitch: procs=2..%u pages=1..%u\n", MAXPROCS, MAXPAGES);
+		return 3;
+	}
+	intr_init();
+	irq_set_handler(14, on_pf);
+	next_frame = ((uint32_t)(uintptr_t)_end + PAGE - 1) & ~(PAGE - 1);
+	if (next_frame < (uint32_t)mbi_end)
+		next_frame = ((uint32_t)mbi_end + PAGE - 1) & ~(PAGE - 1);
+	frames_end = end;
+	if (pae && end > 0x40000000u)
+		end = 0x40000000u;                               /* RAM 1:1 below the window's 1 GiB */
+	for (unsigned p = 0; p < nprocs; p++) {
+		pt[p] = (void *)(uintptr_t)frame_alloc();
+		root[p] = frame_alloc();
+		if (pae) {
+			/* PDPTE 0: RAM 1:1 with 2 MiB pages; PDPTE 1: the window's PD. A PDPTE has no R/W or
+			 * U/S (reserved: SDM 3A, Table 4-8). */
+			uint64_t *pdpt = (uint64_t *)(uintptr_t)root[p], *low = (uint64_t *)(uintptr_t)frame_alloc();
+			uint64_t *win = (uint64_t *)(uintptr_t)frame_alloc();
+
+			for (uint32_t a = 0; a < end; a += 2u << 20)
+				low[a >> 21] = a | PDE_PS | PTE_W | PTE_P;
+			win[0] = (uint32_t)(uintptr_t)pt[p] | PTE_W | PTE_P;
+			pdpt[0] = (uint32_t)(uintptr_t)low | PTE_P;
+			pdpt[WINDOW >> 30] = (uint32_t)(uintptr_t)win | PTE_P;
+		} else {
+			uint32_t *pd = (uint32_t *)(uintptr_t)root[p];
+
+			for (uint32_t a = 0; a < end; a += 4u << 20)    /* RAM 1:1, 4 MiB supervisor pages */
+				pd[a >> 22] = a | PDE_PS | PTE_W | PTE_P;
+			pd[WINDOW >> 22] = (uint32_t)(uintptr_t)pt[p] | PTE_W | PTE_P;
+		}
+		for (unsigned i = 0; i < npages; i++) {
+			pte_set(p, i, frame_alloc() | PTE_W | PTE_P);
+			fill(p, i);
+		}
+	}
+	/* Paging on: CR4.PSE for the 4 MiB pages (or PAE), CR0.WP so that the kernel's writes honour R/W. */
+	if (pae)
+		asm volatile("mov %%cr4, %%eax; or %0, %%eax; mov %%eax, %%cr4" : : "i"(CR4_PAE) : "eax");
+	else
+		asm volatile("mov %%cr4, %%eax; or %0, %%eax; mov %%eax, %%cr4" : : "i"(CR4_PSE) : "eax");
+	load_cr3(root[0]);
+	asm volatile("mov %%cr0, %%eax; or %0, %%eax; mov %%eax, %%cr0" : : "i"(CR0_PG | CR0_WP) : "eax", "memory");
+	printf("ptswitch: %s paging, %u address spaces, %u window pages each, %u rounds\n", pae ? "PAE" : "32-bit",
+	       nprocs, npages, rounds);
+
+	t0 = rdtsc();
+	for (unsigned r = 0; r < rounds; r++) {
+		unsigned p = r % nprocs, victim = (r * 7) % npages, q = (p + 1) % nprocs;
+		volatile uint32_t *win = (volatile uint32_t *)(uintptr_t)WINDOW;
+
+		cur = p;
+		load_cr3(root[p]);
+		loads++;
+		for (unsigned page = 0; page < npages; page++) {
+			unsigned i = (r + page) % (PAGE / 4);
+
+			if (win[page * PAGE / 4 + i] != pattern(p, page, i))
+				fail("window word", page, win[page * PAGE / 4 + i]);
+			if (!(pte_get(p, page) & PTE_A))
+				fail("A not set by the walk", page, pte_get(p, page));
+		}
+		/* A write: D set in the PTE (a copy-on-write page faults first: its handler copies). */
+		want_cr2 = WINDOW + victim * PAGE;
+		want_error = PTE_P | PTE_W;
+		win[victim * PAGE / 4] = pattern(p, victim, 0);
+		if (!(pte_get(p, victim) & PTE_D))
+			fail("D not set by the write", victim, pte_get(p, victim));
+		/* Copy-on-write pages left from a fork into p: write each (a protection #PF each). */
+		for (unsigned page = 0; page < npages; page++)
+			if (!(pte_get(p, page) & PTE_W)) {
+				want_cr2 = WINDOW + page * PAGE + 4;
+				want_error = PTE_P | PTE_W;
+				win[page * PAGE / 4 + 1] = pattern(p, page, 1);
+				if (!(pte_get(p, page) & PTE_W))
+					fail("COW page still read-only", page, pte_get(p, page));
+			}
+		/* exec: unmap the victim, INVLPG; the next touch is a not-present #PF, mapped afresh. */
+		pte_set(p, victim, 0);
+		invlpg(WINDOW + victim * PAGE);
+		want_cr2 = WINDOW + victim * PAGE + 8;
+		want_error = PTE_W;
+		win[victim * PAGE / 4 + 2] = 0x5a5a5a5a;
+		if (win[victim * PAGE / 4] != 0 || win[victim * PAGE / 4 + 2] != 0x5a5a5a5a)
+			fail("fresh page", victim, win[victim * PAGE / 4]);
+		fill(p, victim);
+		/* fork every 4th round: q's window becomes p's pages, read-only in both (q's CR3 is loaded
+		 * later: no INVLPG for q; p's own entries lose W: INVLPG each, SDM 3A, 4.10.4.2). */
+		if (r % 4 == 3) {
+			for (unsigned page = 0; page < npages; page++) {
+				uint32_t *dst = (uint32_t *)(uintptr_t)frame_alloc();
+
+				for (unsigned i = 0; i < PAGE / 4; i++)    /* q's contents are q's pattern */
+					dst[i] = pattern(q, page, i);
+				pte_set(q, page, (uint32_t)(uintptr_t)dst | PTE_P);
+				pte_set(p, page, pte_get(p, page) & ~PTE_W);
+				invlpg(WINDOW + page * PAGE);
+			}
+		}
+	}
+	t1 = rdtsc();
+	printf("ptswitch: rounds took %llu ticks\n", (unsigned long long)(t1 - t0));
+	printf("ptswitch: %u rounds, %u CR3 loads, %u #PF (%u not-present, %u protection), %u checks failed\n",
+	       rounds, loads, faults, notpresent, protection, failed);
+	return failed ? 1 : 0;
+}

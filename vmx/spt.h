@@ -1,0 +1,33 @@
+/* Shadow paging on VMX (paging=shadow): the VMCS side of shadow/shadow.h (vmx/spt.c). Not for use
+ * outside vmx/. */
+#pragma once
+#include <stdint.h>
+#include "vmx/vcpu.h"
+
+static inline bool vmx_spt_on(const struct vcpu *v)
+{
+	return v->vm->paging == VM_PAGING_SHADOW;
+}
+
+/* The guest/host masks and the CPU's CR0, CR4, IA32_EFER for the guest's values (SDM Vol. 3C, 25.6.6). */
+uint64_t vmx_spt_cr0_mask(void);
+uint64_t vmx_spt_cr4_mask(void);
+uint64_t vmx_spt_cr0_real(uint64_t guest);
+uint64_t vmx_spt_cr4_real(uint64_t guest, uint64_t guest_cr0);
+uint64_t vmx_spt_efer_real(uint64_t guest);
+
+/* At vcpu_create: the shadow's callbacks into the guest's memory. */
+void vmx_spt_init(struct vcpu *v);
+/* A new start state (vcpu.c, apply_state): the guest's CR3 and EFER; the root is built by vmx_spt_run. */
+void vmx_spt_apply(struct vcpu *v, uint64_t cr3, uint64_t efer);
+/* Before a run: refuses real mode, builds the root after vmx_spt_apply. HANDLED or VCPU_STOPPED. */
+int vmx_spt_run(struct vcpu *v);
+/* The guest's CR0, CR4 or EFER changed (vmx/guest.c's setters): re-roots when a paging control did;
+ * stops the guest on failure. */
+void vmx_spt_controls_changed(struct vcpu *v);
+
+/* Exits: MOV from/to CR3 (RETIRED, HANDLED or an action), INVLPG, INVPCID's flush, a #PF. */
+int vmx_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr);
+int vmx_spt_invlpg(struct vcpu *v, uint64_t gva);
+void vmx_spt_flush(struct vcpu *v);
+int vmx_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error);
