@@ -670,6 +670,39 @@ static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
 	       VCPU_PREEMPTED : HANDLED;
 }
 
+/* MSRs only AMD CPUs have, which the neutral handler (vmx/msr.c, which #GPs what it does not know)
+ * leaves out; both in APM Vol. 2, Appendix A, Table A-7, with the bits Linux looks at documented in
+ * the family 17h PPR (order no. 54945):
+ *  - HWCR (C001_0015h): bit 24 TscFreqSel is read-only 1 from family 10h on ("1=The TSC increments
+ *    at the P0 frequency"). Linux reads it (bsp_init_amd) and without it says '[Firmware Bug]: TSC
+ *    doesn't count with P0 frequency!'.
+ *  - NB_CFG (C001_001Fh): bit 46 EnableCf8ExtCfg lets CF8h address the extended PCI configuration
+ *    space. Linux reads it and sets the bit if clear (arch/x86/pci/amd_bus.c, amd_bus_cpu_online);
+ *    it reads set here, which changes nothing: the guest has no PCI configuration space at all.
+ * Writes are taken and dropped: the other bits are the CPU's and the northbridge's configuration,
+ * none of them the guest's to change. 1 when handled (RAX/RDX set for a read), 0 for the neutral
+ * handler. */
+#define MSR_AMD_HWCR               0xc0010015u
+#define MSR_AMD_NB_CFG             0xc001001fu
+#define HWCR_TSC_FREQ_SEL          (1ull << 24)
+#define NB_CFG_ENABLE_CF8_EXT_CFG  (1ull << 46)
+
+static int amd_msr(struct vcpu *v, bool write)
+{
+	uint64_t val;
+
+	switch ((uint32_t)v->regs.rcx) {
+	case MSR_AMD_HWCR:   val = HWCR_TSC_FREQ_SEL; break;
+	case MSR_AMD_NB_CFG: val = NB_CFG_ENABLE_CF8_EXT_CFG; break;
+	default:             return 0;
+	}
+	if (!write) {
+		v->regs.rax = (uint32_t)val;
+		v->regs.rdx = val >> 32;
+	}
+	return 1;
+}
+
 static int dispatch(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
@@ -717,7 +750,8 @@ static int dispatch(struct vcpu *v)
 		 * INTR intercept came (Bochs 2.7 gives none to a guest with RFLAGS.IF = 0). */
 		vlapic_timer_update(&v->lapic, rdtsc());
 		k = b->ctl.exit_info1 & 1 ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
-		r = retire(v, b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
+		r = retire(v, amd_msr(v, b->ctl.exit_info1 & 1) ? RETIRED :
+			   b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
 		break;
 	case VMEXIT_VMMCALL:
 		k = VCPU_EXIT_VMCALL;
