@@ -429,11 +429,6 @@ static void inject_exc(struct vcpu *v, unsigned vector, bool has_code, uint32_t 
 				    (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
 }
 
-static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
-{
-	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
-}
-
 static enum cpu_mode guest_mode(const struct vmcb *b)
 {
 	if (!(b->save.cr0 & CR0_PE) || (b->save.rflags & (1u << 17)))
@@ -451,18 +446,8 @@ static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	struct gpt_result res;
 	uint64_t linear = guest_mode(b) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
 
-	memset(&c, 0, sizeof(c));
-	c.cr0 = b->save.cr0;
-	c.cr3 = b->save.cr3;
-	c.cr4 = b->save.cr4;
-	c.efer = b->save.efer;
-	/* PAE paging outside long mode: the CPU's PDPTEs are not in the VMCB; read them from CR3. */
-	if ((c.cr0 & CR0_PG) && (c.cr4 & CR4_PAE) && !(c.efer & EFER_LMA))
-		gmem_read(&v->vm->mem, c.cr3 & 0xffffffe0ull, c.pdpte, sizeof(c.pdpte));
-	c.phys_bits = cpu_phys_bits();
-	c.cpl = b->save.cpl;
-	c.read_gpa = read_gpa;
-	c.arg = &v->vm->mem;
+	/* The guest's paging mode, its PAE PDPTEs as svm_get_pdpte gives them (svm/guest.c). */
+	svm_gpt_context(v, &c);
 	if (!gpt_read(&c, linear, insn, n, true, &res))
 		return n;
 	n = 0x1000 - (linear & 0xfff);
