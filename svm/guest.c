@@ -159,13 +159,20 @@ uint64_t svm_cr4_settable(void)
 }
 
 /* PAE paging's PDPTEs: the VMCB holds none (under nested paging the CPU reads them from guest memory
- * through the nested table, 15.25.10): read where CR3 points. */
+ * through the nested table, 15.25.10): read where CR3 points. Bits 8:5 are left out: they are the
+ * entry's flags in the other paging levels (A at 5) and reserved in a PAE PDPTE (SDM Vol. 3A, Table
+ * 4-8), which the VMX side's walk checks, as the CPU did when it loaded them; here the CPU walks the
+ * entry in memory each time, and QEMU 7.2's software SVM sets A in it (the hostile guest's PDPTE 0
+ * 0x116001 read back as 0x116021: most likely it walks a legacy-PAE guest's tables as 4-level ones
+ * under nested paging, PDPTE 0 as a PML4E, which identity maps low addresses by chance). The entry
+ * the CPU translated the guest's instruction with must not then be refused by the emulated walk
+ * (vmx/mmio.c fetching that instruction to decode an MMIO access: 'cannot fetch the instruction'). */
 uint64_t svm_get_pdpte(struct vcpu *v, unsigned i)
 {
 	uint64_t e = 0;
 
 	gmem_read(&v->vm->mem, (vmcb_of(v)->save.cr3 & 0xffffffe0ull) + 8 * (i & 3), &e, sizeof(e));
-	return e;
+	return e & ~0x1e0ull;
 }
 
 void svm_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])

@@ -429,11 +429,6 @@ static void inject_exc(struct vcpu *v, unsigned vector, bool has_code, uint32_t 
 				    (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
 }
 
-static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
-{
-	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
-}
-
 static enum cpu_mode guest_mode(const struct vmcb *b)
 {
 	if (!(b->save.cr0 & CR0_PE) || (b->save.rflags & (1u << 17)))
@@ -451,18 +446,8 @@ static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	struct gpt_result res;
 	uint64_t linear = guest_mode(b) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
 
-	memset(&c, 0, sizeof(c));
-	c.cr0 = b->save.cr0;
-	c.cr3 = b->save.cr3;
-	c.cr4 = b->save.cr4;
-	c.efer = b->save.efer;
-	/* PAE paging outside long mode: the CPU's PDPTEs are not in the VMCB; read them from CR3. */
-	if ((c.cr0 & CR0_PG) && (c.cr4 & CR4_PAE) && !(c.efer & EFER_LMA))
-		gmem_read(&v->vm->mem, c.cr3 & 0xffffffe0ull, c.pdpte, sizeof(c.pdpte));
-	c.phys_bits = cpu_phys_bits();
-	c.cpl = b->save.cpl;
-	c.read_gpa = read_gpa;
-	c.arg = &v->vm->mem;
+	/* The guest's paging mode, its PAE PDPTEs as svm_get_pdpte gives them (svm/guest.c). */
+	svm_gpt_context(v, &c);
 	if (!gpt_read(&c, linear, insn, n, true, &res))
 		return n;
 	n = 0x1000 - (linear & 0xfff);
@@ -670,6 +655,39 @@ static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
 	       VCPU_PREEMPTED : HANDLED;
 }
 
+/* MSRs only AMD CPUs have, which the neutral handler (vmx/msr.c, which #GPs what it does not know)
+ * leaves out; both in APM Vol. 2, Appendix A, Table A-7, with the bits Linux looks at documented in
+ * the family 17h PPR (order no. 54945):
+ *  - HWCR (C001_0015h): bit 24 TscFreqSel is read-only 1 from family 10h on ("1=The TSC increments
+ *    at the P0 frequency"). Linux reads it (bsp_init_amd) and without it says '[Firmware Bug]: TSC
+ *    doesn't count with P0 frequency!'.
+ *  - NB_CFG (C001_001Fh): bit 46 EnableCf8ExtCfg lets CF8h address the extended PCI configuration
+ *    space. Linux reads it and sets the bit if clear (arch/x86/pci/amd_bus.c, amd_bus_cpu_online);
+ *    it reads set here, which changes nothing: the guest has no PCI configuration space at all.
+ * Writes are taken and dropped: the other bits are the CPU's and the northbridge's configuration,
+ * none of them the guest's to change. 1 when handled (RAX/RDX set for a read), 0 for the neutral
+ * handler. */
+#define MSR_AMD_HWCR               0xc0010015u
+#define MSR_AMD_NB_CFG             0xc001001fu
+#define HWCR_TSC_FREQ_SEL          (1ull << 24)
+#define NB_CFG_ENABLE_CF8_EXT_CFG  (1ull << 46)
+
+static int amd_msr(struct vcpu *v, bool write)
+{
+	uint64_t val;
+
+	switch ((uint32_t)v->regs.rcx) {
+	case MSR_AMD_HWCR:   val = HWCR_TSC_FREQ_SEL; break;
+	case MSR_AMD_NB_CFG: val = NB_CFG_ENABLE_CF8_EXT_CFG; break;
+	default:             return 0;
+	}
+	if (!write) {
+		v->regs.rax = (uint32_t)val;
+		v->regs.rdx = val >> 32;
+	}
+	return 1;
+}
+
 static int dispatch(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
@@ -717,7 +735,8 @@ static int dispatch(struct vcpu *v)
 		 * INTR intercept came (Bochs 2.7 gives none to a guest with RFLAGS.IF = 0). */
 		vlapic_timer_update(&v->lapic, rdtsc());
 		k = b->ctl.exit_info1 & 1 ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
-		r = retire(v, b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
+		r = retire(v, amd_msr(v, b->ctl.exit_info1 & 1) ? RETIRED :
+			   b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
 		break;
 	case VMEXIT_VMMCALL:
 		k = VCPU_EXIT_VMCALL;
