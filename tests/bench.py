@@ -265,9 +265,13 @@ IDLE_HZ = 100
 EXITS_LINE = r"hv: guest ib exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)$"
 
 
-def idle_scenario(apic: str, timer: str, ticks: int) -> Scenario:
-    return ib_scenario("bench-irq-idle-%s-%s-%d" % (apic, timer, ticks), 1,
-                       "test=idle apic=%s timer=%s hz=%d ticks=%d" % (apic, timer, IDLE_HZ, ticks), timeout=600)
+IDLE_MODELS = [("corei7_skylake_x", ""), ("ryzen", "-ryzen")]   # VMX with APIC virtualization; SVM
+
+
+def idle_scenario(apic: str, timer: str, ticks: int, model: str = "corei7_skylake_x", sfx: str = "") -> Scenario:
+    return ib_scenario("bench-irq-idle-%s-%s-%d%s" % (apic, timer, ticks, sfx), 1,
+                       "test=idle apic=%s timer=%s hz=%d ticks=%d" % (apic, timer, IDLE_HZ, ticks), timeout=600,
+                       model=model)
 
 
 def exits_of(log: str, name: str) -> Tuple[int, Dict[str, int]]:
@@ -282,9 +286,9 @@ def exits_of(log: str, name: str) -> Tuple[int, Dict[str, int]]:
 def irq_idle_table(logs: Dict[str, str]) -> Table:
     lo, hi = IDLE_TICKS
     rows = []
-    for apic, timer in IDLE_CASES:
-        a = "bench-irq-idle-%s-%s-%d" % (apic, timer, lo)
-        b = "bench-irq-idle-%s-%s-%d" % (apic, timer, hi)
+    for (model, sfx), (apic, timer) in ((m, c) for m in IDLE_MODELS for c in IDLE_CASES):
+        a = "bench-irq-idle-%s-%s-%d%s" % (apic, timer, lo, sfx)
+        b = "bench-irq-idle-%s-%s-%d%s" % (apic, timer, hi, sfx)
         for nm in (a, b):
             _fig(r"ibench: idle-%s-%s ticks=\d+ hz=%d" % (apic, timer, IDLE_HZ), logs[nm], nm)
         ta, ra = exits_of(logs[a], a)
@@ -293,14 +297,15 @@ def irq_idle_table(logs: Dict[str, str]) -> Table:
         reasons = ", ".join("%s %.2f" % (r, (rb.get(r, 0) - ra.get(r, 0)) / float(hi - lo))
                             for r in sorted(set(ra) | set(rb), key=lambda r: -(rb.get(r, 0) - ra.get(r, 0)))
                             if rb.get(r, 0) != ra.get(r, 0))
-        rows.append([apic, timer, "%.2f" % per, reasons, "%.2f" % (tb / float(hi)),
+        rows.append([model.replace("corei7_", ""), apic, timer, "%.2f" % per, reasons, "%.2f" % (tb / float(hi)),
                      "%.0f" % (per * IDLE_HZ)])
-    title = ("Idle guest, %d Hz APIC timer, `sti; hlt` between ticks (ibench test=idle) on Bochs, 1 CPU: exits per "
+    title = ("Idle guest, %d Hz APIC timer, `sti; hlt` between ticks (ibench test=idle) on Bochs, 1 CPU, skylake_x "
+             "(VMX, APIC virtualization) and ryzen (SVM, the local APIC emulated): exits per "
              "tick = (total exits of a %d-tick run - those of a %d-tick run) / %d, from the hypervisor's `exits:` "
              "line (set-up and console exits cancel out); raw: total / ticks of the %d-tick run. deadline: "
              "TSC-deadline mode re-armed in the handler (as Linux does), periodic: the APIC timer's periodic mode"
              % (IDLE_HZ, hi, lo, hi - lo, hi))
-    return title, ["apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
+    return title, ["cpu", "apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
 
 
 # --- Linux: the same kernel and initramfs booted bare in Bochs and as a guest ----------------------------
@@ -479,7 +484,8 @@ BENCHES = [
         ib_scenario("bench-irq-ipi-2cpu" + sfx, 2, "test=ipi n=100 vcpus=2 cpu=0,1", timeout=600, model=model),
         ib_scenario("bench-irq-ipi-1cpu" + sfx, 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600, model=model))],
           irq_ipi_table),
-    Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
+    Bench("irq-idle", [idle_scenario(a, t, n, m, sfx) for m, sfx in IDLE_MODELS for a, t in IDLE_CASES
+                       for n in IDLE_TICKS], irq_idle_table),
     Bench("linux", linux_bench_scenarios(), linux_tables),
     Bench("shell-idle", linux_idle_scenarios(), shell_idle_tables),
 ]
