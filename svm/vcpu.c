@@ -393,6 +393,26 @@ asm(".text\n"
     "mov %r15, 112(%rdi)\n\t"
     "pop %rax\n\t"
     "mov %rax, 40(%rdi)\n\t"
+    /* The return stack buffer holds the guest's entries: overwritten before the first RET, as
+     * vmx/entry.asm does after a VM exit (spec_rsb_rounds rounds of two CALLs whose return
+     * addresses are INT3 speculation traps, then the stack back; AMD, "Software Techniques for
+     * Managing Speculation on AMD Processors", return stack; Linux arch/x86/kvm/svm/vmenter.S,
+     * FILL_RETURN_BUFFER at VM exit). */
+    "movzbl spec_rsb_rounds(%rip), %ecx\n\t"
+    "test %ecx, %ecx\n\t"
+    "jz 3f\n"
+    "1:\n\t"
+    "call 2f\n\t"
+    "int3\n"
+    "2:\n\t"
+    "call 4f\n\t"
+    "int3\n"
+    "4:\n\t"
+    "add $16, %rsp\n\t"             /* drop the two return addresses */
+    "dec %ecx\n\t"
+    "jnz 1b\n\t"
+    "lfence\n"                       /* no speculation past a mispredicted loop end */
+    "3:\n\t"
     "pop %rax\n\t"                   /* the host's VMSAVE area */
     "vmload %rax\n\t"                /* the host's GS base (per-CPU data), TR, ... again */
     "pop %rdi\n\t"
