@@ -33,7 +33,6 @@
 #include "pmm/pmm.h"
 #include "svm/caps.h"
 #include "svm/svm.h"
-#include "svm/vmrun.h"
 #include "vdev/vdev.h"
 #include "vmx/vmx.h"
 
@@ -327,10 +326,6 @@ static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
 			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
 		return false;
 	}
-	/* The back end's first check: one VMRUN of a one-instruction guest on this CPU (CPU 0), its
-	 * #VMEXIT in one informative line. */
-	if (svm_first_vmrun() == -ENOMEM)
-		pr_err("hv: svm: no memory for the first VMRUN\n");
 	return true;
 }
 

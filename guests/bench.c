@@ -1,7 +1,9 @@
 /*
  * bench: the cost of a round trip to the hypervisor, in TSC ticks, for `n=N` samples each (default
  * 200, at most 4096): an empty measurement (rdtsc overhead), CPUID leaf 0x40000000, VMCALL
- * HC_GUEST_INFO, and an I/O-port exit (IN from the UART scratch register 0x3FF). Each sample is the
+ * HC_GUEST_INFO, and an I/O-port exit (IN from the UART scratch register 0x3FF); on an AMD CPU also
+ * VMMCALL HC_GUEST_INFO, AMD's hypercall instruction (VMCALL #UDs there, APM Vol. 3, VMCALL/VMMCALL,
+ * and the hypervisor takes it in its #UD intercept: both are measured). Each sample is the
  * raw difference of two fenced RDTSC reads around one instruction (rt/x86.h); nothing subtracted.
  * Prints min and median per kind. `trace=1`: then one more sample of each kind between two Bochs magic
  * breakpoints (XCHG BX, BX), for tests/trace.py to trace instruction by instruction.
@@ -14,7 +16,7 @@
 
 static uint64_t samples[MAX_SAMPLES];
 
-enum kind { K_NONE, K_CPUID, K_VMCALL, K_PIO };
+enum kind { K_NONE, K_CPUID, K_VMCALL, K_VMMCALL, K_PIO };
 
 static uint64_t sample(enum kind k)
 {
@@ -31,6 +33,13 @@ static uint64_t sample(enum kind k)
 		unsigned long a = HC_GUEST_INFO, b = 0, c = 0, d;
 		t0 = tsc_begin();
 		__asm__ volatile("vmcall" : "+a"(a), "+b"(b), "+c"(c), "=d"(d) : : "memory");
+		t1 = tsc_end();
+		break;
+	}
+	case K_VMMCALL: {
+		unsigned long a = HC_GUEST_INFO, b = 0, c = 0, d;
+		t0 = tsc_begin();
+		__asm__ volatile("vmmcall" : "+a"(a), "+b"(b), "+c"(c), "=d"(d) : : "memory");
 		t1 = tsc_end();
 		break;
 	}
@@ -69,9 +78,19 @@ static void measure(enum kind k, const char *name, uint32_t n, bool with_n)
 	printf("\n");
 }
 
+/* CPUID leaf 0's vendor string is "AuthenticAMD" (EBX, EDX, ECX: "Auth" "enti" "cAMD"). */
+static bool amd_cpu(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	return r[1] == 0x68747541 && r[3] == 0x69746e65 && r[2] == 0x444d4163;
+}
+
 int main(void)
 {
 	uint64_t n = getarg_num("n", 200);
+	bool amd = amd_cpu();
 
 	if (n < 1 || n > MAX_SAMPLES) {
 		printf("bench: n must be 1..%u\n", MAX_SAMPLES);
@@ -79,9 +98,11 @@ int main(void)
 	}
 	measure(K_NONE, "rdtsc-overhead", (uint32_t)n, false);
 	measure(K_CPUID, "cpuid", (uint32_t)n, true);
-	if (hv_present())
+	if (hv_present()) {
 		measure(K_VMCALL, "vmcall", (uint32_t)n, true);
-	else
+		if (amd)
+			measure(K_VMMCALL, "vmmcall", (uint32_t)n, true);
+	} else
 		printf("bench: no hypervisor, skipping vmcall\n");
 	measure(K_PIO, "pio", (uint32_t)n, true);
 	if (getarg_num("trace", 0)) {

@@ -34,6 +34,7 @@
 /* Memory type of a leaf: PWT/PCD (PAT bit 0) select an entry of the host's PAT, which nested
  * translations use (15.25.8 "Combining Memory Types"). At reset PAT entry 0 is WB and entry 3 UC
  * (APM Vol. 2, 7.8.1, Table 7-10). The hypervisor never writes IA32_PAT: these two encodings mean WB
- * and UC only while the firmware leaves entries 0 and 3 at their reset values (not yet checked). */
+ * and UC only while the firmware leaves entries 0 and 3 at their reset values, which the SVM probe
+ * checks on CPU 0 and svm_cpu_on on every CPU (svm/caps.c, svm/vcpu.c): SVM is refused otherwise. */
 #define NPT_MT_WB       0ull                    /* PAT entry 0 */
 #define NPT_MT_UC       (NPT_PWT | NPT_PCD)     /* PAT entry 3 */

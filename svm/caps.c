@@ -45,6 +45,15 @@ bool svm_caps_decide(const struct svm_cpu *cpu, struct svm_caps *caps, const cha
 		*why = "no ASID for guests";
 		return false;
 	}
+	/* Under nested paging the host's PAT gives a nested leaf its memory type, through its PWT/PCD
+	 * bits (APM Vol. 2, 15.25.8; PAT 7.8). npt/npt.h means WB by entry 0 and UC by entry 3, the reset
+	 * values (7.8.1, Table 7-10), which the hypervisor does not write: firmware that changed them
+	 * would have guest RAM mapped uncached, or device memory cached. */
+	if (PAT_ENTRY(cpu->pat, 0) != PAT_TYPE_WB || PAT_ENTRY(cpu->pat, 3) != PAT_TYPE_UC) {
+		*why = "IA32_PAT entry 0 is not WB or entry 3 not UC (nested page tables take their memory types "
+		       "from them, APM Vol. 2, 7.8, 15.25.8)";
+		return false;
+	}
 	return true;
 }
 
@@ -73,6 +82,7 @@ bool svm_probe(const char **why)
 		cpu.a_ebx = r.ebx;
 		cpu.a_edx = r.edx;
 		cpu.vm_cr = rdmsr(MSR_VM_CR);   /* exists where SVM does (15.30.1) */
+		cpu.pat = rdmsr(MSR_IA32_PAT);  /* every CPU with SVM has PAT (CPUID Fn0000_0001_EDX.PAT) */
 	}
 	return svm_caps_decide(&cpu, &svm_caps, why);
 }

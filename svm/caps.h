@@ -21,6 +21,13 @@
 #define VM_CR_LOCK                    (1ull << 3)  /* SVMDIS is read-only (until unlocked with the key) */
 #define VM_CR_SVMDIS                  (1ull << 4)  /* EFER.SVME cannot be set */
 
+/* IA32_PAT (MSR 277h): eight 8-bit entries, entry i in bits 8i+2:8i, a memory type each (APM Vol. 2,
+ * 7.8.1, Table 7-10). The nested page tables' leaves select entry 0 for WB and entry 3 for UC
+ * (npt/npt.h), so those two must hold those types. */
+#define PAT_ENTRY(pat, i)           (((pat) >> (8 * (i))) & 7)
+#define PAT_TYPE_UC                   0
+#define PAT_TYPE_WB                   6
+
 /* What the probe read, as raw as the CPU gave it (so the decision is a pure function: tests/unit). */
 struct svm_cpu {
 	bool amd;                   /* vendor "AuthenticAMD" or "HygonGenuine" */
@@ -28,6 +35,7 @@ struct svm_cpu {
 	uint32_t ext1_ecx;          /* CPUID Fn8000_0001_ECX */
 	uint32_t a_eax, a_ebx, a_edx; /* CPUID Fn8000_000A (when max_ext_leaf reaches it) */
 	uint64_t vm_cr;             /* VM_CR (read only when SVM is reported) */
+	uint64_t pat;               /* IA32_PAT (read only when SVM is reported) */
 };
 
 struct svm_caps {
@@ -43,8 +51,8 @@ extern struct svm_caps svm_caps;
  * Decides from what was read whether our guests can run on SVM: fills *caps (everything zero when
  * CPUID shows no SVM) and returns true, or returns false with *why saying what is missing. Follows
  * APM Vol. 2, 15.4's sequence: CPUID SVM, then VM_CR.SVMDIS (with SVML telling "locked by firmware"
- * from "unlockable with a key"); then what this hypervisor needs: nested paging (no shadow paging yet)
- * and at least one ASID for guests.
+ * from "unlockable with a key"); then what this hypervisor needs: nested paging (no shadow paging yet),
+ * at least one ASID for guests, and IA32_PAT entries 0 and 3 WB and UC, as at reset (npt/npt.h).
  */
 bool svm_caps_decide(const struct svm_cpu *cpu, struct svm_caps *caps, const char **why);
 

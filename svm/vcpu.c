@@ -46,6 +46,10 @@ void svm_cpu_on(void)
 {
 	unsigned c = this_cpu_id();
 
+	/* The PAT entries the nested tables' memory types select (npt/npt.h), as svm_probe checked on
+	 * CPU 0: a CPU whose firmware set them otherwise runs no guests (APM Vol. 2, 7.8, 15.25.8). */
+	if (PAT_ENTRY(rdmsr(MSR_IA32_PAT), 0) != PAT_TYPE_WB || PAT_ENTRY(rdmsr(MSR_IA32_PAT), 3) != PAT_TYPE_UC)
+		goto fail;
 	if (!hsave_pa[c] && !(hsave_pa[c] = pmm_alloc_page()))
 		goto fail;
 	if (!host_vmsave_pa[c] && !(host_vmsave_pa[c] = pmm_alloc_page()))
@@ -336,9 +340,9 @@ void svm_vcpu_load(struct vcpu *v)
  * svm_enter(regs, vmcb_pa, host_vmsave_pa): the world switch, with GIF = 0 (the caller's CLGI) and
  * the host's RFLAGS.IF = 1, which with V_INTR_MASKING lets physical interrupts reach the guest as
  * INTR intercepts (15.21.1, 15.17). VMRUN loads and #VMEXIT saves RAX, RSP, RIP, RFLAGS, CR0/2/3/4,
- * EFER, the segment registers CS/SS/DS/ES, GDTR, IDTR, DR6/7 through the VMCB, and restores the host's
- * from VM_HSAVE_PA (15.5); every other general register stays as the guest had it: loaded from and
- * saved to struct guest_regs here (offsets: vmx/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
+ * EFER, the segment registers CS/SS/DS/ES, GDTR, IDTR, DR6/7 through the VMCB (15.5.1), and #VMEXIT
+ * restores the host's from VM_HSAVE_PA (15.6); every other general register stays as the guest had
+ * it: loaded from and saved to struct guest_regs here (offsets: vmx/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
  * rest (15.5.2): the guest's from its VMCB before VMRUN, back after, then the host's from its area.
  * Until that last VMLOAD the GS base is the guest's: nothing here touches per-CPU data.
  */
@@ -389,6 +393,26 @@ asm(".text\n"
     "mov %r15, 112(%rdi)\n\t"
     "pop %rax\n\t"
     "mov %rax, 40(%rdi)\n\t"
+    /* The return stack buffer holds the guest's entries: overwritten before the first RET, as
+     * vmx/entry.asm does after a VM exit (spec_rsb_rounds rounds of two CALLs whose return
+     * addresses are INT3 speculation traps, then the stack back; AMD, "Software Techniques for
+     * Managing Speculation on AMD Processors", return stack; Linux arch/x86/kvm/svm/vmenter.S,
+     * FILL_RETURN_BUFFER at VM exit). */
+    "movzbl spec_rsb_rounds(%rip), %ecx\n\t"
+    "test %ecx, %ecx\n\t"
+    "jz 3f\n"
+    "1:\n\t"
+    "call 2f\n\t"
+    "int3\n"
+    "2:\n\t"
+    "call 4f\n\t"
+    "int3\n"
+    "4:\n\t"
+    "add $16, %rsp\n\t"             /* drop the two return addresses */
+    "dec %ecx\n\t"
+    "jnz 1b\n\t"
+    "lfence\n"                       /* no speculation past a mispredicted loop end */
+    "3:\n\t"
     "pop %rax\n\t"                   /* the host's VMSAVE area */
     "vmload %rax\n\t"                /* the host's GS base (per-CPU data), TR, ... again */
     "pop %rdi\n\t"

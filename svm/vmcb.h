@@ -117,11 +117,6 @@ struct vmcb_seg {
 };
 _Static_assert(sizeof(struct vmcb_seg) == 16, "APM Vol. 2, Table B-2");
 
-#define VMCB_ATTR_CODE16         0x09b       /* P, S, code execute/read accessed: real-mode CS */
-#define VMCB_ATTR_DATA16         0x093       /* P, S, data read/write accessed */
-#define VMCB_ATTR_LDT            0x082       /* P, LDT */
-#define VMCB_ATTR_TSS16_BUSY     0x083       /* P, 16-bit busy TSS */
-
 struct vmcb_control {
 	uint32_t intercept_cr;       /* 000h: bits 15:0 reads of CR0-15, 31:16 writes */
 	uint32_t intercept_dr;       /* 004h */

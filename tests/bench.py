@@ -45,7 +45,9 @@ class Bench:
 BENCH_LINE = r"bench: (?P<what>[\w.-]+) min=(?P<min>\d+) median=(?P<median>\d+)(?: n=(?P<n>\d+))?"
 
 
-EXIT_MODELS = [("corei7_skylake_x", "bench-exits"), ("tigerlake", "bench-exits-tigerlake")]
+# Intel models run the VMX back end, AMD's ryzen the SVM back end (issue 15): the same guest and exits.
+EXIT_MODELS = [("corei7_skylake_x", "bench-exits"), ("tigerlake", "bench-exits-tigerlake"),
+               ("ryzen", "bench-exits-ryzen")]
 
 
 def exit_figures(log: str, name: str) -> Dict[str, Tuple[int, int, str]]:
@@ -64,15 +66,17 @@ def exit_figures(log: str, name: str) -> Dict[str, Tuple[int, int, str]]:
 def exits_table(logs: Dict[str, str]) -> Table:
     figs = [exit_figures(logs[name], name) for _, name in EXIT_MODELS]
     rows = []
-    for what in figs[0]:
+    whats = list(figs[0]) + [w for f in figs[1:] for w in f if w not in figs[0]]   # vmmcall: AMD only
+    for what in whats:
         row = [what]
         for f in figs:
             mn, md, n = f.get(what, ("-", "-", "-"))
             row += [mn, md]
-        rows.append(row + [figs[0][what][2]])
-    title = ("VM exit round trips on Bochs, 1 CPU, side by side: corei7_skylake_x (no eIBRS: the full RSB fill "
-             "after every exit) and tigerlake (eIBRS: one round of the fill, VERW before entry). TSC ticks = "
-             "emulated instructions, the rdtsc overhead of each run subtracted")
+        rows.append(row + [next(f[what][2] for f in figs if what in f)])
+    title = ("VM exit round trips on Bochs, 1 CPU, side by side: corei7_skylake_x (VMX; no eIBRS: the full RSB "
+             "fill after every exit), tigerlake (VMX; eIBRS: one round of the fill, VERW before entry) and ryzen "
+             "(SVM with nested paging, nRIP save; the guest's VMCALL #UDs and is taken in the #UD intercept, "
+             "VMMCALL is AMD's own). TSC ticks = emulated instructions, the rdtsc overhead of each run subtracted")
     cols = ["exit"]
     for model, _ in EXIT_MODELS:
         short = model.replace("corei7_", "")
@@ -92,10 +96,11 @@ MEM_MODES = [("eager", "2M"), ("lazy", "2M"), ("lazy", "4K"), ("demand", "2M"), 
 MEM_SIZES = [64, 256, 1024]
 
 
-def mem_cell(mode: str, chunk: str, size: int, part: str) -> Scenario:
+def mem_cell(mode: str, chunk: str, size: int, part: str, model: str = "corei7_skylake_x") -> Scenario:
     pct = "" if part == "full" else " percent=10"
-    return Scenario("bench-mem-%s%s-%dm-%s" % (mode, chunk.lower(), size, part), emulator="bochs", cpus=1,
-                    mem=max(256, size + 256), timeout=900, needs_vmx=True,
+    sfx = "" if model == "corei7_skylake_x" else "-" + model
+    return Scenario("bench-mem-%s%s-%dm-%s%s" % (mode, chunk.lower(), size, part, sfx), emulator="bochs", cpus=1,
+                    mem=max(256, size + 256), timeout=900, needs_vmx=True, cpu_model=model,
                     modules=[guest("touchall", "name=t mem=%dM alloc=%s chunk=%s%s" % (size, mode, chunk, pct))],
                     expect=[r"touchall: \d+ pages in \d+ ticks", r"hv: guest t exited code=0", ALL_DONE],
                     forbid=[r"hv: no virtualization"])
@@ -133,6 +138,42 @@ def mem_table(logs: Dict[str, str]) -> Table:
     return title, ["alloc chunk", "guest", "start-up M", "touch all M", "exits", "x eager", "host MiB @10%"], rows
 
 
+# First touch on both back ends: the 64 MiB cells of the table above (touching every page) on
+# corei7_skylake_x (VMX, EPT violations) and ryzen (SVM, nested page faults, #VMEXIT NPF).
+MEM_SVM_MODELS = ["corei7_skylake_x", "ryzen"]
+MEM_SVM_SIZE = 64
+
+
+def mem_svm_scenarios() -> List[Scenario]:
+    return [mem_cell(m, c, MEM_SVM_SIZE, "full", model) for model in MEM_SVM_MODELS for m, c in MEM_MODES]
+
+
+def mem_svm_table(logs: Dict[str, str]) -> Table:
+    rows = []
+    for mode, chunk in MEM_MODES:
+        row = ["%s %s" % (mode, chunk if mode != "eager" else "-")]
+        for model in MEM_SVM_MODELS:
+            sfx = "" if model == "corei7_skylake_x" else "-" + model
+            name = "bench-mem-%s%s-%dm-full%s" % (mode, chunk.lower(), MEM_SVM_SIZE, sfx)
+            eager = "bench-mem-eager2m-%dm-full%s" % (MEM_SVM_SIZE, sfx)
+            start = int(_fig(r"hv: guest t start-up: (\d+) TSC ticks", logs[name], name).group(1))
+            touch = int(_fig(r"touchall: \d+ pages in (\d+) ticks", logs[name], name).group(1))
+            etouch = int(_fig(r"touchall: \d+ pages in (\d+) ticks", logs[eager], eager).group(1))
+            exits = int(_fig(r"hv: guest t memory: touched [\d.]+ MiB of \d+ MiB, (\d+) first-touch exits",
+                             logs[name], name).group(1))
+            row += ["%.2f" % (start / 1e6), "%.2f" % (touch / 1e6), exits,
+                    "%d" % ((touch - etouch) / exits) if exits else "-"]
+        rows.append(row)
+    cols = ["alloc chunk"]
+    for model in MEM_SVM_MODELS:
+        short = model.replace("corei7_", "")
+        cols += [short + " start-up M", "touch all M", "exits", "per exit"]
+    title = ("First touch on both back ends: a %d MiB touchall guest on Bochs corei7_skylake_x (VMX, EPT "
+             "violations) and ryzen (SVM, #VMEXIT NPF), 1 CPU; M = million emulated instructions; per exit: "
+             "(touch all - eager's touch all) / exits, the exit and the chunk's clearing and mapping" % MEM_SVM_SIZE)
+    return title, cols, rows
+
+
 # --- interrupts: the `ibench` guest (virtual local APIC, injection, blocking HLT, two vCPUs) -----------
 # guests/ibench prints `ibench: WHAT min=T median=T n=N` per figure (see the guest's header comment):
 #   test=timer  timer-spin-M / timer-halt-M (TSC deadline D to the handler's first instruction, an RDTSC),
@@ -164,7 +205,7 @@ def ib_get(figs: Dict[str, Tuple[int, int]], what: str, name: str) -> Tuple[int,
 
 
 # The timer and IPI paths on both CPU models, as the exits: (model, scenario name suffix).
-IRQ_MODELS = [("corei7_skylake_x", ""), ("tigerlake", "-tigerlake")]
+IRQ_MODELS = [("corei7_skylake_x", ""), ("tigerlake", "-tigerlake"), ("ryzen", "-ryzen")]
 
 
 def irq_timer_table(logs: Dict[str, str]) -> Table:
@@ -224,9 +265,13 @@ IDLE_HZ = 100
 EXITS_LINE = r"hv: guest ib exits: total (\d+)((?:, [A-Za-z -]+ \d+)*)$"
 
 
-def idle_scenario(apic: str, timer: str, ticks: int) -> Scenario:
-    return ib_scenario("bench-irq-idle-%s-%s-%d" % (apic, timer, ticks), 1,
-                       "test=idle apic=%s timer=%s hz=%d ticks=%d" % (apic, timer, IDLE_HZ, ticks), timeout=600)
+IDLE_MODELS = [("corei7_skylake_x", ""), ("ryzen", "-ryzen")]   # VMX with APIC virtualization; SVM
+
+
+def idle_scenario(apic: str, timer: str, ticks: int, model: str = "corei7_skylake_x", sfx: str = "") -> Scenario:
+    return ib_scenario("bench-irq-idle-%s-%s-%d%s" % (apic, timer, ticks, sfx), 1,
+                       "test=idle apic=%s timer=%s hz=%d ticks=%d" % (apic, timer, IDLE_HZ, ticks), timeout=600,
+                       model=model)
 
 
 def exits_of(log: str, name: str) -> Tuple[int, Dict[str, int]]:
@@ -241,9 +286,9 @@ def exits_of(log: str, name: str) -> Tuple[int, Dict[str, int]]:
 def irq_idle_table(logs: Dict[str, str]) -> Table:
     lo, hi = IDLE_TICKS
     rows = []
-    for apic, timer in IDLE_CASES:
-        a = "bench-irq-idle-%s-%s-%d" % (apic, timer, lo)
-        b = "bench-irq-idle-%s-%s-%d" % (apic, timer, hi)
+    for (model, sfx), (apic, timer) in ((m, c) for m in IDLE_MODELS for c in IDLE_CASES):
+        a = "bench-irq-idle-%s-%s-%d%s" % (apic, timer, lo, sfx)
+        b = "bench-irq-idle-%s-%s-%d%s" % (apic, timer, hi, sfx)
         for nm in (a, b):
             _fig(r"ibench: idle-%s-%s ticks=\d+ hz=%d" % (apic, timer, IDLE_HZ), logs[nm], nm)
         ta, ra = exits_of(logs[a], a)
@@ -252,14 +297,15 @@ def irq_idle_table(logs: Dict[str, str]) -> Table:
         reasons = ", ".join("%s %.2f" % (r, (rb.get(r, 0) - ra.get(r, 0)) / float(hi - lo))
                             for r in sorted(set(ra) | set(rb), key=lambda r: -(rb.get(r, 0) - ra.get(r, 0)))
                             if rb.get(r, 0) != ra.get(r, 0))
-        rows.append([apic, timer, "%.2f" % per, reasons, "%.2f" % (tb / float(hi)),
+        rows.append([model.replace("corei7_", ""), apic, timer, "%.2f" % per, reasons, "%.2f" % (tb / float(hi)),
                      "%.0f" % (per * IDLE_HZ)])
-    title = ("Idle guest, %d Hz APIC timer, `sti; hlt` between ticks (ibench test=idle) on Bochs, 1 CPU: exits per "
+    title = ("Idle guest, %d Hz APIC timer, `sti; hlt` between ticks (ibench test=idle) on Bochs, 1 CPU, skylake_x "
+             "(VMX, APIC virtualization) and ryzen (SVM, the local APIC emulated): exits per "
              "tick = (total exits of a %d-tick run - those of a %d-tick run) / %d, from the hypervisor's `exits:` "
              "line (set-up and console exits cancel out); raw: total / ticks of the %d-tick run. deadline: "
              "TSC-deadline mode re-armed in the handler (as Linux does), periodic: the APIC timer's periodic mode"
              % (IDLE_HZ, hi, lo, hi - lo, hi))
-    return title, ["apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
+    return title, ["cpu", "apic", "timer", "exits/tick", "per tick by reason", "raw total/tick", "exits/s"], rows
 
 
 # --- Linux: the same kernel and initramfs booted bare in Bochs and as a guest ----------------------------
@@ -480,13 +526,15 @@ BENCHES = [
           mem_table),
     Bench("paging", [paging_cell(i, p) for i in range(len(PAGING_GUESTS)) for p in ("ept", "shadow")],
           paging_table),
+    Bench("memory-svm", mem_svm_scenarios(), mem_svm_table),
     Bench("irq-timer", [ib_scenario("bench-irq-timer" + sfx, 1, "test=timer n=200", model=model)
                         for model, sfx in IRQ_MODELS], irq_timer_table),
     Bench("irq-ipi", [sc for model, sfx in IRQ_MODELS for sc in (
         ib_scenario("bench-irq-ipi-2cpu" + sfx, 2, "test=ipi n=100 vcpus=2 cpu=0,1", timeout=600, model=model),
         ib_scenario("bench-irq-ipi-1cpu" + sfx, 1, "test=ipi n=50 vcpus=2 cpu=0,0", timeout=600, model=model))],
           irq_ipi_table),
-    Bench("irq-idle", [idle_scenario(a, t, n) for a, t in IDLE_CASES for n in IDLE_TICKS], irq_idle_table),
+    Bench("irq-idle", [idle_scenario(a, t, n, m, sfx) for m, sfx in IDLE_MODELS for a, t in IDLE_CASES
+                       for n in IDLE_TICKS], irq_idle_table),
     Bench("linux", linux_bench_scenarios(), linux_tables),
     Bench("shell-idle", linux_idle_scenarios(), shell_idle_tables),
 ]

@@ -4,11 +4,12 @@
 A guest marks a region with two Bochs magic breakpoints (XCHG BX, BX; `magic_break: enabled=1`); the
 Bochs debugger traces every instruction between them (`trace on`) into trace.log beside the run's serial
 log. Each traced instruction the hypervisor ran (from the exit stub, vmx_exit_stub, to the VMRESUME that
-returns to the guest) is counted against the function of hypervisor.elf that holds its address (`nm`);
+returns to the guest; on an AMD model, `--model ryzen`, the SVM back end: from the instruction after
+VMRUN in svm_enter to the next VMRUN) is counted against the function of hypervisor.elf that holds its address (`nm`);
 the guest's own instructions are counted apart. In Bochs one instruction is one TSC tick
 (../shared/PLATFORM.md), so the totals are the path lengths `make bench` reports.
 
-    tests/trace.py [exits|timer|ipi|ipi2|ipi2h] [--model corei7_skylake_x|tigerlake]
+    tests/trace.py [exits|timer|ipi|ipi2|ipi2h] [--model corei7_skylake_x|tigerlake|ryzen]
 
 exits: the `bench` guest's CPUID, VMCALL and port I/O (one of each, trace=1);
 timer: the `ibench` guest's TSC-deadline timer in xAPIC mode (test=timer trace=1): from before the WRMSR
@@ -94,7 +95,7 @@ def attribute(region, addrs, names, lo, hi, stub):
                 order.append(fn)
                 counts[fn] = 0
             counts[fn] += 1
-            if text.startswith(("vmresume", "vmlaunch")):
+            if text.startswith(("vmresume", "vmlaunch", "vmrun")):
                 host = False
         else:
             guest_n += 1

@@ -14,7 +14,7 @@
 static struct svm_cpu amd(uint32_t edx, uint32_t nasid)
 {
 	return (struct svm_cpu){ .amd = true, .max_ext_leaf = 0x8000001f, .ext1_ecx = CPUID_80000001_ECX_SVM,
-				 .a_eax = 1, .a_ebx = nasid, .a_edx = edx };
+				 .a_eax = 1, .a_ebx = nasid, .a_edx = edx, .pat = 0x0007040600070406ull };
 }
 
 static const char *line(const struct svm_caps *c)
@@ -59,6 +59,18 @@ static void test_models(void)
 	cpu = amd(NP, 1);
 	CHECK(!svm_caps_decide(&cpu, &c, &why));
 	CHECK(!strcmp(why, "no ASID for guests"));
+
+	/* IA32_PAT: entries 0 and 3 must be WB and UC (npt/npt.h's memory types). Linux's value (entry 1
+	 * WC) passes; entry 0 UC or entry 3 WB is refused. */
+	cpu = amd(NP, 16);
+	cpu.pat = 0x0007010600070106ull;
+	CHECK(svm_caps_decide(&cpu, &c, &why));
+	cpu.pat = 0x0007040600070400ull;
+	CHECK(!svm_caps_decide(&cpu, &c, &why));
+	CHECK(!strncmp(why, "IA32_PAT entry 0 is not WB or entry 3 not UC", 44));
+	cpu.pat = 0x0007040606070406ull;
+	CHECK(!svm_caps_decide(&cpu, &c, &why));
+	CHECK(c.present && c.npt);
 }
 
 static void test_absent(void)
