@@ -41,17 +41,7 @@ static void snap_take(void *arg)
 	s->irq = vlapic_pending_vector(&v->lapic);
 	s->nmi = __atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE);
 	if (!v->ready) {                         /* never ran: the state it will start in */
-		const struct seg_state *segs[VCPU_NSEGS] = { &st->es, &st->cs, &st->ss, &st->ds, &st->fs, &st->gs,
-							     &st->ldtr, &st->tr };
-
-		s->rip = st->rip, s->rsp = st->rsp, s->rflags = st->rflags;
-		s->cr0 = st->cr0, s->cr3 = st->cr3, s->cr4 = st->cr4, s->efer = st->efer;
-		for (unsigned i = 0; i < VCPU_NSEGS; i++)
-			s->seg[i] = vmx_seg_neutral(segs[i]->sel, segs[i]->base, segs[i]->limit, segs[i]->ar);
-		s->gdtr_base = st->gdtr_base, s->gdtr_limit = st->gdtr_limit;
-		s->idtr_base = st->idtr_base, s->idtr_limit = st->idtr_limit;
-		s->rax = st->rax, s->rbx = st->rbx, s->rcx = st->rcx, s->rdx = st->rdx;
-		s->rsi = st->rsi, s->rdi = st->rdi, s->rbp = st->rbp;
+		vcpu_state_snapshot(s, st);
 		s->status = VCPU_SNAP_START;
 		return;
 	}

@@ -884,34 +884,10 @@ static int prepare_entry(struct vcpu *v, bool resuming)
 	return HANDLED;
 }
 
-/* The state after INIT (APM Vol. 2, 14.1.3, Table 14-1; the same as SDM Vol. 3A, 9.1.1, Table 9-1):
- * real mode, CS F000:FFF0 with base FFFF0000, caches off, EDX = the processor signature; a Start-up
- * IPI with vector V then starts the CPU at V000:0000 (SDM Vol. 3A, 9.4.4): `sipi` < 0 for INIT's. The
- * VMX side's init_state (vmx/vcpu.c), until the neutral vCPU layer has one. */
-static void init_state(struct vcpu_state *s, int sipi)
-{
-	struct seg_state data = { 0, 0, 0xffff, AR_DATA16 };
-
-	memset(s, 0, sizeof(*s));
-	s->cr0 = CR0_CD | CR0_NW | CR0_ET;
-	s->rflags = 0x2;
-	s->rdx = cpuid(1, 0).eax;
-	s->cs = (struct seg_state){ 0xf000, 0xffff0000ull, 0xffff, AR_CODE16 };
-	s->rip = 0xfff0;
-	if (sipi >= 0) {
-		s->cs = (struct seg_state){ (uint16_t)(sipi << 8), (uint64_t)sipi << 12, 0xffff, AR_CODE16 };
-		s->rip = 0;
-	}
-	s->ds = s->es = s->fs = s->gs = s->ss = data;
-	s->ldtr = (struct seg_state){ 0, 0, 0xffff, AR_LDT };
-	s->tr = (struct seg_state){ 0, 0, 0xffff, AR_TSS32_BUSY };
-	s->gdtr_limit = s->idtr_limit = 0xffff;
-}
-
 /* A new start for v's VMCB (INIT, SIPI): every field rewritten, its ASID's translations dropped. */
 static void restart(struct vcpu *v, int sipi)
 {
-	init_state(&v->start, sipi);
+	vcpu_state_reset(&v->start, sipi);
 	vmcb_setup(v, &v->start);
 	svm_flush_asid(v);
 }

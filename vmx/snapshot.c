@@ -18,23 +18,6 @@ static void gprs(struct vcpu_snapshot *s, const struct guest_regs *r)
 	s->cr2 = r->cr2;
 }
 
-/* A vCPU that never ran: the state it will start in (what vcpu_create was given). */
-static void from_start(struct vcpu_snapshot *s, const struct vcpu_state *st)
-{
-	const struct seg_state *segs[VCPU_NSEGS] = {
-		[VCPU_ES] = &st->es, [VCPU_CS] = &st->cs, [VCPU_SS] = &st->ss, [VCPU_DS] = &st->ds,
-		[VCPU_FS] = &st->fs, [VCPU_GS] = &st->gs, [VCPU_LDTR] = &st->ldtr, [VCPU_TR] = &st->tr,
-	};
-
-	s->rip = st->rip, s->rsp = st->rsp, s->rflags = st->rflags;
-	s->cr0 = st->cr0, s->cr3 = st->cr3, s->cr4 = st->cr4, s->efer = st->efer;
-	for (unsigned i = 0; i < VCPU_NSEGS; i++)
-		s->seg[i] = vmx_seg_neutral(segs[i]->sel, segs[i]->base, segs[i]->limit, segs[i]->ar);
-	s->gdtr_base = st->gdtr_base, s->gdtr_limit = st->gdtr_limit;
-	s->idtr_base = st->idtr_base, s->idtr_limit = st->idtr_limit;
-	s->rax = st->rax, s->rbx = st->rbx, s->rcx = st->rcx, s->rdx = st->rdx;
-	s->rsi = st->rsi, s->rdi = st->rdi, s->rbp = st->rbp;
-}
 
 /* From the current VMCS. The segment fields sit at fixed distances in the encoding space, ES
  * first, in the sreg order of enum vcpu_seg_reg (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). */
@@ -93,7 +76,7 @@ static void snap_take(void *arg)
 	s->irq = vlapic_pending_vector(&v->lapic);
 	s->nmi = __atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE);
 	if (!v->ready) {
-		from_start(s, &v->start);
+		vcpu_state_snapshot(s, &v->start);
 		s->status = VCPU_SNAP_START;
 		return;
 	}

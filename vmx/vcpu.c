@@ -343,29 +343,6 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	v->xcr0 = 1;
 }
 
-/* The state after INIT (SDM Vol. 3A, 9.1.1, Table 9-1): real mode, CS F000:FFF0 with base FFFF0000,
- * caches off (CD, NW), EDX = the processor signature. A Start-up IPI with vector V then starts the CPU
- * at V000:0000 in real mode (SDM Vol. 3A, 9.4.4): `sipi` < 0 for the INIT state itself. */
-static void init_state(struct vcpu_state *s, int sipi)
-{
-	struct seg_state data = { 0, 0, 0xffff, AR_DATA16 };
-
-	memset(s, 0, sizeof(*s));
-	s->cr0 = CR0_CD | CR0_NW | CR0_ET;
-	s->rflags = 0x2;
-	s->rdx = cpuid(1, 0).eax;
-	s->cs = (struct seg_state){ 0xf000, 0xffff0000ull, 0xffff, AR_CODE16 };
-	s->rip = 0xfff0;
-	if (sipi >= 0) {
-		s->cs = (struct seg_state){ (uint16_t)(sipi << 8), (uint64_t)sipi << 12, 0xffff, AR_CODE16 };
-		s->rip = 0;
-	}
-	s->ds = s->es = s->fs = s->gs = s->ss = data;
-	s->ldtr = (struct seg_state){ 0, 0, 0xffff, AR_LDT };
-	s->tr = (struct seg_state){ 0, 0, 0xffff, AR_TSS32_BUSY };
-	s->gdtr_limit = s->idtr_limit = 0xffff;
-}
-
 /* The secondary controls of v without APIC virtualization: paging=shadow turns off "enable EPT", and
  * with it "unrestricted guest" (which needs it, SDM Vol. 3C, 27.2.1.1) and "enable VPID" (vmx/spt.c:
  * VM entries and exits then flush the guest's linear translations, 29.4.3.3). */
@@ -549,7 +526,7 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 		v->start = *start;
 		v->state = VCPU_RUNNING;
 	} else {
-		init_state(&v->start, -1);
+		vcpu_state_reset(&v->start, -1);
 		v->state = VCPU_WAIT_SIPI;
 	}
 	if (!(v->vmcs = pmm_alloc_page()))
@@ -781,7 +758,7 @@ static void take_init_sipi(struct vcpu *v)
 	int vector;
 
 	if (__atomic_exchange_n(&l->init_pending, false, __ATOMIC_ACQ_REL)) {
-		init_state(&v->start, -1);
+		vcpu_state_reset(&v->start, -1);
 		apply_state(v, &v->start);
 		load_debug_regs(v);             /* v is loaded: its DR0-3/DR6 reset now, not at the next switch */
 		vlapic_reset_on_init(l);
@@ -795,7 +772,7 @@ static void take_init_sipi(struct vcpu *v)
 	}
 	vector = __atomic_exchange_n(&l->sipi_vector, -1, __ATOMIC_ACQ_REL);
 	if (vector >= 0 && v->state == VCPU_WAIT_SIPI) {
-		init_state(&v->start, vector);
+		vcpu_state_reset(&v->start, vector);
 		apply_state(v, &v->start);
 		v->state = VCPU_RUNNING;
 	}

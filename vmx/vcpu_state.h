@@ -27,3 +27,10 @@ struct vcpu_state {
 	uint64_t gdtr_base, idtr_base;
 	uint32_t gdtr_limit, idtr_limit;
 };
+
+/* The state after INIT, or after a Start-up IPI with vector `sipi` (>= 0); vmx/vcpu_state.c. */
+void vcpu_state_reset(struct vcpu_state *s, int sipi);
+
+struct vcpu_snapshot;
+/* A vCPU that never ran, shown in the snapshot's neutral form as the state it will start in. */
+void vcpu_state_snapshot(struct vcpu_snapshot *s, const struct vcpu_state *st);
