@@ -588,12 +588,15 @@ int vmx_exit_dispatch(struct vcpu *v)
 	basic = reason & 0xffff;
 	vectoring = vmcs_read32(IDT_VECTORING_INFO_FIELD);
 
-	if (__builtin_expect(vectoring & INTR_INFO_VALID, 0))
-		save_vectoring(v, vectoring);
-
-	if (__builtin_expect(reason & EXIT_REASON_ENTRY_FAILURE, 0))
-		basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
-	else if (basic <= EXIT_REASON_MAX)
+	/* Both rare flags are bit 31 (SDM Vol. 3C, 25.9.1 and 25.9.3): one test for the two. */
+	_Static_assert(INTR_INFO_VALID == 1u << 31 && EXIT_REASON_ENTRY_FAILURE == 1u << 31, "bit 31 of both");
+	if (__builtin_expect((int32_t)(vectoring | reason) < 0, 0)) {
+		if (vectoring & INTR_INFO_VALID)
+			save_vectoring(v, vectoring);
+		if (reason & EXIT_REASON_ENTRY_FAILURE)
+			basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
+	}
+	if (basic <= EXIT_REASON_MAX)
 		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 
 	/* CPUID is tested first, before the switch's binary search (where it took 10 instructions): the
