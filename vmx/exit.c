@@ -101,8 +101,9 @@ static inline __attribute__((always_inline)) int exit_cpuid(struct vcpu *v)
 
 /* --- VMCALL: the hypercall ABI of include/tessera/hypercall.h ------------------------------------ */
 
-/* Inline in the dispatcher, the call itself too (hypercall_inline): the caller's description is
- * built and the registers written back only as far as the call made reads and changes them. */
+/* Inline in the dispatcher, the call itself too (hypercall_inline), on the registers where the exit
+ * stub saved them (guest_regs.hc): the caller's description is built only for the calls that read
+ * it, and only the registers a call changes are written. */
 static inline __attribute__((always_inline)) int handle_vmcall(struct vcpu *v)
 {
 	skip_instruction();
@@ -112,14 +113,9 @@ static inline __attribute__((always_inline)) int handle_vmcall(struct vcpu *v)
 	}
 	{
 		struct hc_caller c = { v->vm->id, v->vm->mem.size, v->cpu, &v->vm->uart };
-		struct hc_regs r = { v->regs.rax, v->regs.rbx, v->regs.rcx, v->regs.rdx };
-		enum hc_result res = hypercall_inline(&c, &r);
+		enum hc_result res = hypercall_inline(&c, &v->regs.hc);
 
-		v->regs.rax = r.rax;
-		v->regs.rbx = r.rbx;
-		v->regs.rcx = r.rcx;
-		v->regs.rdx = r.rdx;
-		return res == HC_DO_EXIT ? vm_end(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
+		return res == HC_DO_EXIT ? vm_end(v, (int)v->regs.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
 	}
 }
 

@@ -8,6 +8,7 @@
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
 #include "vdev/fw_cfg.h"
+#include "vdev/hypercall.h"
 #include "vdev/lapic.h"
 #include "vdev/pc.h"
 #include "vdev/reset.h"
@@ -25,7 +26,11 @@
 /* The guest registers the VMCS does not hold, saved and restored by vmx/entry.asm. The order is
  * the asm's: offsets are pinned by the _Static_asserts in vcpu.c (and G_* in entry.asm). */
 struct guest_regs {
-	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+	union {
+		struct { uint64_t rax, rbx, rcx, rdx; };
+		struct hc_regs hc;   /* the same four, as a hypercall reads and writes them (vmx/exit.c) */
+	};
+	uint64_t rsi, rdi, rbp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	uint64_t cr2;
 };
