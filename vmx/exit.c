@@ -604,6 +604,11 @@ int vmx_exit_dispatch(struct vcpu *v)
 		quick = true;
 		goto handled;
 	}
+	if (basic == EXIT_VMCALL) {      /* the same for the hypercalls (16 in the search) */
+		r = handle_vmcall(v);
+		quick = true;
+		goto handled;
+	}
 	asm("" : "+r"(basic));
 	switch (basic) {
 	case EXIT_CPUID:              r = vmx_retire(exit_cpuid(v)); quick = true; break;
