@@ -16,6 +16,7 @@
 struct vcpu_cpuid_entry {
 	uint32_t leaf, sub;          /* EAX and ECX as the guest gave them */
 	uint32_t eax, ebx, ecx, edx;
+	uint64_t pad;                /* 32 bytes: the slot's address is a shift */
 };
 
 struct vcpu_cpuid_cache {
@@ -33,7 +34,7 @@ static inline unsigned vcpu_cpuid_slot(uint32_t leaf)
 static inline void vcpu_cpuid_cache_init(struct vcpu_cpuid_cache *c)
 {
 	for (unsigned i = 0; i < VCPU_CPUID_SLOTS; i++)
-		c->e[i] = (struct vcpu_cpuid_entry){ i ^ 1, 0, 0, 0, 0, 0 };
+		c->e[i] = (struct vcpu_cpuid_entry){ i ^ 1, 0, 0, 0, 0, 0, 0 };
 }
 
 /* The answer to CPUID (`leaf`, `sub`) when it is kept, else NULL. */
@@ -55,5 +56,5 @@ static inline bool vcpu_cpuid_keepable(uint32_t data_leaf)
 static inline void vcpu_cpuid_keep(struct vcpu_cpuid_cache *c, uint32_t leaf, uint32_t sub, uint32_t eax,
 				   uint32_t ebx, uint32_t ecx, uint32_t edx)
 {
-	c->e[vcpu_cpuid_slot(leaf)] = (struct vcpu_cpuid_entry){ leaf, sub, eax, ebx, ecx, edx };
+	c->e[vcpu_cpuid_slot(leaf)] = (struct vcpu_cpuid_entry){ leaf, sub, eax, ebx, ecx, edx, 0 };
 }

@@ -68,6 +68,7 @@ static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t in
 	v->event = (struct vcpu_event){ true, info & ~(1u << 12),  /* bit 12 is undefined here */
 		info & INTR_INFO_DELIVER_CODE ? vmcs_read32(IDT_VECTORING_ERROR_CODE) : 0,
 		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);     /* the entry goes the long way (vcpu/work.h) */
 }
 
 /* An I/O exit's host time (a UART line keeps the host busy 87 us a character) counts against the
@@ -171,6 +172,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
 		v->event = (struct vcpu_event){ true, INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | VEC_DB, 0,
 			vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 		return HANDLED;
 	}
 	asm volatile("mov %%dr6, %0" : "=r"(dr6));
@@ -592,25 +594,26 @@ int vmx_exit_dispatch(struct vcpu *v)
 		if (reason & EXIT_REASON_ENTRY_FAILURE)
 			basic = EXIT_REASON_MAX + 1;     /* not counted, handled below */
 	}
-	if (basic <= EXIT_REASON_MAX)
-		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
-
 	/* CPUID is tested first, before the switch's binary search (where it took 10 instructions): the
-	 * most frequent exit of a booting Linux. The empty asm hides from the compiler that `basic` is
+	 * most frequent exit of a booting Linux, and counted with its kind known. The empty asm hides from the compiler that `basic` is
 	 * not CPUID in the switch: with that case gone it shapes the search otherwise, and the
 	 * preemption timer's exit took 12 instructions more, I/O's 12 more with __builtin_expect. */
 	if (basic == EXIT_CPUID) {
+		vcpu_exit_count(&v->exits, VCPU_EXIT_CPUID);
 		r = vmx_retire(exit_cpuid(v));
 		quick = true;
 		goto handled;
 	}
 	if (basic == EXIT_VMCALL) {      /* the same for the hypercalls (16 in the search) */
+		vcpu_exit_count(&v->exits, VCPU_EXIT_VMCALL);
 		r = handle_vmcall(v);
 		quick = true;
 		goto handled;
 	}
+	if (__builtin_expect(basic <= EXIT_REASON_MAX, 1))
+		vcpu_exit_count(&v->exits, vmx_exit_kinds[basic]);
 	asm("" : "+r"(basic));
-	switch (basic) {
+	switch (basic) {                 /* (its CPUID and VMCALL cases are for the search's shape only) */
 	case EXIT_CPUID:              r = vmx_retire(exit_cpuid(v)); quick = true; break;
 	case EXIT_VMCALL:             r = handle_vmcall(v); quick = true; break;
 	case EXIT_IO_INSTRUCTION:     r = handle_io(v); quick = true; break;
@@ -689,7 +692,7 @@ handled:
 		uint64_t now = rdtsc();
 
 		if (quick && vcpu_work_none(vcpu_work_peek(&v->work), __atomic_load_n(&v->lapic.dirty, __ATOMIC_RELAXED),
-					    v->event.valid, now, v->entry_due)) {
+					    now, v->entry_due)) {
 			entry_spec(v);
 			return 0;
 		}
