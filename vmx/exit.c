@@ -129,7 +129,9 @@ static inline __attribute__((always_inline)) int handle_io(struct vcpu *v)
 	unsigned size = (q & 7) + 1;
 	bool in = q & (1 << 3), string = q & (1 << 4);
 	uint16_t port = q >> 16;
-	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+	/* The operand's bits by size - 1 (0, 1, 3: the only sizes, Table 28-5). */
+	static const uint32_t masks[8] = { 0xff, 0xffff, 0, 0xffffffffu, 0, 0, 0, 0 };
+	uint32_t mask = masks[q & 7];
 	struct vdev_access a = { port, size, !in, v->regs.rax & mask, v->index };
 	uint32_t val;
 	enum vdev_result r;
@@ -137,13 +139,15 @@ static inline __attribute__((always_inline)) int handle_io(struct vcpu *v)
 	if (string)
 		return vmx_exit_string_io(v, q);
 	skip_instruction();
-	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
-		return vm_end(v, (int)a.value);
-	if (r == VDEV_GUEST_RESET)
-		return vm_stop(v, "%s", v->vm->bus.why);
-	if (r == VDEV_BAD_ACCESS)
-		return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why,
-			    vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	if (__builtin_expect((r = vdev_pio(&v->vm->bus, &a)) != VDEV_DONE, 0)) {
+		if (r == VDEV_GUEST_EXIT)
+			return vm_end(v, (int)a.value);
+		if (r == VDEV_GUEST_RESET)
+			return vm_stop(v, "%s", v->vm->bus.why);
+		if (r == VDEV_BAD_ACCESS)
+			return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port,
+				    v->vm->bus.why, vmcs_read(GUEST_RIP) - vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	}
 	val = a.value;
 	if (in)                        /* a 32-bit IN zero-extends into RAX, as any 32-bit write does */
 		v->regs.rax = size == 4 ? val : (v->regs.rax & ~(uint64_t)mask) | (val & mask);
