@@ -23,8 +23,9 @@
 #include "vmx/skip.h"
 #include "vmx/vmcs.h"
 
-/* The handlers are kept out of line: the dispatcher then stays a short path for the frequent exits
- * (CPUID, I/O, VMCALL), which is what `make bench` measures. */
+/* The frequent exits that emulate an instruction (CPUID's kept answers, VMCALL, IN/OUT) are handled
+ * inline in the dispatcher, what `make bench` measures; the others are kept out of line, so that they
+ * do not weigh on that path. */
 
 /* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
 static bool claim_end(struct vm *vm, enum vcpu_action why)
