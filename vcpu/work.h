@@ -20,11 +20,13 @@
  *   VCPU_WORK_APICV    another vCPU turned the guest's APIC virtualization off (vcpu_apicv_inhibit).
  *   VCPU_WORK_ENTRY    the owner itself: a window exit (the event it waited for can go now), the
  *                      preemption timer, an I/O exit that charges its time to a short slice, an
- *                      event still pending that no window exit will announce.
+ *                      event still pending that no window exit will announce, an exception a handler
+ *                      raised or an event an exit interrupted (struct vcpu_event: vmx/skip.h,
+ *                      vmx/exit.c), which the next entry delivers.
  *
  * What the word does not carry, because the entry path reads it where it lives, on the owner's CPU:
  * the local APIC's own changes (vlapic dirty word: a register written, a vector set by the APIC
- * timer or a self IPI), an exception a handler raised (vcpu event), and time: the preemption timer
+ * timer or a self IPI), and time: the preemption timer
  * is armed for the earliest of the slice's end and the timer deadlines, and one TSC read against that
  * cached deadline says whether any of them is due.
  *
@@ -76,10 +78,10 @@ static inline uint32_t vcpu_work_take_bits(uint32_t *w, uint32_t bits)
 	return __atomic_fetch_and(w, ~bits, __ATOMIC_ACQ_REL) & bits;
 }
 
-/* The entry path's one question: can this entry go straight to the guest? Yes if no bit is set, the
- * local APIC changed nothing (`apic_dirty`), no exception waits (`event`), and the earliest deadline
- * the preemption timer is armed for (`due`, 0 = not armed) has not come (`now`). */
-static inline bool vcpu_work_none(uint32_t work, uint32_t apic_dirty, bool event, uint64_t now, uint64_t due)
+/* The entry path's one question: can this entry go straight to the guest? Yes if no bit is set (an
+ * exception to deliver sets VCPU_WORK_ENTRY), the local APIC changed nothing (`apic_dirty`), and the
+ * earliest deadline the preemption timer is armed for (`due`, 0 = not armed) has not come (`now`). */
+static inline bool vcpu_work_none(uint32_t work, uint32_t apic_dirty, uint64_t now, uint64_t due)
 {
-	return !(work | apic_dirty | (uint32_t)event) && now < due;
+	return !(work | apic_dirty) && now < due;
 }

@@ -255,15 +255,23 @@ static uint8_t read_reg(struct vuart *u, unsigned reg)
 	bool dlab = u->lcr & LCR_DLAB;
 	uint8_t v;
 
+	/* The reads that change what interrupts (RBR, IIR, LSR) update the line; the others change
+	 * nothing. */
 	switch (reg) {
 	case THR:
-		return dlab ? u->dll : read_rbr(u);
+		if (dlab)
+			return u->dll;
+		v = read_rbr(u);
+		update_irq(u);
+		return v;
 	case IER:
 		return dlab ? u->dlm : u->ier;
 	case IIR:
 		v = pending(u);
-		if (v == IIR_THRE)
+		if (v == IIR_THRE) {
 			u->thre_pending = false; /* reading IIR acknowledges a THR-empty interrupt */
+			update_irq(u);
+		}
 		return v | (u->fcr & FCR_ENABLE ? IIR_FIFOS : 0);
 	case LCR:
 		return u->lcr;
@@ -272,6 +280,7 @@ static uint8_t read_reg(struct vuart *u, unsigned reg)
 	case LSR:
 		v = LSR_THRE | LSR_TEMT | (u->fifo_count ? LSR_DR : 0) | u->lsr_errors;
 		u->lsr_errors = 0;              /* error bits clear when LSR is read */
+		update_irq(u);
 		return v;
 	case MSR:
 		if (u->mcr & MCR_LOOP)          /* CTS=RTS, DSR=DTR, RI=OUT1, DCD=OUT2 */
@@ -337,11 +346,10 @@ static enum vdev_result vuart_access(void *dev, struct vdev_access *a)
 		return VDEV_DONE;
 	}
 	if (!a->write) {                        /* vdev_pio holds the bus lock */
-		a->value = read_reg(u, reg);
-		send = false;
-	} else {
-		send = write_reg(u, reg, (uint8_t)a->value);
+		a->value = read_reg(u, reg);   /* (which updates the line when the read changed it) */
+		return VDEV_DONE;
 	}
+	send = write_reg(u, reg, (uint8_t)a->value);
 	update_irq(u);
 	if (send)
 		vuart_putc(u, (uint8_t)a->value);

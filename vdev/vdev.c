@@ -74,7 +74,8 @@ int vdev_add_mmio(struct vdev_bus *bus, uint64_t base, uint64_t len, vdev_handle
 	return add(bus->mmio, &bus->nmmio, base, len, handler, dev, name);
 }
 
-static const struct vdev_region *find(const struct vdev_region *r, unsigned n, const struct vdev_access *a)
+static inline __attribute__((always_inline)) const struct vdev_region *find(const struct vdev_region *r, unsigned n,
+									      const struct vdev_access *a)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (a->addr >= r[i].base && a->addr + a->size <= r[i].base + r[i].len)
@@ -91,7 +92,8 @@ void vdev_bus_on_timers_moved(struct vdev_bus *bus, void (*fn)(void *arg), void 
 /* One access to a device, under the bus lock; its timer may have moved (vdev_timer_set told the
  * keeper, vCPU 0, which looks at its next exit); an access by another vCPU that brought a deadline
  * forward tells it now. */
-static enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r, struct vdev_access *a)
+static inline __attribute__((always_inline)) enum vdev_result call(struct vdev_bus *bus, const struct vdev_region *r,
+								     struct vdev_access *a)
 {
 	enum vdev_result res;
 	bool sooner = false;

@@ -21,14 +21,17 @@ static void settle_host_cfg(void)
 	host_cfg.host_max_basic = cpuid(0, 0).eax;   /* last: non-zero says the rest is settled */
 }
 
+/* The exit paths look in v->cpuid first (vcpu_cpuid_lookup); what is answered here is kept there
+ * when it stays the same for the vCPU's life (vcpu_cpuid_keepable). */
 int vcpu_handle_cpuid(struct vcpu *v)
 {
 	struct cpuid_regs host = { 0, 0, 0, 0 }, r;
-	uint32_t leaf = v->regs.rax, sub = v->regs.rcx;
+	uint32_t leaf = v->regs.rax, sub = v->regs.rcx, data_leaf;
 	struct cpuid_cfg c;
 
 	if (leaf - HV_CPUID_BASE <= HV_CPUID_TIMING - HV_CPUID_BASE) {
-		r = cpuid_hv_leaf(tsc_khz, leaf);   /* first and inline: `make bench` times this path */
+		r = cpuid_hv_leaf(tsc_khz, leaf);
+		data_leaf = leaf;
 		goto done;
 	}
 	if (!host_cfg.host_max_basic)
@@ -38,11 +41,13 @@ int vcpu_handle_cpuid(struct vcpu *v)
 	c.nvcpus = v->vm->nvcpus;
 	c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
 	c.cr4 = vcpu_get_cr4(v);
-	leaf = cpuid_guest_leaf(&c, leaf);
-	if (cpuid_needs_host(&c, leaf))
-		host = cpuid(leaf, sub);
-	r = cpuid_guest(&c, leaf, sub, host);
+	data_leaf = cpuid_guest_leaf(&c, leaf);
+	if (cpuid_needs_host(&c, data_leaf))
+		host = cpuid(data_leaf, sub);
+	r = cpuid_guest(&c, data_leaf, sub, host);
 done:
+	if (vcpu_cpuid_keepable(data_leaf))
+		vcpu_cpuid_keep(&v->cpuid, leaf, sub, r.eax, r.ebx, r.ecx, r.edx);
 	v->regs.rax = r.eax;
 	v->regs.rbx = r.ebx;
 	v->regs.rcx = r.ecx;

@@ -65,4 +65,5 @@ static inline __attribute__((always_inline)) void vmx_inject_exception(struct vc
 	v->event = (struct vcpu_event){ true,
 		INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector,
 		code, 0 };
+	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);     /* the entry goes the long way (vcpu/work.h) */
 }

@@ -521,7 +521,8 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	v->index = index;
 	v->cpu = cpu;
 	v->xcr0 = 1;                                       /* x87 only, the reset value */
-	v->spec_swap = spec_ctrl_in_guest(0) != spec.host_spec_ctrl;
+	v->spec_entry = vcpu_spec_entry(0);
+	vcpu_cpuid_cache_init(&v->cpuid);
 	if (start) {
 		v->start = *start;
 		v->state = VCPU_RUNNING;

@@ -4,15 +4,18 @@
 #include <stdint.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/percpu.h"
+#include "arch/x86/spec.h"
 #include "arch/x86/spinlock.h"
 #include "gmem/gmem.h"
 #include "shadow/shadow.h"
 #include "vdev/fw_cfg.h"
+#include "vdev/hypercall.h"
 #include "vdev/lapic.h"
 #include "vdev/pc.h"
 #include "vdev/reset.h"
 #include "vdev/uart.h"
 #include "vdev/vdev.h"
+#include "vcpu/cpuid_cache.h"
 #include "vcpu/exit_kind.h"
 #include "vcpu/snapshot.h"
 #include "vcpu/work.h"
@@ -24,7 +27,11 @@
 /* The guest registers the VMCS does not hold, saved and restored by vmx/entry.asm. The order is
  * the asm's: offsets are pinned by the _Static_asserts in vcpu.c (and G_* in entry.asm). */
 struct guest_regs {
-	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp;
+	union {
+		struct { uint64_t rax, rbx, rcx, rdx; };
+		struct hc_regs hc;   /* the same four, as a hypercall reads and writes them (vmx/exit.c) */
+	};
+	uint64_t rsi, rdi, rbp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	uint64_t cr2;
 };
@@ -51,6 +58,10 @@ struct vm;
 
 /* How a guest's memory is virtualized (paging= on its module line). */
 enum vm_paging { VM_PAGING_EPT, VM_PAGING_SHADOW };
+/* struct vcpu.spec_entry */
+#define VCPU_SPEC_SWAP 1u            /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched
+					at every entry and exit */
+#define VCPU_SPEC_L1D  2u            /* the L1D is flushed before every entry (SPEC_L1D_FLUSH) */
 
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
@@ -81,9 +92,9 @@ struct vcpu {
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t spec_ctrl;          /* its IA32_SPEC_CTRL as it wrote it (vmx/msr.c; loaded: vcpu_spec_ctrl) */
-	bool spec_swap;              /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched at
-				        every entry and exit. Computed after each WRMSR exit, the only place
-				        spec_ctrl changes (vmx/exit.c, vmx_exit_dispatch), and at creation */
+	uint8_t spec_entry;          /* VCPU_SPEC_*: what entries and exits write besides the VMCS. Computed
+				        after each WRMSR exit, the only place spec_ctrl changes (vmx/exit.c,
+				        vmx_exit_dispatch), and at creation: one byte the exit path tests */
 	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
@@ -95,7 +106,15 @@ struct vcpu {
 	struct shadow sh;
 	uint64_t gcr3, gefer;
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
+	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
 };
+
+/* struct vcpu.spec_entry for a guest whose IA32_SPEC_CTRL is `spec_ctrl`. */
+static inline uint8_t vcpu_spec_entry(uint64_t spec_ctrl)
+{
+	return (spec_ctrl_in_guest(spec_ctrl) != spec.host_spec_ctrl ? VCPU_SPEC_SWAP : 0) |
+	       (spec.on & SPEC_L1D_FLUSH ? VCPU_SPEC_L1D : 0);
+}
 
 /* Per guest: what its vCPUs share. The core fills the configuration part from the module line. */
 struct vm {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "tessera/hypercall.h"
+#include "vcpu/cpuid_cache.h"
 #include "vmx/cpuid_policy.h"
 #include "tests/unit/unit.h"
 
@@ -349,6 +350,54 @@ static void test_spec_bits(void)
 	CHECK_EQ(r.edx & 0xfc000000u, 0);
 }
 
+/* vcpu/cpuid_cache.h: what the policy answers differently when CR4 or IA32_APIC_BASE.EN change
+ * (the vCPU state a guest changes) is never kept; the cache keeps and finds by EAX and ECX, and an
+ * empty cache finds nothing. */
+static void test_cache(void)
+{
+	struct cpuid_cfg a = cfg_ones(), b = cfg_ones();
+	struct vcpu_cpuid_cache cache;
+	const struct vcpu_cpuid_entry *e;
+
+	a.cr4 = 0;
+	a.apic_enabled = false;
+	b.cr4 = ~0ull;
+	b.apic_enabled = true;
+	for (unsigned i = 0; i < NLEAVES; i++)
+		for (uint32_t sub = 0; sub <= 70; sub++) {
+			struct cpuid_regs x = ask(&a, leaves[i], sub, ONES), y = ask(&b, leaves[i], sub, ONES);
+
+			if (x.eax != y.eax || x.ebx != y.ebx || x.ecx != y.ecx || x.edx != y.edx)
+				CHECK(!vcpu_cpuid_keepable(cpuid_guest_leaf(&a, leaves[i])));
+		}
+	CHECK(!vcpu_cpuid_keepable(0xd));                   /* EBX: the size for the XCR0 loaded */
+	CHECK(vcpu_cpuid_keepable(0) && vcpu_cpuid_keepable(HV_CPUID_BASE) && vcpu_cpuid_keepable(0xb));
+
+	vcpu_cpuid_cache_init(&cache);
+	for (unsigned i = 0; i < NLEAVES; i++)
+		for (uint32_t sub = 0; sub <= 2; sub++)
+			CHECK(vcpu_cpuid_lookup(&cache, leaves[i], sub) == NULL);
+	for (uint32_t l = 0; l < 64; l++)
+		CHECK(vcpu_cpuid_lookup(&cache, l, 0) == NULL);
+
+	vcpu_cpuid_keep(&cache, HV_CPUID_BASE, 0, 1, 2, 3, 4);
+	vcpu_cpuid_keep(&cache, 0x80000008, 0, 5, 6, 7, 8);
+	e = vcpu_cpuid_lookup(&cache, HV_CPUID_BASE, 0);
+	CHECK(e && e->eax == 1 && e->ebx == 2 && e->ecx == 3 && e->edx == 4);
+	CHECK(vcpu_cpuid_lookup(&cache, HV_CPUID_BASE, 1) == NULL);   /* another subleaf */
+	e = vcpu_cpuid_lookup(&cache, 0x80000008, 0);
+	CHECK(e && e->eax == 5 && e->edx == 8);
+	CHECK(vcpu_cpuid_slot(0) != vcpu_cpuid_slot(HV_CPUID_BASE) && vcpu_cpuid_slot(0) != vcpu_cpuid_slot(0x80000000));
+	/* A leaf of the same slot replaces the one there. */
+	for (uint32_t l = 0; l < 0x100; l++)
+		if (l != HV_CPUID_BASE && vcpu_cpuid_slot(l) == vcpu_cpuid_slot(HV_CPUID_BASE)) {
+			vcpu_cpuid_keep(&cache, l, 0, 9, 9, 9, 9);
+			CHECK(vcpu_cpuid_lookup(&cache, HV_CPUID_BASE, 0) == NULL);
+			CHECK(vcpu_cpuid_lookup(&cache, l, 0) != NULL);
+			break;
+		}
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -358,5 +407,6 @@ int main(int argc, char **argv)
 	RUN(test_config);
 	RUN(test_ranges);
 	RUN(test_spec_bits);
+	RUN(test_cache);
 	return unit_report(argv[0]);
 }

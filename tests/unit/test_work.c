@@ -34,13 +34,13 @@ static void test_bits(void)
 /* The entry path's question: straight to the guest only with nothing anywhere and no deadline due. */
 static void test_none(void)
 {
-	CHECK(vcpu_work_none(0, 0, false, 100, 101));
-	CHECK(!vcpu_work_none(0, 0, false, 101, 101));        /* the deadline is due */
-	CHECK(!vcpu_work_none(0, 0, false, 100, 0));          /* not armed: look */
-	CHECK(!vcpu_work_none(VCPU_WORK_IRQ, 0, false, 100, 101));
-	CHECK(!vcpu_work_none(0, VLAPIC_DIRTY_REGS, false, 100, 101));
-	CHECK(!vcpu_work_none(0, 0, true, 100, 101));         /* an exception to deliver */
-	CHECK(vcpu_work_none(0, 0, false, 0, ~0ull));
+	CHECK(vcpu_work_none(0, 0, 100, 101));
+	CHECK(!vcpu_work_none(0, 0, 101, 101));        /* the deadline is due */
+	CHECK(!vcpu_work_none(0, 0, 100, 0));          /* not armed: look */
+	CHECK(!vcpu_work_none(VCPU_WORK_IRQ, 0, 100, 101));
+	CHECK(!vcpu_work_none(0, VLAPIC_DIRTY_REGS, 100, 101));
+	CHECK(!vcpu_work_none(VCPU_WORK_ENTRY, 0, 100, 101));   /* an exception to deliver */
+	CHECK(vcpu_work_none(0, 0, 0, ~0ull));
 }
 
 /* --- device timers: the keeper is told of a new deadline, and only of that -------------------------- */
