@@ -541,12 +541,24 @@ SCENARIOS += [
                forbid=[NO_VIRT], check=memory_returned)
       for name, emu, cpu in (("svm-memcheck-qemu", "qemu", {"qemu_cpu": "EPYC"}),
                              ("svm-memcheck-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
-    # CPU models whose VMX cannot run our guests: said clearly, then a console-only system.
-    Scenario("vmx-none-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
-             timeout=BOCHS_TIMEOUT,
-             modules=[guest("hello", "name=hello mem=16M")],
-             expect=[r"^\[cpu0\] hv: no virtualization: VMX: no VMX-preemption timer .*; SVM: not an AMD CPU$", READY, r"hv: powering off"],
-             ordered=True, end=r"hv: powering off"),
+    # Penryn has neither EPT (so no unrestricted guest) nor VPID nor the VMX-preemption timer: every
+    # guest runs on shadow paging, paging=ept is refused with the reason, and slices end by the host's
+    # local APIC timer (external-interrupt exiting): spin (with IF = 1, see guests/spin.c) shares CPU 0
+    # with hello and memcheck, which end before it does, and its exits count the slices' timer as
+    # 'preemption'.
+    bochs_vmx("vmx-shadow-penryn", cpus=1, mem=128, cpu_model="core2_penryn_t9600", timeout=400,
+              modules=[guest("spin", "name=spin mem=4M loops=20000000 sti=1"),
+                       guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M"),
+                       guest("hello", "name=ept mem=16M paging=ept")],
+              expect=[r"^\[cpu0\] hv: vmx: no EPT, VPID off, preemption timer none \(slices by the local APIC "
+                      r"timer\), no unrestricted guest: paging=shadow for every guest, ",
+                      r"^\[cpu\d+\] hv: guest hello started: .*, shadow$", r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                      NOT_STARTED("ept", r"paging=ept: the CPU has no EPT"),
+                      GUEST_SAYS("spin", "spin: start"), READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
+                     [GUEST_SAYS("spin", "spin: done"), GUEST_EXITED("spin", 0),
+                      r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
+              check=checks(memory_returned, lambda log: None if log.find("[spin] spin: done") > log.find(
+                  "hv: guest hello exited code=0") > 0 else "hello did not end before spin: no slices")),
     # Lynnfield has EPT but no unrestricted guest: every guest runs on shadow paging (vmx/spt.c) without
     # being asked, and paging=ept is refused with the reason.
     bochs_vmx("vmx-shadow-lynnfield", cpus=1, mem=128, cpu_model="corei5_lynnfield_750", timeout=300,

@@ -55,6 +55,11 @@ struct vmx_caps {
 					   * off); without it every guest runs with paging=shadow */
 	bool spt;                         /* paging=shadow possible: CR3-load/store and INVLPG exiting can
 					   * be 1, and the CPU has XD for EFER.NXE (vmx/spt.c) */
+	bool efer_ctls;                   /* "load IA32_EFER" on entry and exit, "save" on exit; without them
+					   * (penryn) the MSR-load lists switch EFER (vmx/vcpu.c) */
+	bool ept;                         /* EPT offered: without it (Bochs's penryn) paging=shadow only */
+	bool ptimer;                      /* the VMX-preemption timer ends slices; without it (penryn) the
+					   * host's local APIC timer and external-interrupt exiting do */
 };
 
 extern struct vmx_caps vmx_caps;
