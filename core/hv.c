@@ -354,8 +354,8 @@ static void vmx_line(void)
 		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
 	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
 		"APIC virtualization %s, x2APIC virtualization %s\n",
-		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "",
-		vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
+		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
+		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
 		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
 		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
 		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");

@@ -1415,6 +1415,14 @@ SCENARIOS += [
               modules=[guest("echo", "name=echo mem=16M paging=shadow")],
               expect=[GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
+    # The same session on Bochs's penryn (no EPT, no preemption timer): the console's interrupt and the
+    # host's APIC timer bring CPU 0 back from the guests, spin (IF = 1) computing beside echo.
+    Scenario("vmx-shadow-console-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+             timeout=600, session=lambda c: shadow_session(c),
+             modules=[guest("echo", "name=echo mem=16M"), guest("spin", "name=spin mem=4M loops=20000000 sti=1")],
+             expect=[GUEST_STOPPED("echo", "by the monitor"), GUEST_EXITED("spin", 0),
+                     r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
+             forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
     # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
     # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
     exception_loop("exception-loop-ac", "acloop", "exc"),

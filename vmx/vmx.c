@@ -176,7 +176,10 @@ bool vmx_probe(const char **why)
 			return false;
 		}
 	}
-	c->ept_page_sizes = !c->ept ? 0 : EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
+	/* Without EPT the tables in EPT format are walked by software only (gmem_lookup, for shadow
+	 * paging): 2 MiB blocks as on lynnfield, for 2 MiB chunks. */
+	c->ept_page_sizes = !c->ept ? EPT_PAGE_4K | EPT_PAGE_2M :
+			    EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
 			    (c->ept_vpid & EPT_CAP_1G ? EPT_PAGE_1G : 0);
 	c->ept_ad = c->ept && (c->ept_vpid & EPT_CAP_AD);
 	/* VPIDs are reused after an INVVPID (vcpu.c): only use them if it exists. Without them VM entries
