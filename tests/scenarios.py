@@ -549,12 +549,15 @@ SCENARIOS += [
     bochs_vmx("vmx-shadow-penryn", cpus=1, mem=128, cpu_model="core2_penryn_t9600", timeout=400,
               modules=[guest("spin", "name=spin mem=4M loops=20000000 sti=1"),
                        guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M"),
+                       guest("ptswitch", "name=pt mem=32M rounds=100"),
                        guest("hello", "name=ept mem=16M paging=ept")],
               expect=[r"^\[cpu0\] hv: vmx: no EPT, VPID off, preemption timer none \(slices by the local APIC "
                       r"timer\), no unrestricted guest: paging=shadow for every guest, ",
                       r"^\[cpu\d+\] hv: guest hello started: .*, shadow$", r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
                       NOT_STARTED("ept", r"paging=ept: the CPU has no EPT"),
-                      GUEST_SAYS("spin", "spin: start"), READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
+                      GUEST_SAYS("spin", "spin: start"),
+                      GUEST_SAYS("pt", r"ptswitch: 100 rounds, 100 CR3 loads, \d+ #PF .*, 0 checks failed$"),
+                      GUEST_EXITED("pt", 0), READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
                      [GUEST_SAYS("spin", "spin: done"), GUEST_EXITED("spin", 0),
                       r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
               check=checks(memory_returned, lambda log: None if log.find("[spin] spin: done") > log.find(
@@ -780,6 +783,19 @@ SCENARIOS += [
                       Expect(GUEST_EXITED("hello", 0), count=2), ALL_DONE],
               check=all_checks(lambda log: None if re.search(r"guest timer shadow: .* [1-9]\d* GPA faults", log)
                                else "the timer guest's APIC accesses took no shadow GPA faults", memory_returned)),
+    # The same on Bochs's penryn (shadow paging unasked, no preemption timer): the timer guest's
+    # deadlines (one-shot, periodic, TSC-deadline) come by the host's local APIC timer, and the crash
+    # and restart paths free the EFER MSR-load page with the rest (memory free after = before).
+    bochs_vmx("vmx-shadow-timer-penryn", cpus=2, timeout=400, cpu_model="core2_penryn_t9600",
+              modules=[guest("timer", "name=timer mem=16M cpu=0"),
+                       guest("crash", "name=crash cpu=1 mem=16M do=triple on-crash=restart restarts=2"),
+                       guest("hello", "name=hello cpu=1 mem=16M on-exit=restart restarts=1")],
+              expect=[r"hv: vmx: no EPT, VPID off, preemption timer none",
+                      GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0),
+                      Expect(GUEST_STOPPED("crash", r"triple fault, rip 0x[0-9a-f]+"), count=3),
+                      Expect(r"hv: guest crash started: .*, shadow$", count=3),
+                      Expect(GUEST_EXITED("hello", 0), count=2), ALL_DONE],
+              check=memory_returned),
     # Bochs's Sandy Bridge has none of the APIC-virtualization controls; the emulated APIC works the same.
     bochs_vmx("apic-timer-sandy-bridge", cpus=1, timeout=300, cpu_model="corei7_sandy_bridge_2600k",
               modules=[guest("timer", "name=timer mem=16M mode=periodic ticks=200")],

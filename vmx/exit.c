@@ -195,8 +195,13 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	}
 	if ((info & 0xff) == VEC_DB)
 		return reflect_db(v, info);
-	if ((info & 0xff) == VEC_PF && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION && vmx_spt_on(v))
+	if ((info & 0xff) == VEC_PF && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION && vmx_spt_on(v)) {
+		/* A local-APIC MMIO read (a shadow GPA fault) shows a timer that expired meanwhile where
+		 * the host's APIC timer brings the deadline: see vcpu_handle_rdmsr (msr.c). */
+		if (__builtin_expect(!vmx_caps.ptimer, 0))
+			vlapic_timer_update(&v->lapic, rdtsc());
 		return vmx_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+	}
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
 			for (;;)
