@@ -1673,6 +1673,14 @@ SCENARIOS += [
                                   r"one vCPU\)$"),
                       GUEST_SAYS("bzok", r"bz: boot_params ok, "), GUEST_EXITED("bzok", 0), ALL_DONE],
               check=memory_returned),
+    # On penryn (no EPT) every guest is on shadow paging unasked: a Linux bzImage is refused with the
+    # same reason, a Multiboot guest beside it runs.
+    Scenario("vmx-shadow-linux-refused-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+             timeout=180,
+             modules=[Module(BZ["good"], "name=bz mem=16M hello=world"), guest("hello", "name=hello mem=16M")],
+             expect=[NOT_STARTED("bz", r"paging=shadow does not run Linux yet \(only Multiboot guests with "
+                                 r"one vCPU\)$"), GUEST_EXITED("hello", 0), ALL_DONE],
+             forbid=[NO_VIRT], check=memory_returned),
 ]
 
 SCENARIOS += [
