@@ -108,7 +108,7 @@ bool vmx_probe(const char **why)
 		return false;
 	}
 	/* Without unrestricted guest, guests start with paging off only on shadow paging's identity root
-	 * (vmx/spt.c): checked below, once c->spt is known. */
+	 * (vmx/spt.c). */
 	c->ug = c->cpu2 & SEC_UNRESTRICTED_GUEST;
 	if (!c->ug && !c->spt) {
 		*why = "no unrestricted guest (guests start with paging off, which needs it or shadow paging)";
@@ -166,8 +166,8 @@ bool vmx_probe(const char **why)
 	/* IA32_VMX_EPT_VPID_CAP exists only if "enable EPT" or "enable VPID" may be 1 (SDM Vol. 3D,
 	 * A.10): Bochs's penryn faults on it. */
 	c->ept_vpid = c->cpu2 & (SEC_ENABLE_EPT | SEC_ENABLE_VPID) ? rdmsr(MSR_IA32_VMX_EPT_VPID_CAP) : 0;
-	if (c->ept && (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB) || !(c->ept_vpid & EPT_CAP_INVEPT) ||
-		       !(c->ept_vpid & (EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL)))) {
+	if (c->ept && (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB) ||
+		       !(c->ept_vpid & EPT_CAP_INVEPT) || !(c->ept_vpid & (EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL)))) {
 		/* EPT unusable (no 4-level walks, write-back paging structures or INVEPT): shadow paging. */
 		c->cpu2 &= ~(SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST);
 		c->ept = c->ug = false;

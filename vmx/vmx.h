@@ -64,8 +64,8 @@ struct vmx_caps {
 
 extern struct vmx_caps vmx_caps;
 
-/* Checks that this CPU can run guests as we need (VMX, EPT, unrestricted guest, ...) and settles
- * vmx_caps. false and a reason ("AMD CPU", "disabled in firmware", ...) when it cannot. */
+/* Checks that this CPU can run guests as we need (VMX; EPT with unrestricted guest, or shadow
+ * paging's controls; ...) and settles vmx_caps. false and a reason ("AMD CPU", "disabled in firmware", ...) when it cannot. */
 bool vmx_probe(const char **why);
 /* VMXON on this CPU (after vmx_probe succeeded on the boot CPU). 0 or a negative error. */
 int vmx_cpu_on(void);
