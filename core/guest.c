@@ -229,8 +229,12 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 	}
 	g->mem_size = (g->mem_size + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
 	if (g->paging == VM_PAGING_EPT && !hv_paging_ept_ok) {
-		not_started(g, "paging=ept: the CPU has no unrestricted guest, which guests starting with paging off "
-			    "need with EPT (SDM Vol. 3C, 25.6.2); paging=shadow runs them");
+		if (hv_paging_no_ept)
+			not_started(g, "paging=ept: the CPU has no EPT (SDM Vol. 3C, 25.6.2, Table 25-7); "
+				    "paging=shadow runs guests");
+		else
+			not_started(g, "paging=ept: the CPU has no unrestricted guest, which guests starting with "
+				    "paging off need with EPT (SDM Vol. 3C, 25.6.2); paging=shadow runs them");
 		return false;
 	}
 	if (g->paging == VM_PAGING_SHADOW && !hv_paging_shadow_ok) {

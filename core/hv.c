@@ -30,6 +30,7 @@
 #include "core/monitor.h"
 #include "ept/ept.h"
 #include "lib/errno.h"
+#include "lib/format.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
 #include "svm/svm.h"
@@ -329,7 +330,7 @@ static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
 	return true;
 }
 
-bool hv_paging_ept_ok = true, hv_paging_shadow_ok;
+bool hv_paging_ept_ok = true, hv_paging_shadow_ok, hv_paging_no_ept;
 
 /* The VMX back end's informative line, and the paging each guest may ask for. */
 static void vmx_line(void)
@@ -339,12 +340,18 @@ static void vmx_line(void)
 	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
 	hv_paging_ept_ok = vmx_caps.ug;
 	hv_paging_shadow_ok = vmx_caps.spt;
+	hv_paging_no_ept = !vmx_caps.ept;
 	if (!vmx_caps.ug)
 		config.paging = VM_PAGING_SHADOW;
-	pr_info("hv: vmx: EPT pages%s%s 4K, VPID %s, preemption timer 2^%u TSC, %s, "
+	char timer[24] = "none";
+
+	if (vmx_caps.ptimer)
+		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
+	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
 		"APIC virtualization %s, x2APIC virtualization %s\n",
-		vmx_caps.ept_page_sizes & EPT_PAGE_1G ? " 1G" : "", vmx_caps.ept_page_sizes & EPT_PAGE_2M ? " 2M" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.preemption_shift,
+		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
+		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
+		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
 		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
 		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
 }

@@ -12,6 +12,9 @@ void hv_start(const struct bootinfo *bi);
  * vendor's nested paging) unless the CPU lacks unrestricted guest; shadow paging only on VMX with the
  * controls vmx/spt.c needs (vmx_caps.spt). */
 extern bool hv_paging_ept_ok, hv_paging_shadow_ok;
+/* paging=ept is refused because the CPU has no EPT at all (Bochs's penryn), not for want of
+ * unrestricted guest: the reason a refused guest gets. */
+extern bool hv_paging_no_ept;
 /* Where each application processor goes once online: its scheduler loop. Never returns. */
 __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);
 struct vm;

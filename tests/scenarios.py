@@ -537,12 +537,27 @@ SCENARIOS += [
                forbid=[NO_VIRT], check=memory_returned)
       for name, emu, cpu in (("svm-memcheck-qemu", "qemu", {"qemu_cpu": "EPYC"}),
                              ("svm-memcheck-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
-    # CPU models whose VMX cannot run our guests: said clearly, then a console-only system.
-    Scenario("vmx-none-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
-             timeout=BOCHS_TIMEOUT,
-             modules=[guest("hello", "name=hello mem=16M")],
-             expect=[r"^\[cpu0\] hv: no virtualization: VMX: no VMX-preemption timer .*; SVM: not an AMD CPU$", READY, r"hv: powering off"],
-             ordered=True, end=r"hv: powering off"),
+    # Penryn has neither EPT (so no unrestricted guest) nor VPID nor the VMX-preemption timer: every
+    # guest runs on shadow paging, paging=ept is refused with the reason, and slices end by the host's
+    # local APIC timer (external-interrupt exiting): spin (with IF = 1, see guests/spin.c) shares CPU 0
+    # with hello and memcheck, which end before it does, and its exits count the slices' timer as
+    # 'preemption'.
+    bochs_vmx("vmx-shadow-penryn", cpus=1, mem=128, cpu_model="core2_penryn_t9600", timeout=400,
+              modules=[guest("spin", "name=spin mem=4M loops=20000000 sti=1"),
+                       guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M"),
+                       guest("ptswitch", "name=pt mem=32M rounds=100"),
+                       guest("hello", "name=ept mem=16M paging=ept")],
+              expect=[r"^\[cpu0\] hv: vmx: no EPT, VPID off, preemption timer none \(slices by the local APIC "
+                      r"timer\), no unrestricted guest: paging=shadow for every guest, ",
+                      r"^\[cpu\d+\] hv: guest hello started: .*, shadow$", r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                      NOT_STARTED("ept", r"paging=ept: the CPU has no EPT"),
+                      GUEST_SAYS("spin", "spin: start"),
+                      GUEST_SAYS("pt", r"ptswitch: 100 rounds, 100 CR3 loads, \d+ #PF .*, 0 checks failed$"),
+                      GUEST_EXITED("pt", 0), READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
+                     [GUEST_SAYS("spin", "spin: done"), GUEST_EXITED("spin", 0),
+                      r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
+              check=checks(memory_returned, lambda log: None if log.find("[spin] spin: done") > log.find(
+                  "hv: guest hello exited code=0") > 0 else "hello did not end before spin: no slices")),
     # Lynnfield has EPT but no unrestricted guest: every guest runs on shadow paging (vmx/spt.c) without
     # being asked, and paging=ept is refused with the reason.
     bochs_vmx("vmx-shadow-lynnfield", cpus=1, mem=128, cpu_model="corei5_lynnfield_750", timeout=300,
@@ -764,6 +779,19 @@ SCENARIOS += [
                       Expect(GUEST_EXITED("hello", 0), count=2), ALL_DONE],
               check=all_checks(lambda log: None if re.search(r"guest timer shadow: .* [1-9]\d* GPA faults", log)
                                else "the timer guest's APIC accesses took no shadow GPA faults", memory_returned)),
+    # The same on Bochs's penryn (shadow paging unasked, no preemption timer): the timer guest's
+    # deadlines (one-shot, periodic, TSC-deadline) come by the host's local APIC timer, and the crash
+    # and restart paths free the EFER MSR-load page with the rest (memory free after = before).
+    bochs_vmx("vmx-shadow-timer-penryn", cpus=2, timeout=400, cpu_model="core2_penryn_t9600",
+              modules=[guest("timer", "name=timer mem=16M cpu=0"),
+                       guest("crash", "name=crash cpu=1 mem=16M do=triple on-crash=restart restarts=2"),
+                       guest("hello", "name=hello cpu=1 mem=16M on-exit=restart restarts=1")],
+              expect=[r"hv: vmx: no EPT, VPID off, preemption timer none",
+                      GUEST_SAYS("timer", r"timer: all \d+ checks passed"), GUEST_EXITED("timer", 0),
+                      Expect(GUEST_STOPPED("crash", r"triple fault, rip 0x[0-9a-f]+"), count=3),
+                      Expect(r"hv: guest crash started: .*, shadow$", count=3),
+                      Expect(GUEST_EXITED("hello", 0), count=2), ALL_DONE],
+              check=memory_returned),
     # Bochs's Sandy Bridge has none of the APIC-virtualization controls; the emulated APIC works the same.
     bochs_vmx("apic-timer-sandy-bridge", cpus=1, timeout=300, cpu_model="corei7_sandy_bridge_2600k",
               modules=[guest("timer", "name=timer mem=16M mode=periodic ticks=200")],
@@ -1399,6 +1427,14 @@ SCENARIOS += [
               modules=[guest("echo", "name=echo mem=16M paging=shadow")],
               expect=[GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
+    # The same session on Bochs's penryn (no EPT, no preemption timer): the console's interrupt and the
+    # host's APIC timer bring CPU 0 back from the guests, spin (IF = 1) computing beside echo.
+    Scenario("vmx-shadow-console-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+             timeout=600, session=lambda c: shadow_session(c),
+             modules=[guest("echo", "name=echo mem=16M"), guest("spin", "name=spin mem=4M loops=20000000 sti=1")],
+             expect=[GUEST_STOPPED("echo", "by the monitor"), GUEST_EXITED("spin", 0),
+                     r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
+             forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
     # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
     # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
     exception_loop("exception-loop-ac", "acloop", "exc"),
@@ -1633,6 +1669,14 @@ SCENARIOS += [
                                   r"one vCPU\)$"),
                       GUEST_SAYS("bzok", r"bz: boot_params ok, "), GUEST_EXITED("bzok", 0), ALL_DONE],
               check=memory_returned),
+    # On penryn (no EPT) every guest is on shadow paging unasked: a Linux bzImage is refused with the
+    # same reason, a Multiboot guest beside it runs.
+    Scenario("vmx-shadow-linux-refused-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+             timeout=180,
+             modules=[Module(BZ["good"], "name=bz mem=16M hello=world"), guest("hello", "name=hello mem=16M")],
+             expect=[NOT_STARTED("bz", r"paging=shadow does not run Linux yet \(only Multiboot guests with "
+                                 r"one vCPU\)$"), GUEST_EXITED("hello", 0), ALL_DONE],
+             forbid=[NO_VIRT], check=memory_returned),
 ]
 
 SCENARIOS += [

@@ -5,6 +5,7 @@
  * their own files: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT violations,
  * MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads their exits'
  * operands from the VMCS. */
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"
 #include "arch/x86/gdt.h"
@@ -215,8 +216,13 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	}
 	if ((info & 0xff) == VEC_DB)
 		return reflect_db(v, info);
-	if ((info & 0xff) == VEC_PF && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION && vmx_spt_on(v))
+	if ((info & 0xff) == VEC_PF && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION && vmx_spt_on(v)) {
+		/* A local-APIC MMIO read (a shadow GPA fault) shows a timer that expired meanwhile where
+		 * the host's APIC timer brings the deadline: see vcpu_handle_rdmsr (msr.c). */
+		if (__builtin_expect(!vmx_caps.ptimer, 0))
+			vlapic_timer_update(&v->lapic, rdtsc());
 		return vmx_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+	}
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
 			for (;;)
@@ -247,6 +253,14 @@ static __attribute__((noinline)) int handle_external_interrupt(struct vcpu *v)
 	sti();
 	asm volatile("nop");
 	cli();
+	/* Without the preemption timer the host's APIC timer brought the slice's end or a deadline
+	 * (prepare_entry_slow): counted as the preemption exit it stands for; the entry path re-arms. */
+	if (__builtin_expect(!vmx_caps.ptimer, 0) && rdtsc() >= v->armed_deadline) {
+		v->exits.n[VCPU_EXIT_EXTINT]--;
+		vcpu_exit_count(&v->exits, VCPU_EXIT_PREEMPTION);
+		v->armed_deadline = ~0ull;
+		v->entry_due = 0;
+	}
 	return percpu[cpu].input_waiting || (vcpu_cpu[cpu].nvcpus > 1 && vcpu_others_want_cpu(v)) ?
 	       VCPU_PREEMPTED : HANDLED;
 }
@@ -567,9 +581,18 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		uint64_t rearm = now + (((v->slice_end - now) >> VCPU_REARM_SHIFT) & -(uint64_t)vmx_caps.save_timer);
 
 		v->armed_deadline = target;
-		v->entry_due = rearm < target ? rearm : target;
-		now = rdtsc();
-		set_preemption_timer(target > now ? target - now : 0);
+		if (__builtin_expect(!vmx_caps.ptimer, 0)) {
+			/* No preemption timer (Bochs's penryn): the host's local APIC timer, which counts
+			 * real time, host exits included, so it needs no re-arming until the target moves
+			 * or it fired; its interrupt exits the guest (external-interrupt exiting, SDM Vol.
+			 * 3C, 25.6.1, Table 25-5, bit 0; 26.2), as on SVM (svm/vcpu.c). */
+			v->entry_due = target;
+			lapic_timer_arm(target);
+		} else {
+			v->entry_due = rearm < target ? rearm : target;
+			now = rdtsc();
+			set_preemption_timer(target > now ? target - now : 0);
+		}
 	}
 	entry_spec(v);
 	return HANDLED;

@@ -96,7 +96,7 @@ uint64_t vcpu_get_cr4(struct vcpu *v)
 
 uint64_t vcpu_get_efer(struct vcpu *v)
 {
-	return vmx_spt_on(v) ? v->gefer : vmcs_read(GUEST_IA32_EFER);
+	return vmx_spt_on(v) ? v->gefer : vmx_guest_efer(v);
 }
 
 /* The guest's value in the read shadow, the CPU's (VMX's fixed bits applied) in the guest field
@@ -138,12 +138,12 @@ void vcpu_set_efer(struct vcpu *v, uint64_t efer)
 
 	if (vmx_spt_on(v))
 		efer = vmx_spt_efer_real(efer);
-	if ((efer ^ vmcs_read(GUEST_IA32_EFER)) & EFER_LMA) {
+	if ((efer ^ vmx_guest_efer(v)) & EFER_LMA) {
 		uint32_t entry = vmcs_read32(VM_ENTRY_CONTROLS);
 
 		vmcs_write(VM_ENTRY_CONTROLS, efer & EFER_LMA ? entry | ENTRY_IA32E_MODE : entry & ~ENTRY_IA32E_MODE);
 	}
-	vmcs_write(GUEST_IA32_EFER, efer);
+	vmx_set_guest_efer(v, efer);
 	if (vmx_spt_on(v)) {
 		bool nxe = (guest ^ v->gefer) & EFER_NXE;
 

@@ -26,6 +26,11 @@ int vcpu_handle_rdmsr(struct vcpu *v)
 
 	switch (vlapic_msr_read(&v->lapic, msr, &val, now)) {
 	case 0:
+		/* Without the preemption timer (vmx.c) the APIC timer's deadline exits by the host's APIC
+		 * timer, which Bochs 2.7 does not give a guest entered with RFLAGS.IF = 0 (core/hv.c,
+		 * LONE_SLICE_US): an APIC register read shows a timer that expired meanwhile, as on SVM. */
+		if (__builtin_expect(!vmx_caps.ptimer, 0) && vlapic_timer_update(&v->lapic, now))
+			vlapic_msr_read(&v->lapic, msr, &val, now);
 		if (msr == VLAPIC_MSR_TSC_DEADLINE && val)
 			val = v->tsc.deadline;      /* armed: the guest's value, not the host's */
 		goto done;

@@ -29,7 +29,7 @@ static void from_vmcs(struct vcpu *v, struct vcpu_snapshot *s)
 	s->cr0 = vcpu_guest_cr0();           /* through the read shadows: what MOV from CR0 gives */
 	s->cr3 = vmcs_read(GUEST_CR3);
 	s->cr4 = vcpu_guest_cr4();
-	s->efer = vmcs_read(GUEST_IA32_EFER);
+	s->efer = vmx_guest_efer(v);
 	for (unsigned i = 0; i < 4; i++)
 		s->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
 	if (v->vm->paging == VM_PAGING_SHADOW) {     /* the VMCS holds the shadow's (vmx/spt.c) */

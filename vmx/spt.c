@@ -164,7 +164,7 @@ void vmx_spt_apply(struct vcpu *v, uint64_t cr3, uint64_t efer)
 {
 	v->gcr3 = cr3;
 	v->gefer = efer;
-	vmcs_write(GUEST_IA32_EFER, vmx_spt_efer_real(efer));
+	vmx_set_guest_efer(v, vmx_spt_efer_real(efer));
 	v->sh_synced = ~0ull;                /* vmx_spt_run builds the root before the next entry */
 }
 

@@ -3,6 +3,7 @@
  * (FPU, debug registers, syscall MSRs) between vCPUs of one CPU, kicks and wake-ups, and the run loop
  * that enters the guest (its exits: vmx/exit.c). */
 #include <stddef.h>
+#include "arch/x86/apic.h"
 #include "arch/x86/call.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"
@@ -229,7 +230,8 @@ static void setup_host_state(void)
 	vmcs_write(HOST_IA32_SYSENTER_CS, 0);
 	vmcs_write(HOST_IA32_SYSENTER_ESP, 0);
 	vmcs_write(HOST_IA32_SYSENTER_EIP, 0);
-	vmcs_write(HOST_IA32_EFER, rdmsr(MSR_EFER));
+	if (vmx_caps.efer_ctls)
+		vmcs_write(HOST_IA32_EFER, rdmsr(MSR_EFER));
 	if (vmx_caps.exit & EXIT_LOAD_IA32_PAT)
 		vmcs_write(HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
 	vmcs_write(HOST_RIP, (uint64_t)vmx_exit_stub);
@@ -314,7 +316,7 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(GUEST_RSP, s->rsp);
 	vmcs_write(GUEST_RIP, s->rip);
 	vmcs_write(GUEST_RFLAGS, s->rflags | 0x2);         /* bit 1 is always 1 */
-	vmcs_write(GUEST_IA32_EFER, s->efer);
+	vmx_set_guest_efer(v, s->efer);
 	vmcs_write(VM_ENTRY_CONTROLS, (s->efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE : entry);
 	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
 		vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ull); /* the power-up PAT (SDM Vol. 3A, 13.12.4) */
@@ -341,6 +343,19 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	memset(v->dr, 0, sizeof(v->dr));
 	v->dr[4] = DR6_ACTIVE_LOW;                         /* DR6 reset value */
 	v->xcr0 = 1;
+}
+
+uint64_t vmx_guest_efer(const struct vcpu *v)
+{
+	return v->efer_msrs ? v->efer_msrs[1] : vmcs_read(GUEST_IA32_EFER);
+}
+
+void vmx_set_guest_efer(struct vcpu *v, uint64_t efer)
+{
+	if (v->efer_msrs)
+		v->efer_msrs[1] = efer;
+	else
+		vmcs_write(GUEST_IA32_EFER, efer);
 }
 
 /* The secondary controls of v without APIC virtualization: paging=shadow turns off "enable EPT", and
@@ -379,8 +394,24 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
-	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
-	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	if (v->efer_msrs) {
+		/* No EFER controls (vmx.c): VM entry loads the guest's EFER from its MSR-load list after
+		 * the guest state, whose EFER.LMA (and LME, with CR0.PG) it set from "IA-32e mode guest"
+		 * (SDM Vol. 3C, 27.3.2.1, 27.4); VM exit sets LMA and LME from "host address-space size"
+		 * (28.5.1) and then loads the host's EFER (NXE, SCE) from its list (28.6). Entries of 16
+		 * bytes: the MSR's index, 32 reserved bits, its value (25.7.2, Table 25-14). The guest's
+		 * EFER changes only through exits (WRMSR, CR0), so no exit MSR-store list. */
+		v->efer_msrs[0] = MSR_EFER;
+		v->efer_msrs[2] = MSR_EFER;
+		v->efer_msrs[3] = rdmsr(MSR_EFER);
+		vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)v->efer_msrs);   /* the host map is 1:1 */
+		vmcs_write(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(v->efer_msrs + 2));
+		vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 1);
+		vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 1);
+	} else {
+		vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
+		vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	}
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(MSR_BITMAP, msr_bitmap);
 	if (!vmx_spt_on(v))
@@ -575,6 +606,22 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 		pmm_free_page(apic_page);
 		pmm_free_pages(fpu, fpu_pages);
 		return -ENOMEM;                  /* 65535 vCPUs at once: never with MAX_GUESTS x 16 */
+	}
+	v->efer_msrs = NULL;
+	if (!vmx_caps.efer_ctls) {               /* EFER's MSR-load lists (setup_controls) */
+		uint64_t page = pmm_alloc_page();
+
+		if (!page) {
+			if (v->vpid)
+				vpid_free(v->vpid);
+			v->vpid = 0;
+			pmm_free_page(v->vmcs);
+			pmm_free_page(apic_page);
+			pmm_free_pages(fpu, fpu_pages);
+			return -ENOMEM;
+		}
+		v->efer_msrs = phys_to_virt(page);
+		memset(v->efer_msrs, 0, 4 * sizeof(uint64_t));
 	}
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
 	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
@@ -808,6 +855,8 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		return VCPU_STOPPED;
 	}
 	v->launched = true;                  /* exits happened: VMRESUME from now on */
+	if (!vmx_caps.ptimer)                /* the slice's APIC timer (exit.c): not for the next one */
+		lapic_timer_arm(0);
 	return v->action;
 }
 
@@ -838,6 +887,9 @@ void vcpu_free(struct vcpu *v)
 	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
 	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
 	shadow_destroy(&v->sh);              /* (paging=ept: nothing to free) */
+	if (v->efer_msrs)
+		pmm_free_page((uint64_t)v->efer_msrs);   /* the host map is 1:1 */
+	v->efer_msrs = NULL;
 	v->vmcs = 0;
 	v->lapic.regs = NULL;
 	v->fpu = NULL;
@@ -855,6 +907,6 @@ void vcpu_dump(const struct vcpu *v)
 		v->vm->name, v->index, vmcs_read(GUEST_RIP), vmcs_read(GUEST_RSP), vmcs_read(GUEST_RFLAGS),
 		r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi, r->rbp, r->r8,
 		vcpu_guest_cr0(), vmcs_read(GUEST_CR3), vcpu_guest_cr4(),
-		vmcs_read(GUEST_IA32_EFER), vmcs_read(GUEST_CS_SELECTOR), vmcs_read(GUEST_SS_SELECTOR),
+		vmx_guest_efer(v), vmcs_read(GUEST_CS_SELECTOR), vmcs_read(GUEST_SS_SELECTOR),
 		r->cr2, vmcs_read(EXIT_QUALIFICATION));
 }

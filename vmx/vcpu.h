@@ -69,6 +69,9 @@ struct vcpu {
 	unsigned index;              /* vCPU number within its guest = initial APIC ID */
 	unsigned cpu;                /* host CPU it runs on (pinned) */
 	uint64_t vmcs;               /* physical address of its VMCS */
+	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
+				      * VM-entry MSR-load list at [0..1] (the guest's EFER) and the VM-exit
+				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
 	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
 	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
 	volatile enum vcpu_activity state;
@@ -178,6 +181,10 @@ bool vcpu_tsc_adjust_emulated(void);
 
 /* What all vCPUs share (the MSR bitmap); once, before the first vcpu_create. 0 or -ENOMEM. */
 int vcpu_global_init(void);
+/* The guest's IA32_EFER as the CPU runs it: the VMCS field, or the VM-entry MSR-load list where the CPU
+ * has no "load IA32_EFER" (then the field does not exist: SDM Vol. 3C, 25.4.2). v's VMCS is current. */
+uint64_t vmx_guest_efer(const struct vcpu *v);
+void vmx_set_guest_efer(struct vcpu *v, uint64_t efer);
 /* Sets up vCPU `index` of `vm` for host CPU `cpu`, to start in `start` (vCPU 0) or to wait for a
  * Start-up IPI (start == NULL). Any CPU may call it; the VMCS is filled in on `cpu` by the first
  * vcpu_load. 0 or -ENOMEM. */

@@ -62,12 +62,16 @@ bool vmx_probe(const char **why)
 		return false;
 	}
 
+	/* External-interrupt and NMI exiting are needed (the host's interrupts, its slices without the
+	 * preemption timer); the VMX-preemption timer (SDM Vol. 3C, 25.6.1, Table 25-5, bit 6) is used
+	 * where offered, else the host's local APIC timer ends slices (exit.c). */
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS,
 			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER | PIN_VIRTUAL_NMIS,
-			   PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_PREEMPTION_TIMER, &c->pin)) {
-		*why = "no VMX-preemption timer (needed for time slices)";
+			   PIN_EXTINT_EXITING | PIN_NMI_EXITING, &c->pin)) {
+		*why = "no external-interrupt or NMI exiting";
 		return false;
 	}
+	c->ptimer = c->pin & PIN_PREEMPTION_TIMER;
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS,
 			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS |
 			   CPU_SECONDARY_CONTROLS | CPU_MWAIT_EXITING | CPU_MONITOR_EXITING | CPU_RDPMC_EXITING |
@@ -78,7 +82,7 @@ bool vmx_probe(const char **why)
 			   CPU_HLT_EXITING | CPU_UNCOND_IO_EXITING | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS |
 			   CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING,
 			   &c->cpu)) {
-		*why = "no secondary processor-based controls (so no EPT)";
+		*why = "no secondary processor-based controls, MSR bitmaps or CR8 exiting";
 		return false;
 	}
 	/* With EPT and unrestricted guest, CR3 accesses need not exit: drop those where allowed. */
@@ -90,34 +94,44 @@ bool vmx_probe(const char **why)
 	c->spt = ((rdmsr(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS) >> 32) &
 		  (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING)) ==
 		 (CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING) && cpu_has(CPU_NX);
+
+	/* EPT where offered (SDM Vol. 3C, 25.6.2, Table 25-7, bit 1); without it every guest runs on
+	 * shadow paging, and unrestricted guest, which needs EPT (27.2.1.1), is off too. */
+	pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
+		      SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
+		      SEC_INVPCID | SEC_WBINVD_EXITING, 0, &c->cpu2);
+	c->ept = c->cpu2 & SEC_ENABLE_EPT;
+	if (!c->ept)
+		c->cpu2 &= ~SEC_UNRESTRICTED_GUEST;
+	if (!c->ept && !c->spt) {
+		*why = "no EPT, and no shadow paging (CR3-load and INVLPG exiting, XD) either";
+		return false;
+	}
+	/* Without unrestricted guest, guests start with paging off only on shadow paging's identity root
+	 * (vmx/spt.c). */
+	c->ug = c->cpu2 & SEC_UNRESTRICTED_GUEST;
 	if (!c->ug && !c->spt) {
 		*why = "no unrestricted guest (guests start with paging off, which needs it or shadow paging)";
 		return false;
 	}
-
-	if (!pick_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
-			   SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID | SEC_RDTSCP |
-			   SEC_INVPCID | SEC_WBINVD_EXITING,
-			   SEC_ENABLE_EPT, &c->cpu2)) {
-		*why = "no EPT (shadow page tables are not implemented yet)";
-		return false;
-	}
-	/* Without unrestricted guest, guests start with paging off only on shadow paging's identity root
-	 * (vmx/spt.c): checked below, once c->spt is known. */
-	c->ug = c->cpu2 & SEC_UNRESTRICTED_GUEST;
+	/* IA32_EFER is switched by the VM-entry/exit controls where offered (SDM Vol. 3C, 25.7.1, Table
+	 * 25-13, bits 20-21; 25.8.1, Table 25-15, bit 15), else by the MSR-load lists (25.7.2, 25.8.2):
+	 * Bochs's penryn has no EFER controls. */
 	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS,
 			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER |
 			   EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT | EXIT_SAVE_PREEMPTION_TIMER |
 			   EXIT_SAVE_DEBUG_CONTROLS,
-			   EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER, &c->exit)) {
-		*why = "no VM-exit controls to switch IA32_EFER";
+			   EXIT_HOST_ADDR_SPACE_SIZE, &c->exit)) {
+		*why = "no VM exit to a 64-bit host";
 		return false;
 	}
-	if (!pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
-			   ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT | ENTRY_LOAD_DEBUG_CONTROLS,
-			   ENTRY_LOAD_IA32_EFER, &c->entry)) {
-		*why = "no VM-entry control to load IA32_EFER";
-		return false;
+	pick_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS,
+		      ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT | ENTRY_LOAD_DEBUG_CONTROLS, 0, &c->entry);
+	c->efer_ctls = (c->exit & EXIT_SAVE_IA32_EFER) && (c->exit & EXIT_LOAD_IA32_EFER) &&
+		       (c->entry & ENTRY_LOAD_IA32_EFER);
+	if (!c->efer_ctls) {
+		c->exit &= ~(EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER);
+		c->entry &= ~ENTRY_LOAD_IA32_EFER;
 	}
 	c->entry &= ~ENTRY_IA32E_MODE; /* set per guest, when it enters long mode */
 	/* PAT is switched only if both directions are: otherwise one guest's PAT would leak. */
@@ -125,6 +139,9 @@ bool vmx_probe(const char **why)
 		c->exit &= ~(EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT);
 		c->entry &= ~ENTRY_LOAD_IA32_PAT;
 	}
+	/* "Save VMX-preemption timer value" (SDM Vol. 3C, 25.7.1, Table 25-13, bit 22) only with the timer. */
+	if (!c->ptimer)
+		c->exit &= ~EXIT_SAVE_PREEMPTION_TIMER;
 	c->save_timer = c->exit & EXIT_SAVE_PREEMPTION_TIMER;
 	/* APIC virtualization (SDM Vol. 3C, chapter 30): used when the CPU offers all of the TPR shadow,
 	 * virtualized APIC accesses, APIC-register virtualization and virtual-interrupt delivery; turned
@@ -146,19 +163,27 @@ bool vmx_probe(const char **why)
 		return false;
 	}
 
-	c->ept_vpid = rdmsr(MSR_IA32_VMX_EPT_VPID_CAP);
-	if (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB)) {
-		*why = "EPT without 4-level walks or write-back paging structures";
-		return false;
+	/* IA32_VMX_EPT_VPID_CAP exists only if "enable EPT" or "enable VPID" may be 1 (SDM Vol. 3D,
+	 * A.10): Bochs's penryn faults on it. */
+	c->ept_vpid = c->cpu2 & (SEC_ENABLE_EPT | SEC_ENABLE_VPID) ? rdmsr(MSR_IA32_VMX_EPT_VPID_CAP) : 0;
+	if (c->ept && (!(c->ept_vpid & EPT_CAP_WALK4) || !(c->ept_vpid & EPT_CAP_WB) ||
+		       !(c->ept_vpid & EPT_CAP_INVEPT) || !(c->ept_vpid & (EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL)))) {
+		/* EPT unusable (no 4-level walks, write-back paging structures or INVEPT): shadow paging. */
+		c->cpu2 &= ~(SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST);
+		c->ept = c->ug = false;
+		if (!c->spt) {
+			*why = "EPT without 4-level walks, write-back paging structures or INVEPT, and no shadow paging";
+			return false;
+		}
 	}
-	if (!(c->ept_vpid & EPT_CAP_INVEPT) || !(c->ept_vpid & (EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL))) {
-		*why = "no INVEPT";
-		return false;
-	}
-	c->ept_page_sizes = EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
+	/* Without EPT the tables in EPT format are walked by software only (gmem_lookup, for shadow
+	 * paging): 2 MiB blocks as on lynnfield, for 2 MiB chunks. */
+	c->ept_page_sizes = !c->ept ? EPT_PAGE_4K | EPT_PAGE_2M :
+			    EPT_PAGE_4K | (c->ept_vpid & EPT_CAP_2M ? EPT_PAGE_2M : 0) |
 			    (c->ept_vpid & EPT_CAP_1G ? EPT_PAGE_1G : 0);
-	c->ept_ad = c->ept_vpid & EPT_CAP_AD;
-	/* VPIDs are reused after an INVVPID (vcpu.c): only use them if it exists. */
+	c->ept_ad = c->ept && (c->ept_vpid & EPT_CAP_AD);
+	/* VPIDs are reused after an INVVPID (vcpu.c): only use them if it exists. Without them VM entries
+	 * and exits flush the guest's linear translations (SDM Vol. 3C, 29.1). */
 	c->vpid = (c->cpu2 & SEC_ENABLE_VPID) && (c->ept_vpid & VPID_CAP_INVVPID);
 	if (!c->vpid)
 		c->cpu2 &= ~SEC_ENABLE_VPID;
@@ -253,6 +278,8 @@ void vmx_invept(uint64_t eptp)
 	struct { uint64_t eptp, zero; } desc = { eptp, 0 };
 	uint64_t type = vmx_caps.ept_vpid & EPT_CAP_INVEPT_SINGLE ? 1 : 2;
 
+	if (!vmx_caps.ept)          /* no EPT, no INVEPT (#UD, SDM Vol. 2B, INVEPT): nothing cached */
+		return;
 	asm volatile("invept %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 

@@ -55,12 +55,17 @@ struct vmx_caps {
 					   * off); without it every guest runs with paging=shadow */
 	bool spt;                         /* paging=shadow possible: CR3-load/store and INVLPG exiting can
 					   * be 1, and the CPU has XD for EFER.NXE (vmx/spt.c) */
+	bool efer_ctls;                   /* "load IA32_EFER" on entry and exit, "save" on exit; without them
+					   * (penryn) the MSR-load lists switch EFER (vmx/vcpu.c) */
+	bool ept;                         /* EPT offered: without it (Bochs's penryn) paging=shadow only */
+	bool ptimer;                      /* the VMX-preemption timer ends slices; without it (penryn) the
+					   * host's local APIC timer and external-interrupt exiting do */
 };
 
 extern struct vmx_caps vmx_caps;
 
-/* Checks that this CPU can run guests as we need (VMX, EPT, unrestricted guest, ...) and settles
- * vmx_caps. false and a reason ("AMD CPU", "disabled in firmware", ...) when it cannot. */
+/* Checks that this CPU can run guests as we need (VMX; EPT with unrestricted guest, or shadow
+ * paging's controls; ...) and settles vmx_caps. false and a reason ("AMD CPU", "disabled in firmware", ...) when it cannot. */
 bool vmx_probe(const char **why);
 /* VMXON on this CPU (after vmx_probe succeeded on the boot CPU). 0 or a negative error. */
 int vmx_cpu_on(void);
