@@ -1591,6 +1591,37 @@ SCENARIOS += [
 ]
 
 
+def linux_svm_checks(log: str) -> Optional[str]:
+    """The calibrated TSC agrees with the hypervisor's, and the memcheck's memory came back."""
+    return linux_tsc_agrees(log) or memory_returned(log)
+
+
+SCENARIOS += [
+    # Debian's kernel with ACPI on SVM, as linux-1vcpu and linux-2vcpus on VMX. The tables describe a PC
+    # that is not hardware-reduced (loader/acpi.h): the 8259A pair, the PIT, the ACPI PM timer
+    # (vdev/pmtimer.c). On an AuthenticAMD CPU no CPUID leaf gives the TSC's rate: Linux calibrates it
+    # against the PIT and checks that against the PM timer ('PIT calibration matches PMTIMER'), then
+    # the local APIC timer against the PIT's tick. ignore_loglevel shows those lines.
+    Scenario("svm-linux-1vcpu-bochs-ryzen", emulator="bochs", cpus=1, mem=512, cpu_model="ryzen",
+             timeout=LINUX_TIMEOUT,
+             modules=[linux_kernel("name=linux mem=128M " + LINUX_ARGS.replace("quiet", "ignore_loglevel")),
+                      linux_initrd("linux"), guest("memcheck", "name=mc mem=16M yields=4")],
+             expect=[GUEST_SAYS("linux", r"\[ *[\d.]+\] tsc: PIT calibration matches PMTIMER"),
+                     GUEST_SAYS("linux", r"\[ *[\d.]+\] clocksource: acpi_pm: mask: 0xffffff ")] +
+                    LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
+                                            GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             check=linux_svm_checks),
+    Scenario("svm-linux-2vcpus-bochs-ryzen", emulator="bochs", cpus=2, mem=512, cpu_model="ryzen",
+             timeout=LINUX_TIMEOUT,
+             modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+             expect=LINUX_OK("linux", 2) + [GUEST_SAYS("linux", r"linux: clocksource tsc$")],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")]),
+]
+
+
 # --- boot protocols: a synthetic bzImage and damaged copies of it (tests/lib/bzimage.py) ---------------
 # The images are made here, at import, from tests/data/bzstub.asm (nasm), into build/bzimage/: no Linux
 # kernel is needed. Each damaged copy must be refused with its exact reason (loader/linux.c, after
