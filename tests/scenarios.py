@@ -1864,6 +1864,25 @@ SCENARIOS += [
               forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 ]
 
+ACPIPM_OK = lambda n: [GUEST_SAYS(n, r"pcdev: acpi FADT flags 0x[0-9a-f]+: not HW_REDUCED_ACPI, TMR_VAL_EXT ok$"),
+                       GUEST_SAYS(n, r"pcdev: acpi PM1a_EVT 0xb000 PM1a_CNT 0xb004 PM_TMR 0xb008 ok$"),
+                       GUEST_SAYS(n, r"pcdev: acpi PM1a_CNT 0x[0-9a-f]+: SCI_EN ok$"),
+                       GUEST_SAYS(n, r"pcdev: acpi pm timer \d+ Hz over 50 ms .* ok$"),
+                       GUEST_SAYS(n, r"pcdev: 5 checks, 0 failed$"), GUEST_EXITED(n, 0)]
+SCENARIOS += [
+    # The ACPI fixed hardware as the FADT names it (vdev/pmtimer.c): the PM timer's rate against the TSC,
+    # SCI_EN, and S5 through PM1a_CNT ending the guest with code 0; on VMX and on SVM.
+    bochs_vmx("pc-acpi-pm", cpus=1, timeout=120,
+              modules=[guest("pcdev", "name=acpipm mem=4M do=acpipm")],
+              expect=ACPIPM_OK("acpipm") + [ALL_DONE],
+              forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"still running"]),
+    Scenario("svm-pc-acpi-pm-bochs-ryzen", emulator="bochs", cpus=1, mem=256, cpu_model="ryzen", timeout=BOCHS_TIMEOUT,
+             modules=[guest("pcdev", "name=acpipm mem=4M do=acpipm")],
+             expect=ACPIPM_OK("acpipm") + [ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$",
+                     r"still running"]),
+]
+
 # --- lifetimes and kicks (security review, issue 14: items 2 and 6; guests/ipiflood.c) -------------------
 
 def neighbour_kicked_at_most(name: str, limit: int):
