@@ -288,8 +288,9 @@ static void kick_timer_keeper(void *vm)
 	vcpu_kick(&((struct vm *)vm)->vcpus[0]);
 }
 
-/* Its PC: the UART, the 8259A pair, the PIT, the I/O APIC, the RTC (the host's time), the reset and
- * ACPI sleep ports its FADT names, fw_cfg, the debug-exit port; the local APICs come with the vCPUs. */
+/* Its PC: the UART, the 8259A pair, the PIT, the I/O APIC, the RTC (the host's time), the ACPI PM1
+ * registers and PM timer and the reset register its FADT names, the sleep port of tessera's own
+ * guests (vdev/reset.h), fw_cfg, the debug-exit port; the local APICs come with the vCPUs. */
 static int create_devices(struct vm *g)
 {
 	int err;
@@ -299,7 +300,7 @@ static int create_devices(struct vm *g)
 	g->lapics.phys_bits = cpu_phys_bits();
 	if ((err = vuart_init(&g->uart, &g->bus, g->name)) || (err = debug_exit_init(&g->bus)) ||
 	    (err = vpc_init(&g->pc, &g->bus, &g->lapics, tsc_khz, g->mem_size, host_epoch_seconds(),
-			    vcpu_pic_intr_changed, g)) ||
+			    ACPI_PM_BASE, ACPI_S5_SLP_TYP, vcpu_pic_intr_changed, g)) ||
 	    (err = vreset_init(&g->reset, &g->bus, ACPI_PM_PORT_DEFAULT, ACPI_S5_SLP_TYP)) ||
 	    (err = fw_cfg_init(&g->fw_cfg, &g->bus, g->mem_size, g->nvcpus)))
 		return err;
@@ -313,7 +314,7 @@ static int write_acpi(struct vm *g, uint8_t rsdp[ACPI_RSDP_LEN])
 {
 	static uint8_t buf[ACPI_TABLES_MAX];   /* guests may be (re)built on several CPUs at once */
 	static spinlock_t lock;
-	struct acpi_config c = { g->nvcpus, true, true, true, ACPI_PM_PORT_DEFAULT };
+	struct acpi_config c = { g->nvcpus, true, true, true, ACPI_PM_BASE };
 	size_t len;
 	int err = -ENOMEM;
 

@@ -432,11 +432,15 @@ static void uart_fix(void)
 
 /*
  * Resets end this guest by design (`stopped: reset requested (...)`, vdev/reset.c), and an ACPI S5
- * write (SLP_EN, bit 5, at the sleep control port 0x600) powers it off: the default mix writes
+ * write (SLP_EN, bit 5, at the sleep port 0x600; bit 13 of PM1a_CNT at 0xB004) powers it off: the default mix writes
  * everything to those ports but that; mode=reset does one of them at the end.
  */
 static uint32_t no_reset(uint16_t port, unsigned sz, uint32_t v)
 {
+	/* PM1a_CNT at 0xB004 (the FADT's, vdev/pmtimer.h): SLP_EN is its bit 13, bit 5 of byte 0xB005,
+	 * whatever the access's size. */
+	if (port <= 0xb005 && port + (1u << sz) > 0xb005)
+		v &= ~(0x20u << (8 * (0xb005 - port)));
 	if (sz != 0)
 		return v;                    /* the reset registers take bytes only */
 	switch (port) {

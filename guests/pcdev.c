@@ -21,6 +21,10 @@
  *   do=pitcal  TSC calibration against channel 2 gated by port 0x61 (as Linux's pit_calibrate_tsc):
  *              OUT2 low in mode 0 until terminal count, a latched count stands still with the gate low
  *              and falls with it high, the TSC ticks of 50 ms against CPUID 0x40000010 within 1%
+ *   do=acpipm  the ACPI fixed hardware the FADT names (found from the RSDP in 0xE0000-0xFFFFF, RSDT):
+ *              not hardware-reduced, SCI_EN set in PM1a_CNT, the 32-bit PM timer (TMR_VAL_EXT) counting
+ *              3.579545 MHz against the TSC (CPUID 0x40000010) within 1% over 50 ms; then S5 through
+ *              PM1a_CNT (SLP_TYP 5, then SLP_EN, 16-bit writes as ACPICA's): `exited code=0`
  * These print one line per check (` ok` / ` FAIL`) and `pcdev: N checks, F failed` (exit F != 0).
  * After a reset request nothing may run: `pcdev: still running after the reset` and exit 1 if it does.
  */
@@ -300,6 +304,97 @@ static int pitcal_test(void)
 	return check_failed != 0;
 }
 
+static uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static uint32_t rd32(uintptr_t a)
+{
+	return *(volatile uint32_t *)a;
+}
+
+static bool is_sig(uintptr_t a, const char *sig, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (((const volatile char *)a)[i] != sig[i])
+			return false;
+	return true;
+}
+
+/* The FADT through the RSDT of the RSDP found on a 16-byte boundary of 0xE0000-0xFFFFF (ACPI 6.3,
+ * 5.2.5.1); 0 if none. */
+static uintptr_t find_fadt(void)
+{
+	for (uintptr_t p = 0xe0000; p < 0x100000; p += 16) {
+		if (!is_sig(p, "RSD PTR ", 8))
+			continue;
+		uintptr_t rsdt = rd32(p + 16);
+		uint32_t n = (rd32(rsdt + 4) - 36) / 4;
+		for (uint32_t i = 0; i < n; i++) {
+			uintptr_t t = rd32(rsdt + 36 + 4 * i);
+			if (is_sig(t, "FACP", 4))
+				return t;
+		}
+	}
+	return 0;
+}
+
+static int acpipm_test(void)
+{
+	uintptr_t f = find_fadt();
+	uint32_t r[4], flags, evt, cnt, tmr, want, hz;
+	uint64_t t0, t1, p0, p1;
+
+	check(f != 0, "pcdev: acpi FADT found");
+	if (!f)
+		return 1;
+	flags = rd32(f + 112);
+	evt = rd32(f + 56);
+	cnt = rd32(f + 64);
+	tmr = rd32(f + 76);
+	check(!(flags & (1u << 20)) && (flags & (1u << 8)), "pcdev: acpi FADT flags 0x%x: not HW_REDUCED_ACPI, "
+	      "TMR_VAL_EXT", flags);
+	check(evt && cnt == evt + 4 && tmr == evt + 8, "pcdev: acpi PM1a_EVT 0x%x PM1a_CNT 0x%x PM_TMR 0x%x", evt, cnt, tmr);
+	check(inw((uint16_t)cnt) & 1, "pcdev: acpi PM1a_CNT 0x%x: SCI_EN", inw((uint16_t)cnt));
+	cpuid(HV_CPUID_TIMING, 0, r);
+	want = r[0];
+	p0 = inl((uint16_t)tmr);
+	t0 = rdtsc();
+	udelay(50000);
+	p1 = inl((uint16_t)tmr);
+	t1 = rdtsc();
+	if (p1 < p0)
+		p1 += 1ull << 32;
+	/* The timer's rate in the TSC's time: its ticks * TSC Hz / TSC ticks. */
+	hz = want ? (uint32_t)udiv64((p1 - p0) * want * 1000, (uint32_t)(t1 - t0), NULL) : 0;
+	check(hz >= 3579545 - 35795 && hz <= 3579545 + 35795, "pcdev: acpi pm timer %u Hz over 50 ms of a %u kHz TSC "
+	      "(want 3579545 within 1%%)", hz, want);
+	printf("pcdev: %d checks, %d failed\n", check_count, check_failed);
+	if (check_failed)
+		return 1;
+	outw((uint16_t)cnt, (uint16_t)((inw((uint16_t)cnt) & ~0x3c00u) | 5u << 10));   /* SLP_TYP = \_S5's */
+	outw((uint16_t)cnt, (uint16_t)((inw((uint16_t)cnt) & ~0x3c00u) | 5u << 10 | 1u << 13));  /* SLP_EN */
+	printf("pcdev: still running after S5\n");
+	return 1;
+}
+
 static uint8_t fw_cfg_read8(void)
 {
 	return inb(0x511);
@@ -326,7 +421,7 @@ int main(void)
 	char sig[5] = { 0 };
 
 	if (!what) {
-		printf("pcdev: usage: do=fwcfg|pit|rtc|rtcpic|pitioapic|pitcal|kbd|port92|cf9\n");
+		printf("pcdev: usage: do=fwcfg|pit|rtc|rtcpic|pitioapic|pitcal|acpipm|kbd|port92|cf9\n");
 		return 3;
 	}
 	if (strcmp(what, "fwcfg") && strcmp(what, "kbd") && strcmp(what, "port92") && strcmp(what, "cf9") &&
@@ -342,6 +437,8 @@ int main(void)
 		return pitioapic_test();
 	if (!strcmp(what, "pitcal"))
 		return pitcal_test();
+	if (!strcmp(what, "acpipm"))
+		return acpipm_test();
 	if (!strcmp(what, "fwcfg")) {
 		uint64_t cpus, ramsize, want_cpus = getarg_num("cpus", 1);
 

@@ -25,7 +25,8 @@ static uint64_t guest_tsc(void *ctx)
 }
 
 int vpc_init(struct vpc *pc, struct vdev_bus *bus, struct vlapic_group *lapics, uint64_t tsc_khz,
-	     uint64_t ram_bytes, uint64_t epoch_seconds, void (*intr_changed)(void *ctx), void *ctx)
+	     uint64_t ram_bytes, uint64_t epoch_seconds, uint16_t pm_base, uint8_t s5_typ,
+	     void (*intr_changed)(void *ctx), void *ctx)
 {
 	int err;
 
@@ -39,8 +40,10 @@ int vpc_init(struct vpc *pc, struct vdev_bus *bus, struct vlapic_group *lapics, 
 	vpit_set_clock(&pc->pit, guest_tsc, 0);
 	vrtc_init(&pc->rtc, epoch_seconds, rdtsc(), tsc_khz, ram_bytes, virqchip_line(&pc->chip, PC_IRQ_RTC));
 	vrtc_set_clock(&pc->rtc, guest_tsc, 0);
+	vpm_init(&pc->pm, pm_base, s5_typ, tsc_khz, virqchip_line(&pc->chip, PC_IRQ_SCI), guest_tsc, 0);
 	if ((err = vpic_register(&pc->pic, bus)) || (err = vpit_register(&pc->pit, bus)) ||
-	    (err = vioapic_register(&pc->ioapic, bus)) || (err = vrtc_register(&pc->rtc, bus)))
+	    (err = vioapic_register(&pc->ioapic, bus)) || (err = vrtc_register(&pc->rtc, bus)) ||
+	    (err = vpm_register(&pc->pm, bus)))
 		return err;
 	return 0;
 }

@@ -8,7 +8,8 @@
  *   0xCF9 reset control register (Intel ICH/PCH datasheets): bit 2 going 0 -> 1 resets (bit 1 picks a
  *         hard reset; both end the guest the same way). Byte accesses only: a dword at 0xCF8 is the
  *         PCI configuration address, not this.
- *   ACPI  the sleep control register at pm_port (ACPI 6.4, 4.8.3.7: SLP_TYP bits 4:2, SLP_EN bit 5):
+ *   0x600 tessera's sleep port (pm_port), laid out as ACPI's hardware-reduced sleep control register
+ *         (ACPI 6.4, 4.8.3.7: SLP_TYP bits 4:2, SLP_EN bit 5), which the FADT no longer names:
  *         S5 powers the guest off; other sleep states are not supported and return at once, as if
  *         woken. The sleep status register (pm_port + 1) reads 0x80 (WAK_STS) after such a return.
  * A reset ends this guest (its vCPUs only), never the machine. */

@@ -1,6 +1,8 @@
 /* The ways a PC program resets or powers off its machine, each ending only this guest: the 8042
  * keyboard controller's pulse-reset command, port 0x92's fast reset, the reset control register at
- * 0xCF9, and the ACPI sleep-control and reset registers that the guest's FADT names. */
+ * 0xCF9 (the FADT's RESET_REG), and tessera's own sleep port at 0x600 (the hardware-reduced sleep
+ * control register the FADT once named; the project's guests power off through it; the FADT now
+ * names PM1a_CNT, vdev/pmtimer.h). */
 #pragma once
 #include <stdint.h>
 #include "vdev/vdev.h"

@@ -141,37 +141,76 @@ static void check_gas_port8(const uint8_t *g, unsigned port)
 	CHECK_EQ(rd64(g + 4), port);
 }
 
+/* A Generic Address Structure: system I/O, `bits` wide, offset 0, access size `access`, at port. */
+static void check_gas_io(const uint8_t *g, unsigned port, unsigned bits, unsigned access)
+{
+	CHECK_EQ(rd8(g + 0), 1);
+	CHECK_EQ(rd8(g + 1), bits);
+	CHECK_EQ(rd8(g + 2), 0);
+	CHECK_EQ(rd8(g + 3), access);
+	CHECK_EQ(rd64(g + 4), port);
+}
+
+/* The FADT of a PC that is not hardware-reduced (ACPI 6.3, 5.2.9, Table 5-34): PM1a event and control
+ * blocks and the PM timer at pm_base + 0, 4, 8 with lengths 4, 2, 4, each in its 32-bit field and its
+ * X_ GAS (same port, width = length); the SCI on IRQ 9; no SMI command port; a FACS. */
 static void check_fadt(const uint8_t *f, const struct acpi_config *c)
 {
 	CHECK_EQ(rd32(f + 4), 276);                              /* length of revision 6 */
 	CHECK_EQ(rd8(f + 8), 6);                                 /* revision (major) */
 	CHECK_EQ(rd8(f + 131), 3);                               /* minor: ACPI 6.3 */
 	uint32_t flags = rd32(f + 112);
-	CHECK(flags & (1u << 20));                               /* HW_REDUCED_ACPI */
+	CHECK(!(flags & (1u << 20)));                            /* not HW_REDUCED_ACPI */
+	CHECK(flags & (1u << 8));                                /* TMR_VAL_EXT: a 32-bit PM timer */
 	CHECK(flags & (1u << 10));                               /* RESET_REG_SUP */
 	CHECK(flags & (1u << 4) && flags & (1u << 5));           /* no fixed power/sleep button */
 	unsigned boot = rd16(f + 109);
 	CHECK(!(boot & (1u << 1)));                              /* no 8042 */
 	CHECK(boot & (1u << 2));                                 /* VGA not present */
 	CHECK_EQ(!!(boot & (1u << 5)), !c->rtc);                 /* CMOS RTC not present */
-	CHECK_EQ(rd16(f + 46), 0);                               /* SCI_INT: none */
-	CHECK_EQ(rd32(f + 36), 0);                               /* FIRMWARE_CTRL: no FACS */
-	CHECK_EQ(rd64(f + 132), 0);                              /* X_FIRMWARE_CTRL */
-	CHECK_EQ(rd32(f + 48), 0);                               /* SMI_CMD */
-	for (unsigned off = 56; off < 88; off += 4)              /* PM1a..GPE1 blocks: none */
-		CHECK_EQ(rd32(f + off), 0);
-	for (unsigned off = 148; off < 244; off++)               /* X_PM1a..X_GPE1: none */
+	CHECK_EQ(rd16(f + 46), 9);                               /* SCI_INT */
+	CHECK_EQ(rd32(f + 48), 0);                               /* SMI_CMD: none, ACPI mode always */
+	CHECK_EQ(rd32(f + 56), c->pm_base);                      /* PM1a_EVT_BLK */
+	CHECK_EQ(rd32(f + 60), 0);                               /* PM1b_EVT_BLK */
+	CHECK_EQ(rd32(f + 64), c->pm_base + 4u);                 /* PM1a_CNT_BLK */
+	CHECK_EQ(rd32(f + 68), 0);                               /* PM1b_CNT_BLK */
+	CHECK_EQ(rd32(f + 72), 0);                               /* PM2_CNT_BLK */
+	CHECK_EQ(rd32(f + 76), c->pm_base + 8u);                 /* PM_TMR_BLK */
+	CHECK_EQ(rd32(f + 80), 0);                               /* GPE0_BLK */
+	CHECK_EQ(rd32(f + 84), 0);                               /* GPE1_BLK */
+	CHECK_EQ(rd8(f + 88), 4);                                /* PM1_EVT_LEN */
+	CHECK_EQ(rd8(f + 89), 2);                                /* PM1_CNT_LEN */
+	CHECK_EQ(rd8(f + 90), 0);                                /* PM2_CNT_LEN */
+	CHECK_EQ(rd8(f + 91), 4);                                /* PM_TMR_LEN */
+	CHECK_EQ(rd8(f + 92), 0);                                /* GPE0_BLK_LEN */
+	CHECK_EQ(rd8(f + 93), 0);                                /* GPE1_BLK_LEN */
+	CHECK(rd16(f + 96) > 100 && rd16(f + 98) > 1000);        /* P_LVL2_LAT, P_LVL3_LAT: no C2, C3 */
+	check_gas_io(f + 148, c->pm_base, 32, 2);                /* X_PM1a_EVT_BLK */
+	check_gas_io(f + 172, c->pm_base + 4, 16, 2);            /* X_PM1a_CNT_BLK */
+	check_gas_io(f + 208, c->pm_base + 8, 32, 3);            /* X_PM_TMR_BLK */
+	for (unsigned off = 160; off < 172; off++)               /* X_PM1b_EVT_BLK */
+		CHECK_EQ(f[off], 0);
+	for (unsigned off = 184; off < 208; off++)               /* X_PM1b_CNT_BLK, X_PM2_CNT_BLK */
+		CHECK_EQ(f[off], 0);
+	for (unsigned off = 220; off < 268; off++)               /* X_GPE0/1, SLEEP_CONTROL/STATUS_REG */
 		CHECK_EQ(f[off], 0);
 	check_gas_port8(f + 116, ACPI_RESET_PORT);               /* RESET_REG */
 	CHECK_EQ(rd8(f + 128), ACPI_RESET_VALUE);
-	if (c->pm_port) {
-		check_gas_port8(f + 244, c->pm_port);            /* SLEEP_CONTROL_REG */
-		check_gas_port8(f + 256, c->pm_port + 1);        /* SLEEP_STATUS_REG */
-	} else {
-		for (unsigned off = 244; off < 268; off++)
-			CHECK_EQ(f[off], 0);
-	}
 	CHECK(!memcmp(f + 268, "TesseraH", 8));                  /* hypervisor vendor identity */
+
+	/* The FACS (5.2.10, Table 5-37): FIRMWARE_CTRL = X_FIRMWARE_CTRL, 64-byte aligned, no checksum. */
+	uint64_t facs = rd64(f + 132);
+	CHECK_EQ(rd32(f + 36), facs);
+	CHECK(facs % 64 == 0);
+	const uint8_t *fc = at(facs, 64);
+	CHECK(fc != NULL);
+	if (fc) {
+		CHECK(!memcmp(fc, "FACS", 4));
+		CHECK_EQ(rd32(fc + 4), 64);
+		CHECK_EQ(rd32(fc + 12), 0);                      /* no waking vector */
+		CHECK_EQ(rd32(fc + 16), 0);                      /* global lock free */
+		CHECK_EQ(rd8(fc + 32), 2);                       /* version */
+	}
 }
 
 static void check_madt(const uint8_t *m, const struct acpi_config *c)
@@ -207,9 +246,15 @@ static void check_madt(const uint8_t *m, const struct acpi_config *c)
 		case 2:                                          /* Interrupt Source Override */
 			CHECK_EQ(e[1], 10);
 			CHECK_EQ(e[2], 0);                       /* bus ISA */
-			CHECK_EQ(e[3], 0);                       /* IRQ 0 */
-			CHECK_EQ(rd32(e + 4), 2);                /* -> GSI 2 */
-			CHECK_EQ(rd16(e + 8), 0);                /* as the bus */
+			if (novr == 0) {
+				CHECK_EQ(e[3], 0);               /* IRQ 0 */
+				CHECK_EQ(rd32(e + 4), 2);        /* -> GSI 2 */
+				CHECK_EQ(rd16(e + 8), 0);        /* as the bus */
+			} else {
+				CHECK_EQ(e[3], 9);               /* IRQ 9, the SCI */
+				CHECK_EQ(rd32(e + 4), 9);        /* -> GSI 9 */
+				CHECK_EQ(rd16(e + 8), 0xd);      /* level (3:2 = 11), active high (1:0 = 01) */
+			}
 			novr++;
 			break;
 		case 4:                                          /* Local APIC NMI */
@@ -226,7 +271,7 @@ static void check_madt(const uint8_t *m, const struct acpi_config *c)
 	CHECK_EQ(off, len);                                      /* the entries fill the table exactly */
 	CHECK_EQ(nlapic, c->nvcpus);
 	CHECK_EQ(nioapic, c->ioapic);
-	CHECK_EQ(novr, c->ioapic);
+	CHECK_EQ(novr, 2u * c->ioapic);
 	CHECK_EQ(nnmi, 1);
 }
 
@@ -366,7 +411,7 @@ static void test_vcpus_1_2_16(void)
 
 	for (unsigned i = 0; i < 3; i++) {
 		struct acpi_config c = { .nvcpus = n[i], .ioapic = true, .pic = true, .rtc = false,
-					 .pm_port = ACPI_PM_PORT_DEFAULT };
+					 .pm_base = ACPI_PM_BASE };
 		char tag[32];
 		snprintf(tag, sizeof(tag), "%u vcpus", n[i]);
 		check_config(&c, AREA, tag, true);
@@ -375,12 +420,12 @@ static void test_vcpus_1_2_16(void)
 
 static void test_platform_options(void)
 {
-	struct acpi_config c = { .nvcpus = 4, .ioapic = false, .pic = false, .rtc = true, .pm_port = 0xb000 };
+	struct acpi_config c = { .nvcpus = 4, .ioapic = false, .pic = false, .rtc = true, .pm_base = 0x600 };
 
 	check_config(&c, AREA + 0x1000, "no ioapic, no pic, rtc", true);
-	c.pm_port = 0;                                           /* no ACPI power-off */
+	c.pm_base = 0xfff0;                                      /* the highest block that fits */
 	c.ioapic = true;
-	check_config(&c, ACPI_RSDP_AREA_END - ACPI_TABLES_MAX, "no pm_port", true);
+	check_config(&c, ACPI_RSDP_AREA_END - ACPI_TABLES_MAX, "pm_base 0xfff0", true);
 	c.nvcpus = ACPI_MAX_VCPUS;                               /* fits in ACPI_TABLES_MAX */
 	check_config(&c, AREA, "255 vcpus", true);
 }
@@ -389,7 +434,7 @@ static void test_platform_options(void)
  * but their addresses: no ACPICA run). */
 static void test_unaligned_gpa(void)
 {
-	struct acpi_config c = { .nvcpus = 2, .ioapic = true, .pic = true, .pm_port = ACPI_PM_PORT_DEFAULT };
+	struct acpi_config c = { .nvcpus = 2, .ioapic = true, .pic = true, .pm_base = ACPI_PM_BASE };
 
 	for (uint64_t gpa = AREA + 0x101; gpa < AREA + 0x110; gpa += 5)
 		check_config(&c, gpa, "unaligned gpa", false);
@@ -398,7 +443,7 @@ static void test_unaligned_gpa(void)
 /* Too small a buffer, a bad vCPU count or tables above 4 GiB: 0 and nothing written past the buffer. */
 static void test_refusals(void)
 {
-	struct acpi_config c = { .nvcpus = 16, .ioapic = true, .pic = true, .pm_port = ACPI_PM_PORT_DEFAULT };
+	struct acpi_config c = { .nvcpus = 16, .ioapic = true, .pic = true, .pm_base = ACPI_PM_BASE };
 	uint64_t rsdp = 0;
 	size_t need = acpi_build(bios, sizeof(bios), AREA, &c, &rsdp);
 
@@ -417,6 +462,11 @@ static void test_refusals(void)
 	c.nvcpus = ACPI_MAX_VCPUS + 1;
 	CHECK_EQ(acpi_build(bios, sizeof(bios), AREA, &c, &rsdp), 0);
 	c.nvcpus = 1;
+	c.pm_base = 0;                                           /* a PC has its PM block */
+	CHECK_EQ(acpi_build(bios, sizeof(bios), AREA, &c, &rsdp), 0);
+	c.pm_base = 0xfff5;                                      /* its 12 ports past 0xFFFF */
+	CHECK_EQ(acpi_build(bios, sizeof(bios), AREA, &c, &rsdp), 0);
+	c.pm_base = ACPI_PM_BASE;
 	CHECK(acpi_build(bios, sizeof(bios), 0x100000000ull - ACPI_TABLES_MAX, &c, &rsdp) > 0);
 	CHECK_EQ(acpi_build(bios, sizeof(bios), 0x100000000ull - 16, &c, &rsdp), 0);
 	CHECK_EQ(acpi_build(bios, sizeof(bios), 0x100000000ull, &c, &rsdp), 0);
@@ -429,7 +479,7 @@ static void test_sizes(void)
 	static const unsigned n[] = { 1, 2, 16, 255 };
 
 	for (unsigned i = 0; i < 4; i++) {
-		struct acpi_config c = { .nvcpus = n[i], .ioapic = true, .pic = true, .pm_port = ACPI_PM_PORT_DEFAULT };
+		struct acpi_config c = { .nvcpus = n[i], .ioapic = true, .pic = true, .pm_base = ACPI_PM_BASE };
 		uint64_t rsdp = 0;
 		size_t used = acpi_build(bios, sizeof(bios), AREA, &c, &rsdp);
 		fprintf(stderr, "    %3u vcpus: %zu bytes (DSDT %zu)\n", n[i], used, dsdt_aml_len);
