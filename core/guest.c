@@ -461,12 +461,6 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 		build_failed(g, verb, "bad image: %s", why);
 		return false;
 	}
-	/* A Linux bzImage ("HdrS" at 0x202) with paging=shadow: not run yet (its real-mode paths: the
-	 * APs, reboot, EFI/BIOS calls; no VPID/PCID use; untested). */
-	if (g->paging == VM_PAGING_SHADOW && job.size > 0x206 && !memcmp((const char *)job.file + 0x202, "HdrS", 4)) {
-		build_failed(g, verb, "paging=shadow does not run Linux yet (only Multiboot guests with one vCPU)");
-		return false;
-	}
 	if (create_devices(g)) {
 		build_failed(g, verb, "cannot register its devices");
 		return false;

@@ -341,16 +341,12 @@ static void zap_page(struct shadow *s, const struct shadow_root *r, uint64_t lin
  * may fall in a part never filled: the marks fill() left on the way down name the guest page's size,
  * and for a 4 MiB page of 32-bit paging the other 2 MiB half (the neighbouring PDE) is looked at too.
  */
-void shadow_invlpg(struct shadow *s, uint64_t gva)
+static void invlpg_root(struct shadow *s, const struct shadow_root *r, uint64_t gva)
 {
-	struct shadow_root *r = s->cur;
 	bool paging32 = guest_paging(s) && !(s->g.cr4 & GPT_CR4_PAE);
 	uint64_t lin, t, e;
 	unsigned lvl, i, c;
 
-	s->stats.invlpgs++;
-	if (!r)
-		return;
 	lin = norm(r, gva);
 	t = r->hpa;
 	for (lvl = r->levels; lvl >= 1; lvl--) {
@@ -381,6 +377,27 @@ void shadow_invlpg(struct shadow *s, uint64_t gva)
 		}
 		t = e & SH_ADDR;
 	}
+}
+
+/* Every root, not only the current one: a global page's entry is dropped for every PCID (SDM
+ * 4.10.4.1), and the other roots may be loaded again without a flush (shadow_cr3_load_keep). The
+ * roots of another paging mode are rebuilt or revalidated before use anyway (mode_key). */
+void shadow_invlpg(struct shadow *s, uint64_t gva)
+{
+	unsigned i;
+
+	s->stats.invlpgs++;
+	for (i = 0; i < SHADOW_ROOTS; i++)
+		if (s->roots[i].hpa && s->roots[i].key_mode == mode_key(&s->g))
+			invlpg_root(s, &s->roots[i], gva);
+}
+
+void shadow_mark_stale(struct shadow *s)
+{
+	unsigned i;
+
+	for (i = 0; i < SHADOW_ROOTS; i++)
+		s->roots[i].stale = true;
 }
 
 void shadow_flush_all(struct shadow *s)
@@ -430,14 +447,14 @@ void shadow_init(struct shadow *s)
 	memset(&s->stats, 0, sizeof(s->stats));
 }
 
-int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
+static int cr3_load(struct shadow *s, uint64_t cr3, bool keep, uint64_t *root_hpa)
 {
 	struct gpt_ctx g = s->g;
 	bool lma = (g.cr0 & GPT_CR0_PG) && (g.efer & GPT_EFER_LMA);
 	bool pae = (g.cr0 & GPT_CR0_PG) && (g.cr4 & GPT_CR4_PAE) && !lma;
 	struct shadow_root *r = NULL;
 	uint64_t key_cr3, key_mode;
-	unsigned i;
+	unsigned i, pcid;
 
 	g.cr3 = cr3;
 	if (lma && (g.cr4 & GPT_CR4_LA57))
@@ -452,15 +469,27 @@ int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
 	memcpy(s->g.pdpte, g.pdpte, sizeof(g.pdpte));
 	key_cr3 = !(g.cr0 & GPT_CR0_PG) ? 0 : lma ? cr3 & SH_ADDR : pae ? cr3 & 0xffffffe0 : cr3 & 0xfffff000;
 	key_mode = mode_key(&g);
+	pcid = lma && (g.cr4 & SHADOW_CR4_PCIDE) ? (unsigned)(cr3 & 0xfff) : 0;
 
 	for (i = 0; i < SHADOW_ROOTS; i++)
-		if (s->roots[i].hpa && s->roots[i].key_cr3 == key_cr3 && s->roots[i].key_mode == key_mode)
+		if (s->roots[i].hpa && s->roots[i].key_cr3 == key_cr3 && s->roots[i].key_mode == key_mode &&
+		    s->roots[i].key_pcid == pcid)
 			r = &s->roots[i];
-	if (r) {
+	/* A flushing load invalidates the PCID's translations whatever CR3 they came from (SDM
+	 * 4.10.4.1): the PCID's other roots may no longer be loaded as they are. */
+	for (i = 0; !keep && i < SHADOW_ROOTS; i++)
+		if (&s->roots[i] != r && s->roots[i].key_pcid == pcid)
+			s->roots[i].stale = true;
+	if (r && keep && !r->stale) {
+		s->stats.cr3_hits++;
+		s->stats.cr3_kept++;
+		s->cur = r;
+	} else if (r) {
 		s->stats.cr3_hits++;
 		s->cur = r;
 		/* A MOV to CR3 flushes the TLB (SDM 4.10.4.1): what this root holds may be stale. */
 		sync_table(s, r, r->hpa, r->levels, 0);
+		r->stale = false;
 	} else {
 		s->stats.cr3_misses++;
 		for (i = 0; i < SHADOW_ROOTS; i++)
@@ -478,12 +507,23 @@ int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
 		}
 		r->key_cr3 = key_cr3;
 		r->key_mode = key_mode;
+		r->key_pcid = pcid;
 		s->cur = r;
 	}
 	memcpy(r->pdpte, g.pdpte, sizeof(r->pdpte));
 	r->last_use = ++s->clock;
 	*root_hpa = r->hpa;
 	return 0;
+}
+
+int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
+{
+	return cr3_load(s, cr3, false, root_hpa);
+}
+
+int shadow_cr3_load_keep(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
+{
+	return cr3_load(s, cr3, true, root_hpa);
 }
 
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)

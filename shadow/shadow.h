@@ -77,6 +77,8 @@ struct shadow_root {
 	uint64_t hpa;        /* the top table (0: slot unused); PAE: the PDPT */
 	uint64_t key_cr3;    /* the guest CR3's table address (0 with paging off) */
 	uint64_t key_mode;   /* the paging controls it was built for (shadow.c, mode_key) */
+	unsigned key_pcid;   /* the PCID it was loaded with (CR3[11:0] with CR4.PCIDE; else 0) */
+	bool stale;          /* its PCID was flushed while another root ran: revalidate on the next load */
 	uint64_t pdpte[4];   /* PAE guest: the PDPTEs loaded with it */
 	unsigned levels;     /* its format: 3 PAE (the top table has 4 entries), 4 4-level */
 	uint64_t last_use;   /* LRU clock */
@@ -85,6 +87,7 @@ struct shadow_root {
 struct shadow_stats {
 	uint64_t fills, injects, gpa_faults;     /* shadow_page_fault outcomes */
 	uint64_t invlpgs, cr3_hits, cr3_misses, evictions, reclaims;
+	uint64_t cr3_kept;                       /* hits of a CR3 load with CR3[63] (PCID kept): no revalidation */
 	uint64_t sync_kept, sync_dropped;        /* leaves revalidated on CR3 switches */
 };
 
@@ -110,15 +113,35 @@ struct shadow {
 /* Empties *s but for g, map_gpa, map_arg and limit_pages, which the caller sets before or after. */
 void shadow_init(struct shadow *s);
 
+/* CR4.PCIDE (SDM Vol. 3A, 2.5): CR3[11:0] is the PCID of the translations cached (4.10.1). */
+#define SHADOW_CR4_PCIDE (1ull << 17)
+
 /*
  * The guest wrote CR3 (or changed CR0.PG/WP, CR4.PAE/PSE/SMEP/SMAP, EFER.LMA/NXE: call again with the
  * same CR3, as those writes flush the TLB too). Loads the PDPTEs in PAE paging, picks the cached root
- * for this CR3 and mode and revalidates it, or builds an empty one (evicting the least recently used of
- * SHADOW_ROOTS). Every CR3 write is treated as a full flush, also with PCIDs and CR3[63] (allowed:
- * the CPU may drop any cached translation). 0 with *root_hpa the CR3 to run on; -EINVAL when a PDPTE
- * has a reserved bit (inject #GP(0), s->g keeps the old CR3), -EFAULT when the PDPT is not in RAM,
- * -ENOMEM.
+ * for this CR3, PCID and mode and revalidates it, or builds an empty one (evicting the least recently
+ * used of SHADOW_ROOTS). Every such write is a full flush of the PCID (SDM Vol. 3A, 4.10.4.1: MOV to
+ * CR3 without CR3[63] invalidates the PCID's non-global translations): the other roots of the same
+ * PCID are marked stale. 0 with *root_hpa the CR3 to run on; -EINVAL when a PDPTE has a reserved bit
+ * (inject #GP(0), s->g keeps the old CR3), -EFAULT when the PDPT is not in RAM, -ENOMEM.
  */
+int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
+
+/*
+ * MOV to CR3 with CR4.PCIDE and CR3[63] (bit 63 already stripped from `cr3`): "no TLB entries are
+ * invalidated" (SDM Vol. 3A, 4.10.4.1). A root cached for this CR3 and PCID and not stale is taken
+ * as it is: its entries are translations the TLB could hold for the PCID, as every invalidation the
+ * guest made since it last ran has reached it (INVLPG drops the page in every root, INVPCID and
+ * control changes flush every root, a flushing load of the PCID marks it stale). Otherwise as
+ * shadow_cr3_write.
+ */
+int shadow_cr3_load_keep(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
+
+/* The guest changed a control whose write flushes every PCID's translations, global ones included
+ * (CR4.PGE, CR4.PCIDE cleared, CR0.PG...: SDM Vol. 3A, 4.10.4.1): every root is revalidated when next
+ * loaded. */
+void shadow_mark_stale(struct shadow *s);
+
 int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
 
 /*
@@ -129,8 +152,9 @@ int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
  */
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f);
 
-/* The guest ran INVLPG `gva`: drop its page's translation in the current root (all of a large guest
- * page's pieces). The other roots are revalidated when CR3 switches to them. */
+/* The guest ran INVLPG `gva`: drop its page's translation in every root (all of a large guest page's
+ * pieces): INVLPG invalidates the current PCID's entries for the page and the global ones of every
+ * PCID (SDM Vol. 3A, 4.10.4.1), and a shadow entry does not know whether it was global. */
 void shadow_invlpg(struct shadow *s, uint64_t gva);
 
 /* Drops every translation of every root (INVPCID all-context, a guest PAT or MTRR change...). */

@@ -511,6 +511,62 @@ def paging_table(logs: Dict[str, str]) -> Table:
     return title, ["guest", "paging", "start-up M", "work M", "exits", "top exits", "tables KiB"], rows
 
 
+# Debian's Linux on EPT and on shadow paging (`make bench K=paging`): the boot to /init (bench_procs=0)
+# and, in a second run each, /init's loop of PAGING_LINUX_PROCS runs of `/bin/busybox true` (a fork and
+# an exec each) between `linux: procs start/end tsc=T`; the loop's exits are the second run's less the
+# first's. Guest alone on Bochs's one CPU, mem=128M, the Linux scenarios' command line.
+PAGING_LINUX_PROCS = 300
+
+
+def paging_linux_name(paging: str, procs: int) -> str:
+    return "bench-paging-linux-%s-procs%d" % (paging, procs)
+
+
+def paging_linux_cell(paging: str, procs: int) -> Scenario:
+    from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
+    marks = [r"linux: init tsc=\d+", r"linux: init done tsc=\d+"]
+    if procs:
+        marks += [r"linux: procs start tsc=\d+", r"linux: procs end tsc=\d+"]
+    return Scenario(paging_linux_name(paging, procs), emulator="bochs", cpus=1, mem=256, timeout=1800,
+                    needs_vmx=True,
+                    modules=[linux_kernel("name=linux mem=128M paging=%s %s bench_procs=%d" % (paging, LINUX_ARGS, procs)
+                                          if procs else "name=linux mem=128M paging=%s %s" % (paging, LINUX_ARGS)),
+                             linux_initrd("linux")],
+                    expect=marks + [r"hv: guest linux start-up: .* at TSC \d+", r"hv: guest linux exited code=0",
+                                    ALL_DONE],
+                    forbid=[r"hv: no virtualization"])
+
+
+def paging_linux_tables(logs: Dict[str, str]) -> List[Table]:
+    rows, loop = [], []
+    M = lambda t: "%.1f" % (t / 1e6)
+    top = lambda by: ", ".join("%s %d" % (r, c) for r, c in sorted(by.items(), key=lambda x: -x[1])[:5] if c)
+    for paging in ("ept", "shadow"):
+        n0, n1 = paging_linux_name(paging, 0), paging_linux_name(paging, PAGING_LINUX_PROCS)
+        entry = int(_fig(r"hv: guest linux start-up: .* at TSC (\d+)", logs[n0], n0).group(1))
+        init = int(_fig(r"linux: init tsc=(\d+)", logs[n0], n0).group(1))
+        total, by = linux_exits(logs[n0], n0)
+        sh = re.search(r"hv: guest linux shadow: (.*), at most (\d+) KiB of shadow tables", logs[n0])
+        ept = int(_fig(r"hv: guest linux host memory: \d+ KiB RAM \+ (\d+) KiB EPT tables", logs[n0], n0).group(1))
+        rows.append([paging, M(init - entry), total, top(by), "%d EPT" % ept if paging == "ept" else
+                     "%s shadow" % (sh.group(2) if sh else "?")])
+        t1, by1 = linux_exits(logs[n1], n1)
+        a = int(_fig(r"linux: procs start tsc=(\d+)", logs[n1], n1).group(1))
+        b = int(_fig(r"linux: procs end tsc=(\d+)", logs[n1], n1).group(1))
+        sh1 = re.search(r"hv: guest linux shadow: (.*), at most (\d+) KiB of shadow tables", logs[n1])
+        diff = {r: by1.get(r, 0) - by.get(r, 0) for r in set(by1) | set(by)}
+        loop.append([paging, M(b - a), "%.0f" % ((b - a) / PAGING_LINUX_PROCS / 1e3), t1 - total,
+                     "%.0f" % ((t1 - total) / PAGING_LINUX_PROCS), top(diff),
+                     "%s shadow" % sh1.group(2) if sh1 else "%d EPT" % ept])
+    title = ("Debian's Linux (1 vCPU, mem=128M) to /init on Bochs corei7_skylake_x, EPT vs shadow; M = million TSC "
+             "ticks = million emulated instructions, from the guest's first entry to /init's first command; "
+             "exits: the whole run (to the power-off after /init's lines)")
+    title2 = ("Inside Linux: %d runs of /bin/busybox true from /init's shell (fork + exec each), timed by the "
+              "guest's TSC; exits: the run with the loop less the run without" % PAGING_LINUX_PROCS)
+    return [(title, ["paging", "to /init M", "exits", "top exits", "tables KiB"], rows),
+            (title2, ["paging", "loop M", "K per run", "exits", "exits per run", "top exits", "tables KiB"], loop)]
+
+
 BENCHES = [
     Bench("exits",
           [Scenario(name, emulator="bochs", cpus=1, mem=256, cpu_model=model, timeout=300, needs_vmx=True,
@@ -527,6 +583,8 @@ BENCHES = [
     Bench("paging", [paging_cell(i, p) for i in range(len(PAGING_GUESTS)) for p in ("ept", "shadow")],
           paging_table),
     Bench("memory-svm", mem_svm_scenarios(), mem_svm_table),
+    Bench("paging-linux", [paging_linux_cell(p, n) for p in ("ept", "shadow") for n in (0, PAGING_LINUX_PROCS)],
+          paging_linux_tables),
     Bench("irq-timer", [ib_scenario("bench-irq-timer" + sfx, 1, "test=timer n=200", model=model)
                         for model, sfx in IRQ_MODELS], irq_timer_table),
     Bench("irq-ipi", [sc for model, sfx in IRQ_MODELS for sc in (

@@ -1713,24 +1713,42 @@ BZ_REFUSED = {
 # Accepted as GRUB's `linux` and QEMU's -kernel accept them (bzimage.ACCEPTED): each boots like bzok.
 BZ_BOOTS = ["bzok"] + list(bzimage.ACCEPTED)
 
-# A Linux bzImage with paging=shadow is refused with the reason (vmx/spt.c does not run Linux yet); the
-# same image beside it with EPT runs.
+# A Linux bzImage with paging=shadow runs with one vCPU (the 32-bit boot protocol's entry needs no real
+# mode) and is refused with two, with the reason: application processors start in real mode. The same
+# image beside them with EPT runs.
 SCENARIOS += [
     bochs_vmx("vmx-shadow-linux-refused", cpus=1, timeout=180,
-              modules=[Module(BZ["good"], "name=bzshadow mem=16M hello=world paging=shadow"),
+              modules=[Module(BZ["good"], "name=bzshadow2 vcpus=2 mem=16M hello=world paging=shadow"),
+                       Module(BZ["good"], "name=bzshadow mem=16M hello=world paging=shadow"),
                        Module(BZ["good"], "name=bzok mem=16M hello=world")],
-              expect=[NOT_STARTED("bzshadow", r"paging=shadow does not run Linux yet \(only Multiboot guests with "
-                                  r"one vCPU\)$"),
+              expect=[NOT_STARTED("bzshadow2", r"paging=shadow runs one vCPU: application processors start in "
+                                  r"real mode, which needs unrestricted guest"),
+                      r"^\[cpu\d+\] hv: guest bzshadow started: .*, shadow$",
+                      GUEST_SAYS("bzshadow", r"bz: boot_params ok, "), GUEST_EXITED("bzshadow", 0),
                       GUEST_SAYS("bzok", r"bz: boot_params ok, "), GUEST_EXITED("bzok", 0), ALL_DONE],
               check=memory_returned),
-    # On penryn (no EPT) every guest is on shadow paging unasked: a Linux bzImage is refused with the
-    # same reason, a Multiboot guest beside it runs.
+    # On penryn (no EPT) every guest is on shadow paging unasked: a bzImage with 2 vCPUs is refused with
+    # the same reason as paging=shadow's, one with 1 vCPU runs, a Multiboot guest beside them too.
     Scenario("vmx-shadow-linux-refused-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
              timeout=180,
-             modules=[Module(BZ["good"], "name=bz mem=16M hello=world"), guest("hello", "name=hello mem=16M")],
-             expect=[NOT_STARTED("bz", r"paging=shadow does not run Linux yet \(only Multiboot guests with "
-                                 r"one vCPU\)$"), GUEST_EXITED("hello", 0), ALL_DONE],
+             modules=[Module(BZ["good"], "name=bz2 vcpus=2 mem=16M hello=world"),
+                      Module(BZ["good"], "name=bz mem=16M hello=world"), guest("hello", "name=hello mem=16M")],
+             expect=[NOT_STARTED("bz2", r"paging=shadow runs one vCPU: application processors start in "
+                                 r"real mode, which needs unrestricted guest"),
+                     GUEST_SAYS("bz", r"bz: boot_params ok, "), GUEST_EXITED("bz", 0),
+                     GUEST_EXITED("hello", 0), ALL_DONE],
              forbid=[NO_VIRT], check=memory_returned),
+    # Debian's kernel on shadow paging, one vCPU, with linux-1vcpu's checks: 4-level paging with PCID,
+    # global pages, NX, SMEP/SMAP where the CPU has them, its page-table writes resynced on INVLPG and
+    # CR3 writes (shadow/shadow.h).
+    bochs_vmx("vmx-shadow-linux-1vcpu", cpus=1, mem=512, timeout=LINUX_TIMEOUT,
+              modules=[linux_kernel("name=linux mem=128M paging=shadow " + LINUX_ARGS), linux_initrd("linux"),
+                       guest("memcheck", "name=mc mem=16M yields=4")],
+              expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 1) +
+                     [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
+                      GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
+              forbid=[NO_VIRT, GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+              check=memory_returned),
 ]
 
 SCENARIOS += [

@@ -10,8 +10,8 @@
  *   - CR0.PE, PG, WP and CR4.PAE, PSE, PGE, PCIDE, SMEP, SMAP are owned by the host through the
  *     guest/host masks; the guest reads its own values from the read shadows (25.6.6) and a MOV that
  *     would change one exits (26.1.3). The CPU runs with WP = 1 and PAE = 1 (shadow.h says why),
- *     PSE/PGE/PCIDE = 0 (shadow entries have no G bit, CR3 no PCID), SMEP/SMAP the guest's while its
- *     paging is on.
+ *     PSE/PGE/PCIDE = 0 (shadow entries have no G bit, CR3 no PCID: each cached root stands for one
+ *     guest CR3 and PCID), SMEP/SMAP the guest's while its paging is on.
  *   - IA32_EFER: NXE always 1 (shadow leaves may carry XD); LME only with LMA, as VM entry requires
  *     with CR0.PG = 1 (27.3.1.1): a guest between setting LME and setting PG runs in PAE paging.
  *   - every #PF exits (exception bitmap bit 14 with PFEC mask = match = 0, 25.6.3; the exit leaves
@@ -131,6 +131,7 @@ static int sync(struct vcpu *v)
 	s->g.efer = v->gefer;
 	vmcs_write(GUEST_CR0, vmx_spt_cr0_real(cr0));
 	vmcs_write(GUEST_CR4, vmx_spt_cr4_real(cr4, cr0));
+	shadow_mark_stale(s);   /* these writes flush every PCID, global entries too (SDM Vol. 3A, 4.10.4.1) */
 	if ((err = shadow_cr3_write(s, v->gcr3, &root)))
 		return err;
 	vmcs_write(GUEST_CR3, root);
@@ -189,6 +190,7 @@ int vmx_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr)
 {
 	struct shadow *s = &v->sh;
 	uint64_t val, root;
+	bool keep = false;
 	int err;
 
 	if (access == VCPU_CR_READ) {          /* MOV from CR3: the guest's own (SDM Vol. 2B, MOV) */
@@ -199,10 +201,13 @@ int vmx_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr)
 	if (!(v->gefer & EFER_LMA))
 		val &= 0xffffffff;
 	/* MOV to CR3 with PCIDE: bit 63 asks to keep the PCID's translations and is not stored (SDM Vol.
-	 * 2B, MOV; Vol. 3A, 4.10.4.1); every CR3 write here is a full flush, which is allowed. Bits from
-	 * MAXPHYADDR up (but 63) are reserved: #GP(0). */
-	if (vcpu_guest_cr4() & CR4_PCIDE)
+	 * 2B, MOV; Vol. 3A, 4.10.4.1): the PCID's cached root is then taken without revalidation
+	 * (shadow_cr3_load_keep). Linux's page-table isolation writes CR3 so on every kernel entry and
+	 * exit. Bits from MAXPHYADDR up (but 63) are reserved: #GP(0). */
+	if (vcpu_guest_cr4() & CR4_PCIDE) {
+		keep = val >> 63;
 		val &= ~(1ull << 63);
+	}
 	if (val & ~((1ull << cpu_phys_bits()) - 1)) {
 		vcpu_inject_exception(v, VEC_GP, true, 0);
 		return HANDLED;
@@ -210,7 +215,7 @@ int vmx_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr)
 	s->g.cr0 = vcpu_guest_cr0();
 	s->g.cr4 = vcpu_guest_cr4();
 	s->g.efer = v->gefer;
-	err = shadow_cr3_write(s, val, &root);
+	err = keep ? shadow_cr3_load_keep(s, val, &root) : shadow_cr3_write(s, val, &root);
 	if (err == -EINVAL && !(v->gefer & EFER_LMA)) {
 		vcpu_inject_exception(v, VEC_GP, true, 0);   /* reserved PDPTE bits (SDM Vol. 3A, 4.4.1) */
 		return HANDLED;

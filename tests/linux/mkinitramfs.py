@@ -10,7 +10,8 @@ with `bench_idle=S` on the kernel command line an idle `sleep S` between two TSC
 For the Linux benchmark (tests/bench.py) /init first runs /bin/tsc (tests/linux/tsc.c, built here
 with the host's gcc): `linux: init tsc=N`, the TSC when /init starts. With `bench_idle=S` on the
 kernel command line it sleeps S seconds before its last line, between `linux: idle start tsc=N` and
-`linux: idle end tsc=N` (S=0: the same two lines, no idle time between them). Its last line,
+`linux: idle end tsc=N` (S=0: the same two lines, no idle time between them); with `bench_procs=N`
+N runs of `/bin/busybox true` between `linux: procs start tsc=N` and `linux: procs end tsc=N`. Its last line,
 `linux: init done tsc=N`, is /bin/tsc's too: it waits until the UART sent it, before the power-off.
 
     mkinitramfs.py BUSYBOX OUT.gz
@@ -48,6 +49,15 @@ if [ -n "$idle" ]; then
     /bin/tsc linux: idle start
     sleep "$idle"
     /bin/tsc linux: idle end
+fi
+# bench_procs=N: N process runs (busybox `true` started by path: a fork and an exec each, as ash runs
+# an external command) between two TSC markers.
+procs=$(sed -n 's/.*bench_procs=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$procs" ]; then
+    /bin/tsc linux: procs start
+    i=0
+    while [ $i -lt "$procs" ]; do /bin/busybox true; i=$((i + 1)); done
+    /bin/tsc linux: procs end
 fi
 # shell=1: an interactive shell on the console (a session with ttyS0 as its controlling terminal, for
 # line editing and Ctrl-C); the guest ends when it does.

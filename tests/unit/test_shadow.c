@@ -782,6 +782,65 @@ static void test_roots_and_memory(void)
 	shadow_destroy(&s);
 }
 
+/* CR4.PCIDE: a CR3 load with bit 63 takes the PCID's cached root as it is, stale entries included
+ * (the TLB may keep them, SDM 4.10.4.1); INVLPG on another root reaches it; a flushing load of the
+ * same PCID with another CR3 makes the next keeping load revalidate it; shadow_mark_stale likewise. */
+static void test_pcid_keep(void)
+{
+	struct shadow s;
+	struct gpt_ctx ref;
+	uint64_t root, leaf, leaf2, a = 0x10000, b = 0x13000, pdpt = 0x11000, pd = 0x12000, gva = 0x40201000;
+	unsigned lvl;
+
+	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | SHADOW_CR4_PCIDE,
+		     GPT_EFER_LMA | GPT_EFER_NXE);
+	seed_4k_map(0x40000000, 0x40800000);
+	memcpy(gmem + a, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + b, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pdpt + 8, &(uint64_t){ pd | P | W | US }, 8);
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
+	memcpy(refmem, gmem, GMEM_SIZE);
+	CHECK_EQ(switch_to(&s, &ref, a | 1, &root), 0);
+	access(&s, &ref, root, gva, 0);
+	CHECK(shadow_lookup(&s, gva, &leaf, &lvl));
+
+	/* the guest remaps the page without INVLPG, runs B (PCID 2), comes back to A keeping PCID 1 */
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40400000 | P | W | US | PS }, 8);
+	CHECK_EQ(shadow_cr3_write(&s, b | 2, &root), 0);
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(leaf2, leaf);                       /* kept, stale as a TLB entry may be */
+	CHECK_EQ(s.stats.cr3_kept, 1);
+
+	/* INVLPG while B runs drops the page in A's root too */
+	CHECK_EQ(shadow_cr3_write(&s, b | 2, &root), 0);
+	shadow_invlpg(&s, gva);
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	memcpy(refmem, gmem, GMEM_SIZE);
+	access(&s, &ref, root, gva, 0);
+	CHECK(shadow_lookup(&s, gva, &leaf, &lvl));
+
+	/* a flushing load of PCID 1 with B: A's root is stale, the next keeping load revalidates it */
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40600000 | P | W | US | PS }, 8);
+	CHECK_EQ(shadow_cr3_write(&s, b | 1, &root), 0);
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	memcpy(refmem, gmem, GMEM_SIZE);
+	access(&s, &ref, root, gva, 0);
+
+	/* a control change marks every root stale */
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
+	shadow_mark_stale(&s);
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	memcpy(refmem, gmem, GMEM_SIZE);
+	access(&s, &ref, root, gva, 0);
+	CHECK_EQ(bad, 0);
+	shadow_destroy(&s);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -789,6 +848,7 @@ int main(int argc, char **argv)
 	refmem = calloc(1, GMEM_SIZE);
 	fake_pmm_init(HOST_BASE, HOST_SIZE);
 	RUN(test_invlpg_4m);
+	RUN(test_pcid_keep);
 	RUN(test_invlpg_1g);
 	RUN(test_wp0);
 	RUN(test_roots_and_memory);
