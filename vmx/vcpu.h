@@ -112,12 +112,14 @@ struct vcpu {
 	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
 };
 
+#ifndef HOST_TEST                   /* spec.h's policy is the hypervisor's, not the host tests' */
 /* struct vcpu.spec_entry for a guest whose IA32_SPEC_CTRL is `spec_ctrl`. */
 static inline uint8_t vcpu_spec_entry(uint64_t spec_ctrl)
 {
 	return (spec_ctrl_in_guest(spec_ctrl) != spec.host_spec_ctrl ? VCPU_SPEC_SWAP : 0) |
 	       (spec.on & SPEC_L1D_FLUSH ? VCPU_SPEC_L1D : 0);
 }
+#endif
 
 /* Per guest: what its vCPUs share. The core fills the configuration part from the module line. */
 struct vm {
