@@ -1992,7 +1992,9 @@ static void test_member_leaves(void)
 		bad += life_last != 1;
 	}
 	CHECK_EQ(bad, 0);                  /* exactly one member was told it was the last, each round */
-	CHECK(life_posts > LIFE_ROUNDS * LIFE_N * 16);
+	/* Each member posts at least 16 times before it honours its stop, however the host schedules the
+	 * threads: on a busy host (two busy loops beside) every member did exactly 16. */
+	CHECK(life_posts >= LIFE_ROUNDS * LIFE_N * 16);
 }
 
 int main(int argc, char **argv)
