@@ -17,6 +17,7 @@
 #include "arch/x86/percpu.h"
 #include "arch/x86/spec.h"
 #include "arch/x86/time.h"
+#include "arch/x86/trap.h"
 #include "console/printk.h"
 #include "lib/errno.h"
 #include "lib/string.h"
@@ -219,9 +220,13 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
 	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), CPUID, INVD, HLT, INVLPGA, I/O through
 	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.12), every SVM
-	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; and #UD, where the guest's VMCALL
-	 * (Intel's hypercall instruction, #UD on AMD) is recognised. */
-	b->ctl.intercept_exc = VMCB_INTERCEPT_UD;
+	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; #UD, where the guest's VMCALL
+	 * (Intel's hypercall instruction, #UD on AMD) is recognised; and #AC and #DB, given straight
+	 * back: a guest can make either deliver into itself for ever (an #AC handler on a misaligned
+	 * CPL-3 stack, a data breakpoint on the #DB handler's stack), benign exceptions that never
+	 * become #DF, with no exit and no interrupt taken (CVE-2015-5307, CVE-2015-8104): each delivery
+	 * is now an exit, where the slice can end. */
+	b->ctl.intercept_exc = VMCB_INTERCEPT_UD | VMCB_INTERCEPT_AC | VMCB_INTERCEPT_DB;
 	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(0) | VMCB_INTERCEPT_CR_WRITE(4) | VMCB_INTERCEPT_CR_WRITE(8) | VMCB_INTERCEPT_CR_READ(8);
 	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
 			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
@@ -474,8 +479,11 @@ static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	svm_gpt_context(v, &c);
 	if (!gpt_read(&c, linear, insn, n, true, &res))
 		return n;
-	n = 0x1000 - (linear & 0xfff);
-	return n < 15 && !gpt_read(&c, linear, insn, n, true, &res) ? n : 0;
+	/* The next page may be absent: what this page holds, never more than asked (another vCPU can
+	 * change the tables between the two reads). */
+	if (0x1000 - (linear & 0xfff) < n)
+		n = 0x1000 - (linear & 0xfff);
+	return !gpt_read(&c, linear, insn, n, true, &res) ? n : 0;
 }
 
 /* --- the exits -------------------------------------------------------------------------------------- */
@@ -769,6 +777,18 @@ static int dispatch(struct vcpu *v)
 	case VMEXIT_EXCP_UD:
 		k = VCPU_EXIT_EXCEPTION;
 		r = handle_ud(v, &k);
+		break;
+	case VMEXIT_EXCP_AC:             /* #AC(0): a fault, RF set in the pushed image */
+		k = VCPU_EXIT_EXCEPTION;
+		svm_inject_exception(v, VEC_AC, true, 0);
+		r = HANDLED;
+		break;
+	case VMEXIT_EXCP_DB:
+		/* The intercept comes after the #DB's own updates of DR6 and DR7 in the VMCB, which is
+		 * what KVM's db_interception relies on too: delivering it completes the exception. */
+		k = VCPU_EXIT_EXCEPTION;
+		svm_inject_exception(v, VEC_DB, false, 0);
+		r = HANDLED;
 		break;
 	case VMEXIT_NPF:
 		k = VCPU_EXIT_NPF;

@@ -33,7 +33,9 @@
 /* EXITINFO1 of a CR access with decode assists: bit 63 valid, bits 3:0 the GPR (15.33.1). */
 #define CR_EXIT_GPR_VALID        (1ull << 63)
 /* Intercept of exceptions, control offset 008h: bit n for vector n (15.12). */
+#define VMCB_INTERCEPT_DB        (1u << 1)
 #define VMCB_INTERCEPT_UD        (1u << 6)
+#define VMCB_INTERCEPT_AC        (1u << 17)
 
 /* VINTR control, INT_CTL at control offset 060h (Table B-1; 15.21). */
 #define VMCB_V_IRQ               (1ull << 8)  /* a virtual interrupt is pending */
@@ -75,7 +77,9 @@
 #define VMEXIT_CR0_WRITE         0x010       /* 010h + CR number */
 #define VMEXIT_CR4_WRITE         0x014
 #define VMEXIT_CR8_WRITE         0x018
-#define VMEXIT_EXCP_UD           0x046       /* 040h + vector */
+#define VMEXIT_EXCP_DB           0x041       /* 040h + vector */
+#define VMEXIT_EXCP_UD           0x046
+#define VMEXIT_EXCP_AC           0x051
 #define VMEXIT_INTR              0x060
 #define VMEXIT_NMI               0x061
 #define VMEXIT_INIT              0x063

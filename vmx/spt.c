@@ -110,6 +110,11 @@ void vmx_spt_init(struct vcpu *v)
 	s->map_gpa = map_gpa;
 	s->map_arg = &v->vm->mem;
 	shadow_init(s);
+	/* A bound on what one vCPU's shadows may take from the host's pages: a guest with aliasing
+	 * tables could otherwise make a new table page on every fault until the allocator is empty for
+	 * every guest. 4 MiB plus one page per 512 guest pages (Linux with 128 MiB uses 91 pages); at
+	 * the bound the builder drops the other cached roots first, then the current one's tables. */
+	s->limit_pages = 1024 + v->vm->mem_size / (512 * 4096);
 }
 
 static uint64_t paging_key(struct vcpu *v)
