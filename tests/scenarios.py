@@ -1666,12 +1666,13 @@ SCENARIOS += [
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux mem=128M " + LINUX_ARGS.replace("quiet", "ignore_loglevel")),
                       linux_initrd("linux")],
-             expect=[GUEST_SAYS("linux", r"\[ *[\d.]+\] tsc: (PIT calibration matches PMTIMER|using PMTIMER "
-                                         r"reference calibration)")] +
-                    LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource (tsc|acpi_pm)$")],
+             # How Linux calibrates is not asserted either: under TCG every method can miss its window
+             # on a busy host ('HPET/PMTIMER calibration failed' with 2 busy loops beside); Bochs's
+             # instruction-exact twin, svm-linux-1vcpu-bochs-ryzen, asserts the PM timer's match.
+             expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource (tsc|acpi_pm)$")],
              forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
                      GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
-             check=linux_tsc_agrees),
+             check=memory_returned),
     Scenario("svm-linux-2vcpus-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=2, mem=512,
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
