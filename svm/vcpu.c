@@ -92,8 +92,6 @@ void svm_cpu_off(void)
 
 static uint64_t iopm_pa;     /* 12 KiB, every bit set: every port access exits (15.10.1) */
 static uint64_t msrpm_pa;    /* 8 KiB: two bits per MSR, read then write (15.11) */
-static bool have_xsave;
-static unsigned fpu_pages;
 
 /* The MSRPM's offset and bit pair of an MSR: three 2 KiB ranges, 0-1FFFh at 0, C0000000h-C0001FFFh
  * at 800h, C0010000h-C0011FFFh at 1000h (15.11, Table 15-4). -1 for an MSR outside them (always
@@ -148,16 +146,6 @@ int svm_global_init(void)
 	msr_passthrough(pm, MSR_IA32_SYSENTER_CS);
 	msr_passthrough(pm, MSR_IA32_SYSENTER_ESP);
 	msr_passthrough(pm, MSR_IA32_SYSENTER_EIP);
-	have_xsave = cpu_has(CPU_XSAVE);
-	fpu_pages = 1;
-	if (have_xsave) {
-		uint64_t old = 1;
-
-		asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)vcpu_xcr0_allowed),
-			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)));
-		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
-		asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)old), "d"(0));
-	}
 	return 0;
 }
 
@@ -281,35 +269,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	v->xcr0 = 1;
 }
 
-/* --- loading a vCPU: the FPU, which VMRUN does not switch ------------------------------------------- */
-
-static void xsetbv0(uint64_t v)
-{
-	asm volatile("xsetbv" : : "c"(0), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
-}
-
-static void fpu_save(struct vcpu *v)
-{
-	if (have_xsave) {
-		xsetbv0(vcpu_xcr0_allowed);
-		asm volatile("xsave64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
-			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
-	} else {
-		asm volatile("fxsave64 (%0)" : : "r"(v->fpu) : "memory");
-	}
-}
-
-static void fpu_restore(struct vcpu *v)
-{
-	if (have_xsave) {
-		xsetbv0(vcpu_xcr0_allowed);
-		asm volatile("xrstor64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
-			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
-		xsetbv0(v->xcr0);
-	} else {
-		asm volatile("fxrstor64 (%0)" : : "r"(v->fpu) : "memory");
-	}
-}
+/* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vmx/vcpu.c), which VMRUN does not switch either - */
 
 void svm_vcpu_load(struct vcpu *v)
 {
@@ -319,7 +279,7 @@ void svm_vcpu_load(struct vcpu *v)
 	if (prev == v)
 		return;
 	if (prev) {
-		fpu_save(prev);
+		vcpu_fpu_save(prev);
 		/* DR0-3 are not in the VMCB (DR6 and DR7 are, Table B-2): switched by hand between the
 		 * vCPUs of one CPU, as vmx/vcpu.c does. */
 		asm volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3"
@@ -334,7 +294,7 @@ void svm_vcpu_load(struct vcpu *v)
 		vmcb_setup(v, &v->start);
 		v->ready = true;
 	}
-	fpu_restore(v);
+	vcpu_fpu_restore(v);
 	asm volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3"
 		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]));
 }

@@ -643,10 +643,10 @@ static void vcpu_setup(struct vcpu *v)
 	v->ready = true;
 }
 
-/* FPU/SSE/AVX state is not switched by VMX: save one vCPU's, restore the next one's. XSAVE saves
+/* FPU/SSE/AVX state is not switched by VMX (nor by SVM's VMRUN, which uses these too): save one vCPU's, restore the next one's. XSAVE saves
  * only components enabled in XCR0 (SDM Vol. 1, 13.7): load the full guest mask around it, or the SSE
  * state of a guest that never set XCR0 would be lost. */
-static void fpu_save(struct vcpu *v)
+void vcpu_fpu_save(struct vcpu *v)
 {
 	if (have_xsave) {
 		xsetbv(0, vcpu_xcr0_allowed);
@@ -657,7 +657,7 @@ static void fpu_save(struct vcpu *v)
 	}
 }
 
-static void fpu_restore(struct vcpu *v)
+void vcpu_fpu_restore(struct vcpu *v)
 {
 	if (have_xsave) {
 		xsetbv(0, vcpu_xcr0_allowed);            /* restore every component the area holds */
@@ -686,7 +686,7 @@ void vcpu_load(struct vcpu *v)
 	if (prev == v)
 		return;
 	if (prev) {
-		fpu_save(prev);
+		vcpu_fpu_save(prev);
 		prev->msr_kernel_gs = rdmsr(MSR_KERNEL_GS_BASE);
 		prev->msr_star = rdmsr(MSR_STAR);
 		prev->msr_lstar = rdmsr(MSR_LSTAR);
@@ -707,7 +707,7 @@ void vcpu_load(struct vcpu *v)
 		vcpu_setup(v);
 	else if (!vmptrld(v->vmcs))
 		panic("hv: VMPTRLD of vCPU %s/%u failed", v->vm->name, v->index);
-	fpu_restore(v);
+	vcpu_fpu_restore(v);
 	wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs);
 	wrmsr(MSR_STAR, v->msr_star);
 	wrmsr(MSR_LSTAR, v->msr_lstar);

@@ -192,6 +192,9 @@ void vmx_set_guest_efer(struct vcpu *v, uint64_t efer);
  * vcpu_load. 0 or -ENOMEM. */
 int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start);
 /* Makes `v` this CPU's current vCPU (VMPTRLD, and the state VMX does not switch). */
+/* A vCPU's FPU/SSE/AVX state out of and into the CPU (both back ends: neither VM entry switches it). */
+void vcpu_fpu_save(struct vcpu *v);
+void vcpu_fpu_restore(struct vcpu *v);
 void vcpu_load(struct vcpu *v);
 /* Runs `v` until the scheduler has something to do. Returns why. */
 enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc);
