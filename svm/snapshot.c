@@ -46,11 +46,7 @@ static void snap_take(void *arg)
 		return;
 	}
 	b = phys_to_virt(v->vmcs);
-	s->rax = r->rax, s->rbx = r->rbx, s->rcx = r->rcx, s->rdx = r->rdx;
-	s->rsi = r->rsi, s->rdi = r->rdi, s->rbp = r->rbp;
-	s->r8 = r->r8, s->r9 = r->r9, s->r10 = r->r10, s->r11 = r->r11;
-	s->r12 = r->r12, s->r13 = r->r13, s->r14 = r->r14, s->r15 = r->r15;
-	s->cr2 = r->cr2;
+	guest_regs_snapshot(s, r);
 	s->rsp = b->save.rsp;
 	s->rip = b->save.rip;
 	s->rflags = b->save.rflags;

@@ -9,15 +9,6 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
-static void gprs(struct vcpu_snapshot *s, const struct guest_regs *r)
-{
-	s->rax = r->rax, s->rbx = r->rbx, s->rcx = r->rcx, s->rdx = r->rdx;
-	s->rsi = r->rsi, s->rdi = r->rdi, s->rbp = r->rbp;
-	s->r8 = r->r8, s->r9 = r->r9, s->r10 = r->r10, s->r11 = r->r11;
-	s->r12 = r->r12, s->r13 = r->r13, s->r14 = r->r14, s->r15 = r->r15;
-	s->cr2 = r->cr2;
-}
-
 
 /* From the current VMCS. The segment fields sit at fixed distances in the encoding space, ES
  * first, in the sreg order of enum vcpu_seg_reg (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). */
@@ -68,7 +59,7 @@ static void snap_take(void *arg)
 	}
 	s->activity = v->state;
 	s->halted_if = v->halted_if;
-	gprs(s, &v->regs);
+	guest_regs_snapshot(s, &v->regs);
 	/* The pending event is the vCPU's own record, in VMX's entry format (never read back from the
 	 * VMCS: docs/design.md, Events). */
 	if (v->event.valid)

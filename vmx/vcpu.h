@@ -36,6 +36,16 @@ struct guest_regs {
 	uint64_t cr2;
 };
 
+/* The saved registers into a snapshot (vcpu/snapshot.h): both back ends keep them here. */
+static inline void guest_regs_snapshot(struct vcpu_snapshot *s, const struct guest_regs *r)
+{
+	s->rax = r->rax, s->rbx = r->rbx, s->rcx = r->rcx, s->rdx = r->rdx;
+	s->rsi = r->rsi, s->rdi = r->rdi, s->rbp = r->rbp;
+	s->r8 = r->r8, s->r9 = r->r9, s->r10 = r->r10, s->r11 = r->r11;
+	s->r12 = r->r12, s->r13 = r->r13, s->r14 = r->r14, s->r15 = r->r15;
+	s->cr2 = r->cr2;
+}
+
 /* What the exit loop tells the scheduler when it stops running a vCPU. */
 enum vcpu_action {
 	VCPU_PREEMPTED,  /* the time slice ran out, or the host has work (a cross-CPU call, a new event) */
