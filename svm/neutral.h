@@ -31,7 +31,7 @@
 #define vcpu_inject_exception   svm_inject_exception
 #define vcpu_offers             svm_offers
 #define vcpu_gpt_context        svm_gpt_context
-#define vmx_slice_left          svm_slice_left
+#define vcpu_slice_left         svm_slice_left
 #define vcpu_tsc_adjust_emulated svm_tsc_adjust_emulated
 #define vcpu_handle_cpuid       svm_handle_cpuid
 #define vcpu_handle_rdmsr       svm_handle_rdmsr

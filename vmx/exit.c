@@ -79,7 +79,7 @@ static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t in
  * its end, and the preemption timer, which counts guest time only, is armed afresh at least every
  * 1/VCPU_REARM_PARTS of the slice (prepare_entry_slow), so the host time it missed stretches a slice
  * by at most that much. (It was one RDTSC and one timer write at every I/O exit.) */
-int vmx_slice_left(struct vcpu *v)
+int vcpu_slice_left(struct vcpu *v)
 {
 	(void)v;
 	return HANDLED;
@@ -157,7 +157,7 @@ static inline __attribute__((always_inline)) int handle_io(struct vcpu *v)
 	/* The preemption timer counts only guest time, and a UART line keeps the host busy for 87 us
 	 * a character on the guest's behalf: charge I/O exits to the guest's slice, or a guest that
 	 * prints all the time would hold its CPU. */
-	return vmx_slice_left(v);
+	return vcpu_slice_left(v);
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */

@@ -40,7 +40,7 @@ static inline enum cpu_mode guest_mode(struct vcpu *v)
 /* The guest\x27s paging state, for walking its page tables (shadow/gpt.c). (mmio.c) */
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
 
-/* Host time spent for the guest (a UART line, clearing a chunk) counts against its slice: the
- * preemption timer counts only guest time (SDM Vol. 3C, 26.5.1), so make the next entry set it
- * afresh from the TSC. HANDLED, or VCPU_PREEMPTED when the slice is over. (exit.c) */
-int vmx_slice_left(struct vcpu *v);
+/* A back end's answer after host time spent for the guest (a UART line, clearing a chunk): HANDLED,
+ * or VCPU_PREEMPTED when the slice is over. VMX: always HANDLED, its entry path checks the TSC
+ * (vmx/exit.c); SVM: the TSC against the slice's end (svm/guest.c). */
+int vcpu_slice_left(struct vcpu *v);

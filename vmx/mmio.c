@@ -114,7 +114,7 @@ int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)
 	case GMEM_MAPPED:
 		/* First touch: retry the access, now mapped, and the event it interrupted, if any.
 		 * Clearing the chunk was host time spent for the guest: charge it to its slice. */
-		return vmx_slice_left(v);
+		return vcpu_slice_left(v);
 	case GMEM_PRESENT:
 		if (!(q & VCPU_MEM_MAPPED)) {   /* it was not mapped when we faulted: another vCPU mapped it */
 			return HANDLED;

@@ -213,5 +213,5 @@ int vcpu_handle_string_io(struct vcpu *v, const struct vcpu_exit *e)
 		vcpu_set_rflags(v, vcpu_get_rflags(v) | RFLAGS_RF);
 	}
 	/* Host time for the guest's devices counts against its slice, as for IN and OUT. */
-	return vmx_slice_left(v);
+	return vcpu_slice_left(v);
 }
