@@ -526,6 +526,27 @@ int shadow_cr3_load_keep(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
 	return cr3_load(s, cr3, true, root_hpa);
 }
 
+void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva)
+{
+	unsigned i;
+
+	if (type == 0) {
+		shadow_invlpg(s, gva);
+		return;
+	}
+	s->stats.invpcids++;
+	for (i = 0; i < SHADOW_ROOTS; i++) {
+		struct shadow_root *r = &s->roots[i];
+
+		if (!r->hpa || (type == 1 && r->key_pcid != pcid))
+			continue;
+		if (r == s->cur)
+			sync_table(s, r, r->hpa, r->levels, 0);
+		else
+			r->stale = true;
+	}
+}
+
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)
 {
 	unsigned acc = GPT_ACC_SET_AD, rights, level;

@@ -477,7 +477,10 @@ class Console:
                 self.how_closed = how
                 with open(self._log.name + ".closed", "w") as f:   # beside serial.log, not judged
                     f.write("%s after %d bytes\n" % (how, self._log.tell()))
-                self.closed = True
+                with self._lock:                  # the held tail is final now; then `closed`, after the text
+                    self.text += clean(self._held, "latin-1")
+                    self._held = b""
+                    self.closed = True
                 return
             self._log.write(data)
             self._log.flush()
@@ -528,6 +531,9 @@ class Console:
         end = self.deadline if timeout is None else min(time.monotonic() + timeout, self.deadline)
         while True:
             with self._lock:
+                # `closed` is read with the text it was set after: a line that came just before the
+                # end of the serial line is searched for before the end is reported.
+                closed = self.closed
                 m = rx.search(self.text, self.pos)
                 bad = next((f.search(self.text) for f in self.fail if f.search(self.text)), None)
             if m:
@@ -535,9 +541,9 @@ class Console:
                 return m
             if bad:
                 raise SessionError("forbidden line %r waiting for /%s/" % (_line_at(self.text, bad.start()), regex))
-            if self.closed or time.monotonic() > end:
+            if closed or time.monotonic() > end:
                 raise SessionError("%s waiting for /%s/; log ends: %s" % (
-                    "the serial line closed (%s)" % self.how_closed if self.closed else "timeout", regex, self.tail()))
+                    "the serial line closed (%s)" % self.how_closed if closed else "timeout", regex, self.tail()))
             time.sleep(0.05)
 
     def command(self, line: str, timeout: Optional[float] = None):
