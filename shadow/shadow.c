@@ -535,16 +535,9 @@ void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva
 		return;
 	}
 	s->stats.invpcids++;
-	for (i = 0; i < SHADOW_ROOTS; i++) {
-		struct shadow_root *r = &s->roots[i];
-
-		if (!r->hpa || (type == 1 && r->key_pcid != pcid))
-			continue;
-		if (r == s->cur)
-			sync_table(s, r, r->hpa, r->levels, 0);
-		else
-			r->stale = true;
-	}
+	for (i = 0; i < SHADOW_ROOTS; i++)
+		if (s->roots[i].hpa && (type != 1 || s->roots[i].key_pcid == pcid))
+			clear_table(s, &s->roots[i], s->roots[i].hpa, s->roots[i].levels);
 }
 
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)

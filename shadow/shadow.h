@@ -160,10 +160,11 @@ void shadow_invlpg(struct shadow *s, uint64_t gva);
 /*
  * The guest ran INVPCID (SDM Vol. 2B, INVPCID; Vol. 3A, 4.10.4.1) with `type` 0-3, already checked
  * with its descriptor (`pcid`, `gva`). Type 0 (one address of one PCID) drops the page in every root,
- * as INVLPG. Type 1 (every translation of `pcid` but global ones) and types 2 and 3 (every PCID's, with
- * or without global ones) reach the roots of those PCIDs: the current one is revalidated now, the
- * others marked stale for their next load. A root's global leaves go too where its PCID is flushed:
- * a processor may invalidate more than it is asked to (4.10.4.1), never less.
+ * as INVLPG; type 1 (every translation of `pcid` but global ones) empties the roots of that PCID;
+ * types 2 and 3 (every PCID's, with or without global ones) empty every root. Global leaves go too:
+ * a processor may invalidate more than it is asked to (4.10.4.1), never less. Emptying, not
+ * revalidating: a guest walk per cached leaf costs more than refilling what is touched before the
+ * next flush (docs/performance.md, INVPCID).
  */
 void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva);
 
