@@ -526,6 +526,20 @@ int shadow_cr3_load_keep(struct shadow *s, uint64_t cr3, uint64_t *root_hpa)
 	return cr3_load(s, cr3, true, root_hpa);
 }
 
+void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva)
+{
+	unsigned i;
+
+	if (type == 0) {
+		shadow_invlpg(s, gva);
+		return;
+	}
+	s->stats.invpcids++;
+	for (i = 0; i < SHADOW_ROOTS; i++)
+		if (s->roots[i].hpa && (type != 1 || s->roots[i].key_pcid == pcid))
+			clear_table(s, &s->roots[i], s->roots[i].hpa, s->roots[i].levels);
+}
+
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)
 {
 	unsigned acc = GPT_ACC_SET_AD, rights, level;

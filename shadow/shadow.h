@@ -86,7 +86,7 @@ struct shadow_root {
 
 struct shadow_stats {
 	uint64_t fills, injects, gpa_faults;     /* shadow_page_fault outcomes */
-	uint64_t invlpgs, cr3_hits, cr3_misses, evictions, reclaims;
+	uint64_t invlpgs, invpcids, cr3_hits, cr3_misses, evictions, reclaims;   /* invpcids: types 1-3 */
 	uint64_t cr3_kept;                       /* hits of a CR3 load with CR3[63] (PCID kept): no revalidation */
 	uint64_t sync_kept, sync_dropped;        /* leaves revalidated on CR3 switches */
 };
@@ -157,7 +157,18 @@ enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error,
  * PCID (SDM Vol. 3A, 4.10.4.1), and a shadow entry does not know whether it was global. */
 void shadow_invlpg(struct shadow *s, uint64_t gva);
 
-/* Drops every translation of every root (INVPCID all-context, a guest PAT or MTRR change...). */
+/*
+ * The guest ran INVPCID (SDM Vol. 2B, INVPCID; Vol. 3A, 4.10.4.1) with `type` 0-3, already checked
+ * with its descriptor (`pcid`, `gva`). Type 0 (one address of one PCID) drops the page in every root,
+ * as INVLPG; type 1 (every translation of `pcid` but global ones) empties the roots of that PCID;
+ * types 2 and 3 (every PCID's, with or without global ones) empty every root. Global leaves go too:
+ * a processor may invalidate more than it is asked to (4.10.4.1), never less. Emptying, not
+ * revalidating: a guest walk per cached leaf costs more than refilling what is touched before the
+ * next flush (docs/performance.md, INVPCID).
+ */
+void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva);
+
+/* Drops every translation of every root (a guest PAT or MTRR change...). */
 void shadow_flush_all(struct shadow *s);
 
 /* The current root's leaf for `gva`: true with *entry and *level (1: 4 KiB, 2: 2 MiB) when present. */

@@ -307,21 +307,69 @@ static __attribute__((noinline)) int handle_invlpg(struct vcpu *v)
 	return HANDLED;
 }
 
+/* The linear address of an INVEPT/INVPCID/INVVPID-format memory operand: the instruction-information
+ * field gives scaling (bits 1:0), address size (9:7), segment (17:15), index and base registers with
+ * their invalid bits (21:18, 22, 26:23, 27) (SDM Vol. 3C, 28.2.5, Table 28-14); the exit qualification
+ * is the displacement, sign-extended (28.2.1). The offset wraps at the address size; in 64-bit mode
+ * only FS and GS add a base (SDM Vol. 3A, 3.4.4), elsewhere the linear address wraps at 4 GiB. */
+static uint64_t insn_mem_operand(struct vcpu *v, uint32_t info, enum cpu_mode mode)
+{
+	unsigned asz = (info >> 7) & 7, seg = (info >> 15) & 7;
+	uint64_t ea = vmcs_read(EXIT_QUALIFICATION), la;
+
+	if (!(info & (1u << 22)))
+		ea += vcpu_get_gpr(v, (info >> 18) & 15) << (info & 3);
+	if (!(info & (1u << 27)))
+		ea += vcpu_get_gpr(v, (info >> 23) & 15);
+	ea &= asz == 2 ? ~0ull : asz == 1 ? 0xffffffffull : 0xffffull;
+	la = mode == MODE_LONG64 && seg < VCPU_FS ? ea : ea + vcpu_get_seg(v, seg).base;
+	return mode == MODE_LONG64 ? la : la & 0xffffffffull;
+}
+
 static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 {
 	/* The type is in the register of instruction-information bits 31:28 (SDM Vol. 3C, 28.2.5,
-	 * Table 28-14); types above 3 raise #GP(0) (SDM Vol. 2B, INVPCID). The descriptor's own #GP
-	 * cases (a PCID with CR4.PCIDE = 0, a non-canonical address) are not checked. */
-	uint64_t type = vcpu_get_gpr(v, vmcs_read32(VMX_INSTRUCTION_INFO) >> 28);
+	 * Table 28-14); types above 3 raise #GP(0), and so does a descriptor with bits 63:12 set, a
+	 * PCID other than 0 with CR4.PCIDE = 0 (types 0 and 1) or a non-canonical address (type 0: bits
+	 * 63:47 equal, SDM Vol. 3A, 3.3.7.1; 5-level paging is not offered)
+	 * (SDM Vol. 2B, INVPCID). The descriptor is read as a data access at the guest's CPL, which
+	 * may #PF. Segment limits are not checked. */
+	uint32_t info = vmcs_read32(VMX_INSTRUCTION_INFO);
+	enum cpu_mode mode = guest_mode(v);
+	uint64_t type = vcpu_get_gpr(v, info >> 28), desc[2], la = insn_mem_operand(v, info, mode);
+	unsigned pcid;
+	struct gpt_ctx ctx;
+	struct gpt_result r;
+	int err;
 
-	if (guest_mode(v) != MODE_LONG64)
+	if (mode != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
 		vmx_inject_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
-	if (vmx_spt_on(v))              /* every type: dropping every translation is allowed */
-		vmx_spt_flush(v);
+	vcpu_gpt_context(v, &ctx);
+	err = gpt_read(&ctx, la, desc, sizeof(desc), false, &r);
+	if (err == GPT_NOT_PRESENT || err == GPT_RESERVED || err == GPT_PERM) {
+		vcpu_set_cr2(v, r.gva);
+		vmx_inject_exception(v, VEC_PF, true, r.pf_error);
+		return HANDLED;
+	}
+	if (err == GPT_NONCANONICAL) {     /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
+		vmx_inject_exception(v, ((info >> 15) & 7) == VCPU_SS ? VEC_SS : VEC_GP, true, 0);
+		return HANDLED;
+	}
+	if (err)
+		return vm_stop(v, "INVPCID: its descriptor at guest-linear 0x%lx is not in guest RAM, rip 0x%lx",
+			       la, vmcs_read(GUEST_RIP));
+	pcid = desc[0] & 0xfff;
+	if ((desc[0] >> 12) || (type <= 1 && pcid && !(vcpu_get_cr4(v) & CR4_PCIDE)) ||
+	    (type == 0 && (uint64_t)((int64_t)(desc[1] << 16) >> 16) != desc[1])) {
+		vmx_inject_exception(v, VEC_GP, true, 0);
+		return HANDLED;
+	}
+	if (vmx_spt_on(v))
+		vmx_spt_invpcid(v, type, pcid, desc[1]);
 	flush_guest_tlb(v);
 	skip_instruction();
 	return HANDLED;

@@ -238,9 +238,9 @@ int vmx_spt_invlpg(struct vcpu *v, uint64_t gva)
 	return RETIRED;
 }
 
-void vmx_spt_flush(struct vcpu *v)
+void vmx_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva)
 {
-	shadow_flush_all(&v->sh);
+	shadow_invpcid(&v->sh, type, pcid, gva);
 }
 
 /* A #PF in the shadow (SDM Vol. 3C, 28.2.1: the exit qualification is the linear address; the error

@@ -29,5 +29,5 @@ void vmx_spt_controls_changed(struct vcpu *v);
 /* Exits: MOV from/to CR3 (RETIRED, HANDLED or an action), INVLPG, INVPCID's flush, a #PF. */
 int vmx_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr);
 int vmx_spt_invlpg(struct vcpu *v, uint64_t gva);
-void vmx_spt_flush(struct vcpu *v);
+void vmx_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva);
 int vmx_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error);

@@ -841,6 +841,78 @@ static void test_pcid_keep(void)
 	CHECK_EQ(fake_pmm_outstanding(), 0);
 }
 
+/* INVPCID by type (SDM Vol. 2B, INVPCID): type 1 empties only the roots of its PCID, type 3 every
+ * root, type 0 drops the page in every root; a root of another PCID keeps its entries, stale as the
+ * TLB may keep them. */
+static void test_invpcid(void)
+{
+	struct shadow s;
+	struct gpt_ctx ref;
+	uint64_t root, leaf, leaf2, a = 0x10000, b = 0x13000, pdpt = 0x11000, pd = 0x12000, gva = 0x40201000;
+	unsigned lvl;
+
+	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | SHADOW_CR4_PCIDE,
+		     GPT_EFER_LMA | GPT_EFER_NXE);
+	seed_4k_map(0x40000000, 0x40800000);
+	memcpy(gmem + a, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + b, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pdpt + 8, &(uint64_t){ pd | P | W | US }, 8);
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
+	memcpy(refmem, gmem, GMEM_SIZE);
+	CHECK_EQ(switch_to(&s, &ref, a | 1, &root), 0);
+	access(&s, &ref, root, gva, 0);
+	CHECK_EQ(switch_to(&s, &ref, b | 2, &root), 0);
+	access(&s, &ref, root, gva, 0);
+	CHECK(shadow_lookup(&s, gva, &leaf, &lvl));
+
+	/* the guest remaps the page; INVPCID type 1 of PCID 1 while B (PCID 2) runs: B keeps its entry */
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40400000 | P | W | US | PS }, 8);
+	shadow_invpcid(&s, 1, 1, 0);
+	CHECK(shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(leaf2, leaf);
+	/* ... and A's root, emptied, has nothing for a load that keeps PCID 1 */
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(s.stats.cr3_kept, 1);
+	memcpy(refmem, gmem, GMEM_SIZE);
+	access(&s, &ref, root, gva, 0);
+	CHECK(shadow_lookup(&s, gva, &leaf, &lvl));
+	/* B was not flushed: a keeping load takes its stale entry as it is */
+	CHECK_EQ(shadow_cr3_load_keep(&s, b | 2, &root), 0);
+	CHECK(shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK(leaf2 != leaf);
+	CHECK_EQ(s.stats.cr3_kept, 2);
+
+	/* type 1 of the current PCID empties the current root */
+	shadow_invpcid(&s, 1, 2, 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	access(&s, &ref, root, gva, 0);
+
+	/* type 3 while A is loaded: A's root and B's */
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40600000 | P | W | US | PS }, 8);
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(shadow_lookup(&s, gva, &leaf2, &lvl));
+	shadow_invpcid(&s, 3, 0, 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(shadow_cr3_load_keep(&s, b | 2, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	memcpy(refmem, gmem, GMEM_SIZE);
+	access(&s, &ref, root, gva, 0);
+
+	/* type 0 drops the page in every root, as INVLPG */
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	access(&s, &ref, root, gva, 0);
+	CHECK_EQ(shadow_cr3_load_keep(&s, b | 2, &root), 0);
+	shadow_invpcid(&s, 0, 2, gva);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(shadow_cr3_load_keep(&s, a | 1, &root), 0);
+	CHECK(!shadow_lookup(&s, gva, &leaf2, &lvl));
+	CHECK_EQ(s.stats.invpcids, 3);           /* types 1, 1 and 3 */
+	CHECK_EQ(bad, 0);
+	shadow_destroy(&s);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -849,6 +921,7 @@ int main(int argc, char **argv)
 	fake_pmm_init(HOST_BASE, HOST_SIZE);
 	RUN(test_invlpg_4m);
 	RUN(test_pcid_keep);
+	RUN(test_invpcid);
 	RUN(test_invlpg_1g);
 	RUN(test_wp0);
 	RUN(test_roots_and_memory);
