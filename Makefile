@@ -134,10 +134,17 @@ test:
 	$(MAKE) all unit fuzz-bins linux-guest
 	$(PYTHON) tests/run.py
 
+# `make test-shadow`: every scenario that boots the hypervisor on a Bochs VMX model again, with
+# `paging=shadow` as its default (tests/run.py --paging shadow; not part of `make test`).
+test-shadow:
+	@scripts/install-deps.sh --check-or-install
+	$(MAKE) all linux-guest
+	$(PYTHON) tests/run.py --paging shadow
+
 # Debian 12's own cloud kernel and a busybox initramfs for the Linux guest scenarios, fetched from the
 # Debian archive into build/linux/ (scripts/fetch-linux.sh; never installed, never committed).
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.gz
-.PHONY: linux-guest
+.PHONY: linux-guest test-shadow
 linux-guest: $(LINUX_GUEST)
 $(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py tests/linux/tsc.c
 	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null
