@@ -807,6 +807,16 @@ SCENARIOS += [
               modules=[guest("smp", "name=smp vcpus=2 mem=16M cpus=2 count=20000"),
                        guest("hello", "name=hello mem=16M")],
               expect=SMP_OK("smp") + [GUEST_EXITED("hello", 0)]),
+    # Real mode without unrestricted guest (vmx/realmode.c): with paging=shadow the APs' INIT-SIPI-SIPI
+    # start (real mode at 0700:0000, LGDT, MOV to CR0, a far JMP) runs in virtual-8086 mode, LGDT and the
+    # CR0 moves emulated; then the IPI checks. On Skylake (EPT off for the guest), Lynnfield (EPT, no
+    # unrestricted guest) and Penryn (no EPT): 4 vCPUs on 2 CPUs and 2 on 1.
+    bochs_vmx("vmx-shadow-smp", cpus=2, timeout=400,
+              modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=20000 paging=shadow")],
+              expect=[r"hv: guest smp started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu 0,1,0,1, shadow$"] + SMP_OK("smp") +
+                     [r"^\[cpu\d+\] hv: guest smp real mode: 3 starts in virtual-8086 mode, \d+ exits there, "
+                      r"9 instructions emulated, 0 events through the IVT$", ALL_DONE],
+              check=memory_returned),
     # Interrupts on SVM: the idle guest's local-APIC timer (xAPIC MMIO through the NPF path and the
     # decoder), delivered through EVENTINJ (APM Vol. 2, 15.20) to a vCPU woken from HLT.
     *[Scenario(name, emulator=emu, cpus=1, mem=128, needs_vmx=emu == "qemu",
