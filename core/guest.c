@@ -551,7 +551,9 @@ static void report_real_mode(const struct vm *g)
 		const struct vmx_rm *rm = &g->vcpus[i].rm;
 
 		t.runs += rm->runs;
-		t.exits += rm->exits;
+		t.exits += rm->exits;     /* and those of a vCPU still in vm86 mode at the end */
+		if (rm->vm86)
+			t.exits += (uint32_t)(vcpu_exit_total(&g->vcpus[i].exits) - rm->exits_at_enter);
 		t.emulated += rm->emulated;
 		t.delivered += rm->delivered;
 	}
