@@ -1817,6 +1817,15 @@ SCENARIOS += [
                      [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
                       r"^\[cpu\d+\] hv: guest linux real mode: 1 starts in virtual-8086 mode, "],
               check=memory_returned),
+    # The same where the CPU decides: Lynnfield (EPT, no unrestricted guest) and Penryn (no EPT, no
+    # preemption timer) run every guest on shadow paging unasked.
+    *[bochs_vmx(name, cpus=2, mem=512, timeout=LINUX_TIMEOUT, cpu_model=model,
+                modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+                expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 2) +
+                       [r"^\[cpu\d+\] hv: guest linux real mode: 1 starts in virtual-8086 mode, "],
+                check=memory_returned)
+      for name, model in (("vmx-shadow-linux-2vcpus-lynnfield", "corei5_lynnfield_750"),
+                          ("vmx-shadow-linux-2vcpus-penryn", "core2_penryn_t9600"))],
 ]
 
 SCENARIOS += [
