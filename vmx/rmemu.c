@@ -9,6 +9,20 @@
 #define RFLAGS_IF_BIT (1ull << 9)
 #define RFLAGS_AC_BIT (1ull << 18)
 
+/* A little-endian displacement of `bytes` (1, 2, 4) at b[*i], sign-extended; false past n. */
+static bool disp_at(const uint8_t *b, unsigned *i, unsigned n, unsigned bytes, int32_t *out)
+{
+	uint32_t x = 0;
+
+	if (*i + bytes > n)
+		return false;
+	for (unsigned k = 0; k < bytes; k++)
+		x |= (uint32_t)b[*i + k] << 8 * k;
+	*i += bytes;
+	*out = bytes == 1 ? (int8_t)x : bytes == 2 ? (int16_t)x : (int32_t)x;
+	return true;
+}
+
 /* The memory operand of the ModRM byte at b[i] (its mod is not 3): offset and default segment;
  * returns the index after ModRM, SIB and displacement, or -1 past n. */
 static int modrm_mem(const uint8_t *b, unsigned i, unsigned n, bool a32, const uint64_t gpr[8],
@@ -26,24 +40,14 @@ static int modrm_mem(const uint8_t *b, unsigned i, unsigned n, bool a32, const u
 		static const uint8_t base[8] = { 3, 3, 5, 5, 6, 7, 5, 3 }, index[8] = { 6, 7, 6, 7, 8, 8, 8, 8 };
 
 		if (mod == 0 && rm == 6) {
-			if (i + 2 > n)
+			if (!disp_at(b, &i, n, 2, &disp))
 				return -1;
-			off = b[i] | (uint32_t)b[i + 1] << 8;
-			i += 2;
 		} else {
 			off = (uint32_t)gpr[base[rm]] + (index[rm] < 8 ? (uint32_t)gpr[index[rm]] : 0);
 			if (base[rm] == 5)
 				out->seg = VCPU_SS;      /* BP-based: SS (Table 3-5) */
-			if (mod == 1) {
-				if (i + 1 > n)
-					return -1;
-				disp = (int8_t)b[i++];
-			} else if (mod == 2) {
-				if (i + 2 > n)
-					return -1;
-				disp = (int16_t)(b[i] | b[i + 1] << 8);
-				i += 2;
-			}
+			if (mod && !disp_at(b, &i, n, mod == 1 ? 1 : 2, &disp))
+				return -1;
 		}
 		out->off = (uint16_t)(off + (uint32_t)disp);
 		return (int)i;
@@ -58,35 +62,23 @@ static int modrm_mem(const uint8_t *b, unsigned i, unsigned n, bool a32, const u
 		if (idx != 4)
 			off = (uint32_t)gpr[idx] << scale;
 		if (bs == 5 && mod == 0) {
-			if (i + 4 > n)
+			if (!disp_at(b, &i, n, 4, &disp))
 				return -1;
-			off += b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24;
-			i += 4;
 		} else {
 			off += (uint32_t)gpr[bs];
 			if (bs == 4 || bs == 5)
 				out->seg = VCPU_SS;
 		}
 	} else if (rm == 5 && mod == 0) {
-		if (i + 4 > n)
+		if (!disp_at(b, &i, n, 4, &disp))
 			return -1;
-		off = b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24;
-		i += 4;
 	} else {
 		off = (uint32_t)gpr[rm];
 		if (rm == 5)
 			out->seg = VCPU_SS;
 	}
-	if (mod == 1) {
-		if (i + 1 > n)
-			return -1;
-		disp = (int8_t)b[i++];
-	} else if (mod == 2) {
-		if (i + 4 > n)
-			return -1;
-		disp = (int32_t)(b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24);
-		i += 4;
-	}
+	if (mod && !disp_at(b, &i, n, mod == 1 ? 1 : 4, &disp))
+		return -1;
 	out->off = off + (uint32_t)disp;
 	return (int)i;
 }
