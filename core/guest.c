@@ -241,13 +241,6 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 		not_started(g, "paging=shadow: only on VMX, with CR3-load and INVLPG exiting and XD (vmx/spt.c)");
 		return false;
 	}
-	/* Shadow paging runs guests without unrestricted guest (vmx/spt.c): a vCPU in real mode cannot
-	 * run, and application processors start in real mode (INIT-SIPI-SIPI, SDM Vol. 3A, 9.4.4). */
-	if (g->paging == VM_PAGING_SHADOW && g->nvcpus > 1) {
-		not_started(g, "paging=shadow runs one vCPU: application processors start in real mode, which needs "
-			    "unrestricted guest (virtual-8086 mode or an emulator not written)");
-		return false;
-	}
 	if (g->alloc != GMEM_DEMAND && g->mem_size > pmm_free_bytes()) {
 		not_started(g, "mem=%lu MiB is more than the %lu MiB of free memory", g->mem_size >> 20,
 			    pmm_free_bytes() >> 20);
@@ -549,6 +542,26 @@ static void mib(char *buf, size_t size, uint64_t bytes)
 
 /* The contract lines of a guest that ended, its exits summed over its vCPUs (and per vCPU where it
  * has several), its memory. */
+/* paging=shadow: what the guest's real mode cost in virtual-8086 mode (vmx/realmode.c), if it had any. */
+static void report_real_mode(const struct vm *g)
+{
+	struct vmx_rm t = { 0 };
+
+	for (unsigned i = 0; i < g->nvcpus; i++) {
+		const struct vmx_rm *rm = &g->vcpus[i].rm;
+
+		t.runs += rm->runs;
+		t.exits += rm->exits;     /* and those of a vCPU still in vm86 mode at the end */
+		if (rm->vm86)
+			t.exits += (uint32_t)(vcpu_exit_total(&g->vcpus[i].exits) - rm->exits_at_enter);
+		t.emulated += rm->emulated;
+		t.delivered += rm->delivered;
+	}
+	if (t.runs)
+		pr_info("hv: guest %s real mode: %u starts in virtual-8086 mode, %u exits there, %u instructions "
+			"emulated, %u events through the IVT\n", g->name, t.runs, t.exits, t.emulated, t.delivered);
+}
+
 static void report_end(struct vm *g)
 {
 	struct vcpu_exit_counts exits = { 0 };
@@ -591,6 +604,7 @@ static void report_end(struct vm *g)
 		pr_info("hv: guest %s shadow: %lu fills, %lu #PF injected, %lu GPA faults, CR3 %lu hits / %lu misses / "
 			"%lu evictions, %lu INVLPG, at most %lu KiB of shadow tables\n", g->name, st.fills, st.injects,
 			st.gpa_faults, st.cr3_hits, st.cr3_misses, st.evictions, st.invlpgs, peak * 4);
+		report_real_mode(g);
 	}
 	if (g->bus.print.dropped_lines)
 		pr_info("hv: guest %s output: %lu lines (%lu bytes) dropped over its limit\n", g->name,

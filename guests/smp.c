@@ -12,7 +12,11 @@
  *   - a counter incremented 100000 times by every CPU under a spinlock (XCHG): exactly N*100000.
  * Arguments: `cpus=N` (4) how many CPUs there must be; `start=broadcast` (default: INIT and SIPI to
  * all excluding self) or `start=each` (to APIC IDs 0..N-1 but its own, one by one); `count=N`
- * (100000) increments per CPU; `nolock=1` leaves the lock out (the counter check should then fail).
+ * (100000) increments per CPU; `nolock=1` leaves the lock out (the counter check should then fail);
+ * `realmode=1` starts the APs at 0600:0000 (SIPI vector 0x06) in a real-mode test first: each takes
+ * an INT3 and a #UD (UD2) through handlers it put in the IVT, and an INT 21h, then goes on to the
+ * usual trampoline (one more check: every AP took each once); `realmode=2` does the same after a
+ * MOV from DR7 (real mode runs it at CPL 0; under tessera's virtual-8086 mode it is not emulated).
  * One line per check ending in "ok" or "FAIL", then `smp: all checks passed` (exit 0) or
  * `smp: F of N checks failed` (exit 1). Usage errors exit 3.
  */
@@ -44,6 +48,68 @@ static spinlock_t count_lock;
 static volatile uint32_t counter;
 static uint32_t count_per_cpu;
 static bool no_lock; /* nolock=1: shows that the counter check catches a missing lock */
+
+/*
+ * realmode=1: real mode at CS = 0x0600, IP = 0 before the usual trampoline (SDM Vol. 2A, INT n and
+ * IRET in real-address mode; Vol. 3A, 20.1.4: the IVT at 0). Every AP runs it, concurrently: a stack
+ * of 64 bytes each from a LOCK XADD, the IVT entries written with the same values by all. The
+ * counters are the BSP's to read at RM_TEST + their offset.
+ */
+#define RM_TEST 0x6000u
+extern char rm_test_start[], rm_test_end[], rm_test_bad[], rm_cnt_bp[], rm_cnt_ud[], rm_cnt_21[], rm_next[];
+__asm__(".pushsection .text\n"
+	".code16\n"
+	".align 16\n"
+	"rm_test_start:\n"
+	"\tcli\n"
+	"\txorw %ax, %ax\n"
+	"\tmovw %ax, %ds\n"
+	"\tmovw %ax, %ss\n"
+	"\tmovw $1, %ax\n"
+	"\tlock xaddw %ax, %cs:(rm_next - rm_test_start)\n"
+	"\tshlw $6, %ax\n"
+	"\taddw $0x6440, %ax\n"      /* SP: 0x6440 + 64 * n, below 0x6800 for 16 CPUs */
+	"\tmovw %ax, %sp\n"
+	"\tmovw $(rm_h_bp - rm_test_start), (3 * 4)\n"
+	"\tmovw $0x0600, (3 * 4 + 2)\n"
+	"\tmovw $(rm_h_ud - rm_test_start), (6 * 4)\n"
+	"\tmovw $0x0600, (6 * 4 + 2)\n"
+	"\tmovw $(rm_h_21 - rm_test_start), (0x21 * 4)\n"
+	"\tmovw $0x0600, (0x21 * 4 + 2)\n"
+	"\tcmpb $0, %cs:(rm_test_bad - rm_test_start)\n"
+	"\tje 1f\n"
+	"\tmovl %dr7, %eax\n"
+	"1:\tint3\n"
+	"\tud2\n"
+	"\tint $0x21\n"
+	"\tljmp $0x0700, $0\n"        /* the usual trampoline (SMP_TRAMPOLINE) */
+	"rm_h_bp:\n"
+	"\tlock incw %cs:(rm_cnt_bp - rm_test_start)\n"
+	"\tiret\n"
+	"rm_h_ud:\n"                   /* a fault: the pushed IP is the UD2's, 2 bytes */
+	"\tpushw %bp\n"
+	"\tmovw %sp, %bp\n"
+	"\taddw $2, 2(%bp)\n"
+	"\tpopw %bp\n"
+	"\tlock incw %cs:(rm_cnt_ud - rm_test_start)\n"
+	"\tiret\n"
+	"rm_h_21:\n"
+	"\tlock incw %cs:(rm_cnt_21 - rm_test_start)\n"
+	"\tiret\n"
+	".align 2\n"
+	"rm_next: .word 0\n"
+	"rm_cnt_bp: .word 0\n"
+	"rm_cnt_ud: .word 0\n"
+	"rm_cnt_21: .word 0\n"
+	"rm_test_bad: .byte 0\n"
+	"rm_test_end:\n"
+	".code32\n"
+	".popsection\n");
+
+static volatile uint16_t *rm_word(const char *label)
+{
+	return (volatile uint16_t *)(uintptr_t)(RM_TEST + (uint32_t)(label - rm_test_start));
+}
 
 static struct cpu *me(void)
 {
@@ -168,9 +234,9 @@ static uint32_t run_on(unsigned i, uint32_t cmd, uint32_t arg, uint64_t us)
 	return c->result;
 }
 
-static void start_aps(bool broadcast, unsigned want, uint32_t bsp_id)
+static void start_aps(bool broadcast, unsigned want, uint32_t bsp_id, uint32_t vector)
 {
-	uint32_t sipi = ICR_STARTUP | SMP_SIPI_VECTOR;
+	uint32_t sipi = ICR_STARTUP | vector;
 
 	/* INIT (level assert, edge), 10 ms, then STARTUP twice with 200 us after each. */
 	uint64_t t0 = rdtsc();
@@ -199,6 +265,7 @@ int main(void)
 	unsigned want = (unsigned)getarg_num("cpus", 4);
 	const char *start = getarg("start");
 	bool broadcast = !start || !strcmp(start, "broadcast");
+	unsigned realmode = (unsigned)getarg_num("realmode", 0);
 
 	count_per_cpu = (uint32_t)getarg_num("count", 100000);
 	no_lock = getarg_num("nolock", 0) != 0;
@@ -230,7 +297,18 @@ int main(void)
 	sti();
 
 	smp_prepare(ap_main);
-	start_aps(broadcast, want, bsp_id);
+	if (realmode) {
+		volatile uint8_t *dst = (volatile uint8_t *)(uintptr_t)RM_TEST;
+
+		for (const char *p = rm_test_start; p < rm_test_end; p++)
+			*dst++ = (uint8_t)*p;
+		*(volatile uint8_t *)rm_word(rm_test_bad) = realmode == 2;
+	}
+	start_aps(broadcast, want, bsp_id, realmode ? RM_TEST >> 12 : SMP_SIPI_VECTOR);
+	if (realmode)
+		check(*rm_word(rm_cnt_bp) == want - 1 && *rm_word(rm_cnt_ud) == want - 1 && *rm_word(rm_cnt_21) == want - 1,
+		      "smp: real mode: int3 %u, ud2 %u, int 21h %u in %u aps (want %u each)", *rm_word(rm_cnt_bp),
+		      *rm_word(rm_cnt_ud), *rm_word(rm_cnt_21), want - 1, want - 1);
 	unsigned n = cpus_up;
 	if (n > SMP_MAX_CPUS)
 		n = SMP_MAX_CPUS;

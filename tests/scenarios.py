@@ -254,8 +254,8 @@ SCENARIOS += [
     # mode, paging off on the shadow's identity root, then PAE and 4-level) and memcheck (the same
     # modes, every page of its RAM written and read back) with paging=shadow on Bochs's Skylake, which
     # has EPT: "enable EPT" off for them, and every #PF, CR3 access and INVLPG exits. Memory free after
-    # = before (the shadow tables are returned). Refused with a reason: two vCPUs (the APs start in
-    # real mode), a bad paging= value.
+    # = before (the shadow tables are returned). A hello with two vCPUs runs (its AP never started,
+    # waiting for a SIPI); a bad paging= value is refused with the reason.
     bochs_vmx("vmx-shadow-hello", cpus=2, timeout=240,
               modules=[guest("hello", "name=hello mem=16M paging=shadow"),
                        guest("memcheck", "name=mc mem=16M paging=shadow"),
@@ -263,8 +263,7 @@ SCENARIOS += [
                        guest("hello", "name=bad mem=16M paging=nested")],
               expect=[r"^\[cpu\d+\] hv: guest hello started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu \d+, shadow$",
                       r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
-                      r"hv: guest two not started: paging=shadow runs one vCPU: application processors start "
-                      r"in real mode",
+                      r"^\[cpu\d+\] hv: guest two started: .*, shadow$", GUEST_EXITED("two", 0),
                       r"hv: module 3: bad value for paging: 'nested' \(expected one of ept\|shadow\)$",
                       NOT_STARTED("bad", r"bad option on its module line"),
                       READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
@@ -807,6 +806,53 @@ SCENARIOS += [
               modules=[guest("smp", "name=smp vcpus=2 mem=16M cpus=2 count=20000"),
                        guest("hello", "name=hello mem=16M")],
               expect=SMP_OK("smp") + [GUEST_EXITED("hello", 0)]),
+    # Real mode without unrestricted guest (vmx/realmode.c): with paging=shadow the APs' INIT-SIPI-SIPI
+    # start (real mode at 0700:0000, LGDT, MOV to CR0, a far JMP) runs in virtual-8086 mode, LGDT and the
+    # CR0 moves emulated; then the IPI checks. On Skylake (EPT off for the guest), Lynnfield (EPT, no
+    # unrestricted guest) and Penryn (no EPT): 4 vCPUs on 2 CPUs and 2 on 1.
+    bochs_vmx("vmx-shadow-smp", cpus=2, timeout=400,
+              modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=20000 paging=shadow")],
+              expect=[r"hv: guest smp started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu 0,1,0,1, shadow$"] + SMP_OK("smp") +
+                     [r"^\[cpu\d+\] hv: guest smp real mode: 3 starts in virtual-8086 mode, \d+ exits there, "
+                      r"9 instructions emulated, 0 events through the IVT$", ALL_DONE],
+              check=memory_returned),
+    bochs_vmx("vmx-shadow-smp-2vcpus-1cpu", cpus=1, timeout=300,
+              modules=[guest("smp", "name=smp vcpus=2 mem=16M cpus=2 count=20000 paging=shadow"),
+                       guest("hello", "name=hello mem=16M paging=shadow")],
+              expect=SMP_OK("smp") + [GUEST_EXITED("hello", 0),
+                                      r"^\[cpu\d+\] hv: guest smp real mode: 1 starts in virtual-8086 mode, "],
+              forbid=[NO_VIRT, r"hv: guest hello real mode:"], check=memory_returned),
+    *[bochs_vmx(name, cpus=2, mem=128, timeout=400, cpu_model=model,
+                modules=[guest("smp", "name=smp vcpus=%d cpu=%s mem=16M cpus=%d count=20000 start=%s" % spec)],
+                expect=[r"hv: guest smp started: .*, shadow$"] + SMP_OK("smp") +
+                       [r"^\[cpu\d+\] hv: guest smp real mode: %d starts in virtual-8086 mode, " % (spec[0] - 1),
+                        ALL_DONE],
+                check=memory_returned)
+      for name, model, spec in (("vmx-shadow-smp-lynnfield", "corei5_lynnfield_750", (4, "0,1,0,1", 4, "each")),
+                                ("vmx-shadow-smp-penryn", "core2_penryn_t9600", (2, "0,1", 2, "broadcast")),
+                                ("vmx-shadow-smp-4vcpus-penryn", "core2_penryn_t9600", (4, "0,1,0,1", 4, "broadcast")))],
+    # The APs' real mode does more first (smp's realmode=1): an INT3 and a #UD through handlers in the
+    # IVT, an INT 21h. With unrestricted guest (EPT) the CPU runs it; with paging=shadow in virtual-8086
+    # mode INT 21h goes through the TSS's redirection bitmap, INT3 and #UD exit and tessera delivers them
+    # through the IVT; so is INT 21h, whose first reading of the redirection bitmap takes the shadow fill
+    # of the TSS's page during delivery (IDT-vectoring information, re-delivered): 3 events an AP.
+    # realmode=2 adds a MOV from DR7, which vm86 mode refuses and tessera does not emulate: the guest is
+    # stopped naming the bytes and their GPA.
+    bochs_vmx("smp-realmode", cpus=2, timeout=300,
+              modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1")],
+              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+                     SMP_OK("smp")),
+    bochs_vmx("vmx-shadow-smp-realmode", cpus=2, timeout=300,
+              modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1 paging=shadow"),
+                       guest("smp", "name=bad vcpus=2 cpu=1,0 mem=16M cpus=2 count=2000 realmode=2 paging=shadow")],
+              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+                     SMP_OK("smp") +
+                     [r"^\[cpu\d+\] hv: guest smp real mode: 3 starts in virtual-8086 mode, \d+ exits there, "
+                      r"9 instructions emulated, 9 events through the IVT$",
+                      GUEST_STOPPED("bad", r"real mode: instruction 0f 21 f8 cc 0f 0b cd 21 at GPA 0x60[0-9a-f]{2} "
+                                    r"\(CS:IP 0600:00[0-9a-f]{2}\) raised #GP in virtual-8086 mode and is not emulated$"),
+                      ALL_DONE],
+              check=memory_returned),
     # Interrupts on SVM: the idle guest's local-APIC timer (xAPIC MMIO through the NPF path and the
     # decoder), delivered through EVENTINJ (APM Vol. 2, 15.20) to a vCPU woken from HLT.
     *[Scenario(name, emulator=emu, cpus=1, mem=128, needs_vmx=emu == "qemu",
@@ -1733,28 +1779,27 @@ BZ_REFUSED = {
 # Accepted as GRUB's `linux` and QEMU's -kernel accept them (bzimage.ACCEPTED): each boots like bzok.
 BZ_BOOTS = ["bzok"] + list(bzimage.ACCEPTED)
 
-# A Linux bzImage with paging=shadow runs with one vCPU (the 32-bit boot protocol's entry needs no real
-# mode) and is refused with two, with the reason: application processors start in real mode. The same
-# image beside them with EPT runs.
+# A Linux bzImage with paging=shadow runs with one vCPU and with two (the 32-bit boot protocol's entry
+# needs no real mode; an AP would start in virtual-8086 mode, vmx/realmode.c). The same image beside
+# them with EPT runs.
 SCENARIOS += [
-    bochs_vmx("vmx-shadow-linux-refused", cpus=1, timeout=180,
+    bochs_vmx("vmx-shadow-bzimage", cpus=1, timeout=180,
               modules=[Module(BZ["good"], "name=bzshadow2 vcpus=2 mem=16M hello=world paging=shadow"),
                        Module(BZ["good"], "name=bzshadow mem=16M hello=world paging=shadow"),
                        Module(BZ["good"], "name=bzok mem=16M hello=world")],
-              expect=[NOT_STARTED("bzshadow2", r"paging=shadow runs one vCPU: application processors start in "
-                                  r"real mode, which needs unrestricted guest"),
+              expect=[r"^\[cpu\d+\] hv: guest bzshadow2 started: .*, shadow$",
+                      GUEST_SAYS("bzshadow2", r"bz: boot_params ok, "), GUEST_EXITED("bzshadow2", 0),
                       r"^\[cpu\d+\] hv: guest bzshadow started: .*, shadow$",
                       GUEST_SAYS("bzshadow", r"bz: boot_params ok, "), GUEST_EXITED("bzshadow", 0),
                       GUEST_SAYS("bzok", r"bz: boot_params ok, "), GUEST_EXITED("bzok", 0), ALL_DONE],
               check=memory_returned),
-    # On penryn (no EPT) every guest is on shadow paging unasked: a bzImage with 2 vCPUs is refused with
-    # the same reason as paging=shadow's, one with 1 vCPU runs, a Multiboot guest beside them too.
-    Scenario("vmx-shadow-linux-refused-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
+    # On penryn (no EPT) every guest is on shadow paging unasked: a bzImage with 2 vCPUs and one with 1
+    # vCPU run, a Multiboot guest beside them too.
+    Scenario("vmx-shadow-bzimage-penryn", emulator="bochs", cpus=1, mem=128, cpu_model="core2_penryn_t9600",
              timeout=180,
              modules=[Module(BZ["good"], "name=bz2 vcpus=2 mem=16M hello=world"),
                       Module(BZ["good"], "name=bz mem=16M hello=world"), guest("hello", "name=hello mem=16M")],
-             expect=[NOT_STARTED("bz2", r"paging=shadow runs one vCPU: application processors start in "
-                                 r"real mode, which needs unrestricted guest"),
+             expect=[GUEST_SAYS("bz2", r"bz: boot_params ok, "), GUEST_EXITED("bz2", 0),
                      GUEST_SAYS("bz", r"bz: boot_params ok, "), GUEST_EXITED("bz", 0),
                      GUEST_EXITED("hello", 0), ALL_DONE],
              forbid=[NO_VIRT], check=memory_returned),
@@ -1769,6 +1814,24 @@ SCENARIOS += [
                       GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
               forbid=[NO_VIRT, GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
               check=memory_returned),
+    # Debian's kernel with two vCPUs on shadow paging, with linux-2vcpus's checks: the AP's start in real
+    # mode (Linux's trampoline: LIDT, LGDT, MOV to CR0, a far JMP) runs in virtual-8086 mode (vmx/realmode.c).
+    bochs_vmx("vmx-shadow-linux-2vcpus", cpus=2, mem=512, timeout=LINUX_TIMEOUT,
+              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M paging=shadow " + LINUX_ARGS),
+                       linux_initrd("linux")],
+              expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 2) +
+                     [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
+                      r"^\[cpu\d+\] hv: guest linux real mode: 1 starts in virtual-8086 mode, "],
+              check=memory_returned),
+    # The same where the CPU decides: Lynnfield (EPT, no unrestricted guest) and Penryn (no EPT, no
+    # preemption timer) run every guest on shadow paging unasked.
+    *[bochs_vmx(name, cpus=2, mem=512, timeout=LINUX_TIMEOUT, cpu_model=model,
+                modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
+                expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 2) +
+                       [r"^\[cpu\d+\] hv: guest linux real mode: 1 starts in virtual-8086 mode, "],
+                check=memory_returned)
+      for name, model in (("vmx-shadow-linux-2vcpus-lynnfield", "corei5_lynnfield_750"),
+                          ("vmx-shadow-linux-2vcpus-penryn", "core2_penryn_t9600"))],
 ]
 
 SCENARIOS += [

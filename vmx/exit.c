@@ -234,6 +234,8 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 			     : "rax", "memory");
 		return HANDLED;
 	}
+	if (v->rm.vm86)                 /* every exception exits in virtual-8086 mode (vmx/realmode.c) */
+		return vmx_rm_exception(v, info);
 	return vm_stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
 		    vmcs_read(GUEST_RIP));
 }
@@ -421,9 +423,23 @@ static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v
 		wrmsr(MSR_IA32_SPEC_CTRL, spec.host_spec_ctrl);
 }
 
-/* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
-static void write_event(const struct vcpu_event *e)
+/* Has VM entry deliver the event `info` (SDM Vol. 3C, 25.8.3), or, in virtual-8086 mode, which would
+ * deliver it through the protected-mode IDT, delivers it through the real-mode IVT (vmx/realmode.c). */
+static inline __attribute__((always_inline)) void entry_event(struct vcpu *v, uint32_t info, uint32_t len)
 {
+	if (__builtin_expect(v->rm.vm86, 0))
+		vmx_rm_deliver(v, info, len);
+	else
+		vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
+}
+
+/* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
+static void write_event(struct vcpu *v, const struct vcpu_event *e)
+{
+	if (__builtin_expect(v->rm.vm86, 0)) {
+		vmx_rm_deliver(v, e->info, e->insn_len);
+		return;
+	}
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, e->info);
 	if (e->info & INTR_INFO_DELIVER_CODE)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, e->error_code);
@@ -443,7 +459,7 @@ static void write_event(const struct vcpu_event *e)
  * (one that was pending left a window asked for, or VCPU_WORK_ENTRY set, below). */
 static inline __attribute__((always_inline)) void deliver_event(struct vcpu *v)
 {
-	write_event(&v->event);
+	write_event(v, &v->event);
 	v->event.valid = false;
 	/* What waits behind it (an NMI, the 8259A's interrupt, the APIC's) is looked at next entry. */
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
@@ -477,8 +493,7 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 		uint32_t block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 
 		if (!(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) && (vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
-			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_EXT_INTR |
-				   (uint32_t)vpc_extint_ack(&v->vm->pc));
+			entry_event(v, INTR_INFO_VALID | INTR_TYPE_EXT_INTR | (uint32_t)vpc_extint_ack(&v->vm->pc), 0);
 		if (vpc_extint_pending(&v->vm->pc))
 			want |= CPU_INTR_WINDOW_EXITING;
 	} else if (nmi || vector >= 0) {
@@ -486,12 +501,12 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 
 		if (nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS | BLOCKING_BY_NMI))) {
 			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
-			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_NMI | 2);
+			entry_event(v, INTR_INFO_VALID | INTR_TYPE_NMI | 2, 0);
 			nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 		} else if (!nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) &&
 			   (vmcs_read(GUEST_RFLAGS) & RFLAGS_IF)) {
 			vlapic_accept(l, vector);
-			vmcs_write(VM_ENTRY_INTR_INFO_FIELD, INTR_INFO_VALID | INTR_TYPE_EXT_INTR | vector);
+			entry_event(v, INTR_INFO_VALID | INTR_TYPE_EXT_INTR | vector, 0);
 			/* Nothing else can be pending now: the vector was the highest in IRR and is in
 			 * service, so PPR's class is at least its own (SDM Vol. 3A, 11.8.3.1) and every
 			 * vector left in IRR is at or below it. One posted meanwhile by another CPU

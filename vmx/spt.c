@@ -5,8 +5,8 @@
  *   - no EPT, so no unrestricted guest (SDM Vol. 3C, 25.6.2, Table 25-7: "unrestricted guest" needs
  *     "enable EPT"; VM entry checks it, 27.2.1.1): CR0.PE and CR0.PG are 1 in the CPU whatever the
  *     guest set (IA32_VMX_CR0_FIXED0, SDM Vol. 3D, A.7). A guest with paging off runs on the
- *     shadow's paging-off root (GVA = GPA). Real mode (CR0.PE = 0) is refused: it needs virtual-8086
- *     mode or an emulator, neither written.
+ *     shadow's paging-off root (GVA = GPA). Real mode (CR0.PE = 0) runs in virtual-8086 mode
+ *     (vmx/realmode.c), with CR4.VME set; a guest that clears CR0.PE in protected mode is stopped.
  *   - CR0.PE, PG, WP and CR4.PAE, PSE, PGE, PCIDE, SMEP, SMAP are owned by the host through the
  *     guest/host masks; the guest reads its own values from the read shadows (25.6.6) and a MOV that
  *     would change one exits (26.1.3). The CPU runs with WP = 1 and PAE = 1 (shadow.h says why),
@@ -31,7 +31,7 @@
 
 /* The CR0/CR4 bits the host decides for the shadow (beyond VMX's fixed bits, vcpu.c). */
 #define SPT_CR0_OWN (CR0_PE | CR0_PG | CR0_WP)
-#define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
+#define SPT_CR4_OWN (CR4_VME | CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
 /* The guest's paging controls a change of which re-roots the shadow (shadow_cr3_write: they flush
  * the TLB too, SDM Vol. 3A, 4.10.4.1). */
 #define SPT_EFER_OWN (EFER_LMA | EFER_NXE)
@@ -57,6 +57,7 @@ uint64_t vmx_spt_cr4_real(uint64_t guest, uint64_t guest_cr0)
 
 	if (guest_cr0 & CR0_PG)
 		cr4 |= guest & (GPT_CR4_SMEP | GPT_CR4_SMAP);
+	cr4 |= guest_cr0 & CR0_PE ? guest & CR4_VME : CR4_VME;   /* real mode runs in vm86 mode (realmode.c) */
 	return (cr4 | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1;
 }
 
@@ -90,10 +91,15 @@ static int cmpxchg_gpa(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsi
 }
 
 /* The GPA map: RAM only, as backed now. Everything else (the local APIC, the I/O APIC, the hole) is
- * refused, so that an access there faults and reaches the device models (vmx_spt_page_fault). */
+ * refused, so that an access there faults and reaches the device models (vmx_spt_page_fault). In
+ * virtual-8086 mode also the hypervisor's TSS, where the guest cannot reach (vmx/realmode.c). */
 static int map_gpa(void *arg, uint64_t gpa, uint64_t *hpa, uint64_t *size, unsigned *rights)
 {
-	if (gmem_lookup(arg, gpa, hpa, size))
+	struct vcpu *v = arg;
+
+	if (__builtin_expect(v->rm.vm86, 0) && vmx_rm_map(gpa, hpa, size, rights))
+		return 0;
+	if (gmem_lookup(&v->vm->mem, gpa, hpa, size))
 		return -1;
 	*rights = SHADOW_MAP_W | SHADOW_MAP_X;
 	return 0;
@@ -108,7 +114,7 @@ void vmx_spt_init(struct vcpu *v)
 	s->g.arg = &v->vm->mem;
 	s->g.phys_bits = cpu_phys_bits();
 	s->map_gpa = map_gpa;
-	s->map_arg = &v->vm->mem;
+	s->map_arg = v;
 	shadow_init(s);
 	/* A bound on what one vCPU's shadows may take from the host's pages: a guest with aliasing
 	 * tables could otherwise make a new table page on every fault until the allocator is empty for
@@ -158,9 +164,8 @@ int vmx_spt_run(struct vcpu *v)
 {
 	int err;
 
-	if (!(vcpu_guest_cr0() & CR0_PE))
-		return vm_stop(v, "real mode (CR0.PE=0) with paging=shadow needs unrestricted guest, which needs "
-			       "EPT (SDM Vol. 3C, 25.6.2): not emulated, rip 0x%lx", vmcs_read(GUEST_RIP));
+	if (!(vcpu_guest_cr0() & CR0_PE) && !v->rm.vm86 && (err = vmx_rm_enter(v)) != HANDLED)
+		return err;
 	if (v->sh_synced == ~0ull && (err = sync(v)))
 		return sync_failed(v, err, "start");
 	return HANDLED;
@@ -168,6 +173,7 @@ int vmx_spt_run(struct vcpu *v)
 
 void vmx_spt_apply(struct vcpu *v, uint64_t cr3, uint64_t efer)
 {
+	vmx_rm_reset(v);
 	v->gcr3 = cr3;
 	v->gefer = efer;
 	vmx_set_guest_efer(v, vmx_spt_efer_real(efer));
@@ -180,7 +186,7 @@ void vmx_spt_controls_changed(struct vcpu *v)
 
 	if (v->sh_synced == ~0ull || paging_key(v) == v->sh_synced)
 		return;
-	if (!(vcpu_guest_cr0() & CR0_PE)) {
+	if (!(vcpu_guest_cr0() & CR0_PE) && !v->rm.vm86) {
 		vm_stop(v, "the guest left protected mode (CR0.PE=0), which paging=shadow cannot run (no unrestricted "
 			"guest without EPT, SDM Vol. 3C, 25.6.2), rip 0x%lx", vmcs_read(GUEST_RIP));
 		return;

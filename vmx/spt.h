@@ -20,7 +20,8 @@ uint64_t vmx_spt_efer_real(uint64_t guest);
 void vmx_spt_init(struct vcpu *v);
 /* A new start state (vcpu.c, apply_state): the guest's CR3 and EFER; the root is built by vmx_spt_run. */
 void vmx_spt_apply(struct vcpu *v, uint64_t cr3, uint64_t efer);
-/* Before a run: refuses real mode, builds the root after vmx_spt_apply. HANDLED or VCPU_STOPPED. */
+/* Before a run: real mode into virtual-8086 mode (vmx/realmode.c), the root built after vmx_spt_apply.
+ * HANDLED or VCPU_STOPPED. */
 int vmx_spt_run(struct vcpu *v);
 /* The guest's CR0, CR4 or EFER changed (vmx/guest.c's setters): re-roots when a paging control did;
  * stops the guest on failure. */

@@ -19,6 +19,7 @@
 #include "vcpu/exit_kind.h"
 #include "vcpu/snapshot.h"
 #include "vcpu/work.h"
+#include "vmx/realmode.h"
 #include "vmx/vcpu_state.h"
 #include "vmx/tsc.h"
 
@@ -119,6 +120,7 @@ struct vcpu {
 	struct shadow sh;
 	uint64_t gcr3, gefer;
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
+	struct vmx_rm rm;            /* its real mode, in virtual-8086 mode (vmx/realmode.c) */
 	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
 };
 

@@ -6,12 +6,14 @@
 /* Control-register bits. SDM Vol. 3A, 2.5 (Figure 2-7). */
 #define CR0_PE   (1ull << 0)   /* protection enable */
 #define CR0_MP   (1ull << 1)
+#define CR0_TS   (1ull << 3)   /* task switched */
 #define CR0_ET   (1ull << 4)
 #define CR0_NE   (1ull << 5)   /* native x87 error reporting */
 #define CR0_WP   (1ull << 16)  /* write protect: ring 0 honours read-only pages */
 #define CR0_NW   (1ull << 29)
 #define CR0_CD   (1ull << 30)
 #define CR0_PG   (1ull << 31)  /* paging */
+#define CR4_VME  (1ull << 0)   /* virtual-8086 mode extensions (SDM Vol. 3A, 20.3) */
 #define CR4_PAE  (1ull << 5)
 #define CR4_PGE  (1ull << 7)
 #define CR4_OSFXSR (1ull << 9)
@@ -44,7 +46,10 @@
 
 #define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
+#define RFLAGS_IOPL (3ull << 12) /* I/O privilege level */
 #define RFLAGS_RF (1ull << 16)  /* resume: instruction breakpoints ignored for one instruction */
+#define RFLAGS_VM (1ull << 17)  /* virtual-8086 mode */
+#define RFLAGS_AC (1ull << 18)  /* alignment check */
 
 struct cpuid_regs { uint32_t eax, ebx, ecx, edx; };
 
