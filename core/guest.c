@@ -413,10 +413,7 @@ static bool collect_files(struct vm *g, struct guest_ctl *c)
 static void destroy_vcpus(struct vm *g, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		if (hv_on_svm())
-			svm_vcpu_leave(&g->vcpus[i]);
-		else
-			vcpu_leave(&g->vcpus[i]);
+		vcpu_leave(&g->vcpus[i]);
 		vcpu_free(&g->vcpus[i]);
 	}
 }
@@ -429,7 +426,7 @@ static void destroy_vcpus(struct vm *g, unsigned n)
 
 /* Everything of a guest that its module line does not say: memory, devices, vCPUs. Before a rebuild
  * the old ones are gone (guest_detach): clear them to what a new guest starts with. The module-line
- * part of struct vm comes first (vmx/vcpu.h) and is kept. */
+ * part of struct vm comes first (vcpu/vcpu.h) and is kept. */
 static void reset_runtime(struct vm *g)
 {
 	size_t keep = __builtin_offsetof(struct vm, mem);
@@ -467,12 +464,8 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 	}
 
 	/* Its nested map in the back end's format: EPT (VMX) or NPT (SVM: ept/ept.h). */
-	if (hv_on_svm())
-		err = gmem_create_format(&g->mem, EPT_FORMAT_NPT, g->alloc, g->mem_size,
-					 g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk, svm_npt_page_sizes());
-	else
-		err = gmem_create(&g->mem, g->alloc, g->mem_size, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
-				  vmx_caps.ept_page_sizes);
+	err = gmem_create_format(&g->mem, vcpu_backend->map_format, g->alloc, g->mem_size,
+				 g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk, vcpu_backend->map_page_sizes());
 	if (err) {
 		build_failed(g, verb, "%s", err == -ENOMEM ? "out of memory for its RAM and EPT" :
 			     "cannot set up its RAM");
@@ -488,7 +481,6 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 		gmem_destroy(&g->mem);
 		return false;
 	}
-	g->eptp = hv_on_svm() ? 0 : ept_pointer(&g->mem.ept, false);
 	for (unsigned i = 0; i < g->nvcpus; i++)
 		if (vcpu_create(g, i, c->cpu_of[i], i == 0 ? &start : NULL)) {
 			build_failed(g, verb, "out of memory for its vCPUs");
@@ -674,7 +666,7 @@ unsigned guest_detach(struct vcpu *v)
 
 	/* VMCLEAR and INVEPT here: this CPU keeps no VMCS and no cached translation of the guest.
 	 * Its memory stays: siblings still running may post to its APIC page. */
-	if (!(hv_on_svm() ? svm_vcpu_leave(v) : vcpu_leave(v)))
+	if (!vcpu_leave(v))
 		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
 	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations and no vCPU
 	 * of the guest runs any more, so the vCPUs' memory, the EPT tables and the RAM can go back to

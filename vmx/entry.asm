@@ -1,5 +1,5 @@
 ; VM entry and exit: the only place guest general registers move between the CPU and struct
-; guest_regs (vmx/vcpu.h). vmx_enter is called like a C function; the CPU "returns" from it through
+; guest_regs (vcpu/vcpu.h). vmx_enter is called like a C function; the CPU "returns" from it through
 ; vmx_exit_stub, where HOST_RIP points, on the stack whose top vmx_enter wrote into HOST_RSP.
 ; SDM Vol. 3C, 28.5 (VM exits load host RSP/RIP from the VMCS) and 27.1-27.3 (VM entry).
 

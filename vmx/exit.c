@@ -20,7 +20,9 @@
 #include "tessera/hypercall.h"
 #include "vdev/hypercall.h"
 #include "vmx/exit_kind.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
 #include "vmx/skip.h"
 #include "vmx/spt.h"
 #include "vmx/vmcs.h"
@@ -28,39 +30,6 @@
 /* The frequent exits that emulate an instruction (CPUID's kept answers, VMCALL, IN/OUT) are handled
  * inline in the dispatcher, what `make bench` measures; the others are kept out of line, so that they
  * do not weigh on that path. */
-
-/* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
-static bool claim_end(struct vm *vm, enum vcpu_action why)
-{
-	int expected = 0;
-
-	if (!__atomic_compare_exchange_n(&vm->ending, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return false;
-	vm->end_why = why;
-	/* Its other vCPUs may be halted or running on other CPUs: make each CPU look (cpu_loop). */
-	for (unsigned i = 0; i < vm->nvcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	return true;
-}
-
-int vm_stop(struct vcpu *v, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (claim_end(v->vm, VCPU_STOPPED)) {
-		va_start(ap, fmt);
-		format(v->vm->stop_reason, sizeof(v->vm->stop_reason), fmt, ap);
-		va_end(ap);
-	}
-	return VCPU_STOPPED;
-}
-
-int vm_end(struct vcpu *v, int code)
-{
-	if (claim_end(v->vm, VCPU_EXITED))
-		v->vm->exit_code = code;
-	return VCPU_EXITED;
-}
 
 /* An exit during event delivery (an EPT violation on the guest's IDT or stack, first touched; an
  * external interrupt or a task switch while delivering) must not lose the event: deliver it again on
@@ -79,7 +48,7 @@ static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t in
  * its end, and the preemption timer, which counts guest time only, is armed afresh at least every
  * 1/VCPU_REARM_PARTS of the slice (prepare_entry_slow), so the host time it missed stretches a slice
  * by at most that much. (It was one RDTSC and one timer write at every I/O exit.) */
-int vcpu_slice_left(struct vcpu *v)
+int vmx_slice_left(struct vcpu *v)
 {
 	(void)v;
 	return HANDLED;
@@ -157,7 +126,7 @@ static inline __attribute__((always_inline)) int handle_io(struct vcpu *v)
 	/* The preemption timer counts only guest time, and a UART line keeps the host busy for 87 us
 	 * a character on the guest's behalf: charge I/O exits to the guest's slice, or a guest that
 	 * prints all the time would hold its CPU. */
-	return vcpu_slice_left(v);
+	return vmx_slice_left(v);
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
@@ -195,7 +164,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 	if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) && (block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)))
 		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	vmx_inject_exception(v, VEC_DB, false, 0);
+	vmx_queue_exception(v, VEC_DB, false, 0);
 	return HANDLED;
 }
 
@@ -211,7 +180,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
 	if ((info & 0xff) == VEC_AC && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION) {
-		vmx_inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
+		vmx_queue_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
 		return HANDLED;
 	}
 	if ((info & 0xff) == VEC_DB)
@@ -317,7 +286,7 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 	if (guest_mode(v) != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
-		vmx_inject_exception(v, VEC_GP, true, 0);
+		vmx_queue_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
 	if (vmx_spt_on(v))              /* every type: dropping every translation is allowed */
@@ -695,7 +664,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
-		vmx_inject_exception(v, VEC_GP, true, 0);
+		vmx_queue_exception(v, VEC_GP, true, 0);
 		r = HANDLED;
 		break;
 	case EXIT_INVD:                  /* as WBINVD: the caches are the host's (SDM Vol. 2A, INVD) */
@@ -715,7 +684,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMFUNC: case EXIT_SEAMCALL: case EXIT_TDCALL:
 		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions, no TDX:
 		 * what a CPU without them does (SDM Vol. 2, each instruction's #UD conditions). */
-		vmx_inject_exception(v, VEC_UD, false, 0);
+		vmx_queue_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case EXIT_REASON_MAX + 1:

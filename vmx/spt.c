@@ -24,7 +24,9 @@
  */
 #include "lib/errno.h"
 #include "lib/string.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
 #include "vmx/skip.h"
 #include "vmx/spt.h"
 #include "vmx/vmcs.h"

@@ -1,9 +1,9 @@
 /* Memory exits: second-level page faults (EPT violations, NPFs: first touch of a lazy guest's RAM,
  * or an access outside it), the MMIO instruction fetched through the guest's page tables, decoded
- * (vmx/decode.c) and handed to the device at that address (vdev_mmio), and the APIC accesses APIC
+ * (vcpu/decode.c) and handed to the device at that address (vdev_mmio), and the APIC accesses APIC
  * virtualization leaves to software. Vendor-neutral: over vcpu/guest.h. */
 #include "lib/string.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
 
 static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 {
