@@ -266,7 +266,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	v->xcr0 = 1;
 }
 
-/* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vmx/vcpu.c), which VMRUN does not switch either - */
+/* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vcpu/vcpu.c), which VMRUN does not switch either - */
 
 static void svm_vcpu_load(struct vcpu *v)
 {
@@ -304,7 +304,7 @@ static void svm_vcpu_load(struct vcpu *v)
  * INTR intercepts (15.21.1, 15.17). VMRUN loads and #VMEXIT saves RAX, RSP, RIP, RFLAGS, CR0/2/3/4,
  * EFER, the segment registers CS/SS/DS/ES, GDTR, IDTR, DR6/7 through the VMCB (15.5.1), and #VMEXIT
  * restores the host's from VM_HSAVE_PA (15.6); every other general register stays as the guest had
- * it: loaded from and saved to struct guest_regs here (offsets: vmx/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
+ * it: loaded from and saved to struct guest_regs here (offsets: vcpu/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
  * rest (15.5.2): the guest's from its VMCB before VMRUN, back after, then the host's from its area.
  * Until that last VMLOAD the GS base is the guest's: nothing here touches per-CPU data.
  */

@@ -384,7 +384,7 @@ SCENARIOS += [
               forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unhandled exit", r"unexpected VM exit"]),
 
     # The same misbehaving guests on SVM (QEMU EPYC): each stopped or corrected as on VMX; string I/O by
-    # the neutral handler (vcpu/strio.c compiled for SVM, svm/neutral.h). cr4 sets CR4.VMXE, which QEMU 7.2's software
+    # the neutral handler (vcpu/strio.c, over SVM's accessors). cr4 sets CR4.VMXE, which QEMU 7.2's software
     # SVM lets a guest set (AMD CPUs #GP: APM Vol. 2, 3.1.3) and VMRUN then refuses: the CR4-write
     # intercept gives the #GP. No taskswitch here: QEMU 7.2 does not raise the task-switch intercept (the
     # guest's JMP to its TSS ends in a triple fault); on Bochs ryzen it does (svm-taskswitch-bochs-ryzen).

@@ -5,8 +5,8 @@
 #include "vcpu/cpuid_policy.h"
 #include "vcpu/handler.h"
 
-/* What the host and the back end offer, settled at the first CPUID exit (after vmx_probe and
- * vcpu_global_init, which settle vmx_caps and vcpu_xcr0_allowed). */
+/* What the host and the back end offer, settled at the first CPUID exit (after the probe and
+ * vcpu_global_init, which settle the back end's capabilities and vcpu_xcr0_allowed). */
 static struct cpuid_cfg host_cfg;
 
 static void settle_host_cfg(void)

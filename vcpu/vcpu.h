@@ -25,8 +25,9 @@
 
 #define VM_MAX_VCPUS VLAPIC_MAX
 
-/* The guest registers the VMCS does not hold, saved and restored by vmx/entry.asm. The order is
- * the asm's: offsets are pinned by the _Static_asserts in vcpu.c (and G_* in entry.asm). */
+/* The guest registers neither the VMCS nor the VMCB holds, saved and restored by vmx/entry.asm and
+ * svm_enter (svm/vcpu.c). The order is the asm's: offsets are pinned by the _Static_asserts in
+ * vcpu/vcpu.c (and G_* in vmx/entry.asm). */
 struct guest_regs {
 	union {
 		struct { uint64_t rax, rbx, rcx, rdx; };
@@ -69,22 +70,17 @@ struct vm;
 
 /* How a guest's memory is virtualized (paging= on its module line). */
 enum vm_paging { VM_PAGING_EPT, VM_PAGING_SHADOW };
-/* struct vcpu.spec_entry */
-#define VCPU_SPEC_SWAP 1u            /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched
-					at every entry and exit */
-#define VCPU_SPEC_L1D  2u            /* the L1D is flushed before every entry (SPEC_L1D_FLUSH) */
+
+#define VCPU_BACKEND_BYTES 64
 
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
 	struct vm *vm;
 	unsigned index;              /* vCPU number within its guest = initial APIC ID */
 	unsigned cpu;                /* host CPU it runs on (pinned) */
-	uint64_t vmcs;               /* physical address of its VMCS */
-	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
-				      * VM-entry MSR-load list at [0..1] (the guest's EFER) and the VM-exit
-				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
-	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
-	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
+	uint64_t vmcs;               /* physical address of its VMCS (VMX) or VMCB (SVM) */
+		bool ready;                  /* VMCS (VMCB) fields written (on its CPU, at first load) */
+	bool launched;               /* entered once (VMX: VMLAUNCH done, the next entry is VMRESUME) */
 	volatile enum vcpu_activity state;
 	uint32_t work;               /* VCPU_WORK_*: what its next entry must look at (vcpu/work.h) */
 	volatile bool left;          /* it left its CPU for good (vcpu_leave); its memory stays until vcpu_free */
@@ -92,24 +88,17 @@ struct vcpu {
 	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
 	struct vcpu_event event;
 	struct vlapic lapic;
-	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
-	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
-	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */
-	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
-	uint64_t armed_deadline;     /* TSC the preemption timer is armed for: the earliest of the slice's end
+					uint64_t armed_deadline;     /* TSC the preemption timer is armed for: the earliest of the slice's end
 				        and the timer deadlines; 0 = to be armed afresh at the next entry */
 	uint64_t entry_due;          /* TSC from which an entry looks at everything again (armed_deadline, or
 				        sooner: VCPU_REARM_PARTS); 0 = the next entry does */
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
-	uint16_t vpid;
+	uint16_t vpid;               /* its VPID (VMX) or ASID (SVM), 0 none */
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t spec_ctrl;          /* its IA32_SPEC_CTRL as it wrote it (vcpu/msr.c; loaded: vcpu_spec_ctrl) */
-	uint8_t spec_entry;          /* VCPU_SPEC_*: what entries and exits write besides the VMCS. Computed
-				        after each WRMSR exit, the only place spec_ctrl changes (vmx/exit.c,
-				        vmx_exit_dispatch), and at creation: one byte the exit path tests */
-	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
+		uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
@@ -121,6 +110,10 @@ struct vcpu {
 	uint64_t gcr3, gefer;
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
 	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
+	/* The back end's own part, which only it reads and writes, in its own layout: VMX's struct
+	 * vmx_vcpu (vmx/vcpu.h, vmx_of); SVM keeps nothing of its own beyond the fields above. Sized
+	 * here so struct vm holds its vCPUs inline; each part checks that it fits. */
+	_Alignas(8) unsigned char be[VCPU_BACKEND_BYTES];
 };
 
 
@@ -160,12 +153,12 @@ struct vm {
 	struct vcpu vcpus[VM_MAX_VCPUS];
 };
 
-/* What vmx/ keeps per host CPU, vcpu_cpu[CPU id]: the vCPU loaded there, and the vCPUs pinned there.
+/* What the vCPU layer keeps per host CPU, vcpu_cpu[CPU id]: the vCPU loaded there, and the vCPUs pinned there.
  * Those are the scheduler's run list (core/hv.c adds, removes and picks), here because the exit path
  * reads it too (vcpu_others_want_cpu). */
 #define CPU_MAX_VCPUS 32
 struct vcpu_cpu {
-	struct vcpu *loaded;         /* whose VMCS and guest state are current here (vcpu_load) */
+	struct vcpu *loaded;         /* whose VMCS (VMCB) and guest state are current here (vcpu_load) */
 	unsigned last_guest;         /* id of the guest whose vCPU was loaded last (vcpu_load: IBPB) */
 	spinlock_t lock;             /* guards vcpus[] and nvcpus against creation on another CPU */
 	struct vcpu *vcpus[CPU_MAX_VCPUS];
@@ -189,8 +182,8 @@ extern uint64_t vcpu_xcr0_allowed;
  * once, before the first vcpu_create (which calls it too). 0 or -ENOMEM. */
 int vcpu_global_init(void);
 /* Sets up vCPU `index` of `vm` for host CPU `cpu`, to start in `start` (vCPU 0) or to wait for a
- * Start-up IPI (start == NULL). Any CPU may call it; the VMCS is filled in on `cpu` by the first
- * vcpu_load. 0 or -ENOMEM. */
+ * Start-up IPI (start == NULL). Any CPU may call it; the VMCS (VMCB) is filled in on `cpu` by
+ * the first vcpu_load. 0 or -ENOMEM. */
 int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start);
 /* A vCPU's FPU/SSE/AVX state out of and into the CPU (both back ends: neither VM entry switches it). */
 void vcpu_fpu_save(struct vcpu *v);
@@ -252,11 +245,11 @@ bool vcpu_others_want_cpu(struct vcpu *v);
  * Siblings reach v's APIC page from their own CPUs at any time while they run (IPIs, device interrupts
  * routed by the I/O APIC, see vdev/lapic.h "Lifetime"), and the monitor reads v through cross-CPU
  * calls while it holds the guest: so leaving and freeing are two steps.
- * vcpu_leave: `v` leaves its CPU for good, on that CPU: VMCLEAR, this CPU's cached EPT and VPID
- * translations of the guest dropped (INVEPT, INVVPID), its VPID given back, v->left set (a monitor
- * call finds it gone). Its memory stays: true if it was the last vCPU of its guest to leave (every
+ * vcpu_leave: `v` leaves its CPU for good, on that CPU: the back end's part (VMX: VMCLEAR, this
+ * CPU's cached EPT and VPID translations of the guest dropped, its VPID given back; SVM: its ASID
+ * given back), v->left set (a monitor call finds it gone). Its memory stays: true if it was the last vCPU of its guest to leave (every
  * CPU of the guest has done the same, and none can post any more).
- * vcpu_free: gives back v's VMCS, APIC page and FPU area. Only after the last vcpu_leave of its guest
+ * vcpu_free: gives back v's VMCS (VMCB), APIC page and FPU area. Only after the last vcpu_leave of its guest
  * (or for a guest whose vCPUs never ran), while the guest is held against the monitor (core/guest.c).
  */
 bool vcpu_leave(struct vcpu *v);

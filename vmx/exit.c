@@ -325,20 +325,20 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 
 /* spec_before_entry and spec_after_exit (arch/x86/spec.h) with the comparison of the guest's
  * IA32_SPEC_CTRL against the host's made once, where it changes, not at every exit, and the L1D
- * flush's test in the same byte (v->spec_entry, vcpu_spec_entry). */
+ * flush's test in the same byte (vmx_of(v)->spec_entry, vcpu_spec_entry). */
 static inline __attribute__((always_inline)) void entry_spec(const struct vcpu *v)
 {
-	if (__builtin_expect(v->spec_entry != 0, 0)) {
-		if (v->spec_entry & VCPU_SPEC_SWAP)
+	if (__builtin_expect(vmx_of(v)->spec_entry != 0, 0)) {
+		if (vmx_of(v)->spec_entry & VCPU_SPEC_SWAP)
 			wrmsr(MSR_IA32_SPEC_CTRL, spec_ctrl_in_guest(v->spec_ctrl));
-		if (v->spec_entry & VCPU_SPEC_L1D)
+		if (vmx_of(v)->spec_entry & VCPU_SPEC_L1D)
 			wrmsr(MSR_IA32_FLUSH_CMD, FLUSH_CMD_L1D);
 	}
 }
 
 static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v)
 {
-	if (__builtin_expect(v->spec_entry & VCPU_SPEC_SWAP, 0))
+	if (__builtin_expect(vmx_of(v)->spec_entry & VCPU_SPEC_SWAP, 0))
 		wrmsr(MSR_IA32_SPEC_CTRL, spec.host_spec_ctrl);
 }
 
@@ -379,15 +379,15 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 
 	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
 	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
-	if (!full && v->apicv) {
+	if (!full && vmx_of(v)->apicv) {
 		if (__builtin_expect(v->event.valid, 0))
 			deliver_event(v);
 		return HANDLED;
 	}
-	want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	want = vmx_of(v)->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
 	nmi = full && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
-	vector = v->apicv ? -1 : vlapic_pending_vector(l);
+	vector = vmx_of(v)->apicv ? -1 : vlapic_pending_vector(l);
 
 	if (v->event.valid) {
 		deliver_event(v);
@@ -426,8 +426,8 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 	if (vector >= 0)
 		want |= CPU_INTR_WINDOW_EXITING;
-	if (want != v->cpu_ctls)
-		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls = want);
+	if (want != vmx_of(v)->cpu_ctls)
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls = want);
 	return HANDLED;
 }
 
@@ -443,7 +443,7 @@ static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v, uin
 	struct vlapic *l = &v->lapic;
 	int irr, isr;
 
-	if (__builtin_expect(work & VCPU_WORK_APICV, 0) && v->vm->apicv_inhibited && !v->apicv_x2) {
+	if (__builtin_expect(work & VCPU_WORK_APICV, 0) && v->vm->apicv_inhibited && !vmx_of(v)->apicv_x2) {
 		vcpu_apicv_off(v);
 		return;
 	}
@@ -465,10 +465,10 @@ static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v, uin
 	for (unsigned i = 0; (dirty & VLAPIC_DIRTY_TMR) && i < 8; i++) {
 		uint32_t tmr = vlapic_tmr_word(l, i);
 
-		if (tmr != v->eoi_exit[i]) {
-			v->eoi_exit[i] = tmr;
+		if (tmr != vmx_of(v)->eoi_exit[i]) {
+			vmx_of(v)->eoi_exit[i] = tmr;
 			vmcs_write(EOI_EXIT_BITMAP0 + 2 * (i / 2),
-				   (uint64_t)v->eoi_exit[i & ~1u] | (uint64_t)v->eoi_exit[i | 1] << 32);
+				   (uint64_t)vmx_of(v)->eoi_exit[i & ~1u] | (uint64_t)vmx_of(v)->eoi_exit[i | 1] << 32);
 		}
 	}
 	if (dirty & VLAPIC_DIRTY_REGS)
@@ -526,10 +526,10 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		work |= VCPU_WORK_ENTRY;
 	}
 	dirty = vlapic_take_dirty(l);
-	if (v->apicv)
+	if (vmx_of(v)->apicv)
 		apicv_sync(v, work, dirty);
 	full = (work & (VCPU_WORK_EVENT | VCPU_WORK_ENTRY)) || (dirty & VLAPIC_DIRTY_REGS) ||
-	       (v->cpu_ctls & (CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING));
+	       (vmx_of(v)->cpu_ctls & (CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING));
 	inject_events(v, full);
 	/* The preemption timer ends the slice or brings the APIC timer's or a device's deadline,
 	 * whichever is first (a deadline already past fires at the entry's first instruction boundary,
@@ -639,7 +639,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		/* IA32_SPEC_CTRL may have changed (WRMSR leaves ECX as it was): whether entries and
 		 * exits switch it. */
 		if (__builtin_expect((uint32_t)v->regs.rcx == MSR_IA32_SPEC_CTRL, 0))
-			v->spec_entry = vcpu_spec_entry(v->spec_ctrl);
+			vmx_of(v)->spec_entry = vcpu_spec_entry(v->spec_ctrl);
 		break;
 	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); quick = true; break;
 	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); quick = true; break;

@@ -314,13 +314,13 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 
 uint64_t vmx_guest_efer(const struct vcpu *v)
 {
-	return v->efer_msrs ? v->efer_msrs[1] : vmcs_read(GUEST_IA32_EFER);
+	return vmx_of(v)->efer_msrs ? vmx_of(v)->efer_msrs[1] : vmcs_read(GUEST_IA32_EFER);
 }
 
 void vmx_set_guest_efer(struct vcpu *v, uint64_t efer)
 {
-	if (v->efer_msrs)
-		v->efer_msrs[1] = efer;
+	if (vmx_of(v)->efer_msrs)
+		vmx_of(v)->efer_msrs[1] = efer;
 	else
 		vmcs_write(GUEST_IA32_EFER, efer);
 }
@@ -341,10 +341,10 @@ static void setup_controls(struct vcpu *v)
 	/* paging=shadow: MOV to/from CR3 and INVLPG exit (SDM Vol. 3C, 25.6.2, Table 25-6; with
 	 * "enable INVPCID", INVLPG exiting makes INVPCID exit too, Table 25-7), and vmx.c checked the
 	 * CPU allows them (vmx_caps.spt). */
-	v->cpu_ctls = vmx_caps.cpu;
+	vmx_of(v)->cpu_ctls = vmx_caps.cpu;
 	if (vmx_spt_on(v))
-		v->cpu_ctls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls);
+		vmx_of(v)->cpu_ctls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
@@ -361,18 +361,18 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
-	if (v->efer_msrs) {
+	if (vmx_of(v)->efer_msrs) {
 		/* No EFER controls (vmx.c): VM entry loads the guest's EFER from its MSR-load list after
 		 * the guest state, whose EFER.LMA (and LME, with CR0.PG) it set from "IA-32e mode guest"
 		 * (SDM Vol. 3C, 27.3.2.1, 27.4); VM exit sets LMA and LME from "host address-space size"
 		 * (28.5.1) and then loads the host's EFER (NXE, SCE) from its list (28.6). Entries of 16
 		 * bytes: the MSR's index, 32 reserved bits, its value (25.7.2, Table 25-14). The guest's
 		 * EFER changes only through exits (WRMSR, CR0), so no exit MSR-store list. */
-		v->efer_msrs[0] = MSR_EFER;
-		v->efer_msrs[2] = MSR_EFER;
-		v->efer_msrs[3] = rdmsr(MSR_EFER);
-		vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)v->efer_msrs);   /* the host map is 1:1 */
-		vmcs_write(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(v->efer_msrs + 2));
+		vmx_of(v)->efer_msrs[0] = MSR_EFER;
+		vmx_of(v)->efer_msrs[2] = MSR_EFER;
+		vmx_of(v)->efer_msrs[3] = rdmsr(MSR_EFER);
+		vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)vmx_of(v)->efer_msrs);   /* the host map is 1:1 */
+		vmcs_write(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(vmx_of(v)->efer_msrs + 2));
 		vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 1);
 		vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 1);
 	} else {
@@ -406,24 +406,24 @@ static void apicv_on(struct vcpu *v, uint32_t sec)
 	vmcs_write(TPR_THRESHOLD, 0);
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(EOI_EXIT_BITMAP0 + 2 * i, 0);
-	memset(v->eoi_exit, 0, sizeof(v->eoi_exit));
+	memset(vmx_of(v)->eoi_exit, 0, sizeof(vmx_of(v)->eoi_exit));
 	vmcs_write(GUEST_INTR_STATUS, 0);
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls |= CPU_TPR_SHADOW);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v) | sec);
-	v->apicv_x2 = sec & SEC_VIRT_X2APIC;
-	if (v->apicv_x2)
+	vmx_of(v)->apicv_x2 = sec & SEC_VIRT_X2APIC;
+	if (vmx_of(v)->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap_x2apicv);
-	v->apicv = true;
+	vmx_of(v)->apicv = true;
 	vlapic_set_cpu_delivery(&v->lapic, true);   /* and the first entry syncs RVI, SVI, the bitmap */
 }
 
 void vcpu_apicv_off(struct vcpu *v)
 {
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
-	if (v->apicv_x2)
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls &= ~CPU_TPR_SHADOW);
+	if (vmx_of(v)->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap);
-	v->apicv = v->apicv_x2 = false;
+	vmx_of(v)->apicv = vmx_of(v)->apicv_x2 = false;
 	vlapic_set_cpu_delivery(&v->lapic, false);
 }
 
@@ -465,11 +465,11 @@ void vmx_apic_base_changed(struct vcpu *v)
 	/* The APIC-access page covers an xAPIC at its reset base only. */
 	if ((l->base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
 		vcpu_apicv_inhibit(v);
-	if (x2 && vmx_caps.x2apicv && !v->apicv_x2 && !vmx_spt_on(v)) {
-		if (v->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
+	if (x2 && vmx_caps.x2apicv && !vmx_of(v)->apicv_x2 && !vmx_spt_on(v)) {
+		if (vmx_of(v)->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
 			vcpu_apicv_off(v);
 		apicv_on(v, X2APICV_SEC);
-	} else if (!x2 && v->apicv_x2) {
+	} else if (!x2 && vmx_of(v)->apicv_x2) {
 		vcpu_apicv_off(v);               /* x2APIC -> disabled (11.12.5): emulated from now on */
 	}
 }
@@ -481,7 +481,7 @@ static int vmx_vcpu_create(struct vcpu *v)
 	struct vm *vm = v->vm;
 
 	vm->eptp = ept_pointer(&vm->mem.ept, false);       /* the same for each of its vCPUs */
-	v->spec_entry = vcpu_spec_entry(0);
+	vmx_of(v)->spec_entry = vcpu_spec_entry(0);
 	if (!(v->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
 	if (vmx_spt_on(v))
@@ -499,7 +499,7 @@ static int vmx_vcpu_create(struct vcpu *v)
 		v->vmcs = 0;
 		return -ENOMEM;                  /* 65535 vCPUs at once: never with MAX_GUESTS x 16 */
 	}
-	v->efer_msrs = NULL;
+	vmx_of(v)->efer_msrs = NULL;
 	if (!vmx_caps.efer_ctls) {               /* EFER's MSR-load lists (setup_controls) */
 		uint64_t page = pmm_alloc_page();
 
@@ -511,8 +511,8 @@ static int vmx_vcpu_create(struct vcpu *v)
 			v->vmcs = 0;
 			return -ENOMEM;
 		}
-		v->efer_msrs = phys_to_virt(page);
-		memset(v->efer_msrs, 0, 4 * sizeof(uint64_t));
+		vmx_of(v)->efer_msrs = phys_to_virt(page);
+		memset(vmx_of(v)->efer_msrs, 0, 4 * sizeof(uint64_t));
 	}
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
 	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
@@ -663,9 +663,9 @@ static void vmx_vcpu_free(struct vcpu *v)
 {
 	pmm_free_page(v->vmcs);
 	shadow_destroy(&v->sh);              /* (paging=ept: nothing to free) */
-	if (v->efer_msrs)
-		pmm_free_page((uint64_t)v->efer_msrs);   /* the host map is 1:1 */
-	v->efer_msrs = NULL;
+	if (vmx_of(v)->efer_msrs)
+		pmm_free_page((uint64_t)vmx_of(v)->efer_msrs);   /* the host map is 1:1 */
+	vmx_of(v)->efer_msrs = NULL;
 	v->vmcs = 0;
 }
 

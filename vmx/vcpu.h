@@ -6,12 +6,38 @@
 #include "vcpu/backend.h"
 #include "vcpu/vcpu.h"
 
+/* VMX's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only vmx/ reads and writes it. */
+struct __attribute__((may_alias)) vmx_vcpu {
+	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
+				      * VM-entry MSR-load list at [0..1] (the guest's EFER) and the VM-exit
+				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
+	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
+	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
+	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */
+	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
+	uint8_t spec_entry;          /* VCPU_SPEC_* below: what entries and exits write besides the VMCS.
+				        Computed after each WRMSR exit, the only place spec_ctrl changes
+				        (vmx/exit.c, vmx_exit_dispatch), and at creation: one byte the exit
+				        path tests */
+};
+_Static_assert(sizeof(struct vmx_vcpu) <= VCPU_BACKEND_BYTES, "struct vcpu's be[] holds VMX's part");
+
+static inline __attribute__((always_inline)) struct vmx_vcpu *vmx_of(const struct vcpu *v)
+{
+	return (struct vmx_vcpu *)v->be;
+}
+
+/* struct vmx_vcpu.spec_entry */
+#define VCPU_SPEC_SWAP 1u            /* IA32_SPEC_CTRL differs in the guest (spec_ctrl_in_guest): switched
+					at every entry and exit */
+#define VCPU_SPEC_L1D  2u            /* the L1D is flushed before every entry (SPEC_L1D_FLUSH) */
+
 extern const struct vcpu_backend vmx_backend;
 /* The back end's vcpu_snapshot (vcpu/backend.h), vmx/snapshot.c. */
 bool vmx_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s);
 
 #ifndef HOST_TEST                   /* spec.h's policy is the hypervisor's, not the host tests' */
-/* struct vcpu.spec_entry for a guest whose IA32_SPEC_CTRL is `spec_ctrl`. */
+/* struct vmx_vcpu.spec_entry for a guest whose IA32_SPEC_CTRL is `spec_ctrl`. */
 static inline uint8_t vcpu_spec_entry(uint64_t spec_ctrl)
 {
 	return (spec_ctrl_in_guest(spec_ctrl) != spec.host_spec_ctrl ? VCPU_SPEC_SWAP : 0) |
