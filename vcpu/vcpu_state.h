@@ -1,5 +1,5 @@
 /* The architectural state a vCPU starts in: what a boot protocol specifies (the loader fills it,
- * loader/) and what INIT and Start-up IPIs produce (vmx/vcpu.c); the vCPU code applies it. */
+ * loader/) and what INIT and Start-up IPIs produce (vcpu_state_reset); each back end applies it. */
 #pragma once
 #include <stdint.h>
 #include "vcpu/seg.h"

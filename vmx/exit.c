@@ -2,9 +2,9 @@
  * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
  * misbehaviour stops that guest, never the hypervisor. Here: the dispatcher, the injection step before
  * every VM entry, and the small handlers. The vendor-neutral handlers (vcpu/exit.h), by subject in
- * their own files: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT violations,
- * MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads their exits'
- * operands from the VMCS. */
+ * their own files under vcpu/: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT
+ * violations, MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads
+ * their exits' operands from the VMCS. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"

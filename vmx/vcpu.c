@@ -1,7 +1,8 @@
-/* A vCPU's life on its host CPU: its VMCS (controls, host state, the start state the loader chose or
- * INIT/SIPI's), the MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch
- * (FPU, debug registers, syscall MSRs) between vCPUs of one CPU, kicks and wake-ups, and the run loop
- * that enters the guest (its exits: vmx/exit.c). */
+/* VMX's side of a vCPU's life on its host CPU (the back end's table, vmx_backend; the neutral side:
+ * vcpu/vcpu.c): its VMCS (controls, host state, the start state the loader chose or INIT/SIPI's), the
+ * MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch (debug
+ * registers, syscall MSRs; the FPU by vcpu_fpu_save/restore) between vCPUs of one CPU, and the run
+ * loop that enters the guest (its exits: vmx/exit.c). */
 #include <stddef.h>
 #include "arch/x86/apic.h"
 #include "arch/x86/call.h"
