@@ -35,12 +35,10 @@
 #include "arch/x86/time.h"
 #include "loader/acpi.h"
 #include "loader/loader.h"
-#include "svm/svm.h"
 #include "vdev/debug_exit.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/reset.h"
-#include "vmx/exit.h"
-#include "vmx/vmx.h"
+#include "vcpu/exit.h"
 
 struct vm vms[MAX_GUESTS];
 unsigned nvms;

@@ -32,13 +32,11 @@
 #include "lib/errno.h"
 #include "lib/format.h"
 #include "pmm/pmm.h"
-#include "svm/caps.h"
 #include "svm/svm.h"
 #include "vdev/vdev.h"
 #include "vmx/vcpu.h"
-#include "vmx/vmx.h"
 
-static volatile bool vmx_go;            /* the boot CPU settled vmx_caps (or svm_caps): APs may VMXON */
+static volatile bool vmx_go;            /* the boot CPU chose the back end: APs may turn it on */
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
 static uint64_t run_started;            /* TSC when the guests were let run */
@@ -271,54 +269,37 @@ static uint64_t tsc_now(void)
 	return rdtsc();
 }
 
-/*
- * No VMX (`vmx_why` says why): the SVM back end (issue 15). Says what SVM this CPU has (`hv: svm: ...`,
- * informative) and, when neither vendor's extension can run guests, the contract line
- * `hv: no virtualization: VMX: REASON; SVM: REASON`. True when guests run on SVM.
- */
-static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
-{
-	const char *why = "";
-	bool ok = svm_probe(&why);
-	char line[128];
-
-	if (svm_caps.present) {
-		svm_caps_describe(&svm_caps, line, sizeof(line));
-		pr_info("hv: svm: %s\n", line);
-	}
-	if (!ok) {
-		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx_why, why);
-		for (size_t i = 0; i < bi->nmodules; i++)
-			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
-		return false;
-	}
-	return true;
-}
-
 bool hv_paging_ept_ok = true, hv_paging_shadow_ok, hv_paging_no_ept;
 
-/* The VMX back end's informative line, and the paging each guest may ask for. */
-static void vmx_line(void)
+/*
+ * Chooses the back end guests run on: VMX, else SVM (issue 15), each probe printing its informative
+ * line. When neither vendor's extension can run guests, the contract line
+ * `hv: no virtualization: VMX: REASON; SVM: REASON` and NULL.
+ */
+static const struct vcpu_backend *choose_backend(const struct bootinfo *bi)
 {
-	if (!config.apicv)
-		vmx_caps.apicv = vmx_caps.x2apicv = false;
-	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
-	hv_paging_ept_ok = vmx_caps.ug;
-	hv_paging_shadow_ok = vmx_caps.spt;
-	hv_paging_no_ept = !vmx_caps.ept;
-	if (!vmx_caps.ug)
-		config.paging = VM_PAGING_SHADOW;
-	char timer[24] = "none";
+	struct vcpu_probe vmx = { .why = "" }, svm = { .why = "" };
+	const struct vcpu_backend *b = NULL;
+	const struct vcpu_probe *p = NULL;
 
-	if (vmx_caps.ptimer)
-		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
-	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
-		"APIC virtualization %s, x2APIC virtualization %s\n",
-		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
-		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
-		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
-		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
+	if (vmx_backend.probe(config.apicv, &vmx))
+		b = &vmx_backend, p = &vmx;
+	else if (svm_backend.probe(config.apicv, &svm))
+		b = &svm_backend, p = &svm;
+	if (!b) {
+		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx.why, svm.why);
+		for (size_t i = 0; i < bi->nmodules; i++)
+			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
+		return NULL;
+	}
+	/* The paging each guest may ask for (core/guest.c); without a nested map every guest gets
+	 * shadow paging. */
+	hv_paging_ept_ok = p->paging_nested;
+	hv_paging_shadow_ok = p->paging_shadow;
+	hv_paging_no_ept = p->no_nested;
+	if (!p->paging_nested)
+		config.paging = VM_PAGING_SHADOW;
+	return b;
 }
 
 /* Turns the back end on on every CPU, creates the guests and runs them on this CPU's loop. */
@@ -396,20 +377,15 @@ static void start_guests(const struct bootinfo *bi)
 
 void hv_start(const struct bootinfo *bi)
 {
-	const char *why = "";
+	const struct vcpu_backend *b;
 
 	spec_init();                        /* its line, with or without VMX */
-	if (!vmx_probe(&why)) {
-		if (!svm_start(bi, why)) {
-			pr_info("hv: ready\n");
-			stay_up();              /* a console-only system: nothing to run */
-			return;
-		}
-		vcpu_backend_choose(&svm_backend);
-	} else {
-		vcpu_backend_choose(&vmx_backend);
-		vmx_line();
+	if (!(b = choose_backend(bi))) {
+		pr_info("hv: ready\n");
+		stay_up();                      /* a console-only system: nothing to run */
+		return;
 	}
+	vcpu_backend_choose(b);
 	start_guests(bi);
 }
 

@@ -38,11 +38,9 @@
 #include "pmm/pmm.h"
 #include "vcpu/exit_kind.h"
 #include "vcpu/seg.h"
-#include "svm/svm.h"
 #include "vcpu/snapshot.h"
 #include "shadow/gpt.h"
 #include "vcpu/vcpu.h"
-#include "vmx/vmx.h"
 
 #define LINE_MAX 120              /* a command line; more is refused whole */
 #define MAX_ARGS 6

@@ -938,6 +938,24 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	return v->action;
 }
 
+/* svm_probe (caps.c) and the informative line, printed whenever the CPU reports SVM. No AVIC: the
+ * APIC is always emulated, whatever apicv= says. */
+static bool svm_backend_probe(bool apicv, struct vcpu_probe *p)
+{
+	bool ok = svm_probe(&p->why);
+	char line[128];
+
+	(void)apicv;
+	if (svm_caps.present) {
+		svm_caps_describe(&svm_caps, line, sizeof(line));
+		pr_info("hv: svm: %s\n", line);
+	}
+	p->paging_nested = true;         /* svm_probe requires NPT */
+	p->paging_shadow = false;
+	p->no_nested = false;
+	return ok;
+}
+
 /* SVM's part of a new vCPU (vcpu/backend.h): its VMCB page, filled at its first load (vmcb_setup). */
 static int svm_vcpu_create(struct vcpu *v)
 {
@@ -966,6 +984,7 @@ static void svm_vcpu_free(struct vcpu *v)
 
 const struct vcpu_backend svm_backend = {
 	.vendor = VCPU_SVM, .name = "SVM", .map_format = EPT_FORMAT_NPT, .map_page_sizes = svm_npt_page_sizes,
+	.probe = svm_backend_probe,
 	.cpu_on = svm_cpu_on, .cpu_state = svm_cpu_state, .cpu_off = svm_cpu_off,
 	.global_init = svm_global_init,
 	.vcpu_create = svm_vcpu_create, .vcpu_load = svm_vcpu_load, .vcpu_run = svm_vcpu_run,

@@ -15,6 +15,14 @@ enum vcpu_action;
 
 enum vcpu_vendor { VCPU_VMX, VCPU_SVM };
 
+/* What a probe settled that core/ acts on. */
+struct vcpu_probe {
+	const char *why;             /* when guests cannot run: why ("AMD CPU", "disabled in firmware"...) */
+	bool paging_nested;          /* paging=ept (a nested map: EPT, NPT) is possible */
+	bool paging_shadow;          /* paging=shadow is possible (VMX: shadow paging's controls) */
+	bool no_nested;              /* the CPU has no nested paging at all */
+};
+
 struct vcpu_backend {
 	enum vcpu_vendor vendor;
 	const char *name;            /* "VMX", "SVM": in console lines */
@@ -22,6 +30,10 @@ struct vcpu_backend {
 	 * offers, for gmem_create_format. */
 	enum ept_format map_format;
 	unsigned (*map_page_sizes)(void);
+	/* On the boot CPU, first: can guests run on this CPU's extension? Settles its capabilities (with
+	 * APIC virtualization only if `apicv`, the hypervisor's apicv=), prints its informative line
+	 * (`hv: vmx: ...`, `hv: svm: ...`) and fills *p; false (p->why) when they cannot. */
+	bool (*probe)(bool apicv, struct vcpu_probe *p);
 	/* On the calling CPU: turn the extension on (the result in cpu_state), off (before a reset). */
 	void (*cpu_on)(void);
 	int (*cpu_state)(unsigned cpu);      /* 0 not yet, 1 on, -1 failed */

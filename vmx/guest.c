@@ -1,6 +1,6 @@
-/* The vendor interface of the neutral vCPU logic on VMX (vcpu/guest.h): the guest state in the
- * current VMCS, in neutral formats; and each exit the neutral handlers take, read from the VMCS into
- * a struct vcpu_exit (vcpu/exit.h). */
+/* The vendor interface of the neutral vCPU logic on VMX (vcpu/guest.h: vmx_NAME for each vcpu_NAME):
+ * the guest state in the current VMCS, in neutral formats; and each exit the neutral handlers take,
+ * read from the VMCS into a struct vcpu_exit (vcpu/exit.h). */
 #include "arch/x86/debugreg.h"
 #include "arch/x86/trap.h"
 #include "vcpu/guest.h"
@@ -206,7 +206,7 @@ struct vcpu_seg vmx_get_seg(struct vcpu *v, enum vcpu_seg_reg r)
 {
 	(void)v;
 	return vcpu_seg_of_ar(vmcs_read16(GUEST_ES_SELECTOR + 2 * r), vmcs_read(GUEST_ES_BASE + 2 * r),
-			       vmcs_read32(GUEST_ES_LIMIT + 2 * r), vmcs_read32(GUEST_ES_AR_BYTES + 2 * r));
+			      vmcs_read32(GUEST_ES_LIMIT + 2 * r), vmcs_read32(GUEST_ES_AR_BYTES + 2 * r));
 }
 
 unsigned vmx_get_cpl(struct vcpu *v)

@@ -687,6 +687,31 @@ void vcpu_dump(const struct vcpu *v)
 		r->cr2, vmcs_read(EXIT_QUALIFICATION));
 }
 
+/* vmx_probe (vmx.c), the capabilities apicv= turns off, and the informative line. */
+static bool vmx_backend_probe(bool apicv, struct vcpu_probe *p)
+{
+	char timer[24] = "none";
+
+	if (!vmx_probe(&p->why))
+		return false;
+	if (!apicv)
+		vmx_caps.apicv = vmx_caps.x2apicv = false;
+	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
+	p->paging_nested = vmx_caps.ug;
+	p->paging_shadow = vmx_caps.spt;
+	p->no_nested = !vmx_caps.ept;
+	if (vmx_caps.ptimer)
+		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
+	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
+		"APIC virtualization %s, x2APIC virtualization %s\n",
+		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
+		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
+		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
+		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
+		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
+	return true;
+}
+
 static unsigned vmx_ept_page_sizes(void)
 {
 	return vmx_caps.ept_page_sizes;
@@ -694,6 +719,7 @@ static unsigned vmx_ept_page_sizes(void)
 
 const struct vcpu_backend vmx_backend = {
 	.vendor = VCPU_VMX, .name = "VMX", .map_format = EPT_FORMAT_EPT, .map_page_sizes = vmx_ept_page_sizes,
+	.probe = vmx_backend_probe,
 	.cpu_on = vmx_cpu_on, .cpu_state = vmx_cpu_state, .cpu_off = vmx_cpu_off,
 	.global_init = vmx_global_init,
 	.vcpu_create = vmx_vcpu_create, .vcpu_load = vmx_vcpu_load, .vcpu_run = vmx_vcpu_run,
