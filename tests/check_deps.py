@@ -16,6 +16,8 @@ Layers, highest first; a file may include headers of its own layer and of any la
 - include/tessera/ is the ABI shared with guests: anyone may include it; it includes only itself.
 - A layer folder that does not exist (yet) is skipped; an include of one still counts by its path.
 - A vendor's private headers (vmx/vmcs.h, vmx/skip.h, svm/vmcb.h) are included only under its folder.
+- Above the back ends, a back end is reached only through its table (struct vcpu_backend, vcpu/backend.h):
+  of svm/ and vmx/, core/ and loader/ include only the headers that declare it (BACKEND_TABLES).
 - shadow/ (the guest page walker and the shadow page tables) is compiled into host unit tests as it is:
   it reaches memory only through pmm/ and its callers' callbacks, so it may not include the x86
   primitives (instructions, locks); its layer, below vdev/, already keeps vcpu/ and vmx/ out.
@@ -113,6 +115,10 @@ def scan(root):
 # own folder; everything above reads vCPU state through vcpu/ (docs/design.md, "Two vendors").
 VENDOR_PRIVATE = {"vmx/vmcs.h": "vmx", "vmx/skip.h": "vmx", "svm/vmcb.h": "svm"}
 
+# The headers declaring each back end's table (svm_backend, vmx_backend): all that the layers above the
+# back ends include of them.
+BACKEND_TABLES = {"svm/svm.h", "vmx/vcpu.h"}
+
 
 
 # Folders built into host unit tests unchanged, and the headers they may therefore not include.
@@ -127,6 +133,9 @@ def rule_broken(src_unit, dst_unit, dst=None):
         return "%s is %s/'s own: read vCPU state through vcpu/" % (dst, VENDOR_PRIVATE[dst])
     if dst_unit is None:
         return "the included file is in no layer (nor in %s/)" % ABI
+    if (dst_unit in SIBLINGS[0] and src_unit not in SIBLINGS[0] and src_unit in LAYERS
+            and rank(src_unit) < rank(dst_unit) and dst not in BACKEND_TABLES):
+        return "above the back ends only their tables are reached (%s: vcpu/backend.h)" % ", ".join(sorted(BACKEND_TABLES))
     if src_unit == dst_unit or dst_unit == ABI and src_unit != "x86 primitives":
         return None
     if src_unit == ABI:
