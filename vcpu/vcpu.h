@@ -31,7 +31,7 @@
 struct guest_regs {
 	union {
 		struct { uint64_t rax, rbx, rcx, rdx; };
-		struct hc_regs hc;   /* the same four, as a hypercall reads and writes them (vmx/exit.c) */
+		struct hc_regs hc;   /* the same four, as a hypercall reads and writes them */
 	};
 	uint64_t rsi, rdi, rbp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
@@ -79,7 +79,7 @@ struct vcpu {
 	unsigned index;              /* vCPU number within its guest = initial APIC ID */
 	unsigned cpu;                /* host CPU it runs on (pinned) */
 	uint64_t vmcs;               /* physical address of its VMCS (VMX) or VMCB (SVM) */
-		bool ready;                  /* VMCS (VMCB) fields written (on its CPU, at first load) */
+	bool ready;                  /* VMCS (VMCB) fields written (on its CPU, at first load) */
 	bool launched;               /* entered once (VMX: VMLAUNCH done, the next entry is VMRESUME) */
 	volatile enum vcpu_activity state;
 	uint32_t work;               /* VCPU_WORK_*: what its next entry must look at (vcpu/work.h) */
@@ -88,8 +88,9 @@ struct vcpu {
 	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
 	struct vcpu_event event;
 	struct vlapic lapic;
-					uint64_t armed_deadline;     /* TSC the preemption timer is armed for: the earliest of the slice's end
-				        and the timer deadlines; 0 = to be armed afresh at the next entry */
+	uint64_t armed_deadline;     /* TSC the slice's timer is armed for (VMX: the preemption timer; SVM and
+				        VMX without it: the host's APIC timer): the earliest of the slice's
+				        end and the timer deadlines (VMX: 0, SVM: ~0 = to be armed afresh) */
 	uint64_t entry_due;          /* TSC from which an entry looks at everything again (armed_deadline, or
 				        sooner: VCPU_REARM_PARTS); 0 = the next entry does */
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
@@ -98,7 +99,7 @@ struct vcpu {
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */
 	uint64_t spec_ctrl;          /* its IA32_SPEC_CTRL as it wrote it (vcpu/msr.c; loaded: vcpu_spec_ctrl) */
-		uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
+	uint64_t dr[5];              /* DR0-DR3, DR6: switched with the vCPU */
 	void *fpu;                   /* XSAVE/FXSAVE area: FPU/SSE/AVX state while not running */
 	uint64_t slice_end;          /* TSC when the time slice ends */
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
