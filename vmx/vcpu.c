@@ -61,6 +61,7 @@ static void vpid_free(uint16_t vpid)
 static bool have_tsc_aux;     /* IA32_TSC_AUX exists and RDTSCP runs in guests: switch it */
 #define MSR_TSC_AUX 0xc0000103
 
+/* vcpu_tsc_adjust_emulated (vcpu/guest.h) on VMX: "use TSC offsetting" (SDM Vol. 3C, 25.6.2). */
 bool vmx_tsc_adjust_emulated(void)
 {
 	return vmx_caps.cpu & CPU_USE_TSC_OFFSETTING;
@@ -458,6 +459,11 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 	vcpu_apicv_off(v);
 }
 
+/* vcpu_apic_base_changed (vcpu/guest.h) on VMX: APIC virtualization follows the APIC's mode. Leaving
+ * the xAPIC at its reset base inhibits the guest's xAPIC virtualization (vcpu_apicv_inhibit); an APIC
+ * in x2APIC mode is virtualized through the MSR bitmap where the CPU offers "virtualize x2APIC mode"
+ * (SDM Vol. 3C, 30.5), per vCPU, the APIC-access page not needed; leaving x2APIC mode (only to
+ * disabled, SDM Vol. 3A, 11.12.5) turns it off. On v's CPU, its VMCS loaded. */
 void vmx_apic_base_changed(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
