@@ -35,12 +35,10 @@
 #include "arch/x86/time.h"
 #include "loader/acpi.h"
 #include "loader/loader.h"
-#include "svm/svm.h"
 #include "vdev/debug_exit.h"
 #include "vdev/fw_cfg.h"
 #include "vdev/reset.h"
-#include "vmx/exit.h"
-#include "vmx/vmx.h"
+#include "vcpu/exit.h"
 
 struct vm vms[MAX_GUESTS];
 unsigned nvms;
@@ -406,10 +404,7 @@ static bool collect_files(struct vm *g, struct guest_ctl *c)
 static void destroy_vcpus(struct vm *g, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		if (hv_on_svm())
-			svm_vcpu_leave(&g->vcpus[i]);
-		else
-			vcpu_leave(&g->vcpus[i]);
+		vcpu_leave(&g->vcpus[i]);
 		vcpu_free(&g->vcpus[i]);
 	}
 }
@@ -422,7 +417,7 @@ static void destroy_vcpus(struct vm *g, unsigned n)
 
 /* Everything of a guest that its module line does not say: memory, devices, vCPUs. Before a rebuild
  * the old ones are gone (guest_detach): clear them to what a new guest starts with. The module-line
- * part of struct vm comes first (vmx/vcpu.h) and is kept. */
+ * part of struct vm comes first (vcpu/vcpu.h) and is kept. */
 static void reset_runtime(struct vm *g)
 {
 	size_t keep = __builtin_offsetof(struct vm, mem);
@@ -460,12 +455,8 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 	}
 
 	/* Its nested map in the back end's format: EPT (VMX) or NPT (SVM: ept/ept.h). */
-	if (hv_on_svm())
-		err = gmem_create_format(&g->mem, EPT_FORMAT_NPT, g->alloc, g->mem_size,
-					 g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk, svm_npt_page_sizes());
-	else
-		err = gmem_create(&g->mem, g->alloc, g->mem_size, g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk,
-				  vmx_caps.ept_page_sizes);
+	err = gmem_create_format(&g->mem, vcpu_backend->map_format, g->alloc, g->mem_size,
+				 g->alloc == GMEM_EAGER ? SIZE_2M : g->chunk, vcpu_backend->map_page_sizes());
 	if (err) {
 		build_failed(g, verb, "%s", err == -ENOMEM ? "out of memory for its RAM and EPT" :
 			     "cannot set up its RAM");
@@ -481,7 +472,6 @@ static bool build(struct vm *g, struct guest_ctl *c, const char *verb)
 		gmem_destroy(&g->mem);
 		return false;
 	}
-	g->eptp = hv_on_svm() ? 0 : ept_pointer(&g->mem.ept, false);
 	for (unsigned i = 0; i < g->nvcpus; i++)
 		if (vcpu_create(g, i, c->cpu_of[i], i == 0 ? &start : NULL)) {
 			build_failed(g, verb, "out of memory for its vCPUs");
@@ -542,26 +532,6 @@ static void mib(char *buf, size_t size, uint64_t bytes)
 
 /* The contract lines of a guest that ended, its exits summed over its vCPUs (and per vCPU where it
  * has several), its memory. */
-/* paging=shadow: what the guest's real mode cost in virtual-8086 mode (vmx/realmode.c), if it had any. */
-static void report_real_mode(const struct vm *g)
-{
-	struct vmx_rm t = { 0 };
-
-	for (unsigned i = 0; i < g->nvcpus; i++) {
-		const struct vmx_rm *rm = &g->vcpus[i].rm;
-
-		t.runs += rm->runs;
-		t.exits += rm->exits;     /* and those of a vCPU still in vm86 mode at the end */
-		if (rm->vm86)
-			t.exits += (uint32_t)(vcpu_exit_total(&g->vcpus[i].exits) - rm->exits_at_enter);
-		t.emulated += rm->emulated;
-		t.delivered += rm->delivered;
-	}
-	if (t.runs)
-		pr_info("hv: guest %s real mode: %u starts in virtual-8086 mode, %u exits there, %u instructions "
-			"emulated, %u events through the IVT\n", g->name, t.runs, t.exits, t.emulated, t.delivered);
-}
-
 static void report_end(struct vm *g)
 {
 	struct vcpu_exit_counts exits = { 0 };
@@ -604,8 +574,9 @@ static void report_end(struct vm *g)
 		pr_info("hv: guest %s shadow: %lu fills, %lu #PF injected, %lu GPA faults, CR3 %lu hits / %lu misses / "
 			"%lu evictions, %lu INVLPG, at most %lu KiB of shadow tables\n", g->name, st.fills, st.injects,
 			st.gpa_faults, st.cr3_hits, st.cr3_misses, st.evictions, st.invlpgs, peak * 4);
-		report_real_mode(g);
 	}
+	if (vcpu_backend->guest_report)
+		vcpu_backend->guest_report(g);
 	if (g->bus.print.dropped_lines)
 		pr_info("hv: guest %s output: %lu lines (%lu bytes) dropped over its limit\n", g->name,
 			g->bus.print.dropped_lines, g->bus.print.dropped_bytes);
@@ -688,7 +659,7 @@ unsigned guest_detach(struct vcpu *v)
 
 	/* VMCLEAR and INVEPT here: this CPU keeps no VMCS and no cached translation of the guest.
 	 * Its memory stays: siblings still running may post to its APIC page. */
-	if (!(hv_on_svm() ? svm_vcpu_leave(v) : vcpu_leave(v)))
+	if (!vcpu_leave(v))
 		return __atomic_load_n(&live_guests, __ATOMIC_ACQUIRE);
 	/* The last vCPU to leave: every CPU it ran on has dropped the EPT's translations and no vCPU
 	 * of the guest runs any more, so the vCPUs' memory, the EPT tables and the RAM can go back to

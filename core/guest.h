@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/bootinfo.h"
-#include "vmx/vcpu.h"
+#include "vcpu/vcpu.h"
 
 #define MAX_GUESTS 16
 #define GUEST_INFO_GPA 0x8000ull   /* where a guest finds its Multiboot2 information (EBX) */

@@ -1,6 +1,6 @@
 /* The core: VMX bring-up on every CPU, guest creation, and each CPU's scheduler loop.
  *
- * Each host CPU runs the vCPUs pinned to it (vcpu_cpu[].vcpus[], vmx/vcpu.h) round robin, one time slice (quantum=)
+ * Each host CPU runs the vCPUs pinned to it (vcpu_cpu[].vcpus[], vcpu/vcpu.h) round robin, one time slice (quantum=)
  * each, cut by the VMX-preemption timer. vCPUs never migrate, so a VMCS is only ever current on one
  * CPU. A vCPU that halts (HLT) or waits for its Start-up IPI is skipped until an event makes it
  * runnable; a CPU with nothing runnable arms its APIC timer for the earliest guest timer deadline
@@ -32,47 +32,18 @@
 #include "lib/errno.h"
 #include "lib/format.h"
 #include "pmm/pmm.h"
-#include "svm/caps.h"
 #include "svm/svm.h"
 #include "vdev/vdev.h"
-#include "vmx/vmx.h"
+#include "vmx/vcpu.h"
 
-static volatile bool vmx_go;            /* the boot CPU settled vmx_caps (or svm_caps): APs may VMXON */
-static bool on_svm;                     /* no usable VMX, SVM usable: guests run on svm/ (issue 15) */
-
-bool hv_on_svm(void)
-{
-	return on_svm;
-}
-
-/* The back end's turn-on, state, load and run (vmx/ or svm/). */
-static void cpu_on(void)
-{
-	if (on_svm)
-		svm_cpu_on();
-	else
-		vmx_cpu_on();
-}
-
-static int cpu_state(unsigned c)
-{
-	return on_svm ? svm_cpu_state(c) : vmx_cpu_state(c);
-}
-
-static void cpu_off(void)
-{
-	if (on_svm)
-		svm_cpu_off();
-	else
-		vmx_cpu_off();
-}
+static volatile bool vmx_go;            /* the boot CPU chose the back end: APs may turn it on */
 static volatile bool run_go;            /* guests are created: vCPU lists may be used */
 static uint64_t free_before_guests;     /* pmm_free_bytes() before the first guest was created */
 static uint64_t run_started;            /* TSC when the guests were let run */
 static uint64_t idle_ticks[MAX_CPUS];   /* TSC ticks each CPU spent halted with nothing to run */
 static volatile uint64_t idle_since[MAX_CPUS]; /* TSC when it last halted so; 0 while it runs */
 static bool ran_guests[MAX_CPUS];       /* the CPU ran a vCPU at least once */
-/* The scheduler's own per-CPU state (its run list is vcpu_cpu[], vmx/vcpu.h), a cache line each:
+/* The scheduler's own per-CPU state (its run list is vcpu_cpu[], vcpu/vcpu.h), a cache line each:
  * written at every pick. */
 static struct {
 	unsigned next;                  /* where pick() starts looking: after the vCPU it picked last */
@@ -255,26 +226,18 @@ static __attribute__((noreturn)) void cpu_loop(void)
 			 * (the Linux benchmark counts the guest's boot from it). */
 			uint64_t t0 = rdtsc(), setup;
 
-			if (on_svm)
-				svm_vcpu_load(v);
-			else
-				vcpu_load(v);
+			vcpu_load(v);
 			setup = rdtsc() - t0;
 			if (v->index == 0)
 				pr_info("hv: guest %s start-up: %lu TSC ticks (create %lu, VMCS set-up %lu) "
 					"at TSC %lu\n", v->vm->name, v->vm->create_ticks + setup,
 					v->vm->create_ticks, setup, t0 + setup);
-		} else if (on_svm) {
-			svm_vcpu_load(v);
 		} else {
 			vcpu_load(v);
 		}
 		ran_guests[pc->id] = true;
 		/* Input left in the ring (a paste: one line per pass) brings no interrupt: a short slice. */
-		if (on_svm)
-			svm_vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum));
-		else
-			vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum)); /* its end shows in vm->ending */
+		vcpu_run(v, typed ? quantum : slice_for(pc->id, quantum)); /* its end shows in vm->ending */
 	}
 }
 
@@ -295,7 +258,7 @@ void hv_ap_main(struct percpu *pc)
 		sti_hlt();
 	lapic_timer_init();
 	spec_cpu_on();
-	cpu_on();                       /* its result: cpu_state(), which the boot CPU waits for */
+	vcpu_backend->cpu_on();         /* its result: cpu_state(), which the boot CPU waits for */
 	while (!run_go)
 		sti_hlt();
 	cpu_loop();
@@ -306,54 +269,37 @@ static uint64_t tsc_now(void)
 	return rdtsc();
 }
 
-/*
- * No VMX (`vmx_why` says why): the SVM back end (issue 15). Says what SVM this CPU has (`hv: svm: ...`,
- * informative) and, when neither vendor's extension can run guests, the contract line
- * `hv: no virtualization: VMX: REASON; SVM: REASON`. True when guests run on SVM.
- */
-static bool svm_start(const struct bootinfo *bi, const char *vmx_why)
-{
-	const char *why = "";
-	bool ok = svm_probe(&why);
-	char line[128];
-
-	if (svm_caps.present) {
-		svm_caps_describe(&svm_caps, line, sizeof(line));
-		pr_info("hv: svm: %s\n", line);
-	}
-	if (!ok) {
-		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx_why, why);
-		for (size_t i = 0; i < bi->nmodules; i++)
-			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
-		return false;
-	}
-	return true;
-}
-
 bool hv_paging_ept_ok = true, hv_paging_shadow_ok, hv_paging_no_ept;
 
-/* The VMX back end's informative line, and the paging each guest may ask for. */
-static void vmx_line(void)
+/*
+ * Chooses the back end guests run on: VMX, else SVM (issue 15), each probe printing its informative
+ * line. When neither vendor's extension can run guests, the contract line
+ * `hv: no virtualization: VMX: REASON; SVM: REASON` and NULL.
+ */
+static const struct vcpu_backend *choose_backend(const struct bootinfo *bi)
 {
-	if (!config.apicv)
-		vmx_caps.apicv = vmx_caps.x2apicv = false;
-	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
-	hv_paging_ept_ok = vmx_caps.ug;
-	hv_paging_shadow_ok = vmx_caps.spt;
-	hv_paging_no_ept = !vmx_caps.ept;
-	if (!vmx_caps.ug)
-		config.paging = VM_PAGING_SHADOW;
-	char timer[24] = "none";
+	struct vcpu_probe vmx = { .why = "" }, svm = { .why = "" };
+	const struct vcpu_backend *b = NULL;
+	const struct vcpu_probe *p = NULL;
 
-	if (vmx_caps.ptimer)
-		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
-	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
-		"APIC virtualization %s, x2APIC virtualization %s\n",
-		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
-		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
-		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
-		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
-		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
+	if (vmx_backend.probe(config.apicv, &vmx))
+		b = &vmx_backend, p = &vmx;
+	else if (svm_backend.probe(config.apicv, &svm))
+		b = &svm_backend, p = &svm;
+	if (!b) {
+		pr_err("hv: no virtualization: VMX: %s; SVM: %s\n", vmx.why, svm.why);
+		for (size_t i = 0; i < bi->nmodules; i++)
+			pr_err("hv: module %lu not started: no VMX or SVM on this machine\n", i);
+		return NULL;
+	}
+	/* The paging each guest may ask for (core/guest.c); without a nested map every guest gets
+	 * shadow paging. */
+	hv_paging_ept_ok = p->paging_nested;
+	hv_paging_shadow_ok = p->paging_shadow;
+	hv_paging_no_ept = p->no_nested;
+	if (!p->paging_nested)
+		config.paging = VM_PAGING_SHADOW;
+	return b;
 }
 
 /* Turns the back end on on every CPU, creates the guests and runs them on this CPU's loop. */
@@ -368,27 +314,27 @@ static void start_guests(const struct bootinfo *bi)
 		smp_wake(c);
 	lapic_timer_init();
 	spec_cpu_on();
-	cpu_on();
+	vcpu_backend->cpu_on();
 	for (unsigned c = 0; c < cpu_count; c++) {
 		uint64_t deadline = rdtsc() + us_to_tsc(1000000);
 
-		while (!cpu_state(c) && rdtsc() < deadline)
+		while (!vcpu_backend->cpu_state(c) && rdtsc() < deadline)
 			cpu_relax();
-		if (cpu_state(c) == 1)
+		if (vcpu_backend->cpu_state(c) == 1)
 			cpus |= 1ull << c;
-		else if (on_svm)
+		else if (vcpu_vendor == VCPU_SVM)
 			pr_err("hv: cpu %u: SVM could not be turned on; no guests run there\n", c);
 		else
 			pr_err("hv: cpu %u: VMXON failed; no guests run there\n", c);
 	}
 
 	if (!cpus) {
-		pr_err("hv: no CPU could turn %s on; no guests\n", on_svm ? "SVM" : "VMX");
+		pr_err("hv: no CPU could turn %s on; no guests\n", vcpu_backend->name);
 		pr_info("hv: ready\n");
 		stay_up();
 		return;
 	}
-	if (on_svm ? svm_global_init() : vcpu_global_init()) {
+	if (vcpu_global_init()) {
 		pr_err("hv: out of memory for the MSR bitmap; no guests\n");
 		pr_info("hv: ready\n");
 		stay_up();
@@ -431,19 +377,15 @@ static void start_guests(const struct bootinfo *bi)
 
 void hv_start(const struct bootinfo *bi)
 {
-	const char *why = "";
+	const struct vcpu_backend *b;
 
 	spec_init();                        /* its line, with or without VMX */
-	if (!vmx_probe(&why)) {
-		if (!svm_start(bi, why)) {
-			pr_info("hv: ready\n");
-			stay_up();              /* a console-only system: nothing to run */
-			return;
-		}
-		on_svm = true;
-	} else {
-		vmx_line();
+	if (!(b = choose_backend(bi))) {
+		pr_info("hv: ready\n");
+		stay_up();                      /* a console-only system: nothing to run */
+		return;
 	}
+	vcpu_backend_choose(b);
 	start_guests(bi);
 }
 
@@ -451,7 +393,8 @@ void hv_start(const struct bootinfo *bi)
 static void park_for_reset(void *arg)
 {
 	(void)arg;
-	cpu_off();
+	if (vcpu_backend)               /* none on a machine without VMX or SVM */
+		vcpu_backend->cpu_off();
 	halt_forever();
 }
 
@@ -464,6 +407,7 @@ void hv_reboot(void)
 		if (c != this_cpu_id())
 			cpu_call(c, park_for_reset, NULL, false);
 	udelay(10000);
-	cpu_off();
+	if (vcpu_backend)
+		vcpu_backend->cpu_off();
 	machine_reset();
 }

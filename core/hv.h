@@ -20,7 +20,5 @@ __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);
 struct vm;
 /* Puts every vCPU of a (re)built guest on its CPU's run list and kicks those CPUs. Any CPU. */
 void hv_schedule(struct vm *g);
-/* Guests run on AMD SVM (the CPU has no usable VMX, svm/): the back end core/ and monitor calls. */
-bool hv_on_svm(void);
 /* Resets the machine, every CPU out of VMX operation first. Any CPU. */
 __attribute__((noreturn)) void hv_reboot(void);

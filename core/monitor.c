@@ -38,11 +38,9 @@
 #include "pmm/pmm.h"
 #include "vcpu/exit_kind.h"
 #include "vcpu/seg.h"
-#include "svm/svm.h"
 #include "vcpu/snapshot.h"
 #include "shadow/gpt.h"
-#include "vmx/vcpu.h"
-#include "vmx/vmx.h"
+#include "vcpu/vcpu.h"
 
 #define LINE_MAX 120              /* a command line; more is refused whole */
 #define MAX_ARGS 6
@@ -418,10 +416,7 @@ static bool snapshot(struct vm *g, struct vcpu *v, struct vcpu_snapshot *s)
 		say("error: guest %s is not running (%s)", g->name, life.last_end[0] ? life.last_end : "not started");
 		return false;
 	}
-	if (hv_on_svm())
-		svm_vcpu_snapshot(v, s);
-	else
-		vcpu_snapshot(v, s);
+	vcpu_snapshot(v, s);
 	if (s->status == VCPU_SNAP_GONE) {
 		guest_release(g);
 		say("error: guest %s vCPU %u has just left its CPU (the guest is ending)", g->name, v->index);

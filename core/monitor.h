@@ -2,7 +2,7 @@
  * monitor shell (hv>) and the escape key that switches between them. The boot CPU runs it. */
 #pragma once
 #include <stdbool.h>
-#include "vmx/vcpu.h"
+#include "vcpu/vcpu.h"
 
 /* How often the boot CPU reads the console while it has nothing else to do, when input is polled (no
  * I/O APIC, or console_irq=0; docs/console.md). By interrupt, a key wakes it. */

@@ -1,5 +1,5 @@
 /*
- * specctl: the speculation-control MSRs as a guest sees them (arch/x86/spec.c, vmx/msr.c). Where
+ * specctl: the speculation-control MSRs as a guest sees them (arch/x86/spec.c, vcpu/msr.c). Where
  * CPUID.(EAX=7,ECX=0):EDX enumerates them (`expect=on`): IA32_SPEC_CTRL reads and writes without #GP
  * and keeps the value this guest wrote across `rounds=` yields (run two guests with different
  * `value=` on one CPU: the other's vCPU runs in between), #GP on a bit CPUID does not enumerate;

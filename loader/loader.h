@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "vmx/vcpu_state.h"
+#include "vcpu/vcpu_state.h"
 
 /*
  * The guest-physical memory map every guest sees, whatever its boot protocol (a PC's):

@@ -1,13 +1,13 @@
-/* The vendor interface of the neutral vCPU logic on SVM (vcpu/guest.h, under SVM's names: svm/
- * neutral.h): the guest state in the vCPU's VMCB (AMD APM Vol. 2, Appendix B, Table B-2), in neutral
+/* The vendor interface of the neutral vCPU logic on SVM (vcpu/guest.h: svm_NAME for each vcpu_NAME):
+ * the guest state in the vCPU's VMCB (AMD APM Vol. 2, Appendix B, Table B-2), in neutral
  * formats. The general registers but RAX and RSP are in v->regs (svm_enter); RAX is copied from the
  * VMCB into v->regs.rax after each #VMEXIT and back before VMRUN (svm/vcpu.c). */
 #include "arch/x86/cpu.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
-#include "svm/neutral.h"
 #include "svm/svm.h"
+#include "vcpu/exit.h"
 #include "svm/vmcb.h"
 
 static inline struct vmcb *vmcb_of(const struct vcpu *v)
@@ -166,7 +166,7 @@ uint64_t svm_cr4_settable(void)
  * 0x116001 read back as 0x116021: most likely it walks a legacy-PAE guest's tables as 4-level ones
  * under nested paging, PDPTE 0 as a PML4E, which identity maps low addresses by chance). The entry
  * the CPU translated the guest's instruction with must not then be refused by the emulated walk
- * (vmx/mmio.c fetching that instruction to decode an MMIO access: 'cannot fetch the instruction'). */
+ * (vcpu/mmio.c fetching that instruction to decode an MMIO access: 'cannot fetch the instruction'). */
 uint64_t svm_get_pdpte(struct vcpu *v, unsigned i)
 {
 	uint64_t e = 0;
@@ -237,4 +237,10 @@ void svm_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32
 unsigned svm_offers(void)
 {
 	return 0;        /* INVPCID and RDTSCP are not intercepted, nor shown in CPUID yet */
+}
+
+/* The APIC is emulated on SVM (no AVIC): nothing follows its mode. */
+void svm_apic_base_changed(struct vcpu *v)
+{
+	(void)v;
 }

@@ -1,17 +1,9 @@
-/* vcpu_snapshot (vcpu/snapshot.h) for SVM: a vCPU's state read from its VMCB (AMD APM Vol. 2,
- * Appendix B) on its own CPU, where it is not in the guest then, and handed up in the neutral form
- * through SVM's accessors (svm/guest.c). */
-#include "arch/x86/call.h"
-#include "svm/neutral.h"
+/* A vCPU's state for vcpu_snapshot (vcpu/snapshot.c) on SVM: read from its VMCB (AMD APM Vol. 2,
+ * Appendix B) on its own CPU, where it is not in the guest then, in the neutral form through SVM's
+ * accessors (svm/guest.c). */
 #include "svm/svm.h"
 #include "svm/vmcb.h"
 #include "pmm/pmm.h"
-#include "vmx/neutral.h"
-
-struct snap_call {
-	struct vcpu *v;
-	struct vcpu_snapshot *s;
-};
 
 /* EVENTINJ's type (15.20) in the neutral form. */
 static struct vcpu_pending_event event_neutral(uint64_t inj)
@@ -23,30 +15,11 @@ static struct vcpu_pending_event event_neutral(uint64_t inj)
 					    (inj & VMCB_EVT_ERR_VALID) != 0, (uint32_t)(inj >> 32) };
 }
 
-static void snap_take(void *arg)
+/* What lives in the VMCB of a `v` that ran, through SVM's accessors, on v's CPU. */
+bool svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s)
 {
-	struct snap_call *c = arg;
-	struct vcpu *v = c->v;
-	struct vcpu_snapshot *s = c->s;
-	const struct guest_regs *r = &v->regs;
-	const struct vcpu_state *st = &v->start;
-	struct vmcb *b;
+	struct vmcb *b = phys_to_virt(v->vmcs);
 
-	if (__atomic_load_n(&v->left, __ATOMIC_ACQUIRE)) {
-		s->status = VCPU_SNAP_GONE;
-		return;
-	}
-	s->activity = v->state;
-	s->halted_if = v->halted_if;
-	s->irq = vlapic_pending_vector(&v->lapic);
-	s->nmi = __atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE);
-	if (!v->ready) {                         /* never ran: the state it will start in */
-		vcpu_state_snapshot(s, st);
-		s->status = VCPU_SNAP_START;
-		return;
-	}
-	b = phys_to_virt(v->vmcs);
-	guest_regs_snapshot(s, r);
 	s->rsp = b->save.rsp;
 	s->rip = b->save.rip;
 	s->rflags = b->save.rflags;
@@ -63,13 +36,5 @@ static void snap_take(void *arg)
 	/* INTERRUPT_SHADOW (15.21.5) does not say STI from MOV SS: shown as STI's. */
 	s->blocking = b->ctl.int_state & VMCB_INT_SHADOW ? VCPU_BLOCK_STI : 0;
 	s->event = event_neutral(b->ctl.event_inj);
-	s->status = VCPU_SNAP_LIVE;
-}
-
-void svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s)
-{
-	struct snap_call c = { v, s };
-
-	*s = (struct vcpu_snapshot){ .irq = -1 };
-	cpu_call(v->cpu, snap_take, &c, true);
+	return true;
 }

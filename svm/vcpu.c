@@ -3,8 +3,8 @@
  * is svm/vmcb.h (Appendix B), exit codes Appendix C.
  *
  * The exits go to the vendor-neutral handlers where the seam has them (CPUID, RDMSR/WRMSR, MOV to
- * CR4, XSETBV, HLT, nested page faults with first touch and MMIO, INS/OUTS: the cpuid, msr, cr, mmio,
- * strio and insn files of vmx/ compiled for SVM over svm/guest.c's accessors, svm/neutral.h); here: port I/O, hypercalls (VMMCALL, and VMCALL,
+ * CR4, XSETBV, HLT, nested page faults with first touch and MMIO, INS/OUTS: vcpu/'s cpuid, msr, cr,
+ * mmio, strio and insn files, over svm/guest.c's accessors); here: port I/O, hypercalls (VMMCALL, and VMCALL,
  * which #UDs on AMD and is recognised in the #UD intercept), INIT/SIPI, interrupts from the emulated
  * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
@@ -23,14 +23,13 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
-#include "svm/neutral.h"
 #include "svm/svm.h"
 #include "svm/vmcb.h"
 #include "tessera/hypercall.h"
 #include "vdev/hypercall.h"
-#include "vmx/cpuid_policy.h"
-#include "vmx/decode.h"
-#include "vmx/exit.h"
+#include "vcpu/cpuid_policy.h"
+#include "vcpu/decode.h"
+#include "vcpu/exit.h"
 #include "shadow/gpt.h"
 
 #define VEC_UD 6
@@ -43,7 +42,7 @@ static volatile int cpu_state[MAX_CPUS];
 static uint64_t hsave_pa[MAX_CPUS];      /* VM_HSAVE_PA: VMRUN's host save area (15.30.4) */
 static uint64_t host_vmsave_pa[MAX_CPUS]; /* the host's FS, GS, TR, LDTR, KernelGSbase, STAR... (15.5.2) */
 
-void svm_cpu_on(void)
+static void svm_cpu_on(void)
 {
 	unsigned c = this_cpu_id();
 
@@ -73,12 +72,12 @@ fail:
 	__atomic_store_n(&cpu_state[c], -1, __ATOMIC_RELEASE);
 }
 
-int svm_cpu_state(unsigned cpu)
+static int svm_cpu_state(unsigned cpu)
 {
 	return __atomic_load_n(&cpu_state[cpu], __ATOMIC_ACQUIRE);
 }
 
-void svm_cpu_off(void)
+static void svm_cpu_off(void)
 {
 	/* GIF back to 1 and SVM off: an INIT is then an INIT (15.17: GIF=0 holds INIT pending). */
 	if (rdmsr(MSR_EFER) & EFER_SVME) {
@@ -114,15 +113,13 @@ static void msr_passthrough(uint8_t *pm, uint32_t msr)
 	pm[b / 8] &= ~(3u << (b % 8));          /* read and write bits */
 }
 
-int svm_global_init(void)
+static int svm_global_init(void)
 {
 	uint8_t *pm;
-	int err;
 
 	if (msrpm_pa)
 		return 0;
-	if ((err = vcpu_global_init()))         /* the FPU area's size, XCR0 allowed (vmx/vcpu.c) */
-		return err;
+	vcpu_slices_by_apic_timer = true;        /* SVM has no preemption timer */
 	/* The IOPM is 12 KiB, the MSRPM 8 KiB, each physically contiguous and 4 KiB aligned
 	 * (15.10.1, 15.11). */
 	if (pmm_alloc_pages(3, PAGE_SIZE, &iopm_pa))
@@ -190,7 +187,7 @@ static inline struct vmcb *vmcb_of(const struct vcpu *v)
 	return phys_to_virt(v->vmcs);
 }
 
-/* A segment from VMX's access-rights layout (vmx/vcpu_state.h) to the VMCB's 12-bit attribute
+/* A segment from VMX's access-rights layout (vcpu/vcpu_state.h) to the VMCB's 12-bit attribute
  * (Table B-2: bits 7:0 descriptor bits 47:40, bits 11:8 descriptor bits 55:52). Unusable: P = 0. */
 static void seg_to_vmcb(struct vmcb_seg *d, const struct seg_state *s)
 {
@@ -269,9 +266,9 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	v->xcr0 = 1;
 }
 
-/* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vmx/vcpu.c), which VMRUN does not switch either - */
+/* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vcpu/vcpu.c), which VMRUN does not switch either - */
 
-void svm_vcpu_load(struct vcpu *v)
+static void svm_vcpu_load(struct vcpu *v)
 {
 	struct vcpu_cpu *pc = this_vcpu_cpu();
 	struct vcpu *prev = pc->loaded;
@@ -307,7 +304,7 @@ void svm_vcpu_load(struct vcpu *v)
  * INTR intercepts (15.21.1, 15.17). VMRUN loads and #VMEXIT saves RAX, RSP, RIP, RFLAGS, CR0/2/3/4,
  * EFER, the segment registers CS/SS/DS/ES, GDTR, IDTR, DR6/7 through the VMCB (15.5.1), and #VMEXIT
  * restores the host's from VM_HSAVE_PA (15.6); every other general register stays as the guest had
- * it: loaded from and saved to struct guest_regs here (offsets: vmx/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
+ * it: loaded from and saved to struct guest_regs here (offsets: vcpu/vcpu.c's _Static_asserts). VMLOAD/VMSAVE switch the
  * rest (15.5.2): the guest's from its VMCB before VMRUN, back after, then the host's from its area.
  * Until that last VMLOAD the GS base is the guest's: nothing here touches per-CPU data.
  */
@@ -436,7 +433,7 @@ static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	uint64_t linear = guest_mode(b) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
 
 	/* The guest's paging mode, its PAE PDPTEs as svm_get_pdpte gives them (svm/guest.c). */
-	svm_gpt_context(v, &c);
+	vcpu_gpt_context(v, &c);
 	if (!gpt_read(&c, linear, insn, n, true, &res))
 		return n;
 	/* The next page may be absent: what this page holds, never more than asked (another vCPU can
@@ -498,7 +495,7 @@ static int handle_io(struct vcpu *v)
 	enum vdev_result r;
 
 	if (info & IOIO_STR) {
-		/* INS/OUTS for the neutral handler (vmx/strio.c): with decode assists bits 9:7 the
+		/* INS/OUTS for the neutral handler (vcpu/strio.c): with decode assists bits 9:7 the
 		 * address size one-hot (A16, A32, A64) and bits 12:10 the segment (15.10.2, 15.33);
 		 * without, the handler decodes the prefixes (it needs both or neither). EXITINFO2 is
 		 * the next RIP: the length. */
@@ -510,7 +507,7 @@ static int handle_io(struct vcpu *v)
 							 info & (1u << 7) ? 0 : info & (1u << 8) ? 1 : 2),
 					       (uint8_t)(svm_caps.decode_assists ? (info >> 10) & 7 : VCPU_IO_NOOPS) } };
 
-		return svm_handle_string_io(v, &e);
+		return vcpu_handle_string_io(v, &e);
 	}
 	b->save.rip = b->ctl.exit_info2;
 	b->ctl.int_state &= ~VMCB_INT_SHADOW;
@@ -526,8 +523,8 @@ static int handle_io(struct vcpu *v)
 }
 
 /* MOV to or from a control register (#VMEXIT CRn read 0x00+n, write 0x10+n, 15.9), for the neutral
- * handler (vmx/cr.c). Intercepted: CR0 writes, with CLTS and LMSW (the CPU lets a guest clear CR0.PG
- * in 64-bit mode under QEMU 7.2, and entering or leaving long mode sets EFER.LMA: vmx/cr.c's rules),
+ * handler (vcpu/cr.c). Intercepted: CR0 writes, with CLTS and LMSW (the CPU lets a guest clear CR0.PG
+ * in 64-bit mode under QEMU 7.2, and entering or leaving long mode sets EFER.LMA: vcpu/cr.c's rules),
  * CR4 writes (QEMU 7.2's software SVM lets a guest's MOV CR4 set bits
  * the CPU lacks, VMXE among them, which an AMD CPU #GPs, APM Vol. 2, 3.1.3, and VMRUN then refuses the
  * VMCB: svm_cr4_settable gives the #GP instead), and CR8 both ways (the TPR is the emulated local
@@ -556,7 +553,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 		if (cr == 0 && write && i + 2 <= n && insn[i] == 0x0f && insn[i + 1] == 0x06) {
 			e.cr.access = VCPU_CR_CLTS;      /* the CR0 write intercept takes CLTS too */
 			e.len = (uint8_t)(i + 2);
-			return retire(v, svm_handle_cr(v, &e), i + 2);
+			return retire(v, vcpu_handle_cr(v, &e), i + 2);
 		}
 		if (cr == 0 && write && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x01 &&
 		    ((insn[i + 2] >> 3) & 7) == 6) {
@@ -565,7 +562,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			e.cr.access = VCPU_CR_LMSW;      /* ... and LMSW */
 			e.cr.lmsw = (uint16_t)svm_get_gpr(v, (insn[i + 2] & 7) | (rex & 1 ? 8 : 0));
 			e.len = (uint8_t)(i + 3);
-			return retire(v, svm_handle_cr(v, &e), i + 3);
+			return retire(v, vcpu_handle_cr(v, &e), i + 3);
 		}
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
 		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | lock) != cr)
@@ -576,10 +573,10 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 		n = i + 3;
 	}
 	e.len = n;
-	return retire(v, svm_handle_cr(v, &e), n);
+	return retire(v, vcpu_handle_cr(v, &e), n);
 }
 
-/* HLT (1 byte, F4) for the neutral handler (vmx/insn.c), which looks at v->event for an event due. */
+/* HLT (1 byte, F4) for the neutral handler (vcpu/insn.c), which looks at v->event for an event due. */
 static int handle_hlt(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
@@ -588,12 +585,12 @@ static int handle_hlt(struct vcpu *v)
 	int r;
 
 	v->event.valid = b->ctl.event_inj & VMCB_EVT_VALID;
-	r = svm_handle_hlt(v, &e);
+	r = vcpu_handle_hlt(v, &e);
 	v->event.valid = false;
 	return r;
 }
 
-/* #VMEXIT NPF (15.25.6) for the neutral handler (vmx/mmio.c): EXITINFO1 a #PF error code for the
+/* #VMEXIT NPF (15.25.6) for the neutral handler (vcpu/mmio.c): EXITINFO1 a #PF error code for the
  * nested walk (bit 0 P: the entry was present, 1 a write, 4 a fetch), EXITINFO2 the GPA. A present
  * entry allowed what the access was not (a permission fault). First touch maps the chunk (gmem), a
  * GPA outside RAM is a device's (the decoder) or stops the guest. */
@@ -607,7 +604,7 @@ static int handle_npf(struct vcpu *v)
 	if (err & NPF_P)
 		acc |= VCPU_MEM_READABLE | (err & NPF_W ? 0 : VCPU_MEM_WRITABLE) | (err & NPF_ID ? 0 : VCPU_MEM_EXECUTABLE);
 	e.mem.access = (uint8_t)acc;
-	return svm_handle_npf(v, &e);
+	return vcpu_handle_npf(v, &e);
 }
 
 /* Hardware task switches are not emulated: the guest is stopped with the VMX side's words. EXITINFO1
@@ -647,7 +644,7 @@ static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
 	       VCPU_PREEMPTED : HANDLED;
 }
 
-/* MSRs only AMD CPUs have, which the neutral handler (vmx/msr.c, which #GPs what it does not know)
+/* MSRs only AMD CPUs have, which the neutral handler (vcpu/msr.c, which #GPs what it does not know)
  * leaves out; both in APM Vol. 2, Appendix A, Table A-7, with the bits Linux looks at documented in
  * the family 17h PPR (order no. 54945):
  *  - HWCR (C001_0015h): bit 24 TscFreqSel is read-only 1 from family 10h on ("1=The TSC increments
@@ -711,7 +708,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_CPUID:
 		k = VCPU_EXIT_CPUID;
-		r = retire(v, svm_handle_cpuid(v), 2);                  /* 0F A2 */
+		r = retire(v, vcpu_handle_cpuid(v), 2);                  /* 0F A2 */
 		break;
 	case VMEXIT_HLT:
 		k = VCPU_EXIT_HLT;
@@ -728,7 +725,7 @@ static int dispatch(struct vcpu *v)
 		vlapic_timer_update(&v->lapic, rdtsc());
 		k = b->ctl.exit_info1 & 1 ? VCPU_EXIT_WRMSR : VCPU_EXIT_RDMSR;
 		r = retire(v, amd_msr(v, b->ctl.exit_info1 & 1) ? RETIRED :
-			   b->ctl.exit_info1 & 1 ? svm_handle_wrmsr(v) : svm_handle_rdmsr(v), 2);
+			   b->ctl.exit_info1 & 1 ? vcpu_handle_wrmsr(v) : vcpu_handle_rdmsr(v), 2);
 		break;
 	case VMEXIT_VMMCALL:
 		k = VCPU_EXIT_VMCALL;
@@ -761,7 +758,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
-		r = retire(v, svm_handle_xsetbv(v), 3);                 /* 0F 01 D1 */
+		r = retire(v, vcpu_handle_xsetbv(v), 3);                 /* 0F 01 D1 */
 		break;
 	case VMEXIT_INVD:
 		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */
@@ -894,7 +891,7 @@ static void take_init_sipi(struct vcpu *v)
 	}
 }
 
-enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
+static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
 	struct vmcb *b = vmcb_of(v);
 	unsigned cpu = this_cpu_id();
@@ -941,19 +938,55 @@ enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	return v->action;
 }
 
-bool svm_vcpu_leave(struct vcpu *v)
+/* svm_probe (caps.c) and the informative line, printed whenever the CPU reports SVM. No AVIC: the
+ * APIC is always emulated, whatever apicv= says. */
+static bool svm_backend_probe(bool apicv, struct vcpu_probe *p)
 {
-	struct vcpu_cpu *pc = this_vcpu_cpu();
+	bool ok = svm_probe(&p->why);
+	char line[128];
 
-	if (pc->loaded == v)
-		pc->loaded = NULL;               /* its FPU state is not wanted any more */
-	/* Its ASID goes back. The translations it tags stay cached on this CPU until the ASID's next
-	 * user flushes them: every vCPU's first VMRUN flushes its ASID on its own CPU, the only one it
-	 * ever runs on (svm_vcpu_run), so no stale entry is ever used (15.16). */
+	(void)apicv;
+	if (svm_caps.present) {
+		svm_caps_describe(&svm_caps, line, sizeof(line));
+		pr_info("hv: svm: %s\n", line);
+	}
+	p->paging_nested = true;         /* svm_probe requires NPT */
+	p->paging_shadow = false;
+	p->no_nested = false;
+	return ok;
+}
+
+/* SVM's part of a new vCPU (vcpu/backend.h): its VMCB page, filled at its first load (vmcb_setup). */
+static int svm_vcpu_create(struct vcpu *v)
+{
+	if (!(v->vmcs = pmm_alloc_page()))
+		return -ENOMEM;
+	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
+	return 0;
+}
+
+/* SVM's part of vcpu_leave: its ASID goes back. The translations it tags stay cached on this CPU
+ * until the ASID's next user flushes them: every vCPU's first VMRUN flushes its ASID on its own CPU,
+ * the only one it ever runs on (svm_vcpu_run), so no stale entry is ever used (15.16). */
+static void svm_vcpu_leave(struct vcpu *v)
+{
 	if (v->vpid) {
 		asid_free(v->vpid);
 		v->vpid = 0;
 	}
-	__atomic_store_n(&v->left, true, __ATOMIC_RELEASE);
-	return vlapic_leave(&v->lapic);
 }
+
+static void svm_vcpu_free(struct vcpu *v)
+{
+	pmm_free_page(v->vmcs);
+	v->vmcs = 0;
+}
+
+const struct vcpu_backend svm_backend = {
+	.vendor = VCPU_SVM, .name = "SVM", .map_format = EPT_FORMAT_NPT, .map_page_sizes = svm_npt_page_sizes,
+	.probe = svm_backend_probe,
+	.cpu_on = svm_cpu_on, .cpu_state = svm_cpu_state, .cpu_off = svm_cpu_off,
+	.global_init = svm_global_init,
+	.vcpu_create = svm_vcpu_create, .vcpu_load = svm_vcpu_load, .vcpu_run = svm_vcpu_run,
+	.vcpu_leave = svm_vcpu_leave, .vcpu_free = svm_vcpu_free, .vcpu_snapshot = svm_vcpu_snapshot,
+};

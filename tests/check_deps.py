@@ -3,7 +3,11 @@
 
 Layers, highest first; a file may include headers of its own layer and of any layer below it:
 
-    core > loader > svm > vmx > vcpu > vdev > shadow > gmem > ept > npt > pmm > arch/x86 > console > lib > x86 primitives
+    core > loader > {svm, vmx} > vcpu > vdev > shadow > gmem > ept > npt > pmm > arch/x86 > console > lib > x86 primitives
+
+- svm/ and vmx/ are the back ends: siblings on one layer, neither includes the other's headers. What they
+  share (struct vcpu, the neutral exit handlers, the decoder, the CPUID policy, the FPU switch, the start
+  state) is in vcpu/, below both; core/ chooses one through vcpu/backend.h.
 
 - "x86 primitives" are arch/x86/cpu.h and arch/x86/spinlock.h: instructions and a lock that everything
   needs, console/ included (port I/O for the UART, PAUSE, the CPU id, the console lock). They are a layer
@@ -11,8 +15,9 @@ Layers, highest first; a file may include headers of its own layer and of any la
   sits above console/: it prints.
 - include/tessera/ is the ABI shared with guests: anyone may include it; it includes only itself.
 - A layer folder that does not exist (yet) is skipped; an include of one still counts by its path.
-- A vendor's private headers (vmx/vmcs.h, vmx/skip.h) are included only under its folder, and not by
-  the vendor-neutral exit handlers there (NEUTRAL), directly or through other headers.
+- A vendor's private headers (vmx/vmcs.h, vmx/skip.h, svm/vmcb.h) are included only under its folder.
+- Above the back ends, a back end is reached only through its table (struct vcpu_backend, vcpu/backend.h):
+  of svm/ and vmx/, core/ and loader/ include only the headers that declare it (BACKEND_TABLES).
 - shadow/ (the guest page walker and the shadow page tables) is compiled into host unit tests as it is:
   it reaches memory only through pmm/ and its callers' callbacks, so it may not include the x86
   primitives (instructions, locks); its layer, below vdev/, already keeps vcpu/ and vmx/ out.
@@ -29,9 +34,31 @@ import re
 import sys
 
 LAYERS = ["core", "loader", "svm", "vmx", "vcpu", "vdev", "shadow", "gmem", "ept", "npt", "pmm", "arch/x86", "console", "lib", "x86 primitives"]
+# Folders on one layer: siblings, which may not include each other.
+SIBLINGS = [{"svm", "vmx"}]
 PRIMITIVES = {"arch/x86/cpu.h": "x86 primitives", "arch/x86/spinlock.h": "x86 primitives"}
 ABI = "include/tessera"
-ORDER = " > ".join(LAYERS)
+
+
+def rank(unit):
+    """The layer's height, 0 the highest; siblings share the first one's."""
+    for group in SIBLINGS:
+        if unit in group:
+            return min(LAYERS.index(u) for u in group)
+    return LAYERS.index(unit)
+
+
+def order():
+    out, seen = [], set()
+    for u in LAYERS:
+        group = next((g for g in SIBLINGS if u in g), {u})
+        if u not in seen:
+            out.append("{%s}" % ", ".join(sorted(group)) if len(group) > 1 else u)
+            seen |= group
+    return " > ".join(out)
+
+
+ORDER = order()
 
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
@@ -88,10 +115,10 @@ def scan(root):
 # own folder; everything above reads vCPU state through vcpu/ (docs/design.md, "Two vendors").
 VENDOR_PRIVATE = {"vmx/vmcs.h": "vmx", "vmx/skip.h": "vmx", "svm/vmcb.h": "svm"}
 
-# The vendor-neutral exit handlers, which still sit in vmx/ beside the struct vcpu they use: they see
-# the guest only through vcpu/guest.h and struct vcpu_exit (vcpu/exit.h), so neither they nor any
-# header they include, directly or not, may include a vendor-private header.
-NEUTRAL = ["vmx/cpuid.c", "vmx/cr.c", "vmx/handler.h", "vmx/insn.c", "vmx/mmio.c", "vmx/msr.c", "vmx/strio.c"]
+# The headers declaring each back end's table (svm_backend, vmx_backend): all that the layers above the
+# back ends include of them.
+BACKEND_TABLES = {"svm/svm.h", "vmx/vcpu.h"}
+
 
 
 # Folders built into host unit tests unchanged, and the headers they may therefore not include.
@@ -106,13 +133,18 @@ def rule_broken(src_unit, dst_unit, dst=None):
         return "%s is %s/'s own: read vCPU state through vcpu/" % (dst, VENDOR_PRIVATE[dst])
     if dst_unit is None:
         return "the included file is in no layer (nor in %s/)" % ABI
+    if (dst_unit in SIBLINGS[0] and src_unit not in SIBLINGS[0] and src_unit in LAYERS
+            and rank(src_unit) < rank(dst_unit) and dst not in BACKEND_TABLES):
+        return "above the back ends only their tables are reached (%s: vcpu/backend.h)" % ", ".join(sorted(BACKEND_TABLES))
     if src_unit == dst_unit or dst_unit == ABI and src_unit != "x86 primitives":
         return None
     if src_unit == ABI:
         return "%s/ is the guest ABI: it includes only itself" % ABI
     if src_unit == "x86 primitives":
         return "the x86 primitives (%s) include no header of the tree" % ", ".join(sorted(PRIMITIVES))
-    if LAYERS.index(dst_unit) < LAYERS.index(src_unit):
+    if rank(dst_unit) == rank(src_unit):
+        return "%s and %s are sibling back ends: neither includes the other; share through vcpu/" % (src_unit, dst_unit)
+    if rank(dst_unit) < rank(src_unit):
         return "%s may not include %s, a higher layer" % (src_unit, dst_unit)
     return None
 
@@ -180,25 +212,6 @@ def check(root):
                 unit_edges.setdefault(su, {}).setdefault(du, "%s:%d" % (src, line))
             if dst != src:
                 file_edges.setdefault(src, {}).setdefault(dst, line)
-    for src in NEUTRAL:
-        if src not in files:
-            problems.append("%s: a vendor-neutral file that does not exist (update NEUTRAL)" % src)
-            continue
-        seen, todo, via = {src}, [src], {src: None}
-        while todo:
-            f = todo.pop()
-            for _, dst in files.get(f, ()):
-                if dst not in seen:
-                    seen.add(dst)
-                    via[dst] = f
-                    todo.append(dst)
-        for dst in sorted(seen & set(VENDOR_PRIVATE)):
-            chain, f = [], dst
-            while f is not None:
-                chain.append(f)
-                f = via[f]
-            problems.append("%s: vendor-neutral, but includes %s (%s): go through vcpu/guest.h"
-                            % (src, dst, " <- ".join(chain)))
     for comp in cycles(unit_edges):
         p = cycle_path(unit_edges, comp)
         steps = ", ".join("%s -> %s (%s)" % (a, b, unit_edges[a][b]) for a, b in zip(p, p[1:]))

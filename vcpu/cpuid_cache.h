@@ -1,5 +1,5 @@
 /* A vCPU's CPUID answers, remembered: the leaves whose answer depends on nothing the guest can change
- * (the policy of vmx/cpuid_policy.c over the host's leaves, the vCPU's number and the guest's vCPU
+ * (the policy of vcpu/cpuid_policy.c over the host's leaves, the vCPU's number and the guest's vCPU
  * count, all fixed for the vCPU's life, its CPU pinned), so that a CPUID exit for one of them is a
  * look-up. Filled by the neutral handler (vcpu_handle_cpuid), read by each back end's exit path before
  * it calls that handler. Leaves whose answer follows guest state are never kept, so nothing can go

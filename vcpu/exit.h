@@ -63,7 +63,7 @@ _Static_assert(sizeof(struct vcpu_exit) == 16, "a small record, passed by pointe
 
 struct vcpu;
 
-/* The neutral handlers (vmx/cpuid.c, msr.c, cr.c, mmio.c, strio.c, insn.c): HANDLED, RETIRED, or an
+/* The neutral handlers (vcpu/cpuid.c, msr.c, cr.c, mmio.c, strio.c, insn.c): HANDLED, RETIRED, or an
  * action. */
 int vcpu_handle_cpuid(struct vcpu *v);
 int vcpu_handle_rdmsr(struct vcpu *v);
@@ -74,3 +74,11 @@ int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e);       /* EPT vio
 int vcpu_handle_apic_access(struct vcpu *v, const struct vcpu_exit *e);
 int vcpu_handle_string_io(struct vcpu *v, const struct vcpu_exit *e); /* INS, OUTS */
 int vcpu_handle_hlt(struct vcpu *v, const struct vcpu_exit *e);
+
+/* End v's guest, whichever vCPU calls them: the first end sets the reason (later ones are ignored);
+ * every vCPU of the guest then leaves its CPU. vm_stop: the hypervisor stops the guest, for the
+ * reason `fmt` (vm->stop_reason), and returns VCPU_STOPPED. vm_end: the guest ended itself (the debug
+ * exit port, the exit hypercall) with `code` (vm->exit_code), and returns VCPU_EXITED. Not to be
+ * confused with a VM exit, the CPU's event. */
+__attribute__((format(printf, 2, 3))) int vm_stop(struct vcpu *v, const char *fmt, ...);
+int vm_end(struct vcpu *v, int code);

@@ -1,65 +1,106 @@
 /* The vendor interface under the neutral vCPU logic: the guest state of the vCPU whose exit is being
- * handled, on its own CPU (VMX: its VMCS is current; SVM: its VMCB), in neutral formats. Implemented
- * by each back end (vmx/guest.c). The general registers but RSP are in v->regs (struct guest_regs),
- * where the exit stub saved them; everything else is read and written here. */
+ * handled, on its own CPU (VMX: its VMCS is current; SVM: its VMCB), in neutral formats. Each back end
+ * implements every vcpu_NAME below as vmx_NAME (vmx/guest.c) and svm_NAME (svm/guest.c); vcpu_NAME is
+ * an inline test of vcpu_vendor (vcpu/backend.h: set once at probe time, read-mostly) and a direct
+ * call, so the handlers are compiled once for both, without the indirect call (a retpoline on this
+ * host) a table would cost on the exit path. The general registers but RSP are in v->regs (struct
+ * guest_regs), where the exit stub saved them; everything else is read and written here. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "vcpu/backend.h"
 #include "vcpu/seg.h"
 
 struct vcpu;
 
+/* vcpu_NAME(PARAMS) returning RET: the two back ends' declarations and the dispatch. */
+#define VCPU_VENDOR_FN(ret, name, params, args)                                         \
+	ret vmx_##name params;                                                           \
+	ret svm_##name params;                                                           \
+	static inline __attribute__((always_inline)) ret vcpu_##name params              \
+	{                                                                                \
+		return __builtin_expect(vcpu_vendor == VCPU_SVM, 0) ? svm_##name args : vmx_##name args; \
+	}
+#define VCPU_VENDOR_PROC(name, params, args)                                            \
+	void vmx_##name params;                                                          \
+	void svm_##name params;                                                          \
+	static inline __attribute__((always_inline)) void vcpu_##name params             \
+	{                                                                                \
+		if (__builtin_expect(vcpu_vendor == VCPU_SVM, 0))                        \
+			svm_##name args;                                                 \
+		else                                                                     \
+			vmx_##name args;                                                 \
+	}
+
 /* The general registers numbered as in ModRM and exit records (0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP,
  * 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15; SDM Vol. 2A, 2.1.5, Table 2-2). */
-uint64_t vcpu_get_gpr(struct vcpu *v, unsigned n);
-void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t val);
+VCPU_VENDOR_FN(uint64_t, get_gpr, (struct vcpu *v, unsigned n), (v, n))
+VCPU_VENDOR_PROC(set_gpr, (struct vcpu *v, unsigned n, uint64_t val), (v, n, val))
 
-uint64_t vcpu_get_rip(struct vcpu *v);
-uint64_t vcpu_get_rflags(struct vcpu *v);
-void vcpu_set_rflags(struct vcpu *v, uint64_t rflags);
+VCPU_VENDOR_FN(uint64_t, get_rip, (struct vcpu *v), (v))
+VCPU_VENDOR_FN(uint64_t, get_rflags, (struct vcpu *v), (v))
+VCPU_VENDOR_PROC(set_rflags, (struct vcpu *v, uint64_t rflags), (v, rflags))
 
 /* Moves RIP `len` bytes past the instruction at RIP and finishes it as the CPU would (blocking by STI
  * or MOV SS covered only that instruction, RFLAGS.TF makes a single-step #DB due, RF is cleared):
  * vcpu_finish_instruction. */
-void vcpu_skip(struct vcpu *v, unsigned len);
-void vcpu_finish_instruction(struct vcpu *v);
+VCPU_VENDOR_PROC(skip, (struct vcpu *v, unsigned len), (v, len))
+VCPU_VENDOR_PROC(finish_instruction, (struct vcpu *v), (v))
 
 /* The control registers and EFER as the guest reads them (bits the back end owns show the guest's
  * value). The setters take the guest's value; the back end keeps whatever its CPU needs beside it
  * (VMX: the read shadows and the fixed bits; IA-32e mode's entry control follows EFER.LMA). */
-uint64_t vcpu_get_cr0(struct vcpu *v);
-uint64_t vcpu_get_cr3(struct vcpu *v);
-uint64_t vcpu_get_cr4(struct vcpu *v);
-uint64_t vcpu_get_efer(struct vcpu *v);
-void vcpu_set_cr0(struct vcpu *v, uint64_t cr0);
-void vcpu_set_cr4(struct vcpu *v, uint64_t cr4);
-void vcpu_set_efer(struct vcpu *v, uint64_t efer);
+VCPU_VENDOR_FN(uint64_t, get_cr0, (struct vcpu *v), (v))
+VCPU_VENDOR_FN(uint64_t, get_cr3, (struct vcpu *v), (v))
+VCPU_VENDOR_FN(uint64_t, get_cr4, (struct vcpu *v), (v))
+VCPU_VENDOR_FN(uint64_t, get_efer, (struct vcpu *v), (v))
+VCPU_VENDOR_PROC(set_cr0, (struct vcpu *v, uint64_t cr0), (v, cr0))
+VCPU_VENDOR_PROC(set_cr4, (struct vcpu *v, uint64_t cr4), (v, cr4))
+VCPU_VENDOR_PROC(set_efer, (struct vcpu *v, uint64_t efer), (v, efer))
 /* The guest's CR2, for a #PF the hypervisor injects (SDM Vol. 3A, 4.7). VMX: not in the VMCS (SDM
  * Vol. 3C, 25.4.1), so the CPU's own CR2 at entry; SVM: the VMCB save area, offset 240h (AMD APM
  * Vol. 2, Appendix B, Table B-2), which VMRUN loads. */
-void vcpu_set_cr2(struct vcpu *v, uint64_t cr2);
+VCPU_VENDOR_PROC(set_cr2, (struct vcpu *v, uint64_t cr2), (v, cr2))
 /* The CR4 bits this CPU lets a guest set (VMX: IA32_VMX_CR4_FIXED1, SDM Vol. 3D, A.8). */
-uint64_t vcpu_cr4_settable(void);
+VCPU_VENDOR_FN(uint64_t, cr4_settable, (void), ())
 
 /* PAE paging's four PDPTEs as the CPU holds them (SDM Vol. 3A, 4.4.1). */
-uint64_t vcpu_get_pdpte(struct vcpu *v, unsigned i);
-void vcpu_set_pdptes(struct vcpu *v, const uint64_t pdpte[4]);
+VCPU_VENDOR_FN(uint64_t, get_pdpte, (struct vcpu *v, unsigned i), (v, i))
+VCPU_VENDOR_PROC(set_pdptes, (struct vcpu *v, const uint64_t pdpte[4]), (v, pdpte))
 
-uint64_t vcpu_get_pat(struct vcpu *v);
-void vcpu_set_pat(struct vcpu *v, uint64_t pat);
+VCPU_VENDOR_FN(uint64_t, get_pat, (struct vcpu *v), (v))
+VCPU_VENDOR_PROC(set_pat, (struct vcpu *v, uint64_t pat), (v, pat))
 /* The TSC offset the CPU adds to the guest's RDTSC (v->tsc.offset when it changed). */
-void vcpu_set_tsc_offset(struct vcpu *v, uint64_t offset);
+VCPU_VENDOR_PROC(set_tsc_offset, (struct vcpu *v, uint64_t offset), (v, offset))
 
-struct vcpu_seg vcpu_get_seg(struct vcpu *v, enum vcpu_seg_reg r);
+VCPU_VENDOR_FN(struct vcpu_seg, get_seg, (struct vcpu *v, enum vcpu_seg_reg r), (v, r))
 /* The current privilege level (SDM Vol. 3A, 5.5: SS.DPL on VMX; the VMCB's CPL on SVM). */
-unsigned vcpu_get_cpl(struct vcpu *v);
+VCPU_VENDOR_FN(unsigned, get_cpl, (struct vcpu *v), (v))
 
 /* Queues a hardware exception for the next entry: `vector`, with `code` when has_code (dropped in
  * real mode, where none is pushed); a fault sets RFLAGS.RF. */
-void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code);
+VCPU_VENDOR_PROC(inject_exception, (struct vcpu *v, unsigned vector, bool has_code, uint32_t code), (v, vector, has_code, code))
 
 /* Instructions the back end lets guests execute, which CPUID reports (VMX: the secondary controls
  * "enable INVPCID" and "enable RDTSCP", SDM Vol. 3C, 25.6.2; otherwise they raise #UD). */
 #define VCPU_OFFERS_INVPCID (1u << 0)
 #define VCPU_OFFERS_RDTSCP  (1u << 1)
-unsigned vcpu_offers(void);
+VCPU_VENDOR_FN(unsigned, offers, (void), ())
+
+/* A back end's answer after host time spent for the guest (a UART line, clearing a chunk): HANDLED,
+ * or VCPU_PREEMPTED when the slice is over. VMX: always HANDLED, its entry path checks the TSC
+ * (vmx/exit.c); SVM: the TSC against the slice's end (svm/guest.c). */
+VCPU_VENDOR_FN(int, slice_left, (struct vcpu *v), (v))
+
+/* Can a guest's TSC move (VMX: "use TSC offsetting"; SVM: always, 15.30.5)? Then WRMSR of the TSC
+ * and IA32_TSC_ADJUST are emulated and CPUID shows TSC_ADJUST. */
+VCPU_VENDOR_FN(bool, tsc_adjust_emulated, (void), ())
+
+/* v's guest wrote its IA32_APIC_BASE (the model took the write): the back end follows the mode (VMX:
+ * APIC virtualization, vmx/vcpu.c; SVM: nothing, its APIC is emulated). On v's CPU. */
+VCPU_VENDOR_PROC(apic_base_changed, (struct vcpu *v), (v))
+
+struct gpt_ctx;
+/* The guest's paging state over the accessors above, for walking its page tables (shadow/gpt.c):
+ * neutral, vcpu/mmio.c. */
+void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);

@@ -1,5 +1,6 @@
 /* A vCPU's state as the guest sees it, in vendor-neutral form, read on any CPU: what the monitor
- * shows (`regs`) and walks (`gva`). The back end fills it (vmx/snapshot.c from the VMCS); nothing
+ * shows (`regs`) and walks (`gva`). vcpu/snapshot.c fills it, the back end
+ * what is in its VMCS or VMCB (vmx/snapshot.c, svm/snapshot.c); nothing
  * above it reads the VMCS or a VMCB. */
 #pragma once
 #include <stdbool.h>

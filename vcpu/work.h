@@ -48,7 +48,7 @@
  *    vCPU's first entry of a run (vcpu_run) looks at everything whatever the word holds.
  */
 #define VCPU_WORK_EVENT   (1u << 0)
-#define VCPU_WORK_IRQ     (1u << 1)   /* = VCPU_WORK_EVENT << 1: vmx/vcpu.c's lapic_kick adds `fixed` */
+#define VCPU_WORK_IRQ     (1u << 1)   /* = VCPU_WORK_EVENT << 1: vcpu/vcpu.c's lapic_kick adds `fixed` */
 #define VCPU_WORK_DEVICES (1u << 2)
 #define VCPU_WORK_APICV   (1u << 3)
 #define VCPU_WORK_ENTRY   (1u << 4)

@@ -1,9 +1,9 @@
 ; VM entry and exit: the only place guest general registers move between the CPU and struct
-; guest_regs (vmx/vcpu.h). vmx_enter is called like a C function; the CPU "returns" from it through
+; guest_regs (vcpu/vcpu.h). vmx_enter is called like a C function; the CPU "returns" from it through
 ; vmx_exit_stub, where HOST_RIP points, on the stack whose top vmx_enter wrote into HOST_RSP.
 ; SDM Vol. 3C, 28.5 (VM exits load host RSP/RIP from the VMCS) and 27.1-27.3 (VM entry).
 
-; struct guest_regs offsets, pinned by _Static_assert in vmx/vcpu.c.
+; struct guest_regs offsets, pinned by _Static_assert in vcpu/vcpu.c.
 %define G_RAX 0
 %define G_RBX 8
 %define G_RCX 16

@@ -2,9 +2,9 @@
  * handle_<reason>(); each returns HANDLED (resume), or an action for the scheduler. A guest's
  * misbehaviour stops that guest, never the hypervisor. Here: the dispatcher, the injection step before
  * every VM entry, and the small handlers. The vendor-neutral handlers (vcpu/exit.h), by subject in
- * their own files: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT violations,
- * MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads their exits'
- * operands from the VMCS. */
+ * their own files under vcpu/: CPUID (cpuid.c), MSRs (msr.c), control registers and XSETBV (cr.c), EPT
+ * violations, MMIO and APIC accesses (mmio.c), string I/O (strio.c), HLT (insn.c); guest.c reads
+ * their exits' operands from the VMCS. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/debugreg.h"
@@ -20,7 +20,9 @@
 #include "tessera/hypercall.h"
 #include "vdev/hypercall.h"
 #include "vmx/exit_kind.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
 #include "vmx/skip.h"
 #include "vmx/spt.h"
 #include "vmx/vmcs.h"
@@ -28,39 +30,6 @@
 /* The frequent exits that emulate an instruction (CPUID's kept answers, VMCALL, IN/OUT) are handled
  * inline in the dispatcher, what `make bench` measures; the others are kept out of line, so that they
  * do not weigh on that path. */
-
-/* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
-static bool claim_end(struct vm *vm, enum vcpu_action why)
-{
-	int expected = 0;
-
-	if (!__atomic_compare_exchange_n(&vm->ending, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return false;
-	vm->end_why = why;
-	/* Its other vCPUs may be halted or running on other CPUs: make each CPU look (cpu_loop). */
-	for (unsigned i = 0; i < vm->nvcpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	return true;
-}
-
-int vm_stop(struct vcpu *v, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (claim_end(v->vm, VCPU_STOPPED)) {
-		va_start(ap, fmt);
-		format(v->vm->stop_reason, sizeof(v->vm->stop_reason), fmt, ap);
-		va_end(ap);
-	}
-	return VCPU_STOPPED;
-}
-
-int vm_end(struct vcpu *v, int code)
-{
-	if (claim_end(v->vm, VCPU_EXITED))
-		v->vm->exit_code = code;
-	return VCPU_EXITED;
-}
 
 /* An exit during event delivery (an EPT violation on the guest's IDT or stack, first touched; an
  * external interrupt or a task switch while delivering) must not lose the event: deliver it again on
@@ -79,7 +48,7 @@ static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t in
  * its end, and the preemption timer, which counts guest time only, is armed afresh at least every
  * 1/VCPU_REARM_PARTS of the slice (prepare_entry_slow), so the host time it missed stretches a slice
  * by at most that much. (It was one RDTSC and one timer write at every I/O exit.) */
-int vcpu_slice_left(struct vcpu *v)
+int vmx_slice_left(struct vcpu *v)
 {
 	(void)v;
 	return HANDLED;
@@ -157,7 +126,7 @@ static inline __attribute__((always_inline)) int handle_io(struct vcpu *v)
 	/* The preemption timer counts only guest time, and a UART line keeps the host busy for 87 us
 	 * a character on the guest's behalf: charge I/O exits to the guest's slice, or a guest that
 	 * prints all the time would hold its CPU. */
-	return vcpu_slice_left(v);
+	return vmx_slice_left(v);
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
@@ -195,7 +164,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 	if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) && (block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)))
 		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
-	vmx_inject_exception(v, VEC_DB, false, 0);
+	vmx_queue_exception(v, VEC_DB, false, 0);
 	return HANDLED;
 }
 
@@ -211,7 +180,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 	uint32_t info = vmcs_read32(VM_EXIT_INTR_INFO);
 
 	if ((info & 0xff) == VEC_AC && (info & INTR_TYPE_MASK) == INTR_TYPE_HW_EXCEPTION) {
-		vmx_inject_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
+		vmx_queue_exception(v, VEC_AC, true, 0);      /* #AC(0) (SDM Vol. 3A, 7.15, Interrupt 17) */
 		return HANDLED;
 	}
 	if ((info & 0xff) == VEC_DB)
@@ -234,7 +203,7 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 			     : "rax", "memory");
 		return HANDLED;
 	}
-	if (v->rm.vm86)                 /* every exception exits in virtual-8086 mode (vmx/realmode.c) */
+	if (vmx_of(v)->rm.vm86)                 /* every exception exits in virtual-8086 mode (vmx/realmode.c) */
 		return vmx_rm_exception(v, info);
 	return vm_stop(v, "exception %u (exit interruption info 0x%x), rip 0x%lx", info & 0xff, info,
 		    vmcs_read(GUEST_RIP));
@@ -347,7 +316,7 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 	if (mode != MODE_LONG64)
 		type &= 0xffffffff;
 	if (type > 3) {
-		vmx_inject_exception(v, VEC_GP, true, 0);
+		vmx_queue_exception(v, VEC_GP, true, 0);
 		return HANDLED;
 	}
 	vcpu_gpt_context(v, &ctx);
@@ -406,20 +375,20 @@ static __attribute__((noinline)) int handle_triple_fault(struct vcpu *v)
 
 /* spec_before_entry and spec_after_exit (arch/x86/spec.h) with the comparison of the guest's
  * IA32_SPEC_CTRL against the host's made once, where it changes, not at every exit, and the L1D
- * flush's test in the same byte (v->spec_entry, vcpu_spec_entry). */
+ * flush's test in the same byte (vmx_of(v)->spec_entry, vcpu_spec_entry). */
 static inline __attribute__((always_inline)) void entry_spec(const struct vcpu *v)
 {
-	if (__builtin_expect(v->spec_entry != 0, 0)) {
-		if (v->spec_entry & VCPU_SPEC_SWAP)
+	if (__builtin_expect(vmx_of(v)->spec_entry != 0, 0)) {
+		if (vmx_of(v)->spec_entry & VCPU_SPEC_SWAP)
 			wrmsr(MSR_IA32_SPEC_CTRL, spec_ctrl_in_guest(v->spec_ctrl));
-		if (v->spec_entry & VCPU_SPEC_L1D)
+		if (vmx_of(v)->spec_entry & VCPU_SPEC_L1D)
 			wrmsr(MSR_IA32_FLUSH_CMD, FLUSH_CMD_L1D);
 	}
 }
 
 static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v)
 {
-	if (__builtin_expect(v->spec_entry & VCPU_SPEC_SWAP, 0))
+	if (__builtin_expect(vmx_of(v)->spec_entry & VCPU_SPEC_SWAP, 0))
 		wrmsr(MSR_IA32_SPEC_CTRL, spec.host_spec_ctrl);
 }
 
@@ -427,7 +396,7 @@ static inline __attribute__((always_inline)) void exit_spec(const struct vcpu *v
  * deliver it through the protected-mode IDT, delivers it through the real-mode IVT (vmx/realmode.c). */
 static inline __attribute__((always_inline)) void entry_event(struct vcpu *v, uint32_t info, uint32_t len)
 {
-	if (__builtin_expect(v->rm.vm86, 0))
+	if (__builtin_expect(vmx_of(v)->rm.vm86, 0))
 		vmx_rm_deliver(v, info, len);
 	else
 		vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
@@ -436,7 +405,7 @@ static inline __attribute__((always_inline)) void entry_event(struct vcpu *v, ui
 /* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
 static void write_event(struct vcpu *v, const struct vcpu_event *e)
 {
-	if (__builtin_expect(v->rm.vm86, 0)) {
+	if (__builtin_expect(vmx_of(v)->rm.vm86, 0)) {
 		vmx_rm_deliver(v, e->info, e->insn_len);
 		return;
 	}
@@ -474,15 +443,15 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 
 	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
 	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
-	if (!full && v->apicv) {
+	if (!full && vmx_of(v)->apicv) {
 		if (__builtin_expect(v->event.valid, 0))
 			deliver_event(v);
 		return HANDLED;
 	}
-	want = v->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
+	want = vmx_of(v)->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
 	nmi = full && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
-	vector = v->apicv ? -1 : vlapic_pending_vector(l);
+	vector = vmx_of(v)->apicv ? -1 : vlapic_pending_vector(l);
 
 	if (v->event.valid) {
 		deliver_event(v);
@@ -520,8 +489,8 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 	if (vector >= 0)
 		want |= CPU_INTR_WINDOW_EXITING;
-	if (want != v->cpu_ctls)
-		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls = want);
+	if (want != vmx_of(v)->cpu_ctls)
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls = want);
 	return HANDLED;
 }
 
@@ -537,7 +506,7 @@ static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v, uin
 	struct vlapic *l = &v->lapic;
 	int irr, isr;
 
-	if (__builtin_expect(work & VCPU_WORK_APICV, 0) && v->vm->apicv_inhibited && !v->apicv_x2) {
+	if (__builtin_expect(work & VCPU_WORK_APICV, 0) && v->vm->apicv_inhibited && !vmx_of(v)->apicv_x2) {
 		vcpu_apicv_off(v);
 		return;
 	}
@@ -559,10 +528,10 @@ static inline __attribute__((always_inline)) void apicv_sync(struct vcpu *v, uin
 	for (unsigned i = 0; (dirty & VLAPIC_DIRTY_TMR) && i < 8; i++) {
 		uint32_t tmr = vlapic_tmr_word(l, i);
 
-		if (tmr != v->eoi_exit[i]) {
-			v->eoi_exit[i] = tmr;
+		if (tmr != vmx_of(v)->eoi_exit[i]) {
+			vmx_of(v)->eoi_exit[i] = tmr;
 			vmcs_write(EOI_EXIT_BITMAP0 + 2 * (i / 2),
-				   (uint64_t)v->eoi_exit[i & ~1u] | (uint64_t)v->eoi_exit[i | 1] << 32);
+				   (uint64_t)vmx_of(v)->eoi_exit[i & ~1u] | (uint64_t)vmx_of(v)->eoi_exit[i | 1] << 32);
 		}
 	}
 	if (dirty & VLAPIC_DIRTY_REGS)
@@ -620,10 +589,10 @@ static inline __attribute__((always_inline)) int prepare_entry_slow(struct vcpu 
 		work |= VCPU_WORK_ENTRY;
 	}
 	dirty = vlapic_take_dirty(l);
-	if (v->apicv)
+	if (vmx_of(v)->apicv)
 		apicv_sync(v, work, dirty);
 	full = (work & (VCPU_WORK_EVENT | VCPU_WORK_ENTRY)) || (dirty & VLAPIC_DIRTY_REGS) ||
-	       (v->cpu_ctls & (CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING));
+	       (vmx_of(v)->cpu_ctls & (CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING));
 	inject_events(v, full);
 	/* The preemption timer ends the slice or brings the APIC timer's or a device's deadline,
 	 * whichever is first (a deadline already past fires at the entry's first instruction boundary,
@@ -733,7 +702,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		/* IA32_SPEC_CTRL may have changed (WRMSR leaves ECX as it was): whether entries and
 		 * exits switch it. */
 		if (__builtin_expect((uint32_t)v->regs.rcx == MSR_IA32_SPEC_CTRL, 0))
-			v->spec_entry = vcpu_spec_entry(v->spec_ctrl);
+			vmx_of(v)->spec_entry = vcpu_spec_entry(v->spec_ctrl);
 		break;
 	case EXIT_CR_ACCESS:          r = vmx_exit_cr(v); quick = true; break;
 	case EXIT_XSETBV:             r = vmx_retire(vcpu_handle_xsetbv(v)); quick = true; break;
@@ -758,7 +727,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 		r = HANDLED;
 		break;
 	case EXIT_RDPMC:                 /* no performance counters for guests (CPUID leaf 0xA is empty) */
-		vmx_inject_exception(v, VEC_GP, true, 0);
+		vmx_queue_exception(v, VEC_GP, true, 0);
 		r = HANDLED;
 		break;
 	case EXIT_INVD:                  /* as WBINVD: the caches are the host's (SDM Vol. 2A, INVD) */
@@ -778,7 +747,7 @@ int vmx_exit_dispatch(struct vcpu *v)
 	case EXIT_VMFUNC: case EXIT_SEAMCALL: case EXIT_TDCALL:
 		/* No nested VMX, no MONITOR/MWAIT, no SMX (CPUID hides them), no VM functions, no TDX:
 		 * what a CPU without them does (SDM Vol. 2, each instruction's #UD conditions). */
-		vmx_inject_exception(v, VEC_UD, false, 0);
+		vmx_queue_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case EXIT_REASON_MAX + 1:

@@ -13,14 +13,6 @@
  * comes first. HANDLED to enter, or an action for the scheduler (host work, INIT, the guest ending). */
 int vmx_prepare_entry(struct vcpu *v, bool resuming);
 
-/* End v's guest, whichever vCPU calls them: the first end sets the reason (later ones are ignored);
- * every vCPU of the guest then leaves its CPU. vm_stop: the hypervisor stops the guest, for the
- * reason `fmt` (vm->stop_reason), and returns VCPU_STOPPED. vm_end: the guest ended itself (the debug
- * exit port, the exit hypercall) with `code` (vm->exit_code), and returns VCPU_EXITED. Not to be
- * confused with a VM exit, the CPU's event. */
-__attribute__((format(printf, 2, 3))) int vm_stop(struct vcpu *v, const char *fmt, ...);
-int vm_end(struct vcpu *v, int code);
-
 /* Called by vmx/entry.asm on every VM exit, to handle it. 0: resume the guest at once. 1: return to
  * vcpu_run, v->action saying why. */
 int vmx_exit_dispatch(struct vcpu *v);

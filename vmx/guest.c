@@ -1,10 +1,12 @@
-/* The vendor interface of the neutral vCPU logic on VMX (vcpu/guest.h): the guest state in the
- * current VMCS, in neutral formats; and each exit the neutral handlers take, read from the VMCS into
- * a struct vcpu_exit (vcpu/exit.h). */
+/* The vendor interface of the neutral vCPU logic on VMX (vcpu/guest.h: vmx_NAME for each vcpu_NAME):
+ * the guest state in the current VMCS, in neutral formats; and each exit the neutral handlers take,
+ * read from the VMCS into a struct vcpu_exit (vcpu/exit.h). */
 #include "arch/x86/debugreg.h"
 #include "arch/x86/trap.h"
 #include "vcpu/guest.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
 #include "vmx/neutral.h"
 #include "vmx/skip.h"
 #include "vmx/spt.h"
@@ -12,7 +14,7 @@
 
 /* The rest of finishing an instruction (skip_bytes, vmx/skip.h): blocking by STI or MOV SS covered
  * only that instruction, with RFLAGS.TF a single-step #DB is due after it, and RF is clear. */
-void vmx_finish_instruction(void)
+void vmx_finish_rest(void)
 {
 	uint64_t block = vmcs_read(GUEST_INTERRUPTIBILITY_INFO), rflags = vmcs_read(GUEST_RFLAGS);
 
@@ -24,16 +26,16 @@ void vmx_finish_instruction(void)
 		vmcs_write(GUEST_RFLAGS, rflags & ~RFLAGS_RF);
 }
 
-void vcpu_skip(struct vcpu *v, unsigned len)
+void vmx_skip(struct vcpu *v, unsigned len)
 {
 	(void)v;
 	skip_bytes(vmcs_read(GUEST_RIP), len);
 }
 
-void vcpu_finish_instruction(struct vcpu *v)
+void vmx_finish_instruction(struct vcpu *v)
 {
 	(void)v;
-	vmx_finish_instruction();
+	vmx_finish_rest();
 }
 
 /* RSP is in the VMCS (SDM Vol. 3C, 25.4.1), the others where the exit stub saved them. */
@@ -45,12 +47,12 @@ static uint64_t *gpr_slot(struct vcpu *v, unsigned n)
 	return regs[n & 15];
 }
 
-uint64_t vcpu_get_gpr(struct vcpu *v, unsigned n)
+uint64_t vmx_get_gpr(struct vcpu *v, unsigned n)
 {
 	return (n & 15) == 4 ? vmcs_read(GUEST_RSP) : *gpr_slot(v, n);
 }
 
-void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t val)
+void vmx_set_gpr(struct vcpu *v, unsigned n, uint64_t val)
 {
 	if ((n & 15) == 4)
 		vmcs_write(GUEST_RSP, val);
@@ -58,50 +60,50 @@ void vcpu_set_gpr(struct vcpu *v, unsigned n, uint64_t val)
 		*gpr_slot(v, n) = val;
 }
 
-uint64_t vcpu_get_rip(struct vcpu *v)
+uint64_t vmx_get_rip(struct vcpu *v)
 {
 	(void)v;
 	return vmcs_read(GUEST_RIP);
 }
 
-uint64_t vcpu_get_rflags(struct vcpu *v)
+uint64_t vmx_get_rflags(struct vcpu *v)
 {
 	(void)v;
 	return vmcs_read(GUEST_RFLAGS);
 }
 
-void vcpu_set_rflags(struct vcpu *v, uint64_t rflags)
+void vmx_set_rflags(struct vcpu *v, uint64_t rflags)
 {
 	(void)v;
 	vmcs_write(GUEST_RFLAGS, rflags);
 }
 
-uint64_t vcpu_get_cr0(struct vcpu *v)
+uint64_t vmx_get_cr0(struct vcpu *v)
 {
 	(void)v;
 	return vcpu_guest_cr0();
 }
 
 /* With paging=shadow the VMCS holds the shadow root: the guest's CR3 is kept in v (vmx/spt.c). */
-uint64_t vcpu_get_cr3(struct vcpu *v)
+uint64_t vmx_get_cr3(struct vcpu *v)
 {
 	return vmx_spt_on(v) ? v->gcr3 : vmcs_read(GUEST_CR3);
 }
 
-uint64_t vcpu_get_cr4(struct vcpu *v)
+uint64_t vmx_get_cr4(struct vcpu *v)
 {
 	(void)v;
 	return vcpu_guest_cr4();
 }
 
-uint64_t vcpu_get_efer(struct vcpu *v)
+uint64_t vmx_get_efer(struct vcpu *v)
 {
 	return vmx_spt_on(v) ? v->gefer : vmx_guest_efer(v);
 }
 
 /* The guest's value in the read shadow, the CPU's (VMX's fixed bits applied) in the guest field
  * (SDM Vol. 3C, 25.6.6). */
-void vcpu_set_cr0(struct vcpu *v, uint64_t cr0)
+void vmx_set_cr0(struct vcpu *v, uint64_t cr0)
 {
 	vmcs_write(CR0_READ_SHADOW, cr0);
 	if (vmx_spt_on(v)) {
@@ -112,7 +114,7 @@ void vcpu_set_cr0(struct vcpu *v, uint64_t cr0)
 	vmcs_write(GUEST_CR0, vcpu_cr0_real(cr0));
 }
 
-void vcpu_set_cr4(struct vcpu *v, uint64_t cr4)
+void vmx_set_cr4(struct vcpu *v, uint64_t cr4)
 {
 	vmcs_write(CR4_READ_SHADOW, cr4);
 	if (vmx_spt_on(v)) {
@@ -125,14 +127,14 @@ void vcpu_set_cr4(struct vcpu *v, uint64_t cr4)
 
 /* Both copies: the exit stub's fast path resumes with the CPU's CR2 as it is (the host takes no
  * page faults), vmx_enter loads the saved one. */
-void vcpu_set_cr2(struct vcpu *v, uint64_t cr2)
+void vmx_set_cr2(struct vcpu *v, uint64_t cr2)
 {
 	v->regs.cr2 = cr2;
 	asm volatile("mov %0, %%cr2" : : "r"(cr2) : "memory");
 }
 
 /* The "IA-32e mode guest" entry control must equal EFER.LMA at VM entry (SDM Vol. 3C, 27.3.1.1). */
-void vcpu_set_efer(struct vcpu *v, uint64_t efer)
+void vmx_set_efer(struct vcpu *v, uint64_t efer)
 {
 	uint64_t guest = efer;
 
@@ -153,12 +155,12 @@ void vcpu_set_efer(struct vcpu *v, uint64_t efer)
 	}
 }
 
-uint64_t vcpu_cr4_settable(void)
+uint64_t vmx_cr4_settable(void)
 {
 	return vmx_caps.cr4_fixed1;
 }
 
-unsigned vcpu_offers(void)
+unsigned vmx_offers(void)
 {
 	return (vmx_caps.cpu2 & SEC_INVPCID ? VCPU_OFFERS_INVPCID : 0) |
 	       (vmx_caps.cpu2 & SEC_RDTSCP ? VCPU_OFFERS_RDTSCP : 0);
@@ -166,33 +168,33 @@ unsigned vcpu_offers(void)
 
 /* With EPT the PDPTEs come from the VMCS on entry (SDM Vol. 3C, 27.3.2.4); without, from CR3, which
  * is the shadow's: the guest's are those the shadow loaded (shadow_cr3_write). */
-uint64_t vcpu_get_pdpte(struct vcpu *v, unsigned i)
+uint64_t vmx_get_pdpte(struct vcpu *v, unsigned i)
 {
 	if (vmx_spt_on(v))
 		return v->sh.g.pdpte[i & 3];
 	return vmcs_read(GUEST_PDPTE0 + 2 * (i & 3));
 }
 
-void vcpu_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
+void vmx_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
 {
 	(void)v;
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
 }
 
-uint64_t vcpu_get_pat(struct vcpu *v)
+uint64_t vmx_get_pat(struct vcpu *v)
 {
 	(void)v;
 	return vmcs_read(GUEST_IA32_PAT);
 }
 
-void vcpu_set_pat(struct vcpu *v, uint64_t pat)
+void vmx_set_pat(struct vcpu *v, uint64_t pat)
 {
 	(void)v;
 	vmcs_write(GUEST_IA32_PAT, pat);
 }
 
-void vcpu_set_tsc_offset(struct vcpu *v, uint64_t offset)
+void vmx_set_tsc_offset(struct vcpu *v, uint64_t offset)
 {
 	(void)v;
 	vmcs_write(TSC_OFFSET, offset);
@@ -200,23 +202,23 @@ void vcpu_set_tsc_offset(struct vcpu *v, uint64_t offset)
 
 /* The segment fields sit at fixed distances in the encoding space, ES first, in the sreg order of
  * enum vcpu_seg_reg (SDM Vol. 3D, B.1.2, B.3.3, B.4.3). */
-struct vcpu_seg vcpu_get_seg(struct vcpu *v, enum vcpu_seg_reg r)
+struct vcpu_seg vmx_get_seg(struct vcpu *v, enum vcpu_seg_reg r)
 {
 	(void)v;
-	return vmx_seg_neutral(vmcs_read16(GUEST_ES_SELECTOR + 2 * r), vmcs_read(GUEST_ES_BASE + 2 * r),
-			       vmcs_read32(GUEST_ES_LIMIT + 2 * r), vmcs_read32(GUEST_ES_AR_BYTES + 2 * r));
+	return vcpu_seg_of_ar(vmcs_read16(GUEST_ES_SELECTOR + 2 * r), vmcs_read(GUEST_ES_BASE + 2 * r),
+			      vmcs_read32(GUEST_ES_LIMIT + 2 * r), vmcs_read32(GUEST_ES_AR_BYTES + 2 * r));
 }
 
-unsigned vcpu_get_cpl(struct vcpu *v)
+unsigned vmx_get_cpl(struct vcpu *v)
 {
 	(void)v;
 	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;   /* CPL = SS.DPL (SDM Vol. 3A, 5.5) */
 }
 
-/* vmx_inject_exception (vmx/skip.h), out of line for the neutral handlers. */
-void vcpu_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
+/* vmx_queue_exception (vmx/skip.h), out of line for the neutral handlers. */
+void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
 {
-	vmx_inject_exception(v, vector, has_code, code);
+	vmx_queue_exception(v, vector, has_code, code);
 }
 
 /* --- the exits the neutral handlers take, from the VMCS ---------------------------------------- */

@@ -4,18 +4,8 @@
 #include <stdint.h>
 #include "vcpu/seg.h"
 #include "vcpu/snapshot.h"
-#include "vmx/vcpu_state.h"
+#include "vcpu/vcpu_state.h"
 #include "vmx/vmcs.h"
-
-/* A segment register from its four VMCS fields. Access rights: SDM Vol. 3C, 25.4.1, Table 25-2:
- * bits 15:0 are the descriptor's attribute bits in the descriptor's own layout (type, S, DPL, P;
- * 11:8 reserved; AVL, L, D/B, G), bit 16 (AR_UNUSABLE, vmx/vcpu_state.h: the loader still writes
- * start states in VMX's form) is "unusable". */
-static inline struct vcpu_seg vmx_seg_neutral(uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar)
-{
-	return (struct vcpu_seg){ .base = base, .limit = limit, .sel = sel,
-				  .attr = (uint16_t)(ar & SEG_ATTR_MASK), .unusable = (ar & AR_UNUSABLE) != 0 };
-}
 
 /* An event in the VM-entry interruption-information format (SDM Vol. 3C, 25.8.3, Table 25-17: vector
  * in 7:0, type in 10:8, deliver-error-code 11, valid 31). */

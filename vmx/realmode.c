@@ -29,7 +29,8 @@
  * vmx/spt.c's GPA map), and drops it when the guest leaves real mode. */
 #include "console/printk.h"
 #include "lib/string.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
 #include "vmx/realmode.h"
 #include "vmx/rmemu.h"
 #include "vmx/skip.h"
@@ -76,7 +77,7 @@ bool vmx_rm_map(uint64_t gpa, uint64_t *hpa, uint64_t *size, unsigned *rights)
 
 int vmx_rm_enter(struct vcpu *v)
 {
-	struct vmx_rm *rm = &v->rm;
+	struct vmx_rm *rm = &vmx_of(v)->rm;
 	uint64_t rflags;
 
 	for (unsigned r = VCPU_ES; r <= VCPU_GS; r++) {
@@ -128,19 +129,19 @@ static void drop_tss(struct vcpu *v)
 
 void vmx_rm_reset(struct vcpu *v)
 {
-	if (!v->rm.vm86)
+	if (!vmx_of(v)->rm.vm86)
 		return;
-	vmcs_write(EXCEPTION_BITMAP, v->rm.bitmap);
+	vmcs_write(EXCEPTION_BITMAP, vmx_of(v)->rm.bitmap);
 	drop_tss(v);
-	v->rm.exits += (uint32_t)(vcpu_exit_total(&v->exits) - v->rm.exits_at_enter);
-	v->rm.vm86 = false;
+	vmx_of(v)->rm.exits += (uint32_t)(vcpu_exit_total(&v->exits) - vmx_of(v)->rm.exits_at_enter);
+	vmx_of(v)->rm.vm86 = false;
 }
 
 /* CR0.PE was set: protected mode with the real-mode segments' selectors, bases and limits (SDM Vol.
  * 3A, 10.9.1: they stay until reloaded) and access rights VM entry accepts (header). */
 static void leave(struct vcpu *v)
 {
-	struct vmx_rm *rm = &v->rm;
+	struct vmx_rm *rm = &vmx_of(v)->rm;
 
 	for (unsigned r = VCPU_ES; r <= VCPU_GS; r++) {
 		uint16_t sel = vmcs_read16(SEG_SEL(r));
@@ -181,7 +182,7 @@ void vmx_rm_deliver(struct vcpu *v, uint32_t info, uint32_t len)
 			"rip 0x%lx", vector, ivt, vmcs_read32(GUEST_IDTR_LIMIT), rip);
 		return;
 	}
-	rm_int_frame(entry, (uint16_t)rsp, (rflags & ~(RFLAGS_VM | RFLAGS_IOPL)) | v->rm.iopl,
+	rm_int_frame(entry, (uint16_t)rsp, (rflags & ~(RFLAGS_VM | RFLAGS_IOPL)) | vmx_of(v)->rm.iopl,
 		     vmcs_read16(GUEST_CS_SELECTOR), (uint16_t)rip, &f);
 	for (unsigned i = 0; i < 3; i++)
 		if (gmem_write(&v->vm->mem, ss + f.at[i], &f.word[i], 2)) {
@@ -194,7 +195,7 @@ void vmx_rm_deliver(struct vcpu *v, uint32_t info, uint32_t len)
 	vmcs_write(SEG_BASE(VCPU_CS), (uint64_t)f.cs << 4);
 	vmcs_write(GUEST_RIP, f.ip);
 	vmcs_write(GUEST_RFLAGS, (f.rflags & ~(RFLAGS_IOPL | RFLAGS_RF)) | RFLAGS_VM | RFLAGS_IOPL);
-	v->rm.delivered++;
+	vmx_of(v)->rm.delivered++;
 }
 
 /* --- what vm86 mode refuses --------------------------------------------------------------------- */
@@ -255,7 +256,7 @@ static int emulate(struct vcpu *v)
 	}
 	if (rm_decode(b, n, gpr, &d))
 		return unknown(v, gpa, b, n < 8 ? n : 8);
-	v->rm.emulated++;
+	vmx_of(v)->rm.emulated++;
 	e.len = (uint8_t)d.len;
 	switch (d.op) {
 	case RM_LGDT:
@@ -316,7 +317,7 @@ static int emulate(struct vcpu *v)
 	default:
 		return unknown(v, gpa, b, d.len);
 	}
-	if (v->rm.vm86 && (vcpu_guest_cr0() & CR0_PE))
+	if (vmx_of(v)->rm.vm86 && (vcpu_guest_cr0() & CR0_PE))
 		leave(v);
 	if (r == RETIRED) {
 		skip_bytes(rip, d.len);
@@ -336,4 +337,23 @@ int vmx_rm_exception(struct vcpu *v, uint32_t info)
 		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 	return HANDLED;
+}
+
+void vmx_rm_report(const struct vm *g)
+{
+	struct vmx_rm t = { 0 };
+
+	for (unsigned i = 0; i < g->nvcpus; i++) {
+		const struct vmx_rm *rm = &vmx_of(&g->vcpus[i])->rm;
+
+		t.runs += rm->runs;
+		t.exits += rm->exits;     /* and those of a vCPU still in vm86 mode at the end */
+		if (rm->vm86)
+			t.exits += (uint32_t)(vcpu_exit_total(&g->vcpus[i].exits) - rm->exits_at_enter);
+		t.emulated += rm->emulated;
+		t.delivered += rm->delivered;
+	}
+	if (t.runs)
+		pr_info("hv: guest %s real mode: %u starts in virtual-8086 mode, %u exits there, %u instructions "
+			"emulated, %u events through the IVT\n", g->name, t.runs, t.exits, t.emulated, t.delivered);
 }

@@ -1,11 +1,11 @@
 /* Real mode without unrestricted guest (paging=shadow, vmx/realmode.c): the guest's real-mode code runs
- * in virtual-8086 mode, with an emulator for what vm86 refuses. Not for use outside vmx/ (and the
- * vCPU's record of it, which core/ reads for the end-of-guest figures). */
+ * in virtual-8086 mode, with an emulator for what vm86 refuses. Not for use outside vmx/. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 struct vcpu;
+struct vm;
 
 /* In struct vcpu: whether its CPU runs the guest's real mode in vm86 mode, what vm86 hides of the
  * guest, and the figures. */
@@ -17,7 +17,7 @@ struct vmx_rm {
 	uint64_t tr_base;
 	uint32_t tr_limit, tr_ar;
 	uint64_t exits_at_enter;     /* vcpu_exit_total when vm86 began */
-	/* Figures (core/guest.c's end-of-guest line): */
+	/* Figures (vmx_rm_report): */
 	uint32_t runs;               /* times it entered vm86 mode (a start-up IPI, each) */
 	uint32_t exits;              /* VM exits while in vm86 mode */
 	uint32_t emulated;           /* instructions emulated (#GP in vm86 mode) */
@@ -37,3 +37,6 @@ int vmx_rm_exception(struct vcpu *v, uint32_t intr_info);
 void vmx_rm_deliver(struct vcpu *v, uint32_t intr_info, uint32_t len);
 /* The shadow's GPA map in vm86 mode: true and the page of the hypervisor's TSS when `gpa` is in it. */
 bool vmx_rm_map(uint64_t gpa, uint64_t *hpa, uint64_t *size, unsigned *rights);
+/* The back end's guest_report (vcpu/backend.h): `hv: guest NAME real mode: ...` when any of g's vCPUs
+ * ran in vm86 mode. */
+void vmx_rm_report(const struct vm *g);

@@ -2,7 +2,7 @@
  * (rmemu.h). Instruction format: SDM Vol. 2A, chapter 2; 16-bit addressing Table 2-1, 32-bit
  * Tables 2-2 and 2-3; default segments SDM Vol. 3A, 3.7.4, Table 3-5. */
 #include "vcpu/seg.h"
-#include "vmx/decode.h"
+#include "vcpu/decode.h"
 #include "vmx/rmemu.h"
 
 #define RFLAGS_TF_BIT (1ull << 8)

@@ -11,7 +11,7 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 
-void vmx_finish_instruction(void);   /* (guest.c) skip_bytes's blocking and single-step part, out of line */
+void vmx_finish_rest(void);   /* (guest.c) skip_bytes's blocking and single-step part, out of line */
 
 /* Moves RIP past the `len`-byte instruction at `rip`, finishing it as the CPU would: blocking by STI
  * or MOV SS covered only that instruction (SDM Vol. 3C, 25.4.2, Table 25-3), with RFLAGS.TF set a
@@ -24,7 +24,7 @@ static inline __attribute__((always_inline)) void skip_bytes(uint64_t rip, uint6
 	vmcs_write(GUEST_RIP, rip + len);
 	if (__builtin_expect((vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & 3) |
 			     (vmcs_read(GUEST_RFLAGS) & (RFLAGS_TF | RFLAGS_RF)), 0))
-		vmx_finish_instruction();
+		vmx_finish_rest();
 }
 
 /* skip_bytes past the instruction that exited (its length: SDM Vol. 3C, 28.2.5). */
@@ -55,7 +55,7 @@ static inline __attribute__((always_inline)) int vmx_retire(int r)
  * 27.6.1.1), and a VM exit caused by an instruction saves RF = 0 (28.3.3): so a fault given for an
  * instruction that exited (refused, or emulated up to its fault) sets RF itself. A #DB or #AC that
  * exited comes with the RF its own delivery would have pushed (28.3.3): unchanged for #DB. */
-static inline __attribute__((always_inline)) void vmx_inject_exception(struct vcpu *v, unsigned vector, bool has_code,
+static inline __attribute__((always_inline)) void vmx_queue_exception(struct vcpu *v, unsigned vector, bool has_code,
 									uint32_t code)
 {
 	if (!(vmcs_read(GUEST_CR0) & CR0_PE))

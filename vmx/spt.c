@@ -24,7 +24,9 @@
  */
 #include "lib/errno.h"
 #include "lib/string.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
+#include "vmx/exit.h"
+#include "vmx/vmx.h"
 #include "vmx/skip.h"
 #include "vmx/spt.h"
 #include "vmx/vmcs.h"
@@ -97,7 +99,7 @@ static int map_gpa(void *arg, uint64_t gpa, uint64_t *hpa, uint64_t *size, unsig
 {
 	struct vcpu *v = arg;
 
-	if (__builtin_expect(v->rm.vm86, 0) && vmx_rm_map(gpa, hpa, size, rights))
+	if (__builtin_expect(vmx_of(v)->rm.vm86, 0) && vmx_rm_map(gpa, hpa, size, rights))
 		return 0;
 	if (gmem_lookup(&v->vm->mem, gpa, hpa, size))
 		return -1;
@@ -164,7 +166,7 @@ int vmx_spt_run(struct vcpu *v)
 {
 	int err;
 
-	if (!(vcpu_guest_cr0() & CR0_PE) && !v->rm.vm86 && (err = vmx_rm_enter(v)) != HANDLED)
+	if (!(vcpu_guest_cr0() & CR0_PE) && !vmx_of(v)->rm.vm86 && (err = vmx_rm_enter(v)) != HANDLED)
 		return err;
 	if (v->sh_synced == ~0ull && (err = sync(v)))
 		return sync_failed(v, err, "start");
@@ -186,7 +188,7 @@ void vmx_spt_controls_changed(struct vcpu *v)
 
 	if (v->sh_synced == ~0ull || paging_key(v) == v->sh_synced)
 		return;
-	if (!(vcpu_guest_cr0() & CR0_PE) && !v->rm.vm86) {
+	if (!(vcpu_guest_cr0() & CR0_PE) && !vmx_of(v)->rm.vm86) {
 		vm_stop(v, "the guest left protected mode (CR0.PE=0), which paging=shadow cannot run (no unrestricted "
 			"guest without EPT, SDM Vol. 3C, 25.6.2), rip 0x%lx", vmcs_read(GUEST_RIP));
 		return;

@@ -1,7 +1,8 @@
-/* A vCPU's life on its host CPU: its VMCS (controls, host state, the start state the loader chose or
- * INIT/SIPI's), the MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch
- * (FPU, debug registers, syscall MSRs) between vCPUs of one CPU, kicks and wake-ups, and the run loop
- * that enters the guest (its exits: vmx/exit.c). */
+/* VMX's side of a vCPU's life on its host CPU (the back end's table, vmx_backend; the neutral side:
+ * vcpu/vcpu.c): its VMCS (controls, host state, the start state the loader chose or INIT/SIPI's), the
+ * MSR bitmaps and VPIDs, APIC virtualization, switching the state VMX does not switch (debug
+ * registers, syscall MSRs; the FPU by vcpu_fpu_save/restore) between vCPUs of one CPU, and the run
+ * loop that enters the guest (its exits: vmx/exit.c). */
 #include <stddef.h>
 #include "arch/x86/apic.h"
 #include "arch/x86/call.h"
@@ -16,21 +17,13 @@
 #include "lib/format.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
+#include "vcpu/backend.h"
+#include "vcpu/guest.h"
 #include "vmx/exit.h"
 #include "vmx/spt.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
-
-/* entry.asm's view of struct guest_regs. */
-_Static_assert(offsetof(struct vcpu, regs) == 0, "entry.asm: regs first");
-_Static_assert(offsetof(struct guest_regs, rax) == 0, "entry.asm G_RAX");
-_Static_assert(offsetof(struct guest_regs, rbx) == 8, "entry.asm G_RBX");
-_Static_assert(offsetof(struct guest_regs, rbp) == 48, "entry.asm G_RBP");
-_Static_assert(offsetof(struct guest_regs, r8) == 56, "entry.asm G_R8");
-_Static_assert(offsetof(struct guest_regs, r15) == 112, "entry.asm G_R15");
-_Static_assert(offsetof(struct guest_regs, cr2) == 120, "entry.asm G_CR2");
-
 
 static uint64_t msr_bitmap;   /* one for all guests: which MSR accesses exit (SDM Vol. 3C, 25.6.9) */
 /* The same, for vCPUs whose APIC is in x2APIC mode with APIC virtualization (x2apicv_bitmap). */
@@ -65,26 +58,13 @@ static void vpid_free(uint16_t vpid)
 	vpid_used[vpid / 64] &= ~(1ull << (vpid % 64));
 	spin_unlock(&vpid_lock);
 }
-static bool have_xsave;
 static bool have_tsc_aux;     /* IA32_TSC_AUX exists and RDTSCP runs in guests: switch it */
 #define MSR_TSC_AUX 0xc0000103
-static unsigned fpu_pages;     /* size of a vCPU's XSAVE/FXSAVE area, in pages */
-/* XCR0 bits a guest may set: what the CPU supports, less AMX tile state (bits 17-18), whose 8 KiB
- * would make every vCPU's save area three pages for state no test guest uses, and less MPX's
- * BNDREGS/BNDCSR (bits 3-4): CPUID hides MPX (its IA32_BNDCFGS is not emulated), and a CPU without
- * MPX refuses those XCR0 bits (SDM Vol. 1, 13.3). */
-uint64_t vcpu_xcr0_allowed = 1;
-#define XCR0_AMX (3ull << 17)
-#define XCR0_MPX (3ull << 3)
 
-bool vcpu_tsc_adjust_emulated(void)
+/* vcpu_tsc_adjust_emulated (vcpu/guest.h) on VMX: "use TSC offsetting" (SDM Vol. 3C, 25.6.2). */
+bool vmx_tsc_adjust_emulated(void)
 {
 	return vmx_caps.cpu & CPU_USE_TSC_OFFSETTING;
-}
-
-static inline void xsetbv(uint32_t idx, uint64_t v)
-{
-	asm volatile("xsetbv" : : "c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
 
@@ -143,12 +123,13 @@ static void x2apicv_bitmap(uint8_t *bm)
 	msr_write_passthrough(bm, VLAPIC_MSR(VLAPIC_EOI));
 }
 
-int vcpu_global_init(void)
+static int vmx_global_init(void)
 {
 	uint8_t *bm;
 
 	if (msr_bitmap)
 		return 0;
+	vcpu_slices_by_apic_timer = !vmx_caps.ptimer;      /* (vmx.c) */
 	if (!(msr_bitmap = pmm_alloc_page()))
 		return -ENOMEM;
 	if (vmx_caps.apicv) {
@@ -183,18 +164,6 @@ int vcpu_global_init(void)
 		msr_write_passthrough(bm, MSR_IA32_PRED_CMD);
 	if (spec.guest_cpuid7_edx & CPUID_7_0_EDX_L1D_FLUSH)
 		msr_write_passthrough(bm, MSR_IA32_FLUSH_CMD);
-	have_xsave = cpu_has(CPU_XSAVE);
-	fpu_pages = 1;                                      /* FXSAVE: 512 bytes */
-	if (have_xsave) {
-		struct cpuid_regs r = cpuid(0xd, 0);
-
-		/* CPUID.(EAX=0DH,ECX=0): EDX:EAX the XCR0 bits supported; EBX the XSAVE area size for the
-		 * XCR0 now loaded (SDM Vol. 1, 13.2): load the guests' mask to learn their area's size. */
-		vcpu_xcr0_allowed = (((uint64_t)r.edx << 32) | r.eax) & ~(XCR0_AMX | XCR0_MPX);
-		xsetbv(0, vcpu_xcr0_allowed);
-		fpu_pages = (cpuid(0xd, 0).ebx + PAGE_SIZE - 1) / PAGE_SIZE;
-		xsetbv(0, 1);
-	}
 	if (vmx_caps.x2apicv) {
 		if (!(msr_bitmap_x2apicv = pmm_alloc_page()))
 			return -ENOMEM;
@@ -347,13 +316,13 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 
 uint64_t vmx_guest_efer(const struct vcpu *v)
 {
-	return v->efer_msrs ? v->efer_msrs[1] : vmcs_read(GUEST_IA32_EFER);
+	return vmx_of(v)->efer_msrs ? vmx_of(v)->efer_msrs[1] : vmcs_read(GUEST_IA32_EFER);
 }
 
 void vmx_set_guest_efer(struct vcpu *v, uint64_t efer)
 {
-	if (v->efer_msrs)
-		v->efer_msrs[1] = efer;
+	if (vmx_of(v)->efer_msrs)
+		vmx_of(v)->efer_msrs[1] = efer;
 	else
 		vmcs_write(GUEST_IA32_EFER, efer);
 }
@@ -374,10 +343,10 @@ static void setup_controls(struct vcpu *v)
 	/* paging=shadow: MOV to/from CR3 and INVLPG exit (SDM Vol. 3C, 25.6.2, Table 25-6; with
 	 * "enable INVPCID", INVLPG exiting makes INVPCID exit too, Table 25-7), and vmx.c checked the
 	 * CPU allows them (vmx_caps.spt). */
-	v->cpu_ctls = vmx_caps.cpu;
+	vmx_of(v)->cpu_ctls = vmx_caps.cpu;
 	if (vmx_spt_on(v))
-		v->cpu_ctls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls);
+		vmx_of(v)->cpu_ctls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
@@ -394,18 +363,18 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
-	if (v->efer_msrs) {
+	if (vmx_of(v)->efer_msrs) {
 		/* No EFER controls (vmx.c): VM entry loads the guest's EFER from its MSR-load list after
 		 * the guest state, whose EFER.LMA (and LME, with CR0.PG) it set from "IA-32e mode guest"
 		 * (SDM Vol. 3C, 27.3.2.1, 27.4); VM exit sets LMA and LME from "host address-space size"
 		 * (28.5.1) and then loads the host's EFER (NXE, SCE) from its list (28.6). Entries of 16
 		 * bytes: the MSR's index, 32 reserved bits, its value (25.7.2, Table 25-14). The guest's
 		 * EFER changes only through exits (WRMSR, CR0), so no exit MSR-store list. */
-		v->efer_msrs[0] = MSR_EFER;
-		v->efer_msrs[2] = MSR_EFER;
-		v->efer_msrs[3] = rdmsr(MSR_EFER);
-		vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)v->efer_msrs);   /* the host map is 1:1 */
-		vmcs_write(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(v->efer_msrs + 2));
+		vmx_of(v)->efer_msrs[0] = MSR_EFER;
+		vmx_of(v)->efer_msrs[2] = MSR_EFER;
+		vmx_of(v)->efer_msrs[3] = rdmsr(MSR_EFER);
+		vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, (uint64_t)vmx_of(v)->efer_msrs);   /* the host map is 1:1 */
+		vmcs_write(VM_EXIT_MSR_LOAD_ADDR, (uint64_t)(vmx_of(v)->efer_msrs + 2));
 		vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 1);
 		vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 1);
 	} else {
@@ -439,24 +408,24 @@ static void apicv_on(struct vcpu *v, uint32_t sec)
 	vmcs_write(TPR_THRESHOLD, 0);
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(EOI_EXIT_BITMAP0 + 2 * i, 0);
-	memset(v->eoi_exit, 0, sizeof(v->eoi_exit));
+	memset(vmx_of(v)->eoi_exit, 0, sizeof(vmx_of(v)->eoi_exit));
 	vmcs_write(GUEST_INTR_STATUS, 0);
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls |= CPU_TPR_SHADOW);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls |= CPU_TPR_SHADOW);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v) | sec);
-	v->apicv_x2 = sec & SEC_VIRT_X2APIC;
-	if (v->apicv_x2)
+	vmx_of(v)->apicv_x2 = sec & SEC_VIRT_X2APIC;
+	if (vmx_of(v)->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap_x2apicv);
-	v->apicv = true;
+	vmx_of(v)->apicv = true;
 	vlapic_set_cpu_delivery(&v->lapic, true);   /* and the first entry syncs RVI, SVI, the bitmap */
 }
 
 void vcpu_apicv_off(struct vcpu *v)
 {
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL, sec_controls(v));
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, v->cpu_ctls &= ~CPU_TPR_SHADOW);
-	if (v->apicv_x2)
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls &= ~CPU_TPR_SHADOW);
+	if (vmx_of(v)->apicv_x2)
 		vmcs_write(MSR_BITMAP, msr_bitmap);
-	v->apicv = v->apicv_x2 = false;
+	vmx_of(v)->apicv = vmx_of(v)->apicv_x2 = false;
 	vlapic_set_cpu_delivery(&v->lapic, false);
 }
 
@@ -490,7 +459,12 @@ void vcpu_apicv_inhibit(struct vcpu *v)
 	vcpu_apicv_off(v);
 }
 
-void vcpu_apic_base_changed(struct vcpu *v)
+/* vcpu_apic_base_changed (vcpu/guest.h) on VMX: APIC virtualization follows the APIC's mode. Leaving
+ * the xAPIC at its reset base inhibits the guest's xAPIC virtualization (vcpu_apicv_inhibit); an APIC
+ * in x2APIC mode is virtualized through the MSR bitmap where the CPU offers "virtualize x2APIC mode"
+ * (SDM Vol. 3C, 30.5), per vCPU, the APIC-access page not needed; leaving x2APIC mode (only to
+ * disabled, SDM Vol. 3A, 11.12.5) turns it off. On v's CPU, its VMCS loaded. */
+void vmx_apic_base_changed(struct vcpu *v)
 {
 	struct vlapic *l = &v->lapic;
 	bool x2 = vlapic_x2apic(l);
@@ -498,103 +472,29 @@ void vcpu_apic_base_changed(struct vcpu *v)
 	/* The APIC-access page covers an xAPIC at its reset base only. */
 	if ((l->base & ~VLAPIC_BASE_BSP) != (VLAPIC_BASE_DEFAULT | VLAPIC_BASE_EN))
 		vcpu_apicv_inhibit(v);
-	if (x2 && vmx_caps.x2apicv && !v->apicv_x2 && !vmx_spt_on(v)) {
-		if (v->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
+	if (x2 && vmx_caps.x2apicv && !vmx_of(v)->apicv_x2 && !vmx_spt_on(v)) {
+		if (vmx_of(v)->apicv)                     /* the guest was inhibited by another vCPU meanwhile */
 			vcpu_apicv_off(v);
 		apicv_on(v, X2APICV_SEC);
-	} else if (!x2 && v->apicv_x2) {
+	} else if (!x2 && vmx_of(v)->apicv_x2) {
 		vcpu_apicv_off(v);               /* x2APIC -> disabled (11.12.5): emulated from now on */
 	}
 }
 
-/* The bit before the IPI: the exit the IPI causes finds it (its entry path, or vcpu_others_want_cpu
- * for a vCPU that waits its turn there). vcpu/work.h: the ordering. */
-static inline __attribute__((always_inline)) void kick_with(struct vcpu *v, uint32_t bit)
+/* VMX's part of a new vCPU (vcpu/backend.h): its VMCS, VPID, EFER's MSR-load lists, the guest's
+ * APIC-access page (vCPU 0) and shadow paging's state. */
+static int vmx_vcpu_create(struct vcpu *v)
 {
-	vcpu_work_post(&v->work, bit);
-	cpu_kick(v->cpu);
-}
+	struct vm *vm = v->vm;
 
-static struct vcpu *vcpu_of(struct vlapic *l)
-{
-	return (struct vcpu *)((char *)l - __builtin_offsetof(struct vcpu, lapic));
-}
-
-/* The local APIC group calls this when it posted an event to one of the guest's APICs. */
-_Static_assert(VCPU_WORK_IRQ == VCPU_WORK_EVENT + 1, "lapic_kick: EVENT + fixed");
-static void lapic_kick(struct vlapic *l, bool fixed)
-{
-	kick_with(vcpu_of(l), VCPU_WORK_EVENT + fixed);
-}
-
-/* ... and this when an EOI retired a level-triggered vector: the I/O APIC's remote IRR. */
-static void lapic_eoi_level(struct vlapic *l, uint8_t vector)
-{
-	vpc_eoi(&vcpu_of(l)->vm->pc, vector);
-}
-
-/* The PIC's INTR output changed: vCPU 0, whose LINT0 it reaches, takes a look. */
-void vcpu_pic_intr_changed(void *vm)
-{
-	vcpu_kick(&((struct vm *)vm)->vcpus[0]);
-}
-
-int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_state *start)
-{
-	struct vcpu *v = &vm->vcpus[index];
-	uint64_t fpu, apic_page;
-	int err;
-
-	if ((err = vcpu_global_init()))
-		return err;
-	memset(v, 0, sizeof(*v));
-	v->vm = vm;
-	v->index = index;
-	v->cpu = cpu;
-	v->xcr0 = 1;                                       /* x87 only, the reset value */
-	v->spec_entry = vcpu_spec_entry(0);
-	vcpu_cpuid_cache_init(&v->cpuid);
-	if (start) {
-		v->start = *start;
-		v->state = VCPU_RUNNING;
-	} else {
-		vcpu_state_reset(&v->start, -1);
-		v->state = VCPU_WAIT_SIPI;
-	}
+	vm->eptp = ept_pointer(&vm->mem.ept, false);       /* the same for each of its vCPUs */
+	vmx_of(v)->spec_entry = vcpu_spec_entry(0);
 	if (!(v->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
-	if (!(apic_page = pmm_alloc_page())) {
-		pmm_free_page(v->vmcs);
-		return -ENOMEM;
-	}
-	if (pmm_alloc_pages(fpu_pages, PAGE_SIZE, &fpu)) {
-		pmm_free_page(v->vmcs);
-		pmm_free_page(apic_page);
-		return -ENOMEM;
-	}
-	v->fpu = phys_to_virt(fpu);
-	memset(v->fpu, 0, fpu_pages * PAGE_SIZE);           /* XSTATE_BV = 0: every component at reset */
-	*(uint32_t *)((char *)v->fpu + 24) = 0x1f80;      /* MXCSR reset value (FXSAVE layout, Vol. 1 10.5.1) */
-	*(uint16_t *)v->fpu = 0x37f;                       /* x87 FCW reset value */
-	memset(phys_to_virt(apic_page), 0, PAGE_SIZE);
-	vm->lapics.kick = lapic_kick;
-	vm->lapics.eoi_level = lapic_eoi_level;
-	vlapic_init(&v->lapic, &vm->lapics, index, phys_to_virt(apic_page));
-	vlapic_join(&vm->lapics, &v->lapic);
-	if (index == 0)                  /* it keeps the device timers: a new deadline is its work */
-		vdev_bus_set_keeper(&vm->bus, &v->work, VCPU_WORK_DEVICES);
-	if (index == 0) {
-		/* What a PC's firmware leaves the boot CPU's APIC in (the MP spec's "virtual wire" mode,
-		 * 3.6.2.2): software-enabled, the 8259A through LINT0 (ExtINT), NMI on LINT1. A kernel
-		 * that only programs the PIC, as built for `qemu -kernel`, gets its interrupts. */
-		vlapic_mmio_write(&v->lapic, VLAPIC_SVR, 4, VLAPIC_SVR_ENABLE | 0xff, 0);
-		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT0, 4, 7u << 8, 0);
-		vlapic_mmio_write(&v->lapic, VLAPIC_LVT_LINT1, 4, 4u << 8, 0);
-	}
 	if (vmx_spt_on(v))
 		vmx_spt_init(v);
 	/* The APIC-access page is found through the EPT here; paging=shadow emulates the APIC. */
-	if (index == 0 && vmx_caps.apicv && vm->paging != VM_PAGING_SHADOW) {
+	if (v->index == 0 && vmx_caps.apicv && vm->paging != VM_PAGING_SHADOW) {
 		/* The guest's APIC page at its reset base leads to the APIC-access page. It lies in the
 		 * hole below 4 GiB (gmem/layout.h), never in RAM: gmem refuses a RAM GPA (then the APIC
 		 * stays emulated) and never takes this page, shared by every guest, for its own. */
@@ -603,11 +503,10 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 	}
 	if (vmx_caps.vpid && !(v->vpid = vpid_alloc())) {
 		pmm_free_page(v->vmcs);
-		pmm_free_page(apic_page);
-		pmm_free_pages(fpu, fpu_pages);
+		v->vmcs = 0;
 		return -ENOMEM;                  /* 65535 vCPUs at once: never with MAX_GUESTS x 16 */
 	}
-	v->efer_msrs = NULL;
+	vmx_of(v)->efer_msrs = NULL;
 	if (!vmx_caps.efer_ctls) {               /* EFER's MSR-load lists (setup_controls) */
 		uint64_t page = pmm_alloc_page();
 
@@ -616,12 +515,11 @@ int vcpu_create(struct vm *vm, unsigned index, unsigned cpu, const struct vcpu_s
 				vpid_free(v->vpid);
 			v->vpid = 0;
 			pmm_free_page(v->vmcs);
-			pmm_free_page(apic_page);
-			pmm_free_pages(fpu, fpu_pages);
+			v->vmcs = 0;
 			return -ENOMEM;
 		}
-		v->efer_msrs = phys_to_virt(page);
-		memset(v->efer_msrs, 0, 4 * sizeof(uint64_t));
+		vmx_of(v)->efer_msrs = phys_to_virt(page);
+		memset(vmx_of(v)->efer_msrs, 0, 4 * sizeof(uint64_t));
 	}
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
 	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
@@ -643,32 +541,6 @@ static void vcpu_setup(struct vcpu *v)
 	v->ready = true;
 }
 
-/* FPU/SSE/AVX state is not switched by VMX (nor by SVM's VMRUN, which uses these too): save one vCPU's, restore the next one's. XSAVE saves
- * only components enabled in XCR0 (SDM Vol. 1, 13.7): load the full guest mask around it, or the SSE
- * state of a guest that never set XCR0 would be lost. */
-void vcpu_fpu_save(struct vcpu *v)
-{
-	if (have_xsave) {
-		xsetbv(0, vcpu_xcr0_allowed);
-		asm volatile("xsave64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
-			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
-	} else {
-		asm volatile("fxsave64 (%0)" : : "r"(v->fpu) : "memory");
-	}
-}
-
-void vcpu_fpu_restore(struct vcpu *v)
-{
-	if (have_xsave) {
-		xsetbv(0, vcpu_xcr0_allowed);            /* restore every component the area holds */
-		asm volatile("xrstor64 (%0)" : : "r"(v->fpu), "a"((uint32_t)vcpu_xcr0_allowed),
-			     "d"((uint32_t)(vcpu_xcr0_allowed >> 32)) : "memory");
-		xsetbv(0, v->xcr0);
-	} else {
-		asm volatile("fxrstor64 (%0)" : : "r"(v->fpu) : "memory");
-	}
-}
-
 /* DR0-3 and DR6 are not in the VMCS (DR7 is) and MOV DR does not exit: they are switched by hand. */
 static void load_debug_regs(const struct vcpu *v)
 {
@@ -676,9 +548,7 @@ static void load_debug_regs(const struct vcpu *v)
 		     : : "r"(v->dr[0]), "r"(v->dr[1]), "r"(v->dr[2]), "r"(v->dr[3]), "r"(v->dr[4] | DR6_ACTIVE_LOW));
 }
 
-struct vcpu_cpu vcpu_cpu[MAX_CPUS];
-
-void vcpu_load(struct vcpu *v)
+static void vmx_vcpu_load(struct vcpu *v)
 {
 	struct vcpu_cpu *pc = this_vcpu_cpu();
 	struct vcpu *prev = pc->loaded;
@@ -718,85 +588,6 @@ void vcpu_load(struct vcpu *v)
 	load_debug_regs(v);
 }
 
-void vcpu_kick(struct vcpu *v)
-{
-	kick_with(v, VCPU_WORK_EVENT);
-}
-
-/* The 8259A's interrupt reaches vCPU 0 (its LINT0 in ExtINT mode). */
-static bool extint_due(struct vcpu *v)
-{
-	return v->index == 0 && vlapic_extint_enabled(&v->lapic) && vpc_extint_pending(&v->vm->pc);
-}
-
-bool vcpu_runnable(struct vcpu *v, uint64_t now)
-{
-	struct vlapic *l = &v->lapic;
-
-	vlapic_timer_update(l, now);
-	vcpu_device_timers(v, now);
-	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
-		return true;
-	switch (v->state) {
-	case VCPU_RUNNING:
-		return true;
-	case VCPU_WAIT_SIPI:
-		return __atomic_load_n(&l->sipi_vector, __ATOMIC_ACQUIRE) >= 0;
-	case VCPU_HALTED:
-		/* HLT ends on an NMI, or on an interrupt the guest accepts (IF=1, above its priority). */
-		return __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) ||
-		       (v->halted_if && (vlapic_pending_vector(l) >= 0 || extint_due(v)));
-	}
-	return true;
-}
-
-uint64_t vcpu_next_deadline(const struct vcpu *v)
-{
-	uint64_t a = v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0, b = v->dev_deadline;
-
-	/* Device timers are vCPU 0's to run whatever its state: even waiting, its CPU wakes for them. */
-	return !a ? b : !b ? a : a < b ? a : b;
-}
-
-bool vcpu_others_want_cpu(struct vcpu *v)
-{
-	struct vcpu_cpu *pc = this_vcpu_cpu();
-	unsigned n = __atomic_load_n(&pc->nvcpus, __ATOMIC_ACQUIRE);
-	uint64_t now = rdtsc();
-
-	for (unsigned i = 0; i < n; i++) {
-		struct vcpu *o = pc->vcpus[i];
-
-		/* Taking the bit before looking: a kick after this look comes with its own IPI. (o's own
-		 * first entry looks at everything whatever its word holds: vcpu_run.) */
-		if (o == v || !vcpu_work_take_bits(&o->work, VCPU_WORK_KICKED))
-			continue;
-		if (o->vm->ending || !o->ready)
-			return true;
-		/* A runnable one waits for its turn as before the kick: the kick is not its turn. */
-		if (o->state == VCPU_RUNNING || !vcpu_runnable(o, now))
-			continue;
-		if (now >= v->wake_after)
-			return true;
-		if (v->wake_after < v->slice_end) {
-			v->slice_end = v->wake_after;   /* the preemption timer ends v's slice then */
-			v->entry_due = 0;               /* armed afresh at this entry */
-		}
-	}
-	return false;
-}
-
-bool vcpu_others_active(const struct vcpu *v)
-{
-	for (unsigned i = 0; i < v->vm->nvcpus; i++) {
-		const struct vcpu *o = &v->vm->vcpus[i];
-
-		if (o != v && (o->state == VCPU_RUNNING || (o->state == VCPU_HALTED && o->halted_if)))
-			return true;
-	}
-	return false;
-}
-
 /* INIT and Start-up IPIs that arrived for `v` (SDM Vol. 3A, 9.4.4 and 11.6.1): INIT puts the vCPU in
  * the wait-for-SIPI state whatever it was doing; a SIPI starts a waiting vCPU in real mode at the
  * vector's page and is ignored otherwise. On v's CPU with its VMCS loaded. */
@@ -826,7 +617,7 @@ static void take_init_sipi(struct vcpu *v)
 	}
 }
 
-enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
+static enum vcpu_action vmx_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 {
 	uint64_t now;
 	int r;
@@ -860,13 +651,10 @@ enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	return v->action;
 }
 
-bool vcpu_leave(struct vcpu *v)
+/* VMX's part of vcpu_leave: VMCLEAR, and this CPU's cached translations of the guest dropped. */
+static void vmx_vcpu_leave(struct vcpu *v)
 {
-	struct vcpu_cpu *pc = this_vcpu_cpu();
-
 	vmclear(v->vmcs);
-	if (pc->loaded == v)
-		pc->loaded = NULL;
 	/* Cached EPT translations are tagged with the EPTP: drop this CPU's before the tables are
 	 * reused (SDM Vol. 3C, 29.4.3.4). Each vCPU does it on its own CPU: together, every CPU the
 	 * guest ran on. */
@@ -876,24 +664,18 @@ bool vcpu_leave(struct vcpu *v)
 		vpid_free(v->vpid);
 		v->vpid = 0;
 	}
-	__atomic_store_n(&v->left, true, __ATOMIC_RELEASE);
-	/* Its APIC stays a member of the guest's group, posted to by the vCPUs still running. */
-	return vlapic_leave(&v->lapic);
 }
 
-void vcpu_free(struct vcpu *v)
+static void vmx_vcpu_free(struct vcpu *v)
 {
 	pmm_free_page(v->vmcs);
-	pmm_free_page((uint64_t)v->lapic.regs);  /* the host map is 1:1 */
-	pmm_free_pages((uint64_t)v->fpu, fpu_pages);
 	shadow_destroy(&v->sh);              /* (paging=ept: nothing to free) */
-	if (v->efer_msrs)
-		pmm_free_page((uint64_t)v->efer_msrs);   /* the host map is 1:1 */
-	v->efer_msrs = NULL;
+	if (vmx_of(v)->efer_msrs)
+		pmm_free_page((uint64_t)vmx_of(v)->efer_msrs);   /* the host map is 1:1 */
+	vmx_of(v)->efer_msrs = NULL;
 	v->vmcs = 0;
-	v->lapic.regs = NULL;
-	v->fpu = NULL;
 }
+
 
 void vcpu_dump(const struct vcpu *v)
 {
@@ -910,3 +692,43 @@ void vcpu_dump(const struct vcpu *v)
 		vmx_guest_efer(v), vmcs_read(GUEST_CS_SELECTOR), vmcs_read(GUEST_SS_SELECTOR),
 		r->cr2, vmcs_read(EXIT_QUALIFICATION));
 }
+
+/* vmx_probe (vmx.c), the capabilities apicv= turns off, and the informative line. */
+static bool vmx_backend_probe(bool apicv, struct vcpu_probe *p)
+{
+	char timer[24] = "none";
+
+	if (!vmx_probe(&p->why))
+		return false;
+	if (!apicv)
+		vmx_caps.apicv = vmx_caps.x2apicv = false;
+	/* Without unrestricted guest every guest gets shadow paging (vmx/spt.c; paging=ept is refused). */
+	p->paging_nested = vmx_caps.ug;
+	p->paging_shadow = vmx_caps.spt;
+	p->no_nested = !vmx_caps.ept;
+	if (vmx_caps.ptimer)
+		snformat(timer, sizeof(timer), "2^%u TSC", vmx_caps.preemption_shift);
+	pr_info("hv: vmx: %s%s%s%s, VPID %s, preemption timer %s, %s, "
+		"APIC virtualization %s, x2APIC virtualization %s\n",
+		vmx_caps.ept ? "EPT pages" : "no EPT", vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_1G) ? " 1G" : "",
+		vmx_caps.ept && (vmx_caps.ept_page_sizes & EPT_PAGE_2M) ? " 2M" : "", vmx_caps.ept ? " 4K" : "",
+		vmx_caps.vpid ? "on" : "off", vmx_caps.ptimer ? timer : "none (slices by the local APIC timer)",
+		vmx_caps.ug ? "unrestricted guest" : "no unrestricted guest: paging=shadow for every guest",
+		vmx_caps.apicv ? "on" : "off", vmx_caps.x2apicv ? "on" : "off");
+	return true;
+}
+
+static unsigned vmx_ept_page_sizes(void)
+{
+	return vmx_caps.ept_page_sizes;
+}
+
+const struct vcpu_backend vmx_backend = {
+	.vendor = VCPU_VMX, .name = "VMX", .map_format = EPT_FORMAT_EPT, .map_page_sizes = vmx_ept_page_sizes,
+	.probe = vmx_backend_probe,
+	.cpu_on = vmx_cpu_on, .cpu_state = vmx_cpu_state, .cpu_off = vmx_cpu_off,
+	.global_init = vmx_global_init,
+	.vcpu_create = vmx_vcpu_create, .vcpu_load = vmx_vcpu_load, .vcpu_run = vmx_vcpu_run,
+	.vcpu_leave = vmx_vcpu_leave, .vcpu_free = vmx_vcpu_free, .vcpu_snapshot = vmx_vcpu_snapshot,
+	.guest_report = vmx_rm_report,
+};

@@ -229,13 +229,11 @@ static int vmxon(unsigned cpu)
 	return fail ? -EBUSY : 0;
 }
 
-int vmx_cpu_on(void)
+void vmx_cpu_on(void)
 {
 	unsigned cpu = this_cpu_id();
-	int err = vmxon(cpu);
 
-	vmx_cpu[cpu].state = err ? -1 : 1;
-	return err;
+	vmx_cpu[cpu].state = vmxon(cpu) ? -1 : 1;
 }
 
 int vmx_cpu_state(unsigned cpu)

@@ -23,10 +23,6 @@
 
 #define VMX_BASIC_TRUE_CTLS   (1ull << 55) /* the TRUE_* MSRs exist (SDM Vol. 3D, A.1) */
 
-/* IA32_FEATURE_CONTROL. SDM Vol. 3C, 24.7. */
-#define FEATURE_CONTROL_LOCKED       (1ull << 0)
-#define FEATURE_CONTROL_VMX_OUTSIDE_SMX (1ull << 2)
-
 /* IA32_VMX_EPT_VPID_CAP bits. SDM Vol. 3D, A.10. */
 #define EPT_CAP_WALK4        (1ull << 6)   /* page-walk length 4 */
 #define EPT_CAP_WB           (1ull << 14)  /* write-back paging structures */
@@ -67,8 +63,8 @@ extern struct vmx_caps vmx_caps;
 /* Checks that this CPU can run guests as we need (VMX; EPT with unrestricted guest, or shadow
  * paging's controls; ...) and settles vmx_caps. false and a reason ("AMD CPU", "disabled in firmware", ...) when it cannot. */
 bool vmx_probe(const char **why);
-/* VMXON on this CPU (after vmx_probe succeeded on the boot CPU). 0 or a negative error. */
-int vmx_cpu_on(void);
+/* VMXON on this CPU (after vmx_probe succeeded on the boot CPU); the result in vmx_cpu_state. */
+void vmx_cpu_on(void);
 /* What vmx_cpu_on did on CPU `cpu` (any CPU may ask): 0 not yet tried, 1 VMX on, -1 it failed. */
 int vmx_cpu_state(unsigned cpu);
 /* VMXOFF on this CPU, if it is in VMX operation: before a reset that reaches the CPU as INIT, which

@@ -25,6 +25,8 @@
 /* Architectural MSRs. SDM Vol. 4, Table 2-2. */
 #define MSR_IA32_APIC_BASE       0x1b
 #define MSR_IA32_FEATURE_CONTROL 0x3a
+#define FEATURE_CONTROL_LOCKED          (1ull << 0)  /* IA32_FEATURE_CONTROL bits, SDM Vol. 3C, 24.7 */
+#define FEATURE_CONTROL_VMX_OUTSIDE_SMX (1ull << 2)
 #define MSR_IA32_SYSENTER_CS     0x174
 #define MSR_IA32_SYSENTER_ESP    0x175
 #define MSR_IA32_SYSENTER_EIP    0x176

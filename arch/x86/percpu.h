@@ -1,6 +1,6 @@
 /* Per-CPU data of the host: one block per CPU, found through GS (this_cpu_id() reads its first word).
  * Only what arch/x86 itself uses: the layers above keep their per-CPU state in arrays of their own,
- * indexed by this_cpu_id() (vmx/vmx.c: VMX operation; vmx/vcpu.h: vcpu_cpu[], the current vCPU and
+ * indexed by this_cpu_id() (vmx/vmx.c: VMX operation; vcpu/vcpu.h: vcpu_cpu[], the current vCPU and
  * the vCPUs pinned to the CPU; core/hv.c: the scheduler's), so that this file knows none of their types. */
 #pragma once
 #include <stdbool.h>

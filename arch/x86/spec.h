@@ -109,13 +109,13 @@ extern const uint16_t spec_verw_sel;
 void spec_init(void);
 /* Applies the host's part on the calling CPU (IA32_SPEC_CTRL): every CPU before it runs guests. */
 void spec_cpu_on(void);
-/* CPUID.7.0:EDX's speculation-control bits a guest may see (vmx/cpuid.c): the mask of
+/* CPUID.7.0:EDX's speculation-control bits a guest may see (vcpu/cpuid.c): the mask of
  * CPUID_7_0_EDX_SPEC_MSRS to keep; the other bits of that set must be cleared. */
 uint32_t spec_guest_cpuid7_edx(void);
 
 /* IA32_SPEC_CTRL while a guest whose own value is `guest` runs: its value, with IBRS kept set under
  * enhanced IBRS (the guest's own protection, never less than it asked for; it reads back its own
- * value, vmx/msr.c). Equal to the host's value in the common cases: then no WRMSR at all. */
+ * value, vcpu/msr.c). Equal to the host's value in the common cases: then no WRMSR at all. */
 static inline uint64_t spec_ctrl_in_guest(uint64_t guest)
 {
 	return guest | (spec.host_spec_ctrl & SPEC_CTRL_IBRS);

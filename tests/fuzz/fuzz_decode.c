@@ -1,10 +1,10 @@
-/* libFuzzer harness of vmx/decode.c: the bytes a guest left at its RIP when it touched MMIO, decoded in
+/* libFuzzer harness of vcpu/decode.c: the bytes a guest left at its RIP when it touched MMIO, decoded in
  * each of the four CPU modes. The input is exactly the n bytes the decoder is given (libFuzzer's copy
  * ends at n, so ASan sees any read past it); the documented results are checked, not just survival. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include "vmx/decode.h"
+#include "vcpu/decode.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -151,7 +151,7 @@ def images():
         yield elf(elf64, one, base + 0x180, mb2_header([], arch=4))
 
 
-# --- MMIO instructions (vmx/decode.c) ---------------------------------------------------------------
+# --- MMIO instructions (vcpu/decode.c) ---------------------------------------------------------------
 
 def instructions():
     text = read("tests/unit/test_decode.c")

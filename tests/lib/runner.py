@@ -9,6 +9,7 @@ for lines through a Console while everything received still goes to serial.log.
 Facts about the emulators on this machine: /work/shared/PLATFORM.md.
 """
 
+import difflib
 import os
 import re
 import shutil
@@ -157,7 +158,7 @@ def judge(sc: Scenario, log: str) -> Optional[str]:
         if e.min is not None and len(hits) < e.min:
             return "expected >= %d x /%s/, got %d" % (e.min, e.regex, len(hits))
         if not hits:
-            return "missing /%s/" % e.regex
+            return "missing /%s/%s" % (e.regex, _closest(log, e.regex))
         if sc.ordered and e.count is None and e.min is None:
             later = [h for h in hits if h.start() >= pos]
             if not later:
@@ -168,6 +169,15 @@ def judge(sc: Scenario, log: str) -> Optional[str]:
         if err:
             return err
     return None
+
+
+def _closest(log: str, regex: str) -> str:
+    """' (closest: LINE)' for the log line most like a missing expectation's regex (its metacharacters
+    dropped), or '': CI shows only the runner's output, and the line that was there instead (a clock
+    source's other name, a figure's other form) is what says why."""
+    plain = re.sub(r"\\[dsSwW]|[\\^$()\[\]|?*+{}]", "", regex)
+    near = difflib.get_close_matches(plain, log.splitlines(), n=1, cutoff=0.5)
+    return " (closest: %r)" % near[0] if near else ""
 
 
 def _line_at(log: str, i: int) -> str:

@@ -1,4 +1,4 @@
-/* Host unit tests of vmx/cpuid_policy.c, the CPUID a guest sees: a host whose every CPUID bit is set
+/* Host unit tests of vcpu/cpuid_policy.c, the CPUID a guest sees: a host whose every CPUID bit is set
  * gives guests only the allowed bits (against the allow-list, and against exact values written here
  * bit by bit from SDM Vol. 2A, CPUID, so that the test is not the table checked against itself); a host
  * with every bit clear gives no feature but those emulated regardless; out-of-range leaves answer as
@@ -8,7 +8,7 @@
 #include <string.h>
 #include "tessera/hypercall.h"
 #include "vcpu/cpuid_cache.h"
-#include "vmx/cpuid_policy.h"
+#include "vcpu/cpuid_policy.h"
 #include "tests/unit/unit.h"
 
 #define B(n) (1u << (n))

@@ -1,10 +1,10 @@
-/* Host unit tests of vmx/decode.c: instruction bytes from GNU as in each mode, hand-made edge cases,
+/* Host unit tests of vcpu/decode.c: instruction bytes from GNU as in each mode, hand-made edge cases,
  * and random bytes (under ASan: no read past n, no length past 15 or n). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vmx/decode.h"
+#include "vcpu/decode.h"
 #include "tests/unit/unit.h"
 
 struct dcase {

@@ -1,2 +1,2 @@
 UNIT_TESTS += test_decode
-test_decode_SRCS := tests/unit/test_decode.c tests/unit/host_stubs.c vmx/decode.c
+test_decode_SRCS := tests/unit/test_decode.c tests/unit/host_stubs.c vcpu/decode.c

@@ -32,10 +32,10 @@ int main(void)
 	assert(!strcmp(buf, "total 1128, cpuid 5, hlt 358, cr 1, io 751, rdmsr 2, preemption 1, APIC write 10"));
 
 	/* Segments: CS of 32-bit flat code; an unusable LDTR. */
-	struct vcpu_seg s = vmx_seg_neutral(8, 0, 0xffffffff, 0xc09b);
+	struct vcpu_seg s = vcpu_seg_of_ar(8, 0, 0xffffffff, 0xc09b);
 	assert(s.attr == (0xb | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G) && !s.unusable);
-	assert(SEG_ATTR_DPL(vmx_seg_neutral(0x23, 0, 0, 0x00f3).attr) == 3);
-	s = vmx_seg_neutral(0, 0, 0, 0x10000);
+	assert(SEG_ATTR_DPL(vcpu_seg_of_ar(0x23, 0, 0, 0x00f3).attr) == 3);
+	s = vcpu_seg_of_ar(0, 0, 0, 0x10000);
 	assert(s.unusable && s.attr == 0);
 	/* Events: #PF with an error code; an external interrupt. */
 	struct vcpu_pending_event e = vmx_event_neutral(INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | INTR_INFO_DELIVER_CODE | 14, 2);

@@ -1,8 +1,8 @@
-/* Host unit tests of vmx/tsc.h: the guest TSC and IA32_TSC_ADJUST over the VMCS TSC offset (SDM Vol.
+/* Host unit tests of vcpu/tsc.h: the guest TSC and IA32_TSC_ADJUST over the VMCS TSC offset (SDM Vol.
  * 3B, 18.17.3: a write to either moves the other by the same amount), and where a TSC deadline set in
  * guest ticks falls in host ticks. */
 #include <stdint.h>
-#include "vmx/tsc.h"
+#include "vcpu/tsc.h"
 #include "tests/unit/unit.h"
 
 /* The two writes, by hand: a TSC_ADJUST write moves the TSC by the difference, a TSC write moves

@@ -120,7 +120,7 @@ static struct vlapic L[N];
 static struct vlapic_group G;
 static uint32_t work[N];
 
-/* What vmx/vcpu.c's lapic_kick does, without the IPI. */
+/* What vcpu/vcpu.c's lapic_kick does, without the IPI. */
 static void kick_cb(struct vlapic *t, bool fixed)
 {
 	vcpu_work_post(&work[t - L], fixed ? VCPU_WORK_IRQ : VCPU_WORK_EVENT);

@@ -2,11 +2,11 @@
  * leaves (SDM Vol. 2A, CPUID); this file gathers its inputs (the host's leaf, the vCPU's state). */
 #include "arch/x86/spec.h"
 #include "arch/x86/time.h"
-#include "vmx/cpuid_policy.h"
-#include "vmx/handler.h"
+#include "vcpu/cpuid_policy.h"
+#include "vcpu/handler.h"
 
-/* What the host and the back end offer, settled at the first CPUID exit (after vmx_probe and
- * vcpu_global_init, which settle vmx_caps and vcpu_xcr0_allowed). */
+/* What the host and the back end offer, settled at the first CPUID exit (after the probe and
+ * vcpu_global_init, which settle the back end's capabilities and vcpu_xcr0_allowed). */
 static struct cpuid_cfg host_cfg;
 
 static void settle_host_cfg(void)

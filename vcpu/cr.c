@@ -2,7 +2,7 @@
  * entry and exit, PAE PDPTEs, CR8 as the virtual APIC's TPR (SDM Vol. 2B, MOV--Move to/from Control
  * Registers; Vol. 3A, 2.5 and 10.8.5), and XSETBV (Vol. 2C). */
 #include "gmem/gmem.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
 
 #define CR4_SMXE  (1ull << 14)   /* GETSEC enabled (SDM Vol. 3A, 2.5); reserved with SMX hidden */
 

@@ -1,6 +1,6 @@
 /* Small instruction exits, vendor-neutral (over vcpu/guest.h): HLT. */
 #include "vcpu/work.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
 
 /* HLT: the vCPU leaves its CPU until an event it accepts is due (SDM Vol. 2A, HLT: an enabled
  * interrupt, NMI, INIT or SMI resumes it; the interrupt's handler returns after the HLT). RIP moves

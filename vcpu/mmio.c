@@ -1,9 +1,9 @@
 /* Memory exits: second-level page faults (EPT violations, NPFs: first touch of a lazy guest's RAM,
  * or an access outside it), the MMIO instruction fetched through the guest's page tables, decoded
- * (vmx/decode.c) and handed to the device at that address (vdev_mmio), and the APIC accesses APIC
+ * (vcpu/decode.c) and handed to the device at that address (vdev_mmio), and the APIC accesses APIC
  * virtualization leaves to software. Vendor-neutral: over vcpu/guest.h. */
 #include "lib/string.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
 
 static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 {
@@ -139,7 +139,7 @@ int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)
 /* An APIC access APIC virtualization does not complete (SDM Vol. 3C, 30.4: a read of the current
  * count or PPR, a write to a read-only register...) is fault-like: it is emulated like any local-APIC
  * MMIO, decoding the instruction. (The trap-like APIC write and the EOI-induced exit are VMX's own:
- * vmx/guest.c and the dispatcher, exit.c.) */
+ * vmx/guest.c and the dispatcher, vmx/exit.c.) */
 int vcpu_handle_apic_access(struct vcpu *v, const struct vcpu_exit *e)
 {
 	uint64_t gpa = vlapic_mmio_base(&v->lapic) + (e->gpa & 0xfff);

@@ -1,7 +1,7 @@
 /* String I/O: INS and OUTS, with or without REP, emulated element by element (the exit gives the
  * port and the direction; the addresses, segment and sizes are the emulator's to work out). */
 #include "lib/errno.h"
-#include "vmx/handler.h"
+#include "vcpu/handler.h"
 
 #define RFLAGS_DF (1ull << 10)   /* string instructions count down (SDM Vol. 1, 3.4.3.2) */
 

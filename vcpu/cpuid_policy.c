@@ -5,7 +5,7 @@
  * feature of a CPU newer than this list, reads 0: a guest sees a CPU without it, and an OS that
  * checks CPUID never touches its MSRs or instructions. Bit names and numbers: SDM Vol. 2A, CPUID,
  * Table 3-8 (leaves), Tables 3-10/3-11 (leaf 1), Table 3-8's leaf 07H rows; MSRs: SDM Vol. 4, 2.1. */
-#include "vmx/cpuid_policy.h"
+#include "vcpu/cpuid_policy.h"
 
 #define BIT(n) (1u << (n))
 

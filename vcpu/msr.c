@@ -1,10 +1,10 @@
 /* The RDMSR and WRMSR exits: the MSRs a kernel needs (SDM Vol. 2B RDMSR, Vol. 2D WRMSR; Vol. 4),
  * the local APIC's through its model (vdev/lapic.c), the TSC and IA32_TSC_ADJUST over the TSC offset
- * the back end gives the CPU (vmx/tsc.h, vcpu_set_tsc_offset), the speculation controls the CPU has
+ * the back end gives the CPU (vcpu/tsc.h, vcpu_set_tsc_offset), the speculation controls the CPU has
  * (arch/x86/spec.c); any other raises #GP. Vendor-neutral: over vcpu/guest.h. */
 #include "arch/x86/spec.h"
-#include "vmx/handler.h"
-#include "vmx/tsc.h"
+#include "vcpu/handler.h"
+#include "vcpu/tsc.h"
 
 /* The guest's TSC moved (WRMSR of the TSC or IA32_TSC_ADJUST): the CPU adds the new offset to RDTSC,
  * and an armed TSC deadline, which the APIC model keeps in host ticks, is due at another host time
@@ -26,10 +26,10 @@ int vcpu_handle_rdmsr(struct vcpu *v)
 
 	switch (vlapic_msr_read(&v->lapic, msr, &val, now)) {
 	case 0:
-		/* Without the preemption timer (vmx.c) the APIC timer's deadline exits by the host's APIC
-		 * timer, which Bochs 2.7 does not give a guest entered with RFLAGS.IF = 0 (core/hv.c,
-		 * LONE_SLICE_US): an APIC register read shows a timer that expired meanwhile, as on SVM. */
-		if (__builtin_expect(!vmx_caps.ptimer, 0) && vlapic_timer_update(&v->lapic, now))
+		/* Without VMX's preemption timer (vmx.c), and on SVM, the APIC timer's deadline exits by
+		 * the host's APIC timer, which Bochs 2.7 does not give a guest entered with RFLAGS.IF = 0
+		 * (core/hv.c, LONE_SLICE_US): an APIC register read shows a timer that expired meanwhile. */
+		if (__builtin_expect(vcpu_slices_by_apic_timer, 0) && vlapic_timer_update(&v->lapic, now))
 			vlapic_msr_read(&v->lapic, msr, &val, now);
 		if (msr == VLAPIC_MSR_TSC_DEADLINE && val)
 			val = v->tsc.deadline;      /* armed: the guest's value, not the host's */

@@ -1,7 +1,8 @@
 /* The architectural state a vCPU starts in: what a boot protocol specifies (the loader fills it,
- * loader/) and what INIT and Start-up IPIs produce (vmx/vcpu.c); the vCPU code applies it. */
+ * loader/) and what INIT and Start-up IPIs produce (vcpu_state_reset); each back end applies it. */
 #pragma once
 #include <stdint.h>
+#include "vcpu/seg.h"
 
 /* A segment register as VMX holds it: selector, base, limit, access rights (SDM Vol. 3C, 25.4.1,
  * Table 25-2: the descriptor's type/S/DPL/P/AVL/L/D/G bits, bit 16 = unusable). */
@@ -28,9 +29,18 @@ struct vcpu_state {
 	uint32_t gdtr_limit, idtr_limit;
 };
 
-/* The state after INIT, or after a Start-up IPI with vector `sipi` (>= 0); vmx/vcpu_state.c. */
+/* The state after INIT, or after a Start-up IPI with vector `sipi` (>= 0); vcpu/vcpu_state.c. */
 void vcpu_state_reset(struct vcpu_state *s, int sipi);
 
 struct vcpu_snapshot;
 /* A vCPU that never ran, shown in the snapshot's neutral form as the state it will start in. */
 void vcpu_state_snapshot(struct vcpu_snapshot *s, const struct vcpu_state *st);
+
+/* A segment register from a selector, base, limit and access rights in this layout (VMX's: SDM Vol.
+ * 3C, 25.4.1, Table 25-2: bits 15:0 the descriptor's attribute bits in the descriptor's own layout
+ * (type, S, DPL, P; 11:8 reserved; AVL, L, D/B, G), bit 16 "unusable") to the neutral one. */
+static inline struct vcpu_seg vcpu_seg_of_ar(uint16_t sel, uint64_t base, uint32_t limit, uint32_t ar)
+{
+	return (struct vcpu_seg){ .base = base, .limit = limit, .sel = sel,
+				  .attr = (uint16_t)(ar & SEG_ATTR_MASK), .unusable = (ar & AR_UNUSABLE) != 0 };
+}

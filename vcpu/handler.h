@@ -1,8 +1,8 @@
 /* What the vendor-neutral exit handlers share (cpuid.c, msr.c, cr.c, mmio.c, strio.c, insn.c): the
  * guest's modes and registers over the vendor interface (vcpu/guest.h), faulting the instruction
  * that exited, its slice. They see the guest only through vcpu/guest.h and struct vcpu_exit, never
- * the VMCS (tests/check_deps.py checks that none includes vmx/vmcs.h); the VMX dispatcher (exit.c,
- * guest.c) calls them. Not for use outside vmx/. */
+ * a VMCS or VMCB (tests/check_deps.py checks that vcpu/ includes no back end's header); the back ends'
+ * dispatchers (vmx/exit.c and guest.c, svm/vcpu.c) call them. Not for use outside vcpu/. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,10 +11,9 @@
 #include "arch/x86/trap.h"
 #include "vcpu/exit.h"
 #include "vcpu/guest.h"
-#include "vmx/decode.h"
-#include "vmx/exit.h"
+#include "vcpu/vcpu.h"
+#include "vcpu/decode.h"
 #include "shadow/gpt.h"
-#include "vmx/vmx.h"
 
 #define inject_gp(v) vcpu_inject_exception(v, VEC_GP, true, 0)
 #define inject_ud(v) vcpu_inject_exception(v, VEC_UD, false, 0)
@@ -37,10 +36,3 @@ static inline enum cpu_mode guest_mode(struct vcpu *v)
 	return cs & SEG_ATTR_DB ? MODE_PROT32 : MODE_PROT16;
 }
 
-/* The guest\x27s paging state, for walking its page tables (shadow/gpt.c). (mmio.c) */
-void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
-
-/* A back end's answer after host time spent for the guest (a UART line, clearing a chunk): HANDLED,
- * or VCPU_PREEMPTED when the slice is over. VMX: always HANDLED, its entry path checks the TSC
- * (vmx/exit.c); SVM: the TSC against the slice's end (svm/guest.c). */
-int vcpu_slice_left(struct vcpu *v);

@@ -2,7 +2,7 @@
  * immediate. SDM Vol. 2A, chapter 2 and the MOV, MOVZX, MOVSX/MOVSXD and XCHG pages of chapter 4/6. */
 #include <stdbool.h>
 #include <stdint.h>
-#include "vmx/decode.h"
+#include "vcpu/decode.h"
 
 /*
  * Instruction format (SDM Vol. 2A, 2.1, Figure 2-1):

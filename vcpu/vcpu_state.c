@@ -2,8 +2,8 @@
  * the monitor's snapshot shows a vCPU that never ran. */
 #include "lib/string.h"
 #include "arch/x86/cpu.h"
-#include "vmx/neutral.h"
-#include "vmx/vcpu_state.h"
+#include "vcpu/snapshot.h"
+#include "vcpu/vcpu_state.h"
 
 /* The state after INIT (SDM Vol. 3A, 9.1.1, Table 9-1): real mode, CS F000:FFF0 with base FFFF0000,
  * caches off (CD, NW), EDX = the processor signature. A Start-up IPI with vector V then starts the CPU
@@ -40,7 +40,7 @@ void vcpu_state_snapshot(struct vcpu_snapshot *s, const struct vcpu_state *st)
 	s->rip = st->rip, s->rsp = st->rsp, s->rflags = st->rflags;
 	s->cr0 = st->cr0, s->cr3 = st->cr3, s->cr4 = st->cr4, s->efer = st->efer;
 	for (unsigned i = 0; i < VCPU_NSEGS; i++)
-		s->seg[i] = vmx_seg_neutral(segs[i]->sel, segs[i]->base, segs[i]->limit, segs[i]->ar);
+		s->seg[i] = vcpu_seg_of_ar(segs[i]->sel, segs[i]->base, segs[i]->limit, segs[i]->ar);
 	s->gdtr_base = st->gdtr_base, s->gdtr_limit = st->gdtr_limit;
 	s->idtr_base = st->idtr_base, s->idtr_limit = st->idtr_limit;
 	s->rax = st->rax, s->rbx = st->rbx, s->rcx = st->rcx, s->rdx = st->rdx;

@@ -1,3 +1,0 @@
-/* vmx/cr.c, the vendor-neutral handler, compiled for SVM (svm/neutral.h). */
-#include "svm/neutral.h"
-#include "vmx/cr.c"

@@ -1,3 +1,0 @@
-/* vmx/msr.c, the vendor-neutral handler, compiled for SVM (svm/neutral.h). */
-#include "svm/neutral.h"
-#include "vmx/msr.c"

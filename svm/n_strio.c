@@ -1,3 +1,0 @@
-/* vmx/strio.c, the vendor-neutral handler, compiled for SVM (svm/neutral.h). */
-#include "svm/neutral.h"
-#include "vmx/strio.c"
