@@ -206,7 +206,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 
 	memset(b, 0, sizeof(*b));
 	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
-	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), CPUID, INVD, HLT, INVLPGA, I/O through
+	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), RDPMC, CPUID, INVD, HLT, INVLPGA, I/O through
 	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.12), every SVM
 	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; #UD, where the guest's VMCALL
 	 * (Intel's hypercall instruction, #UD on AMD) is recognised; and #AC and #DB, given straight
@@ -216,7 +216,8 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	 * is now an exit, where the slice can end. */
 	b->ctl.intercept_exc = VMCB_INTERCEPT_UD | VMCB_INTERCEPT_AC | VMCB_INTERCEPT_DB;
 	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(0) | VMCB_INTERCEPT_CR_WRITE(4) | VMCB_INTERCEPT_CR_WRITE(8) | VMCB_INTERCEPT_CR_READ(8);
-	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
+	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_RDPMC |
+			    VMCB_INTERCEPT_CPUID |
 			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
 			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
 	b->ctl.intercept4 = VMCB_INTERCEPT_VMRUN | VMCB_INTERCEPT_VMMCALL | VMCB_INTERCEPT_VMLOAD |
@@ -762,6 +763,15 @@ static int dispatch(struct vcpu *v)
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
 		r = retire(v, svm_handle_xsetbv(v), 3);                 /* 0F 01 D1 */
+		break;
+	case VMEXIT_RDPMC:
+		/* The performance counters are the host's, not switched with the guest: none for guests,
+		 * as on VMX (CPUID Fn8000_0001_ECX.PerfCtrExtCore and leaf 0xA hide them), and RDPMC #GPs
+		 * as for a counter that does not exist (APM Vol. 3, RDPMC). Intercepted RDPMC has already
+		 * passed its CPL/CR4.PCE check (15.9: intercepts come after the simple exceptions). */
+		k = VCPU_EXIT_RDPMC;
+		inject_exc(v, VEC_GP, true, 0);
+		r = HANDLED;
 		break;
 	case VMEXIT_INVD:
 		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */

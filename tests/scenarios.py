@@ -386,12 +386,13 @@ SCENARIOS += [
     # The same misbehaving guests on SVM (QEMU EPYC): each stopped or corrected as on VMX; string I/O by
     # the neutral handler (vmx/strio.c compiled for SVM, svm/neutral.h). cr4 sets CR4.VMXE, which QEMU 7.2's software
     # SVM lets a guest set (AMD CPUs #GP: APM Vol. 2, 3.1.3) and VMRUN then refuses: the CR4-write
-    # intercept gives the #GP. No taskswitch here: QEMU 7.2 does not raise the task-switch intercept (the
+    # intercept gives the #GP. rdpmc: the counters are the host's, RDPMC intercepted and #GP as on VMX
+    # (without the intercept QEMU 7.2 raises #UD, "unimplemented"; a CPU would read the host's counters). No taskswitch here: QEMU 7.2 does not raise the task-switch intercept (the
     # guest's JMP to its TSS ends in a triple fault); on Bochs ryzen it does (svm-taskswitch-bochs-ryzen).
     Scenario("svm-misbehaving-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
              timeout=QEMU_TIMEOUT,
              modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in
-                      ("hlt", "triple", "strio", "gp", "ud", "port", "cr4", "invd")] +
+                      ("hlt", "triple", "strio", "gp", "ud", "port", "cr4", "rdpmc", "invd")] +
                      [guest("hello", "name=hello mem=16M")],
              expect=[GUEST_STOPPED("hlt", r"halted with interrupts disabled \(HLT, IF=0\), rip 0x[0-9a-f]+"),
                      GUEST_STOPPED("triple", r"triple fault, rip 0x[0-9a-f]+"),
@@ -405,6 +406,7 @@ SCENARIOS += [
                      GUEST_SAYS("gp", "crash: caught exception 13 as expected"), GUEST_EXITED("gp", 0),
                      GUEST_SAYS("ud", "crash: caught exception 6 as expected"), GUEST_EXITED("ud", 0),
                      GUEST_SAYS("cr4", "crash: caught exception 13 as expected"), GUEST_EXITED("cr4", 0),
+                     GUEST_SAYS("rdpmc", "crash: caught exception 13 as expected"), GUEST_EXITED("rdpmc", 0),
                      GUEST_SAYS("port", "crash: port 0x2f8 read 0xff then 0xff"), GUEST_EXITED("port", 0),
                      Expect(r"hv: guest port: read from port 0x2f8 \(no device; reads as all ones\), reported once",
                             count=1)] + HELLO_LINES("hello") + [ALL_DONE],
