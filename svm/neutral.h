@@ -23,6 +23,7 @@
 #define vcpu_cr4_settable       svm_cr4_settable
 #define vcpu_get_pdpte          svm_get_pdpte
 #define vcpu_set_pdptes         svm_set_pdptes
+#define vcpu_pdptes_at_mov      svm_pdptes_at_mov
 #define vcpu_get_pat            svm_get_pat
 #define vcpu_set_pat            svm_set_pat
 #define vcpu_set_tsc_offset     svm_set_tsc_offset

@@ -921,9 +921,10 @@ HOSTILE_FORBID = [NO_VIRT, r"hv: exception", r"unhandled exit", r"hv: guest \w+ 
 
 
 def hostile_mix(name: str, seeds, cpus: int = 1, alloc: str = "eager", actions: int = 100,
-                timeout: float = 240, paging: str = "ept", **kw) -> Scenario:
+                timeout: float = 240, paging: str = "ept", svm: str = "", **kw) -> Scenario:
     """Hostile guests hx1, hx2 (seeds[0], seeds[1]) beside memchecks m1, m2 and hello; with 2 CPUs each
-    hostile guest shares its CPU with a memcheck, so its yields go to an honest guest."""
+    hostile guest shares its CPU with a memcheck, so its yields go to an honest guest. On Bochs VMX, or
+    on SVM with svm="qemu" (QEMU EPYC) or svm="ryzen" (Bochs ryzen)."""
     hx = ["hx%d" % (i + 1) for i in range(len(seeds))]
     mods = [guest("hostile", "name=%s mem=16M cpu=%d seed=%d actions=%d" % (h, i % cpus, s, actions))
             for i, (h, s) in enumerate(zip(hx, seeds))]
@@ -935,6 +936,12 @@ def hostile_mix(name: str, seeds, cpus: int = 1, alloc: str = "eager", actions: 
                    GUEST_SAYS(h, r"hostile: done %d actions, \d+ faults caught, 0 checks failed$" % actions),
                    GUEST_EXITED(h, 0)]
     expect += MEMCHECK_OK("m1") + MEMCHECK_OK("m2") + HELLO_LINES("hello") + [ALL_DONE]
+    if svm == "qemu":
+        return Scenario(name, emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=cpus, mem=256,
+                        timeout=max(timeout, QEMU_TIMEOUT), cmdline="alloc=%s" % alloc, modules=mods,
+                        expect=expect, forbid=HOSTILE_FORBID + [r"unexpected #VMEXIT"], check=memory_returned, **kw)
+    if svm == "ryzen":
+        kw["cpu_model"] = "ryzen"
     return bochs_vmx(name, cpus=cpus, timeout=timeout, cmdline="alloc=%s paging=%s" % (alloc, paging),
                      modules=mods, expect=expect,
                      forbid=HOSTILE_FORBID, check=memory_returned, **kw)
@@ -944,6 +951,9 @@ SCENARIOS += [
     hostile_mix("hostile-eager-1cpu", (1, 2)),
     hostile_mix("hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy"),
     hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand"),
+    *[hostile_mix("svm-hostile-%s-qemu" % n, seeds, cpus=c, alloc=a, svm="qemu")
+      for n, seeds, c, a in (("eager-1cpu", (1, 2), 1, "eager"), ("lazy-2cpu", (3, 4), 2, "lazy"),
+                             ("demand-1cpu", (5, 6), 1, "demand"))],
     # The same with shadow page tables for every guest (the hypervisor's paging=shadow, vmx/spt.c).
     hostile_mix("vmx-shadow-hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy", paging="shadow"),
     # (No new-seed variant with shadow paging: a seed whose mix takes CR0.PE off and on ("real mode for

@@ -44,6 +44,9 @@ uint64_t vcpu_cr4_settable(void);
 /* PAE paging's four PDPTEs as the CPU holds them (SDM Vol. 3A, 4.4.1). */
 uint64_t vcpu_get_pdpte(struct vcpu *v, unsigned i);
 void vcpu_set_pdptes(struct vcpu *v, const uint64_t pdpte[4]);
+/* Whether the MOV to CR0 that turns PAE paging on loads the PDPTEs and #GPs for a reserved bit in
+ * one: Intel's PDPTE registers (SDM Vol. 3A, 4.4.1), true on VMX; false on SVM (svm/guest.c). */
+bool vcpu_pdptes_at_mov(void);
 
 uint64_t vcpu_get_pat(struct vcpu *v);
 void vcpu_set_pat(struct vcpu *v, uint64_t pat);
