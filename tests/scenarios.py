@@ -953,7 +953,7 @@ SCENARIOS += [
     hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand"),
     *[hostile_mix("svm-hostile-%s-qemu" % n, seeds, cpus=c, alloc=a, svm="qemu")
       for n, seeds, c, a in (("eager-1cpu", (1, 2), 1, "eager"), ("lazy-2cpu", (3, 4), 2, "lazy"),
-                             ("demand-1cpu", (5, 6), 1, "demand"))],
+                             ("demand-1cpu", (7, 8), 1, "demand"))],
     # The same with shadow page tables for every guest (the hypervisor's paging=shadow, vmx/spt.c).
     hostile_mix("vmx-shadow-hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy", paging="shadow"),
     # (No new-seed variant with shadow paging: a seed whose mix takes CR0.PE off and on ("real mode for
