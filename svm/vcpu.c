@@ -8,9 +8,9 @@
  * which #UDs on AMD and is recognised in the #UD intercept), INIT/SIPI, interrupts from the emulated
  * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
- * stopped with the reason), DR0-3 switched between the vCPUs of one CPU. Not done yet: loading the
- * guests' speculation controls around VMRUN, a single-step trap after an emulated instruction, the
- * NMI window (an NMI is injected when no interrupt shadow blocks it). */
+ * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
+ * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP. Not done yet: loading the guests'
+ * speculation controls around VMRUN, a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -35,6 +35,20 @@
 
 #define VEC_UD 6
 #define VEC_GP 13
+#define DR6_BS (1ull << 14)     /* single step (APM Vol. 2, 13.1.1.4) */
+
+/* NMI blocking (struct vcpu's nmi_block), which the VMCB does not hold without virtual NMIs
+ * (CPUID Fn8000_000A_EDX[25], offered by neither QEMU 7.2 nor Bochs 2.7): delivering an NMI blocks
+ * further NMIs until the next IRET completes (APM Vol. 2, 8.2.10; SDM Vol. 3A, 6.7.1), but EVENTINJ
+ * delivers an NMI whatever the guest's state (15.20), so the hypervisor keeps the blocking, as KVM did
+ * before vNMI: the IRET intercept (15.9) comes before the IRET runs; the IRET has completed once the
+ * guest's RIP is elsewhere at an exit, and with an NMI waiting that exit is made to come at once by
+ * single-stepping the IRET (RFLAGS.TF and the #DB intercept: the trap follows the instruction that
+ * began with TF = 1, APM Vol. 2, 13.1.4; IRET loads the guest's own TF). */
+#define NMI_BLOCKED   (1u << 0)  /* an NMI was injected; its handler has not reached its IRET */
+#define NMI_IRET      (1u << 1)  /* the IRET at nmi_iret_rip is about to run */
+#define NMI_STEP      (1u << 2)  /* ... stepped over: the #DB after it is the hypervisor's */
+#define NMI_GUEST_TF  (1u << 3)  /* ... and the guest had TF set itself: its #DB too */
 #define PAT_RESET 0x0007040600070406ull   /* PAT at reset (APM Vol. 2, 7.8.1) */
 
 /* --- per CPU ---------------------------------------------------------------------------------------- */
@@ -223,6 +237,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	b->ctl.intercept4 = VMCB_INTERCEPT_VMRUN | VMCB_INTERCEPT_VMMCALL | VMCB_INTERCEPT_VMLOAD |
 			    VMCB_INTERCEPT_VMSAVE | VMCB_INTERCEPT_STGI | VMCB_INTERCEPT_CLGI | VMCB_INTERCEPT_SKINIT |
 			    VMCB_INTERCEPT_XSETBV;
+	v->nmi_block = 0;                       /* INIT clears NMI blocking (SDM Vol. 3A, 9.1.1) */
 	b->ctl.iopm_base_pa = iopm_pa;
 	b->ctl.msrpm_base_pa = msrpm_pa;
 	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.30.5) */
@@ -691,6 +706,8 @@ static int dispatch(struct vcpu *v)
 	/* An event whose delivery the exit interrupted goes in again (EXITINTINFO, 15.7.2). */
 	if (b->ctl.exit_int_info & VMCB_EVT_VALID)
 		b->ctl.event_inj = b->ctl.exit_int_info;
+	if ((v->nmi_block & NMI_IRET) && b->save.rip != v->nmi_iret_rip && code != VMEXIT_EXCP_DB)
+		v->nmi_block = 0;                /* the NMI handler's IRET completed: NMIs unblocked */
 	switch (code) {
 	case VMEXIT_INTR:
 		k = VCPU_EXIT_EXTINT;
@@ -746,9 +763,31 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_EXCP_DB:
 		/* The intercept comes after the #DB's own updates of DR6 and DR7 in the VMCB, which is
-		 * what KVM's db_interception relies on too: delivering it completes the exception. */
+		 * what KVM's db_interception relies on too: delivering it completes the exception. The
+		 * single step over an NMI handler's IRET (NMI_STEP) is the hypervisor's own: dropped,
+		 * with its DR6.BS, unless the guest stepped too or a breakpoint matched as well. */
 		k = VCPU_EXIT_EXCEPTION;
+		if (v->nmi_block & NMI_STEP) {
+			bool own = (v->nmi_block & NMI_GUEST_TF) || (b->save.dr6 & 0xf);
+
+			if (b->save.rip != v->nmi_iret_rip)
+				v->nmi_block = 0;
+			v->nmi_block &= (uint8_t)~(NMI_STEP | NMI_GUEST_TF);
+			if (!own) {
+				b->save.dr6 &= ~DR6_BS;
+				r = HANDLED;
+				break;
+			}
+		}
 		svm_inject_exception(v, VEC_DB, false, 0);
+		r = HANDLED;
+		break;
+	case VMEXIT_IRET:
+		/* The NMI handler's IRET, before it runs: NMIs stay blocked until it has (NMI_IRET). */
+		k = VCPU_EXIT_NMI_WINDOW;
+		b->ctl.intercept3 &= ~VMCB_INTERCEPT_IRET;
+		v->nmi_block = NMI_BLOCKED | NMI_IRET;
+		v->nmi_iret_rip = b->save.rip;
 		r = HANDLED;
 		break;
 	case VMEXIT_NPF:
@@ -824,10 +863,20 @@ static void inject_events(struct vcpu *v)
 
 	if (b->ctl.event_inj & VMCB_EVT_VALID)
 		return;
-	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
-		__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
-		b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
-		return;
+	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE)) {
+		if (!v->nmi_block && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
+			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+			b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
+			v->nmi_block = NMI_BLOCKED;
+			b->ctl.intercept3 |= VMCB_INTERCEPT_IRET;
+			return;
+		}
+		/* Blocked at the handler's IRET: the NMI window opens after it, one step away. */
+		if ((v->nmi_block & (NMI_IRET | NMI_STEP)) == NMI_IRET && b->save.rip == v->nmi_iret_rip) {
+			v->nmi_block |= NMI_STEP | (b->save.rflags & RFLAGS_TF ? NMI_GUEST_TF : 0);
+			b->save.rflags |= RFLAGS_TF;
+			return;
+		}
 	}
 	if (v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
 		if (can)

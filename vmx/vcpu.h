@@ -84,6 +84,8 @@ struct vcpu {
 				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
 	bool ready;                  /* VMCS fields written (on its CPU, at first load) */
 	bool launched;               /* VMLAUNCH done: the next entry is VMRESUME */
+	uint8_t nmi_block;           /* SVM: VCPU_NMI_* below, NMIs blocked from an injected NMI to its IRET */
+	uint64_t nmi_iret_rip;       /* SVM: the RIP of that IRET, intercepted before it ran (svm/vcpu.c) */
 	volatile enum vcpu_activity state;
 	uint32_t work;               /* VCPU_WORK_*: what its next entry must look at (vcpu/work.h) */
 	volatile bool left;          /* it left its CPU for good (vcpu_leave); its memory stays until vcpu_free */
