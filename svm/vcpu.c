@@ -9,8 +9,8 @@
  * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
  * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
- * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP. Not done yet: loading the guests'
- * speculation controls around VMRUN, a single-step trap after an emulated instruction. */
+ * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP, the guest's IA32_SPEC_CTRL around
+ * VMRUN. Not done yet: a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -982,8 +982,16 @@ enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 			svm_flush_asid(v);
 		b->save.rax = v->regs.rax;
 		b->save.cr2 = v->regs.cr2;
-		asm volatile("clgi; sti" ::: "memory");   /* GIF = 0 holds everything; IF = 1 for the guest */
+		/* IA32_SPEC_CTRL is not in the VMCB (without the V_SPEC_CTRL extension) and VMRUN does not
+		 * switch it (15.5.1 lists what it does): the guest's value is written in the GIF = 0
+		 * window before VMRUN and the host's back right after #VMEXIT, only when the two differ
+		 * (spec_before_entry/spec_after_exit, as vmx/vcpu.c; Linux's svm/vmenter.S does the
+		 * same). */
+		asm volatile("clgi" ::: "memory");        /* GIF = 0 holds everything */
+		spec_before_entry(v->spec_ctrl);
+		asm volatile("sti" ::: "memory");         /* IF = 1 for the guest: physical INTR exits */
 		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
+		spec_after_exit(v->spec_ctrl);            /* before anything else of the host's runs */
 		asm volatile("cli; stgi" ::: "memory");   /* pending interrupts wait for the host's IF */
 		v->launched = true;
 		b->ctl.tlb_control = VMCB_TLB_FLUSH_NONE;
