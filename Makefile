@@ -159,12 +159,13 @@ bench:
 clean:
 	rm -rf $(BUILD)
 
-# `make fuzz SECONDS=N`: the hostile guest with random seeds for N seconds (tests/fuzz_guests.py); prints
-# each failing seed's settings, to replay with `seed=`.
+# `make fuzz SECONDS=N [BACKEND=svm]`: the hostile guest with random seeds for N seconds (tests/fuzz_guests.py)
+# on Bochs VMX, or with BACKEND=svm on QEMU EPYC's SVM; prints each failing seed's settings, to replay with `seed=`.
 SECONDS ?= 300
+BACKEND ?= vmx
 fuzz:
 	@scripts/install-deps.sh --check-or-install
 	$(MAKE) all
-	$(PYTHON) tests/fuzz_guests.py --seconds $(SECONDS)
+	$(PYTHON) tests/fuzz_guests.py --seconds $(SECONDS) --backend $(BACKEND)
 
 -include $(HV_OBJ:.o=.d)

@@ -9,6 +9,8 @@
  *   ud      VMXON (no nested VMX)                        -> #UD injected, caught by its own IDT: exit 0
  *   port    IN from port 0x2F8 (COM2), where it has no device -> reads 0xff, reported once: exit 0
  *   cr4     MOV CR4 with VMXE set                        -> #GP injected, caught: exit 0
+ *   rdpmc   RDPMC of counter 0 at CPL 0 (no counters for guests: CPUID leaf 0xA and
+ *           Fn8000_0001_ECX.PerfCtrExtCore read 0)      -> #GP injected, caught: exit 0
  *   invd    INVD                                         -> completes (as WBINVD): exit 0
  *   taskswitch  JMP to a TSS                             -> stopped: hardware task switch ... not supported
  *   dbg     a data breakpoint on a write that exits (first touch with alloc=lazy, mem=4M)
@@ -315,7 +317,7 @@ int main(void)
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash: usage: do=hlt|triple|strio|gp|ud|port|cr4|invd|taskswitch|dbg\n");
+		printf("crash: usage: do=hlt|triple|strio|gp|ud|port|cr4|rdpmc|invd|taskswitch|dbg\n");
 		return 3;
 	}
 	printf("crash: doing %s\n", what);
@@ -349,6 +351,10 @@ int main(void)
 		load_tables();
 		expected_vector = 13;
 		__asm__ volatile("mov %%cr4, %%eax; or $0x2000, %%eax; mov %%eax, %%cr4" : : : "eax");
+	} else if (!strcmp(what, "rdpmc")) {
+		load_tables();
+		expected_vector = 13;
+		__asm__ volatile("rdpmc" : : "c"(0) : "eax", "edx");
 	} else if (!strcmp(what, "port")) {
 		uint8_t a = inb(0x2f8), b = inb(0x2f8);
 

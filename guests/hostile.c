@@ -428,6 +428,7 @@ static void op_out32(void) { __asm__ volatile("outl %0, %w1" : : "a"(g_a), "Nd"(
 static void uart_fix(void)
 {
 	outb(0x3fb, 0x03);   /* LCR: 8N1, DLAB off, so THR is the THR again */
+	outb(0x3fc, 0x00);   /* MCR as at reset: loopback (bit 4) off, else THR never reaches the line */
 }
 
 /*

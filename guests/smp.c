@@ -17,6 +17,9 @@
  * an INT3 and a #UD (UD2) through handlers it put in the IVT, and an INT 21h, then goes on to the
  * usual trampoline (one more check: every AP took each once); `realmode=2` does the same after a
  * MOV from DR7 (real mode runs it at CPL 0; under tessera's virtual-8086 mode it is not emulated).
+ * `nmiself=1` adds: the BSP's NMI handler sends the BSP a second NMI, which must wait for the
+ * handler's IRET (NMIs are blocked until then, SDM Vol. 3A, 6.7.1; APM Vol. 2, 8.2.10): never
+ * nested, and taken after it.
  * One line per check ending in "ok" or "FAIL", then `smp: all checks passed` (exit 0) or
  * `smp: F of N checks failed` (exit 1). Usage errors exit 3.
  */
@@ -143,11 +146,20 @@ static void on_kick(struct irq_frame *f)
 	apic_eoi();
 }
 
+static volatile uint32_t nmi_depth, nmi_nested, nmi_chain;   /* nmiself=1: the BSP's NMIs */
+
 /* NMIs take no EOI (SDM 3A, 10.8.5) and must not print (the console lock). */
 static void on_nmi(struct irq_frame *f)
 {
 	(void)f;
+	if (__atomic_add_fetch(&nmi_depth, 1, __ATOMIC_RELAXED) > 1)
+		nmi_nested++;
 	__atomic_fetch_add(&me()->nmis, 1, __ATOMIC_RELAXED);
+	if (nmi_chain == 1) {            /* the first of the BSP's: post the second from inside */
+		nmi_chain = 2;
+		apic_send_ipi(apic_id(), ICR_NMI);
+	}
+	__atomic_sub_fetch(&nmi_depth, 1, __ATOMIC_RELAXED);
 }
 
 static bool wait_change(volatile uint32_t *p, uint32_t old, uint64_t us)
@@ -269,6 +281,7 @@ int main(void)
 
 	count_per_cpu = (uint32_t)getarg_num("count", 100000);
 	no_lock = getarg_num("nolock", 0) != 0;
+	bool nmi_self = getarg_num("nmiself", 0) != 0;
 	if (want < 1 || want > SMP_MAX_CPUS || (start && !broadcast && strcmp(start, "each"))) {
 		printf("smp: usage: cpus=N (1..%u) start=broadcast|each count=N\n", SMP_MAX_CPUS);
 		return 3;
@@ -355,6 +368,19 @@ int main(void)
 		total += cpus[i].nmis;
 	check(nmis == n - 1 && total == n - 1 && cpus[0].nmis == 0, "smp: nmi ipi to %u aps, taken %u, bsp %u (want %u, 0)",
 	      n - 1, total, cpus[0].nmis, n - 1);
+
+	if (nmi_self) {
+		uint32_t before = cpus[0].nmis;
+
+		nmi_chain = 1;
+		apic_send_ipi(apic_id(), ICR_NMI);
+		bool both = wait_change(&cpus[0].nmis, before, 200000) &&
+			    (cpus[0].nmis - before == 2 || wait_change(&cpus[0].nmis, before + 1, 200000));
+		check(both && cpus[0].nmis - before == 2 && nmi_nested == 0,
+		      "smp: nmi posted inside the nmi handler: taken %u of 2, nested %u (want 0)",
+		      cpus[0].nmis - before, nmi_nested);
+		cpus[0].nmis = before;   /* the BSP's count for the checks below */
+	}
 
 	/* Self IPI on every CPU. */
 	uint32_t selfs = 0;

@@ -181,6 +181,16 @@ void svm_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
 	(void)pdpte;                             /* nothing cached: see svm_get_pdpte */
 }
 
+/* AMD has no PDPTE registers to load at MOV to CR0/CR3/CR4: with nested paging the guest's PDPEs are
+ * read from its memory like the other levels' entries (APM Vol. 2, 15.25.10), and a reserved bit in a
+ * present PDPE is a #PF with the RSV bit of the error code when a walk uses it (APM Vol. 2, 5.3.3 and
+ * 8.4.2), not a #GP of the MOV as on Intel (SDM Vol. 3A, 4.4.1). The MOV to CR0 that turns legacy PAE
+ * paging on therefore succeeds whatever the PDPEs hold. */
+bool svm_pdptes_at_mov(void)
+{
+	return false;
+}
+
 uint64_t svm_get_pat(struct vcpu *v)
 {
 	return vmcb_of(v)->save.g_pat;

@@ -18,3 +18,15 @@ unsigned svm_npt_page_sizes(void);
 bool svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s);
 /* svm/guest.c, for svm/vcpu.c: the next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1). */
 void svm_flush_asid(struct vcpu *v);
+
+/* SVM's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only svm/ reads and writes it. */
+struct __attribute__((may_alias)) svm_vcpu {
+	uint8_t nmi_block;           /* NMI_* (svm/vcpu.c): NMIs blocked from an injected NMI to its IRET */
+	uint64_t nmi_iret_rip;       /* the RIP of that IRET, intercepted before it ran */
+};
+_Static_assert(sizeof(struct svm_vcpu) <= VCPU_BACKEND_BYTES, "struct vcpu's be[] holds SVM's part");
+
+static inline __attribute__((always_inline)) struct svm_vcpu *svm_of(const struct vcpu *v)
+{
+	return (struct svm_vcpu *)v->be;
+}

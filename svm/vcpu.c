@@ -8,9 +8,9 @@
  * which #UDs on AMD and is recognised in the #UD intercept), INIT/SIPI, interrupts from the emulated
  * local APIC and PIC (EVENTINJ, the VINTR window), the time slice (the host's local APIC timer with
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
- * stopped with the reason), DR0-3 switched between the vCPUs of one CPU. Not done yet: loading the
- * guests' speculation controls around VMRUN, a single-step trap after an emulated instruction, the
- * NMI window (an NMI is injected when no interrupt shadow blocks it). */
+ * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
+ * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP, the guest's IA32_SPEC_CTRL around
+ * VMRUN. Not done yet: a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -34,6 +34,20 @@
 
 #define VEC_UD 6
 #define VEC_GP 13
+#define DR6_BS (1ull << 14)     /* single step (APM Vol. 2, 13.1.1.4) */
+
+/* NMI blocking (struct svm_vcpu's nmi_block, svm/svm.h), which the VMCB does not hold without virtual NMIs
+ * (CPUID Fn8000_000A_EDX[25], offered by neither QEMU 7.2 nor Bochs 2.7): delivering an NMI blocks
+ * further NMIs until the next IRET completes (APM Vol. 2, 8.2.10; SDM Vol. 3A, 6.7.1), but EVENTINJ
+ * delivers an NMI whatever the guest's state (15.20), so the hypervisor keeps the blocking, as KVM did
+ * before vNMI: the IRET intercept (15.9) comes before the IRET runs; the IRET has completed once the
+ * guest's RIP is elsewhere at an exit, and with an NMI waiting that exit is made to come at once by
+ * single-stepping the IRET (RFLAGS.TF and the #DB intercept: the trap follows the instruction that
+ * began with TF = 1, APM Vol. 2, 13.1.4; IRET loads the guest's own TF). */
+#define NMI_BLOCKED   (1u << 0)  /* an NMI was injected; its handler has not reached its IRET */
+#define NMI_IRET      (1u << 1)  /* the IRET at nmi_iret_rip is about to run */
+#define NMI_STEP      (1u << 2)  /* ... stepped over: the #DB after it is the hypervisor's */
+#define NMI_GUEST_TF  (1u << 3)  /* ... and the guest had TF set itself: its #DB too */
 #define PAT_RESET 0x0007040600070406ull   /* PAT at reset (APM Vol. 2, 7.8.1) */
 
 /* --- per CPU ---------------------------------------------------------------------------------------- */
@@ -203,7 +217,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 
 	memset(b, 0, sizeof(*b));
 	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
-	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), CPUID, INVD, HLT, INVLPGA, I/O through
+	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), RDPMC, CPUID, INVD, HLT, INVLPGA, I/O through
 	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.12), every SVM
 	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; #UD, where the guest's VMCALL
 	 * (Intel's hypercall instruction, #UD on AMD) is recognised; and #AC and #DB, given straight
@@ -213,12 +227,14 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	 * is now an exit, where the slice can end. */
 	b->ctl.intercept_exc = VMCB_INTERCEPT_UD | VMCB_INTERCEPT_AC | VMCB_INTERCEPT_DB;
 	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(0) | VMCB_INTERCEPT_CR_WRITE(4) | VMCB_INTERCEPT_CR_WRITE(8) | VMCB_INTERCEPT_CR_READ(8);
-	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_CPUID |
+	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_RDPMC |
+			    VMCB_INTERCEPT_CPUID |
 			    VMCB_INTERCEPT_INVD | VMCB_INTERCEPT_HLT | VMCB_INTERCEPT_INVLPGA | VMCB_INTERCEPT_IOIO |
 			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
 	b->ctl.intercept4 = VMCB_INTERCEPT_VMRUN | VMCB_INTERCEPT_VMMCALL | VMCB_INTERCEPT_VMLOAD |
 			    VMCB_INTERCEPT_VMSAVE | VMCB_INTERCEPT_STGI | VMCB_INTERCEPT_CLGI | VMCB_INTERCEPT_SKINIT |
 			    VMCB_INTERCEPT_XSETBV;
+	svm_of(v)->nmi_block = 0;                       /* INIT clears NMI blocking (SDM Vol. 3A, 9.1.1) */
 	b->ctl.iopm_base_pa = iopm_pa;
 	b->ctl.msrpm_base_pa = msrpm_pa;
 	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.30.5) */
@@ -687,6 +703,8 @@ static int dispatch(struct vcpu *v)
 	/* An event whose delivery the exit interrupted goes in again (EXITINTINFO, 15.7.2). */
 	if (b->ctl.exit_int_info & VMCB_EVT_VALID)
 		b->ctl.event_inj = b->ctl.exit_int_info;
+	if ((svm_of(v)->nmi_block & NMI_IRET) && b->save.rip != svm_of(v)->nmi_iret_rip && code != VMEXIT_EXCP_DB)
+		svm_of(v)->nmi_block = 0;                /* the NMI handler's IRET completed: NMIs unblocked */
 	switch (code) {
 	case VMEXIT_INTR:
 		k = VCPU_EXIT_EXTINT;
@@ -742,9 +760,31 @@ static int dispatch(struct vcpu *v)
 		break;
 	case VMEXIT_EXCP_DB:
 		/* The intercept comes after the #DB's own updates of DR6 and DR7 in the VMCB, which is
-		 * what KVM's db_interception relies on too: delivering it completes the exception. */
+		 * what KVM's db_interception relies on too: delivering it completes the exception. The
+		 * single step over an NMI handler's IRET (NMI_STEP) is the hypervisor's own: dropped,
+		 * with its DR6.BS, unless the guest stepped too or a breakpoint matched as well. */
 		k = VCPU_EXIT_EXCEPTION;
+		if (svm_of(v)->nmi_block & NMI_STEP) {
+			bool own = (svm_of(v)->nmi_block & NMI_GUEST_TF) || (b->save.dr6 & 0xf);
+
+			if (b->save.rip != svm_of(v)->nmi_iret_rip)
+				svm_of(v)->nmi_block = 0;
+			svm_of(v)->nmi_block &= (uint8_t)~(NMI_STEP | NMI_GUEST_TF);
+			if (!own) {
+				b->save.dr6 &= ~DR6_BS;
+				r = HANDLED;
+				break;
+			}
+		}
 		svm_inject_exception(v, VEC_DB, false, 0);
+		r = HANDLED;
+		break;
+	case VMEXIT_IRET:
+		/* The NMI handler's IRET, before it runs: NMIs stay blocked until it has (NMI_IRET). */
+		k = VCPU_EXIT_NMI_WINDOW;
+		b->ctl.intercept3 &= ~VMCB_INTERCEPT_IRET;
+		svm_of(v)->nmi_block = NMI_BLOCKED | NMI_IRET;
+		svm_of(v)->nmi_iret_rip = b->save.rip;
 		r = HANDLED;
 		break;
 	case VMEXIT_NPF:
@@ -759,6 +799,15 @@ static int dispatch(struct vcpu *v)
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
 		r = retire(v, vcpu_handle_xsetbv(v), 3);                 /* 0F 01 D1 */
+		break;
+	case VMEXIT_RDPMC:
+		/* The performance counters are the host's, not switched with the guest: none for guests,
+		 * as on VMX (CPUID Fn8000_0001_ECX.PerfCtrExtCore and leaf 0xA hide them), and RDPMC #GPs
+		 * as for a counter that does not exist (APM Vol. 3, RDPMC). Intercepted RDPMC has already
+		 * passed its CPL/CR4.PCE check (15.9: intercepts come after the simple exceptions). */
+		k = VCPU_EXIT_RDPMC;
+		inject_exc(v, VEC_GP, true, 0);
+		r = HANDLED;
 		break;
 	case VMEXIT_INVD:
 		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */
@@ -811,10 +860,20 @@ static void inject_events(struct vcpu *v)
 
 	if (b->ctl.event_inj & VMCB_EVT_VALID)
 		return;
-	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
-		__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
-		b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
-		return;
+	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE)) {
+		if (!svm_of(v)->nmi_block && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
+			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+			b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
+			svm_of(v)->nmi_block = NMI_BLOCKED;
+			b->ctl.intercept3 |= VMCB_INTERCEPT_IRET;
+			return;
+		}
+		/* Blocked at the handler's IRET: the NMI window opens after it, one step away. */
+		if ((svm_of(v)->nmi_block & (NMI_IRET | NMI_STEP)) == NMI_IRET && b->save.rip == svm_of(v)->nmi_iret_rip) {
+			svm_of(v)->nmi_block |= NMI_STEP | (b->save.rflags & RFLAGS_TF ? NMI_GUEST_TF : 0);
+			b->save.rflags |= RFLAGS_TF;
+			return;
+		}
 	}
 	if (v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
 		if (can)
@@ -920,8 +979,16 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 			svm_flush_asid(v);
 		b->save.rax = v->regs.rax;
 		b->save.cr2 = v->regs.cr2;
-		asm volatile("clgi; sti" ::: "memory");   /* GIF = 0 holds everything; IF = 1 for the guest */
+		/* IA32_SPEC_CTRL is not in the VMCB (without the V_SPEC_CTRL extension) and VMRUN does not
+		 * switch it (15.5.1 lists what it does): the guest's value is written in the GIF = 0
+		 * window before VMRUN and the host's back right after #VMEXIT, only when the two differ
+		 * (spec_before_entry/spec_after_exit, as vmx/vcpu.c; Linux's svm/vmenter.S does the
+		 * same). */
+		asm volatile("clgi" ::: "memory");        /* GIF = 0 holds everything */
+		spec_before_entry(v->spec_ctrl);
+		asm volatile("sti" ::: "memory");         /* IF = 1 for the guest: physical INTR exits */
 		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
+		spec_after_exit(v->spec_ctrl);            /* before anything else of the host's runs */
 		asm volatile("cli; stgi" ::: "memory");   /* pending interrupts wait for the host's IF */
 		v->launched = true;
 		b->ctl.tlb_control = VMCB_TLB_FLUSH_NONE;

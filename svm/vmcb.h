@@ -10,6 +10,8 @@
 #define VMCB_INTERCEPT_NMI       (1u << 1)
 #define VMCB_INTERCEPT_INIT      (1u << 3)
 #define VMCB_INTERCEPT_VINTR     (1u << 4)   /* the guest can take the virtual interrupt V_IRQ (15.21.4) */
+#define VMCB_INTERCEPT_RDPMC     (1u << 15)  /* RDPMC (15.9) */
+#define VMCB_INTERCEPT_IRET      (1u << 20)  /* IRET, before it runs (15.9) */
 #define VMCB_INTERCEPT_CPUID     (1u << 18)
 #define VMCB_INTERCEPT_INVD      (1u << 22)
 #define VMCB_INTERCEPT_HLT       (1u << 24)
@@ -84,6 +86,8 @@
 #define VMEXIT_NMI               0x061
 #define VMEXIT_INIT              0x063
 #define VMEXIT_VINTR             0x064
+#define VMEXIT_RDPMC             0x06f
+#define VMEXIT_IRET              0x074
 #define VMEXIT_CPUID             0x072
 #define VMEXIT_INVD              0x076
 #define VMEXIT_HLT               0x078

@@ -49,7 +49,7 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 		vcpu_set_efer(v, efer | EFER_LMA);
 	} else if (pg_off && (efer & EFER_LMA)) {
 		vcpu_set_efer(v, efer & ~EFER_LMA);
-	} else if (pg_on && (cr4 & CR4_PAE)) {
+	} else if (pg_on && (cr4 & CR4_PAE) && vcpu_pdptes_at_mov()) {
 		if (!load_pdptes(v, vcpu_get_cr3(v))) {
 			inject_gp(v);   /* unreadable or reserved PDPTEs: the MOV to CR0 faults */
 			return HANDLED;

@@ -67,6 +67,9 @@ VCPU_VENDOR_FN(uint64_t, cr4_settable, (void), ())
 /* PAE paging's four PDPTEs as the CPU holds them (SDM Vol. 3A, 4.4.1). */
 VCPU_VENDOR_FN(uint64_t, get_pdpte, (struct vcpu *v, unsigned i), (v, i))
 VCPU_VENDOR_PROC(set_pdptes, (struct vcpu *v, const uint64_t pdpte[4]), (v, pdpte))
+/* Whether the MOV to CR0 that turns PAE paging on loads the PDPTEs and #GPs for a reserved bit in
+ * one: Intel's PDPTE registers (SDM Vol. 3A, 4.4.1), true on VMX; false on SVM (svm/guest.c). */
+VCPU_VENDOR_FN(bool, pdptes_at_mov, (void), ())
 
 VCPU_VENDOR_FN(uint64_t, get_pat, (struct vcpu *v), (v))
 VCPU_VENDOR_PROC(set_pat, (struct vcpu *v, uint64_t pat), (v, pat))

@@ -112,8 +112,8 @@ struct vcpu {
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
 	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
 	/* The back end's own part, which only it reads and writes, in its own layout: VMX's struct
-	 * vmx_vcpu (vmx/vcpu.h, vmx_of); SVM keeps nothing of its own beyond the fields above. Sized
-	 * here so struct vm holds its vCPUs inline; each part checks that it fits. */
+	 * vmx_vcpu (vmx/vcpu.h, vmx_of), SVM's struct svm_vcpu (svm/svm.h, svm_of). Sized here so
+	 * struct vm holds its vCPUs inline; each part checks that it fits. */
 	_Alignas(8) unsigned char be[VCPU_BACKEND_BYTES];
 };
 

@@ -166,6 +166,11 @@ unsigned vmx_offers(void)
 	       (vmx_caps.cpu2 & SEC_RDTSCP ? VCPU_OFFERS_RDTSCP : 0);
 }
 
+bool vmx_pdptes_at_mov(void)
+{
+	return true;
+}
+
 /* With EPT the PDPTEs come from the VMCS on entry (SDM Vol. 3C, 27.3.2.4); without, from CR3, which
  * is the shadow's: the guest's are those the shadow loaded (shadow_cr3_write). */
 uint64_t vmx_get_pdpte(struct vcpu *v, unsigned i)

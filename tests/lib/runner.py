@@ -171,6 +171,15 @@ def judge(sc: Scenario, log: str) -> Optional[str]:
     return None
 
 
+def _died_of(rc: int) -> Optional[str]:
+    """The signal that ended the emulator, from its exit status through timeout(1) (128 + N) or from
+    Python (-N), when it is one a program dies of by itself (QEMU 7.2's SIGSEGV under TCG, an assertion's
+    SIGABRT): a failure then says so instead of only what the log lacks."""
+    n = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    fatal = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
+    return signal.Signals(n).name if n in [int(f) for f in fatal] else None
+
+
 def _closest(log: str, regex: str) -> str:
     """' (closest: LINE)' for the log line most like a missing expectation's regex (its metacharacters
     dropped), or '': CI shows only the runner's output, and the line that was there instead (a clock
@@ -655,6 +664,8 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
         why = "timeout after %ds (end marker /%s/ not seen)" % (sc.timeout, sc.end)
     if why is not None and timed_out and "timeout" not in why:
         why = "timeout after %ds: %s" % (sc.timeout, why)
+    if why is not None and not timed_out and rc is not None and _died_of(rc):
+        why = "%s died of %s (exit status %d): %s" % (sc.emulator, _died_of(rc), rc, why)
     if why is not None:
         tail = last_lines(log)
         why += "; log ends: " + (tail if tail else "(empty)")
