@@ -146,7 +146,7 @@ def main() -> int:
         for s in scens:
             print("%-28s %-9s cpus=%d mem=%dM %s" % (s.name, s.emulator, s.cpus, s.mem, s.description))
         for s in skipped:
-            print("%-28s skipped: about EPT: %s" % (s.name + "@" + args.paging, s.ept_only))
+            print("%-28s skipped: needs EPT: %s" % (s.name + "@" + args.paging, s.ept_only))
         return 0
 
     os.makedirs(TESTS_OUT, exist_ok=True)
@@ -203,7 +203,7 @@ def main() -> int:
 
     tasks += [(c, 1.0, lambda c=c: check(c)) for c in checks]
     for s in skipped:
-        print("SKIP %s@%s: about EPT: %s" % (s.name, args.paging, s.ept_only), flush=True)
+        print("SKIP %s@%s: needs EPT: %s" % (s.name, args.paging, s.ept_only), flush=True)
     if not tasks:
         print("no test selected")
         return 1

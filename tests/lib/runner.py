@@ -99,7 +99,7 @@ class Scenario:
     grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: List[str] = field(default_factory=lambda: ["c", "quit"])  # Bochs debugger commands (dbg.rc)
-    ept_only: str = ""                  # why the scenario is about EPT itself: `run.py --paging shadow` skips it
+    ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
 
     def cost(self) -> float:
         if self.weight is not None:
