@@ -188,11 +188,11 @@ void vmx_spt_controls_changed(struct vcpu *v)
 
 	if (v->sh_synced == ~0ull || paging_key(v) == v->sh_synced)
 		return;
-	if (!(vcpu_guest_cr0() & CR0_PE) && !vmx_of(v)->rm.vm86) {
-		vm_stop(v, "the guest left protected mode (CR0.PE=0), which paging=shadow cannot run (no unrestricted "
-			"guest without EPT, SDM Vol. 3C, 25.6.2), rip 0x%lx", vmcs_read(GUEST_RIP));
+	/* A MOV to CR0 that left protected mode (LMSW never clears PE, SDM Vol. 2A, LMSW): real mode from here
+	 * on runs in vm86 mode as after a SIPI, or the guest stops with vmx_rm_enter's reason when its
+	 * segments keep protected-mode caches vm86 mode cannot hold (SDM Vol. 3C, 27.3.1.2). */
+	if (!(vcpu_guest_cr0() & CR0_PE) && !vmx_of(v)->rm.vm86 && vmx_rm_enter(v) != HANDLED)
 		return;
-	}
 	if ((err = sync(v)))
 		sync_failed(v, err, "a paging-control write");
 }

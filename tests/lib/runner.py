@@ -100,6 +100,7 @@ class Scenario:
     grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: List[str] = field(default_factory=lambda: ["c", "quit"])  # Bochs debugger commands (dbg.rc)
+    ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
 
     def cost(self) -> float:
         if self.weight is not None:
@@ -143,6 +144,15 @@ def _as_expect(e: ExpectLike) -> Expect:
     return e if isinstance(e, Expect) else Expect(e)
 
 
+_judging = threading.local()
+
+
+def judged_out() -> str:
+    """The folder of the scenario whose check() runs in this thread (build/tests/NAME, NAME as run: with
+    tests/run.py --paging shadow, NAME@shadow), for a check that reads more than the cleaned log."""
+    return os.path.join(TESTS_OUT, _judging.name)
+
+
 def judge(sc: Scenario, log: str) -> Optional[str]:
     """The first reason the log fails the scenario, or None."""
     forbid = list(sc.forbid) + (DEFAULT_FORBID if sc.forbid_default else [])
@@ -165,6 +175,7 @@ def judge(sc: Scenario, log: str) -> Optional[str]:
                 return "/%s/ not after the previous expectation" % e.regex
             pos = later[0].end()
     if sc.check:
+        _judging.name = sc.name
         err = sc.check(log)
         if err:
             return err
