@@ -782,6 +782,21 @@ static void test_roots_and_memory(void)
 	shadow_destroy(&s);
 }
 
+/* 4-level paging with CR4.PCIDE: two PML4s at `a` and `b` sharing the PDPT at `pdpt`, whose PD at `pd`
+ * maps 0x40200000 by a 2 MiB page. */
+static void setup_two_pcids(struct shadow *s, struct gpt_ctx *ref, uint64_t a, uint64_t b, uint64_t pdpt,
+			    uint64_t pd)
+{
+	setup_shadow(s, ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | SHADOW_CR4_PCIDE,
+		     GPT_EFER_LMA | GPT_EFER_NXE);
+	seed_4k_map(0x40000000, 0x40800000);
+	memcpy(gmem + a, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + b, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pdpt + 8, &(uint64_t){ pd | P | W | US }, 8);
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
+	memcpy(refmem, gmem, GMEM_SIZE);
+}
+
 /* CR4.PCIDE: a CR3 load with bit 63 takes the PCID's cached root as it is, stale entries included
  * (the TLB may keep them, SDM 4.10.4.1); INVLPG on another root reaches it; a flushing load of the
  * same PCID with another CR3 makes the next keeping load revalidate it; shadow_mark_stale likewise. */
@@ -792,14 +807,7 @@ static void test_pcid_keep(void)
 	uint64_t root, leaf, leaf2, a = 0x10000, b = 0x13000, pdpt = 0x11000, pd = 0x12000, gva = 0x40201000;
 	unsigned lvl;
 
-	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | SHADOW_CR4_PCIDE,
-		     GPT_EFER_LMA | GPT_EFER_NXE);
-	seed_4k_map(0x40000000, 0x40800000);
-	memcpy(gmem + a, &(uint64_t){ pdpt | P | W | US }, 8);
-	memcpy(gmem + b, &(uint64_t){ pdpt | P | W | US }, 8);
-	memcpy(gmem + pdpt + 8, &(uint64_t){ pd | P | W | US }, 8);
-	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
-	memcpy(refmem, gmem, GMEM_SIZE);
+	setup_two_pcids(&s, &ref, a, b, pdpt, pd);
 	CHECK_EQ(switch_to(&s, &ref, a | 1, &root), 0);
 	access(&s, &ref, root, gva, 0);
 	CHECK(shadow_lookup(&s, gva, &leaf, &lvl));
@@ -851,14 +859,7 @@ static void test_invpcid(void)
 	uint64_t root, leaf, leaf2, a = 0x10000, b = 0x13000, pdpt = 0x11000, pd = 0x12000, gva = 0x40201000;
 	unsigned lvl;
 
-	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | SHADOW_CR4_PCIDE,
-		     GPT_EFER_LMA | GPT_EFER_NXE);
-	seed_4k_map(0x40000000, 0x40800000);
-	memcpy(gmem + a, &(uint64_t){ pdpt | P | W | US }, 8);
-	memcpy(gmem + b, &(uint64_t){ pdpt | P | W | US }, 8);
-	memcpy(gmem + pdpt + 8, &(uint64_t){ pd | P | W | US }, 8);
-	memcpy(gmem + pd + 8, &(uint64_t){ 0x40200000 | P | W | US | PS }, 8);
-	memcpy(refmem, gmem, GMEM_SIZE);
+	setup_two_pcids(&s, &ref, a, b, pdpt, pd);
 	CHECK_EQ(switch_to(&s, &ref, a | 1, &root), 0);
 	access(&s, &ref, root, gva, 0);
 	CHECK_EQ(switch_to(&s, &ref, b | 2, &root), 0);
