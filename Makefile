@@ -141,10 +141,17 @@ test-shadow:
 	$(MAKE) all linux-guest
 	$(PYTHON) tests/run.py --paging shadow
 
+# `make test-svm`: every scenario that boots the hypervisor on Bochs's VMX machine (skylake_x) again on
+# its AMD model (ryzen: SVM with nested paging; tests/run.py --backend svm; not part of `make test`).
+test-svm:
+	@scripts/install-deps.sh --check-or-install
+	$(MAKE) all linux-guest
+	$(PYTHON) tests/run.py --backend svm
+
 # Debian 12's own cloud kernel and a busybox initramfs for the Linux guest scenarios, fetched from the
 # Debian archive into build/linux/ (scripts/fetch-linux.sh; never installed, never committed).
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.gz
-.PHONY: linux-guest test-shadow
+.PHONY: linux-guest test-shadow test-svm
 linux-guest: $(LINUX_GUEST)
 $(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py tests/linux/tsc.c
 	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null

@@ -6,7 +6,7 @@ a smoke run of each fuzzing harness of tests/fuzz/fuzz.mk (fuzz/NAME: its seeds 
 and the emulator scenarios of tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` /
 `FAIL name: why (log: path)` per test and one summary line `N passed, M failed`; exits 1 if any failed.
 
-    tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep] [--paging shadow]
+    tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep] [--paging shadow | --backend svm]
 """
 
 import argparse
@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib.runner import BUILD, ROOT, TESTS_OUT, Result, kill_all, run_scenario  # noqa: E402
+from lib.runner import BUILD, ROOT, TESTS_OUT, Result, Scenario, kill_all, run_scenario  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 
 UNIT_TIMEOUT = 300
@@ -100,6 +100,11 @@ def run_fuzz_smoke(harness: str) -> Result:
     return Result(name, not why, why, time.monotonic() - t0, log)
 
 
+def uses_shadow(s: Scenario) -> bool:
+    """Whether a scenario asks for shadow paging (the hypervisor's or a guest's `paging=shadow`)."""
+    return "paging=shadow" in s.cmdline or any("paging=shadow" in m.args for m in s.modules)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTR",
@@ -112,21 +117,39 @@ def main() -> int:
                          "`paging=shadow` as the hypervisor's default (names gain @shadow): the whole set on "
                          "shadow paging. Scenarios about EPT itself (Scenario.ept_only: its page sizes, "
                          "the `ept` monitor command) are skipped with their reason")
+    ap.add_argument("--backend", choices=["svm"],
+                    help="run only the scenarios that boot the hypervisor on Bochs's VMX machine (skylake_x), "
+                         "each on Bochs's AMD model instead (ryzen: SVM with nested paging; names gain @svm): "
+                         "the set on the other back end. Scenarios that cannot run there "
+                         "(Scenario.not_on_svm: VMX itself, shadow paging, Bochs ryzen's own bugs) are "
+                         "skipped with their reason")
     args = ap.parse_args()
+    if args.paging and args.backend:
+        ap.error("--paging shadow is VMX's (shadow paging on SVM is not built): not with --backend")
+    variant = args.paging or args.backend
 
     def selected(name):
         return not args.k or any(k in name for k in args.k)
 
     units = [p for p in unit_tests() if selected("unit/" + os.path.basename(p))]
-    scens = [s for s in SCENARIOS if selected(s.name + ("@" + args.paging if args.paging else ""))]
-    skipped = []
+    scens = [s for s in SCENARIOS if selected(s.name + ("@" + variant if variant else ""))]
+    skipped = []                      # (name, why)
     if args.paging:
         scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
                  not s.cpu_model.startswith("ryzen")]
-        skipped = [s for s in scens if s.ept_only]
+        skipped = [(s.name + "@" + variant, "needs EPT: " + s.ept_only) for s in scens if s.ept_only]
         scens = [dataclasses.replace(s, name="%s@%s" % (s.name, args.paging),
                                      cmdline=(s.cmdline + " paging=" + args.paging).strip())
                  for s in scens if not s.ept_only]
+    elif args.backend:
+        # Bochs's default VMX machine only: the other Intel models are there for their VMX features.
+        scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
+                 s.cpu_model == Scenario.cpu_model]
+        why = {s.name: s.not_on_svm or ("shadow paging, which is VMX's" if uses_shadow(s) else "")
+               for s in scens}
+        skipped = [(s.name + "@" + variant, "not on SVM: " + why[s.name]) for s in scens if why[s.name]]
+        scens = [dataclasses.replace(s, name="%s@%s" % (s.name, args.backend), cpu_model="ryzen")
+                 for s in scens if not why[s.name]]
     names = [s.name for s in SCENARIOS]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -134,7 +157,7 @@ def main() -> int:
         return 1
     checks = [c for c in CHECKS if selected(c)]
     fuzz = [h for h in fuzz_harnesses() if selected("fuzz/" + h)]
-    if args.paging:                   # the host-side tests do not depend on it
+    if variant:                       # the host-side tests do not depend on it
         units, checks, fuzz = [], [], []
     if args.list:
         for c in checks:
@@ -145,8 +168,8 @@ def main() -> int:
             print("fuzz/" + h)
         for s in scens:
             print("%-28s %-9s cpus=%d mem=%dM %s" % (s.name, s.emulator, s.cpus, s.mem, s.description))
-        for s in skipped:
-            print("%-28s skipped: needs EPT: %s" % (s.name + "@" + args.paging, s.ept_only))
+        for name, why in skipped:
+            print("%-28s skipped: %s" % (name, why))
         return 0
 
     os.makedirs(TESTS_OUT, exist_ok=True)
@@ -202,8 +225,8 @@ def main() -> int:
         report(r)
 
     tasks += [(c, 1.0, lambda c=c: check(c)) for c in checks]
-    for s in skipped:
-        print("SKIP %s@%s: needs EPT: %s" % (s.name, args.paging, s.ept_only), flush=True)
+    for name, why in skipped:
+        print("SKIP %s: %s" % (name, why), flush=True)
     if not tasks:
         print("no test selected")
         return 1

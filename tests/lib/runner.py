@@ -101,6 +101,7 @@ class Scenario:
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: List[str] = field(default_factory=lambda: ["c", "quit"])  # Bochs debugger commands (dbg.rc)
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
+    not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it
 
     def cost(self) -> float:
         if self.weight is not None:
