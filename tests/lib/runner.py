@@ -330,6 +330,20 @@ def bochsrc(sc: Scenario, iso: str, serial: str, log: str, port: int = 0) -> str
         "sound: driver=dummy"] + sc.bochs_options + [""])
 
 
+# What Bochs's debugger prints of each CPU when a run is stopped at its timeout (start_emulator: the
+# timeout's SIGINT ends the debugger's `c`; the commands after it run, then `quit`): where a hung guest
+# or host was, in emulator.out. A run that ends by itself (power-off) ends Bochs before they run.
+def cpu_dump(cpus: int) -> List[str]:
+    return [c for n in range(max(1, cpus)) for c in ("set $cpu = %d" % n, "r", "creg", "u /4")]
+
+
+def debugger_commands(sc: Scenario) -> List[str]:
+    """dbg.rc: the scenario's commands; the default (`c`, `quit`) dumps the CPUs before it quits."""
+    if sc.bochs_debugger == ["c", "quit"]:
+        return ["c"] + cpu_dump(sc.cpus) + ["quit"]
+    return sc.bochs_debugger
+
+
 def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
     """(argv, env) for the scenario's emulator, without the timeout wrapper; `port`: serial on TCP."""
     env = dict(os.environ)
@@ -341,7 +355,7 @@ def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
             f.write(bochsrc(sc, iso, serial, os.path.join(out, "bochs.log"), port))
         dbg = os.path.join(out, "dbg.rc")
         with open(dbg, "w") as f:
-            f.write("\n".join(sc.bochs_debugger) + "\n")
+            f.write("\n".join(debugger_commands(sc)) + "\n")
         env["TERM"] = "dumb"  # the term display needs a TERM; no pty needed (PLATFORM.md)
         return ["bochs", "-q", "-f", rc, "-rc", dbg], env
     raise ValueError("unknown emulator %r" % sc.emulator)
@@ -435,12 +449,15 @@ def drain_screen(out_path: str, alive: Callable[[], bool], tail_path: Optional[s
 
 
 def start_emulator(sc: Scenario, argv: Sequence[str], env: dict, out: str):
-    """Starts `argv` bounded by `timeout -s KILL sc.timeout` in `out`, its output in out/emulator.out;
+    """Starts `argv` bounded by `timeout` (sc.timeout) in `out`, its output in out/emulator.out;
     for Bochs also the reader of its screen pty. Returns (process, ScreenDrain or None)."""
     eo = open(os.path.join(out, "emulator.out"), "wb")
     # Own session: the whole emulator process tree is killed by group id, and a Ctrl-C in the
     # terminal reaches only us (we then kill the group).
-    proc = subprocess.Popen(["timeout", "-s", "KILL", str(int(sc.timeout)), *argv], cwd=out, env=env,
+    # Bochs is interrupted (SIGINT: its debugger takes over and prints the CPUs, debugger_commands),
+    # then killed if it has not quit 15 s later; QEMU is killed.
+    stop = ["-s", "INT", "-k", "15"] if sc.emulator == "bochs" else ["-s", "KILL"]
+    proc = subprocess.Popen(["timeout", *stop, str(int(sc.timeout)), *argv], cwd=out, env=env,
                             stdin=subprocess.DEVNULL, stdout=eo, stderr=subprocess.STDOUT,
                             start_new_session=True)
     eo.close()
@@ -650,7 +667,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
                     stop_at = now + sc.settle
             elif now >= stop_at:
                 break
-            if now - t_boot > sc.timeout + 5:  # timeout's KILL should have ended it already
+            if now - t_boot > sc.timeout + 20:  # timeout's signals should have ended it already
                 timed_out = True
                 break
         rc = proc.poll()
@@ -676,6 +693,8 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
         why = "timeout after %ds (end marker /%s/ not seen)" % (sc.timeout, sc.end)
     if why is not None and timed_out and "timeout" not in why:
         why = "timeout after %ds: %s" % (sc.timeout, why)
+    if why is not None and timed_out and sc.emulator == "bochs":
+        why += " (the CPUs at the timeout: emulator.out)"
     if why is not None and not timed_out and rc is not None and _died_of(rc):
         why = "%s died of %s (exit status %d): %s" % (sc.emulator, _died_of(rc), rc, why)
     if why is not None:
