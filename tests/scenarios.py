@@ -133,6 +133,8 @@ BOCHS_RYZEN_TRIPLE = ("Bochs 2.7 ryzen panics on a guest's triple fault ('3rd (1
                       "the guest's registers) instead of the SHUTDOWN #VMEXIT the VMCB intercepts (QEMU: "
                       "svm-misbehaving-qemu)")
 BOCHS_RYZEN_DR6 = "Bochs 2.7 ryzen leaves DR6.B0 clear at the #DB intercept of a data breakpoint"
+BOCHS_RYZEN_TF = ("Bochs 2.7 ryzen keeps a guest's pending single-step trap across the #VMEXIT of an intercepted "
+                  "instruction and raises it in the host, right after VMRUN (exc's single step over CPUID)")
 
 
 def bochs_vmx(name: str, cpus: int = 1, mem: int = 256, timeout: float = BOCHS_TIMEOUT, **kw) -> Scenario:
@@ -494,7 +496,7 @@ SCENARIOS += [
     # emulated REP OUTSB: RF = 1 after each iteration but the last), instruction and data breakpoints,
     # general detect and INT1 with their DR6 bits, EIP and RF; RF = 1 pushed with each fault injected
     # for a refused instruction (RDMSR, WRMSR, MOV CR4, RDPMC, VMXON).
-    bochs_vmx("vmx-exceptions", timeout=120,
+    bochs_vmx("vmx-exceptions", not_on_svm=BOCHS_RYZEN_TF, timeout=120,
               modules=[guest("exc", "name=exc mem=4M do=checks")],
               expect=[GUEST_SAYS("exc", r"exc: RDMSR of an MSR that does not exist \(#GP injected\): .* RF=1 .* ok$"),
                       GUEST_SAYS("exc", r"exc: general detect: .* ok$"),
