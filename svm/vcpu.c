@@ -424,13 +424,6 @@ static int retire(struct vcpu *v, int r, unsigned len)
 	return HANDLED;
 }
 
-/* An exception for the next VMRUN to deliver, through EVENTINJ (15.20). */
-static void inject_exc(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
-{
-	vmcb_of(v)->ctl.event_inj = vector | VMCB_EVT_TYPE_EXC | VMCB_EVT_VALID |
-				    (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
-}
-
 static enum cpu_mode guest_mode(const struct vmcb *b)
 {
 	if (!(b->save.cr0 & CR0_PE) || (b->save.rflags & (1u << 17)))
@@ -492,7 +485,7 @@ static int handle_ud(struct vcpu *v, enum vcpu_exit_kind *k)
 		vmcb_of(v)->ctl.next_rip = 0;    /* an exception: nRIP is not the instruction's end */
 		return hypercall_exit(v);
 	}
-	inject_exc(v, VEC_UD, false, 0);
+	svm_inject_exception(v, VEC_UD, false, 0);
 	return HANDLED;
 }
 
@@ -806,7 +799,7 @@ static int dispatch(struct vcpu *v)
 		 * as for a counter that does not exist (APM Vol. 3, RDPMC). Intercepted RDPMC has already
 		 * passed its CPL/CR4.PCE check (15.9: intercepts come after the simple exceptions). */
 		k = VCPU_EXIT_RDPMC;
-		inject_exc(v, VEC_GP, true, 0);
+		svm_inject_exception(v, VEC_GP, true, 0);
 		r = HANDLED;
 		break;
 	case VMEXIT_INVD:
@@ -819,7 +812,7 @@ static int dispatch(struct vcpu *v)
 		/* No nested SVM: the guest's CPUID shows none, and the instructions #UD (15.4: as with
 		 * EFER.SVME = 0, which is what the guest sees). */
 		k = VCPU_EXIT_EXCEPTION;
-		inject_exc(v, VEC_UD, false, 0);
+		svm_inject_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case VMEXIT_TASK_SWITCH:
