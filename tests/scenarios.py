@@ -534,9 +534,9 @@ SCENARIOS += [
       for name, cpu in (("svm-probe-qemu-max", "max"), ("svm-probe-qemu-epyc", "EPYC"))],
     # The faults the SVM back end injects push RF = 1, as a CPU's own faults do (SDM Vol. 3A, 17.3.1.1):
     # the #UD given back for UD2, RDPMC's #GP, VMXON's #UD (all three pushed RF = 0 before they went
-    # through svm_inject_exception). The exc guest's first checks only: the rest still fail on SVM (single step after an
-    # emulated instruction, general detect: docs/hardware.md), so the run ends at the general-detect
-    # line and those lines are not judged.
+    # through svm_inject_exception). The exc guest's first checks only: the rest still fail on SVM
+    # (single step after an emulated instruction, general detect: docs/hardware.md), so the run ends
+    # at the general-detect line and those lines are not judged.
     Scenario("svm-exc-rf-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, qemu_cpu="EPYC",
              timeout=QEMU_TIMEOUT, modules=[guest("exc", "name=exc mem=4M do=checks")],
              end=r"exc: general detect: ",

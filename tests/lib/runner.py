@@ -99,7 +99,7 @@ class Scenario:
                                         # args), modules[1:] as its `initrd` (the bare side of a comparison)
     grub_boot: List[str] = field(default_factory=list)  # GRUB commands run just before `boot`
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
-    bochs_debugger: List[str] = field(default_factory=lambda: ["c", "quit"])  # Bochs debugger commands (dbg.rc)
+    bochs_debugger: Optional[List[str]] = None  # Bochs debugger commands (dbg.rc); None: debugger_commands
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
     not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it
 
@@ -330,18 +330,13 @@ def bochsrc(sc: Scenario, iso: str, serial: str, log: str, port: int = 0) -> str
         "sound: driver=dummy"] + sc.bochs_options + [""])
 
 
-# What Bochs's debugger prints of each CPU when a run is stopped at its timeout (start_emulator: the
-# timeout's SIGINT ends the debugger's `c`; the commands after it run, then `quit`): where a hung guest
-# or host was, in emulator.out. A run that ends by itself (power-off) ends Bochs before they run.
-def cpu_dump(cpus: int) -> List[str]:
-    return [c for n in range(max(1, cpus)) for c in ("set $cpu = %d" % n, "r", "creg", "u /4")]
-
-
 def debugger_commands(sc: Scenario) -> List[str]:
-    """dbg.rc: the scenario's commands; the default (`c`, `quit`) dumps the CPUs before it quits."""
-    if sc.bochs_debugger == ["c", "quit"]:
-        return ["c"] + cpu_dump(sc.cpus) + ["quit"]
-    return sc.bochs_debugger
+    """dbg.rc: the scenario's own commands, or run, then print each CPU, then quit. The CPUs are printed
+    only when a run is stopped at its timeout (start_emulator: the timeout's SIGINT ends the `c`): where
+    a hung guest or host was, in emulator.out. A run that ends by itself (power-off) ends Bochs first."""
+    if sc.bochs_debugger is not None:
+        return sc.bochs_debugger
+    return ["c"] + [c for n in range(max(1, sc.cpus)) for c in ("set $cpu = %d" % n, "r", "creg", "u /4")] + ["quit"]
 
 
 def emulator_cmd(sc: Scenario, iso: str, out: str, serial: str, port: int = 0):
@@ -693,7 +688,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
         why = "timeout after %ds (end marker /%s/ not seen)" % (sc.timeout, sc.end)
     if why is not None and timed_out and "timeout" not in why:
         why = "timeout after %ds: %s" % (sc.timeout, why)
-    if why is not None and timed_out and sc.emulator == "bochs":
+    if why is not None and timed_out and sc.emulator == "bochs" and sc.bochs_debugger is None:
         why += " (the CPUs at the timeout: emulator.out)"
     if why is not None and not timed_out and rc is not None and _died_of(rc):
         why = "%s died of %s (exit status %d): %s" % (sc.emulator, _died_of(rc), rc, why)
