@@ -135,6 +135,7 @@ BOCHS_RYZEN_TRIPLE = ("Bochs 2.7 ryzen panics on a guest's triple fault ('3rd (1
 BOCHS_RYZEN_DR6 = "Bochs 2.7 ryzen leaves DR6.B0 clear at the #DB intercept of a data breakpoint"
 BOCHS_RYZEN_TF = ("Bochs 2.7 ryzen keeps a guest's pending single-step trap across the #VMEXIT of an intercepted "
                   "instruction and raises it in the host, right after VMRUN (exc's single step over CPUID)")
+BOCHS_RYZEN_BUGS = {BOCHS_RYZEN_IF0, BOCHS_RYZEN_TRIPLE, BOCHS_RYZEN_DR6, BOCHS_RYZEN_TF}
 
 
 def bochs_vmx(name: str, cpus: int = 1, mem: int = 256, timeout: float = BOCHS_TIMEOUT, **kw) -> Scenario:
@@ -270,6 +271,8 @@ SIX = ["h1", "h2", "h3", "m1", "m2", "m3"]
 
 SCENARIOS += [
     bochs_vmx("vmx-two-guests", not_on_svm=BOCHS_RYZEN_IF0, cpus=4,
+              not_on_qemu_svm="it asserts a slice end in memcheck's run, which QEMU's TCG finishes within "
+                              "one slice (both guests in 54 ms)",
               modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M")],
               expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
                      MEMCHECK_OK("mc") +
@@ -353,9 +356,9 @@ SCENARIOS += [
     bochs_vmx("vmx-chatty-guest", not_on_svm=BOCHS_RYZEN_IF0, cpus=2, timeout=240,
               modules=[guest("counter", "name=chatty mem=4M cpu=1 count=300 delay=0"),
                        guest("counter", "name=quiet mem=4M cpu=1 count=3 delay=2000000")],
-              ordered=True,
-              expect=[GUEST_SAYS("chatty", "counter: 1$"), GUEST_SAYS("quiet", "counter: 1$"),
-                      GUEST_SAYS("chatty", "counter: 300$"), GUEST_EXITED("chatty", 0), ALL_DONE,
+              ordered=True,             # which of the two speaks first is the emulator's (check: chatty's order)
+              expect=[GUEST_SAYS("quiet", "counter: 1$"), GUEST_SAYS("chatty", "counter: 300$"),
+                      GUEST_EXITED("chatty", 0), ALL_DONE,
                       Expect(GUEST_EXITED("quiet", 0), count=1)],
               forbid=[NO_VIRT, r"hv: guest chatty: output over its limit"],
               check=lambda log: None if [int(n) for n in re.findall(r"^\[cpu\d+\] \[chatty\] counter: (\d+)$", log, re.M)]
@@ -388,7 +391,7 @@ SCENARIOS += [
     # Exits a guest causes on purpose (issue 10): string I/O emulated (REP or not, sizes 1/2/4, DF,
     # FS override, 16-bit addresses, pages not contiguous or not present: the guest's own checks),
     # INVD completes, a hardware task switch stops the guest with its source and selector.
-    bochs_vmx("vmx-misbehaving-guests", not_on_svm=BOCHS_RYZEN_TRIPLE, cpus=2, timeout=180,
+    bochs_vmx("vmx-misbehaving-guests", not_on_svm=BOCHS_RYZEN_TRIPLE, svm_twin="svm-misbehaving-qemu", cpus=2, timeout=180,
               modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in
                        ("hlt", "triple", "strio", "gp", "ud", "port", "cr4", "invd", "taskswitch")] +
                       [guest("hello", "name=hello mem=16M")],
@@ -475,7 +478,8 @@ SCENARIOS += [
     # an injected #GP completes; clearing CR0.PG in 64-bit mode is a #GP; a data breakpoint armed
     # before a write that exits (first touch, alloc=lazy) fires, and DR7/DR0 survive a yield to
     # another guest on the same CPU.
-    bochs_vmx("vmx-misbehaving-long-mode-debug", not_on_svm=BOCHS_RYZEN_DR6, cpus=2, timeout=180,
+    bochs_vmx("vmx-misbehaving-long-mode-debug", not_on_svm=BOCHS_RYZEN_DR6,
+              svm_twin="svm-misbehaving-long-mode-debug-qemu", cpus=2, timeout=180,
               modules=[guest("crash64", "name=cr8 mem=4M cpu=1 do=cr8"),
                        guest("crash64", "name=pgoff64 mem=4M cpu=1 do=pgoff64"),
                        guest("crash", "name=dbg mem=4M cpu=0 alloc=lazy do=dbg"),
@@ -496,7 +500,7 @@ SCENARIOS += [
     # emulated REP OUTSB: RF = 1 after each iteration but the last), instruction and data breakpoints,
     # general detect and INT1 with their DR6 bits, EIP and RF; RF = 1 pushed with each fault injected
     # for a refused instruction (RDMSR, WRMSR, MOV CR4, RDPMC, VMXON).
-    bochs_vmx("vmx-exceptions", not_on_svm=BOCHS_RYZEN_TF, timeout=120,
+    bochs_vmx("vmx-exceptions", not_on_svm=BOCHS_RYZEN_TF, svm_twin="svm-exc-rf-qemu", timeout=120,
               modules=[guest("exc", "name=exc mem=4M do=checks")],
               expect=[GUEST_SAYS("exc", r"exc: RDMSR of an MSR that does not exist \(#GP injected\): .* RF=1 .* ok$"),
                       GUEST_SAYS("exc", r"exc: general detect: .* ok$"),
@@ -1047,9 +1051,9 @@ def hostile_mix(name: str, seeds, cpus: int = 1, alloc: str = "eager", actions: 
 
 
 SCENARIOS += [
-    hostile_mix("hostile-eager-1cpu", (1, 2)),
-    hostile_mix("hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy"),
-    hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand"),
+    hostile_mix("hostile-eager-1cpu", (1, 2), svm_twin="svm-hostile-eager-1cpu-qemu"),
+    hostile_mix("hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy", svm_twin="svm-hostile-lazy-2cpu-qemu"),
+    hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand", svm_twin="svm-hostile-demand-1cpu-qemu"),
     # On SVM under QEMU 7.2, one hostile guest per CPU: two that set debug registers on one CPU make
     # TCG's inserted breakpoints disagree with DR7 (its VMRUN and #VMEXIT load DR7 without updating
     # them), and a MOV to DR7 then kills QEMU with SIGSEGV (docs/hardware.md); with seeds 1 and 2 on one
@@ -1063,11 +1067,14 @@ SCENARIOS += [
     # 2 instructions") is stopped there by design, `the guest left protected mode (CR0.PE=0), which
     # paging=shadow cannot run`: seed 18984002 does.)
     hostile_mix("hostile-new-seed-%d" % HOSTILE_NEW_SEED, (HOSTILE_NEW_SEED, HOSTILE_NEW_SEED + 1), cpus=2,
-                alloc=("eager", "lazy", "demand")[HOSTILE_NEW_SEED % 3]),
+                alloc=("eager", "lazy", "demand")[HOSTILE_NEW_SEED % 3],
+                not_on_svm="a new seed each run: under QEMU 7.2 some seeds meet its debug-register bugs "
+                           "(docs/hardware.md), so on SVM fixed seeds only; `make fuzz BACKEND=svm` for more"),
     # What the default mix leaves out because it ends the guest by design: a read past its RAM, a local
     # APIC write of a size the model does not take, a reset (seed 2: port 0x92). Each is stopped with the
     # reason; hello beside them finishes.
     bochs_vmx("hostile-modes-stopped", not_on_svm=BOCHS_RYZEN_IF0, cpus=1, timeout=120,
+              not_on_qemu_svm="several hostile guests on one CPU meet QEMU 7.2's DR7 bug (it died of SIGSEGV)",
               modules=[guest("hostile", "name=pastend mem=16M seed=7 actions=20 mode=pastend"),
                        guest("hostile", "name=apicbad mem=16M seed=8 actions=20 mode=apicbad"),
                        guest("hostile", "name=reset mem=16M seed=2 actions=20 mode=reset"),
@@ -1562,7 +1569,9 @@ SCENARIOS += [
     exception_loop("exception-loop-ac", "acloop", "exc"),
     exception_loop("exception-loop-db", "dbloop", "crash64"),
     # ... on CPU 1, the monitor on CPU 0: `regs` and `stop` are cross-CPU calls to the looping CPU.
-    exception_loop("exception-loop-ac-cpu1", "acloop", "exc", cpu=1, not_on_svm=BOCHS_RYZEN_IF0),
+    exception_loop("exception-loop-ac-cpu1", "acloop", "exc", cpu=1, not_on_svm=BOCHS_RYZEN_IF0,
+                   not_on_qemu_svm="QEMU 7.2's TCG raises no #AC (the loop's misaligned access ran: "
+                                   "no exception exit)"),
     # The same loops on SVM (Bochs ryzen; QEMU 7.2 raises no #AC, and its data breakpoint loop ends in
     # an assertion inside QEMU): #AC and #DB are intercepted there too (svm/vcpu.c, vmcb_setup).
     *[Scenario("svm-exception-loop-%s-bochs-ryzen" % kind, emulator="bochs", cpu_model="ryzen", cpus=1, mem=128,

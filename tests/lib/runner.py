@@ -101,7 +101,10 @@ class Scenario:
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: Optional[List[str]] = None  # Bochs debugger commands (dbg.rc); None: debugger_commands
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
-    not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it
+    not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it,
+                                        # or runs it under QEMU EPYC where the reason is a Bochs bug
+    svm_twin: str = ""                  # the scenario that already runs this one on SVM (then --backend svm skips it)
+    not_on_qemu_svm: str = ""           # why not under QEMU EPYC either, where Bochs ryzen's bugs send it
 
     def cost(self) -> float:
         if self.weight is not None:
