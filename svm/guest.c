@@ -244,6 +244,11 @@ void svm_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32
 			   (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
 }
 
+bool svm_event_queued(struct vcpu *v)
+{
+	return vmcb_of(v)->ctl.event_inj & VMCB_EVT_VALID;
+}
+
 unsigned svm_offers(void)
 {
 	return 0;        /* INVPCID and RDTSCP are not intercepted, nor shown in CPUID yet */

@@ -585,18 +585,14 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 	return retire(v, vcpu_handle_cr(v, &e), n);
 }
 
-/* HLT (1 byte, F4) for the neutral handler (vcpu/insn.c), which looks at v->event for an event due. */
+/* HLT (1 byte, F4) for the neutral handler (vcpu/insn.c). */
 static int handle_hlt(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
 	struct vcpu_exit e = { .kind = VCPU_EXIT_HLT,
 			       .len = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip - b->save.rip : 1 };
-	int r;
 
-	v->event.valid = b->ctl.event_inj & VMCB_EVT_VALID;
-	r = vcpu_handle_hlt(v, &e);
-	v->event.valid = false;
-	return r;
+	return vcpu_handle_hlt(v, &e);
 }
 
 /* #VMEXIT NPF (15.25.6) for the neutral handler (vcpu/mmio.c): EXITINFO1 a #PF error code for the

@@ -84,6 +84,10 @@ VCPU_VENDOR_FN(unsigned, get_cpl, (struct vcpu *v), (v))
  * real mode, where none is pushed); a fault sets RFLAGS.RF. */
 VCPU_VENDOR_PROC(inject_exception, (struct vcpu *v, unsigned vector, bool has_code, uint32_t code), (v, vector, has_code, code))
 
+/* Is an event queued for the next entry (an exception a handler raised, an event an exit
+ * interrupted)? VMX: struct vmx_event; SVM: the VMCB's EVENTINJ (APM Vol. 2, 15.20). */
+VCPU_VENDOR_FN(bool, event_queued, (struct vcpu *v), (v))
+
 /* Instructions the back end lets guests execute, which CPUID reports (VMX: the secondary controls
  * "enable INVPCID" and "enable RDTSCP", SDM Vol. 3C, 25.6.2; otherwise they raise #UD). */
 #define VCPU_OFFERS_INVPCID (1u << 0)

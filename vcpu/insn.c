@@ -14,7 +14,7 @@ int vcpu_handle_hlt(struct vcpu *v, const struct vcpu_exit *e)
 	if (!v->halted_if && !__atomic_load_n(&v->lapic.nmi_pending, __ATOMIC_ACQUIRE) && !vcpu_others_active(v))
 		return vm_stop(v, "halted with interrupts disabled (HLT, IF=0), rip 0x%lx", rip);
 	v->state = VCPU_HALTED;
-	if (v->event.valid || vcpu_runnable(v, rdtsc())) {
+	if (vcpu_event_queued(v) || vcpu_runnable(v, rdtsc())) {
 		v->state = VCPU_RUNNING;    /* already due: HLT ends at once */
 		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);   /* the entry delivers it */
 		return HANDLED;

@@ -57,15 +57,6 @@ enum vcpu_action {
 	VCPU_STOPPED,    /* the hypervisor stopped the guest: vm->stop_reason */
 };
 
-/* An event for the next VM entry to deliver (SDM Vol. 3C, 27.6): an exception an exit handler raised,
- * or an event that a VM exit interrupted (IDT-vectoring information, 28.2.4). */
-struct vcpu_event {
-	bool valid;
-	uint32_t info;       /* VM-entry interruption-information format (Table 25-17) */
-	uint32_t error_code;
-	uint32_t insn_len;   /* software interrupts and exceptions: the instruction's length */
-};
-
 struct vm;
 
 /* How a guest's memory is virtualized (paging= on its module line). */
@@ -86,7 +77,6 @@ struct vcpu {
 	volatile bool left;          /* it left its CPU for good (vcpu_leave); its memory stays until vcpu_free */
 	bool halted_if;              /* VCPU_HALTED: RFLAGS.IF at the HLT (only then interrupts wake it) */
 	struct vcpu_state start;     /* how it starts (vCPU 0: the boot protocol; others: wait for SIPI) */
-	struct vcpu_event event;
 	struct vlapic lapic;
 	uint64_t armed_deadline;     /* TSC the slice's timer is armed for (VMX: the preemption timer; SVM and
 				        VMX without it: the host's APIC timer): the earliest of the slice's

@@ -21,7 +21,7 @@
  *   VCPU_WORK_ENTRY    the owner itself: a window exit (the event it waited for can go now), the
  *                      preemption timer, an I/O exit that charges its time to a short slice, an
  *                      event still pending that no window exit will announce, an exception a handler
- *                      raised or an event an exit interrupted (struct vcpu_event: vmx/skip.h,
+ *                      raised or an event an exit interrupted (VMX: struct vmx_event, vmx/skip.h,
  *                      vmx/exit.c), which the next entry delivers.
  *
  * What the word does not carry, because the entry path reads it where it lives, on the owner's CPU:

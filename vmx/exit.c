@@ -37,7 +37,7 @@
  * Any exit kind: taken at the top of the dispatcher. */
 static __attribute__((noinline)) void save_vectoring(struct vcpu *v, uint32_t info)
 {
-	v->event = (struct vcpu_event){ true, info & ~(1u << 12),  /* bit 12 is undefined here */
+	vmx_of(v)->event = (struct vmx_event){ true, info & ~(1u << 12),  /* bit 12 is undefined here */
 		info & INTR_INFO_DELIVER_CODE ? vmcs_read32(IDT_VECTORING_ERROR_CODE) : 0,
 		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);     /* the entry goes the long way (vcpu/work.h) */
@@ -146,7 +146,7 @@ static __attribute__((noinline)) int reflect_db(struct vcpu *v, uint32_t info)
 	uint32_t block;
 
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
-		v->event = (struct vcpu_event){ true, INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | VEC_DB, 0,
+		vmx_of(v)->event = (struct vmx_event){ true, INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | VEC_DB, 0,
 			vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 		return HANDLED;
@@ -403,7 +403,7 @@ static inline __attribute__((always_inline)) void entry_event(struct vcpu *v, ui
 }
 
 /* Writes the event to deliver into the VM-entry fields (SDM Vol. 3C, 25.8.3). */
-static void write_event(struct vcpu *v, const struct vcpu_event *e)
+static void write_event(struct vcpu *v, const struct vmx_event *e)
 {
 	if (__builtin_expect(vmx_of(v)->rm.vm86, 0)) {
 		vmx_rm_deliver(v, e->info, e->insn_len);
@@ -428,8 +428,8 @@ static void write_event(struct vcpu *v, const struct vcpu_event *e)
  * (one that was pending left a window asked for, or VCPU_WORK_ENTRY set, below). */
 static inline __attribute__((always_inline)) void deliver_event(struct vcpu *v)
 {
-	write_event(v, &v->event);
-	v->event.valid = false;
+	write_event(v, &vmx_of(v)->event);
+	vmx_of(v)->event.valid = false;
 	/* What waits behind it (an NMI, the 8259A's interrupt, the APIC's) is looked at next entry. */
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 }
@@ -444,7 +444,7 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
 	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
 	if (!full && vmx_of(v)->apicv) {
-		if (__builtin_expect(v->event.valid, 0))
+		if (__builtin_expect(vmx_of(v)->event.valid, 0))
 			deliver_event(v);
 		return HANDLED;
 	}
@@ -453,7 +453,7 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 	/* With virtual-interrupt delivery the CPU injects the APIC's interrupts itself (apicv_sync). */
 	vector = vmx_of(v)->apicv ? -1 : vlapic_pending_vector(l);
 
-	if (v->event.valid) {
+	if (vmx_of(v)->event.valid) {
 		deliver_event(v);
 	} else if (full && !nmi && v->index == 0 && vlapic_extint_enabled(l) && vpc_extint_pending(&v->vm->pc)) {
 		/* The 8259A's interrupt through vCPU 0's LINT0 (ExtINT): the INTA cycle gives the vector

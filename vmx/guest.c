@@ -32,6 +32,11 @@ void vmx_skip(struct vcpu *v, unsigned len)
 	skip_bytes(vmcs_read(GUEST_RIP), len);
 }
 
+bool vmx_event_queued(struct vcpu *v)
+{
+	return vmx_of(v)->event.valid;
+}
+
 void vmx_finish_instruction(struct vcpu *v)
 {
 	(void)v;

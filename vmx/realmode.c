@@ -333,7 +333,7 @@ int vmx_rm_exception(struct vcpu *v, uint32_t info)
 	/* The guest's own exception (#DE, #UD, INT3, INTO...): real mode delivers it through the IVT,
 	 * without an error code (SDM Vol. 3A, 20.1.4). The exit left RIP at a fault's instruction, and a
 	 * software exception's length in the exit's instruction length (SDM Vol. 3C, 28.2.5). */
-	v->event = (struct vcpu_event){ true, info & (INTR_INFO_VALID | INTR_TYPE_MASK | 0xff), 0,
+	vmx_of(v)->event = (struct vmx_event){ true, info & (INTR_INFO_VALID | INTR_TYPE_MASK | 0xff), 0,
 		vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 	return HANDLED;

@@ -62,7 +62,7 @@ static inline __attribute__((always_inline)) void vmx_queue_exception(struct vcp
 		has_code = false;
 	if (exception_is_fault(vector))
 		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | RFLAGS_RF);
-	v->event = (struct vcpu_event){ true,
+	vmx_of(v)->event = (struct vmx_event){ true,
 		INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | (has_code ? INTR_INFO_DELIVER_CODE : 0) | vector,
 		code, 0 };
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);     /* the entry goes the long way (vcpu/work.h) */

@@ -43,8 +43,8 @@ bool vmx_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s)
 {
 	struct vcpu *cur = this_vcpu_cpu()->loaded;
 
-	if (v->event.valid)
-		s->event = vmx_event_neutral(v->event.info, v->event.error_code);
+	if (vmx_of(v)->event.valid)
+		s->event = vmx_event_neutral(vmx_of(v)->event.info, vmx_of(v)->event.error_code);
 	if (cur != v && !vmptrld(v->vmcs))
 		return false;
 	from_vmcs(v, s);

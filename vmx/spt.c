@@ -270,7 +270,7 @@ int vmx_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error)
 	case SHADOW_RETRY:
 		return HANDLED;
 	case SHADOW_INJECT:
-		if (v->event.valid && (v->event.info & (INTR_TYPE_MASK | 0xff)) == (INTR_TYPE_HW_EXCEPTION | VEC_PF)) {
+		if (vmx_of(v)->event.valid && (vmx_of(v)->event.info & (INTR_TYPE_MASK | 0xff)) == (INTR_TYPE_HW_EXCEPTION | VEC_PF)) {
 			vcpu_inject_exception(v, VEC_DF, true, 0);
 			return HANDLED;
 		}

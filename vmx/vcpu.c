@@ -308,7 +308,7 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	v->regs.rsi = s->rsi;
 	v->regs.rdi = s->rdi;
 	v->regs.rbp = s->rbp;
-	v->event.valid = false;
+	vmx_of(v)->event.valid = false;
 	memset(v->dr, 0, sizeof(v->dr));
 	v->dr[4] = DR6_ACTIVE_LOW;                         /* DR6 reset value */
 	v->xcr0 = 1;

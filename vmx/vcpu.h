@@ -7,6 +7,16 @@
 #include "vcpu/vcpu.h"
 #include "vmx/realmode.h"
 
+/* An event for the next VM entry to deliver (SDM Vol. 3C, 27.6): an exception an exit handler raised,
+ * or an event that a VM exit interrupted (IDT-vectoring information, 28.2.4). (SVM keeps its own in
+ * the VMCB's EVENTINJ.) */
+struct vmx_event {
+	bool valid;
+	uint32_t info;       /* VM-entry interruption-information format (Table 25-17) */
+	uint32_t error_code;
+	uint32_t insn_len;   /* software interrupts and exceptions: the instruction's length */
+};
+
 /* VMX's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only vmx/ reads and writes it. */
 struct __attribute__((may_alias)) vmx_vcpu {
 	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
@@ -15,11 +25,12 @@ struct __attribute__((may_alias)) vmx_vcpu {
 	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
 	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
 	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */
-	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
 	uint8_t spec_entry;          /* VCPU_SPEC_* below: what entries and exits write besides the VMCS.
 				        Computed after each WRMSR exit, the only place spec_ctrl changes
 				        (vmx/exit.c, vmx_exit_dispatch), and at creation: one byte the exit
 				        path tests */
+	uint32_t eoi_exit[8];        /* the TMR the EOI-exit bitmap was last written from */
+	struct vmx_event event;      /* the event its next entry delivers */
 	struct vmx_rm rm;            /* its real mode, in virtual-8086 mode (vmx/realmode.c) */
 };
 _Static_assert(sizeof(struct vmx_vcpu) <= VCPU_BACKEND_BYTES, "struct vcpu's be[] holds VMX's part");
