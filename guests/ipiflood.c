@@ -15,6 +15,14 @@
  * in a loop that never halts, or with `halt=1` halts again after each one. Prints `ipiflood: flood N
  * ipis in M ms, got G` and exits 0.
  *
+ * mode=masked: CPU 0 runs with interrupts disabled, executing CLI again and again (as Linux's nested
+ * local_irq_save does), and every 100 microseconds opens a window (STI; NOP; CLI) where it takes what
+ * is pending. Meanwhile CPU 1 sends it two IPIs, vector 0x41 then 0x42 20 microseconds later, and
+ * waits until CPU 0 has taken both before the next pair: the second comes while the first is pending,
+ * which is when Bochs 2.7 delivered the first to a guest with IF = 0 (vmx/exit.c, apicv_hold). Each
+ * handler looks at the RFLAGS the interrupt pushed. For `ms=` (100) milliseconds; prints `ipiflood:
+ * masked after M ms, P pairs, G taken (T taken with IF=0)` (T: 0) and exits 0.
+ *
  * mode=spin: the neighbour of a flood: computes `loops=` (20000000) iterations with interrupts enabled
  * (none comes: it programs no source) and no exit of its own, between `ipiflood: spin start` and
  * `ipiflood: spin done`. Interrupts enabled, as in any OS: Bochs makes a guest with IF = 0 exit for
@@ -40,7 +48,7 @@
 static volatile uint32_t aps_up, stop, got;
 static volatile uint32_t rounds[SMP_MAX_CPUS];
 static volatile uint32_t target_id;
-static bool flood_mode, halt_mode;
+static bool flood_mode, halt_mode, masked_mode;
 static uint8_t ier_bytes[128];
 
 static void ioapic_write(uint32_t reg, uint32_t v)
@@ -57,6 +65,20 @@ static void on_post(struct irq_frame *f)
 {
 	(void)f;
 	taken++;
+	apic_eoi();
+}
+
+/* mode=masked: an interrupt taken where the interrupted code had IF = 0 is counted apart. */
+#define RFLAGS_IF_BIT 0x200u
+#define VEC_PAIR1 0x41
+#define VEC_PAIR2 0x42
+
+static void on_masked(struct irq_frame *f)
+{
+	if (f->eflags & RFLAGS_IF_BIT)
+		got++;
+	else
+		taken++;
 	apic_eoi();
 }
 
@@ -92,6 +114,21 @@ static void ap_main(unsigned index, uint32_t id)
 		sti();
 		while (!stop)
 			cpu_relax();                /* never halts: it stays runnable on its CPU */
+		return;
+	}
+	if (masked_mode) {
+		__atomic_fetch_add(&aps_up, 1, __ATOMIC_ACQ_REL);
+		while (!stop) {
+			uint32_t before = got + taken;
+
+			apic_send_ipi(0, ICR_FIXED | VEC_PAIR1);
+			udelay(20);
+			apic_send_ipi(0, ICR_FIXED | VEC_PAIR2);
+			while (!stop && got + taken < before + 2)
+				cpu_relax();    /* no IPI while CPU 0 takes the pair */
+			if (index < SMP_MAX_CPUS)
+				rounds[index]++;
+		}
 		return;
 	}
 	__atomic_fetch_add(&aps_up, 1, __ATOMIC_ACQ_REL);
@@ -146,6 +183,35 @@ static int end_mode(uint32_t cpus, uint64_t ms)
 	return 0;
 }
 
+static int masked(uint64_t ms)
+{
+	uint64_t t0, end, next;
+	uint32_t pairs = 0;
+
+	irq_set_handler(VEC_PAIR1, on_masked);
+	irq_set_handler(VEC_PAIR2, on_masked);
+	cli();
+	start_aps();
+	if (!wait_aps(1))
+		return 1;
+	t0 = rdtsc();
+	end = t0 + us_to_tsc(ms * 1000);
+	for (next = t0; rdtsc() < end; ) {
+		next += us_to_tsc(100);
+		while (rdtsc() < next)
+			__asm__ volatile("cli; pause" : : : "memory");  /* IF stays 0; CLI all the same */
+		__asm__ volatile("sti; nop; cli" : : : "memory");      /* the window */
+	}
+	stop = 1;
+	__asm__ volatile("sti; nop; cli" : : : "memory");
+	udelay(1000);
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+		pairs += rounds[i];
+	printf("ipiflood: masked after %u ms, %u pairs, %u taken (%u taken with IF=0)\n", (uint32_t)ms, pairs, got,
+	       taken);
+	return 0;
+}
+
 static int flood(uint64_t ms, uint64_t gap)
 {
 	uint32_t sent = 0;
@@ -176,6 +242,7 @@ int main(void)
 
 	flood_mode = mode && !strcmp(mode, "flood");
 	halt_mode = getarg_num("halt", 0) != 0;
+	masked_mode = mode && !strcmp(mode, "masked");
 	if (mode && !strcmp(mode, "spin")) {
 		printf("ipiflood: spin start\n");
 		sti();
@@ -184,8 +251,8 @@ int main(void)
 		printf("ipiflood: spin done\n");
 		return 0;
 	}
-	if ((mode && !flood_mode && strcmp(mode, "end")) || cpus < 2 || cpus > SMP_MAX_CPUS) {
-		printf("ipiflood: usage: mode=end|flood|spin cpus=N (2..%u) ms=N gap=N halt=0|1 loops=N\n", SMP_MAX_CPUS);
+	if ((mode && !flood_mode && !masked_mode && strcmp(mode, "end")) || cpus < 2 || cpus > SMP_MAX_CPUS) {
+		printf("ipiflood: usage: mode=end|flood|masked|spin cpus=N (2..%u) ms=N gap=N halt=0|1 loops=N\n", SMP_MAX_CPUS);
 		return 3;
 	}
 	intr_init();
@@ -195,5 +262,7 @@ int main(void)
 	smp_prepare(ap_main);
 	if (flood_mode)
 		return flood(getarg_num("ms", 200), getarg_num("gap", 1));
+	if (masked_mode)
+		return masked(getarg_num("ms", 100));
 	return end_mode((uint32_t)cpus, getarg_num("ms", 20));
 }

@@ -434,6 +434,29 @@ static inline __attribute__((always_inline)) void deliver_event(struct vcpu *v)
 	vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
 }
 
+/*
+ * With virtual-interrupt delivery: is a vector requested (RVI not 0) of a guest that cannot take it
+ * now (RFLAGS.IF = 0)? Then the entry asks for an interrupt window rather than have the CPU evaluate
+ * RVI: with interrupt-window exiting set, neither VM entry nor EOI, TPR or self-IPI virtualization
+ * recognizes a pending virtual interrupt (SDM Vol. 3C, 30.2.1), and once the guest sets IF the window
+ * exit brings it here again, where the entry without the window recognizes and delivers it at that
+ * same instruction boundary (30.2.2): what the guest sees is unchanged, for one exit more.
+ *
+ * The reason is Bochs 2.7 (to its current source), which otherwise delivers the vector to the guest
+ * with IF = 0 when a host interrupt (a wake-up IPI) arrives: external-interrupt exiting unmasks host
+ * interrupts whatever the guest's IF once the guest has run CLI, and the handler of a host interrupt
+ * in the guest (event.cc, InterruptAcknowledge) delivers a pending virtual interrupt, masked or not,
+ * in place of the external-interrupt exit. A Linux timer interrupt so delivered inside a section with
+ * interrupts disabled deadlocked on a lock that section held (docs/hardware.md; docs/tests.md, the
+ * hang of linux-2vcpus). A vector the CPU itself makes request while the guest runs on with IF = 0
+ * (a virtualized EOI uncovering a lower one, an x2APIC self IPI) is beyond an entry's reach: under
+ * Bochs that case stays open.
+ */
+static inline __attribute__((always_inline)) bool apicv_hold(void)
+{
+	return (vmcs_read16(GUEST_INTR_STATUS) & 0xff) && !(vmcs_read(GUEST_RFLAGS) & RFLAGS_IF);
+}
+
 static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, bool full)
 {
 	struct vlapic *l = &v->lapic;
@@ -442,10 +465,13 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 	int vector;
 
 	/* Not full: no window was asked for (nothing waited), no NMI or 8259A news. With APIC
-	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception. */
+	 * virtualization the CPU delivers the APIC's vectors (apicv_sync): only an exception, and the
+	 * window a requested vector waits for while the guest's IF is 0 (apicv_hold). */
 	if (!full && vmx_of(v)->apicv) {
 		if (__builtin_expect(vmx_of(v)->event.valid, 0))
 			deliver_event(v);
+		if (__builtin_expect(apicv_hold(), 0))
+			vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls |= CPU_INTR_WINDOW_EXITING);
 		return HANDLED;
 	}
 	want = vmx_of(v)->cpu_ctls & ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING);
@@ -487,7 +513,7 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 		want |= CPU_NMI_WINDOW_EXITING;
 	else if (nmi)                    /* no window exit to say when: look again at every entry */
 		vcpu_work_post(&v->work, VCPU_WORK_ENTRY);
-	if (vector >= 0)
+	if (vector >= 0 || (vmx_of(v)->apicv && apicv_hold()))
 		want |= CPU_INTR_WINDOW_EXITING;
 	if (want != vmx_of(v)->cpu_ctls)
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_of(v)->cpu_ctls = want);
