@@ -1216,6 +1216,23 @@ SCENARIOS += [
                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
              forbid=[NO_VIRT, r"hv: exception", r"unexpected #VMEXIT", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
              check=memory_returned),
+    # The same guests on Bochs: ryzen (NPT, nRIP save, flush by ASID) with paging=shadow asked, and
+    # turion64_tyler, an SVM CPU without nested paging, where every guest runs on shadow paging unasked.
+    # The APs' real mode in paged real mode on both.
+    *[Scenario(name, emulator="bochs", cpus=2, mem=128, cpu_model=model, timeout=BOCHS_TIMEOUT,
+               cmdline=cmdline,
+               # memcheck beside the BSP, not the AP: smp gives an AP 20 ms to take each IPI, and Bochs 2.7
+               # does not preempt memcheck (IF = 0) on the AP's CPU in time
+               modules=[guest("hello", "name=hello mem=16M cpu=0"), guest("memcheck", "name=mc mem=16M cpu=0"),
+                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1")],
+               expect=[r"^\[cpu0\] hv: svm: NPT %s, " % npt,
+                       Expect(r"hv: guest \w+ started: .*, shadow$", count=3)] + HELLO_LINES("hello") +
+                      MEMCHECK_OK("mc") +
+                      [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$")] +
+                      SMP_OK("smp") + [ALL_DONE],
+               forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
+      for name, model, npt, cmdline in (("svm-shadow-bochs-ryzen", "ryzen", "yes", "paging=shadow"),
+                                        ("svm-shadow-bochs-tyler", "turion64_tyler", "no", ""))],
     # INIT-SIPI-SIPI on shadow paging: the APs start in real mode, which runs as it is in paged real mode
     # on the shadow's identity root (no virtual-8086 emulation as on VMX): the INT3 and #UD the APs'
     # real mode raises go back through the IVT, INT 21h runs in the guest.
