@@ -1916,6 +1916,17 @@ SCENARIOS += [
              forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
                      GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
              check=memory_returned),
+    # The same kernel on SVM's shadow paging (svm/spt.c): its CR3 switches, INVLPGs decoded without decode
+    # assists, its #PFs given back, the local APIC and I/O APIC through the shadow's GPA faults.
+    Scenario("svm-shadow-linux-1vcpu-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=1, mem=512,
+             timeout=LINUX_TIMEOUT,
+             modules=[linux_kernel("name=linux mem=128M paging=shadow " + LINUX_ARGS.replace("quiet", "ignore_loglevel")),
+                      linux_initrd("linux")],
+             expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 1) +
+                    [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             check=memory_returned),
     Scenario("svm-linux-2vcpus-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=2, mem=512,
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
