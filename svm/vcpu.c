@@ -10,7 +10,8 @@
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
  * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
  * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP, the guest's IA32_SPEC_CTRL around
- * VMRUN. Not done yet: a single-step trap after an emulated instruction. */
+ * VMRUN; with paging=shadow (or without NPT) the shadow's #PF, CR and INVLPG intercepts (svm/spt.c). Not
+ * done yet: a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
