@@ -227,7 +227,10 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 	}
 	g->mem_size = (g->mem_size + SIZE_2M - 1) & ~(SIZE_2M - 1);   /* rounded up to 2 MiB */
 	if (g->paging == VM_PAGING_EPT && !hv_paging_ept_ok) {
-		if (hv_paging_no_ept)
+		if (hv_paging_no_ept && vcpu_vendor == VCPU_SVM)
+			not_started(g, "paging=ept: the CPU has no nested paging (AMD APM Vol. 2, 15.25); "
+				    "paging=shadow runs guests");
+		else if (hv_paging_no_ept)
 			not_started(g, "paging=ept: the CPU has no EPT (SDM Vol. 3C, 25.6.2, Table 25-7); "
 				    "paging=shadow runs guests");
 		else
@@ -236,7 +239,8 @@ static bool check_fits(struct vm *g, const struct guest_opts *o, unsigned idx, u
 		return false;
 	}
 	if (g->paging == VM_PAGING_SHADOW && !hv_paging_shadow_ok) {
-		not_started(g, "paging=shadow: only on VMX, with CR3-load and INVLPG exiting and XD (vmx/spt.c)");
+		not_started(g, "paging=shadow: the CPU lacks what it needs (VMX: CR3-load and INVLPG exiting and "
+			    "XD, vmx/spt.c; SVM: XD, svm/spt.c)");
 		return false;
 	}
 	if (g->alloc != GMEM_DEMAND && g->mem_size > pmm_free_bytes()) {

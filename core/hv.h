@@ -9,11 +9,11 @@
 void hv_start(const struct bootinfo *bi);
 
 /* Which paging= a guest may ask for here, settled by hv_start before any guest: EPT (or the other
- * vendor's nested paging) unless the CPU lacks unrestricted guest; shadow paging only on VMX with the
- * controls vmx/spt.c needs (vmx_caps.spt). */
+ * vendor's nested paging) unless the CPU lacks unrestricted guest or nested paging; shadow paging where
+ * the back end has what it needs (VMX: the controls vmx/spt.c needs, vmx_caps.spt; SVM: XD). */
 extern bool hv_paging_ept_ok, hv_paging_shadow_ok;
-/* paging=ept is refused because the CPU has no EPT at all (Bochs's penryn), not for want of
- * unrestricted guest: the reason a refused guest gets. */
+/* paging=ept is refused because the CPU has no EPT or NPT at all (Bochs's penryn, QEMU's qemu64),
+ * not for want of unrestricted guest: the reason a refused guest gets. */
 extern bool hv_paging_no_ept;
 /* Where each application processor goes once online: its scheduler loop. Never returns. */
 __attribute__((noreturn)) void hv_ap_main(struct percpu *pc);

@@ -36,10 +36,7 @@ bool svm_caps_decide(const struct svm_cpu *cpu, struct svm_caps *caps, const cha
 			: "disabled in firmware (VM_CR.SVMDIS; enable SVM in setup)";
 		return false;
 	}
-	if (!caps->npt) {
-		*why = "no nested paging (shadow page tables are not implemented yet)";
-		return false;
-	}
+	/* Without nested paging guests run on shadow page tables (svm/spt.c). */
 	/* ASID 0 is the host's; a guest needs another one (15.16). */
 	if (caps->nasid < 2) {
 		*why = "no ASID for guests";

@@ -51,8 +51,9 @@ extern struct svm_caps svm_caps;
  * Decides from what was read whether our guests can run on SVM: fills *caps (everything zero when
  * CPUID shows no SVM) and returns true, or returns false with *why saying what is missing. Follows
  * APM Vol. 2, 15.4's sequence: CPUID SVM, then VM_CR.SVMDIS (with SVML telling "locked by firmware"
- * from "unlockable with a key"); then what this hypervisor needs: nested paging (no shadow paging yet),
- * at least one ASID for guests, and IA32_PAT entries 0 and 3 WB and UC, as at reset (npt/npt.h).
+ * from "unlockable with a key"); then what this hypervisor needs: at least one ASID for guests, and
+ * IA32_PAT entries 0 and 3 WB and UC, as at reset (npt/npt.h). Nested paging is not needed: without
+ * it guests run on shadow paging (svm/spt.c).
  */
 bool svm_caps_decide(const struct svm_cpu *cpu, struct svm_caps *caps, const char **why);
 

@@ -6,6 +6,7 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
+#include "svm/spt.h"
 #include "svm/svm.h"
 #include "vcpu/exit.h"
 #include "svm/vmcb.h"
@@ -76,31 +77,45 @@ void svm_skip(struct vcpu *v, unsigned len)
 	svm_finish_instruction(v);
 }
 
+/* With paging=shadow the VMCB holds the CPU's CR0, CR3 (the shadow root), CR4 and EFER; the guest's
+ * own are kept aside (svm/spt.c). */
 uint64_t svm_get_cr0(struct vcpu *v)
 {
-	return vmcb_of(v)->save.cr0;
+	return vcpu_spt_on(v) ? svm_of(v)->gcr0 : vmcb_of(v)->save.cr0;
 }
 
 uint64_t svm_get_cr3(struct vcpu *v)
 {
-	return vmcb_of(v)->save.cr3;
+	return vcpu_spt_on(v) ? v->gcr3 : vmcb_of(v)->save.cr3;
 }
 
 uint64_t svm_get_cr4(struct vcpu *v)
 {
-	return vmcb_of(v)->save.cr4;
+	return vcpu_spt_on(v) ? svm_of(v)->gcr4 : vmcb_of(v)->save.cr4;
 }
 
 uint64_t svm_get_efer(struct vcpu *v)
 {
+	if (vcpu_spt_on(v))
+		return v->gefer;
 	return vmcb_of(v)->save.efer & ~EFER_SVME;      /* the guest does not see SVM */
 }
 
 /* CR0 and CR4 are the guest's own under nested paging (no bits owned by the host); a change of the
- * paging bits drops its ASID's translations (APM Vol. 2, 5.5.2; 15.16.1). */
+ * paging bits drops its ASID's translations (APM Vol. 2, 5.5.2; 15.16.1). With paging=shadow the
+ * CPU's are derived from them, and a change of the paging controls re-roots the shadow, which
+ * flushes (vcpu_spt_controls_changed). */
 void svm_set_cr0(struct vcpu *v, uint64_t cr0)
 {
 	struct vmcb *b = vmcb_of(v);
+
+	if (vcpu_spt_on(v)) {
+		svm_of(v)->gcr0 = cr0;
+		b->save.cr0 = svm_spt_cr0_real(cr0);
+		b->save.cr4 = svm_spt_cr4_real(svm_of(v)->gcr4, cr0);   /* SMEP/SMAP follow PG */
+		vcpu_spt_controls_changed(v);
+		return;
+	}
 
 	if ((b->save.cr0 ^ cr0) & (CR0_PG | CR0_PE | (1ull << 16)))   /* PG, PE, WP */
 		svm_flush_asid(v);
@@ -110,6 +125,13 @@ void svm_set_cr0(struct vcpu *v, uint64_t cr0)
 void svm_set_cr4(struct vcpu *v, uint64_t cr4)
 {
 	struct vmcb *b = vmcb_of(v);
+
+	if (vcpu_spt_on(v)) {
+		svm_of(v)->gcr4 = cr4;
+		b->save.cr4 = svm_spt_cr4_real(cr4, svm_of(v)->gcr0);
+		vcpu_spt_controls_changed(v);
+		return;
+	}
 
 	if ((b->save.cr4 ^ cr4) & (CR4_PGE | CR4_PAE | (1ull << 4) | CR4_PCIDE | (1ull << 20)))
 		svm_flush_asid(v);
@@ -126,6 +148,15 @@ void svm_set_cr2(struct vcpu *v, uint64_t cr2)
 
 void svm_set_efer(struct vcpu *v, uint64_t efer)
 {
+	if (vcpu_spt_on(v)) {
+		bool nxe = (efer ^ v->gefer) & EFER_NXE;
+
+		v->gefer = efer;
+		vmcb_of(v)->save.efer = svm_spt_efer_real(efer);
+		if (nxe)             /* LMA changes come with CR0.PG's (vcpu/cr.c): re-rooted there */
+			vcpu_spt_controls_changed(v);
+		return;
+	}
 	vmcb_of(v)->save.efer = efer | EFER_SVME;       /* VMRUN needs the guest's SVME (15.5.1) */
 }
 
@@ -170,6 +201,9 @@ uint64_t svm_cr4_settable(void)
 uint64_t svm_get_pdpte(struct vcpu *v, unsigned i)
 {
 	uint64_t e = 0;
+
+	if (vcpu_spt_on(v))                      /* those the shadow loaded with the guest's CR3 */
+		return v->sh.g.pdpte[i & 3];
 
 	gmem_read(&v->vm->mem, (vmcb_of(v)->save.cr3 & 0xffffffe0ull) + 8 * (i & 3), &e, sizeof(e));
 	return e & ~0x1e0ull;

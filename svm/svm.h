@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vcpu/backend.h"
+#include "vcpu/decode.h"
 #include "vcpu/guest.h"
 #include "vcpu/vcpu.h"
 
@@ -16,6 +17,10 @@ unsigned svm_npt_page_sizes(void);
 
 /* The back end's vcpu_snapshot (vcpu/backend.h), svm/snapshot.c. */
 bool svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s);
+/* svm/vcpu.c, for svm/spt.c: up to `n` bytes of the instruction at the guest's RIP, through its page
+ * tables (bytes read); the code segment's mode. */
+unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n);
+enum cpu_mode svm_guest_mode(const struct vcpu *v);
 /* svm/guest.c, for svm/vcpu.c: the next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1). */
 void svm_flush_asid(struct vcpu *v);
 
@@ -23,6 +28,7 @@ void svm_flush_asid(struct vcpu *v);
 struct __attribute__((may_alias)) svm_vcpu {
 	uint8_t nmi_block;           /* NMI_* (svm/vcpu.c): NMIs blocked from an injected NMI to its IRET */
 	uint64_t nmi_iret_rip;       /* the RIP of that IRET, intercepted before it ran */
+	uint64_t gcr0, gcr4;         /* paging=shadow: the guest's CR0 and CR4 (the VMCB holds the CPU's, svm/spt.c) */
 };
 _Static_assert(sizeof(struct svm_vcpu) <= VCPU_BACKEND_BYTES, "struct vcpu's be[] holds SVM's part");
 

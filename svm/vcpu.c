@@ -10,7 +10,8 @@
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
  * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
  * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP, the guest's IA32_SPEC_CTRL around
- * VMRUN. Not done yet: a single-step trap after an emulated instruction. */
+ * VMRUN; with paging=shadow (or without NPT) the shadow's #PF, CR and INVLPG intercepts (svm/spt.c). Not
+ * done yet: a single-step trap after an emulated instruction. */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
@@ -23,6 +24,7 @@
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
+#include "svm/spt.h"
 #include "svm/svm.h"
 #include "svm/vmcb.h"
 #include "tessera/hypercall.h"
@@ -280,6 +282,8 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	v->regs.rdi = s->rdi;
 	v->regs.rbp = s->rbp;
 	v->xcr0 = 1;
+	if (vcpu_spt_on(v))
+		svm_spt_setup(v, s);             /* no nested paging: the shadow's root, svm/spt.c */
 }
 
 /* --- loading a vCPU: the FPU (vcpu_fpu_save/restore, vcpu/vcpu.c), which VMRUN does not switch either - */
@@ -433,8 +437,13 @@ static enum cpu_mode guest_mode(const struct vmcb *b)
 	return b->save.cs.attrib & (1u << 10) ? MODE_PROT32 : MODE_PROT16;   /* CS.D: attrib bit 10 */
 }
 
+enum cpu_mode svm_guest_mode(const struct vcpu *v)
+{
+	return guest_mode(vmcb_of(v));
+}
+
 /* Up to `n` bytes of the instruction at the guest's RIP, through its page tables. Bytes read. */
-static unsigned fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
+unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 {
 	struct vmcb *b = vmcb_of(v);
 	struct gpt_ctx c;
@@ -480,7 +489,7 @@ static int handle_ud(struct vcpu *v, enum vcpu_exit_kind *k)
 {
 	uint8_t insn[3];
 
-	if (fetch_insn(v, insn, 3) == 3 && insn[0] == 0x0f && insn[1] == 0x01 && insn[2] == 0xc1) {
+	if (svm_fetch_insn(v, insn, 3) == 3 && insn[0] == 0x0f && insn[1] == 0x01 && insn[2] == 0xc1) {
 		*k = VCPU_EXIT_VMCALL;
 		vmcb_of(v)->ctl.next_rip = 0;    /* an exception: nRIP is not the instruction's end */
 		return hypercall_exit(v);
@@ -552,7 +561,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 		e.cr.gpr = b->ctl.exit_info1 & 15;
 		n = 3;
 	} else {
-		n = fetch_insn(v, insn, sizeof(insn));
+		n = svm_fetch_insn(v, insn, sizeof(insn));
 		while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
 				 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
 				 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
@@ -582,6 +591,8 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 		n = i + 3;
 	}
 	e.len = n;
+	if (cr == 3)                             /* paging=shadow only: the guest's own CR3, svm/spt.c */
+		return retire(v, vcpu_spt_cr3(v, e.cr.access, e.cr.gpr), n);
 	return retire(v, vcpu_handle_cr(v, &e), n);
 }
 
@@ -782,8 +793,27 @@ static int dispatch(struct vcpu *v)
 		r = handle_npf(v);
 		break;
 	case VMEXIT_CR0_WRITE: case VMEXIT_CR4_WRITE: case VMEXIT_CR8_WRITE: case VMEXIT_CR8_READ:
+	case VMEXIT_CR0_READ: case VMEXIT_CR3_READ: case VMEXIT_CR4_READ: case VMEXIT_CR3_WRITE:   /* shadow */
 		k = VCPU_EXIT_CR;
 		r = handle_cr(v, code & 15, code & 0x10);
+		break;
+	case VMEXIT_EXCP_PF:                     /* paging=shadow: svm/spt.c */
+		k = VCPU_EXIT_EXCEPTION;
+		vlapic_timer_update(&v->lapic, rdtsc());   /* as for NPF: an xAPIC read sees the timer now */
+		r = svm_spt_exit_pf(v);
+		break;
+	case VMEXIT_INVLPG: {                    /* paging=shadow */
+		unsigned len = 0;
+
+		k = VCPU_EXIT_INVLPG;
+		r = svm_spt_exit_invlpg(v, &len);
+		r = retire(v, r, len);
+		break;
+	}
+	case VMEXIT_INVPCID:                     /* paging=shadow: not offered (svm_offers), #UD */
+		k = VCPU_EXIT_INVPCID;
+		svm_inject_exception(v, VEC_UD, false, 0);
+		r = HANDLED;
 		break;
 	case VMEXIT_XSETBV:
 		k = VCPU_EXIT_XSETBV;
@@ -957,6 +987,8 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	if (!vcpu_runnable(v, now) || v->state == VCPU_WAIT_SIPI)
 		return VCPU_BLOCKED;
 	v->state = VCPU_RUNNING;
+	if (vcpu_spt_on(v) && (r = vcpu_spt_run(v)) != HANDLED)     /* the root after a (re)start */
+		return (enum vcpu_action)r;
 	v->slice_end = now + quantum_tsc;
 	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
 	v->armed_deadline = ~0ull;
@@ -1006,9 +1038,15 @@ static bool svm_backend_probe(bool apicv, struct vcpu_probe *p)
 		svm_caps_describe(&svm_caps, line, sizeof(line));
 		pr_info("hv: svm: %s\n", line);
 	}
-	p->paging_nested = true;         /* svm_probe requires NPT */
-	p->paging_shadow = false;
-	p->no_nested = false;
+	/* Without NPT every guest runs on shadow paging (svm/spt.c), which needs XD (EFER.NXE: shadow
+	 * leaves carry it, shadow/shadow.h): CPUID Fn8000_0001_EDX[20]. */
+	p->paging_nested = svm_caps.npt;
+	p->paging_shadow = cpu_has(0x80000001, 3, 20);
+	p->no_nested = !svm_caps.npt;
+	if (ok && !svm_caps.npt && !p->paging_shadow) {
+		p->why = "no nested paging, and no XD for shadow paging";
+		ok = false;
+	}
 	return ok;
 }
 
@@ -1018,6 +1056,8 @@ static int svm_vcpu_create(struct vcpu *v)
 	if (!(v->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
 	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
+	if (vcpu_spt_on(v))
+		vcpu_spt_init(v);
 	return 0;
 }
 
@@ -1035,6 +1075,7 @@ static void svm_vcpu_leave(struct vcpu *v)
 static void svm_vcpu_free(struct vcpu *v)
 {
 	pmm_free_page(v->vmcs);
+	shadow_destroy(&v->sh);              /* (nested paging: nothing to free) */
 	v->vmcs = 0;
 }
 

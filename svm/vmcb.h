@@ -15,6 +15,7 @@
 #define VMCB_INTERCEPT_CPUID     (1u << 18)
 #define VMCB_INTERCEPT_INVD      (1u << 22)
 #define VMCB_INTERCEPT_HLT       (1u << 24)
+#define VMCB_INTERCEPT_INVLPG    (1u << 25)  /* paging=shadow (svm/spt.c) */
 #define VMCB_INTERCEPT_INVLPGA   (1u << 26)
 #define VMCB_INTERCEPT_IOIO      (1u << 27)  /* IN/OUT/INS/OUTS checked against the IOPM (15.10) */
 #define VMCB_INTERCEPT_MSR       (1u << 28)  /* RDMSR/WRMSR checked against the MSRPM (15.11) */
@@ -29,6 +30,8 @@
 #define VMCB_INTERCEPT_CLGI      (1u << 5)
 #define VMCB_INTERCEPT_SKINIT    (1u << 6)
 #define VMCB_INTERCEPT_XSETBV    (1u << 13)
+/* Intercept vector 5, control offset 014h (Table B-1). */
+#define VMCB_INTERCEPT_INVPCID   (1u << 2)
 /* CR intercepts, control offset 000h: bits 15:0 reads of CR0-15, bits 31:16 writes (Table B-1). */
 #define VMCB_INTERCEPT_CR_READ(n)  (1u << (n))
 #define VMCB_INTERCEPT_CR_WRITE(n) (1u << (16 + (n)))
@@ -37,6 +40,7 @@
 /* Intercept of exceptions, control offset 008h: bit n for vector n (15.12). */
 #define VMCB_INTERCEPT_DB        (1u << 1)
 #define VMCB_INTERCEPT_UD        (1u << 6)
+#define VMCB_INTERCEPT_PF        (1u << 14)  /* paging=shadow (svm/spt.c) */
 #define VMCB_INTERCEPT_AC        (1u << 17)
 
 /* VINTR control, INT_CTL at control offset 060h (Table B-1; 15.21). */
@@ -75,12 +79,17 @@
 #define VMCB_NP_ENABLE           (1ull << 0)
 
 /* EXITCODE values, control offset 070h. APM Vol. 2, Appendix C, Table C-1. */
-#define VMEXIT_CR8_READ          0x008       /* 000h + CR number */
+#define VMEXIT_CR0_READ          0x000       /* 000h + CR number */
+#define VMEXIT_CR3_READ          0x003
+#define VMEXIT_CR4_READ          0x004
+#define VMEXIT_CR8_READ          0x008
 #define VMEXIT_CR0_WRITE         0x010       /* 010h + CR number */
+#define VMEXIT_CR3_WRITE         0x013
 #define VMEXIT_CR4_WRITE         0x014
 #define VMEXIT_CR8_WRITE         0x018
 #define VMEXIT_EXCP_DB           0x041       /* 040h + vector */
 #define VMEXIT_EXCP_UD           0x046
+#define VMEXIT_EXCP_PF           0x04e
 #define VMEXIT_EXCP_AC           0x051
 #define VMEXIT_INTR              0x060
 #define VMEXIT_NMI               0x061
@@ -91,6 +100,7 @@
 #define VMEXIT_CPUID             0x072
 #define VMEXIT_INVD              0x076
 #define VMEXIT_HLT               0x078
+#define VMEXIT_INVLPG            0x079
 #define VMEXIT_INVLPGA           0x07a
 #define VMEXIT_IOIO              0x07b
 #define VMEXIT_MSR               0x07c
@@ -104,6 +114,7 @@
 #define VMEXIT_CLGI              0x085
 #define VMEXIT_SKINIT            0x086
 #define VMEXIT_XSETBV            0x08d
+#define VMEXIT_INVPCID           0x0a2
 #define VMEXIT_NPF               0x400
 #define VMEXIT_INVALID           (~0ull)     /* -1: the VMCB failed VMRUN's consistency checks */
 

@@ -130,7 +130,8 @@ def svm_variant(s: Scenario):
     On Bochs's AMD model, ryzen, as NAME@svm; where one of Bochs 2.7's own SVM bugs stops it there
     (scenarios.BOCHS_RYZEN_BUGS), under QEMU's software SVM (EPYC) instead, as NAME@svm-qemu, unless a
     scenario of the suite already runs it on SVM (Scenario.svm_twin)."""
-    why = "shadow paging, which is VMX's" if uses_shadow(s) else s.not_on_svm
+    why = ("its shadow paging lines are VMX's (virtual-8086 real mode); SVM's own: svm-shadow-*"
+           if uses_shadow(s) else s.not_on_svm)
     if not why:
         return dataclasses.replace(s, name=s.name + "@svm", cpu_model="ryzen"), ""
     if why in BOCHS_RYZEN_BUGS and s.svm_twin:

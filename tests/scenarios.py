@@ -515,16 +515,15 @@ SCENARIOS += [
               expect=[GUEST_STARTED("hello"), GUEST_STARTED("mc"), READY] + HELLO_LINES("hello") +
                      MEMCHECK_OK("mc") + [ALL_DONE, r"hv: the console stays up: "]),
 
-    # Without VMX (QEMU here has none) the ISO is a console-only system and powers off cleanly. QEMU's
-    # default CPU (qemu64) has SVM without nested paging: the line says so for both vendors.
-    Scenario("vmx-none-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True, timeout=QEMU_TIMEOUT,
+    # QEMU's default CPU (qemu64) has SVM without nested paging and no VMX: guests run on the SVM back
+    # end with shadow paging (svm/spt.c), unasked; the line says NPT no. (svm-none-qemu: no SVM either.)
+    Scenario("svm-shadow-qemu64", emulator="qemu", cpus=2, mem=128, needs_vmx=True, timeout=QEMU_TIMEOUT,
              modules=[guest("hello", "name=hello mem=16M")],
              expect=[r"^\[cpu0\] hv: spec: on: .*retpolines; not needed: .+; guests get: .+$",
                      r"^\[cpu0\] hv: svm: NPT no, ASIDs \d+, ",
-                     r"^\[cpu0\] hv: no virtualization: VMX: not an Intel CPU; "
-                     r"SVM: no nested paging \(shadow page tables are not implemented yet\)$",
-                     r"hv: module 0 not started: no VMX or SVM on this machine", READY, r"hv: powering off"],
-             ordered=True, end=r"hv: powering off"),
+                     r"^\[cpu\d+\] hv: guest hello started: .*, shadow$", READY, GUEST_EXITED("hello", 0),
+                     ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], ordered=True, check=memory_returned),
 
     # AMD SVM (issue 15): the probe's line, what each CPU model offers (CPUID 0x8000000A, VM_CR; APM Vol.
     # 2, 15.4), then the guest on the SVM back end (svm/vcpu.c). QEMU's software SVM
@@ -583,6 +582,38 @@ SCENARIOS += [
                forbid=[NO_VIRT], check=memory_returned)
       for name, emu, cpu in (("svm-memcheck-qemu", "qemu", {"qemu_cpu": "EPYC"}),
                              ("svm-memcheck-bochs-ryzen", "bochs", {"cpu_model": "ryzen"}))],
+    # Shadow page tables on SVM (svm/spt.c, beside vcpu/spt.c): NP_ENABLE = 0 and the VMCB's CR3 the
+    # shadow root; every #PF, CR0/CR3/CR4 read, CR3 write and INVLPG is intercepted. hello (32-bit
+    # protected mode with paging off on the shadow's identity root, then PAE and 4-level) and memcheck
+    # (every page of its RAM written and read back) under QEMU EPYC, which has NPT: paging=shadow on
+    # their module lines. Memory free after = before (the shadow tables are returned).
+    Scenario("svm-shadow-hello-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("hello", "name=hello mem=16M paging=shadow"),
+                      guest("memcheck", "name=mc mem=16M paging=shadow"),
+                      guest("hello", "name=two mem=16M paging=shadow vcpus=2")],
+             expect=[r"^\[cpu0\] hv: svm: NPT yes, ",
+                     r"^\[cpu\d+\] hv: guest hello started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu \d+, shadow$",
+                     r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                     r"^\[cpu\d+\] hv: guest two started: .*, shadow$", GUEST_EXITED("two", 0),
+                     READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") +
+                    [r"^\[cpu\d+\] hv: guest hello exits: total \d+, exception or NMI \d+, ",
+                     r"^\[cpu\d+\] hv: guest mc exits: total \d+, exception or NMI \d+, .*\bcr \d+",
+                     r"^\[cpu\d+\] hv: guest mc shadow: \d+ fills, 0 #PF injected, ", ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned),
+    # A CPU with SVM but no nested paging (QEMU's EPYC less NPT): every guest on shadow paging unasked,
+    # paging=ept refused with the reason; the `hv: svm:` line says NPT no.
+    Scenario("svm-shadow-nonpt-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC,-npt",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("hello", "name=hello mem=16M"), guest("memcheck", "name=mc mem=16M"),
+                      guest("hello", "name=ept mem=16M paging=ept")],
+             expect=[r"^\[cpu0\] hv: svm: NPT no, ASIDs \d+, ",
+                     r"^\[cpu\d+\] hv: guest hello started: .*, shadow$",
+                     r"^\[cpu\d+\] hv: guest mc started: .*, shadow$",
+                     NOT_STARTED("ept", r"paging=ept: the CPU has no nested paging \(AMD APM Vol. 2, 15.25\); "
+                                        r"paging=shadow runs guests"),
+                     READY] + HELLO_LINES("hello") + MEMCHECK_OK("mc") + [ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned),
     # Penryn has neither EPT (so no unrestricted guest) nor VPID nor the VMX-preemption timer: every
     # guest runs on shadow paging, paging=ept is refused with the reason, and slices end by the host's
     # local APIC timer (external-interrupt exiting): spin (with IF = 1, see guests/spin.c) shares CPU 0
@@ -1140,6 +1171,86 @@ SCENARIOS += [
               check=memory_returned),
 ]
 
+
+# Shadow page tables on SVM (svm/spt.c): first touch through the shadow's GPA faults, the isolation
+# probes, a page-table-heavy guest (CR3 switches, INVLPG decoded without decode assists), and SMP with
+# the APs' real mode run in paged real mode (APM Vol. 2, 15.19), all under QEMU EPYC with paging=shadow.
+SCENARIOS += [
+    Scenario("svm-shadow-first-touch-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT, cmdline="paging=shadow",
+             modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
+                      guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
+                      guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
+                      guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
+                      guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
+             expect=[Expect(r"hv: guest \w+ started: .*, shadow(, alloc \w+)?$", count=5)] +
+                    [GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
+                     ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
+                    [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"],
+             check=all_checks(memory_is("eager", 64, 64, 0, 0),
+                              memory_is("lazy2m", 22, 22, 10, 10),
+                              memory_is("demand2m", 22, 22, 10, 10),
+                              memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
+                              memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
+    # Each probe touches a GPA the guest does not own: the shadow's GPA fault reaches the same handler
+    # as a nested page fault and stops the guest naming it; the memcheck guest beside them is intact.
+    Scenario("svm-shadow-escape-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT, cmdline="paging=shadow",
+             modules=[guest("memcheck", "name=m1 mem=16M yields=6"),
+                      guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
+                      guest("escape", "name=hv-image mem=2M probe=0x200000 access=write"),
+                      guest("escape", "name=mmio mem=16M probe=0xfed00000 access=read"),
+                      guest("escape", "name=fetch mem=16M probe=0x3000000 access=exec"),
+                      guest("escape", "name=lazy-end alloc=lazy mem=16M probe=0x1000000 access=write"),
+                      guest("escape", "name=demand-far alloc=demand chunk=4K mem=16M probe=0x40000000 access=exec")],
+             expect=MEMCHECK_OK("m1") +
+                    [EPT_STOP("past-end", "write", 0x1000000), EPT_STOP("hv-image", "write", 0x200000),
+                     EPT_STOP("mmio", "read", 0xfed00000), EPT_STOP("fetch", "fetch", 0x3000000),
+                     EPT_STOP("lazy-end", "write", 0x1000000), EPT_STOP("demand-far", "fetch", 0x40000000),
+                     ALL_DONE],
+             forbid=[NO_VIRT, r"escape: not stopped", r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned),
+    # ptswitch (see vmx-shadow-ptswitch): the figures of EPT, on SVM's shadow: every CR3 load a root
+    # switch with its ASID flushed, the unmapped page's INVLPG decoded (QEMU has no decode assists).
+    Scenario("svm-shadow-ptswitch-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("ptswitch", "name=pt-shadow mem=32M cpu=0 rounds=200 paging=shadow"),
+                      guest("ptswitch", "name=pae-shadow mem=32M cpu=1 rounds=200 mode=pae paging=shadow")],
+             expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
+                                r"protection\), 0 checks failed$") for n in ("pt-shadow", "pae-shadow")] +
+                    [GUEST_SAYS("pae-shadow", r"ptswitch: PAE paging, ")] +
+                    [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1752 #PF injected, .* [1-9]\d* INVLPG, " % n
+                     for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
+             forbid=[NO_VIRT, r"hv: exception", r"unexpected #VMEXIT", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
+             check=memory_returned),
+    # The same guests on Bochs: ryzen (NPT, nRIP save, flush by ASID) with paging=shadow asked, and
+    # turion64_tyler, an SVM CPU without nested paging, where every guest runs on shadow paging unasked.
+    # The APs' real mode in paged real mode on both.
+    *[Scenario(name, emulator="bochs", cpus=2, mem=128, cpu_model=model, timeout=BOCHS_TIMEOUT,
+               cmdline=cmdline,
+               # memcheck beside the BSP, not the AP: smp gives an AP 20 ms to take each IPI, and Bochs 2.7
+               # does not preempt memcheck (IF = 0) on the AP's CPU in time
+               modules=[guest("hello", "name=hello mem=16M cpu=0"), guest("memcheck", "name=mc mem=16M cpu=0"),
+                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1")],
+               expect=[r"^\[cpu0\] hv: svm: NPT %s, " % npt,
+                       Expect(r"hv: guest \w+ started: .*, shadow$", count=3)] + HELLO_LINES("hello") +
+                      MEMCHECK_OK("mc") +
+                      [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$")] +
+                      SMP_OK("smp") + [ALL_DONE],
+               forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
+      for name, model, npt, cmdline in (("svm-shadow-bochs-ryzen", "ryzen", "yes", "paging=shadow"),
+                                        ("svm-shadow-bochs-tyler", "turion64_tyler", "no", ""))],
+    # INIT-SIPI-SIPI on shadow paging: the APs start in real mode, which runs as it is in paged real mode
+    # on the shadow's identity root (no virtual-8086 emulation as on VMX): the INT3 and #UD the APs'
+    # real mode raises go back through the IVT, INT 21h runs in the guest.
+    Scenario("svm-shadow-smp-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT,
+             modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1 paging=shadow")],
+             expect=[r"hv: guest smp started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu 0,1,0,1, shadow$",
+                     GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+                    SMP_OK("smp") + [ALL_DONE],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"real mode: \d+ starts"], check=memory_returned),
+]
 
 # --- the serial console: input, focus, the monitor, restarts -------------------------------------------
 
@@ -1811,6 +1922,17 @@ SCENARIOS += [
              # on a busy host ('HPET/PMTIMER calibration failed' with 2 busy loops beside); Bochs's
              # instruction-exact twin, svm-linux-1vcpu-bochs-ryzen, asserts the PM timer's match.
              expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             check=memory_returned),
+    # The same kernel on SVM's shadow paging (svm/spt.c): its CR3 switches, INVLPGs decoded without decode
+    # assists, its #PFs given back, the local APIC and I/O APIC through the shadow's GPA faults.
+    Scenario("svm-shadow-linux-1vcpu-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=1, mem=512,
+             timeout=LINUX_TIMEOUT,
+             modules=[linux_kernel("name=linux mem=128M paging=shadow " + LINUX_ARGS.replace("quiet", "ignore_loglevel")),
+                      linux_initrd("linux")],
+             expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 1) +
+                    [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
              forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
                      GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
              check=memory_returned),

@@ -20,7 +20,7 @@ enum vcpu_vendor { VCPU_VMX, VCPU_SVM };
 struct vcpu_probe {
 	const char *why;             /* when guests cannot run: why ("AMD CPU", "disabled in firmware"...) */
 	bool paging_nested;          /* paging=ept (a nested map: EPT, NPT) is possible */
-	bool paging_shadow;          /* paging=shadow is possible (VMX: shadow paging's controls) */
+	bool paging_shadow;          /* paging=shadow is possible (VMX: shadow paging's controls; SVM: XD) */
 	bool no_nested;              /* the CPU has no nested paging at all */
 };
 

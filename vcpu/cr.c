@@ -74,6 +74,11 @@ int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e)
 			vlapic_set_cr8(&v->lapic, val);
 		}
 		return RETIRED;
+	} else if (type == VCPU_CR_READ && (cr == 0 || cr == 4)) {
+		/* Only where the back end has no read shadows (SVM with paging=shadow, svm/spt.c): the
+		 * guest's own value. */
+		vcpu_set_gpr(v, e->cr.gpr, cr == 0 ? vcpu_get_cr0(v) : vcpu_get_cr4(v));
+		return RETIRED;
 	} else if (type == VCPU_CR_WRITE && cr == 0) {
 		if (!guest_long_mode(v))
 			val &= 0xffffffff;

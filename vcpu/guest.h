@@ -107,6 +107,15 @@ VCPU_VENDOR_FN(bool, tsc_adjust_emulated, (void), ())
  * APIC virtualization, vmx/vcpu.c; SVM: nothing, its APIC is emulated). On v's CPU. */
 VCPU_VENDOR_PROC(apic_base_changed, (struct vcpu *v), (v))
 
+/* paging=shadow (vcpu/spt.c): the CPU's CR0 and CR4 for the guest's current ones (VMX: the guest
+ * fields beside the read shadows; SVM: the VMCB's, the guest's own kept aside); CR3 = the shadow root
+ * `root` (SVM: with its ASID's TLB flushed); the shadow dropped or narrowed entries the CPU may have
+ * cached: the page at `gva`, or all of them with gva = ~0 (VMX: nothing, every VM entry flushes
+ * without VPIDs; SVM: svm/spt.c). */
+VCPU_VENDOR_PROC(spt_set_controls, (struct vcpu *v), (v))
+VCPU_VENDOR_PROC(spt_set_root, (struct vcpu *v, uint64_t root), (v, root))
+VCPU_VENDOR_PROC(spt_flush, (struct vcpu *v, uint64_t gva), (v, gva))
+
 struct gpt_ctx;
 /* The guest's paging state over the accessors above, for walking its page tables (shadow/gpt.c):
  * neutral, vcpu/mmio.c. */

@@ -95,8 +95,8 @@ struct vcpu {
 	uint64_t wake_after;         /* TSC before which a woken sibling does not take its CPU (VCPU_WAKE_GRANULARITY) */
 	enum vcpu_action action;     /* why the last run ended */
 	struct vcpu_exit_counts exits; /* by kind (vcpu/exit_kind.h) */
-	/* paging=shadow (vmx/spt.c): the CPU walks `sh`'s tables; the guest's own CR3 and IA32_EFER are
-	 * these (the VMCS holds the shadow root and EFER.NXE forced on). */
+	/* paging=shadow (vcpu/spt.c): the CPU walks `sh`'s tables; the guest's own CR3 and IA32_EFER are
+	 * these (the VMCS or VMCB holds the shadow root and EFER.NXE forced on). */
 	struct shadow sh;
 	uint64_t gcr3, gefer;
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */

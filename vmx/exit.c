@@ -190,7 +190,10 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 		 * the host's APIC timer brings the deadline: see vcpu_handle_rdmsr (msr.c). */
 		if (__builtin_expect(!vmx_caps.ptimer, 0))
 			vlapic_timer_update(&v->lapic, rdtsc());
-		return vmx_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE));
+		/* The saved vectoring event (a #PF met while delivering it: the #PF's own is a #DF). */
+		return vcpu_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE),
+					   vmx_of(v)->event.valid && (vmx_of(v)->event.info & (INTR_TYPE_MASK | 0xff)) ==
+					   (INTR_TYPE_HW_EXCEPTION | VEC_PF));
 	}
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
@@ -272,7 +275,7 @@ static __attribute__((noinline)) int handle_invlpg(struct vcpu *v)
 {
 	/* paging=shadow: the exit qualification is the linear address (SDM Vol. 3C, 28.2.1). */
 	if (vmx_spt_on(v))
-		return vmx_retire(vmx_spt_invlpg(v, vmcs_read(EXIT_QUALIFICATION)));
+		return vmx_retire(vcpu_spt_invlpg(v, vmcs_read(EXIT_QUALIFICATION)));
 	flush_guest_tlb(v);
 	skip_instruction();
 	return HANDLED;
@@ -340,7 +343,7 @@ static __attribute__((noinline)) int handle_invpcid(struct vcpu *v)
 		return HANDLED;
 	}
 	if (vmx_spt_on(v))
-		vmx_spt_invpcid(v, type, pcid, desc[1]);
+		vcpu_spt_invpcid(v, type, pcid, desc[1]);
 	flush_guest_tlb(v);
 	skip_instruction();
 	return HANDLED;

@@ -245,7 +245,7 @@ int vmx_exit_cr(struct vcpu *v)
 			       .cr = { q & 15, (q >> 4) & 3, (q >> 8) & 15, 0, q >> 16 } };
 
 	if ((q & 15) == 3 && vmx_spt_on(v))    /* CR3-load/store exiting: paging=shadow only */
-		return vmx_retire(vmx_spt_cr3(v, (q >> 4) & 3, (q >> 8) & 15));
+		return vmx_retire(vcpu_spt_cr3(v, (q >> 4) & 3, (q >> 8) & 15));
 	return vmx_retire(vcpu_handle_cr(v, &e));
 }
 

@@ -285,7 +285,7 @@ static int emulate(struct vcpu *v)
 		break;
 	case RM_MOV_TO_CR:
 		if (d.cr == 3) {
-			r = vmx_spt_cr3(v, VCPU_CR_WRITE, d.gpr);
+			r = vcpu_spt_cr3(v, VCPU_CR_WRITE, d.gpr);
 		} else if (d.cr == 0 || d.cr == 4 || d.cr == 8) {
 			e.cr = (typeof(e.cr)){ (uint8_t)d.cr, VCPU_CR_WRITE, (uint8_t)d.gpr, 0, 0 };
 			r = vcpu_handle_cr(v, &e);

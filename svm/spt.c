@@ -1,0 +1,264 @@
+/* Shadow paging on SVM (paging=shadow, issue 16): the VMCB side of vcpu/spt.c. The guest runs with
+ * NP_ENABLE = 0 and the VMCB's CR3 = the root of shadow/shadow.c's tables (GVA -> HPA), and sees its
+ * own CR0, CR3, CR4 and EFER (AMD APM Vol. 2, chapter 15; sections below are that chapter's but where
+ * named):
+ *
+ *   - SVM has no read shadows: the reads of CR0, CR3 and CR4 are intercepted too (15.9, CR read
+ *     intercepts; the handler answers with the guest's values kept in struct svm_vcpu and v->gcr3),
+ *     with the writes of CR0 (CLTS and LMSW included), CR3 and CR4. SMSW reads CR0[15:0], whose bits
+ *     are the guest's own (PE among them) in the CPU's CR0 as well.
+ *   - the CPU runs with CR0.PG = 1 and CR0.WP = 1, CR4.PAE = 1 (shadow/shadow.h says why), CR4.PSE,
+ *     PGE and PCIDE 0 (shadow entries have no G bit, the root no PCID), SMEP and SMAP the guest's
+ *     while its paging is on. CR0.PE stays the guest's: with paging on and PE = 0 the guest is in
+ *     "paged real mode", which VMRUN accepts for this very use (15.19, Paged Real Mode), so real mode
+ *     runs as it is, on the shadow's paging-off root (GVA = GPA), without the virtual-8086 emulation
+ *     VMX needs (vmx/realmode.c).
+ *   - EFER: NXE always 1 (shadow leaves may carry XD); LME only with LMA, since CR0.PG is 1 in the CPU:
+ *     a guest between setting LME and setting PG runs in legacy PAE paging (VMRUN's consistency
+ *     checks, 15.5.1, want LME with PG to have PAE and to be long mode). EFER writes reach the MSR
+ *     intercept (the MSRPM leaves EFER intercepted, svm/vcpu.c).
+ *   - every #PF is intercepted (exception intercept 14, 15.12: EXITINFO1 the error code, EXITINFO2
+ *     the faulting address; the guest's CR2 is not written for an intercepted #PF, which QEMU's
+ *     software SVM does likewise); INVLPG is intercepted (15.9; its address is in EXITINFO1 only with
+ *     decode assists, 15.33.2, which neither QEMU 7.2 nor Bochs 2.7 offers: else decoded here),
+ *     INVPCID too (intercept word 5, bit 2), and raises #UD since the guest's CPUID does not offer it
+ *     (svm_offers).
+ *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves take
+ *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
+ *
+ * TLB: translations are tagged with the guest's ASID and survive VMRUN and #VMEXIT (15.16), where VMX
+ * without VPIDs flushes on every VM entry. So whenever the shadow changes or drops an entry the CPU may
+ * have cached for the guest, the next VMRUN flushes the ASID with TLB_CONTROL (15.16.1: 3, this ASID,
+ * with FlushByAsid; else 1, every ASID): at every root load (a CR3 write, whether the root was cached,
+ * kept or rebuilt, and every resync after a paging-control write), after INVLPG and INVPCID (the
+ * guest's own instruction never ran: its intercept comes first; a large guest page's translation may be
+ * held as up to 512 pieces, so the whole ASID rather than INVLPGA of one address) and after a fill that
+ * reclaimed tables. A fill that widened a present entry (P = 1 in the error code: a read-only copy made
+ * writable) drops just that address with INVLPGA (APM Vol. 3, INVLPGA: the given ASID's translation of
+ * the address). Fills of not-present entries need nothing: the CPU caches no not-present translation
+ * (APM Vol. 2, 5.5.2). A new ASID per flush would avoid flushing, at the cost of ASIDs spent per
+ * vCPU and a full flush anyway when they wrap: not worth it while QEMU and Bochs lack FlushByAsid's
+ * counterpart anyway.
+ */
+#include "arch/x86/cpu.h"
+#include "pmm/pmm.h"
+#include "svm/caps.h"
+#include "svm/spt.h"
+#include "svm/vmcb.h"
+#include "vcpu/decode.h"
+#include "vcpu/exit.h"
+#include "shadow/gpt.h"
+
+#define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
+#define VEC_PF 14
+
+static inline struct vmcb *vmcb_of(const struct vcpu *v)
+{
+	return phys_to_virt(v->vmcs);
+}
+
+uint64_t svm_spt_cr0_real(uint64_t guest)
+{
+	return guest | CR0_PG | CR0_WP;
+}
+
+uint64_t svm_spt_cr4_real(uint64_t guest, uint64_t guest_cr0)
+{
+	uint64_t cr4 = (guest & ~SPT_CR4_OWN) | CR4_PAE;
+
+	if (guest_cr0 & CR0_PG)
+		cr4 |= guest & (GPT_CR4_SMEP | GPT_CR4_SMAP);
+	return cr4;
+}
+
+uint64_t svm_spt_efer_real(uint64_t guest)
+{
+	return (guest & ~EFER_LME) | (guest & EFER_LMA ? EFER_LME : 0) | EFER_NXE | EFER_SVME;
+}
+
+void svm_spt_setup(struct vcpu *v, const struct vcpu_state *s)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	b->ctl.np_ctl = 0;
+	b->ctl.n_cr3 = 0;
+	b->ctl.intercept_cr |= VMCB_INTERCEPT_CR_READ(0) | VMCB_INTERCEPT_CR_READ(3) | VMCB_INTERCEPT_CR_READ(4) |
+			       VMCB_INTERCEPT_CR_WRITE(3);
+	b->ctl.intercept_exc |= VMCB_INTERCEPT_PF;
+	b->ctl.intercept3 |= VMCB_INTERCEPT_INVLPG;
+	b->ctl.intercept5 |= VMCB_INTERCEPT_INVPCID;
+	svm_of(v)->gcr0 = s->cr0;
+	svm_of(v)->gcr4 = s->cr4;
+	b->save.cr0 = svm_spt_cr0_real(s->cr0);
+	b->save.cr4 = svm_spt_cr4_real(s->cr4, s->cr0);
+	b->save.efer = svm_spt_efer_real(s->efer);
+	b->save.cr3 = 0;                         /* the root: vcpu_spt_run, before the first VMRUN */
+	vcpu_spt_apply(v, s->cr3, s->efer);
+}
+
+/* --- vcpu/spt.c's vendor interface (vcpu/guest.h) ------------------------------------------------ */
+
+void svm_spt_set_controls(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+
+	b->save.cr0 = svm_spt_cr0_real(svm_of(v)->gcr0);
+	b->save.cr4 = svm_spt_cr4_real(svm_of(v)->gcr4, svm_of(v)->gcr0);
+}
+
+void svm_spt_set_root(struct vcpu *v, uint64_t root)
+{
+	vmcb_of(v)->save.cr3 = root;
+	svm_flush_asid(v);
+}
+
+void svm_spt_flush(struct vcpu *v, uint64_t gva)
+{
+	if (gva == ~0ull)
+		svm_flush_asid(v);
+	else
+		asm volatile("invlpga %%rax, %%ecx" : : "a"(gva), "c"((uint32_t)v->vpid) : "memory");
+}
+
+/* --- exits -------------------------------------------------------------------------------------- */
+
+/* #PF (15.12). An event whose delivery met it is in EXITINTINFO (15.7.2), which the dispatcher has put
+ * back in EVENTINJ: a #PF's own #PF is a #DF (vcpu_spt_page_fault). */
+int svm_spt_exit_pf(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint64_t ii = b->ctl.exit_int_info;
+	bool pf = (ii & VMCB_EVT_VALID) && (ii & 0x7ff) == (VMCB_EVT_TYPE_EXC | VEC_PF);
+
+	return vcpu_spt_page_fault(v, b->ctl.exit_info2, (uint32_t)b->ctl.exit_info1, pf);
+}
+
+/* The linear address of INVLPG's memory operand (0F 01 /7, mod != 3; SDM Vol. 2A, 2.1.5 and 2.2.1.6;
+ * APM Vol. 3, 1.4), from the instruction's bytes: 16-bit addressing (Table 2-1) or 32/64-bit with SIB
+ * and RIP-relative (Tables 2-2, 2-3), the segment's base (in 64-bit mode FS's and GS's only, SDM Vol.
+ * 3A, 3.4.4). The offset wraps at the address size, the linear address outside 64-bit mode at 4 GiB.
+ * 0 with *la and *len, or -1 for bytes that are not such an INVLPG. */
+static int invlpg_operand(struct vcpu *v, const uint8_t *insn, unsigned n, enum cpu_mode mode, uint64_t *la,
+			  unsigned *len)
+{
+	static const uint8_t rm16_base[8] = { 3, 3, 5, 5, 6, 7, 5, 3 };      /* BX BX BP BP SI DI BP BX */
+	static const int8_t rm16_index[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };  /* SI DI SI DI */
+	unsigned i = 0, rex = 0, asz = mode == MODE_LONG64 ? 8 : mode == MODE_PROT32 ? 4 : 2, mod, rm;
+	int seg = -1, dseg = VCPU_DS;
+	uint64_t ea = 0;
+
+	for (; i < n; i++) {
+		uint8_t p = insn[i];
+
+		if (p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e)
+			seg = p == 0x26 ? VCPU_ES : p == 0x2e ? VCPU_CS : p == 0x36 ? VCPU_SS : VCPU_DS;
+		else if (p == 0x64 || p == 0x65)
+			seg = p == 0x64 ? VCPU_FS : VCPU_GS;
+		else if (p == 0x67)
+			asz = mode == MODE_LONG64 ? 4 : asz == 4 ? 2 : 4;
+		else if (p != 0x66 && p != 0xf0 && p != 0xf2 && p != 0xf3)
+			break;
+	}
+	if (i < n && mode == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
+		rex = insn[i++];
+	if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x01 || ((insn[i + 2] >> 3) & 7) != 7 ||
+	    (insn[i + 2] >> 6) == 3)
+		return -1;
+	mod = insn[i + 2] >> 6;
+	rm = insn[i + 2] & 7;
+	i += 3;
+	if (asz == 2) {
+		if (mod == 0 && rm == 6) {
+			if (i + 2 > n)
+				return -1;
+			ea = insn[i] | (uint64_t)insn[i + 1] << 8;
+			i += 2;
+		} else {
+			ea = vcpu_get_gpr(v, rm16_base[rm]) + (rm16_index[rm] >= 0 ? vcpu_get_gpr(v, (unsigned)rm16_index[rm]) : 0);
+			if (rm == 2 || rm == 3 || rm == 6)
+				dseg = VCPU_SS;
+		}
+	} else if (rm == 4) {                            /* SIB */
+		unsigned sib, base, index;
+
+		if (i >= n)
+			return -1;
+		sib = insn[i++];
+		base = (sib & 7) | (rex & 1 ? 8 : 0);
+		index = ((sib >> 3) & 7) | (rex & 2 ? 8 : 0);
+		if (index != 4)
+			ea += vcpu_get_gpr(v, index) << (sib >> 6);
+		if ((sib & 7) == 5 && mod == 0) {
+			if (i + 4 > n)
+				return -1;
+			ea += (uint64_t)(int64_t)(int32_t)(insn[i] | insn[i + 1] << 8 | insn[i + 2] << 16 |
+							   (uint32_t)insn[i + 3] << 24);
+			i += 4;
+		} else {
+			ea += vcpu_get_gpr(v, base);
+			if ((base & 7) == 4 || (base & 7) == 5)
+				dseg = VCPU_SS;
+		}
+	} else if (rm == 5 && mod == 0) {                /* disp32: RIP-relative in 64-bit mode */
+		if (i + 4 > n)
+			return -1;
+		ea = (uint64_t)(int64_t)(int32_t)(insn[i] | insn[i + 1] << 8 | insn[i + 2] << 16 |
+						  (uint32_t)insn[i + 3] << 24);
+		i += 4;
+		if (mode == MODE_LONG64)
+			ea += vmcb_of(v)->save.rip + i;
+	} else {
+		ea = vcpu_get_gpr(v, rm | (rex & 1 ? 8 : 0));
+		if (rm == 5)
+			dseg = VCPU_SS;
+	}
+	if (mod == 1 || (mod == 2 && asz == 2)) {      /* disp8, disp16 */
+		unsigned w = mod == 1 ? 1 : 2;
+
+		if (i + w > n)
+			return -1;
+		ea += w == 1 ? (uint64_t)(int64_t)(int8_t)insn[i] : (uint64_t)(int64_t)(int16_t)(insn[i] | insn[i + 1] << 8);
+		i += w;
+	} else if (mod == 2) {                           /* disp32 */
+		if (i + 4 > n)
+			return -1;
+		ea += (uint64_t)(int64_t)(int32_t)(insn[i] | insn[i + 1] << 8 | insn[i + 2] << 16 |
+						   (uint32_t)insn[i + 3] << 24);
+		i += 4;
+	}
+	ea &= asz == 8 ? ~0ull : asz == 4 ? 0xffffffffull : 0xffffull;
+	if (seg < 0)
+		seg = dseg;
+	if (mode == MODE_LONG64)
+		*la = seg == VCPU_FS || seg == VCPU_GS ? ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base : ea;
+	else
+		*la = (ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base) & 0xffffffffull;
+	*len = i;
+	return 0;
+}
+
+/* INVLPG (#VMEXIT 79h): the address from EXITINFO1 with decode assists (15.33.2), else decoded; the
+ * length for the caller's skip. A form not decoded drops the whole shadow where nRIP gives the length:
+ * INVLPG may invalidate more than asked, never less (SDM Vol. 3A, 4.10.4.1); without nRIP the guest is
+ * stopped. RETIRED or VCPU_STOPPED. */
+int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint8_t insn[DECODE_MAX_LEN];
+	unsigned n = svm_fetch_insn(v, insn, sizeof(insn));
+	uint64_t la;
+
+	if (invlpg_operand(v, insn, n, svm_guest_mode(v), &la, len)) {
+		if (!(svm_caps.nrip_save && b->ctl.next_rip))
+			return vm_stop(v, "INVLPG by an instruction not decoded (bytes %02x %02x %02x %02x), rip 0x%lx",
+				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0,
+				       b->save.rip);
+		*len = (unsigned)(b->ctl.next_rip - b->save.rip);
+		if (svm_caps.decode_assists)
+			return vcpu_spt_invlpg(v, b->ctl.exit_info1);
+		shadow_flush_all(&v->sh);
+		svm_flush_asid(v);
+		return RETIRED;
+	}
+	return vcpu_spt_invlpg(v, svm_caps.decode_assists ? b->ctl.exit_info1 : la);
+}
