@@ -47,6 +47,7 @@
 #include "svm/vmcb.h"
 #include "vcpu/decode.h"
 #include "vcpu/exit.h"
+#include "vcpu/handler.h"
 #include "shadow/gpt.h"
 
 #define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
@@ -248,7 +249,7 @@ int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
 	unsigned n = svm_fetch_insn(v, insn, sizeof(insn));
 	uint64_t la;
 
-	if (invlpg_operand(v, insn, n, svm_guest_mode(v), &la, len)) {
+	if (invlpg_operand(v, insn, n, guest_mode(v), &la, len)) {
 		if (!(svm_caps.nrip_save && b->ctl.next_rip))
 			return vm_stop(v, "INVLPG by an instruction not decoded (bytes %02x %02x %02x %02x), rip 0x%lx",
 				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0,

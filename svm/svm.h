@@ -18,9 +18,8 @@ unsigned svm_npt_page_sizes(void);
 /* The back end's vcpu_snapshot (vcpu/backend.h), svm/snapshot.c. */
 bool svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s);
 /* svm/vcpu.c, for svm/spt.c: up to `n` bytes of the instruction at the guest's RIP, through its page
- * tables (bytes read); the code segment's mode. */
+ * tables (bytes read). (The code segment's mode: guest_mode, vcpu/handler.h.) */
 unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n);
-enum cpu_mode svm_guest_mode(const struct vcpu *v);
 /* svm/guest.c, for svm/vcpu.c: the next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1). */
 void svm_flush_asid(struct vcpu *v);
 

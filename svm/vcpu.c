@@ -32,6 +32,7 @@
 #include "vcpu/cpuid_policy.h"
 #include "vcpu/decode.h"
 #include "vcpu/exit.h"
+#include "vcpu/handler.h"
 #include "shadow/gpt.h"
 
 #define VEC_UD 6
@@ -428,27 +429,13 @@ static int retire(struct vcpu *v, int r, unsigned len)
 	return HANDLED;
 }
 
-static enum cpu_mode guest_mode(const struct vmcb *b)
-{
-	if (!(b->save.cr0 & CR0_PE) || (b->save.rflags & (1u << 17)))
-		return MODE_REAL;
-	if ((b->save.efer & EFER_LMA) && (b->save.cs.attrib & (1u << 9)))    /* CS.L: attrib bit 9 */
-		return MODE_LONG64;
-	return b->save.cs.attrib & (1u << 10) ? MODE_PROT32 : MODE_PROT16;   /* CS.D: attrib bit 10 */
-}
-
-enum cpu_mode svm_guest_mode(const struct vcpu *v)
-{
-	return guest_mode(vmcb_of(v));
-}
-
 /* Up to `n` bytes of the instruction at the guest's RIP, through its page tables. Bytes read. */
 unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 {
 	struct vmcb *b = vmcb_of(v);
 	struct gpt_ctx c;
 	struct gpt_result res;
-	uint64_t linear = guest_mode(b) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
+	uint64_t linear = guest_mode(v) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
 
 	/* The guest's paging mode, its PAE PDPTEs as svm_get_pdpte gives them (svm/guest.c). */
 	vcpu_gpt_context(v, &c);
@@ -566,7 +553,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 				 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
 				 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
 			lock |= insn[i++] == 0xf0 ? 8 : 0;
-		if (i < n && guest_mode(b) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
+		if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
 			rex = insn[i++];
 		if (cr == 0 && write && i + 2 <= n && insn[i] == 0x0f && insn[i + 1] == 0x06) {
 			e.cr.access = VCPU_CR_CLTS;      /* the CR0 write intercept takes CLTS too */
