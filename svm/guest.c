@@ -3,6 +3,8 @@
  * formats. The general registers but RAX and RSP are in v->regs (svm_enter); RAX is copied from the
  * VMCB into v->regs.rax after each #VMEXIT and back before VMRUN (svm/vcpu.c). */
 #include "arch/x86/cpu.h"
+#include "arch/x86/debugreg.h"
+#include "arch/x86/trap.h"
 #include "lib/string.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
@@ -61,14 +63,44 @@ void svm_set_rflags(struct vcpu *v, uint64_t rflags)
 	vmcb_of(v)->save.rflags = rflags;
 }
 
+/* The single-step trap after an instruction the hypervisor completed for the guest. The CPU raises
+ * #DB with DR6.BS after every instruction that began with RFLAGS.TF = 1 (SDM Vol. 3B, 18.3.1.4; not
+ * after the one that set TF), and after each iteration of a REP string instruction (vcpu/strio.c
+ * exits after each then). An intercepted instruction does not run (APM Vol. 2, 15.9), so the CPU
+ * raises nothing for it and the trap is the hypervisor's to raise, as VMX's BS in the pending debug
+ * exceptions (vmx/guest.c). SVM has no pending-debug-exceptions field: DR6 (state save 628h, Table
+ * B-2, which VMRUN loads) gets BS, B0-B3 cleared as by a #DB (arch/x86/debugreg.h), and #DB goes in
+ * through EVENTINJ (15.20) as a trap: RIP is already past the instruction, RF is as the caller left
+ * it (clear after a whole instruction, set after an iteration that is not the last, SDM Vol. 3B,
+ * 18.3.1.1). TF is read after the instruction: none the hypervisor emulates writes it (no POPF, IRET
+ * or task switch is emulated), so it is TF as the instruction began; an instruction in an STI or MOV
+ * SS shadow is stepped too, its #DB after it (SDM Vol. 3A, 6.8.3: MOV SS only delays a #DB to the
+ * end of the next instruction). Not raised: when the TF is the hypervisor's own (the step over an
+ * NMI handler's IRET, NMI_STEP without NMI_GUEST_TF, svm/vcpu.c), and when an event is in EVENTINJ
+ * already (an exception the handler raised instead: the instruction did not complete; an event due
+ * before it is taken first, and the guest's handler then runs without TF). */
+static void single_step_trap(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint8_t nmi = svm_of(v)->nmi_block;
+
+	if (!(b->save.rflags & RFLAGS_TF) || ((nmi & NMI_STEP) && !(nmi & NMI_GUEST_TF)))
+		return;
+	if (b->ctl.event_inj & VMCB_EVT_VALID)
+		return;
+	b->save.dr6 = dr6_after_db(b->save.dr6, DR6_BS);
+	svm_inject_exception(v, VEC_DB, false, 0);
+}
+
 /* The instruction retired: its interrupt shadow (STI, MOV SS) covered only it (INTERRUPT_SHADOW,
- * 15.21.5) and RF is clear. (A single-step trap after an emulated instruction is not raised yet.) */
+ * 15.21.5), RF is clear, and with RFLAGS.TF the single-step trap follows. */
 void svm_finish_instruction(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
 
 	b->ctl.int_state &= ~VMCB_INT_SHADOW;
 	b->save.rflags &= ~RFLAGS_RF;
+	single_step_trap(v);
 }
 
 void svm_skip(struct vcpu *v, unsigned len)
@@ -265,15 +297,20 @@ unsigned svm_get_cpl(struct vcpu *v)
 
 /* An exception for the next VMRUN, through EVENTINJ (15.20): no error code in real mode (none is
  * pushed there); a fault sets RF in the image it pushes (SDM Vol. 3A, 17.3.1.1), traps (#DB, #BP,
- * #OF) do not. */
+ * #OF) do not. Entering the #DB handler clears DR7.GD, so that it may use the debug registers (SDM
+ * Vol. 3B, 18.2.4): done here for the #DB given (the general-detect #DB the intercept reflects,
+ * and the single-step trap), whatever the CPU did to the VMCB's DR7 before the intercept (KVM
+ * clears GD when it injects #DB on both vendors). */
 void svm_inject_exception(struct vcpu *v, unsigned vector, bool has_code, uint32_t code)
 {
 	struct vmcb *b = vmcb_of(v);
 
 	if (!(b->save.cr0 & CR0_PE))
 		has_code = false;
-	if (vector != 1 && vector != 3 && vector != 4)
+	if (vector != VEC_DB && vector != 3 && vector != 4)
 		b->save.rflags |= RFLAGS_RF;
+	if (vector == VEC_DB)
+		b->save.dr7 &= ~(uint64_t)DR7_GD;
 	b->ctl.event_inj = vector | VMCB_EVT_TYPE_EXC | VMCB_EVT_VALID |
 			   (has_code ? VMCB_EVT_ERR_VALID | (uint64_t)code << 32 : 0);
 }

@@ -23,6 +23,12 @@ unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n);
 /* svm/guest.c, for svm/vcpu.c: the next VMRUN drops v's ASID's translations (TLB_CONTROL, 15.16.1). */
 void svm_flush_asid(struct vcpu *v);
 
+/* struct svm_vcpu's nmi_block: NMI blocking kept by the hypervisor (svm/vcpu.c says how). */
+#define NMI_BLOCKED   (1u << 0)  /* an NMI was injected; its handler has not reached its IRET */
+#define NMI_IRET      (1u << 1)  /* the IRET at nmi_iret_rip is about to run */
+#define NMI_STEP      (1u << 2)  /* ... stepped over: the #DB after it is the hypervisor's */
+#define NMI_GUEST_TF  (1u << 3)  /* ... and the guest had TF set itself: its #DB too */
+
 /* SVM's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only svm/ reads and writes it. */
 struct __attribute__((may_alias)) svm_vcpu {
 	uint8_t nmi_block;           /* NMI_* (svm/vcpu.c): NMIs blocked from an injected NMI to its IRET */

@@ -10,11 +10,12 @@
  * the INTR intercept: SVM has no preemption timer), task switches and triple faults (the guest is
  * stopped with the reason), DR0-3 switched between the vCPUs of one CPU, NMI blocking up to the NMI
  * handler's IRET (the IRET intercept, NMI_* below), RDPMC #GP, the guest's IA32_SPEC_CTRL around
- * VMRUN; with paging=shadow (or without NPT) the shadow's #PF, CR and INVLPG intercepts (svm/spt.c). Not
- * done yet: a single-step trap after an emulated instruction. */
+ * VMRUN, the single-step trap after an instruction the hypervisor completes (skip, svm/guest.c); with
+ * paging=shadow (or without NPT) the shadow's #PF, CR and INVLPG intercepts (svm/spt.c). */
 #include <stddef.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
+#include "arch/x86/debugreg.h"
 #include "arch/x86/percpu.h"
 #include "arch/x86/spec.h"
 #include "arch/x86/time.h"
@@ -37,7 +38,6 @@
 
 #define VEC_UD 6
 #define VEC_GP 13
-#define DR6_BS (1ull << 14)     /* single step (APM Vol. 2, 13.1.1.4) */
 
 /* NMI blocking (struct svm_vcpu's nmi_block, svm/svm.h), which the VMCB does not hold without virtual NMIs
  * (CPUID Fn8000_000A_EDX[25], offered by neither QEMU 7.2 nor Bochs 2.7): delivering an NMI blocks
@@ -47,10 +47,7 @@
  * guest's RIP is elsewhere at an exit, and with an NMI waiting that exit is made to come at once by
  * single-stepping the IRET (RFLAGS.TF and the #DB intercept: the trap follows the instruction that
  * began with TF = 1, APM Vol. 2, 13.1.4; IRET loads the guest's own TF). */
-#define NMI_BLOCKED   (1u << 0)  /* an NMI was injected; its handler has not reached its IRET */
-#define NMI_IRET      (1u << 1)  /* the IRET at nmi_iret_rip is about to run */
-#define NMI_STEP      (1u << 2)  /* ... stepped over: the #DB after it is the hypervisor's */
-#define NMI_GUEST_TF  (1u << 3)  /* ... and the guest had TF set itself: its #DB too */
+/* (NMI_BLOCKED, NMI_IRET, NMI_STEP, NMI_GUEST_TF: svm/svm.h, which svm/guest.c reads too.) */
 #define PAT_RESET 0x0007040600070406ull   /* PAT at reset (APM Vol. 2, 7.8.1) */
 
 /* --- per CPU ---------------------------------------------------------------------------------------- */
@@ -410,14 +407,15 @@ asm(".text\n"
 /* --- exit helpers ----------------------------------------------------------------------------------- */
 
 
-/* Past the instruction that exited: nRIP where the CPU saves it (15.7.1), else its length. The
- * emulated instruction ends an STI or MOV SS shadow (15.21.5). */
+/* Past the instruction that exited: nRIP where the CPU saves it (15.7.1), else its length; then
+ * finished as the CPU would (svm/guest.c): the STI or MOV SS shadow ends (15.21.5), RF is clear, and
+ * with RFLAGS.TF the single-step trap follows. */
 static void skip(struct vcpu *v, unsigned len)
 {
 	struct vmcb *b = vmcb_of(v);
 
 	b->save.rip = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip : b->save.rip + len;
-	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	svm_finish_instruction(v);
 }
 
 /* A neutral handler's result (vcpu/exit.h): RETIRED moves past the instruction (nRIP, or `len`). */
@@ -515,7 +513,7 @@ static int handle_io(struct vcpu *v)
 		return vcpu_handle_string_io(v, &e);
 	}
 	b->save.rip = b->ctl.exit_info2;
-	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	svm_finish_instruction(v);
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
 		return vm_end(v, (int)a.value);
 	if (r == VDEV_GUEST_RESET)
