@@ -15,7 +15,7 @@
 
 static inline struct vmcb *vmcb_of(const struct vcpu *v)
 {
-	return phys_to_virt(v->vmcs);
+	return phys_to_virt(svm_of(v)->vmcb);
 }
 
 void svm_flush_asid(struct vcpu *v)

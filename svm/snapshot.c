@@ -18,7 +18,7 @@ static struct vcpu_pending_event event_neutral(uint64_t inj)
 /* What lives in the VMCB of a `v` that ran, through SVM's accessors, on v's CPU. */
 bool svm_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s)
 {
-	struct vmcb *b = phys_to_virt(v->vmcs);
+	struct vmcb *b = phys_to_virt(svm_of(v)->vmcb);
 
 	s->rsp = b->save.rsp;
 	s->rip = b->save.rip;

@@ -55,7 +55,7 @@
 
 static inline struct vmcb *vmcb_of(const struct vcpu *v)
 {
-	return phys_to_virt(v->vmcs);
+	return phys_to_virt(svm_of(v)->vmcb);
 }
 
 uint64_t svm_spt_cr0_real(uint64_t guest)
@@ -118,7 +118,7 @@ void svm_spt_flush(struct vcpu *v, uint64_t gva)
 	if (gva == ~0ull)
 		svm_flush_asid(v);
 	else
-		asm volatile("invlpga %%rax, %%ecx" : : "a"(gva), "c"((uint32_t)v->vpid) : "memory");
+		asm volatile("invlpga %%rax, %%ecx" : : "a"(gva), "c"((uint32_t)svm_of(v)->asid) : "memory");
 }
 
 /* --- exits -------------------------------------------------------------------------------------- */

@@ -31,6 +31,8 @@ void svm_flush_asid(struct vcpu *v);
 
 /* SVM's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only svm/ reads and writes it. */
 struct __attribute__((may_alias)) svm_vcpu {
+	uint64_t vmcb;               /* physical address of its VMCB */
+	uint32_t asid;               /* its ASID (svm/vcpu.c, asid_alloc), 0 none */
 	uint8_t nmi_block;           /* NMI_* (svm/vcpu.c): NMIs blocked from an injected NMI to its IRET */
 	uint64_t nmi_iret_rip;       /* the RIP of that IRET, intercepted before it ran */
 	uint64_t gcr0, gcr4;         /* paging=shadow: the guest's CR0 and CR4 (the VMCB holds the CPU's, svm/spt.c) */

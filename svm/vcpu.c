@@ -198,7 +198,7 @@ static void asid_free(uint16_t asid)
 
 static inline struct vmcb *vmcb_of(const struct vcpu *v)
 {
-	return phys_to_virt(v->vmcs);
+	return phys_to_virt(svm_of(v)->vmcb);
 }
 
 /* A segment from VMX's access-rights layout (vcpu/vcpu_state.h) to the VMCB's 12-bit attribute
@@ -238,7 +238,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	b->ctl.iopm_base_pa = iopm_pa;
 	b->ctl.msrpm_base_pa = msrpm_pa;
 	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.30.5) */
-	b->ctl.asid = v->vpid;
+	b->ctl.asid = svm_of(v)->asid;
 	/* V_INTR_MASKING: the guest's IF masks only virtual interrupts; physical ones exit (INTR) whatever
 	 * the guest's IF, so a guest spinning with IF = 0 still loses its CPU at the slice's end. */
 	b->ctl.int_ctl = VMCB_V_INTR_MASKING;
@@ -305,7 +305,7 @@ static void svm_vcpu_load(struct vcpu *v)
 		spec_ibpb();
 	pc->last_guest = v->vm->id;
 	if (!v->ready) {
-		v->vpid = asid_alloc();          /* 0 if none is left: svm_vcpu_run stops the guest */
+		svm_of(v)->asid = asid_alloc();          /* 0 if none is left: svm_vcpu_run stops the guest */
 		vmcb_setup(v, &v->start);
 		v->ready = true;
 	}
@@ -964,7 +964,7 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	take_init_sipi(v);
 	if (v->vm->ending)
 		return VCPU_STOPPED;
-	if (!v->vpid) {
+	if (!svm_of(v)->asid) {
 		vm_stop(v, "no free ASID for vCPU %u (the CPU has %u)", v->index, svm_caps.nasid);
 		return VCPU_STOPPED;
 	}
@@ -993,7 +993,7 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		asm volatile("clgi" ::: "memory");        /* GIF = 0 holds everything */
 		spec_before_entry(v->spec_ctrl);
 		asm volatile("sti" ::: "memory");         /* IF = 1 for the guest: physical INTR exits */
-		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
+		svm_enter(&v->regs, svm_of(v)->vmcb, host_vmsave_pa[cpu]);
 		spec_after_exit(v->spec_ctrl);            /* before anything else of the host's runs */
 		asm volatile("cli; stgi" ::: "memory");   /* pending interrupts wait for the host's IF */
 		v->launched = true;
@@ -1038,9 +1038,9 @@ static bool svm_backend_probe(bool apicv, struct vcpu_probe *p)
 /* SVM's part of a new vCPU (vcpu/backend.h): its VMCB page, filled at its first load (vmcb_setup). */
 static int svm_vcpu_create(struct vcpu *v)
 {
-	if (!(v->vmcs = pmm_alloc_page()))
+	if (!(svm_of(v)->vmcb = pmm_alloc_page()))
 		return -ENOMEM;
-	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
+	memset(phys_to_virt(svm_of(v)->vmcb), 0, PAGE_SIZE);
 	if (vcpu_spt_on(v))
 		vcpu_spt_init(v);
 	return 0;
@@ -1051,17 +1051,17 @@ static int svm_vcpu_create(struct vcpu *v)
  * the only one it ever runs on (svm_vcpu_run), so no stale entry is ever used (15.16). */
 static void svm_vcpu_leave(struct vcpu *v)
 {
-	if (v->vpid) {
-		asid_free(v->vpid);
-		v->vpid = 0;
+	if (svm_of(v)->asid) {
+		asid_free(svm_of(v)->asid);
+		svm_of(v)->asid = 0;
 	}
 }
 
 static void svm_vcpu_free(struct vcpu *v)
 {
-	pmm_free_page(v->vmcs);
+	pmm_free_page(svm_of(v)->vmcb);
 	shadow_destroy(&v->sh);              /* (nested paging: nothing to free) */
-	v->vmcs = 0;
+	svm_of(v)->vmcb = 0;
 }
 
 const struct vcpu_backend svm_backend = {

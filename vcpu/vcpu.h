@@ -62,14 +62,13 @@ struct vm;
 /* How a guest's memory is virtualized (paging= on its module line). */
 enum vm_paging { VM_PAGING_EPT, VM_PAGING_SHADOW };
 
-#define VCPU_BACKEND_BYTES 128
+#define VCPU_BACKEND_BYTES 160
 
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
 	struct vm *vm;
 	unsigned index;              /* vCPU number within its guest = initial APIC ID */
 	unsigned cpu;                /* host CPU it runs on (pinned) */
-	uint64_t vmcs;               /* physical address of its VMCS (VMX) or VMCB (SVM) */
 	bool ready;                  /* VMCS (VMCB) fields written (on its CPU, at first load) */
 	bool launched;               /* entered once (VMX: VMLAUNCH done, the next entry is VMRESUME) */
 	volatile enum vcpu_activity state;
@@ -84,7 +83,6 @@ struct vcpu {
 	uint64_t entry_due;          /* TSC from which an entry looks at everything again (armed_deadline, or
 				        sooner: VCPU_REARM_PARTS); 0 = the next entry does */
 	uint64_t dev_deadline;       /* vCPU 0: the next device-timer deadline (PIT, RTC), 0 none */
-	uint16_t vpid;               /* its VPID (VMX) or ASID (SVM), 0 none */
 	uint64_t xcr0;               /* XCR0 the guest set (XSETBV), switched with the vCPU */
 	struct vtsc tsc;             /* its TSC offset and IA32_TSC_ADJUST (msr.c); kept across INIT */
 	uint64_t msr_kernel_gs, msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_tsc_aux; /* switched */

@@ -268,7 +268,7 @@ static __attribute__((noinline)) int handle_task_switch(struct vcpu *v)
  * do (SDM Vol. 3A, 4.10.4.1). Without VPIDs every VM entry already did (SDM Vol. 3C, 29.4.3.3). */
 static void flush_guest_tlb(struct vcpu *v)
 {
-	vmx_invvpid(v->vpid);
+	vmx_invvpid(vmx_of(v)->vpid);
 }
 
 static __attribute__((noinline)) int handle_invlpg(struct vcpu *v)

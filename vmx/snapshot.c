@@ -45,10 +45,10 @@ bool vmx_vcpu_snapshot(struct vcpu *v, struct vcpu_snapshot *s)
 
 	if (vmx_of(v)->event.valid)
 		s->event = vmx_event_neutral(vmx_of(v)->event.info, vmx_of(v)->event.error_code);
-	if (cur != v && !vmptrld(v->vmcs))
+	if (cur != v && !vmptrld(vmx_of(v)->vmcs))
 		return false;
 	from_vmcs(v, s);
-	if (cur && cur != v && !vmptrld(cur->vmcs))
+	if (cur && cur != v && !vmptrld(vmx_of(cur)->vmcs))
 		panic("hv: monitor: VMPTRLD of vCPU %s/%u failed", cur->vm->name, cur->index);
 	return true;
 }

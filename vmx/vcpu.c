@@ -387,7 +387,7 @@ static void setup_controls(struct vcpu *v)
 		vmcs_write(EPT_POINTER, v->vm->eptp);
 	vmcs_write(TSC_OFFSET, v->tsc.offset);             /* 0 (the host TSC) until the guest writes it */
 	if (vmx_caps.vpid && !vmx_spt_on(v))
-		vmcs_write(VIRTUAL_PROCESSOR_ID, v->vpid);
+		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx_of(v)->vpid);
 }
 
 #define APICV_SEC (SEC_VIRT_APIC_ACCESSES | SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY)
@@ -489,7 +489,7 @@ static int vmx_vcpu_create(struct vcpu *v)
 
 	vm->eptp = ept_pointer(&vm->mem.ept, false);       /* the same for each of its vCPUs */
 	vmx_of(v)->spec_entry = vcpu_spec_entry(0);
-	if (!(v->vmcs = pmm_alloc_page()))
+	if (!(vmx_of(v)->vmcs = pmm_alloc_page()))
 		return -ENOMEM;
 	if (vmx_spt_on(v))
 		vmx_spt_init(v);
@@ -501,9 +501,9 @@ static int vmx_vcpu_create(struct vcpu *v)
 		vm->apicv = !gmem_map_device(&vm->mem, VLAPIC_BASE_DEFAULT, apic_access_page, PAGE_SIZE,
 					     EPT_READ | EPT_WRITE | (EPT_MT_UC << EPT_MT_SHIFT));
 	}
-	if (vmx_caps.vpid && !(v->vpid = vpid_alloc())) {
-		pmm_free_page(v->vmcs);
-		v->vmcs = 0;
+	if (vmx_caps.vpid && !(vmx_of(v)->vpid = vpid_alloc())) {
+		pmm_free_page(vmx_of(v)->vmcs);
+		vmx_of(v)->vmcs = 0;
 		return -ENOMEM;                  /* 65535 vCPUs at once: never with MAX_GUESTS x 16 */
 	}
 	vmx_of(v)->efer_msrs = NULL;
@@ -511,19 +511,19 @@ static int vmx_vcpu_create(struct vcpu *v)
 		uint64_t page = pmm_alloc_page();
 
 		if (!page) {
-			if (v->vpid)
-				vpid_free(v->vpid);
-			v->vpid = 0;
-			pmm_free_page(v->vmcs);
-			v->vmcs = 0;
+			if (vmx_of(v)->vpid)
+				vpid_free(vmx_of(v)->vpid);
+			vmx_of(v)->vpid = 0;
+			pmm_free_page(vmx_of(v)->vmcs);
+			vmx_of(v)->vmcs = 0;
 			return -ENOMEM;
 		}
 		vmx_of(v)->efer_msrs = phys_to_virt(page);
 		memset(vmx_of(v)->efer_msrs, 0, 4 * sizeof(uint64_t));
 	}
 	/* SDM Vol. 3C, 24.2: the VMCS region starts with the revision identifier. */
-	memset(phys_to_virt(v->vmcs), 0, PAGE_SIZE);
-	*(uint32_t *)phys_to_virt(v->vmcs) = vmx_caps.revision;
+	memset(phys_to_virt(vmx_of(v)->vmcs), 0, PAGE_SIZE);
+	*(uint32_t *)phys_to_virt(vmx_of(v)->vmcs) = vmx_caps.revision;
 	return 0;
 }
 
@@ -531,7 +531,7 @@ static int vmx_vcpu_create(struct vcpu *v)
  * VMPTRLD makes it current, then every field is written (SDM Vol. 3C, 25.11.3). */
 static void vcpu_setup(struct vcpu *v)
 {
-	if (!vmclear(v->vmcs) || !vmptrld(v->vmcs))
+	if (!vmclear(vmx_of(v)->vmcs) || !vmptrld(vmx_of(v)->vmcs))
 		panic("hv: VMCLEAR/VMPTRLD of a new VMCS failed for guest %s", v->vm->name);
 	setup_controls(v);
 	setup_host_state();
@@ -575,7 +575,7 @@ static void vmx_vcpu_load(struct vcpu *v)
 	pc->last_guest = v->vm->id;
 	if (!v->ready)
 		vcpu_setup(v);
-	else if (!vmptrld(v->vmcs))
+	else if (!vmptrld(vmx_of(v)->vmcs))
 		panic("hv: VMPTRLD of vCPU %s/%u failed", v->vm->name, v->index);
 	vcpu_fpu_restore(v);
 	wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs);
@@ -654,26 +654,26 @@ static enum vcpu_action vmx_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 /* VMX's part of vcpu_leave: VMCLEAR, and this CPU's cached translations of the guest dropped. */
 static void vmx_vcpu_leave(struct vcpu *v)
 {
-	vmclear(v->vmcs);
+	vmclear(vmx_of(v)->vmcs);
 	/* Cached EPT translations are tagged with the EPTP: drop this CPU's before the tables are
 	 * reused (SDM Vol. 3C, 29.4.3.4). Each vCPU does it on its own CPU: together, every CPU the
 	 * guest ran on. */
 	vmx_invept(v->vm->eptp);
-	if (v->vpid) {                           /* its linear translations live on this CPU only */
-		vmx_invvpid(v->vpid);
-		vpid_free(v->vpid);
-		v->vpid = 0;
+	if (vmx_of(v)->vpid) {                           /* its linear translations live on this CPU only */
+		vmx_invvpid(vmx_of(v)->vpid);
+		vpid_free(vmx_of(v)->vpid);
+		vmx_of(v)->vpid = 0;
 	}
 }
 
 static void vmx_vcpu_free(struct vcpu *v)
 {
-	pmm_free_page(v->vmcs);
+	pmm_free_page(vmx_of(v)->vmcs);
 	shadow_destroy(&v->sh);              /* (paging=ept: nothing to free) */
 	if (vmx_of(v)->efer_msrs)
 		pmm_free_page((uint64_t)vmx_of(v)->efer_msrs);   /* the host map is 1:1 */
 	vmx_of(v)->efer_msrs = NULL;
-	v->vmcs = 0;
+	vmx_of(v)->vmcs = 0;
 }
 
 

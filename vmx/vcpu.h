@@ -19,6 +19,8 @@ struct vmx_event {
 
 /* VMX's part of a vCPU (struct vcpu's `be`, vcpu/vcpu.h): only vmx/ reads and writes it. */
 struct __attribute__((may_alias)) vmx_vcpu {
+	uint64_t vmcs;               /* physical address of its VMCS */
+	uint16_t vpid;               /* its VPID, 0 none (vmx_caps.vpid off, or paging=shadow) */
 	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
 				      * VM-entry MSR-load list at [0..1] (the guest's EFER) and the VM-exit
 				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
