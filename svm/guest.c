@@ -13,10 +13,6 @@
 #include "vcpu/exit.h"
 #include "svm/vmcb.h"
 
-static inline struct vmcb *vmcb_of(const struct vcpu *v)
-{
-	return phys_to_virt(svm_of(v)->vmcb);
-}
 
 void svm_flush_asid(struct vcpu *v)
 {
@@ -92,21 +88,36 @@ static void single_step_trap(struct vcpu *v)
 	svm_inject_exception(v, VEC_DB, false, 0);
 }
 
-/* The instruction retired: its interrupt shadow (STI, MOV SS) covered only it (INTERRUPT_SHADOW,
- * 15.21.5), RF is clear, and with RFLAGS.TF the single-step trap follows. */
+/* svm_finish's rare part (svm/svm.h): RF is clear once an instruction completes (SDM Vol. 3B,
+ * 18.3.1.1), and with RFLAGS.TF the single-step trap follows. */
+void svm_finish_rest(struct vcpu *v)
+{
+	vmcb_of(v)->save.rflags &= ~RFLAGS_RF;
+	single_step_trap(v);
+}
+
 void svm_finish_instruction(struct vcpu *v)
 {
-	struct vmcb *b = vmcb_of(v);
+	svm_finish(v, vmcb_of(v));
+}
 
-	b->ctl.int_state &= ~VMCB_INT_SHADOW;
-	b->save.rflags &= ~RFLAGS_RF;
-	single_step_trap(v);
+/* Straight from the VMCB: CR0.PE is the guest's with nested paging and with shadow paging alike
+ * (paged real mode keeps it, svm/spt.c), EFER.LMA too (LME only with LMA there); the CS attribute
+ * bits are L (9) and D (10), APM Vol. 2, 15.5.1 and Appendix B. */
+enum cpu_mode svm_get_mode(struct vcpu *v)
+{
+	const struct vmcb *b = vmcb_of(v);
+
+	return cpu_mode_of(b->save.cr0 & CR0_PE, b->save.rflags & RFLAGS_VM, b->save.efer & EFER_LMA,
+			   b->save.cs.attrib & (1u << 9), b->save.cs.attrib & (1u << 10));
 }
 
 void svm_skip(struct vcpu *v, unsigned len)
 {
-	vmcb_of(v)->save.rip += len;
-	svm_finish_instruction(v);
+	struct vmcb *b = vmcb_of(v);
+
+	b->save.rip += len;
+	svm_finish(v, b);
 }
 
 /* With paging=shadow the VMCB holds the CPU's CR0, CR3 (the shadow root), CR4 and EFER; the guest's

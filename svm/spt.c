@@ -53,10 +53,6 @@
 #define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
 #define VEC_PF 14
 
-static inline struct vmcb *vmcb_of(const struct vcpu *v)
-{
-	return phys_to_virt(svm_of(v)->vmcb);
-}
 
 uint64_t svm_spt_cr0_real(uint64_t guest)
 {

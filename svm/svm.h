@@ -1,9 +1,11 @@
 /* The SVM back end: SVM on every CPU, a VMCB per vCPU, the run loop and its #VMEXITs (svm/vcpu.c).
- * A vCPU's VMCB page is its `vmcs` page (struct vcpu, vcpu/vcpu.h), its ASID lives in `vpid`. AMD APM
- * Vol. 2, chapter 15. */
+ * A vCPU's VMCB and ASID are in its struct svm_vcpu (below). AMD APM Vol. 2, chapter 15. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/x86/cpu.h"
+#include "arch/x86/paging.h"
+#include "svm/vmcb.h"
 #include "vcpu/backend.h"
 #include "vcpu/decode.h"
 #include "vcpu/guest.h"
@@ -42,4 +44,21 @@ _Static_assert(sizeof(struct svm_vcpu) <= VCPU_BACKEND_BYTES, "struct vcpu's be[
 static inline __attribute__((always_inline)) struct svm_vcpu *svm_of(const struct vcpu *v)
 {
 	return (struct svm_vcpu *)v->be;
+}
+
+/* v's VMCB, through the direct map. */
+static inline __attribute__((always_inline)) struct vmcb *vmcb_of(const struct vcpu *v)
+{
+	return phys_to_virt(svm_of(v)->vmcb);
+}
+
+/* The instruction retired (svm_skip, and the exit handlers' own skip): its interrupt shadow (STI,
+ * MOV SS) covered only it (INTERRUPT_SHADOW, APM Vol. 2, 15.21.5); RFLAGS.RF and TF, rarely set,
+ * take the out-of-line part (svm/guest.c: RF cleared, the single-step trap). */
+void svm_finish_rest(struct vcpu *v);
+static inline __attribute__((always_inline)) void svm_finish(struct vcpu *v, struct vmcb *b)
+{
+	b->ctl.int_state &= ~VMCB_INT_SHADOW;
+	if (__builtin_expect(b->save.rflags & (RFLAGS_TF | RFLAGS_RF), 0))
+		svm_finish_rest(v);
 }

@@ -196,10 +196,6 @@ static void asid_free(uint16_t asid)
 
 /* --- the VMCB --------------------------------------------------------------------------------------- */
 
-static inline struct vmcb *vmcb_of(const struct vcpu *v)
-{
-	return phys_to_virt(svm_of(v)->vmcb);
-}
 
 /* A segment from VMX's access-rights layout (vcpu/vcpu_state.h) to the VMCB's 12-bit attribute
  * (Table B-2: bits 7:0 descriptor bits 47:40, bits 11:8 descriptor bits 55:52). Unusable: P = 0. */
@@ -415,7 +411,7 @@ static void skip(struct vcpu *v, unsigned len)
 	struct vmcb *b = vmcb_of(v);
 
 	b->save.rip = svm_caps.nrip_save && b->ctl.next_rip ? b->ctl.next_rip : b->save.rip + len;
-	svm_finish_instruction(v);
+	svm_finish(v, b);
 }
 
 /* A neutral handler's result (vcpu/exit.h): RETIRED moves past the instruction (nRIP, or `len`). */
@@ -513,7 +509,7 @@ static int handle_io(struct vcpu *v)
 		return vcpu_handle_string_io(v, &e);
 	}
 	b->save.rip = b->ctl.exit_info2;
-	svm_finish_instruction(v);
+	svm_finish(v, b);
 	if ((r = vdev_pio(&v->vm->bus, &a)) == VDEV_GUEST_EXIT)
 		return vm_end(v, (int)a.value);
 	if (r == VDEV_GUEST_RESET)

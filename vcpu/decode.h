@@ -10,6 +10,18 @@
  * CS.D=0, 32-bit with CS.D=1, 64-bit with CS.L=1 (and EFER.LMA). */
 enum cpu_mode { MODE_REAL, MODE_PROT16, MODE_PROT32, MODE_LONG64 };
 
+/* That mode from what decides it (SDM Vol. 3A, 3.4.5: CS.L and CS.D; 2.2: real mode is CR0.PE = 0,
+ * virtual-8086 mode RFLAGS.VM = 1; CS.L counts only in IA-32e mode, EFER.LMA). Each back end reads
+ * the four from its own state (vcpu_get_mode, vcpu/guest.h). */
+static inline enum cpu_mode cpu_mode_of(bool pe, bool vm86, bool lma, bool cs_l, bool cs_d)
+{
+	if (!pe || vm86)
+		return MODE_REAL;
+	if (lma && cs_l)
+		return MODE_LONG64;
+	return cs_d ? MODE_PROT32 : MODE_PROT16;
+}
+
 struct mmio_insn {
 	unsigned len;       /* instruction length in bytes */
 	unsigned size;      /* access size in bytes: 1, 2, 4, 8 */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vcpu/backend.h"
+#include "vcpu/decode.h"
 #include "vcpu/seg.h"
 
 struct vcpu;
@@ -77,6 +78,10 @@ VCPU_VENDOR_PROC(set_pat, (struct vcpu *v, uint64_t pat), (v, pat))
 VCPU_VENDOR_PROC(set_tsc_offset, (struct vcpu *v, uint64_t offset), (v, offset))
 
 VCPU_VENDOR_FN(struct vcpu_seg, get_seg, (struct vcpu *v, enum vcpu_seg_reg r), (v, r))
+/* The code segment's mode (cpu_mode_of, vcpu/decode.h, over the back end's CR0.PE, RFLAGS.VM,
+ * EFER.LMA and CS's L and D bits, read straight from its own state: the instruction fetches of
+ * the decoders, SVM's VMCALL among them, ask it). */
+VCPU_VENDOR_FN(enum cpu_mode, get_mode, (struct vcpu *v), (v))
 /* The current privilege level (SDM Vol. 3A, 5.5: SS.DPL on VMX; the VMCB's CPL on SVM). */
 VCPU_VENDOR_FN(unsigned, get_cpl, (struct vcpu *v), (v))
 

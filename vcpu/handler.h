@@ -23,16 +23,9 @@ static inline bool guest_long_mode(struct vcpu *v)
 	return vcpu_get_efer(v) & EFER_LMA;
 }
 
-/* The code-segment size the instruction at RIP was fetched with (SDM Vol. 3A, 3.4.5: CS.L and CS.D). */
+/* The code-segment size the instruction at RIP was fetched with (cpu_mode_of, vcpu/decode.h). */
 static inline enum cpu_mode guest_mode(struct vcpu *v)
 {
-	unsigned cs;
-
-	if (!(vcpu_get_cr0(v) & CR0_PE) || (vcpu_get_rflags(v) & (1u << 17)))
-		return MODE_REAL;                       /* real or virtual-8086 mode */
-	cs = vcpu_get_seg(v, VCPU_CS).attr;
-	if (guest_long_mode(v) && (cs & SEG_ATTR_L))
-		return MODE_LONG64;
-	return cs & SEG_ATTR_DB ? MODE_PROT32 : MODE_PROT16;
+	return vcpu_get_mode(v);
 }
 

@@ -32,6 +32,15 @@ void vmx_skip(struct vcpu *v, unsigned len)
 	skip_bytes(vmcs_read(GUEST_RIP), len);
 }
 
+/* The guest's view (the CR0 read shadow; RFLAGS as vmx_get_rflags gives it) and CS's access rights. */
+enum cpu_mode vmx_get_mode(struct vcpu *v)
+{
+	unsigned cs = vmx_get_seg(v, VCPU_CS).attr;
+
+	return cpu_mode_of(vmx_get_cr0(v) & CR0_PE, vmx_get_rflags(v) & RFLAGS_VM, vmx_get_efer(v) & EFER_LMA,
+			   cs & SEG_ATTR_L, cs & SEG_ATTR_DB);
+}
+
 bool vmx_event_queued(struct vcpu *v)
 {
 	return vmx_of(v)->event.valid;
