@@ -746,38 +746,25 @@ def memory_is(name: str, mib_lo: float, mib_hi: float, exits_lo: int, exits_hi: 
 # touched itself to load the image (not an exit). With 4 KiB chunks: the 20 pages plus the image,
 # boot information, stack and bss pages (a few dozen KiB).
 SPARSE = "mem=64M count=20 stride=1M"
-SCENARIOS += [
-    bochs_vmx("mem-first-touch-modes", cpus=2, timeout=180,
-              modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
-                       guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
-                       guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
-                       guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
-                       guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
-              expect=[GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
-                      ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
-                     [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
-              check=all_checks(memory_is("eager", 64, 64, 0, 0),
-                               memory_is("lazy2m", 22, 22, 10, 10),
+# One sparse guest per allocation mode and chunk size, and what each must show: the memory it holds
+# and its first-touch exits (memory_is), all of it given back at the end.
+FIRST_TOUCH_GUESTS = [guest("sparse", "name=%s %s %s" % (n, how, SPARSE)) for n, how in (
+    ("eager", "alloc=eager"), ("lazy2m", "alloc=lazy chunk=2M"), ("lazy4k", "alloc=lazy chunk=4K"),
+    ("demand2m", "alloc=demand chunk=2M"), ("demand4k", "alloc=demand chunk=4K"))]
+FIRST_TOUCH_EXPECT = ([GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
+                       ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
+                      [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE])
+FIRST_TOUCH_CHECK = all_checks(memory_is("eager", 64, 64, 0, 0), memory_is("lazy2m", 22, 22, 10, 10),
                                memory_is("demand2m", 22, 22, 10, 10),
                                memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
-                               memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
+                               memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)
+SCENARIOS += [
+    bochs_vmx("mem-first-touch-modes", cpus=2, timeout=180,
+              modules=FIRST_TOUCH_GUESTS, expect=FIRST_TOUCH_EXPECT, check=FIRST_TOUCH_CHECK),
     # The same on SVM: nested page faults (#VMEXIT NPF, APM Vol. 2, 15.25.6) instead of EPT violations.
     Scenario("svm-first-touch-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
              timeout=QEMU_TIMEOUT,
-             modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
-                      guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
-                      guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
-                      guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
-                      guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
-             expect=[GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
-                     ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
-                    [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
-             forbid=[NO_VIRT],
-             check=all_checks(memory_is("eager", 64, 64, 0, 0),
-                              memory_is("lazy2m", 22, 22, 10, 10),
-                              memory_is("demand2m", 22, 22, 10, 10),
-                              memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
-                              memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
+             modules=FIRST_TOUCH_GUESTS, expect=FIRST_TOUCH_EXPECT, forbid=[NO_VIRT], check=FIRST_TOUCH_CHECK),
 
     # Demand guests whose mem= add up to far more than the machine (3 x 512 MiB on 256 MiB): the ones
     # that touch little finish, the one that touches everything is stopped when memory runs out, and
@@ -1213,22 +1200,9 @@ SCENARIOS += [
 # the APs' real mode run in paged real mode (APM Vol. 2, 15.19), all under QEMU EPYC with paging=shadow.
 SCENARIOS += [
     Scenario("svm-shadow-first-touch-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
-             timeout=QEMU_TIMEOUT, cmdline="paging=shadow",
-             modules=[guest("sparse", "name=eager alloc=eager " + SPARSE),
-                      guest("sparse", "name=lazy2m alloc=lazy chunk=2M " + SPARSE),
-                      guest("sparse", "name=lazy4k alloc=lazy chunk=4K " + SPARSE),
-                      guest("sparse", "name=demand2m alloc=demand chunk=2M " + SPARSE),
-                      guest("sparse", "name=demand4k alloc=demand chunk=4K " + SPARSE)],
-             expect=[Expect(r"hv: guest \w+ started: .*, shadow(, alloc \w+)?$", count=5)] +
-                    [GUEST_SAYS(n, r"sparse: touched 20 pages span \d+ KiB") for n in
-                     ("eager", "lazy2m", "lazy4k", "demand2m", "demand4k")] +
-                    [Expect(r"hv: guest \w+ exited code=0$", count=5), ALL_DONE],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"],
-             check=all_checks(memory_is("eager", 64, 64, 0, 0),
-                              memory_is("lazy2m", 22, 22, 10, 10),
-                              memory_is("demand2m", 22, 22, 10, 10),
-                              memory_is("lazy4k", 20 * 4 / 1024, 0.25, 20, 40),
-                              memory_is("demand4k", 20 * 4 / 1024, 0.25, 20, 40), memory_returned)),
+             timeout=QEMU_TIMEOUT, cmdline="paging=shadow", modules=FIRST_TOUCH_GUESTS,
+             expect=[Expect(r"hv: guest \w+ started: .*, shadow(, alloc \w+)?$", count=5)] + FIRST_TOUCH_EXPECT,
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=FIRST_TOUCH_CHECK),
     # Each probe touches a GPA the guest does not own: the shadow's GPA fault reaches the same handler
     # as a nested page fault and stops the guest naming it; the memcheck guest beside them is intact.
     Scenario("svm-shadow-escape-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
