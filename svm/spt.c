@@ -41,6 +41,7 @@
  * counterpart anyway.
  */
 #include "arch/x86/cpu.h"
+#include "arch/x86/trap.h"
 #include "pmm/pmm.h"
 #include "svm/caps.h"
 #include "svm/spt.h"
@@ -51,8 +52,6 @@
 #include "shadow/gpt.h"
 
 #define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
-#define VEC_PF 14
-
 
 uint64_t svm_spt_cr0_real(uint64_t guest)
 {
