@@ -582,6 +582,13 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			e.len = (uint8_t)(i + 3);
 			return retire(v, vcpu_handle_cr(v, &e), i + 3);
 		}
+		if (cr == 0 && !write && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x01 &&
+		    ((insn[i + 2] >> 3) & 7) == 4) {
+			unsigned len = 0;                /* ... and the CR0 read intercept SMSW: svm/spt.c */
+			int r = svm_spt_exit_smsw(v, &len);   /* (before len is read) */
+
+			return retire(v, r, len);
+		}
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
 		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | lock) != cr)
 			return vm_stop(v, "CR%u %s by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx", cr,
