@@ -1014,6 +1014,18 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		 * same). */
 		asm volatile("clgi" ::: "memory");        /* GIF = 0 holds everything */
 		spec_before_entry(v->spec_ctrl);
+		/* VMRUN loads the guest's CR2 from the VMCB (15.5.1), but Bochs 2.7's does not
+		 * (SvmEnterLoadCheckGuestState reads the field and never loads it): the guest ran with
+		 * the CR2 the CPU had, so a #PF injected by shadow paging showed its handler CR2 = 0
+		 * (ptswitch and Linux on ryzen with paging=shadow), and guests sharing a CPU saw each
+		 * other's. The CPU's CR2 is made the guest's first; on hardware VMRUN loads the same. */
+		{
+			uint64_t cr2;
+
+			asm volatile("mov %%cr2, %0" : "=r"(cr2));
+			if (cr2 != v->regs.cr2)
+				asm volatile("mov %0, %%cr2" : : "r"(v->regs.cr2) : "memory");
+		}
 		asm volatile("sti" ::: "memory");         /* IF = 1 for the guest: physical INTR exits */
 		svm_enter(&v->regs, v->vmcs, host_vmsave_pa[cpu]);
 		spec_after_exit(v->spec_ctrl);            /* before anything else of the host's runs */

@@ -1225,16 +1225,21 @@ SCENARIOS += [
              check=memory_returned),
     # The same guests on Bochs: ryzen (NPT, nRIP save, flush by ASID) with paging=shadow asked, and
     # turion64_tyler, an SVM CPU without nested paging, where every guest runs on shadow paging unasked.
-    # The APs' real mode in paged real mode on both.
+    # The APs' real mode in paged real mode on both; ptswitch's #PFs given back with their CR2.
     *[Scenario(name, emulator="bochs", cpus=2, mem=128, cpu_model=model, timeout=BOCHS_TIMEOUT,
                cmdline=cmdline,
                # memcheck beside the BSP, not the AP: smp gives an AP 20 ms to take each IPI, and Bochs 2.7
                # does not preempt memcheck (IF = 0) on the AP's CPU in time
                modules=[guest("hello", "name=hello mem=16M cpu=0"), guest("memcheck", "name=mc mem=16M cpu=0"),
-                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1")],
+                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1"),
+                        # its #PFs given back by the shadow need the guest's CR2 at VMRUN, which Bochs
+                        # 2.7 does not load from the VMCB (svm_vcpu_run loads the CPU's before)
+                        guest("ptswitch", "name=pt mem=32M cpu=0 rounds=50")],
                expect=[r"^\[cpu0\] hv: svm: NPT %s, " % npt,
-                       Expect(r"hv: guest \w+ started: .*, shadow$", count=3)] + HELLO_LINES("hello") +
+                       Expect(r"hv: guest \w+ started: .*, shadow$", count=4)] + HELLO_LINES("hello") +
                       MEMCHECK_OK("mc") +
+                      [GUEST_SAYS("pt", r"ptswitch: 50 rounds, 50 CR3 loads, \d+ #PF .*, 0 checks failed$"),
+                       GUEST_EXITED("pt", 0)] +
                       [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$")] +
                       SMP_OK("smp") + [ALL_DONE],
                forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
