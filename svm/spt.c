@@ -5,8 +5,9 @@
  *
  *   - SVM has no read shadows: the reads of CR0, CR3 and CR4 are intercepted too (15.9, CR read
  *     intercepts; the handler answers with the guest's values kept in struct svm_vcpu and v->gcr3),
- *     with the writes of CR0 (CLTS and LMSW included), CR3 and CR4. SMSW reads CR0[15:0], whose bits
- *     are the guest's own (PE among them) in the CPU's CR0 as well.
+ *     with the writes of CR0 (CLTS and LMSW included), CR3 and CR4. The CR0 read intercept takes
+ *     SMSW too (whose CR0[15:0] are the guest's own in the CPU's CR0 as well, PE among them: no
+ *     intercept could let it run alone), emulated here (svm_spt_exit_smsw).
  *   - the CPU runs with CR0.PG = 1 and CR0.WP = 1, CR4.PAE = 1 (shadow/shadow.h says why), CR4.PSE,
  *     PGE and PCIDE 0 (shadow entries have no G bit, the root no PCID), SMEP and SMAP the guest's
  *     while its paging is on. CR0.PE stays the guest's: with paging on and PE = 0 the guest is in
@@ -129,17 +130,27 @@ int svm_spt_exit_pf(struct vcpu *v)
 	return vcpu_spt_page_fault(v, b->ctl.exit_info2, (uint32_t)b->ctl.exit_info1, pf);
 }
 
-/* The linear address of INVLPG's memory operand (0F 01 /7, mod != 3; SDM Vol. 2A, 2.1.5 and 2.2.1.6;
- * APM Vol. 3, 1.4), from the instruction's bytes: 16-bit addressing (Table 2-1) or 32/64-bit with SIB
- * and RIP-relative (Tables 2-2, 2-3), the segment's base (in 64-bit mode FS's and GS's only, SDM Vol.
- * 3A, 3.4.4). The offset wraps at the address size, the linear address outside 64-bit mode at 4 GiB.
- * 0 with *la and *len, or -1 for bytes that are not such an INVLPG. */
-static int invlpg_operand(struct vcpu *v, const uint8_t *insn, unsigned n, enum cpu_mode mode, uint64_t *la,
-			  unsigned *len)
+/* A group-7 instruction (0F 01 /reg, mod != 3 for a memory operand: INVLPG /7, SMSW /4; SDM Vol. 2A,
+ * 2.1.5 and 2.2.1.6; APM Vol. 3, 1.4) decoded from its bytes: length, operand size, register operand,
+ * and for a memory operand its linear address: 16-bit addressing (Table 2-1) or 32/64-bit with SIB and
+ * RIP-relative (Tables 2-2, 2-3), the segment's base (in 64-bit mode FS's and GS's only, SDM Vol. 3A,
+ * 3.4.4). The offset wraps at the address size, the linear address outside 64-bit mode at 4 GiB. */
+struct grp7 {
+	unsigned len;                            /* the instruction's bytes */
+	unsigned osz;                            /* operand size: 2, 4 or 8 */
+	int reg;                                 /* mod = 3: the register operand; else -1 */
+	int seg;                                 /* mod != 3: the segment (VCPU_ES...) */
+	uint64_t la;                             /* mod != 3: the linear address */
+};
+
+/* 0, or -1 for bytes that are not 0F 01 /`op`. */
+static int grp7_decode(struct vcpu *v, const uint8_t *insn, unsigned n, enum cpu_mode mode, unsigned op,
+		       struct grp7 *d)
 {
 	static const uint8_t rm16_base[8] = { 3, 3, 5, 5, 6, 7, 5, 3 };      /* BX BX BP BP SI DI BP BX */
 	static const int8_t rm16_index[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };  /* SI DI SI DI */
 	unsigned i = 0, rex = 0, asz = mode == MODE_LONG64 ? 8 : mode == MODE_PROT32 ? 4 : 2, mod, rm;
+	bool o16 = false;
 	int seg = -1, dseg = VCPU_DS;
 	uint64_t ea = 0;
 
@@ -152,17 +163,26 @@ static int invlpg_operand(struct vcpu *v, const uint8_t *insn, unsigned n, enum 
 			seg = p == 0x64 ? VCPU_FS : VCPU_GS;
 		else if (p == 0x67)
 			asz = mode == MODE_LONG64 ? 4 : asz == 4 ? 2 : 4;
-		else if (p != 0x66 && p != 0xf0 && p != 0xf2 && p != 0xf3)
+		else if (p == 0x66)
+			o16 = true;
+		else if (p != 0xf0 && p != 0xf2 && p != 0xf3)
 			break;
 	}
 	if (i < n && mode == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
 		rex = insn[i++];
-	if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x01 || ((insn[i + 2] >> 3) & 7) != 7 ||
-	    (insn[i + 2] >> 6) == 3)
+	if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x01 || ((insn[i + 2] >> 3) & 7) != op)
 		return -1;
+	/* Operand size: REX.W 64; else the default (16 in 16-bit code), 66 switching 16 and 32. */
+	d->osz = rex & 8 ? 8 : ((mode == MODE_REAL || mode == MODE_PROT16) ^ o16) ? 2 : 4;
 	mod = insn[i + 2] >> 6;
 	rm = insn[i + 2] & 7;
 	i += 3;
+	if (mod == 3) {
+		d->reg = (int)(rm | (rex & 1 ? 8 : 0));
+		d->len = i;
+		return 0;
+	}
+	d->reg = -1;
 	if (asz == 2) {
 		if (mod == 0 && rm == 6) {
 			if (i + 2 > n)
@@ -226,10 +246,11 @@ static int invlpg_operand(struct vcpu *v, const uint8_t *insn, unsigned n, enum 
 	if (seg < 0)
 		seg = dseg;
 	if (mode == MODE_LONG64)
-		*la = seg == VCPU_FS || seg == VCPU_GS ? ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base : ea;
+		d->la = seg == VCPU_FS || seg == VCPU_GS ? ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base : ea;
 	else
-		*la = (ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base) & 0xffffffffull;
-	*len = i;
+		d->la = (ea + vcpu_get_seg(v, (enum vcpu_seg_reg)seg).base) & 0xffffffffull;
+	d->seg = seg;
+	d->len = i;
 	return 0;
 }
 
@@ -242,9 +263,9 @@ int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
 	struct vmcb *b = vmcb_of(v);
 	uint8_t insn[DECODE_MAX_LEN];
 	unsigned n = svm_fetch_insn(v, insn, sizeof(insn));
-	uint64_t la;
+	struct grp7 d;
 
-	if (invlpg_operand(v, insn, n, guest_mode(v), &la, len)) {
+	if (grp7_decode(v, insn, n, guest_mode(v), 7, &d) || d.reg >= 0) {
 		if (!(svm_caps.nrip_save && b->ctl.next_rip))
 			return vm_stop(v, "INVLPG by an instruction not decoded (bytes %02x %02x %02x %02x), rip 0x%lx",
 				       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0,
@@ -256,5 +277,72 @@ int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
 		svm_flush_asid(v);
 		return RETIRED;
 	}
-	return vcpu_spt_invlpg(v, svm_caps.decode_assists ? b->ctl.exit_info1 : la);
+	*len = d.len;
+	return vcpu_spt_invlpg(v, svm_caps.decode_assists ? b->ctl.exit_info1 : d.la);
+}
+
+/* SMSW (0F 01 /4) at a CR0 read #VMEXIT (the CR0 read intercept takes SMSW too: APM Vol. 2, 15.9; with
+ * decode assists EXITINFO1 bit 63, "MOV CRx", is then 0: 15.33.1). It stores CR0[15:0], the guest's
+ * (SDM Vol. 2B, SMSW; APM Vol. 3, SMSW): into a 16-bit register keeping its upper bits, into a 32- or
+ * 64-bit register whole (bits 31:16 are undefined for the SDM; AMD CPUs, QEMU and Bochs store CR0's),
+ * or as a word into memory, written through the guest's page tables with its A/D bits set and the
+ * #PF it would take injected. A word crossing a page is checked on both pages before either is
+ * written. Not modelled: segment limits and types, alignment checks (as for string I/O, vcpu/strio.c).
+ * CR4.UMIP's #GP at CPL > 0 comes before the intercept on the CPU (UMIP is not offered to guests).
+ * RETIRED with *len, HANDLED (a fault injected) or VCPU_STOPPED. */
+int svm_spt_exit_smsw(struct vcpu *v, unsigned *len)
+{
+	uint8_t insn[DECODE_MAX_LEN];
+	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), first;
+	uint64_t cr0 = vcpu_get_cr0(v), gpa[2];
+	uint16_t msw = (uint16_t)cr0;
+	struct gpt_ctx c;
+	struct grp7 d;
+
+	if (grp7_decode(v, insn, n, guest_mode(v), 4, &d))
+		return vm_stop(v, "CR0 read by an instruction not decoded (bytes %02x %02x %02x %02x), rip 0x%lx",
+			       n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0,
+			       vmcb_of(v)->save.rip);
+	*len = d.len;
+	if (d.reg >= 0) {
+		uint64_t old = vcpu_get_gpr(v, (unsigned)d.reg);
+
+		vcpu_set_gpr(v, (unsigned)d.reg, d.osz == 2 ? (old & ~0xffffull) | msw : d.osz == 4 ? (uint32_t)cr0 : cr0);
+		return RETIRED;
+	}
+	vcpu_gpt_context(v, &c);
+	c.rflags = vcpu_get_rflags(v);
+	c.cmpxchg_gpa = v->sh.g.cmpxchg_gpa;
+	c.arg = v->sh.g.arg;
+	first = 0x1000 - (unsigned)(d.la & 0xfff);
+	for (unsigned i = 0; i < (first < 2 ? 2u : 1u); i++) {
+		uint64_t a = i ? d.la + 1 : d.la;
+		struct gpt_result r;
+
+		if (guest_mode(v) != MODE_LONG64)
+			a &= 0xffffffffull;
+		switch (gpt_translate(&c, a, GPT_ACC_WRITE | GPT_ACC_SET_AD | (c.cpl == 3 ? GPT_ACC_USER : 0), &r)) {
+		case GPT_OK:
+			gpa[i] = r.gpa;
+			break;
+		case GPT_NOT_PRESENT:
+		case GPT_RESERVED:
+		case GPT_PERM:
+			vcpu_set_cr2(v, a);
+			vcpu_inject_exception(v, VEC_PF, true, r.pf_error);
+			return HANDLED;
+		case GPT_NONCANONICAL:           /* #SS(0) through SS, else #GP(0) (SDM Vol. 3A, 3.3.7.1) */
+			vcpu_inject_exception(v, d.seg == VCPU_SS ? VEC_SS : VEC_GP, true, 0);
+			return HANDLED;
+		case GPT_RACE:
+			return HANDLED;             /* the entries changed under the update: again */
+		default:
+			return vm_stop(v, "SMSW to guest-linear 0x%lx: its page tables are outside guest RAM, rip 0x%lx",
+				       a, vmcb_of(v)->save.rip);
+		}
+	}
+	if (first < 2 ? gmem_write(&v->vm->mem, gpa[0], &msw, 1) || gmem_write(&v->vm->mem, gpa[1], (uint8_t *)&msw + 1, 1)
+		      : gmem_write(&v->vm->mem, gpa[0], &msw, 2))
+		return vm_stop(v, "SMSW to GPA 0x%lx: outside guest RAM, rip 0x%lx", gpa[0], vmcb_of(v)->save.rip);
+	return RETIRED;
 }

@@ -16,6 +16,8 @@ uint64_t svm_spt_efer_real(uint64_t guest);
  * the CPU's CR0/CR4/EFER, the guest's own aside; the root is built by vcpu_spt_run before VMRUN. */
 void svm_spt_setup(struct vcpu *v, const struct vcpu_state *s);
 
-/* The exits: #PF (exception intercept 14), INVLPG. HANDLED or an action. */
+/* The exits: #PF (exception intercept 14), INVLPG, SMSW (under the CR0 read intercept). HANDLED or an
+ * action; INVLPG and SMSW RETIRED too, with the instruction's length. */
 int svm_spt_exit_pf(struct vcpu *v);
 int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len);
+int svm_spt_exit_smsw(struct vcpu *v, unsigned *len);

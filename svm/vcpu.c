@@ -563,6 +563,13 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			e.len = (uint8_t)(i + 3);
 			return retire(v, vcpu_handle_cr(v, &e), i + 3);
 		}
+		if (cr == 0 && !write && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x01 &&
+		    ((insn[i + 2] >> 3) & 7) == 4) {
+			unsigned len = 0;                /* ... and the CR0 read intercept SMSW: svm/spt.c */
+			int r = svm_spt_exit_smsw(v, &len);   /* (before len is read) */
+
+			return retire(v, r, len);
+		}
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
 		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | lock) != cr)
 			return vm_stop(v, "CR%u %s by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx", cr,
@@ -988,6 +995,18 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		 * same). */
 		asm volatile("clgi" ::: "memory");        /* GIF = 0 holds everything */
 		spec_before_entry(v->spec_ctrl);
+		/* VMRUN loads the guest's CR2 from the VMCB (15.5.1), but Bochs 2.7's does not
+		 * (SvmEnterLoadCheckGuestState reads the field and never loads it): the guest ran with
+		 * the CR2 the CPU had, so a #PF injected by shadow paging showed its handler CR2 = 0
+		 * (ptswitch and Linux on ryzen with paging=shadow), and guests sharing a CPU saw each
+		 * other's. The CPU's CR2 is made the guest's first; on hardware VMRUN loads the same. */
+		{
+			uint64_t cr2;
+
+			asm volatile("mov %%cr2, %0" : "=r"(cr2));
+			if (cr2 != v->regs.cr2)
+				asm volatile("mov %0, %%cr2" : : "r"(v->regs.cr2) : "memory");
+		}
 		asm volatile("sti" ::: "memory");         /* IF = 1 for the guest: physical INTR exits */
 		svm_enter(&v->regs, svm_of(v)->vmcb, host_vmsave_pa[cpu]);
 		spec_after_exit(v->spec_ctrl);            /* before anything else of the host's runs */

@@ -475,22 +475,28 @@ PAGING_GUESTS = [("touchall", "mem=64M", r"touchall: \d+ pages in (\d+) ticks"),
                  ("ptswitch", "mem=32M rounds=200 mode=pae", r"ptswitch: rounds took (\d+) ticks")]
 
 
-def paging_name(i: int, paging: str) -> str:
-    return "bench-paging-%s%d-%s" % (PAGING_GUESTS[i][0], i, paging)
+# The same on SVM (`make bench K=paging-svm`, Bochs ryzen): paging=ept is nested paging there (NPT).
+SVM_MODEL = "ryzen"
 
 
-def paging_cell(i: int, paging: str) -> Scenario:
+def paging_name(i: int, paging: str, model: str = "") -> str:
+    return "bench-paging-%s%d-%s%s" % (PAGING_GUESTS[i][0], i, paging, "-" + model if model else "")
+
+
+def paging_cell(i: int, paging: str, model: str = "") -> Scenario:
     g, args, rx = PAGING_GUESTS[i]
-    return Scenario(paging_name(i, paging), emulator="bochs", cpus=1, mem=256, timeout=900, needs_vmx=True,
+    return Scenario(paging_name(i, paging, model), emulator="bochs", cpus=1, mem=256, timeout=900, needs_vmx=True,
+                    cpu_model=model or "corei7_skylake_x",
                     modules=[guest(g, "name=t %s paging=%s" % (args, paging))],
                     expect=[rx, r"hv: guest t exited code=0", ALL_DONE], forbid=[r"hv: no virtualization"])
 
 
-def paging_table(logs: Dict[str, str]) -> Table:
+def paging_table(logs: Dict[str, str], model: str = "") -> Table:
     rows = []
+    nested = "NPT" if model else "EPT"
     for i, (g, args, rx) in enumerate(PAGING_GUESTS):
         for paging in ("ept", "shadow"):
-            nm = paging_name(i, paging)
+            nm = paging_name(i, paging, model)
             log = logs[nm]
             start = int(_fig(r"hv: guest t start-up: (\d+) TSC ticks", log, nm).group(1))
             work = int(_fig(rx, log, nm).group(1))
@@ -501,10 +507,17 @@ def paging_table(logs: Dict[str, str]) -> Table:
                 by[reason] = int(count)
             ept = int(_fig(r"hv: guest t host memory: \d+ KiB RAM \+ (\d+) KiB EPT tables", log, nm).group(1))
             sh = re.search(r"hv: guest t shadow: .* at most (\d+) KiB of shadow tables", log)
-            tables = "%d EPT" % ept if paging == "ept" else "%s shadow" % (sh.group(1) if sh else "?")
+            tables = "%d %s" % (ept, nested) if paging == "ept" else "%s shadow" % (sh.group(1) if sh else "?")
             top = ", ".join("%s %d" % (r, c) for r, c in sorted(by.items(), key=lambda x: -x[1])[:4])
-            rows.append(["%s %s" % (g, args.replace("mem=", "").replace("rounds=", "r")), paging,
+            rows.append(["%s %s" % (g, args.replace("mem=", "").replace("rounds=", "r")),
+                         nested.lower() if paging == "ept" else paging,
                          "%.2f" % (start / 1e6), "%.2f" % (work / 1e6), total, top, tables])
+    if model:
+        title = ("SVM: nested paging (NPT) vs shadow page tables on Bochs %s, 1 CPU; M = million TSC ticks = "
+                 "million emulated instructions. work: the guest's own RDTSC around its loop; tables: KiB of "
+                 "NPT tables (NPT) or the most shadow tables held (shadow; the NPT-format map is then only "
+                 "gmem's record)" % model)
+        return title, ["guest", "paging", "start-up M", "work M", "exits", "top exits", "tables KiB"], rows
     title = ("EPT vs shadow page tables on Bochs corei7_skylake_x, 1 CPU; M = million TSC ticks = million "
              "emulated instructions. work: the guest's own RDTSC around its loop; tables: KiB of EPT tables "
              "(EPT) or the most shadow tables held (shadow; the EPT is then only gmem's record)")
@@ -518,17 +531,17 @@ def paging_table(logs: Dict[str, str]) -> Table:
 PAGING_LINUX_PROCS = 300
 
 
-def paging_linux_name(paging: str, procs: int) -> str:
-    return "bench-paging-linux-%s-procs%d" % (paging, procs)
+def paging_linux_name(paging: str, procs: int, model: str = "") -> str:
+    return "bench-paging-linux-%s-procs%d%s" % (paging, procs, "-" + model if model else "")
 
 
-def paging_linux_cell(paging: str, procs: int) -> Scenario:
+def paging_linux_cell(paging: str, procs: int, model: str = "") -> Scenario:
     from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
     marks = [r"linux: init tsc=\d+", r"linux: init done tsc=\d+"]
     if procs:
         marks += [r"linux: procs start tsc=\d+", r"linux: procs end tsc=\d+"]
-    return Scenario(paging_linux_name(paging, procs), emulator="bochs", cpus=1, mem=256, timeout=1800,
-                    needs_vmx=True,
+    return Scenario(paging_linux_name(paging, procs, model), emulator="bochs", cpus=1, mem=256, timeout=1800,
+                    needs_vmx=True, cpu_model=model or "corei7_skylake_x",
                     modules=[linux_kernel("name=linux mem=128M paging=%s %s bench_procs=%d" % (paging, LINUX_ARGS, procs)
                                           if procs else "name=linux mem=128M paging=%s %s" % (paging, LINUX_ARGS)),
                              linux_initrd("linux")],
@@ -537,28 +550,31 @@ def paging_linux_cell(paging: str, procs: int) -> Scenario:
                     forbid=[r"hv: no virtualization"])
 
 
-def paging_linux_tables(logs: Dict[str, str]) -> List[Table]:
+def paging_linux_tables(logs: Dict[str, str], model: str = "") -> List[Table]:
     rows, loop = [], []
     M = lambda t: "%.1f" % (t / 1e6)
     top = lambda by: ", ".join("%s %d" % (r, c) for r, c in sorted(by.items(), key=lambda x: -x[1])[:5] if c)
+    nested = "NPT" if model else "EPT"
     for paging in ("ept", "shadow"):
-        n0, n1 = paging_linux_name(paging, 0), paging_linux_name(paging, PAGING_LINUX_PROCS)
+        n0, n1 = paging_linux_name(paging, 0, model), paging_linux_name(paging, PAGING_LINUX_PROCS, model)
         entry = int(_fig(r"hv: guest linux start-up: .* at TSC (\d+)", logs[n0], n0).group(1))
         init = int(_fig(r"linux: init tsc=(\d+)", logs[n0], n0).group(1))
         total, by = linux_exits(logs[n0], n0)
         sh = re.search(r"hv: guest linux shadow: (.*), at most (\d+) KiB of shadow tables", logs[n0])
         ept = int(_fig(r"hv: guest linux host memory: \d+ KiB RAM \+ (\d+) KiB EPT tables", logs[n0], n0).group(1))
-        rows.append([paging, M(init - entry), total, top(by), "%d EPT" % ept if paging == "ept" else
+        label = nested.lower() if paging == "ept" else paging
+        rows.append([label, M(init - entry), total, top(by), "%d %s" % (ept, nested) if paging == "ept" else
                      "%s shadow" % (sh.group(2) if sh else "?")])
         t1, by1 = linux_exits(logs[n1], n1)
         a = int(_fig(r"linux: procs start tsc=(\d+)", logs[n1], n1).group(1))
         b = int(_fig(r"linux: procs end tsc=(\d+)", logs[n1], n1).group(1))
         sh1 = re.search(r"hv: guest linux shadow: (.*), at most (\d+) KiB of shadow tables", logs[n1])
         diff = {r: by1.get(r, 0) - by.get(r, 0) for r in set(by1) | set(by)}
-        loop.append([paging, M(b - a), "%.0f" % ((b - a) / PAGING_LINUX_PROCS / 1e3), t1 - total,
+        loop.append([label, M(b - a), "%.0f" % ((b - a) / PAGING_LINUX_PROCS / 1e3), t1 - total,
                      "%.0f" % ((t1 - total) / PAGING_LINUX_PROCS), top(diff),
-                     "%s shadow" % sh1.group(2) if sh1 else "%d EPT" % ept])
-    title = ("Debian's Linux (1 vCPU, mem=128M) to /init on Bochs corei7_skylake_x, EPT vs shadow; M = million TSC "
+                     "%s shadow" % sh1.group(2) if sh1 else "%d %s" % (ept, nested)])
+    title = ("Debian's Linux (1 vCPU, mem=128M) to /init on Bochs %s, %s vs shadow; M = million TSC "
+             % (model or "corei7_skylake_x", nested) +
              "ticks = million emulated instructions, from the guest's first entry to /init's first command; "
              "exits: the whole run (to the power-off after /init's lines)")
     title2 = ("Inside Linux: %d runs of /bin/busybox true from /init's shell (fork + exec each), timed by the "
@@ -585,6 +601,11 @@ BENCHES = [
     Bench("memory-svm", mem_svm_scenarios(), mem_svm_table),
     Bench("paging-linux", [paging_linux_cell(p, n) for p in ("ept", "shadow") for n in (0, PAGING_LINUX_PROCS)],
           paging_linux_tables),
+    Bench("paging-svm", [paging_cell(i, p, SVM_MODEL) for i in range(len(PAGING_GUESTS)) for p in ("ept", "shadow")],
+          lambda logs: paging_table(logs, SVM_MODEL)),
+    Bench("paging-linux-svm", [paging_linux_cell(p, n, SVM_MODEL) for p in ("ept", "shadow")
+                               for n in (0, PAGING_LINUX_PROCS)],
+          lambda logs: paging_linux_tables(logs, SVM_MODEL)),
     Bench("irq-timer", [ib_scenario("bench-irq-timer" + sfx, 1, "test=timer n=200", model=model)
                         for model, sfx in IRQ_MODELS], irq_timer_table),
     Bench("irq-ipi", [sc for model, sfx in IRQ_MODELS for sc in (

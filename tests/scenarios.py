@@ -1235,16 +1235,21 @@ SCENARIOS += [
              check=memory_returned),
     # The same guests on Bochs: ryzen (NPT, nRIP save, flush by ASID) with paging=shadow asked, and
     # turion64_tyler, an SVM CPU without nested paging, where every guest runs on shadow paging unasked.
-    # The APs' real mode in paged real mode on both.
+    # The APs' real mode in paged real mode on both; ptswitch's #PFs given back with their CR2.
     *[Scenario(name, emulator="bochs", cpus=2, mem=128, cpu_model=model, timeout=BOCHS_TIMEOUT,
                cmdline=cmdline,
                # memcheck beside the BSP, not the AP: smp gives an AP 20 ms to take each IPI, and Bochs 2.7
                # does not preempt memcheck (IF = 0) on the AP's CPU in time
                modules=[guest("hello", "name=hello mem=16M cpu=0"), guest("memcheck", "name=mc mem=16M cpu=0"),
-                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1")],
+                        guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 realmode=1"),
+                        # its #PFs given back by the shadow need the guest's CR2 at VMRUN, which Bochs
+                        # 2.7 does not load from the VMCB (svm_vcpu_run loads the CPU's before)
+                        guest("ptswitch", "name=pt mem=32M cpu=0 rounds=50")],
                expect=[r"^\[cpu0\] hv: svm: NPT %s, " % npt,
-                       Expect(r"hv: guest \w+ started: .*, shadow$", count=3)] + HELLO_LINES("hello") +
+                       Expect(r"hv: guest \w+ started: .*, shadow$", count=4)] + HELLO_LINES("hello") +
                       MEMCHECK_OK("mc") +
+                      [GUEST_SAYS("pt", r"ptswitch: 50 rounds, 50 CR3 loads, \d+ #PF .*, 0 checks failed$"),
+                       GUEST_EXITED("pt", 0)] +
                       [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$")] +
                       SMP_OK("smp") + [ALL_DONE],
                forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
@@ -1401,12 +1406,15 @@ def shadow_session(c) -> Optional[str]:
         return "gva: the shadow leaf's HPA %s is not base 0x%x + GPA 0x%x" % (m.group(1), base, gpa)
     c.expect(ANSWER + r"GVA %s -> GPA 0x%x -> HPA 0x%x, holds 0x7e55e7a5 \(32 bits\)$" % (gva, gpa, base + gpa))
     c.command("regs echo")
-    m = c.expect(ANSWER + r"cr0 ([0-9a-f]{16}) cr3 ([0-9a-f]{16}) cr4 [0-9a-f]{16} efer [0-9a-f]{16}$")
+    m = c.expect(ANSWER + r"cr0 ([0-9a-f]{16}) cr3 ([0-9a-f]{16}) cr4 ([0-9a-f]{16}) efer [0-9a-f]{16}$")
     if int(m.group(2), 16) != cr3 or int(m.group(1), 16) & 0x80010001 != 0x80010001:
         return "regs echo: CR0 %s CR3 %s: not the guest's (CR3 0x%x, PG/WP/PE set)" % (m.group(1), m.group(2), cr3)
+    # 32-bit paging: the guest's CR4.PAE is 0 (the CPU's is 1 under the shadow's PAE-format tables).
+    if int(m.group(3), 16) & 0x20:
+        return "regs echo: CR4 %s has PAE: the CPU's CR4, not the guest's (32-bit paging)" % m.group(3)
     c.command("mem")
     c.expect(ANSWER + r"echo\s+16M\s+eager\s+2M\s+16384 KiB\s+\d+ KiB\s+0x[0-9a-f]+-0x[0-9a-f]+$")
-    c.expect(ANSWER + r"\s+shadow tables \d+ KiB \(paging=shadow\)$")
+    c.expect(ANSWER + r"\s+shadow tables [1-9]\d* KiB \(paging=shadow\)$")
     c.command("stop echo")
     c.expect(GUEST_STOPPED("echo", "by the monitor"))
     c.expect(r"^\[cpu\d+\] hv: guest echo shadow: \d+ fills, ")
@@ -1685,6 +1693,14 @@ SCENARIOS += [
              expect=[GUEST_STOPPED("echo", "by the monitor"), GUEST_EXITED("spin", 0),
                      r"hv: guest spin exits: .*preemption \d+", ALL_DONE],
              forbid=[NO_VIRT, r"hv: exception"], check=memory_returned),
+    # The same session on SVM's shadow paging (QEMU EPYC, paging=shadow: svm/spt.c): `regs` reads the
+    # guest's CR0/CR3 kept beside the VMCB (whose own hold the CPU's: PG and WP forced, the shadow
+    # root), `gva` the shadow leaf of the root the VMCB's CR3 names, `mem` the shadow tables.
+    Scenario("svm-shadow-console-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, qemu_cpu="EPYC",
+             timeout=QEMU_TIMEOUT, session=lambda c: shadow_session(c),
+             modules=[guest("echo", "name=echo mem=16M paging=shadow")],
+             expect=[GUEST_STOPPED("echo", "by the monitor"), ALL_DONE],
+             forbid=[NO_VIRT, r"hv: exception", r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned),
     # Exception loops (issue 14, item 3): a guest whose #AC or #DB delivery raises the same exception
     # again beside memcheck on one CPU; memcheck finishes, the monitor answers and stops the looper.
     exception_loop("exception-loop-ac", "acloop", "exc"),
@@ -1952,6 +1968,18 @@ SCENARIOS += [
              expect=LINUX_OK("linux", 2) + [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
              forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
                      GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")]),
+    # The same kernel with two vCPUs on SVM's shadow paging (twin of vmx-shadow-linux-2vcpus): the AP
+    # starts in real mode, which runs as paged real mode on the shadow's paging-off root (svm/spt.c)
+    # where VMX emulates it in virtual-8086 mode; each vCPU has its own shadow.
+    Scenario("svm-shadow-linux-2vcpus-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=2, mem=512,
+             timeout=LINUX_TIMEOUT,
+             modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M paging=shadow " + LINUX_ARGS),
+                      linux_initrd("linux")],
+             expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 2) +
+                    [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
+             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             check=memory_returned),
     Scenario("svm-linux-2vcpus-bochs-ryzen", emulator="bochs", cpus=2, mem=512, cpu_model="ryzen",
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
