@@ -674,6 +674,8 @@ SCENARIOS += [
     # Bochs's skylake_x has none of them: the guest sees no CPUID bit and every access #GPs; the line
     # says which vulnerabilities stay open on such a CPU.
     bochs_vmx("spec-skylake-x", cpus=1,
+              needs_model="it asserts the `hv: spec:` line of skylake_x's own speculation controls (CPUID, "
+                          "ARCH_CAPABILITIES), which each CPU model reports differently",
               modules=[guest("specctl", "name=sx mem=16M expect=off")],
               expect=[SPEC_LINE("RSB fill on VM exit, retpolines", "none",
                                 "L1TF (no L1D_FLUSH), MDS (no MD_CLEAR), guest-to-guest BTI (no IBPB)", "none"),

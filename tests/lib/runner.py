@@ -101,6 +101,9 @@ class Scenario:
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: Optional[List[str]] = None  # Bochs debugger commands (dbg.rc); None: debugger_commands
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
+                                        # (and `run.py --model`, whose models run every guest on shadow paging)
+    needs_model: str = ""               # why it needs what Bochs's skylake_x has and penryn and lynnfield lack (its
+                                        # speculation controls, the VMX-preemption timer...): `run.py --model` skips it
     not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it,
                                         # or runs it under QEMU EPYC where the reason is a Bochs bug
     svm_twin: str = ""                  # the scenario that already runs this one on SVM (then --backend svm skips it)
