@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib.runner import BUILD, ROOT, TESTS_OUT, Result, Scenario, kill_all, run_scenario  # noqa: E402
-from scenarios import BOCHS_RYZEN_BUGS, QEMU_TIMEOUT, SCENARIOS  # noqa: E402
+from scenarios import BOCHS_RYZEN_BUGS, MODELS, QEMU_TIMEOUT, SCENARIOS  # noqa: E402
 
 UNIT_TIMEOUT = 300
 DURATIONS = os.path.join(TESTS_OUT, "durations.json")
@@ -116,24 +116,20 @@ def shadow_set(scens, paging: str):
             for s in scens if not s.ept_only], skipped
 
 
-# `--model NAME`: Bochs's name of each older VMX CPU model the set runs on again (docs/tests.md,
-# /work/shared/PLATFORM.md). Neither has unrestricted guest, so the hypervisor runs every guest there on
-# shadow paging unasked (core/hv.c, choose_backend; vmx/vcpu.c): penryn has no EPT, VPID or
-# VMX-preemption timer (slices by the host's local APIC timer), lynnfield has EPT and VPID.
-MODELS = {"penryn": "core2_penryn_t9600", "lynnfield": "corei5_lynnfield_750"}
-
-
 def model_set(scens, model: str):
     """The scenarios of Bochs's default VMX machine (skylake_x; the selection of svm_set) again on the
     older Bochs model MODELS[model] (NAME@model), and those skipped with their reason: about EPT itself
-    (Scenario.ept_only: guests run on shadow paging there) or needing skylake_x's own features
-    (Scenario.needs_model)."""
+    (Scenario.ept_only: guests run on shadow paging there) or not on that model
+    (Scenario.not_on_model)."""
     scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
              s.cpu_model == Scenario.cpu_model]
-    skipped = [(s.name + "@" + model, "needs EPT: " + s.ept_only if s.ept_only else "needs skylake_x: " + s.needs_model)
-               for s in scens if s.ept_only or s.needs_model]
+
+    def why(s):
+        return "needs EPT: " + s.ept_only if s.ept_only else \
+            "not on %s: %s" % (model, s.not_on_model[model]) if model in s.not_on_model else ""
+    skipped = [(s.name + "@" + model, why(s)) for s in scens if why(s)]
     return [dataclasses.replace(s, name="%s@%s" % (s.name, model), cpu_model=MODELS[model])
-            for s in scens if not (s.ept_only or s.needs_model)], skipped
+            for s in scens if not why(s)], skipped
 
 
 def svm_set(scens):
@@ -189,7 +185,8 @@ def main() -> int:
                          "each on that older Bochs VMX model instead (penryn: no EPT, VPID or preemption "
                          "timer; lynnfield: EPT without unrestricted guest; names gain @penryn, @lynnfield): "
                          "the set where the hypervisor runs every guest on shadow paging unasked. Scenarios "
-                         "about EPT (Scenario.ept_only) or needing skylake_x's features (Scenario.needs_model) "
+                         "about EPT (Scenario.ept_only) or needing what skylake_x has and the model lacks "
+                         "(Scenario.not_on_model) "
                          "are skipped with their reason")
     ap.add_argument("--with-svm", action="store_true",
                     help="the whole suite and the --backend svm set, in one pool (`make test`)")

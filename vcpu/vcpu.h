@@ -62,7 +62,7 @@ struct vm;
 /* How a guest's memory is virtualized (paging= on its module line). */
 enum vm_paging { VM_PAGING_EPT, VM_PAGING_SHADOW };
 
-#define VCPU_BACKEND_BYTES 128
+#define VCPU_BACKEND_BYTES 136
 
 struct vcpu {
 	struct guest_regs regs;      /* must stay first: entry.asm addresses it through the vcpu */
