@@ -141,6 +141,14 @@ test-shadow:
 	$(MAKE) all linux-guest
 	$(PYTHON) tests/run.py --paging shadow
 
+# `make test-penryn`, `make test-lynnfield`: every scenario that boots the hypervisor on Bochs's VMX
+# machine (skylake_x) again on that older Bochs VMX model, where every guest runs on shadow paging
+# unasked (tests/run.py --model penryn|lynnfield; not part of `make test`).
+test-penryn test-lynnfield:
+	@scripts/install-deps.sh --check-or-install
+	$(MAKE) all linux-guest
+	$(PYTHON) tests/run.py --model $(@:test-%=%)
+
 # `make test-svm`: every scenario that boots the hypervisor on Bochs's VMX machine (skylake_x) again on
 # its AMD model (ryzen: SVM with nested paging), or under QEMU EPYC where a Bochs bug stops it there
 # (tests/run.py --backend svm); `make test` runs these too.
@@ -152,7 +160,7 @@ test-svm:
 # Debian 12's own cloud kernel and a busybox initramfs for the Linux guest scenarios, fetched from the
 # Debian archive into build/linux/ (scripts/fetch-linux.sh; never installed, never committed).
 LINUX_GUEST := $(BUILD)/linux/vmlinuz $(BUILD)/linux/initrd.gz
-.PHONY: linux-guest test-shadow test-svm
+.PHONY: linux-guest test-shadow test-penryn test-lynnfield test-svm
 linux-guest: $(LINUX_GUEST)
 $(BUILD)/linux/vmlinuz: scripts/fetch-linux.sh tests/linux/mkinitramfs.py tests/linux/tsc.c
 	scripts/fetch-linux.sh $(BUILD)/linux >/dev/null

@@ -6,7 +6,8 @@ a smoke run of each fuzzing harness of tests/fuzz/fuzz.mk (fuzz/NAME: its seeds 
 and the emulator scenarios of tests/scenarios.py, 2 at a time (longest first). Prints `PASS name (T s)` /
 `FAIL name: why (log: path)` per test and one summary line `N passed, M failed`; exits 1 if any failed.
 
-    tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep] [--paging shadow | --backend svm | --with-svm]
+    tests/run.py [-k SUBSTR]... [--list] [-j N] [--keep]
+                 [--paging shadow | --model penryn|lynnfield | --backend svm | --with-svm]
 """
 
 import argparse
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib.runner import BUILD, ROOT, TESTS_OUT, Result, Scenario, kill_all, run_scenario  # noqa: E402
-from scenarios import BOCHS_RYZEN_BUGS, QEMU_TIMEOUT, SCENARIOS  # noqa: E402
+from scenarios import BOCHS_RYZEN_BUGS, MODELS, QEMU_TIMEOUT, SCENARIOS  # noqa: E402
 
 UNIT_TIMEOUT = 300
 DURATIONS = os.path.join(TESTS_OUT, "durations.json")
@@ -115,6 +116,22 @@ def shadow_set(scens, paging: str):
             for s in scens if not s.ept_only], skipped
 
 
+def model_set(scens, model: str):
+    """The scenarios of Bochs's default VMX machine (skylake_x; the selection of svm_set) again on the
+    older Bochs model MODELS[model] (NAME@model), and those skipped with their reason: about EPT itself
+    (Scenario.ept_only: guests run on shadow paging there) or not on that model
+    (Scenario.not_on_model)."""
+    scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
+             s.cpu_model == Scenario.cpu_model]
+
+    def why(s):
+        return "needs EPT: " + s.ept_only if s.ept_only else \
+            "not on %s: %s" % (model, s.not_on_model[model]) if model in s.not_on_model else ""
+    skipped = [(s.name + "@" + model, why(s)) for s in scens if why(s)]
+    return [dataclasses.replace(s, name="%s@%s" % (s.name, model), cpu_model=MODELS[model])
+            for s in scens if not why(s)], skipped
+
+
 def svm_set(scens):
     """The scenarios of Bochs's default VMX machine on the SVM back end (svm_variant), and those
     skipped with their reason. (The other Intel models are there for their VMX features.)"""
@@ -163,12 +180,20 @@ def main() -> int:
                          "(Scenario.not_on_svm: VMX itself, shadow paging, Bochs ryzen's own bugs) are "
                          "skipped with their reason; those that meet one of Bochs 2.7's SVM bugs there run "
                          "under QEMU EPYC (SVM, software) instead, @svm-qemu")
+    ap.add_argument("--model", choices=sorted(MODELS),
+                    help="run only the scenarios that boot the hypervisor on Bochs's VMX machine (skylake_x), "
+                         "each on that older Bochs VMX model instead (penryn: no EPT, VPID or preemption "
+                         "timer; lynnfield: EPT without unrestricted guest; names gain @penryn, @lynnfield): "
+                         "the set where the hypervisor runs every guest on shadow paging unasked. Scenarios "
+                         "about EPT (Scenario.ept_only) or needing what skylake_x has and the model lacks "
+                         "(Scenario.not_on_model) "
+                         "are skipped with their reason")
     ap.add_argument("--with-svm", action="store_true",
                     help="the whole suite and the --backend svm set, in one pool (`make test`)")
     args = ap.parse_args()
-    if sum(map(bool, (args.paging, args.backend, args.with_svm))) > 1:
-        ap.error("--paging, --backend and --with-svm are three different sets: one at a time")
-    variant = args.paging or args.backend
+    if sum(map(bool, (args.paging, args.model, args.backend, args.with_svm))) > 1:
+        ap.error("--paging, --model, --backend and --with-svm are four different sets: one at a time")
+    variant = args.paging or args.model or args.backend
 
     def selected(name):
         return not args.k or any(k in name for k in args.k)
@@ -177,6 +202,8 @@ def main() -> int:
     scens, skipped = list(SCENARIOS), []      # skipped: (name, why)
     if args.paging:
         scens, skipped = shadow_set(scens, args.paging)
+    elif args.model:
+        scens, skipped = model_set(scens, args.model)
     elif args.backend:
         scens, skipped = svm_set(scens)
     elif args.with_svm:

@@ -194,23 +194,34 @@ uint64_t vmx_get_pdpte(struct vcpu *v, unsigned i)
 	return vmcs_read(GUEST_PDPTE0 + 2 * (i & 3));
 }
 
+/* On shadow paging nothing to write: the shadow loads the guest's PDPTEs itself, and the VMCS fields
+ * exist only on a CPU that can enable EPT (SDM Vol. 3D, B.2.3): Bochs's penryn fails the VMWRITE
+ * (VM-instruction error 12, unsupported VMCS component). */
 void vmx_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
 {
-	(void)v;
+	if (vmx_spt_on(v))
+		return;
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write(GUEST_PDPTE0 + 2 * i, pdpte[i]);
 }
 
+/* The guest's IA32_PAT: the VMCS field, which VM entry loads, where the CPU has the PAT controls
+ * (vmx/vmx.c); else the field does not exist (SDM Vol. 3D, B.2.3) and the value is kept in struct
+ * vmx_vcpu for the guest to read back: without EPT its memory types are then those the host's PAT
+ * gives its shadow entries' PAT, PCD, PWT bits (as with KVM's shadow MMU, which ignores the guest's PAT). */
 uint64_t vmx_get_pat(struct vcpu *v)
 {
-	(void)v;
+	if (!(vmx_caps.entry & ENTRY_LOAD_IA32_PAT))
+		return vmx_of(v)->pat;
 	return vmcs_read(GUEST_IA32_PAT);
 }
 
 void vmx_set_pat(struct vcpu *v, uint64_t pat)
 {
-	(void)v;
-	vmcs_write(GUEST_IA32_PAT, pat);
+	if (!(vmx_caps.entry & ENTRY_LOAD_IA32_PAT))
+		vmx_of(v)->pat = pat;
+	else
+		vmcs_write(GUEST_IA32_PAT, pat);
 }
 
 void vmx_set_tsc_offset(struct vcpu *v, uint64_t offset)

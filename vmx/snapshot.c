@@ -18,13 +18,16 @@ static void from_vmcs(struct vcpu *v, struct vcpu_snapshot *s)
 	s->cr3 = vmcs_read(GUEST_CR3);
 	s->cr4 = vcpu_guest_cr4();
 	s->efer = vmx_guest_efer(v);
-	for (unsigned i = 0; i < 4; i++)
-		s->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
-	if (v->vm->paging == VM_PAGING_SHADOW) {     /* the VMCS holds the shadow's (vmx/spt.c) */
+	/* On shadow paging the VMCS holds the shadow's CR3 and EFER (vmx/spt.c), and its PDPTE fields
+	 * exist only on a CPU that can enable EPT (SDM Vol. 3D, B.2.3: penryn's VMREAD fails). */
+	if (v->vm->paging == VM_PAGING_SHADOW) {
 		s->cr3 = v->gcr3;
 		s->efer = v->gefer;
 		for (unsigned i = 0; i < 4; i++)
 			s->pdpte[i] = v->sh.g.pdpte[i];
+	} else {
+		for (unsigned i = 0; i < 4; i++)
+			s->pdpte[i] = vmcs_read(GUEST_PDPTE0 + 2 * i);
 	}
 	for (unsigned i = 0; i < VCPU_NSEGS; i++)
 		s->seg[i] = vcpu_seg_of_ar(vmcs_read16(GUEST_ES_SELECTOR + 2 * i), vmcs_read(GUEST_ES_BASE + 2 * i),

@@ -287,8 +287,7 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(GUEST_RFLAGS, s->rflags | 0x2);         /* bit 1 is always 1 */
 	vmx_set_guest_efer(v, s->efer);
 	vmcs_write(VM_ENTRY_CONTROLS, (s->efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE : entry);
-	if (vmx_caps.entry & ENTRY_LOAD_IA32_PAT)
-		vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ull); /* the power-up PAT (SDM Vol. 3A, 13.12.4) */
+	vmx_set_pat(v, 0x0007040600070406ull);             /* the power-up PAT (SDM Vol. 3A, 13.12.4) */
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
 	vmcs_write(GUEST_SYSENTER_CS, 0);
 	vmcs_write(GUEST_SYSENTER_ESP, 0);

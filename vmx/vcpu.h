@@ -24,6 +24,9 @@ struct __attribute__((may_alias)) vmx_vcpu {
 	uint64_t *efer_msrs;         /* without the EFER VM-entry/exit controls (vmx_caps.efer_ctls): the
 				      * VM-entry MSR-load list at [0..1] (the guest's EFER) and the VM-exit
 				      * one at [2..3] (the host's), SDM Vol. 3C, 25.7.2 and 25.8.2 */
+	uint64_t pat;                /* the guest's IA32_PAT where the CPU has no PAT VM-entry/exit controls
+				      * (Bochs's penryn): then the VMCS has no such field (SDM Vol. 3D, B.2.3)
+				      * and the value is only kept (vmx_get_pat) */
 	uint32_t cpu_ctls;           /* primary processor-based controls now in the VMCS */
 	bool apicv;                  /* the CPU's APIC virtualization is on for this vCPU */
 	bool apicv_x2;               /* ... for its APIC in x2APIC mode ("virtualize x2APIC mode") */

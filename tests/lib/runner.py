@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, "build")
@@ -101,6 +101,10 @@ class Scenario:
     bochs_options: List[str] = field(default_factory=list)  # extra bochsrc lines (e.g. "error: action=ignore")
     bochs_debugger: Optional[List[str]] = None  # Bochs debugger commands (dbg.rc); None: debugger_commands
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
+                                        # (and `run.py --model`, whose models run every guest on shadow paging)
+    not_on_model: Dict[str, str] = field(default_factory=dict)  # older Bochs VMX model ("penryn", "lynnfield")
+                                        # -> why the scenario cannot run there (what skylake_x has and it lacks):
+                                        # `run.py --model` skips it
     not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it,
                                         # or runs it under QEMU EPYC where the reason is a Bochs bug
     svm_twin: str = ""                  # the scenario that already runs this one on SVM (then --backend svm skips it)
