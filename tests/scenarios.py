@@ -1668,13 +1668,16 @@ def exception_loop(name: str, loop: str, looper: str, cpu: int = 0, **kw) -> Sce
 FUZZ_SECONDS = float(os.environ.get("TESSERA_FUZZ_SECONDS", "25"))
 
 SCENARIOS += [
-    # The monitor where QEMU can run the hypervisor: up to "no virtualization", the console stays (no poweroff=1).
+    # The monitor with no virtualization to run guests (QEMU's qemu64 without its SVM, which since shadow
+    # paging on SVM runs guests, svm-shadow-qemu64): up to "no virtualization", the console stays (no
+    # poweroff=1).
     Scenario("console-monitor-qemu", emulator="qemu", cpus=2, mem=128, needs_vmx=True, poweroff=False,
+             qemu_cpu="qemu64,-svm",
              timeout=QEMU_TIMEOUT, session=monitor_basics_session, end=r"hv: powering off \(monitor\)",
              expect=[CONSOLE_BY_IRQ, NO_VIRT, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
     # The same with input polled (console_irq=0: the fallback where there is no I/O APIC).
     Scenario("console-polled-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, poweroff=False,
-             cmdline="console_irq=0", timeout=QEMU_TIMEOUT, session=monitor_polled_session,
+             qemu_cpu="qemu64,-svm", cmdline="console_irq=0", timeout=QEMU_TIMEOUT, session=monitor_polled_session,
              end=r"hv: powering off \(monitor\)",
              expect=[CONSOLE_POLLED, NO_VIRT, READY, BANNER, r"^\[cpu\d+\] hv> poweroff$"]),
     Scenario("console-reboot-qemu", emulator="qemu", cpus=1, mem=128, needs_vmx=True, poweroff=False,
