@@ -331,20 +331,14 @@ LINUX_BOOTS = [  # (scenario, row, bare scenario it is compared with)
     ("bench-linux-guest-lazy", "guest, 1 vCPU, alloc=lazy", "bench-linux-bare"),
     ("bench-linux-bare-2cpu", "bare, 2 CPUs", "bench-linux-bare-2cpu"),
     ("bench-linux-guest-2vcpu", "guest, 2 vCPUs beside a memcheck", "bench-linux-bare-2cpu"),
-    # The same on Bochs's AMD model: the SVM back end against the same kernel bare on that model.
-    ("bench-linux-bare-ryzen", "ryzen: bare, 1 CPU", "bench-linux-bare-ryzen"),
-    ("bench-linux-guest-ryzen", "ryzen: guest (SVM), 1 vCPU", "bench-linux-bare-ryzen"),
-    ("bench-linux-bare-2cpu-ryzen", "ryzen: bare, 2 CPUs", "bench-linux-bare-2cpu-ryzen"),
-    ("bench-linux-guest-2vcpu-ryzen", "ryzen: guest (SVM), 2 vCPUs beside a memcheck", "bench-linux-bare-2cpu-ryzen"),
 ]
 LINUX_MARKS = [r"grub: boot tsc=0x[0-9a-f]+", r"linux: init tsc=\d+", r"linux: idle start tsc=\d+",
                r"linux: idle end tsc=\d+", r"linux: init done tsc=\d+"]
 
 
-def linux_guest_scenario(name: str, cpus: int, args: str, idle: int = 0, beside=(),
-                         model: str = Scenario.cpu_model) -> Scenario:
+def linux_guest_scenario(name: str, cpus: int, args: str, idle: int = 0, beside=()) -> Scenario:
     from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
-    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=900 * cpus, needs_vmx=True, cpu_model=model,
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=256, timeout=900 * cpus, needs_vmx=True,
                     modules=[linux_kernel("name=linux mem=128M %s %s bench_idle=%d" % (args, LINUX_ARGS, idle)),
                              linux_initrd("linux")] + list(beside),
                     grub_boot=GRUB_TSC, expect=LINUX_MARKS + [r"hv: guest linux start-up: .* at TSC \d+",
@@ -352,9 +346,9 @@ def linux_guest_scenario(name: str, cpus: int, args: str, idle: int = 0, beside=
                     forbid=[r"hv: no virtualization"])
 
 
-def linux_bare_scenario(name: str, cpus: int, model: str = Scenario.cpu_model) -> Scenario:
+def linux_bare_scenario(name: str, cpus: int) -> Scenario:
     from scenarios import LINUX_ARGS, linux_initrd, linux_kernel
-    return Scenario(name, emulator="bochs", cpus=cpus, mem=128, timeout=900 * cpus, bare=True, cpu_model=model,
+    return Scenario(name, emulator="bochs", cpus=cpus, mem=128, timeout=900 * cpus, bare=True,
                     modules=[linux_kernel(LINUX_ARGS + " bench_idle=0"), linux_initrd("linux")],
                     grub_boot=GRUB_TSC, expect=LINUX_MARKS, end=r"linux: init done", settle=5, timeout_ok=True)
 
@@ -365,11 +359,6 @@ def linux_bench_scenarios() -> List[Scenario]:
             linux_guest_scenario("bench-linux-guest-lazy", 1, "alloc=lazy"),
             linux_bare_scenario("bench-linux-bare-2cpu", 2),
             linux_guest_scenario("bench-linux-guest-2vcpu", 2, "vcpus=2 cpu=0,1",
-                                 beside=[guest("memcheck", "name=mc mem=16M yields=4")]),
-            linux_bare_scenario("bench-linux-bare-ryzen", 1, "ryzen"),
-            linux_guest_scenario("bench-linux-guest-ryzen", 1, "", model="ryzen"),
-            linux_bare_scenario("bench-linux-bare-2cpu-ryzen", 2, "ryzen"),
-            linux_guest_scenario("bench-linux-guest-2vcpu-ryzen", 2, "vcpus=2 cpu=0,1", model="ryzen",
                                  beside=[guest("memcheck", "name=mc mem=16M yields=4")])]
 
 
@@ -417,7 +406,7 @@ def linux_tables(logs: Dict[str, str]) -> List[Table]:
     gn = "bench-linux-guest-idle0"
     kernel = re.search(r"linux: kernel (\S+)", logs[gn])
     boot = ("Linux to /init: Debian 12 %s, busybox initramfs (its gzip initrd given with `module2 --nounzip`), `%s`, "
-            "Bochs corei7_skylake_x (VMX) and, in the rows so named, ryzen (SVM); M = million TSC ticks = million emulated instructions, all from Bochs's "
+            "Bochs corei7_skylake_x; M = million TSC ticks = million emulated instructions, all from Bochs's "
             "power-on (the guest's TSC is the host's). to /init: /init's first command (/bin/tsc); BIOS+GRUB: "
             "GRUB's RDMSR of the TSC after loading the files, before `boot`; hv set-up: from there to the guest's "
             "first entry (the hypervisor's boot, the guest's creation, kernel and initrd copied; console lines); "
