@@ -1934,6 +1934,11 @@ def linux_svm_checks(log: str) -> Optional[str]:
     return linux_tsc_agrees(log) or memory_returned(log)
 
 
+# What no Linux guest on SVM may show: the hypervisor's end, an exit it does not know, the kernel's
+# complaints about an MSR it was refused or about the ACPI tables and firmware it was given.
+SVM_LINUX_FORBID = [NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
+                    GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")]
+
 SCENARIOS += [
     # Debian's kernel with ACPI on SVM, as linux-1vcpu and linux-2vcpus on VMX. The tables describe a PC
     # that is not hardware-reduced (loader/acpi.h): the 8259A pair, the PIT, the ACPI PM timer
@@ -1948,8 +1953,7 @@ SCENARIOS += [
                      GUEST_SAYS("linux", r"\[ *[\d.]+\] clocksource: acpi_pm: mask: 0xffffff ")] +
                     LINUX_OK("linux", 1) + [GUEST_SAYS("linux", r"linux: clocksource tsc$"),
                                             GUEST_SAYS("linux", r"linux: clockevent lapic")] + MEMCHECK_OK("mc"),
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             forbid=SVM_LINUX_FORBID,
              check=linux_svm_checks),
     # Under QEMU's TCG (EPYC): the PIT calibration fails there (an IN exit takes tens of microseconds of
     # the real time QEMU's TSC and PIT both count: svm-linux-acpi-off-qemu), and Linux falls back on the
@@ -1971,8 +1975,7 @@ SCENARIOS += [
              # on a busy host ('HPET/PMTIMER calibration failed' with 2 busy loops beside); Bochs's
              # instruction-exact twin, svm-linux-1vcpu-bochs-ryzen, asserts the PM timer's match.
              expect=LINUX_OK("linux", 1) + [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             forbid=SVM_LINUX_FORBID,
              check=memory_returned),
     # The same kernel on SVM's shadow paging (svm/spt.c): its CR3 switches, INVLPGs decoded without decode
     # assists, its #PFs given back, the local APIC and I/O APIC through the shadow's GPA faults.
@@ -1982,15 +1985,13 @@ SCENARIOS += [
                       linux_initrd("linux")],
              expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 1) +
                     [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             forbid=SVM_LINUX_FORBID,
              check=memory_returned),
     Scenario("svm-linux-2vcpus-qemu", emulator="qemu", qemu_cpu="EPYC", needs_vmx=True, cpus=2, mem=512,
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
              expect=LINUX_OK("linux", 2) + [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")]),
+             forbid=SVM_LINUX_FORBID),
     # The same kernel with two vCPUs on SVM's shadow paging (twin of vmx-shadow-linux-2vcpus): the AP
     # starts in real mode, which runs as paged real mode on the shadow's paging-off root (svm/spt.c)
     # where VMX emulates it in virtual-8086 mode; each vCPU has its own shadow.
@@ -2000,15 +2001,13 @@ SCENARIOS += [
                       linux_initrd("linux")],
              expect=[r"^\[cpu\d+\] hv: guest linux started: .*, shadow$"] + LINUX_OK("linux", 2) +
                     [GUEST_SAYS("linux", TCG_CLOCKSOURCE)],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")],
+             forbid=SVM_LINUX_FORBID,
              check=memory_returned),
     Scenario("svm-linux-2vcpus-bochs-ryzen", emulator="bochs", cpus=2, mem=512, cpu_model="ryzen",
              timeout=LINUX_TIMEOUT,
              modules=[linux_kernel("name=linux vcpus=2 cpu=0,1 mem=128M " + LINUX_ARGS), linux_initrd("linux")],
              expect=LINUX_OK("linux", 2) + [GUEST_SAYS("linux", r"linux: clocksource tsc$")],
-             forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"unchecked MSR access",
-                     GUEST_SAYS("linux", r".*(ACPI (Warning|Error|BIOS)|Firmware (Bug|Warn))")]),
+             forbid=SVM_LINUX_FORBID),
 ]
 
 
