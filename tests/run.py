@@ -106,6 +106,14 @@ def uses_shadow(s: Scenario) -> bool:
     return "paging=shadow" in s.cmdline or any("paging=shadow" in m.args for m in s.modules)
 
 
+def vmx_machine(scens):
+    """The scenarios that boot the hypervisor on Bochs's default VMX machine (skylake_x), which the
+    --model and --backend sets run again elsewhere (the other Intel models are there for their VMX
+    features)."""
+    return [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
+            s.cpu_model == Scenario.cpu_model]
+
+
 def shadow_set(scens, paging: str):
     """The scenarios that boot the hypervisor on a Bochs VMX model, each with `paging=shadow` as the
     hypervisor's default (NAME@shadow), and those skipped (about EPT itself: Scenario.ept_only)."""
@@ -121,8 +129,7 @@ def model_set(scens, model: str):
     older Bochs model MODELS[model] (NAME@model), and those skipped with their reason: about EPT itself
     (Scenario.ept_only: guests run on shadow paging there) or not on that model
     (Scenario.not_on_model)."""
-    scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
-             s.cpu_model == Scenario.cpu_model]
+    scens = vmx_machine(scens)
 
     def why(s):
         return "needs EPT: " + s.ept_only if s.ept_only else \
@@ -134,9 +141,8 @@ def model_set(scens, model: str):
 
 def svm_set(scens):
     """The scenarios of Bochs's default VMX machine on the SVM back end (svm_variant), and those
-    skipped with their reason. (The other Intel models are there for their VMX features.)"""
-    scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
-             s.cpu_model == Scenario.cpu_model]
+    skipped with their reason."""
+    scens = vmx_machine(scens)
     variants = [svm_variant(s) for s in scens]
     skipped = [(s.name + "@svm", "not on SVM: " + why) for s, (v, why) in zip(scens, variants) if not v]
     return [v for v, _ in variants if v], skipped
@@ -146,7 +152,8 @@ def svm_variant(s: Scenario):
     """A scenario of Bochs's VMX machine on the SVM back end: (the scenario, "") or (None, why not).
     On Bochs's AMD model, ryzen, as NAME@svm; where one of Bochs 2.7's own SVM bugs stops it there
     (scenarios.BOCHS_RYZEN_BUGS), under QEMU's software SVM (EPYC) instead, as NAME@svm-qemu, unless a
-    scenario of the suite already runs it on SVM (Scenario.svm_twin)."""
+    scenario of the suite already runs it on SVM (Scenario.svm_twin) or QEMU cannot run it either
+    (Scenario.not_on_qemu_svm)."""
     why = ("its shadow paging lines are VMX's (virtual-8086 real mode); SVM's own: svm-shadow-*"
            if uses_shadow(s) else s.not_on_svm)
     if not why:
