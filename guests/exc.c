@@ -178,6 +178,13 @@ static void checks_rf(void)
 	reset_seen();
 	FAULTING("rdpmc", "c"(0) : "eax", "edx", "memory");
 	check_fault("RDPMC (#GP injected)", 13, 0, true);
+	/* The CPU's own #GP, with an error code: a selector beyond the GDT's limit, whose error code is
+	 * the selector without its RPL (SDM Vol. 3A, 6.13 "Error Code"; MOV--Move, "#GP(selector)").
+	 * SVM with shadow paging on a CPU without PCID intercepts #GP (svm/spt.c): it must come back
+	 * as it was. */
+	reset_seen();
+	FAULTING("movw %w0, %%fs", "r"(0xfffb) : "memory");
+	check_fault("MOV to FS of a selector beyond the GDT (the CPU's own #GP)", 13, 0xfff8, true);
 	{
 		static uint64_t region;
 

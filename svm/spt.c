@@ -24,6 +24,15 @@
  *     decode assists, 15.33.2, which neither QEMU 7.2 nor Bochs 2.7 offers: else decoded here),
  *     INVPCID too (intercept word 5, bit 2), and raises #UD since the guest's CPUID does not offer it
  *     (svm_offers).
+ *   - PCID is the guest's whatever the CPU has (vcpu/cpuid.c offers it on shadow paging): CR4.PCIDE
+ *     is kept in struct svm_vcpu and the CPU's stays 0. A MOV to CR4 that sets it reaches the CR4
+ *     write intercept before any check of the value (15.9: instruction intercepts come after the
+ *     simple exceptions, before those that depend on operand values), but Bochs 2.7 checks the
+ *     value against its own CPUID first (SetCR4: check_CR4, then the intercept) and raises #GP for
+ *     PCIDE on models without PCID, ryzen among them. Where the CPU has no PCID, #GP is intercepted
+ *     too (exception intercept 13) and a #GP raised by a MOV to CR4 at CPL 0 is taken as the write
+ *     intercept it should have been (svm/vcpu.c, handle_gp): vcpu/cr.c then decides the write as
+ *     the CPU would, #GP included. Every other #GP goes back to the guest with its error code.
  *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves take
  *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
  *
@@ -82,6 +91,8 @@ void svm_spt_setup(struct vcpu *v, const struct vcpu_state *s)
 	b->ctl.intercept_cr |= VMCB_INTERCEPT_CR_READ(0) | VMCB_INTERCEPT_CR_READ(3) | VMCB_INTERCEPT_CR_READ(4) |
 			       VMCB_INTERCEPT_CR_WRITE(3);
 	b->ctl.intercept_exc |= VMCB_INTERCEPT_PF;
+	if (!(cpuid(1, 0).ecx & (1u << 17)))    /* no PCID: Bochs's #GP for CR4.PCIDE (above) */
+		b->ctl.intercept_exc |= VMCB_INTERCEPT_GP;
 	b->ctl.intercept3 |= VMCB_INTERCEPT_INVLPG;
 	b->ctl.intercept5 |= VMCB_INTERCEPT_INVPCID;
 	svm_of(v)->gcr0 = s->cr0;

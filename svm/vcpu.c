@@ -584,6 +584,29 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 	return retire(v, vcpu_handle_cr(v, &e), n);
 }
 
+/* #GP, intercepted for shadow paging where the CPU has no PCID (svm/spt.c says why): a MOV to CR4
+ * (0F 22 /4, no LOCK: LOCK MOV CR0 is CR8's) at CPL 0 is the CR4 write intercept Bochs 2.7 did not
+ * take, handled as one (vcpu/cr.c raises the #GP itself if the value is one the CPU would refuse).
+ * At CPL > 0 the #GP is the CPU's own: it comes before the intercept (APM Vol. 2, 15.9). Anything
+ * else goes back with its error code (EXITINFO1, 15.12). */
+static int handle_gp(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint8_t insn[15];
+	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), i = 0;
+
+	while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
+			 insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 || insn[i] == 0x36 ||
+			 insn[i] == 0x64 || insn[i] == 0x65))
+		i++;
+	if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf4) == 0x40)
+		i++;                             /* REX without R: CR4, not CR12 */
+	if (!b->save.cpl && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x22 && ((insn[i + 2] >> 3) & 7) == 4)
+		return handle_cr(v, 4, true);
+	svm_inject_exception(v, VEC_GP, true, (uint32_t)b->ctl.exit_info1);
+	return HANDLED;
+}
+
 /* HLT (1 byte, F4) for the neutral handler (vcpu/insn.c). */
 static int handle_hlt(struct vcpu *v)
 {
@@ -784,6 +807,10 @@ static int dispatch(struct vcpu *v)
 	case VMEXIT_CR0_READ: case VMEXIT_CR3_READ: case VMEXIT_CR4_READ: case VMEXIT_CR3_WRITE:   /* shadow */
 		k = VCPU_EXIT_CR;
 		r = handle_cr(v, code & 15, code & 0x10);
+		break;
+	case VMEXIT_EXCP_GP:                     /* paging=shadow without the CPU's PCID: svm/spt.c */
+		k = VCPU_EXIT_EXCEPTION;
+		r = handle_gp(v);
 		break;
 	case VMEXIT_EXCP_PF:                     /* paging=shadow: svm/spt.c */
 		k = VCPU_EXIT_EXCEPTION;

@@ -40,6 +40,7 @@
 /* Intercept of exceptions, control offset 008h: bit n for vector n (15.12). */
 #define VMCB_INTERCEPT_DB        (1u << 1)
 #define VMCB_INTERCEPT_UD        (1u << 6)
+#define VMCB_INTERCEPT_GP        (1u << 13)  /* paging=shadow where the CPU has no PCID (svm/spt.c) */
 #define VMCB_INTERCEPT_PF        (1u << 14)  /* paging=shadow (svm/spt.c) */
 #define VMCB_INTERCEPT_AC        (1u << 17)
 
@@ -89,6 +90,7 @@
 #define VMEXIT_CR8_WRITE         0x018
 #define VMEXIT_EXCP_DB           0x041       /* 040h + vector */
 #define VMEXIT_EXCP_UD           0x046
+#define VMEXIT_EXCP_GP           0x04d
 #define VMEXIT_EXCP_PF           0x04e
 #define VMEXIT_EXCP_AC           0x051
 #define VMEXIT_INTR              0x060

@@ -4,6 +4,7 @@
 #include "arch/x86/time.h"
 #include "vcpu/cpuid_policy.h"
 #include "vcpu/handler.h"
+#include "vcpu/spt.h"
 
 /* What the host and the back end offer, settled at the first CPUID exit (after the probe and
  * vcpu_global_init, which settle the back end's capabilities and vcpu_xcr0_allowed). */
@@ -41,6 +42,7 @@ int vcpu_handle_cpuid(struct vcpu *v)
 	c.nvcpus = v->vm->nvcpus;
 	c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
 	c.cr4 = vcpu_get_cr4(v);
+	c.pcid_emulated = vcpu_spt_on(v);
 	data_leaf = cpuid_guest_leaf(&c, leaf);
 	if (cpuid_needs_host(&c, data_leaf))
 		host = cpuid(data_leaf, sub);

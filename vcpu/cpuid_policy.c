@@ -14,8 +14,9 @@
  * XSAVE state): SSE3, PCLMULQDQ, SSSE3, FMA, CMPXCHG16B, SSE4.1, SSE4.2, MOVBE, POPCNT, AESNI, AVX,
  * F16C, RDRAND (no RDRAND exiting); PCID (CR4.PCIDE, checked in cr.c; EPT tags TLBs by VPID too);
  * XSAVE (XSETBV is emulated, cr.c, over the XCR0 bits the host allows). */
-#define L1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | BIT(17) | BIT(19) | BIT(20) | \
+#define L1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(12) | BIT(13) | L1_ECX_PCID | BIT(19) | BIT(20) | \
 		BIT(22) | BIT(23) | BIT(25) | BIT(26) | BIT(28) | BIT(29) | BIT(30))
+#define L1_ECX_PCID       BIT(17)   /* also where the host has none, on shadow paging (pcid_emulated) */
 /* Hidden (their MSRs or instructions are not emulated): DTES64 2, MONITOR 3 (MWAIT/MONITOR exit and
  * #UD), DS-CPL 4, VMX 5 (no nested VMX), SMX 6 (GETSEC), EIST 7, TM2 8, CNXT-ID 10 and xTPR 14
  * (IA32_MISC_ENABLE bits), SDBG 11 (IA32_DEBUG_INTERFACE), PDCM 15 (IA32_PERF_CAPABILITIES), DCA 18. */
@@ -267,6 +268,8 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 		r.ecx |= L1_ECX_X2APIC | L1_ECX_TSC_DL | L1_ECX_HYPERVISOR;
 		if (c->cr4 & CR4_OSXSAVE)
 			r.ecx |= L1_ECX_OSXSAVE;   /* mirrors CR4 (SDM Vol. 2A, CPUID, Table 3-10) */
+		if (c->pcid_emulated)
+			r.ecx |= L1_ECX_PCID;
 		if (c->apic_enabled)
 			r.edx |= L1_EDX_APIC;      /* "APIC On-Chip": IA32_APIC_BASE.EN clears it */
 		if (c->nvcpus > 1)

@@ -29,6 +29,8 @@ struct cpuid_cfg {
 	unsigned index, nvcpus;   /* its number (= initial APIC ID) and the guest's vCPU count */
 	bool apic_enabled;        /* IA32_APIC_BASE.EN */
 	uint64_t cr4;             /* the guest's CR4 (OSXSAVE, PKE are mirrored in CPUID) */
+	bool pcid_emulated;       /* shadow paging: CR4.PCIDE is the guest's alone and its PCIDs key the
+				   * shadow roots (vcpu/spt.c), so PCID is offered whatever the host has */
 };
 
 /* The leaf whose data a guest's CPUID with EAX = `leaf` returns: `leaf` itself when it is within

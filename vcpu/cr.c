@@ -3,6 +3,7 @@
  * Registers; Vol. 3A, 2.5 and 10.8.5), and XSETBV (Vol. 2C). */
 #include "gmem/gmem.h"
 #include "vcpu/handler.h"
+#include "vcpu/spt.h"
 
 #define CR4_SMXE  (1ull << 14)   /* GETSEC enabled (SDM Vol. 3A, 2.5); reserved with SMX hidden */
 
@@ -84,13 +85,19 @@ int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e)
 			val &= 0xffffffff;
 		return guest_write_cr0(v, val);
 	} else if (type == VCPU_CR_WRITE && cr == 4) {
-		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit the CPU lacks; PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5). */
+		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit the CPU lacks but
+		 * PCIDE on shadow paging, whose PCIDs are the shadow cache's own (vcpu/spt.c, whatever the
+		 * CPU has); PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5); PCIDE only in IA-32e mode, and
+		 * set only while CR3[11:0] = 0 (Vol. 3A, 4.10.1). */
 		bool lm = guest_long_mode(v);
+		uint64_t settable = vcpu_cr4_settable() | (vcpu_spt_on(v) ? CR4_PCIDE : 0);
+		bool pcide_on = (val & CR4_PCIDE) && !(vcpu_get_cr4(v) & CR4_PCIDE);
 
 		if (!lm)
 			val &= 0xffffffff;
-		if ((val & CR4_VMXE) || (val & CR4_SMXE) || (val & ~vcpu_cr4_settable()) ||
-		    (lm && !(val & CR4_PAE)) || ((val & CR4_PCIDE) && !lm)) {
+		if ((val & CR4_VMXE) || (val & CR4_SMXE) || (val & ~settable) ||
+		    (lm && !(val & CR4_PAE)) || ((val & CR4_PCIDE) && !lm) ||
+		    (pcide_on && (vcpu_get_cr3(v) & 0xfff))) {
 			inject_gp(v);
 			return HANDLED;
 		}

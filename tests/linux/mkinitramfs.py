@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a gzip-compressed initramfs (cpio "newc", Documentation/driver-api/early-userspace/
 buffer-format.rst) holding busybox-static and an /init that reports what the Linux guest tests check:
-the kernel version, nproc, the clocksource and clock event device in use, the firmware complaints in
+the kernel version, nproc, whether the CPU has PCID (/proc/cpuinfo), the clocksource and clock event device in use, the firmware complaints in
 the kernel log (all levels, whatever `quiet` hides), the checksum of a file written and read back;
 with `bench_idle=S` on the kernel command line an idle `sleep S` between two TSC markers, with
 `shell=1` an interactive shell on the console; then `linux: init done` and a power-off through ACPI
@@ -34,6 +34,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo "linux: init started"
 echo "linux: kernel $(uname -r)"
 echo "linux: nproc $(nproc)"
+echo "linux: pcid $(grep -qw pcid /proc/cpuinfo && echo yes || echo no)"
 echo "linux: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "linux: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null)"
 echo "linux: acpi $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\\n' ' ')"

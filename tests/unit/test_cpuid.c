@@ -261,6 +261,14 @@ static void test_config(void)
 	r = ask(&c, 0x80000001, 0, ONES);
 	CHECK_EQ(r.edx & B(27), 0);
 
+	/* PCID: the host's on EPT or NPT; on shadow paging offered whatever the host has. */
+	c = cfg_ones();
+	r = ask(&c, 1, 0, (struct cpuid_regs){ 0, 0, 0, 0 });
+	CHECK_EQ(r.ecx & B(17), 0);
+	c.pcid_emulated = true;
+	r = ask(&c, 1, 0, (struct cpuid_regs){ 0, 0, 0, 0 });
+	CHECK_EQ(r.ecx & B(17), B(17));
+
 	c = cfg_ones();
 	c.nvcpus = 64;
 	r = ask(&c, 0xb, 0, ONES);
