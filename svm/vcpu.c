@@ -518,7 +518,7 @@ static int handle_io(struct vcpu *v)
 		return vm_stop(v, "%s port 0x%x: %s, rip 0x%lx", in ? "IN from" : "OUT to", port, v->vm->bus.why, rip);
 	if (in)
 		v->regs.rax = size == 4 ? a.value : (v->regs.rax & ~(uint64_t)mask) | (a.value & mask);
-	return svm_slice_left(v);
+	return HANDLED;              /* the slice's end: svm_vcpu_run's entry_due */
 }
 
 /* MOV to or from a control register (#VMEXIT CRn read 0x00+n, write 0x10+n, 15.9), for the neutral
@@ -704,7 +704,8 @@ static int amd_msr(struct vcpu *v, bool write)
 	return 1;
 }
 
-static int dispatch(struct vcpu *v)
+/* Handles the #VMEXIT; *kind says what it was (counted here). */
+static int dispatch(struct vcpu *v, enum vcpu_exit_kind *kind)
 {
 	struct vmcb *b = vmcb_of(v);
 	uint64_t code = b->ctl.exit_code;
@@ -716,6 +717,13 @@ static int dispatch(struct vcpu *v)
 		b->ctl.event_inj = b->ctl.exit_int_info;
 	if ((svm_of(v)->nmi_block & NMI_IRET) && b->save.rip != svm_of(v)->nmi_iret_rip && code != VMEXIT_EXCP_DB)
 		svm_of(v)->nmi_block = 0;                /* the NMI handler's IRET completed: NMIs unblocked */
+	/* CPUID, the most frequent exit of a booting Linux, before the switch's binary search (which
+	 * took 14 instructions to reach it). */
+	if (code == VMEXIT_CPUID) {
+		vcpu_exit_count(&v->exits, VCPU_EXIT_CPUID);
+		*kind = VCPU_EXIT_CPUID;
+		return retire(v, vcpu_handle_cpuid(v), 2);          /* 0F A2 */
+	}
 	switch (code) {
 	case VMEXIT_INTR:
 		k = VCPU_EXIT_EXTINT;
@@ -734,10 +742,6 @@ static int dispatch(struct vcpu *v)
 		b->ctl.int_ctl &= ~(VMCB_V_IRQ | VMCB_V_IGN_TPR | (0xfull << VMCB_V_INTR_PRIO_SHIFT));
 		b->ctl.intercept3 &= ~VMCB_INTERCEPT_VINTR;
 		r = HANDLED;
-		break;
-	case VMEXIT_CPUID:
-		k = VCPU_EXIT_CPUID;
-		r = retire(v, vcpu_handle_cpuid(v), 2);                  /* 0F A2 */
 		break;
 	case VMEXIT_HLT:
 		k = VCPU_EXIT_HLT;
@@ -874,6 +878,7 @@ static int dispatch(struct vcpu *v)
 		break;
 	}
 	vcpu_exit_count(&v->exits, k);
+	*kind = k;
 	return r;
 }
 
@@ -926,17 +931,28 @@ static void inject_events(struct vcpu *v)
 	}
 }
 
-static int prepare_entry(struct vcpu *v, bool resuming)
+/* The exits that emulate an instruction, after which nothing the entry looks at has most often
+ * changed (vmx/exit.c's `quick` exits, with VMMCALL): see svm_vcpu_run. */
+#define QUICK_KINDS (1ull << VCPU_EXIT_CPUID | 1ull << VCPU_EXIT_VMCALL | 1ull << VCPU_EXIT_IO | \
+		     1ull << VCPU_EXIT_RDMSR | 1ull << VCPU_EXIT_CR | 1ull << VCPU_EXIT_XSETBV | 1ull << VCPU_EXIT_NPF)
+_Static_assert(VCPU_EXIT_KINDS <= 64, "QUICK_KINDS is a 64-bit mask");
+
+/* Everything before VMRUN, the long way: the guest's end and INIT, the slice, the timers, the
+ * events to inject, and the host's APIC timer for the earliest of the slice's end and the guest's
+ * deadlines, which is also when the next entry must come this way again (entry_due). */
+static int prepare_entry(struct vcpu *v, bool resuming, uint64_t now)
 {
 	struct vlapic *l = &v->lapic;
-	uint64_t now = rdtsc(), target, deadline;
+	uint64_t target, deadline;
 
 	if (v->vm->ending || __atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) ||
 	    (resuming && now >= v->slice_end))
 		return VCPU_PREEMPTED;
-	/* The work word (vcpu/work.h) is taken and everything looked at, every entry: SVM's entry path
-	 * has no fast path yet. Taken, its bits do not tell a sibling on this CPU that v was kicked. */
+	/* The work word (vcpu/work.h) and the local APIC's dirty word are taken, then everything is
+	 * looked at: what changes after this sets them again for the next entry. Taken, the work bits
+	 * do not tell a sibling on this CPU that v was kicked. */
 	vcpu_work_take(&v->work);
+	vlapic_take_dirty(l);
 	vlapic_timer_update(l, now);
 	vcpu_device_timers(v, now);
 	inject_events(v);
@@ -951,6 +967,7 @@ static int prepare_entry(struct vcpu *v, bool resuming)
 		lapic_timer_arm(target);
 		v->armed_deadline = target;
 	}
+	v->entry_due = target;
 	return HANDLED;
 }
 
@@ -1007,8 +1024,10 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 	v->slice_end = now + quantum_tsc;
 	v->wake_after = now + quantum_tsc / VCPU_WAKE_GRANULARITY;
 	v->armed_deadline = ~0ull;
-	r = prepare_entry(v, false);
+	r = prepare_entry(v, false, now);
 	while (r == HANDLED) {
+		enum vcpu_exit_kind k;
+
 		/* TLB_CONTROL (15.16.1): the first VMRUN of a vCPU flushes its ASID, which an earlier
 		 * guest may have used (only this ASID where the CPU can, FlushByAsid; else every ASID). */
 		if (!v->launched)
@@ -1043,9 +1062,20 @@ static enum vcpu_action svm_vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 		v->regs.rax = b->save.rax;
 		v->regs.cr2 = b->save.cr2;
 		b->ctl.event_inj = 0;            /* delivered, or back in EXITINTINFO */
-		r = dispatch(v);
-		if (r == HANDLED)
-			r = prepare_entry(v, true);
+		r = dispatch(v, &k);
+		/* An exit that emulated an instruction has most often changed nothing prepare_entry
+		 * looks at: no bit in the work word (every producer sets one: vcpu/work.h), nothing the
+		 * local APIC model changed, and the host's APIC timer, armed for the earliest of the
+		 * slice's end and the deadlines (entry_due), has not come. Then VMRUN at once, as on
+		 * VMX (vmx/exit.c, vmx_exit_dispatch). An event a handler gave (EVENTINJ) or a window
+		 * asked for (the VINTR intercept) is in the VMCB already. */
+		if (r == HANDLED) {
+			now = rdtsc();
+			if (!((QUICK_KINDS >> k) & 1) ||
+			    !vcpu_work_none(vcpu_work_peek(&v->work), __atomic_load_n(&v->lapic.dirty, __ATOMIC_RELAXED),
+					    now, v->entry_due))
+				r = prepare_entry(v, true, now);
+		}
 	}
 	lapic_timer_arm(0);
 	v->armed_deadline = ~0ull;

@@ -1647,9 +1647,11 @@ def exception_loop_session(loop: str, cpu: int):
     def session(c) -> Optional[str]:
         c.expect(BANNER)
         c.expect(GUEST_SAYS(loop, r"(exc|crash64): entering the #(AC|DB) loop$"))
+        start = c.pos
         c.command("regs %s" % loop)
         c.expect(ANSWER + r"guest %s vCPU 0 on cpu %d:$" % (loop, cpu))
         c.expect(ANSWER + r"rip [0-9a-f]{16} rsp [0-9a-f]{16} rflags [0-9a-f]{16}$")
+        c.pos = start                   # memcheck may have finished before `regs` was typed
         c.expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), timeout=240)
         c.expect(GUEST_EXITED("mc", 0))
         c.command("exits %s" % loop)

@@ -17,8 +17,9 @@ void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 	c->cr3 = vcpu_get_cr3(v);
 	c->cr4 = vcpu_get_cr4(v);
 	c->efer = vcpu_get_efer(v);
-	for (unsigned i = 0; i < 4; i++)
-		c->pdpte[i] = vcpu_get_pdpte(v, i);
+	if ((c->cr0 & GPT_CR0_PG) && (c->cr4 & GPT_CR4_PAE) && !(c->efer & GPT_EFER_LMA))
+		for (unsigned i = 0; i < 4; i++)         /* PAE paging's only (SDM Vol. 3A, 4.4.1) */
+			c->pdpte[i] = vcpu_get_pdpte(v, i);
 	c->phys_bits = cpu_phys_bits();
 	c->cpl = vcpu_get_cpl(v);
 	c->read_gpa = read_gpa;

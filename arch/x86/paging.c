@@ -147,7 +147,3 @@ void paging_load(void)
 	write_cr3(host_cr3);
 }
 
-void *phys_to_virt(uint64_t phys)
-{
-	return (void *)phys;
-}
