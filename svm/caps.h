@@ -14,7 +14,7 @@
 #define CPUID_8000000A_EDX_NRIPS      (1u << 3)   /* nRIP save: next RIP in the VMCB on #VMEXIT (15.7.1) */
 #define CPUID_8000000A_EDX_VMCBCLEAN  (1u << 5)   /* VMCB clean bits (15.15) */
 #define CPUID_8000000A_EDX_FLUSHASID  (1u << 6)   /* TLB_CONTROL 3 and 7: flush this ASID only (15.16.1) */
-#define CPUID_8000000A_EDX_DECODE     (1u << 7)   /* decode assists (15.33) */
+#define CPUID_8000000A_EDX_DECODE     (1u << 7)   /* decode assists (15.8) */
 
 /* VM_CR MSR (APM Vol. 2, 15.30.1). */
 #define MSR_VM_CR                   0xc0010114u

@@ -145,7 +145,7 @@ uint64_t svm_get_efer(struct vcpu *v)
 }
 
 /* CR0 and CR4 are the guest's own under nested paging (no bits owned by the host); a change of the
- * paging bits drops its ASID's translations (APM Vol. 2, 5.5.2; 15.16.1). With paging=shadow the
+ * paging bits drops its ASID's translations (APM Vol. 2, 5.5.3; 15.16.1). With paging=shadow the
  * CPU's are derived from them, and a change of the paging controls re-roots the shadow, which
  * flushes (vcpu_spt_controls_changed). */
 void svm_set_cr0(struct vcpu *v, uint64_t cr0)
@@ -203,7 +203,7 @@ void svm_set_efer(struct vcpu *v, uint64_t efer)
 	vmcb_of(v)->save.efer = efer | EFER_SVME;       /* VMRUN needs the guest's SVME (15.5.1) */
 }
 
-/* The CR4 bits this CPU has (CPUID; APM Vol. 2, 3.1.3, Figure 3-8): VMRUN refuses a guest CR4 with
+/* The CR4 bits this CPU has (CPUID; APM Vol. 2, 3.1.3, Figure 3-7): VMRUN refuses a guest CR4 with
  * any other (15.5.1). VMXE and SMXE are never among them on AMD. */
 uint64_t svm_cr4_settable(void)
 {
@@ -260,7 +260,7 @@ void svm_set_pdptes(struct vcpu *v, const uint64_t pdpte[4])
 
 /* AMD has no PDPTE registers to load at MOV to CR0/CR3/CR4: with nested paging the guest's PDPEs are
  * read from its memory like the other levels' entries (APM Vol. 2, 15.25.10), and a reserved bit in a
- * present PDPE is a #PF with the RSV bit of the error code when a walk uses it (APM Vol. 2, 5.3.3 and
+ * present PDPE is a #PF with the RSV bit of the error code when a walk uses it (APM Vol. 2, 5.5.3 and
  * 8.4.2), not a #GP of the MOV as on Intel (SDM Vol. 3A, 4.4.1). The MOV to CR0 that turns legacy PAE
  * paging on therefore succeeds whatever the PDPEs hold. */
 bool svm_pdptes_at_mov(void)
@@ -280,12 +280,12 @@ void svm_set_pat(struct vcpu *v, uint64_t pat)
 
 bool svm_tsc_adjust_emulated(void)
 {
-	return true;                             /* TSC_OFFSET is in every VMCB (15.30.5) */
+	return true;                             /* TSC_OFFSET is in every VMCB (15.5.1) */
 }
 
 void svm_set_tsc_offset(struct vcpu *v, uint64_t offset)
 {
-	vmcb_of(v)->ctl.tsc_offset = offset;     /* TSC_OFFSET, control offset 050h (15.30.5) */
+	vmcb_of(v)->ctl.tsc_offset = offset;     /* TSC_OFFSET, control offset 050h (15.5.1, Table B-1) */
 }
 
 /* The VMCB's 12-bit attribute (Table B-2: bits 7:0 descriptor bits 47:40, 11:8 bits 55:52) to the

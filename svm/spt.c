@@ -21,18 +21,18 @@
  *   - every #PF is intercepted (exception intercept 14, 15.12: EXITINFO1 the error code, EXITINFO2
  *     the faulting address; the guest's CR2 is not written for an intercepted #PF, which QEMU's
  *     software SVM does likewise); INVLPG is intercepted (15.9; its address is in EXITINFO1 only with
- *     decode assists, 15.33.2, which neither QEMU 7.2 nor Bochs 2.7 offers: else decoded here),
+ *     decode assists, 15.8.3, which neither QEMU 7.2 nor Bochs 2.7 offers: else decoded here),
  *     INVPCID too (intercept word 5, bit 2), and raises #UD since the guest's CPUID does not offer it
  *     (svm_offers).
  *   - PCID is the guest's whatever the CPU has (vcpu/cpuid.c offers it on shadow paging): CR4.PCIDE
- *     is kept in struct svm_vcpu and the CPU's stays 0. A MOV to CR4 that sets it reaches the CR4
- *     write intercept before any check of the value (15.9: instruction intercepts come after the
- *     simple exceptions, before those that depend on operand values), but Bochs 2.7 checks the
- *     value against its own CPUID first (SetCR4: check_CR4, then the intercept) and raises #GP for
- *     PCIDE on models without PCID, ryzen among them. Where the CPU has no PCID, #GP is intercepted
- *     too (exception intercept 13) and a #GP raised by a MOV to CR4 at CPL 0 is taken as the write
- *     intercept it should have been (svm/vcpu.c, handle_gp): vcpu/cr.c then decides the write as
- *     the CPU would, #GP included. Every other #GP goes back to the guest with its error code.
+ *     is kept in struct svm_vcpu and the CPU's stays 0. But a MOV to CR4 meets the CPU's own checks
+ *     before its write intercept ("all normal exception checks take precedence over the SVM
+ *     intercepts" for CRs other than CR0, 15.9, Table 15-7), and a CPU without PCID raises #GP for
+ *     a CR4.PCIDE it lacks (3.1.3) before the hypervisor hears of it: Bochs's ryzen does (SetCR4:
+ *     check_CR4, then the intercept), QEMU 7.2 intercepts first. So where the CPU has no PCID, #GP
+ *     is intercepted too (exception intercept 13), and a #GP raised by a MOV to CR4 at CPL 0 is
+ *     handled as the write intercept (svm/vcpu.c, handle_gp): vcpu/cr.c decides the write for the
+ *     guest's CR4, #GP included. Every other #GP goes back to the guest with its error code.
  *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves take
  *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
  *
@@ -46,7 +46,7 @@
  * reclaimed tables. A fill that widened a present entry (P = 1 in the error code: a read-only copy made
  * writable) drops just that address with INVLPGA (APM Vol. 3, INVLPGA: the given ASID's translation of
  * the address). Fills of not-present entries need nothing: the CPU caches no not-present translation
- * (APM Vol. 2, 5.5.2). A new ASID per flush would avoid flushing, at the cost of ASIDs spent per
+ * (APM Vol. 2, 5.5.3). A new ASID per flush would avoid flushing, at the cost of ASIDs spent per
  * vCPU and a full flush anyway when they wrap: not worth it while QEMU and Bochs lack FlushByAsid's
  * counterpart anyway.
  */
@@ -91,7 +91,7 @@ void svm_spt_setup(struct vcpu *v, const struct vcpu_state *s)
 	b->ctl.intercept_cr |= VMCB_INTERCEPT_CR_READ(0) | VMCB_INTERCEPT_CR_READ(3) | VMCB_INTERCEPT_CR_READ(4) |
 			       VMCB_INTERCEPT_CR_WRITE(3);
 	b->ctl.intercept_exc |= VMCB_INTERCEPT_PF;
-	if (!(cpuid(1, 0).ecx & (1u << 17)))    /* no PCID: Bochs's #GP for CR4.PCIDE (above) */
+	if (!(cpuid(1, 0).ecx & (1u << 17)))    /* no PCID: the CPU's #GP for CR4.PCIDE (above) */
 		b->ctl.intercept_exc |= VMCB_INTERCEPT_GP;
 	b->ctl.intercept3 |= VMCB_INTERCEPT_INVLPG;
 	b->ctl.intercept5 |= VMCB_INTERCEPT_INVPCID;
@@ -265,7 +265,7 @@ static int grp7_decode(struct vcpu *v, const uint8_t *insn, unsigned n, enum cpu
 	return 0;
 }
 
-/* INVLPG (#VMEXIT 79h): the address from EXITINFO1 with decode assists (15.33.2), else decoded; the
+/* INVLPG (#VMEXIT 79h): the address from EXITINFO1 with decode assists (15.8.3), else decoded; the
  * length for the caller's skip. A form not decoded drops the whole shadow where nRIP gives the length:
  * INVLPG may invalidate more than asked, never less (SDM Vol. 3A, 4.10.4.1); without nRIP the guest is
  * stopped. RETIRED or VCPU_STOPPED. */
@@ -293,7 +293,7 @@ int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
 }
 
 /* SMSW (0F 01 /4) at a CR0 read #VMEXIT (the CR0 read intercept takes SMSW too: APM Vol. 2, 15.9; with
- * decode assists EXITINFO1 bit 63, "MOV CRx", is then 0: 15.33.1). It stores CR0[15:0], the guest's
+ * decode assists EXITINFO1 bit 63, "MOV CRx", is then 0: 15.8.1). It stores CR0[15:0], the guest's
  * (SDM Vol. 2B, SMSW; APM Vol. 3, SMSW): into a 16-bit register keeping its upper bits, into a 32- or
  * 64-bit register whole (bits 31:16 are undefined for the SDM; AMD CPUs, QEMU and Bochs store CR0's),
  * or as a word into memory, written through the guest's page tables with its A/D bits set and the

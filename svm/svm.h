@@ -14,7 +14,7 @@
 /* The back end's table (vcpu/backend.h). */
 extern const struct vcpu_backend svm_backend;
 
-/* The nested page sizes gmem may use: 4 KiB, 2 MiB, and 1 GiB where CPUID says so (15.25.1). */
+/* The nested page sizes gmem may use: 4 KiB, 2 MiB, and 1 GiB where CPUID says so (15.25.3). */
 unsigned svm_npt_page_sizes(void);
 
 /* The back end's vcpu_snapshot (vcpu/backend.h), svm/snapshot.c. */

@@ -41,7 +41,7 @@
 
 /* NMI blocking (struct svm_vcpu's nmi_block, svm/svm.h), which the VMCB does not hold without virtual NMIs
  * (CPUID Fn8000_000A_EDX[25], offered by neither QEMU 7.2 nor Bochs 2.7): delivering an NMI blocks
- * further NMIs until the next IRET completes (APM Vol. 2, 8.2.10; SDM Vol. 3A, 6.7.1), but EVENTINJ
+ * further NMIs until the next IRET completes (APM Vol. 2, 8.2.3; SDM Vol. 3A, 6.7.1), but EVENTINJ
  * delivers an NMI whatever the guest's state (15.20), so the hypervisor keeps the blocking, as KVM did
  * before vNMI: the IRET intercept (15.9) comes before the IRET runs; the IRET has completed once the
  * guest's RIP is elsewhere at an exit, and with an NMI waiting that exit is made to come at once by
@@ -107,7 +107,7 @@ static uint64_t iopm_pa;     /* 12 KiB, every bit set: every port access exits (
 static uint64_t msrpm_pa;    /* 8 KiB: two bits per MSR, read then write (15.11) */
 
 /* The MSRPM's offset and bit pair of an MSR: three 2 KiB ranges, 0-1FFFh at 0, C0000000h-C0001FFFh
- * at 800h, C0010000h-C0011FFFh at 1000h (15.11, Table 15-4). -1 for an MSR outside them (always
+ * at 800h, C0010000h-C0011FFFh at 1000h (15.11, Table 15-8). -1 for an MSR outside them (always
  * intercepted). */
 static long msrpm_bit(uint32_t msr)
 {
@@ -163,7 +163,7 @@ static int svm_global_init(void)
 unsigned svm_npt_page_sizes(void)
 {
 	/* Nested paging uses long-mode page tables, which always have 2 MiB pages and have 1 GiB pages
-	 * where CPUID Fn8000_0001_EDX.Page1GB (bit 26) says so (APM Vol. 2, 5.3.4, 5.3.5; 15.25.1). */
+	 * where CPUID Fn8000_0001_EDX.Page1GB (bit 26) says so (APM Vol. 2, 5.3.4, 5.3.5; 15.25.3). */
 	return EPT_PAGE_4K | EPT_PAGE_2M | (cpu_has(0x80000001, 3, 26) ? EPT_PAGE_1G : 0);
 }
 
@@ -214,7 +214,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	memset(b, 0, sizeof(*b));
 	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
 	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), RDPMC, CPUID, INVD, HLT, INVLPGA, I/O through
-	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.12), every SVM
+	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.14.3), every SVM
 	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; #UD, where the guest's VMCALL
 	 * (Intel's hypercall instruction, #UD on AMD) is recognised; and #AC and #DB, given straight
 	 * back: a guest can make either deliver into itself for ever (an #AC handler on a misaligned
@@ -233,7 +233,7 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	svm_of(v)->nmi_block = 0;                       /* INIT clears NMI blocking (SDM Vol. 3A, 9.1.1) */
 	b->ctl.iopm_base_pa = iopm_pa;
 	b->ctl.msrpm_base_pa = msrpm_pa;
-	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.30.5) */
+	b->ctl.tsc_offset = v->tsc.offset;      /* guest TSC = host TSC + offset (15.5.1) */
 	b->ctl.asid = svm_of(v)->asid;
 	/* V_INTR_MASKING: the guest's IF masks only virtual interrupts; physical ones exit (INTR) whatever
 	 * the guest's IF, so a guest spinning with IF = 0 still loses its CPU at the slice's end. */
@@ -495,7 +495,7 @@ static int handle_io(struct vcpu *v)
 
 	if (info & IOIO_STR) {
 		/* INS/OUTS for the neutral handler (vcpu/strio.c): with decode assists bits 9:7 the
-		 * address size one-hot (A16, A32, A64) and bits 12:10 the segment (15.10.2, 15.33);
+		 * address size one-hot (A16, A32, A64) and bits 12:10 the segment (15.10.2, 15.8);
 		 * without, the handler decodes the prefixes (it needs both or neither). EXITINFO2 is
 		 * the next RIP: the length. */
 		struct vcpu_exit e = { .kind = VCPU_EXIT_IO, .len = (uint8_t)(b->ctl.exit_info2 - rip),
@@ -527,7 +527,7 @@ static int handle_io(struct vcpu *v)
  * CR4 writes (QEMU 7.2's software SVM lets a guest's MOV CR4 set bits
  * the CPU lacks, VMXE among them, which an AMD CPU #GPs, APM Vol. 2, 3.1.3, and VMRUN then refuses the
  * VMCB: svm_cr4_settable gives the #GP instead), and CR8 both ways (the TPR is the emulated local
- * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.33.1), else
+ * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.8.1), else
  * decoded: 0F 20 /r (read) or 0F 22 /r (write), the CR in ModRM.reg (REX.R, or a LOCK prefix in
  * 32-bit code, adds 8: APM Vol. 3, MOV CRn), the register in ModRM.rm (REX.B adds 8). */
 static int handle_cr(struct vcpu *v, unsigned cr, bool write)
@@ -585,10 +585,10 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 }
 
 /* #GP, intercepted for shadow paging where the CPU has no PCID (svm/spt.c says why): a MOV to CR4
- * (0F 22 /4, no LOCK: LOCK MOV CR0 is CR8's) at CPL 0 is the CR4 write intercept Bochs 2.7 did not
- * take, handled as one (vcpu/cr.c raises the #GP itself if the value is one the CPU would refuse).
- * At CPL > 0 the #GP is the CPU's own: it comes before the intercept (APM Vol. 2, 15.9). Anything
- * else goes back with its error code (EXITINFO1, 15.12). */
+ * (0F 22 /4, no LOCK: LOCK MOV CR0 is CR8's) at CPL 0 faulted on the CPU's check of the value, which
+ * comes before the CR4 write intercept (15.9, Table 15-7), and is handled as that intercept
+ * (vcpu/cr.c raises the #GP itself if the guest's CR4 may not take the value). At CPL > 0 the #GP
+ * is the guest's in any case. Anything else goes back with its error code (EXITINFO1, 15.12). */
 static int handle_gp(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
@@ -635,7 +635,7 @@ static int handle_npf(struct vcpu *v)
 }
 
 /* Hardware task switches are not emulated: the guest is stopped with the VMX side's words. EXITINFO1
- * holds the new TSS's selector, EXITINFO2 bit 36 an IRET, bit 38 a far JMP as the cause (15.14.4,
+ * holds the new TSS's selector, EXITINFO2 bit 36 an IRET, bit 38 a far JMP as the cause (15.14.1,
  * "Task Switch Intercept"); neither is a CALL, or an event through a task gate (then EXITINTINFO holds
  * the event). */
 static int handle_task_switch(struct vcpu *v)
@@ -672,8 +672,8 @@ static int handle_intr(struct vcpu *v, enum vcpu_exit_kind *k)
 }
 
 /* MSRs only AMD CPUs have, which the neutral handler (vcpu/msr.c, which #GPs what it does not know)
- * leaves out; both in APM Vol. 2, Appendix A, Table A-7, with the bits Linux looks at documented in
- * the family 17h PPR (order no. 54945):
+ * leaves out: HWCR in APM Vol. 2, Appendix A, Table A-1, NB_CFG in the processor's own manual; the
+ * bits Linux looks at are documented in the family 17h PPR (order no. 54945):
  *  - HWCR (C001_0015h): bit 24 TscFreqSel is read-only 1 from family 10h on ("1=The TSC increments
  *    at the P0 frequency"). Linux reads it (bsp_init_amd) and without it says '[Firmware Bug]: TSC
  *    doesn't count with P0 frequency!'.

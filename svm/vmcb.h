@@ -35,7 +35,7 @@
 /* CR intercepts, control offset 000h: bits 15:0 reads of CR0-15, bits 31:16 writes (Table B-1). */
 #define VMCB_INTERCEPT_CR_READ(n)  (1u << (n))
 #define VMCB_INTERCEPT_CR_WRITE(n) (1u << (16 + (n)))
-/* EXITINFO1 of a CR access with decode assists: bit 63 valid, bits 3:0 the GPR (15.33.1). */
+/* EXITINFO1 of a CR access with decode assists: bit 63 valid, bits 3:0 the GPR (15.8.1). */
 #define CR_EXIT_GPR_VALID        (1ull << 63)
 /* Intercept of exceptions, control offset 008h: bit n for vector n (15.12). */
 #define VMCB_INTERCEPT_DB        (1u << 1)
@@ -169,7 +169,7 @@ struct vmcb_control {
 	uint32_t clean;              /* 0C0h: VMCB clean bits (15.15) */
 	uint32_t rsvd2;
 	uint64_t next_rip;           /* 0C8h: nRIP, with nRIP save (15.7.1) */
-	uint8_t  insn_len;           /* 0D0h: bytes fetched, with decode assists (15.33.4) */
+	uint8_t  insn_len;           /* 0D0h: bytes fetched, with decode assists (15.8.4) */
 	uint8_t  insn_bytes[15];     /* 0D1h */
 	uint8_t  rsvd3[0x400 - 0x0e0];
 };

@@ -586,8 +586,8 @@ SCENARIOS += [
     # BD missing: BOCHS_RYZEN_DR6), and the reflected general-detect #DB pushes RF = 0 where a CPU pushes 1
     # (the reflection gives every #DB as a trap: docs/hardware.md, open). Twice: on nested paging (exc)
     # and on shadow paging (excsh), where ryzen's missing PCID has #GP intercepted (svm/spt.c): the MOV
-    # CR4 setting VMXE, which Bochs faults before its CR4 intercept, is decided by the hypervisor, and the
-    # CPU's own #GP goes back with its error code. 20 s.
+    # CR4 setting VMXE, which the CPU faults before its CR4 intercept, is decided by the hypervisor, and
+    # the CPU's own #GP goes back with its error code. 20 s.
     Scenario("svm-exc-bochs-ryzen", emulator="bochs", cpu_model="ryzen", cpus=2, mem=128, timeout=300,
              modules=[guest("exc", "name=exc mem=4M cpu=0 do=checks stepexit=0"),
                       guest("exc", "name=excsh mem=4M cpu=1 do=checks stepexit=0 paging=shadow")],
@@ -2001,8 +2001,9 @@ SCENARIOS += [
              forbid=SVM_LINUX_FORBID,
              check=memory_returned),
     # The same on Bochs ryzen, instruction-exact: PCID is offered on shadow paging though ryzen has none
-    # (vcpu/cpuid.c), and Linux's MOV to CR4 setting PCIDE, which Bochs 2.7 faults before its CR4
-    # intercept, reaches the hypervisor through the #GP intercept (svm/spt.c). Its CR3 writes that keep
+    # (vcpu/cpuid.c), and Linux's MOV to CR4 setting PCIDE, which the CPU faults before its CR4
+    # intercept (APM Vol. 2, 15.9, Table 15-7), reaches the hypervisor through the #GP intercept
+    # (svm/spt.c). Its CR3 writes that keep
     # their PCID's translations then take the cached root as it is (vcpu/spt.c): to /init in 1018 M
     # instructions, 3095 M without PCID (make bench K=paging-linux-svm). 25 s.
     Scenario("svm-shadow-linux-1vcpu-bochs-ryzen", emulator="bochs", cpus=1, mem=512, cpu_model="ryzen",

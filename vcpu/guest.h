@@ -104,7 +104,7 @@ VCPU_VENDOR_FN(unsigned, offers, (void), ())
  * (vmx/exit.c); SVM: the TSC against the slice's end (svm/guest.c). */
 VCPU_VENDOR_FN(int, slice_left, (struct vcpu *v), (v))
 
-/* Can a guest's TSC move (VMX: "use TSC offsetting"; SVM: always, 15.30.5)? Then WRMSR of the TSC
+/* Can a guest's TSC move (VMX: "use TSC offsetting"; SVM: always, 15.5.1)? Then WRMSR of the TSC
  * and IA32_TSC_ADJUST are emulated and CPUID shows TSC_ADJUST. */
 VCPU_VENDOR_FN(bool, tsc_adjust_emulated, (void), ())
 

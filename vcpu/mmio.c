@@ -53,7 +53,7 @@ static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t va
 
 /* A data access to a guest-physical address outside RAM: fetch and decode the instruction (an EPT
  * violation gives no instruction length or operands, SDM Vol. 3C, 28.2.5; nor does an NPF without
- * decode assists, AMD APM Vol. 2, 15.33), let the device model at
+ * decode assists, AMD APM Vol. 2, 15.8.4), let the device model at
  * that address answer, finish the instruction. VDEV_UNCLAIMED when no device is there. */
 static int handle_mmio(struct vcpu *v, uint64_t gpa)
 {

@@ -8,7 +8,7 @@
 #include "vcpu/spt.h"
 
 /* The guest's paging controls a change of which re-roots the shadow (shadow_cr3_write: writes of
- * them flush the TLB too, SDM Vol. 3A, 4.10.4.1; AMD APM Vol. 2, 5.5.2). */
+ * them flush the TLB too, SDM Vol. 3A, 4.10.4.1; AMD APM Vol. 2, 5.5.3). */
 #define SPT_CR0_KEY (CR0_PE | CR0_PG | CR0_WP)
 #define SPT_CR4_KEY (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
 #define SPT_EFER_KEY (EFER_LMA | EFER_NXE)
