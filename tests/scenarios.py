@@ -1428,7 +1428,8 @@ def shadow_session(c) -> Optional[str]:
     c.send(ESC + "m")
     c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
     c.command("gva echo 0 %s" % gva)
-    m = c.expect(ANSWER + r"guest echo vCPU 0: GVA %s, 32-bit paging, CR3 (0x[0-9a-f]+)$" % gva)
+    # (\n, not $: a line still arriving would match at the end of what came so far, its CR3 cut short)
+    m = c.expect(ANSWER + r"guest echo vCPU 0: GVA %s, 32-bit paging, CR3 (0x[0-9a-f]+)\r?\n" % gva)
     cr3 = int(m.group(1), 16)
     c.expect(ANSWER + r"GVA %s -> GPA 0x%x \(4K page, writable, supervisor\)$" % (gva, gpa))
     # (writable only once the guest's PTE has D: the marker is written through another alias)
@@ -1464,7 +1465,9 @@ def guest_session(c) -> Optional[str]:
     c.expect(BANNER)
     # memcheck runs until stopped: restart it now.
     c.command("restart mc")
+    start = c.pos                   # mc's CPU may print its end before the monitor's answer
     c.expect(ANSWER + "restarting guest mc$")
+    c.pos = start
     c.expect(GUEST_STOPPED("mc", "by the monitor, to restart"))
     c.expect(RESTARTED("mc", 1, "asked by the monitor"))
     c.expect(GUEST_STARTED("mc"))
@@ -1603,9 +1606,12 @@ def fuzz_session(seconds: float):
             sent += len(chunk)
             time.sleep(len(chunk) / 400.0)        # about 400 bytes/s: what Bochs's UART takes
         # Still alive: the monitor answers, the echo guest echoes (bounded by the scenario's time: the
-        # input may still be queued on a slow host).
+        # input may still be queued on a slow host). Searched from here, after a command the fuzz
+        # cannot type (its answers to the fuzz's own `guests` and focus keys would match otherwise).
+        c.pos = len(c.text)
         c.send("\x15" + ESC + "m\x15")
-        c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
+        c.command("regs fuzz-ended")
+        c.expect(ANSWER + r"error: no guest 'fuzz-ended' ")
         c.command("guests")
         c.expect(ANSWER + r"1\s+echo\s+1@0\s+16M\s+")
         c.send(ESC + "1\x15ping\r")
@@ -1655,7 +1661,7 @@ def exception_loop_session(loop: str, cpu: int):
         c.expect(GUEST_SAYS("mc", r"memcheck: \d+ MiB intact"), timeout=240)
         c.expect(GUEST_EXITED("mc", 0))
         c.command("exits %s" % loop)
-        m = c.expect(ANSWER + r"guest %s exits: total \d+, .*\bexception or NMI (\d+)" % loop)
+        m = c.expect(ANSWER + r"guest %s exits: total \d+, .*\bexception or NMI (\d+)[,\r\n]" % loop)
         if int(m.group(1)) < 2:
             return "exits %s: %s exception exits, want the loop's (2 or more)" % (loop, m.group(1))
         c.command("stop %s" % loop)
@@ -1769,7 +1775,7 @@ SCENARIOS += [
                       Expect(GUEST_STARTED("crash"), count=4), GUEST_EXITED("mc", 0), ALL_DONE],
               forbid=[NO_VIRT, GUEST_SAYS("mc", ".*FAIL"), r"hv: guest crash restarted \(4\)"], check=memory_returned),
     # The monitor busy beside a guest restarting on two CPUs.
-    bochs_vmx("console-busy-restarts", cpus=2, timeout=600, session=busy_monitor_session(20), poweroff=False,
+    bochs_vmx("console-busy-restarts", cpus=2, timeout=1500, session=busy_monitor_session(8), poweroff=False,
               end=None, modules=[guest("smp", "name=smp vcpus=2 cpu=0,1 mem=16M cpus=2 count=2000 "
                                              "on-exit=restart restarts=1000")],
               expect=[RESTARTED("smp", 3, "exited: code=0"), r"hv: powering off \(monitor\)"],
@@ -2410,16 +2416,22 @@ for _sc in SCENARIOS:
 
 
 KEY_TO_ANSWER_US = 100000   # the monitor's promise: a key reaches it within 100 ms of emulated time
+# Under QEMU (the @svm-qemu twins) emulated time is the host's: a loaded host can hold QEMU's vCPU
+# thread off its CPU for longer than the promise, whatever the hypervisor does. A bound that still
+# catches a monitor that waits for a guest's slice or for a queue of output (seconds), not a 100 ms one.
+KEY_TO_ANSWER_HOST_TIME_US = 2000000
 
 
 def answered_within(c, what: str) -> Optional[str]:
-    """The `console` command's figure for the command before it: at most KEY_TO_ANSWER_US."""
+    """The `console` command's figure for the command before it: at most KEY_TO_ANSWER_US (Bochs), or
+    KEY_TO_ANSWER_HOST_TIME_US where the guest's clock is the host's (QEMU)."""
+    limit = KEY_TO_ANSWER_US if c.instruction_exact else KEY_TO_ANSWER_HOST_TIME_US
     c.command("console")
-    m = c.expect(ANSWER + r"last command: answered at most (\d+) us after its first key$")
+    m = c.expect(ANSWER + r"last command: answered at most (\d+) us after its first key\r?\n")
     us = int(m.group(1))
     print("%s: answered at most %d us after its first key" % (what, us))
-    if us >= KEY_TO_ANSWER_US:
-        return "%s: answered %d us after its first key (more than %d)" % (what, us, KEY_TO_ANSWER_US)
+    if us >= limit:
+        return "%s: answered %d us after its first key (more than %d)" % (what, us, limit)
     return None
 
 

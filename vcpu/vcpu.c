@@ -292,18 +292,31 @@ void vcpu_free(struct vcpu *v)
 
 /* --- a guest's end ------------------------------------------------------------------------------ */
 
-/* The guest ends once, whichever vCPU ends it first: that one's reason is reported. */
+/* The guest ends once, whichever vCPU (or the monitor, guest_stop) ends it first: that one's reason
+ * is reported. The claim is a word of its own, so that the reason is written before `ending` tells
+ * the other CPUs: the vCPU that leaves last, on any CPU, reports it (core/guest.c, report_end). */
 static bool claim_end(struct vm *vm, enum vcpu_action why)
 {
 	int expected = 0;
 
-	if (!__atomic_compare_exchange_n(&vm->ending, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (!__atomic_compare_exchange_n(&vm->end_claimed, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* Another claimed it and is writing its reason (a few hundred instructions, waiting
+		 * for nobody): once it is published the caller's vCPU leaves rather than runs on. */
+		while (!__atomic_load_n(&vm->ending, __ATOMIC_ACQUIRE))
+			cpu_relax();
 		return false;
+	}
 	vm->end_why = why;
-	/* Its other vCPUs may be halted or running on other CPUs: make each CPU look (cpu_loop). */
+	return true;
+}
+
+/* The claim's reason is written: the end is published, and each CPU with one of its vCPUs, halted
+ * or running, is made to look (cpu_loop). */
+static void publish_end(struct vm *vm)
+{
+	__atomic_store_n(&vm->ending, 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
-	return true;
 }
 
 int vm_stop(struct vcpu *v, const char *fmt, ...)
@@ -314,13 +327,16 @@ int vm_stop(struct vcpu *v, const char *fmt, ...)
 		va_start(ap, fmt);
 		format(v->vm->stop_reason, sizeof(v->vm->stop_reason), fmt, ap);
 		va_end(ap);
+		publish_end(v->vm);
 	}
 	return VCPU_STOPPED;
 }
 
 int vm_end(struct vcpu *v, int code)
 {
-	if (claim_end(v->vm, VCPU_EXITED))
+	if (claim_end(v->vm, VCPU_EXITED)) {
 		v->vm->exit_code = code;
+		publish_end(v->vm);
+	}
 	return VCPU_EXITED;
 }

@@ -132,9 +132,11 @@ struct vm {
 	bool apicv;                  /* its vCPUs use the CPU's APIC virtualization (xAPIC at 0xFEE00000) */
 	volatile bool apicv_inhibited; /* ... no more: a vCPU left that configuration (vcpu_apicv_inhibit) */
 
-	/* How it ends: the first vCPU to end it sets `ending` and the reason; each vCPU then leaves its
-	 * CPU (VMCLEAR, INVEPT there), and the last to leave reports and frees (core/guest.c). */
+	/* How it ends: the first vCPU (or the monitor) to end it claims the end, writes the reason, then
+	 * sets `ending` (vcpu.c, claim_end); each vCPU then leaves its CPU (VMCLEAR, INVEPT there), and
+	 * the last to leave reports and frees (core/guest.c). */
 	volatile int ending;
+	int end_claimed;                 /* the end's claim (vcpu.c, claim_end), before `ending` says so */
 	enum vcpu_action end_why;
 	int exit_code;
 	char stop_reason[160];

@@ -507,6 +507,10 @@ class Console:
         self.sent = 0                         # bytes typed so far
         self.closed = False
         self.how_closed = ""                 # why the reader stopped: EOF (a FIN) or the OSError (a RST)
+        # The guest's clock counts emulated instructions (Bochs: one tick each), not the host's time,
+        # which is QEMU's (TCG's TSC follows the host's clock): a bound in emulated time holds under
+        # any host load only on the first.
+        self.instruction_exact = True
         self._held = b""                      # a trailing CR or an unfinished escape sequence
         self._lock = threading.Lock()
         self._log = open(log_path, "ab")
@@ -653,6 +657,7 @@ def run_scenario(sc: Scenario, keep: bool = False, hv_elf: str = HV_ELF) -> Resu
             try:
                 console = Console(connect(port, proc, sc.timeout), serial, t_boot + sc.timeout,
                                   sc.forbid + (DEFAULT_FORBID if sc.forbid_default else []))
+                console.instruction_exact = sc.emulator == "bochs"
                 session_why = sc.session(console)
             except SessionError as e:
                 session_why = str(e)
