@@ -14,11 +14,13 @@
  * all excluding self) or `start=each` (to APIC IDs 0..N-1 but its own, one by one); `count=N`
  * (100000) increments per CPU; `nolock=1` leaves the lock out (the counter check should then fail);
  * `realmode=1` starts the APs at 0600:0000 (SIPI vector 0x06) in a real-mode test first: each takes
- * an INT3 and a #UD (UD2) through handlers it put in the IVT, and an INT 21h, then goes on to the
- * usual trampoline (one more check: every AP took each once); `realmode=2` does the same after a
- * MOV from DR7 (real mode runs it at CPL 0; under tessera's virtual-8086 mode it is not emulated).
+ * an INT3 and a #UD (UD2) through handlers it put in the IVT, and an INT 21h, after writing DR0 and
+ * reading it and DR7 back and an INVLPG (privileged: virtual-8086 mode refuses them, tessera's
+ * emulates them), then goes on to the usual trampoline (two more checks: every AP took each event
+ * once, and every AP's debug registers read right); `realmode=2` does the same after an RDPMC (real
+ * mode runs it at CPL 0; under tessera's virtual-8086 mode it is not emulated).
  * `nmiself=1` adds: the BSP's NMI handler sends the BSP a second NMI, which must wait for the
- * handler's IRET (NMIs are blocked until then, SDM Vol. 3A, 6.7.1; APM Vol. 2, 8.2.10): never
+ * handler's IRET (NMIs are blocked until then, SDM Vol. 3A, 6.7.1; APM Vol. 2, 8.2.3): never
  * nested, and taken after it.
  * One line per check ending in "ok" or "FAIL", then `smp: all checks passed` (exit 0) or
  * `smp: F of N checks failed` (exit 1). Usage errors exit 3.
@@ -59,7 +61,8 @@ static bool no_lock; /* nolock=1: shows that the counter check catches a missing
  * counters are the BSP's to read at RM_TEST + their offset.
  */
 #define RM_TEST 0x6000u
-extern char rm_test_start[], rm_test_end[], rm_test_bad[], rm_cnt_bp[], rm_cnt_ud[], rm_cnt_21[], rm_next[];
+extern char rm_test_start[], rm_test_end[], rm_test_bad[], rm_cnt_bp[], rm_cnt_ud[], rm_cnt_21[], rm_cnt_dr[],
+	rm_next[];
 __asm__(".pushsection .text\n"
 	".code16\n"
 	".align 16\n"
@@ -81,8 +84,18 @@ __asm__(".pushsection .text\n"
 	"\tmovw $0x0600, (0x21 * 4 + 2)\n"
 	"\tcmpb $0, %cs:(rm_test_bad - rm_test_start)\n"
 	"\tje 1f\n"
-	"\tmovl %dr7, %eax\n"
-	"1:\tint3\n"
+	"\trdpmc\n"
+	"1:\tmovl $0x12345678, %eax\n"  /* DR0 written and read back, DR7 at its reset value, INVLPG */
+	"\tmovl %eax, %dr0\n"
+	"\tmovl %dr0, %ecx\n"
+	"\tcmpl %eax, %ecx\n"
+	"\tjne 2f\n"
+	"\tmovl %dr7, %ecx\n"
+	"\tcmpl $0x400, %ecx\n"
+	"\tjne 2f\n"
+	"\tinvlpg (%bx)\n"
+	"\tlock incw %cs:(rm_cnt_dr - rm_test_start)\n"
+	"2:\tint3\n"
 	"\tud2\n"
 	"\tint $0x21\n"
 	"\tljmp $0x0700, $0\n"        /* the usual trampoline (SMP_TRAMPOLINE) */
@@ -104,6 +117,7 @@ __asm__(".pushsection .text\n"
 	"rm_cnt_bp: .word 0\n"
 	"rm_cnt_ud: .word 0\n"
 	"rm_cnt_21: .word 0\n"
+	"rm_cnt_dr: .word 0\n"
 	"rm_test_bad: .byte 0\n"
 	"rm_test_end:\n"
 	".code32\n"
@@ -322,6 +336,9 @@ int main(void)
 		check(*rm_word(rm_cnt_bp) == want - 1 && *rm_word(rm_cnt_ud) == want - 1 && *rm_word(rm_cnt_21) == want - 1,
 		      "smp: real mode: int3 %u, ud2 %u, int 21h %u in %u aps (want %u each)", *rm_word(rm_cnt_bp),
 		      *rm_word(rm_cnt_ud), *rm_word(rm_cnt_21), want - 1, want - 1);
+	if (realmode)
+		check(*rm_word(rm_cnt_dr) == want - 1, "smp: real mode: MOV DR0 and DR7, INVLPG right in %u aps (want %u)",
+		      *rm_word(rm_cnt_dr), want - 1);
 	unsigned n = cpus_up;
 	if (n > SMP_MAX_CPUS)
 		n = SMP_MAX_CPUS;

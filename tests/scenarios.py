@@ -972,20 +972,23 @@ SCENARIOS += [
     # mode INT 21h goes through the TSS's redirection bitmap, INT3 and #UD exit and tessera delivers them
     # through the IVT; so is INT 21h, whose first reading of the redirection bitmap takes the shadow fill
     # of the TSS's page during delivery (IDT-vectoring information, re-delivered): 3 events an AP.
-    # realmode=2 adds a MOV from DR7, which vm86 mode refuses and tessera does not emulate: the guest is
-    # stopped naming the bytes and their GPA.
+    # MOV to and from DR0, from DR7 and INVLPG, which vm86 mode refuses (#GP at CPL 3), are emulated
+    # (vmx/realmode.c). realmode=2 adds an RDPMC, which vm86 mode refuses and tessera does not emulate:
+    # the guest is stopped naming the bytes and their GPA.
     bochs_vmx("smp-realmode", cpus=2, timeout=300,
               modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1")],
-              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$"),
+                      GUEST_SAYS("smp", r"smp: real mode: MOV DR0 and DR7, INVLPG right in 3 aps \(want 3\) ok$")] +
                      SMP_OK("smp")),
     bochs_vmx("vmx-shadow-smp-realmode", cpus=2, timeout=300,
               modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1 paging=shadow"),
                        guest("smp", "name=bad vcpus=2 cpu=1,0 mem=16M cpus=2 count=2000 realmode=2 paging=shadow")],
-              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+              expect=[GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$"),
+                      GUEST_SAYS("smp", r"smp: real mode: MOV DR0 and DR7, INVLPG right in 3 aps \(want 3\) ok$")] +
                      SMP_OK("smp") +
                      [r"^\[cpu\d+\] hv: guest smp real mode: 3 starts in virtual-8086 mode, \d+ exits there, "
-                      r"9 instructions emulated, 9 events through the IVT$",
-                      GUEST_STOPPED("bad", r"real mode: instruction 0f 21 f8 cc 0f 0b cd 21 at GPA 0x60[0-9a-f]{2} "
+                      r"21 instructions emulated, 9 events through the IVT$",
+                      GUEST_STOPPED("bad", r"real mode: instruction 0f 33 66 b8 78 56 34 12 at GPA 0x60[0-9a-f]{2} "
                                     r"\(CS:IP 0600:00[0-9a-f]{2}\) raised #GP in virtual-8086 mode and is not emulated$"),
                       ALL_DONE],
               check=memory_returned),
@@ -1281,7 +1284,8 @@ SCENARIOS += [
                       MEMCHECK_OK("mc") +
                       [GUEST_SAYS("pt", r"ptswitch: 50 rounds, 50 CR3 loads, \d+ #PF .*, 0 checks failed$"),
                        GUEST_EXITED("pt", 0)] +
-                      [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$")] +
+                      [GUEST_SAYS("smp", r"smp: real mode: int3 1, ud2 1, int 21h 1 in 1 aps \(want 1 each\) ok$"),
+                       GUEST_SAYS("smp", r"smp: real mode: MOV DR0 and DR7, INVLPG right in 1 aps \(want 1\) ok$")] +
                       SMP_OK("smp") + [ALL_DONE],
                forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic"], check=memory_returned)
       for name, model, npt, cmdline in (("svm-shadow-bochs-ryzen", "ryzen", "yes", "paging=shadow"),
@@ -1293,7 +1297,8 @@ SCENARIOS += [
              timeout=QEMU_TIMEOUT,
              modules=[guest("smp", "name=smp vcpus=4 cpu=0,1,0,1 mem=16M cpus=4 count=2000 realmode=1 paging=shadow")],
              expect=[r"hv: guest smp started: mem 16 MiB at HPA 0x[0-9a-f]+, cpu 0,1,0,1, shadow$",
-                     GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$")] +
+                     GUEST_SAYS("smp", r"smp: real mode: int3 3, ud2 3, int 21h 3 in 3 aps \(want 3 each\) ok$"),
+                     GUEST_SAYS("smp", r"smp: real mode: MOV DR0 and DR7, INVLPG right in 3 aps \(want 3\) ok$")] +
                     SMP_OK("smp") + [ALL_DONE],
              forbid=[NO_VIRT, r"unexpected #VMEXIT", r"hv: panic", r"real mode: \d+ starts"], check=memory_returned),
 ]

@@ -17,7 +17,8 @@
  *     injection step delivers (exit.c). A #GP is vm86 mode refusing an instruction that real mode
  *     runs at CPL 0 (privileged ones, SDM Vol. 3A, 20.2.7; exceptions at CPL > 0 have priority over
  *     the VM exits the instructions would cause, SDM Vol. 3C, 26.1.1): LGDT, LIDT, LMSW, MOV to and
- *     from CRn, CLTS, INVD, WBINVD, RDMSR, WRMSR and HLT are emulated (rmemu.c decodes them);
+ *     from CRn and DRn, CLTS, INVD, WBINVD, INVLPG, RDMSR, WRMSR and HLT are emulated (rmemu.c
+ *     decodes them);
  *     anything else stops the guest, naming the bytes and their GPA.
  *   - Setting CR0.PE leaves vm86 mode: the segments keep selector, base and limit and get protected-
  *     mode access rights VM entry accepts without unrestricted guest (27.3.1.2: CS a code segment,
@@ -27,6 +28,7 @@
  * The TSS sits at a guest-physical address the guest never reaches in vm86 mode (linear addresses
  * stop at 10FFEFh there): the shadow maps it there only while vm86 mode is on (vmx_rm_map, through
  * vmx/spt.c's GPA map), and drops it when the guest leaves real mode. */
+#include "arch/x86/debugreg.h"
 #include "console/printk.h"
 #include "lib/string.h"
 #include "vcpu/handler.h"
@@ -216,6 +218,55 @@ static int unknown(struct vcpu *v, uint64_t gpa, const uint8_t *b, unsigned n)
 		       "and is not emulated", hex, gpa, vmcs_read16(GUEST_CS_SELECTOR), vmcs_read(GUEST_RIP) & 0xffff);
 }
 
+/* MOV to or from DRn (SDM Vol. 2B, MOV--Move to/from Debug Registers), 32 bits outside 64-bit mode.
+ * DR0-DR3 and DR6 are the guest's own in the CPU while its vCPU is loaded (vmx/vcpu.c switches them
+ * by hand), DR7 is the VMCS's. With CR4.DE = 0, DR4 and DR5 are DR6 and DR7; with it, #UD. DR7.GD makes
+ * any access a #DB fault before it, with DR6.BD, and entering the handler clears GD (SDM Vol. 3B,
+ * 18.2.4; the IVT delivery below does not, so it is cleared here). DR7's bits 11, 12, 14 and 15 read
+ * as 0, bit 10 as 1 (18.2.4, Figure 18-1). */
+#define CR4_DE (1ull << 3)      /* debugging extensions (SDM Vol. 3A, 2.5) */
+#define DR7_ZEROS 0xd800ull
+static int mov_dr(struct vcpu *v, unsigned dr, unsigned gpr, bool to)
+{
+	uint64_t dr7 = vmcs_read(GUEST_DR7), val = 0;
+
+	if ((dr == 4 || dr == 5) && (vcpu_get_cr4(v) & CR4_DE)) {
+		inject_ud(v);
+		return HANDLED;
+	}
+	dr = dr == 4 ? 6 : dr == 5 ? 7 : dr;
+	if (dr7 & DR7_GD) {
+		asm volatile("mov %%dr6, %0" : "=r"(val));
+		val = dr6_after_db(val, DR6_BD);
+		asm volatile("mov %0, %%dr6" : : "r"(val));
+		vmcs_write(GUEST_DR7, dr7 & ~(uint64_t)DR7_GD);
+		vcpu_inject_exception(v, VEC_DB, false, 0);
+		return HANDLED;
+	}
+	if (to) {
+		val = (uint32_t)vcpu_get_gpr(v, gpr);
+		switch (dr) {
+		case 0: asm volatile("mov %0, %%dr0" : : "r"(val)); break;
+		case 1: asm volatile("mov %0, %%dr1" : : "r"(val)); break;
+		case 2: asm volatile("mov %0, %%dr2" : : "r"(val)); break;
+		case 3: asm volatile("mov %0, %%dr3" : : "r"(val)); break;
+		case 6: asm volatile("mov %0, %%dr6" : : "r"(val)); break;
+		case 7: vmcs_write(GUEST_DR7, (val | DR7_RESET) & ~DR7_ZEROS); break;
+		}
+		return RETIRED;
+	}
+	switch (dr) {
+	case 0: asm volatile("mov %%dr0, %0" : "=r"(val)); break;
+	case 1: asm volatile("mov %%dr1, %0" : "=r"(val)); break;
+	case 2: asm volatile("mov %%dr2, %0" : "=r"(val)); break;
+	case 3: asm volatile("mov %%dr3, %0" : "=r"(val)); break;
+	case 6: asm volatile("mov %%dr6, %0" : "=r"(val)); break;
+	case 7: val = dr7; break;
+	}
+	vcpu_set_gpr(v, gpr, (uint32_t)val);
+	return RETIRED;
+}
+
 /* MOV from CRn: the guest's values (SDM Vol. 2B, MOV--Move to/from Control Registers), 32 bits. */
 static int mov_from_cr(struct vcpu *v, unsigned cr, unsigned gpr, unsigned len)
 {
@@ -296,6 +347,13 @@ static int emulate(struct vcpu *v)
 		break;
 	case RM_MOV_FROM_CR:
 		r = mov_from_cr(v, d.cr, d.gpr, d.len);
+		break;
+	case RM_MOV_FROM_DR:
+	case RM_MOV_TO_DR:
+		r = mov_dr(v, d.cr, d.gpr, d.op == RM_MOV_TO_DR);
+		break;
+	case RM_INVLPG:                 /* paging is off in real mode: the guest has no translation to drop */
+		r = RETIRED;
 		break;
 	case RM_CLTS:
 		vcpu_set_cr0(v, vcpu_get_cr0(v) & ~CR0_TS);

@@ -123,12 +123,14 @@ int rm_decode(const uint8_t *b, unsigned n, const uint64_t gpr[8], struct rm_ins
 	case 0x09: d.op = RM_WBINVD; break;
 	case 0x30: d.op = RM_WRMSR; break;
 	case 0x32: d.op = RM_RDMSR; break;
-	case 0x20: case 0x22:
-		/* MOV from/to CRn: always a register operand, mod ignored (SDM Vol. 2B, MOV--Move to/from
-		 * Control Registers), 32 bits outside 64-bit mode, 66h ignored. */
+	case 0x20: case 0x22: case 0x21: case 0x23:
+		/* MOV from/to CRn and DRn: always a register operand, mod ignored (SDM Vol. 2B, MOV--Move
+		 * to/from Control Registers, MOV--Move to/from Debug Registers), 32 bits outside 64-bit
+		 * mode, 66h ignored. */
 		if (i + 1 >= n)
 			return -1;
-		d.op = b[i] == 0x20 ? RM_MOV_FROM_CR : RM_MOV_TO_CR;
+		d.op = b[i] == 0x20 ? RM_MOV_FROM_CR : b[i] == 0x22 ? RM_MOV_TO_CR :
+		       b[i] == 0x21 ? RM_MOV_FROM_DR : RM_MOV_TO_DR;
 		d.cr = (b[i + 1] >> 3) & 7;
 		d.gpr = b[i + 1] & 7;
 		d.len = i + 2;
@@ -144,6 +146,8 @@ int rm_decode(const uint8_t *b, unsigned n, const uint64_t gpr[8], struct rm_ins
 			d.op = reg == 2 ? RM_LGDT : RM_LIDT;
 		} else if (reg == 6) {
 			d.op = RM_LMSW;
+		} else if (reg == 7 && mod != 3) {
+			d.op = RM_INVLPG;        /* (mod 3: RDTSCP and others, not privileged) */
 		} else {
 			return -1;
 		}

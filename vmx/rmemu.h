@@ -10,6 +10,8 @@ enum rm_op {
 	RM_LGDT, RM_LIDT,            /* 0F 01 /2, /3 */
 	RM_LMSW,                     /* 0F 01 /6 */
 	RM_MOV_FROM_CR, RM_MOV_TO_CR, /* 0F 20, 0F 22 */
+	RM_MOV_FROM_DR, RM_MOV_TO_DR, /* 0F 21, 0F 23 */
+	RM_INVLPG,                   /* 0F 01 /7, a memory operand */
 	RM_CLTS,                     /* 0F 06 */
 	RM_INVD, RM_WBINVD,          /* 0F 08, 0F 09 */
 	RM_WRMSR, RM_RDMSR,          /* 0F 30, 0F 32 */
@@ -23,8 +25,8 @@ struct rm_insn {
 	bool mem;                    /* the operand is in memory at seg:off (LGDT, LIDT, LMSW m16) */
 	unsigned seg;                /* enum vcpu_seg_reg: DS, or SS for BP/EBP/ESP bases, or the override */
 	uint32_t off;                /* the offset, wrapped to the address size (16 bits without 67h) */
-	unsigned cr;                 /* MOV CR: CRn (ModRM.reg) */
-	unsigned gpr;                /* MOV CR, LMSW with a register: ModRM.r/m (0 EAX .. 7 EDI) */
+	unsigned cr;                 /* MOV CR, MOV DR: CRn or DRn (ModRM.reg) */
+	unsigned gpr;                /* MOV CR/DR, LMSW with a register: ModRM.r/m (0 EAX .. 7 EDI) */
 };
 
 /* Decodes the instruction in bytes[0..n) as real mode would (16-bit default operand and address

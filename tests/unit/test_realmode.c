@@ -45,6 +45,12 @@ static const struct rcase cases[] = {
 	{ "mov %eax,%cr0", 3, { 0x0f, 0x22, 0xc0 }, RM_MOV_TO_CR, false, false, 0, 0, 0, 0 },
 	{ "mov %cr4,%ebx", 3, { 0x0f, 0x20, 0xe3 }, RM_MOV_FROM_CR, false, false, 0, 0, 4, 3 },
 	{ "mov %esi,%cr3", 3, { 0x0f, 0x22, 0xde }, RM_MOV_TO_CR, false, false, 0, 0, 3, 6 },
+	{ "mov %dr7,%eax", 3, { 0x0f, 0x21, 0xf8 }, RM_MOV_FROM_DR, false, false, 0, 0, 7, 0 },
+	{ "mov %ecx,%dr0", 3, { 0x0f, 0x23, 0xc1 }, RM_MOV_TO_DR, false, false, 0, 0, 0, 1 },
+	/* by hand: MOV DR ignores mod (SDM Vol. 2B): mod 0 is still a register */
+	{ "mov %dr6,%edi", 3, { 0x0f, 0x21, 0x37 }, RM_MOV_FROM_DR, false, false, 0, 0, 6, 7 },
+	{ "invlpg (%bx)", 3, { 0x0f, 0x01, 0x3f }, RM_INVLPG, false, true, VCPU_DS, 0x4, 0, 0 },
+	{ "invlpg %es:2(%bp)", 5, { 0x26, 0x0f, 0x01, 0x7e, 0x02 }, RM_INVLPG, false, true, VCPU_ES, 0x102, 0, 0 },
 	{ "clts", 2, { 0x0f, 0x06 }, RM_CLTS, false, false, 0, 0, 0, 0 },
 	{ "invd", 2, { 0x0f, 0x08 }, RM_INVD, false, false, 0, 0, 0, 0 },
 	{ "wbinvd", 2, { 0x0f, 0x09 }, RM_WBINVD, false, false, 0, 0, 0, 0 },
@@ -83,7 +89,7 @@ static void test_assembled(void)
 			CHECK_EQ(d.seg, c->seg);
 			CHECK_EQ(d.off, c->off);
 		}
-		if (c->op == RM_MOV_FROM_CR || c->op == RM_MOV_TO_CR) {
+		if (c->op == RM_MOV_FROM_CR || c->op == RM_MOV_TO_CR || c->op == RM_MOV_FROM_DR || c->op == RM_MOV_TO_DR) {
 			CHECK_EQ(d.cr, c->cr);
 			CHECK_EQ(d.gpr, c->gpr);
 		}
@@ -108,7 +114,8 @@ static void test_refused(void)
 		{ 2, { 0x8b, 0x07 } },                   /* MOV (%bx),%ax */
 		{ 3, { 0x0f, 0x00, 0xd8 } },             /* LTR %ax: #UD in real mode as in vm86 mode */
 		{ 4, { 0xf0, 0x0f, 0x20, 0xc0 } },       /* LOCK MOV from CR0 (AMD's CR8): #UD here */
-		{ 3, { 0x0f, 0x21, 0xc0 } },             /* MOV from DR0: not emulated */
+		{ 2, { 0x0f, 0x33 } },                   /* RDPMC: not emulated (realmode.c stops the guest) */
+		{ 3, { 0x0f, 0x01, 0xf9 } },             /* RDTSCP (0F 01 /7 with mod = 3): not INVLPG */
 		{ 2, { 0xcd, 0x10 } },                   /* INT 10h: the redirection bitmap's */
 	};
 	struct rm_insn d;
