@@ -530,25 +530,39 @@ static int handle_io(struct vcpu *v)
  * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.8.1), else
  * decoded: 0F 20 /r (read) or 0F 22 /r (write), the CR in ModRM.reg (REX.R, or a LOCK prefix in
  * 32-bit code, adds 8: APM Vol. 3, MOV CRn), the register in ModRM.rm (REX.B adds 8). */
+/* The legacy prefixes of the instruction in insn[0..n) and, in 64-bit mode, its REX: the index of
+ * its opcode. *lock: LOCK was among them (MOV CR's alternative encoding of CR8-15); *rex: the REX
+ * byte, 0 for none. */
+static unsigned cr_insn_prefixes(struct vcpu *v, const uint8_t *insn, unsigned n, bool *lock, unsigned *rex)
+{
+	unsigned i = 0;
+
+	*lock = false;
+	*rex = 0;
+	while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
+			 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
+			 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
+		*lock |= insn[i++] == 0xf0;
+	if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
+		*rex = insn[i++];
+	return i;
+}
+
 static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 {
 	struct vmcb *b = vmcb_of(v);
 	struct vcpu_exit e = { .kind = VCPU_EXIT_CR,
 			       .cr = { (uint8_t)cr, write ? VCPU_CR_WRITE : VCPU_CR_READ, 0, 0, 0 } };
 	uint8_t insn[15];
-	unsigned n, i = 0, rex = 0, lock = 0;
+	unsigned n, i, rex;
+	bool lock;
 
 	if (b->ctl.exit_info1 & CR_EXIT_GPR_VALID) {
 		e.cr.gpr = b->ctl.exit_info1 & 15;
 		n = 3;
 	} else {
 		n = svm_fetch_insn(v, insn, sizeof(insn));
-		while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
-				 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
-				 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
-			lock |= insn[i++] == 0xf0 ? 8 : 0;
-		if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
-			rex = insn[i++];
+		i = cr_insn_prefixes(v, insn, n, &lock, &rex);
 		if (cr == 0 && write && i + 2 <= n && insn[i] == 0x0f && insn[i + 1] == 0x06) {
 			e.cr.access = VCPU_CR_CLTS;      /* the CR0 write intercept takes CLTS too */
 			e.len = (uint8_t)(i + 2);
@@ -571,7 +585,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			return retire(v, r, len);
 		}
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
-		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | lock) != cr)
+		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | (lock ? 8 : 0)) != cr)
 			return vm_stop(v, "CR%u %s by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx", cr,
 				       write ? "write" : "read", n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0,
 				       n > 2 ? insn[2] : 0, b->save.rip);
@@ -593,15 +607,12 @@ static int handle_gp(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
 	uint8_t insn[15];
-	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), i = 0;
+	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), rex, i;
+	bool lock;
 
-	while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
-			 insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 || insn[i] == 0x36 ||
-			 insn[i] == 0x64 || insn[i] == 0x65))
-		i++;
-	if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf4) == 0x40)
-		i++;                             /* REX without R: CR4, not CR12 */
-	if (!b->save.cpl && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x22 && ((insn[i + 2] >> 3) & 7) == 4)
+	i = cr_insn_prefixes(v, insn, n, &lock, &rex);
+	if (!b->save.cpl && !lock && !(rex & 4) && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x22 &&
+	    ((insn[i + 2] >> 3) & 7) == 4)   /* CR4: not CR12 (REX.R), not CR12 by LOCK */
 		return handle_cr(v, 4, true);
 	svm_inject_exception(v, VEC_GP, true, (uint32_t)b->ctl.exit_info1);
 	return HANDLED;
