@@ -29,6 +29,7 @@ void config_parse(const char *cmdline)
 		{ "apicv", OPT_BOOL, &config.apicv, 0, NULL, NULL },
 		{ "console_irq", OPT_BOOL, &config.console_irq, 0, NULL, NULL },
 		{ "poison", OPT_BOOL, &config.poison, 0, NULL, NULL },
+		{ "input_hold", OPT_UINT, &config.input_hold_us, 0, NULL, NULL },
 	};
 
 	cmdline_parse(cmdline, opts, sizeof(opts) / sizeof(opts[0]), "hypervisor", NULL, 0);

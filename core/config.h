@@ -15,6 +15,7 @@ struct hv_config {
 	bool apicv;            /* apicv=0: emulate the local APIC even where the CPU could virtualize it */
 	bool console_irq;      /* console_irq=0: poll the console UART even where its interrupt could be used */
 	bool poison;           /* poison=1: freed pages are poisoned and checked when handed out again (pmm) */
+	uint64_t input_hold_us; /* input_hold=US: the monitor holds a guest US longer with each typed byte (tests) */
 };
 
 extern struct hv_config config;

@@ -169,6 +169,10 @@ static void to_guest(uint8_t c)
 	if (guest_hold(g)) {
 		bool ending = g->ending;
 
+		/* input_hold= (tests): the window between the look and the byte, widened so that the guest's
+		 * end lands in it (lifetime-input-while-ending); held, the end waits for it. */
+		if (config.input_hold_us)
+			udelay(config.input_hold_us);
 		if (!ending)
 			vuart_receive(&g->uart, &c, 1);
 		guest_release(g);

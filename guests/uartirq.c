@@ -6,6 +6,9 @@
  *   rx=1   also receive a typed line per route (the scenario types on the console with this guest in
  *          focus): `uartirq: rx via ROUTE: type a line` then `uartirq: rx via ROUTE got 'LINE' (N bytes) in
  *          M interrupts ok`
+ *   rxend=MS  instead of the checks: receive through the I/O APIC (`uartirq: rx for MS ms: type`) until
+ *          MS ms after the first byte, print `uartirq: rx for MS ms: N bytes in M interrupts` and end with
+ *          the receive interrupt still on, so that bytes typed meanwhile raise IRQ 4 at a leaving vCPU
  * One line per check ending in ` ok` or ` FAIL`, then `uartirq: N checks, F failed` (exit 0 if F = 0).
  * Nothing is printed while the UART is in loopback (the bytes would come back) or while a check counts
  * interrupts (printing writes THR, which raises THR-empty).
@@ -42,7 +45,7 @@ enum { RBR = 0, IER = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5 };
 #define RTE_LEVEL  (1u << 15)
 #define RTE_RIRR   (1u << 14)           /* remote IRR, read-only */
 
-static volatile uint32_t irqs, lazy_skips, rx_len, rx_irqs;
+static volatile uint32_t irqs, lazy_skips, rx_len, rx_irqs, rx_total;
 static volatile uint8_t first_iir, isr_in, isr_after, rirr_in, rxbuf[128];
 static volatile bool rx_mode, specific_eoi;
 static volatile uint32_t spurious7;
@@ -101,6 +104,8 @@ static void serve(void)
 		case IIR_CTI:
 			while (uart_in(LSR) & LSR_DR) {
 				uint8_t b = uart_in(RBR);
+
+				rx_total++;
 				if (rx_len < sizeof(rxbuf))
 					rxbuf[rx_len++] = b;
 			}
@@ -429,14 +434,47 @@ static void rx_line(const char *route)
 	}
 }
 
+/* rxend=MS: typed bytes by the receive interrupt (I/O APIC pin 4, edge) until MS ms after the first, then the
+ * end, the interrupt left on and the FIFO empty: the next byte the monitor gives the guest raises IRQ 4
+ * at its vCPU's APIC page, while the guest ends (lifetime-input-while-ending). */
+static int rx_until_end(uint64_t ms)
+{
+	uint64_t end;
+
+	irq_set_handler(VEC_EDGE, on_ioapic);
+	apic_write(APIC_SVR, APIC_SVR_ENABLE | VEC_SPURIOUS);
+	rte4(VEC_EDGE);
+	uart_out(MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+	uart_out(FCR, 0x07);
+	(void)uart_in(IIR);
+	rx_mode = true;
+	printf("uartirq: rx for %u ms: type\n", (unsigned)ms);
+	uart_out(IER, IER_RDA | IER_RLS);
+	while (rx_total == 0)              /* from the first byte on: the rest of the typing is on its way */
+		sti_hlt();
+	end = rdtsc() + us_to_tsc(ms * 1000);
+	sti();
+	while (rdtsc() < end)
+		cpu_relax();
+	cli();
+	printf("uartirq: rx for %u ms: %u bytes in %u interrupts\n", (unsigned)ms, rx_total, rx_irqs);
+	/* The FIFO emptied last: the next byte raises IRQ 4 anew (an edge), wherever the guest is by then. */
+	while (uart_in(LSR) & LSR_DR)
+		(void)uart_in(RBR);
+	return 0;
+}
+
 int main(void)
 {
 	bool rx = getarg_num("rx", 0);
+	uint64_t rxend = getarg_num("rxend", 0);
 
 	if (!time_init() || !apic_probe())
 		return 4;
 	intr_init();
 	cli();
+	if (rxend)
+		return rx_until_end(rxend);
 	loopback_checks();
 	pic_route();
 	if (rx)
