@@ -100,7 +100,7 @@ static int walk_once(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct
 	bool write = acc & GPT_ACC_WRITE, user = acc & GPT_ACC_USER, fetch = acc & GPT_ACC_FETCH;
 	unsigned m = phys_bits(c), level, shift, esize;
 	uint64_t addr_mask = BITS(m - 1, 12), table, entry, size;
-	bool nxe = c->efer & GPT_EFER_NXE, deny;
+	bool nxe = c->efer & GPT_EFER_NXE;
 	enum gpt_mode mode;
 
 	*r = (struct gpt_result){ .gva = gva, .writable = true, .user = true };
@@ -188,6 +188,12 @@ static int walk_once(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct
 	}
 	if (acc & GPT_ACC_PEEK)
 		return 0;
+	return gpt_check_rights(c, acc, r);
+}
+
+int gpt_check_rights(const struct gpt_ctx *c, unsigned acc, struct gpt_result *r)
+{
+	bool write = acc & GPT_ACC_WRITE, user = acc & GPT_ACC_USER, fetch = acc & GPT_ACC_FETCH, deny;
 
 	/* SDM 4.6.1. A user-mode address is one with U/S=1 at every level (r->user). */
 	if (user) {

@@ -126,6 +126,10 @@ struct gpt_result {
  */
 int gpt_translate(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct gpt_result *r);
 
+/* gpt_translate's access-rights check alone, on the combined rights of a translation (r->writable,
+ * user, nx), as the CPU checks a TLB entry: 0, or GPT_PERM with r->fault and r->pf_error set. */
+int gpt_check_rights(const struct gpt_ctx *c, unsigned acc, struct gpt_result *r);
+
 /*
  * gpt_translate for the hypervisor's own reads: `user` a user-mode access, no A/D update, and CR4.SMEP
  * and CR4.SMAP ignored (its callers do not pass RFLAGS.AC).

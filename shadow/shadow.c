@@ -92,6 +92,27 @@ static uint64_t mode_key(const struct gpt_ctx *g)
 	return k;
 }
 
+/* --- what the CPU must drop (shadow.h, enum shadow_flush) --------------------------------------- */
+
+/* A 4 KiB leaf of the current root at `gva` (canonical, as INVVPID's individual-address type wants
+ * it, SDM Vol. 3C, 31.3) changed or went (~0: anything else): added to the request. */
+static void want_flush(struct shadow *s, uint64_t gva)
+{
+	if (gva == ~0ull || (s->flush == SHADOW_FLUSH_PAGE && (s->flush_gva ^ gva) >> 12))
+		s->flush = SHADOW_FLUSH_ALL;
+	else if (s->flush == SHADOW_FLUSH_NONE)
+		s->flush = SHADOW_FLUSH_PAGE, s->flush_gva = gva;
+}
+
+enum shadow_flush shadow_take_flush(struct shadow *s, uint64_t *gva)
+{
+	enum shadow_flush f = s->flush;
+
+	*gva = s->flush_gva;
+	s->flush = SHADOW_FLUSH_NONE;
+	return f;
+}
+
 /* --- host pages -------------------------------------------------------------------------------- */
 
 static uint64_t alloc_table(struct shadow *s)
@@ -190,6 +211,7 @@ static void reclaim(struct shadow *s)
 	unsigned i;
 
 	s->stats.reclaims++;
+	want_flush(s, ~0ull);
 	for (i = 0; i < SHADOW_ROOTS; i++)
 		if (s->roots[i].hpa && &s->roots[i] != s->cur) {
 			root_free(s, &s->roots[i]);
@@ -276,8 +298,10 @@ static int fill(struct shadow *s, uint64_t gva, unsigned level, uint64_t leaf, u
 			t = e & SH_ADDR;
 			continue;
 		}
-		if ((e & GPT_P) && is_leaf(e, lvl))
+		if ((e & GPT_P) && is_leaf(e, lvl)) {
 			e = 0;   /* a 2 MiB leaf where a table is needed now: it was stale */
+			want_flush(s, ~0ull);
+		}
 		if (!(e & GPT_P)) {
 			uint64_t n = alloc_table(s);
 
@@ -296,6 +320,10 @@ static int fill(struct shadow *s, uint64_t gva, unsigned level, uint64_t leaf, u
 	e = tab(t)[i];
 	if (level == 2 && (e & GPT_P) && !(e & GPT_PS))
 		free_tree(s, r, e & SH_ADDR, 1);   /* a table where a 2 MiB leaf goes now */
+	/* A present entry replaced (a permission fault on it: the write that sets the guest's D, a
+	 * CR0.WP=0 copy): the CPU may hold the old one. */
+	if (e & GPT_P)
+		want_flush(s, level == 1 ? canon(r, lin) : ~0ull);
 	tab(t)[i] = leaf;
 	return 0;
 }
@@ -343,6 +371,7 @@ static void zap_page(struct shadow *s, const struct shadow_root *r, uint64_t lin
  */
 static void invlpg_root(struct shadow *s, const struct shadow_root *r, uint64_t gva)
 {
+	uint64_t flush = r == s->cur ? ~0ull : 0;   /* only the current root's entries can be cached */
 	bool paging32 = guest_paging(s) && !(s->g.cr4 & GPT_CR4_PAE);
 	uint64_t lin, t, e;
 	unsigned lvl, i, c;
@@ -361,6 +390,8 @@ static void invlpg_root(struct shadow *s, const struct shadow_root *r, uint64_t 
 
 			if ((buddy & GPT_P) && cls_of(buddy) == SHADOW_G4M) {
 				zap_page(s, r, lin, SH_SIZE_4M);
+				if (flush)
+					want_flush(s, flush);
 				return;
 			}
 		}
@@ -369,10 +400,14 @@ static void invlpg_root(struct shadow *s, const struct shadow_root *r, uint64_t 
 		c = cls_of(e);
 		if (c != SHADOW_G4K && cls_size(c) >= span(lvl)) {
 			zap_page(s, r, lin, cls_size(c));
+			if (flush)
+				want_flush(s, flush);
 			return;
 		}
 		if (is_leaf(e, lvl)) {
 			tab(t)[i] = 0;
+			if (flush)
+				want_flush(s, lvl == 1 ? canon(r, lin) : ~0ull);
 			return;
 		}
 		t = e & SH_ADDR;
@@ -407,6 +442,7 @@ void shadow_flush_all(struct shadow *s)
 	for (i = 0; i < SHADOW_ROOTS; i++)
 		if (s->roots[i].hpa)
 			clear_table(s, &s->roots[i], s->roots[i].hpa, s->roots[i].levels);
+	want_flush(s, ~0ull);
 }
 
 /* Revalidates every leaf below the table at `hpa` (entries of `level`, the first mapping `base`):
@@ -445,6 +481,7 @@ void shadow_init(struct shadow *s)
 	s->pages = s->peak_pages = 0;
 	memset(s->roots, 0, sizeof(s->roots));
 	memset(&s->stats, 0, sizeof(s->stats));
+	s->flush = SHADOW_FLUSH_NONE;
 }
 
 static int cr3_load(struct shadow *s, uint64_t cr3, bool keep, uint64_t *root_hpa)
@@ -452,9 +489,10 @@ static int cr3_load(struct shadow *s, uint64_t cr3, bool keep, uint64_t *root_hp
 	struct gpt_ctx g = s->g;
 	bool lma = (g.cr0 & GPT_CR0_PG) && (g.efer & GPT_EFER_LMA);
 	bool pae = (g.cr0 & GPT_CR0_PG) && (g.cr4 & GPT_CR4_PAE) && !lma;
-	struct shadow_root *r = NULL;
+	struct shadow_root *r = NULL, *prev = s->cur;
 	uint64_t key_cr3, key_mode;
 	unsigned i, pcid;
+	bool kept = false;
 
 	g.cr3 = cr3;
 	if (lma && (g.cr4 & GPT_CR4_LA57))
@@ -484,6 +522,7 @@ static int cr3_load(struct shadow *s, uint64_t cr3, bool keep, uint64_t *root_hp
 		s->stats.cr3_hits++;
 		s->stats.cr3_kept++;
 		s->cur = r;
+		kept = true;
 	} else if (r) {
 		s->stats.cr3_hits++;
 		s->cur = r;
@@ -510,6 +549,10 @@ static int cr3_load(struct shadow *s, uint64_t cr3, bool keep, uint64_t *root_hp
 		r->key_pcid = pcid;
 		s->cur = r;
 	}
+	/* Another root, or this one revalidated: the CPU's translations are the old root's (one kept
+	 * for this CR3 and PCID is what the guest asked to keep). */
+	if (!kept || r != prev)
+		want_flush(s, ~0ull);
 	memcpy(r->pdpte, g.pdpte, sizeof(r->pdpte));
 	r->last_use = ++s->clock;
 	*root_hpa = r->hpa;
@@ -536,8 +579,11 @@ void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva
 	}
 	s->stats.invpcids++;
 	for (i = 0; i < SHADOW_ROOTS; i++)
-		if (s->roots[i].hpa && (type != 1 || s->roots[i].key_pcid == pcid))
+		if (s->roots[i].hpa && (type != 1 || s->roots[i].key_pcid == pcid)) {
 			clear_table(s, &s->roots[i], s->roots[i].hpa, s->roots[i].levels);
+			if (&s->roots[i] == s->cur)
+				want_flush(s, ~0ull);
+		}
 }
 
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)

@@ -91,6 +91,23 @@ struct shadow_stats {
 	uint64_t sync_kept, sync_dropped;        /* leaves revalidated on CR3 switches */
 };
 
+/*
+ * What the CPU may still hold of the shadow that the shadow no longer says: its TLB and paging-structure
+ * caches are tagged with the vCPU (VPID, SDM Vol. 3C, 29.1; ASID, AMD APM Vol. 2, 15.16), not with the
+ * root, so they survive VM exits and entries and a root switch (the hypervisor writes the CPU's CR3 in
+ * the VMCS or VMCB, which flushes nothing: no MOV to CR3 runs). Every operation below that drops or
+ * changes an entry the current root had, or switches roots, says so in s->flush, and the caller flushes
+ * that before the guest runs again (shadow_take_flush):
+ *   SHADOW_FLUSH_PAGE  one 4 KiB leaf dropped or changed: the translations of `flush_gva` (INVVPID
+ *                      individual-address, INVLPGA)
+ *   SHADOW_FLUSH_ALL   anything else: a larger leaf, a table freed (a paging-structure cache may
+ *                      point into it), a root switched or emptied (INVVPID single-context, the ASID's
+ *                      flush)
+ * A fill of a not-present entry needs nothing: translations are cached only from present entries
+ * (SDM Vol. 3A, 4.10.2.3, 4.10.3.1).
+ */
+enum shadow_flush { SHADOW_FLUSH_NONE, SHADOW_FLUSH_PAGE, SHADOW_FLUSH_ALL };
+
 struct shadow {
 	/* The guest's paging state and how to read/update its memory: cr0, cr3, cr4, efer, phys_bits,
 	 * cpl, rflags (AC), read_gpa, cmpxchg_gpa, arg. The caller keeps cr0/cr4/efer/cpl/rflags current;
@@ -108,7 +125,13 @@ struct shadow {
 	uint64_t clock;
 	uint64_t pages, peak_pages;               /* host pages held by shadow tables, and the most ever */
 	struct shadow_stats stats;
+	enum shadow_flush flush;                  /* what the CPU must drop before the guest runs on */
+	uint64_t flush_gva;                       /* SHADOW_FLUSH_PAGE: the page */
 };
+
+/* What the operations since the last call dropped that the CPU may have cached (SHADOW_FLUSH_PAGE:
+ * *gva the page); the request is cleared. */
+enum shadow_flush shadow_take_flush(struct shadow *s, uint64_t *gva);
 
 /* Empties *s but for g, map_gpa, map_arg and limit_pages, which the caller sets before or after. */
 void shadow_init(struct shadow *s);
@@ -141,8 +164,6 @@ int shadow_cr3_load_keep(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
  * (CR4.PGE, CR4.PCIDE cleared, CR0.PG...: SDM Vol. 3A, 4.10.4.1): every root is revalidated when next
  * loaded. */
 void shadow_mark_stale(struct shadow *s);
-
-int shadow_cr3_write(struct shadow *s, uint64_t cr3, uint64_t *root_hpa);
 
 /*
  * A #PF the CPU raised walking the shadow at linear address `gva` with hardware error code `error`

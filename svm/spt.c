@@ -36,19 +36,18 @@
  *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves take
  *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
  *
- * TLB: translations are tagged with the guest's ASID and survive VMRUN and #VMEXIT (15.16), where VMX
- * without VPIDs flushes on every VM entry. So whenever the shadow changes or drops an entry the CPU may
- * have cached for the guest, the next VMRUN flushes the ASID with TLB_CONTROL (15.16.1: 3, this ASID,
- * with FlushByAsid; else 1, every ASID): at every root load (a CR3 write, whether the root was cached,
- * kept or rebuilt, and every resync after a paging-control write), after INVLPG and INVPCID (the
- * guest's own instruction never ran: its intercept comes first; a large guest page's translation may be
- * held as up to 512 pieces, so the whole ASID rather than INVLPGA of one address) and after a fill that
- * reclaimed tables. A fill that widened a present entry (P = 1 in the error code: a read-only copy made
- * writable) drops just that address with INVLPGA (APM Vol. 3, INVLPGA: the given ASID's translation of
- * the address). Fills of not-present entries need nothing: the CPU caches no not-present translation
- * (APM Vol. 2, 5.5.3). A new ASID per flush would avoid flushing, at the cost of ASIDs spent per
- * vCPU and a full flush anyway when they wrap: not worth it while QEMU and Bochs lack FlushByAsid's
- * counterpart anyway.
+ * TLB: translations are tagged with the guest's ASID and survive VMRUN and #VMEXIT (15.16), as VMX's
+ * with a VPID do (vmx/spt.c). So whatever the shadow changes or drops that the CPU may
+ * have cached for the guest, it says (shadow.h, enum shadow_flush), and vcpu/spt.c passes it here
+ * before the next VMRUN (svm_spt_flush): one 4 KiB leaf with INVLPGA (APM Vol. 3, INVLPGA: the given
+ * ASID's translation of the address), anything else with TLB_CONTROL at the next VMRUN (15.16.1: 3,
+ * this ASID, with FlushByAsid; else 1, every ASID). That is every root load (a CR3 write, whether the
+ * root was cached, kept or rebuilt, and every resync after a paging-control write; not a kept load of
+ * the root already current), INVLPG of a large guest page's pieces or of a table, INVPCID, a fill that
+ * reclaimed tables or replaced a larger leaf or a table. Fills of not-present entries need nothing: the
+ * CPU caches no not-present translation (APM Vol. 2, 5.5.3). A new ASID per flush would avoid
+ * flushing, at the cost of ASIDs spent per vCPU and a full flush anyway when they wrap: not worth it
+ * while QEMU and Bochs lack FlushByAsid's counterpart anyway.
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/trap.h"
@@ -114,10 +113,11 @@ void svm_spt_set_controls(struct vcpu *v)
 	b->save.cr4 = svm_spt_cr4_real(svm_of(v)->gcr4, svm_of(v)->gcr0);
 }
 
+/* The ASID's translations are the old root's: the shadow's flush request that comes with every root
+ * switch (shadow.h) drops them. */
 void svm_spt_set_root(struct vcpu *v, uint64_t root)
 {
 	vmcb_of(v)->save.cr3 = root;
-	svm_flush_asid(v);
 }
 
 void svm_spt_flush(struct vcpu *v, uint64_t gva)
@@ -285,7 +285,7 @@ int svm_spt_exit_invlpg(struct vcpu *v, unsigned *len)
 		if (svm_caps.decode_assists)
 			return vcpu_spt_invlpg(v, b->ctl.exit_info1);
 		shadow_flush_all(&v->sh);
-		svm_flush_asid(v);
+		vcpu_spt_flush_dropped(v);
 		return RETIRED;
 	}
 	*len = d.len;

@@ -114,9 +114,9 @@ VCPU_VENDOR_PROC(apic_base_changed, (struct vcpu *v), (v))
 
 /* paging=shadow (vcpu/spt.c): the CPU's CR0 and CR4 for the guest's current ones (VMX: the guest
  * fields beside the read shadows; SVM: the VMCB's, the guest's own kept aside); CR3 = the shadow root
- * `root` (SVM: with its ASID's TLB flushed); the shadow dropped or narrowed entries the CPU may have
- * cached: the page at `gva`, or all of them with gva = ~0 (VMX: nothing, every VM entry flushes
- * without VPIDs; SVM: svm/spt.c). */
+ * `root` (nothing flushed: the shadow's request that comes with it does, shadow.h); the shadow dropped
+ * or changed entries the CPU may have cached: the page at `gva`, or all of them with gva = ~0 (VMX:
+ * INVVPID, or nothing without VPIDs, where every VM entry flushes; SVM: INVLPGA or the ASID's flush). */
 VCPU_VENDOR_PROC(spt_set_controls, (struct vcpu *v), (v))
 VCPU_VENDOR_PROC(spt_set_root, (struct vcpu *v, uint64_t root), (v, root))
 VCPU_VENDOR_PROC(spt_flush, (struct vcpu *v, uint64_t gva), (v, gva))

@@ -83,6 +83,22 @@ static void take_controls(struct vcpu *v)
 	s->g.efer = v->gefer;
 }
 
+void vcpu_spt_flush_dropped(struct vcpu *v)
+{
+	uint64_t gva;
+
+	switch (shadow_take_flush(&v->sh, &gva)) {
+	case SHADOW_FLUSH_PAGE:
+		vcpu_spt_flush(v, gva);
+		break;
+	case SHADOW_FLUSH_ALL:
+		vcpu_spt_flush(v, ~0ull);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Takes the guest's paging controls into the shadow and the CPU: the real CR0/CR4, and the root for
  * the guest's CR3 in its paging mode. 0, or shadow_cr3_write's error. */
 static int sync(struct vcpu *v)
@@ -93,7 +109,9 @@ static int sync(struct vcpu *v)
 	take_controls(v);
 	vcpu_spt_set_controls(v);
 	shadow_mark_stale(&v->sh);   /* these writes flush every PCID, global entries too (SDM Vol. 3A, 4.10.4.1) */
-	if ((err = shadow_cr3_write(&v->sh, v->gcr3, &root)))
+	err = shadow_cr3_write(&v->sh, v->gcr3, &root);
+	vcpu_spt_flush_dropped(v);
+	if (err)
 		return err;
 	vcpu_spt_set_root(v, root);
 	v->sh_synced = paging_key(v);
@@ -175,6 +193,7 @@ int vcpu_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr)
 	}
 	take_controls(v);
 	err = keep ? shadow_cr3_load_keep(s, val, &root) : shadow_cr3_write(s, val, &root);
+	vcpu_spt_flush_dropped(v);
 	if (err == -EINVAL && !(v->gefer & EFER_LMA)) {
 		vcpu_inject_exception(v, VEC_GP, true, 0);   /* reserved PDPTE bits (SDM Vol. 3A, 4.4.1) */
 		return HANDLED;
@@ -189,14 +208,14 @@ int vcpu_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr)
 int vcpu_spt_invlpg(struct vcpu *v, uint64_t gva)
 {
 	shadow_invlpg(&v->sh, gva);
-	vcpu_spt_flush(v, ~0ull);            /* all of a large guest page's pieces: see svm/spt.c */
+	vcpu_spt_flush_dropped(v);
 	return RETIRED;
 }
 
 void vcpu_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva)
 {
 	shadow_invpcid(&v->sh, type, pcid, gva);
-	vcpu_spt_flush(v, ~0ull);
+	vcpu_spt_flush_dropped(v);
 }
 
 /* A #PF in the shadow. One met while another event was delivered (the back end re-delivers that
@@ -205,24 +224,20 @@ void vcpu_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva
  * delivered in its place (a hardware interrupt so met is lost: the guest's IDT or stack unmapped in
  * its own tables is a guest that is broken anyway). A fill of a present shadow entry (P = 1 in the
  * error code: the write that sets the guest's D bit, a CR0.WP=0 copy) widens it; the fault itself
- * dropped what the CPU had cached for that address (SDM Vol. 3A, 4.10.4.1), vcpu_spt_flush makes sure
- * on a CPU that tags translations. A fill that reclaimed tables at the bound dropped entries of the
- * current root: everything is flushed. */
+ * dropped what the CPU had cached for that address (SDM Vol. 3A, 4.10.4.1), and the shadow's request
+ * (vcpu_spt_flush_dropped) makes sure. A fill that reclaimed tables at the bound dropped entries of
+ * the current root: the request is then everything. */
 int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool delivering_pf)
 {
 	struct shadow *s = &v->sh;
 	struct shadow_fault f;
 	struct vcpu_exit e = { .kind = VCPU_EXIT_NPF };
-	uint64_t reclaims = s->stats.reclaims;
 	enum shadow_pf r;
 
 	s->g.cpl = vcpu_get_cpl(v);
 	s->g.rflags = vcpu_get_rflags(v);
 	r = shadow_page_fault(s, gva, error, &f);
-	if (s->stats.reclaims != reclaims)
-		vcpu_spt_flush(v, ~0ull);
-	else if (r == SHADOW_FILLED && (error & GPT_PF_P))
-		vcpu_spt_flush(v, gva);
+	vcpu_spt_flush_dropped(v);
 	switch (r) {
 	case SHADOW_FILLED:
 	case SHADOW_RETRY:

@@ -38,3 +38,7 @@ int vcpu_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr);
 int vcpu_spt_invlpg(struct vcpu *v, uint64_t gva);
 void vcpu_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva);
 int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool delivering_pf);
+
+/* After any change to the shadow: what it dropped that the CPU may have cached (shadow_take_flush)
+ * goes to the back end's vcpu_spt_flush before the guest runs again. Every function above does it. */
+void vcpu_spt_flush_dropped(struct vcpu *v);

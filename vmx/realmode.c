@@ -127,6 +127,7 @@ static void drop_tss(struct vcpu *v)
 	for (unsigned i = 0; i < RM_TSS_PAGES; i++)
 		shadow_invlpg(&v->sh, RM_TSS_GPA + i * 4096ull);
 	v->sh.stats.invlpgs = invlpgs;
+	vcpu_spt_flush_dropped(v);
 }
 
 void vmx_rm_reset(struct vcpu *v)

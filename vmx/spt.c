@@ -19,8 +19,13 @@
  *   - MOV to and from CR3 exit ("CR3-load exiting", "CR3-store exiting", 25.6.2, Table 25-6, with the
  *     CR3-target count 0, 26.1.3); INVLPG exits ("INVLPG exiting", Table 25-6), and so does INVPCID
  *     ("enable INVPCID" with "INVLPG exiting", Table 25-7);
- *   - no VPID: VM entries and exits then flush the linear and combined mappings of VPID 0 (SDM Vol.
- *     3C, 29.4.3.3, 29.4.3.4), so a shadow entry changed while the guest is out needs no INVVPID.
+ *   - the vCPU's VPID where the CPU has them, as with EPT: the guest's translations then survive VM
+ *     exits and entries (SDM Vol. 3C, 29.1, 29.4.3.3), so whatever the shadow changes or drops that
+ *     the CPU may have cached it says (shadow.h, enum shadow_flush), and vmx_spt_flush drops it with
+ *     INVVPID before the next entry: one 4 KiB page by its address, anything else (a root switch
+ *     among them: the VMCS's CR3 changes without a MOV to CR3) the VPID's every translation. Without
+ *     VPIDs (Bochs's penryn) VM entries and exits flush the linear and combined mappings of VPID 0
+ *     (29.4.3.3) and INVVPID is not used.
  */
 #include "lib/errno.h"
 #include "lib/string.h"
@@ -94,16 +99,22 @@ void vmx_spt_set_controls(struct vcpu *v)
 	vmcs_write(GUEST_CR4, vmx_spt_cr4_real(vcpu_guest_cr4(), cr0));
 }
 
+/* Flushes nothing (a VM entry that loads CR3 does not, with a VPID, SDM Vol. 3C, 29.4.3.3): the
+ * shadow's request that comes with every root switch does. */
 void vmx_spt_set_root(struct vcpu *v, uint64_t root)
 {
 	(void)v;
 	vmcs_write(GUEST_CR3, root);
 }
 
-/* No VPID with paging=shadow: every VM entry flushes (see the top of this file). */
+/* What the shadow dropped (vcpu_spt_flush_dropped), from the vCPU's VPID; without VPIDs every VM entry
+ * flushes anyway (see the top of this file). */
 void vmx_spt_flush(struct vcpu *v, uint64_t gva)
 {
-	(void)v, (void)gva;
+	if (gva == ~0ull)
+		vmx_invvpid(vmx_of(v)->vpid);
+	else
+		vmx_invvpid_addr(vmx_of(v)->vpid, gva);
 }
 
 int vmx_spt_run(struct vcpu *v)

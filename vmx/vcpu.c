@@ -327,12 +327,12 @@ void vmx_set_guest_efer(struct vcpu *v, uint64_t efer)
 }
 
 /* The secondary controls of v without APIC virtualization: paging=shadow turns off "enable EPT", and
- * with it "unrestricted guest" (which needs it, SDM Vol. 3C, 27.2.1.1) and "enable VPID" (vmx/spt.c:
- * VM entries and exits then flush the guest's linear translations, 29.4.3.3). */
+ * with it "unrestricted guest" (which needs it, SDM Vol. 3C, 27.2.1.1); "enable VPID" stays (vmx/spt.c
+ * flushes what the shadow drops). */
 static uint32_t sec_controls(const struct vcpu *v)
 {
 	if (vmx_spt_on(v))
-		return vmx_caps.cpu2 & ~(SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST | SEC_ENABLE_VPID);
+		return vmx_caps.cpu2 & ~(SEC_ENABLE_EPT | SEC_UNRESTRICTED_GUEST);
 	return vmx_caps.cpu2;
 }
 
@@ -385,7 +385,7 @@ static void setup_controls(struct vcpu *v)
 	if (!vmx_spt_on(v))
 		vmcs_write(EPT_POINTER, v->vm->eptp);
 	vmcs_write(TSC_OFFSET, v->tsc.offset);             /* 0 (the host TSC) until the guest writes it */
-	if (vmx_caps.vpid && !vmx_spt_on(v))
+	if (vmx_caps.vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx_of(v)->vpid);
 }
 

@@ -292,6 +292,20 @@ void vmx_invvpid(uint16_t vpid)
 		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 
+void vmx_invvpid_addr(uint16_t vpid, uint64_t gva)
+{
+	/* Type 0, individual-address: VMfail for a non-canonical address (SDM Vol. 3C, 31.3, INVVPID),
+	 * which the callers never give (shadow.h). */
+	struct { uint64_t vpid, gva; } desc = { vpid, gva };
+
+	if (!(vmx_caps.ept_vpid & VPID_CAP_INDIVIDUAL)) {
+		vmx_invvpid(vpid);
+		return;
+	}
+	if (vmx_caps.vpid)
+		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(0ull) : "cc", "memory");
+}
+
 /* VM-instruction error numbers. SDM Vol. 3C, 31.4, Table 31-1. */
 const char *vm_instruction_error_name(unsigned e)
 {

@@ -33,6 +33,7 @@
 #define EPT_CAP_INVEPT_SINGLE (1ull << 25)
 #define EPT_CAP_INVEPT_ALL   (1ull << 26)
 #define VPID_CAP_INVVPID     (1ull << 32)
+#define VPID_CAP_INDIVIDUAL  (1ull << 40)
 #define VPID_CAP_SINGLE      (1ull << 41)
 
 /* The controls this hypervisor runs guests with, settled once from the capability MSRs. */
@@ -92,3 +93,6 @@ void vmx_invept(uint64_t eptp);
 /* INVVPID single-context (all-context where that is missing): drop this CPU's cached linear
  * translations tagged with `vpid`. SDM Vol. 3C, 29.4.3.3. No-op without VPIDs. */
 void vmx_invvpid(uint16_t vpid);
+/* INVVPID individual-address: the translations of the page holding canonical linear address `gva`
+ * tagged with `vpid` (vmx_invvpid where the type is missing). SDM Vol. 3C, 31.3. No-op without VPIDs. */
+void vmx_invvpid_addr(uint16_t vpid, uint64_t gva);

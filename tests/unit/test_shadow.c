@@ -132,6 +132,47 @@ static struct gpt_ctx hw_ctx(const struct shadow *s, uint64_t root)
 	return h;
 }
 
+/*
+ * The CPU's TLB over the shadow (SDM Vol. 3A, 4.10.2), kept across VM exits and entries and root
+ * switches as with a VPID or an ASID: one entry per 4 KiB page (a larger leaf cached in 4 KiB pieces,
+ * which 4.10.2.3 allows), direct-mapped, with the page's HPA and the shadow walk's combined rights.
+ * Entries go only when the shadow asks (shadow_take_flush: the page, or everything): a #PF taken on
+ * one invalidates it on a CPU that delivers it (4.10.4.1), but this one exits to the hypervisor, and
+ * the model does not count on it. A hit whose rights allow the access is used without a walk. Not
+ * modelled: the paging-structure caches (for them every freed table asks for everything).
+ */
+#define TLB_SETS 256
+static struct tlb_entry {
+	uint64_t page, hpa;
+	bool valid, writable, user, nx;
+} tlb[TLB_SETS];
+static unsigned long long n_tlb_hits, n_tlb_pf, n_flush_page, n_flush_all;
+
+static struct tlb_entry *tlb_slot(uint64_t gva)
+{
+	return &tlb[(gva >> 12) % TLB_SETS];
+}
+
+/* Before the guest runs again: what the shadow's operations asked the CPU to drop. */
+static void tlb_take(struct shadow *s)
+{
+	uint64_t gva;
+
+	switch (shadow_take_flush(s, &gva)) {
+	case SHADOW_FLUSH_PAGE:
+		if (tlb_slot(gva)->page == gva >> 12)
+			tlb_slot(gva)->valid = false;
+		n_flush_page++;
+		break;
+	case SHADOW_FLUSH_ALL:
+		memset(tlb, 0, sizeof(tlb));
+		n_flush_all++;
+		break;
+	default:
+		break;
+	}
+}
+
 /* --- checks ------------------------------------------------------------------------------------- */
 
 static unsigned long long n_access, n_hpa, n_inject, n_gpa, n_fills, n_exact;
@@ -161,15 +202,34 @@ static void access(struct shadow *s, struct gpt_ctx *ref, uint64_t root, uint64_
 	int fr = gpt_translate(ref, gva, acc | GPT_ACC_SET_AD, &rr), hf = -1;
 	enum shadow_pf pf = SHADOW_UNSUPPORTED;
 	bool mapped = fr == 0 && gpa_map(rr.gpa, &hpa, &msize, &rights), filled = false;
+	struct tlb_entry *te = tlb_slot(gva);
 
 	n_access++;
+	tlb_take(s);             /* what the operations since the last access asked, before the guest runs */
 	for (tries = 0; tries < 4; tries++) {
-		hf = gpt_translate(&hw, gva, acc, &hr);
-		if (hf == 0)
-			break;
-		EXPECT(hf == GPT_NOT_PRESENT || hf == GPT_PERM, "gva 0x%llx: the CPU's walk of the shadow: %d",
-		       (unsigned long long)gva, hf);
+		if (te->valid && te->page == gva >> 12) {
+			/* A hit: the entry's rights decide, without a walk. A #PF on it is not assumed
+			 * to drop it (it exits to the hypervisor): the shadow's request must. */
+			hr = (struct gpt_result){ .gva = gva, .writable = te->writable, .user = te->user, .nx = te->nx };
+			hf = gpt_check_rights(&hw, acc, &hr);
+			if (hf == 0) {
+				n_tlb_hits++;
+				hr.gpa = te->hpa | (gva & (PAGE_SIZE - 1));
+				break;
+			}
+			n_tlb_pf++;
+		} else {
+			hf = gpt_translate(&hw, gva, acc, &hr);
+			if (hf == 0) {
+				*te = (struct tlb_entry){ .page = gva >> 12, .hpa = hr.gpa & ~(PAGE_SIZE - 1), .valid = true,
+							  .writable = hr.writable, .user = hr.user, .nx = hr.nx };
+				break;
+			}
+			EXPECT(hf == GPT_NOT_PRESENT || hf == GPT_PERM, "gva 0x%llx: the CPU's walk of the shadow: %d",
+			       (unsigned long long)gva, hf);
+		}
 		pf = shadow_page_fault(s, gva, hr.pf_error, &f);
+		tlb_take(s);
 		if (pf != SHADOW_FILLED && pf != SHADOW_RETRY)
 			break;
 		filled = true;
@@ -419,6 +479,7 @@ static void one_case(unsigned ncase)
 	cr4 |= (cr0 & GPT_CR0_WP) && rnd() % 2 ? GPT_CR4_SMAP : 0;
 
 	memset(&s, 0, sizeof(s));
+	memset(tlb, 0, sizeof(tlb));
 	shadow_init(&s);
 	s.g = (struct gpt_ctx){ .cr0 = cr0, .cr4 = cr4, .efer = efer, .phys_bits = 36, .cpl = rnd() % 2 ? 3 : 0,
 				.rflags = rnd() % 2 ? GPT_RFLAGS_AC : 0, .read_gpa = read_mem, .cmpxchg_gpa = cmpxchg_mem,
@@ -561,6 +622,7 @@ static void test_random(void)
 	CHECK_EQ(bad, 0);
 	CHECK(n_hpa > 1000 && n_inject > 1000 && n_gpa > 100 && n_exact > 1000 && n_invlpg > 100 && n_reload > 100);
 	CHECK(n_audited > 10000);
+	CHECK(n_tlb_hits > 10000 && n_tlb_pf > 100 && n_flush_page > 100 && n_flush_all > 1000);
 	CHECK(total.cr3_hits > 100 && total.evictions > 100 && total.sync_kept > 100 && total.sync_dropped > 100);
 	fprintf(stderr, "    shadow: %llu fills, %llu #PF injected, %llu GPA refusals; CR3 %llu hits, %llu misses, "
 		"%llu evictions; CR3 syncs kept %llu leaves, dropped %llu; at most %llu table pages per vCPU\n",
@@ -572,6 +634,8 @@ static void test_random(void)
 	fprintf(stderr, "    %u cases, %llu accesses: %llu translated (%llu checked exactly after a fill), "
 		"%llu guest faults, %llu GPA-map refusals; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads; %llu leaves audited\n",
 		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_writes, n_invlpg, n_skipped, n_reload, n_audited);
+	fprintf(stderr, "    TLB over the shadow: %llu hits, %llu #PF on a cached entry; the shadow asked to flush "
+		"%llu pages, everything %llu times\n", n_tlb_hits, n_tlb_pf, n_flush_page, n_flush_all);
 }
 
 /* --- directed cases ----------------------------------------------------------------------------- */
@@ -581,6 +645,7 @@ static void setup_shadow(struct shadow *s, struct gpt_ctx *ref, uint64_t cr0, ui
 	memset(gmem, 0, GMEM_SIZE);
 	memset(refmem, 0, GMEM_SIZE);
 	memset(s, 0, sizeof(*s));
+	memset(tlb, 0, sizeof(tlb));
 	shadow_init(s);
 	s->g = (struct gpt_ctx){ .cr0 = cr0, .cr4 = cr4, .efer = efer, .phys_bits = 36, .read_gpa = read_mem,
 				 .cmpxchg_gpa = cmpxchg_mem, .arg = gmem };
@@ -704,6 +769,81 @@ static void test_wp0(void)
 	access(&s, &ref, root, 0x1000, GPT_ACC_FETCH);                  /* SMEP: the guest's own fault */
 	CHECK_EQ(bad, 0);
 	shadow_destroy(&s);
+}
+
+/* What each operation asks the CPU to drop (shadow.h, enum shadow_flush), one case at a time: nothing
+ * for a fill of a not-present entry, the page for a 4 KiB leaf replaced or dropped, everything for a
+ * larger leaf, a root load other than keeping the current one, an emptied current root, a reclaim. */
+static enum shadow_flush take(struct shadow *s, uint64_t *gva)
+{
+	*gva = ~0ull;
+	return shadow_take_flush(s, gva);
+}
+
+static void test_flush_requests(void)
+{
+	struct shadow s;
+	struct gpt_ctx ref;
+	struct shadow_fault f;
+	uint64_t root, gva, pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000, pt = 0x13000, pml4b = 0x14000;
+
+	setup_shadow(&s, &ref, GPT_CR0_PG, GPT_CR4_PAE, GPT_EFER_LMA | GPT_EFER_NXE);   /* CR0.WP = 0 */
+	seed_4k_map(0x200000, 0x400000);
+	memcpy(gmem + pml4, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pml4b, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pdpt, &(uint64_t){ pd | P | W | US }, 8);
+	memcpy(gmem + pd, &(uint64_t){ pt | P | W | US }, 8);
+	memcpy(gmem + pd + 8, &(uint64_t){ 0x200000 | P | W | US | PS | D }, 8);   /* GVA 2M..4M: 4K pieces */
+	memcpy(gmem + pt + 8, &(uint64_t){ 0x200000 | P | US }, 8);                /* user, read-only */
+	memcpy(gmem + pt + 16, &(uint64_t){ 0x201000 | P | W | US | D }, 8);
+
+	CHECK_EQ(shadow_cr3_write(&s, pml4, &root), 0);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);                     /* a root load */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);                    /* taken: cleared */
+	CHECK_EQ(shadow_page_fault(&s, 0x2000, 0, &f), SHADOW_FILLED);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);                    /* not present before */
+	CHECK_EQ(shadow_page_fault(&s, 0x1000, GPT_PF_W, &f), SHADOW_FILLED);   /* WP = 0's copy */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+	s.g.cpl = 3;                                                    /* the user read replaces it */
+	CHECK_EQ(shadow_page_fault(&s, 0x1000, GPT_PF_P | GPT_PF_US, &f), SHADOW_FILLED);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_PAGE);
+	CHECK_EQ(gva, 0x1000);
+	s.g.cpl = 0;
+	shadow_invlpg(&s, 0x2abc);                                      /* a 4 KiB leaf */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_PAGE);
+	CHECK_EQ(gva, 0x2abc);
+	shadow_invlpg(&s, 0x7000);                                      /* nothing there */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+	CHECK_EQ(shadow_page_fault(&s, 0x2000, 0, &f), SHADOW_FILLED);
+	shadow_invlpg(&s, 0x1000);
+	shadow_invlpg(&s, 0x2000);                                      /* two pages: everything */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	CHECK_EQ(shadow_page_fault(&s, 0x203000, 0, &f), SHADOW_FILLED);   /* a piece of the 2 MiB page */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+	shadow_invlpg(&s, 0x3ff000);                                    /* the large page: every piece */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+
+	CHECK_EQ(shadow_cr3_write(&s, pml4, &root), 0);                 /* the same root, revalidated */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	CHECK_EQ(shadow_cr3_load_keep(&s, pml4, &root), 0);             /* kept, and current: nothing */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+	CHECK_EQ(shadow_cr3_load_keep(&s, pml4b, &root), 0);            /* another root */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	shadow_invpcid(&s, 1, 5, 0);                                    /* no root of PCID 5 */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+	shadow_invpcid(&s, 1, 0, 0);                                    /* the current root's PCID */
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	shadow_flush_all(&s);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+
+	CHECK_EQ(shadow_cr3_write(&s, pml4, &root), 0);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	s.limit_pages = s.pages + 2;                                    /* three new tables: a reclaim */
+	CHECK_EQ(shadow_page_fault(&s, 0x203000, 0, &f), SHADOW_FILLED);
+	CHECK(s.stats.reclaims > 0);
+	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	shadow_destroy(&s);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
 }
 
 /* The root cache: four roots, LRU; a hit revalidates, a miss starts empty; memory is accounted,
@@ -925,6 +1065,7 @@ int main(int argc, char **argv)
 	RUN(test_invpcid);
 	RUN(test_invlpg_1g);
 	RUN(test_wp0);
+	RUN(test_flush_requests);
 	RUN(test_roots_and_memory);
 	RUN(test_random);
 	fake_pmm_fini();
