@@ -160,27 +160,20 @@ static int grp7_decode(struct vcpu *v, const uint8_t *insn, unsigned n, enum cpu
 {
 	static const uint8_t rm16_base[8] = { 3, 3, 5, 5, 6, 7, 5, 3 };      /* BX BX BP BP SI DI BP BX */
 	static const int8_t rm16_index[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };  /* SI DI SI DI */
-	unsigned i = 0, rex = 0, asz = mode == MODE_LONG64 ? 8 : mode == MODE_PROT32 ? 4 : 2, mod, rm;
-	bool o16 = false;
-	int seg = -1, dseg = VCPU_DS;
+	unsigned i, rex, asz = mode == MODE_LONG64 ? 8 : mode == MODE_PROT32 ? 4 : 2, mod, rm;
+	struct insn_prefixes p;
+	bool o16;
+	int seg, dseg = VCPU_DS;
 	uint64_t ea = 0;
 
-	for (; i < n; i++) {
-		uint8_t p = insn[i];
-
-		if (p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e)
-			seg = p == 0x26 ? VCPU_ES : p == 0x2e ? VCPU_CS : p == 0x36 ? VCPU_SS : VCPU_DS;
-		else if (p == 0x64 || p == 0x65)
-			seg = p == 0x64 ? VCPU_FS : VCPU_GS;
-		else if (p == 0x67)
-			asz = mode == MODE_LONG64 ? 4 : asz == 4 ? 2 : 4;
-		else if (p == 0x66)
-			o16 = true;
-		else if (p != 0xf0 && p != 0xf2 && p != 0xf3)
-			break;
-	}
-	if (i < n && mode == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
-		rex = insn[i++];
+	if (!decode_prefixes(insn, n, mode, &p))
+		return -1;
+	i = p.len;
+	rex = p.rex;
+	o16 = p.opsz;
+	seg = p.seg;
+	if (p.adsz)
+		asz = mode == MODE_LONG64 ? 4 : asz == 4 ? 2 : 4;
 	if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != 0x01 || ((insn[i + 2] >> 3) & 7) != op)
 		return -1;
 	/* Operand size: REX.W 64; else the default (16 in 16-bit code), 66 switching 16 and 32. */

@@ -530,22 +530,17 @@ static int handle_io(struct vcpu *v)
  * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.8.1), else
  * decoded: 0F 20 /r (read) or 0F 22 /r (write), the CR in ModRM.reg (REX.R, or a LOCK prefix in
  * 32-bit code, adds 8: APM Vol. 3, MOV CRn), the register in ModRM.rm (REX.B adds 8). */
-/* The legacy prefixes of the instruction in insn[0..n) and, in 64-bit mode, its REX: the index of
- * its opcode. *lock: LOCK was among them (MOV CR's alternative encoding of CR8-15); *rex: the REX
+/* The prefixes of the instruction in insn[0..n) (decode_prefixes): the index of its opcode (n when
+ * there is none). *lock: LOCK was among them (MOV CR's alternative encoding of CR8-15); *rex: the REX
  * byte, 0 for none. */
 static unsigned cr_insn_prefixes(struct vcpu *v, const uint8_t *insn, unsigned n, bool *lock, unsigned *rex)
 {
-	unsigned i = 0;
+	struct insn_prefixes p;
+	bool opcode = decode_prefixes(insn, n, guest_mode(v), &p);
 
-	*lock = false;
-	*rex = 0;
-	while (i < n && (insn[i] == 0x66 || insn[i] == 0x67 || insn[i] == 0xf2 || insn[i] == 0xf3 ||
-			 insn[i] == 0xf0 || insn[i] == 0x2e || insn[i] == 0x3e || insn[i] == 0x26 ||
-			 insn[i] == 0x36 || insn[i] == 0x64 || insn[i] == 0x65))
-		*lock |= insn[i++] == 0xf0;
-	if (i < n && guest_mode(v) == MODE_LONG64 && (insn[i] & 0xf0) == 0x40)
-		*rex = insn[i++];
-	return i;
+	*lock = p.lock;
+	*rex = p.rex;
+	return opcode ? p.len : n;
 }
 
 static int handle_cr(struct vcpu *v, unsigned cr, bool write)

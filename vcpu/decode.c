@@ -75,40 +75,52 @@ static uint64_t le(const uint8_t *bytes, unsigned i, unsigned len)
 	return v;
 }
 
+bool decode_prefixes(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct insn_prefixes *p)
+{
+	unsigned i;
+
+	*p = (struct insn_prefixes){ .seg = -1 };
+	if (n > DECODE_MAX_LEN)
+		n = DECODE_MAX_LEN;
+	for (i = 0; i < n; i++) {
+		switch (bytes[i]) {
+		case 0x66: p->opsz = true; break;
+		case 0x67: p->adsz = true; break;
+		case 0xf0: p->lock = true; break;
+		case 0xf2: case 0xf3: break;
+		case 0x26: case 0x2e: case 0x36: case 0x3e: p->seg = (bytes[i] >> 3) & 3; break;  /* ES CS SS DS */
+		case 0x64: case 0x65: p->seg = 4 + (bytes[i] & 1); break;   /* FS, GS */
+		default:
+			if (mode == MODE_LONG64 && (bytes[i] & 0xf0) == 0x40) {
+				p->rex = bytes[i];
+				continue;
+			}
+			p->len = i;
+			return true;
+		}
+		p->rex = 0;                 /* a REX a legacy prefix follows is ignored */
+	}
+	return false;
+}
+
 int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmio_insn *out)
 {
 	unsigned max = n < DECODE_MAX_LEN ? n : DECODE_MAX_LEN;
-	unsigned i, osz, asz, rex = 0, immsz = 0;
-	bool has_rex = false, opsz = false, adsz = false, lock = false, long64 = mode == MODE_LONG64;
+	unsigned i, osz, asz, rex, immsz = 0;
+	bool has_rex, opsz, adsz, lock, long64 = mode == MODE_LONG64;
 	bool reg8 = false;  /* the register operand is 8-bit (may name AH..BH) */
 	struct mmio_insn d = { .reg = -1 };
+	struct insn_prefixes p;
 	uint8_t op, modrm = 0;
 	int end;
 
-	/* Legacy prefixes (2.1.1) in any order, then REX in 64-bit mode. A REX that is not the last
-	 * prefix is ignored by the CPU (2.2.1), so a legacy prefix after it cancels it. */
-	for (i = 0;; i++) {
-		if (i >= max)
-			return -1;
-		switch (bytes[i]) {
-		case 0x66: opsz = true; break;
-		case 0x67: adsz = true; break;
-		case 0xf0: lock = true; break;
-		case 0xf2: case 0xf3: break;                        /* see decode.h */
-		case 0x26: case 0x2e: case 0x36: case 0x3e:
-		case 0x64: case 0x65: break;                        /* segment overrides */
-		default:
-			if (long64 && (bytes[i] & 0xf0) == 0x40) {
-				rex = bytes[i] & 0xf;
-				has_rex = true;
-				continue;
-			}
-			goto opcode;
-		}
-		rex = 0;
-		has_rex = false;
-	}
-opcode:
+	/* The segment does not matter: the faulting GPA comes from the exit. */
+	if (!decode_prefixes(bytes, max, mode, &p))
+		return -1;
+	i = p.len;
+	rex = p.rex & 0xf;
+	has_rex = p.rex != 0;
+	opsz = p.opsz, adsz = p.adsz, lock = p.lock;
 	/* Operand size (2.2.1.2, Table 2-4 and Vol. 1, 3.6): REX.W wins over 66. */
 	if (rex & REX_W)
 		osz = 8;

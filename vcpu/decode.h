@@ -1,5 +1,6 @@
 /* An x86 instruction decoder for the data moves a guest makes to MMIO: MOV, MOVZX, MOVSX, MOVSXD,
- * XCHG with a memory operand. SDM Vol. 2A, chapter 2 (instruction format) and the opcode pages. */
+ * XCHG with a memory operand; and the prefix reader every decoder of the hypervisor starts with. SDM
+ * Vol. 2A, chapter 2 (instruction format) and the opcode pages. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +22,25 @@ static inline enum cpu_mode cpu_mode_of(bool pe, bool vm86, bool lma, bool cs_l,
 		return MODE_LONG64;
 	return cs_d ? MODE_PROT32 : MODE_PROT16;
 }
+
+/*
+ * The prefixes of an instruction (SDM Vol. 2A, 2.1.1): legacy prefixes in any order, the last of a
+ * group counting where it matters (the segment); in 64-bit mode a REX (40-4F) counts only as the last
+ * byte before the opcode, as the CPU ignores one followed by a legacy prefix (2.2.1). F2/F3 are read
+ * and not reported: no decoder here takes a string instruction by them.
+ */
+struct insn_prefixes {
+	unsigned len;       /* bytes of prefixes, REX included: the opcode's index */
+	bool opsz, adsz;    /* 66 operand size, 67 address size */
+	bool lock;          /* F0 */
+	int seg;            /* the segment override, enum vcpu_seg_reg's order (0 ES, 1 CS, 2 SS, 3 DS, 4 FS,
+			     * 5 GS), or -1 for none */
+	uint8_t rex;        /* the REX byte, 0 for none */
+};
+
+/* Reads the prefixes of the instruction in bytes[0..n) (at most DECODE_MAX_LEN) for mode `mode`.
+ * false when no opcode follows them within those bytes. */
+bool decode_prefixes(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct insn_prefixes *p);
 
 struct mmio_insn {
 	unsigned len;       /* instruction length in bytes */

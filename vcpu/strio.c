@@ -42,7 +42,7 @@ static bool strio_operands(struct vcpu *v, const struct vcpu_exit *e, enum cpu_m
 	unsigned len = e->len;
 	uint8_t insn[DECODE_MAX_LEN];
 	struct gpt_ctx ctx;
-	bool a67 = false;
+	struct insn_prefixes p;
 
 	if (e->io.asz != VCPU_IO_NOOPS) {
 		*asz = e->io.asz;
@@ -51,25 +51,15 @@ static bool strio_operands(struct vcpu *v, const struct vcpu_exit *e, enum cpu_m
 	}
 	linear = mode == MODE_LONG64 ? rip : (vcpu_get_seg(v, VCPU_CS).base + rip) & 0xffffffffull;
 	vcpu_gpt_context(v, &ctx);
-	if (len < 1 || len > sizeof(insn) || gpt_read(&ctx, linear, insn, len, true, NULL))
+	/* All but the opcode (6C-6F) are prefixes; 66's operand size is in the exit already. */
+	if (len < 1 || len > sizeof(insn) || gpt_read(&ctx, linear, insn, len, true, NULL) ||
+	    !decode_prefixes(insn, len, mode, &p))
 		return false;
-	*seg = 3;
-	for (unsigned i = 0; i + 1 < len; i++) {   /* all but the opcode (6C-6F) are prefixes */
-		switch (insn[i]) {
-		case 0x26: *seg = 0; break;
-		case 0x2e: *seg = 1; break;
-		case 0x36: *seg = 2; break;
-		case 0x3e: *seg = 3; break;
-		case 0x64: *seg = 4; break;
-		case 0x65: *seg = 5; break;
-		case 0x67: a67 = true; break;
-		default: break;                    /* 66 (operand size: in the qualification), F2/F3, REX */
-		}
-	}
+	*seg = p.seg >= 0 ? (unsigned)p.seg : VCPU_DS;
 	if (mode == MODE_LONG64)
-		*asz = a67 ? 1 : 2;
+		*asz = p.adsz ? 1 : 2;
 	else
-		*asz = (mode == MODE_PROT32) ^ a67;
+		*asz = (mode == MODE_PROT32) ^ p.adsz;
 	return true;
 }
 

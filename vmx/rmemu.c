@@ -86,28 +86,20 @@ static int modrm_mem(const uint8_t *b, unsigned i, unsigned n, bool a32, const u
 int rm_decode(const uint8_t *b, unsigned n, const uint64_t gpr[8], struct rm_insn *out)
 {
 	struct rm_insn d = { 0 };
-	bool a32 = false;
-	int seg = -1, end;
-	unsigned i = 0, reg, mod;
+	struct insn_prefixes p;
+	bool a32;
+	int seg, end;
+	unsigned i, reg, mod;
 
 	if (n > DECODE_MAX_LEN)
 		n = DECODE_MAX_LEN;
-	for (;; i++) {                           /* legacy prefixes (SDM Vol. 2A, 2.1.1) */
-		if (i >= n)
-			return -1;
-		switch (b[i]) {
-		case 0x66: d.o32 = true; continue;
-		case 0x67: a32 = true; continue;
-		case 0x26: seg = VCPU_ES; continue;
-		case 0x2e: seg = VCPU_CS; continue;
-		case 0x36: seg = VCPU_SS; continue;
-		case 0x3e: seg = VCPU_DS; continue;
-		case 0x64: seg = VCPU_FS; continue;
-		case 0x65: seg = VCPU_GS; continue;
-		case 0xf2: case 0xf3: continue;  /* no meaning on these opcodes */
-		}
-		break;
-	}
+	/* F2/F3 have no meaning on these opcodes; LOCK on any of them is #UD: not emulated. */
+	if (!decode_prefixes(b, n, MODE_REAL, &p) || p.lock)
+		return -1;
+	i = p.len;
+	d.o32 = p.opsz;
+	a32 = p.adsz;
+	seg = p.seg;
 	if (b[i] == 0xf4) {
 		d.op = RM_HLT;
 		d.len = i + 1;

@@ -1114,6 +1114,52 @@ static void test_edges(void)
 }
 
 /* Immediates: C7 with REX.W sign-extends imm32; 16-bit C7 takes imm16; MOVSXD flags. */
+/* decode_prefixes, the reader every decoder starts with (SDM Vol. 2A, 2.1.1, 2.2.1). */
+static void test_prefixes(void)
+{
+	struct insn_prefixes p;
+
+	/* none */
+	CHECK(decode_prefixes((const uint8_t[]){ 0x0f, 0x01, 0x38 }, 3, MODE_LONG64, &p));
+	CHECK_EQ(p.len, 0);
+	CHECK(!p.opsz && !p.adsz && !p.lock && p.seg == -1 && p.rex == 0);
+	/* every group, the last segment counting; F2/F3 consumed */
+	CHECK(decode_prefixes((const uint8_t[]){ 0x26, 0x66, 0xf3, 0x67, 0x64, 0xf0, 0x8b, 0x00 }, 8, MODE_PROT32, &p));
+	CHECK_EQ(p.len, 6);
+	CHECK(p.opsz && p.adsz && p.lock);
+	CHECK_EQ(p.seg, 4);                                     /* FS */
+	for (unsigned k = 0; k < 6; k++) {
+		static const uint8_t seg[6] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65 };
+
+		CHECK(decode_prefixes((const uint8_t[]){ seg[k], 0x90 }, 2, MODE_REAL, &p));
+		CHECK_EQ(p.seg, (int)k);                        /* ES CS SS DS FS GS */
+	}
+	/* REX: last before the opcode in 64-bit mode; one a legacy prefix follows is ignored */
+	CHECK(decode_prefixes((const uint8_t[]){ 0x66, 0x48, 0x89, 0x00 }, 4, MODE_LONG64, &p));
+	CHECK_EQ(p.len, 2);
+	CHECK_EQ(p.rex, 0x48);
+	CHECK(decode_prefixes((const uint8_t[]){ 0x48, 0x66, 0x89, 0x00 }, 4, MODE_LONG64, &p));
+	CHECK_EQ(p.len, 2);
+	CHECK_EQ(p.rex, 0);
+	CHECK(decode_prefixes((const uint8_t[]){ 0x41, 0x4c, 0x89, 0x00 }, 4, MODE_LONG64, &p));
+	CHECK_EQ(p.rex, 0x4c);                                  /* the last of two */
+	/* 40-4F are INC/DEC outside 64-bit mode: the opcode */
+	CHECK(decode_prefixes((const uint8_t[]){ 0x48 }, 1, MODE_PROT32, &p));
+	CHECK_EQ(p.len, 0);
+	/* prefixes only, or past 15 bytes: no opcode */
+	CHECK(!decode_prefixes((const uint8_t[]){ 0x66, 0x67 }, 2, MODE_PROT32, &p));
+	CHECK(!decode_prefixes((const uint8_t[]){ 0x48 }, 1, MODE_LONG64, &p));
+	{
+		uint8_t b[17];
+
+		memset(b, 0x2e, 16);
+		b[16] = 0x90;
+		CHECK(!decode_prefixes(b, 17, MODE_PROT32, &p));
+		CHECK(decode_prefixes(b + 2, 15, MODE_PROT32, &p));
+		CHECK_EQ(p.len, 14);
+	}
+}
+
 static void test_values(void)
 {
 	static const uint8_t movq[] = { 0x48, 0xc7, 0x00, 0x00, 0x00, 0x00, 0x80 };
@@ -1184,6 +1230,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	RUN(test_assembled);
 	RUN(test_edges);
+	RUN(test_prefixes);
 	RUN(test_values);
 	RUN(test_random);
 	return unit_report(argv[0]);
