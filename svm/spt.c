@@ -37,15 +37,15 @@
  *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
  *
  * TLB: translations are tagged with the guest's ASID and survive VMRUN and #VMEXIT (15.16), as VMX's
- * with a VPID do (vmx/spt.c). So whatever the shadow changes or drops that the CPU may
- * have cached for the guest, it says (shadow.h, enum shadow_flush), and vcpu/spt.c passes it here
- * before the next VMRUN (svm_spt_flush): one 4 KiB leaf with INVLPGA (APM Vol. 3, INVLPGA: the given
- * ASID's translation of the address), anything else with TLB_CONTROL at the next VMRUN (15.16.1: 3,
- * this ASID, with FlushByAsid; else 1, every ASID). That is every root load (a CR3 write, whether the
- * root was cached, kept or rebuilt, and every resync after a paging-control write; not a kept load of
- * the root already current), INVLPG of a large guest page's pieces or of a table, INVPCID, a fill that
- * reclaimed tables or replaced a larger leaf or a table. Fills of not-present entries need nothing: the
- * CPU caches no not-present translation (APM Vol. 2, 5.5.3). A new ASID per flush would avoid
+ * with a VPID do (vmx/spt.c). So whatever the shadow changes or drops that the CPU may have cached for
+ * the guest, it says (shadow.h, enum shadow_flush), and vcpu/spt.c passes it here before the next
+ * VMRUN (svm_spt_flush): one 4 KiB leaf with INVLPGA (APM Vol. 3, INVLPGA: the given ASID's
+ * translation of the address), anything else with TLB_CONTROL at the next VMRUN (15.16.1: 3, this
+ * ASID, with FlushByAsid; else 1, every ASID). That is every root load (a CR3 write, whether the root
+ * was cached, kept or rebuilt, and every resync after a paging-control write; not a kept load of the
+ * root already current), INVLPG of a large guest page's pieces or of a table, INVPCID, a fill that
+ * reclaimed tables or replaced a larger leaf or a table. Fills of not-present entries need nothing:
+ * the CPU caches no not-present translation (APM Vol. 2, 5.5.3). A new ASID per flush would avoid
  * flushing, at the cost of ASIDs spent per vCPU and a full flush anyway when they wrap: not worth it
  * while QEMU and Bochs lack FlushByAsid's counterpart anyway.
  */
