@@ -1,7 +1,7 @@
 /* Shadow page tables: for one vCPU, tables the CPU walks that map the guest's linear addresses straight
  * to host-physical ones (GVA -> HPA), composed from the guest's own tables (GVA -> GPA, gpt.h) and the
- * guest-physical map (GPA -> HPA, gmem/). Built here, host-testable; run on VMX by vmx/spt.c (paging=shadow).
- * Entry formats: SDM Vol. 3A, 4.4 (PAE: Tables 4-8..4-11) and 4.5 (4-level: Tables 4-14..4-20). */
+ * guest-physical map (GPA -> HPA, gmem/). Built here, host-testable; run by vcpu/spt.c on both back ends
+ * (paging=shadow: vmx/spt.c, svm/spt.c). Entry formats: SDM Vol. 3A, 4.4 (PAE: Tables 4-8..4-11) and 4.5 (4-level: Tables 4-14..4-20). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
