@@ -822,6 +822,24 @@ static void test_flush_requests(void)
 	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
 	shadow_invlpg(&s, 0x3ff000);                                    /* the large page: every piece */
 	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	{
+		/* A 2 MiB leaf the guest turned into a table without INVLPG: the fill that needs the table
+		 * finds the stale leaf and drops it. A 2 MiB GPA block of the random map backs it. */
+		uint64_t blk = 0x400000, hpa, size;
+		unsigned rights = 0;
+
+		while (!gpa_map(blk, &hpa, &size, &rights) || size != SIZE_2M || !(rights & SHADOW_MAP_W))
+			blk += SIZE_2M;
+		memcpy(gmem + pd + 16, &(uint64_t){ blk | P | W | US | PS }, 8);   /* GVA 4M..6M, no D */
+		CHECK_EQ(shadow_page_fault(&s, 0x401000, 0, &f), SHADOW_FILLED);
+		CHECK(shadow_lookup(&s, 0x401000, &gva, &rights) && rights == 2);
+		CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_NONE);
+		memcpy(gmem + pd + 16, &(uint64_t){ pt | P | W | US }, 8);          /* now the table... */
+		memcpy(gmem + pt + 8 * 5, &(uint64_t){ 0x205000 | P | W | US | D }, 8);
+		CHECK_EQ(shadow_page_fault(&s, 0x405000, GPT_PF_P | GPT_PF_W, &f), SHADOW_FILLED);   /* ...no INVLPG */
+		CHECK(shadow_lookup(&s, 0x405000, &gva, &rights) && rights == 1);
+		CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
+	}
 
 	CHECK_EQ(shadow_cr3_write(&s, pml4, &root), 0);                 /* the same root, revalidated */
 	CHECK_EQ(take(&s, &gva), SHADOW_FLUSH_ALL);
