@@ -116,12 +116,16 @@ def vmx_machine(scens):
 
 def shadow_set(scens, paging: str):
     """The scenarios that boot the hypervisor on a Bochs VMX model, each with `paging=shadow` as the
-    hypervisor's default (NAME@shadow), and those skipped (about EPT itself: Scenario.ept_only)."""
+    hypervisor's default (NAME@shadow), and those skipped (about EPT itself: Scenario.ept_only; needing
+    unrestricted guest, which VMX gives only with EPT: Scenario.needs_ug)."""
     scens = [s for s in scens if s.emulator == "bochs" and not s.bare and not s.iso and
              not s.cpu_model.startswith("ryzen")]
-    skipped = [(s.name + "@" + paging, "needs EPT: " + s.ept_only) for s in scens if s.ept_only]
+    def why(s):
+        return "needs EPT: " + s.ept_only if s.ept_only else \
+            "needs unrestricted guest, which paging=shadow turns off with EPT: " + s.needs_ug if s.needs_ug else ""
+    skipped = [(s.name + "@" + paging, why(s)) for s in scens if why(s)]
     return [dataclasses.replace(s, name="%s@%s" % (s.name, paging), cmdline=(s.cmdline + " paging=" + paging).strip())
-            for s in scens if not s.ept_only], skipped
+            for s in scens if not why(s)], skipped
 
 
 def model_set(scens, model: str):
@@ -133,6 +137,7 @@ def model_set(scens, model: str):
 
     def why(s):
         return "needs EPT: " + s.ept_only if s.ept_only else \
+            "needs unrestricted guest: " + s.needs_ug if s.needs_ug else \
             "not on %s: %s" % (model, s.not_on_model[model]) if model in s.not_on_model else ""
     skipped = [(s.name + "@" + model, why(s)) for s in scens if why(s)]
     return [dataclasses.replace(s, name="%s@%s" % (s.name, model), cpu_model=MODELS[model])

@@ -142,9 +142,11 @@ BOCHS_RYZEN_BUGS = {BOCHS_RYZEN_IF0, BOCHS_RYZEN_TRIPLE, BOCHS_RYZEN_DR6, BOCHS_
 # shadow paging unasked (core/hv.c, choose_backend; vmx/vcpu.c): penryn has no EPT, VPID or
 # VMX-preemption timer (slices by the host's local APIC timer), lynnfield has EPT and VPID.
 MODELS = {"penryn": "core2_penryn_t9600", "lynnfield": "corei5_lynnfield_750"}
-# Why a scenario does not run there (Scenario.not_on_model). Real mode without unrestricted guest runs in
-# virtual-8086 mode (vmx/realmode.c), which cannot hold a 4 GiB data segment: a hostile action that
-# clears CR0.PE with them ("unreal" mode) stops that guest with the reason (docs/tests.md).
+# Why a scenario does not run there (Scenario.not_on_model, Scenario.needs_ug). Real mode without
+# unrestricted guest (these models, and VMX with paging=shadow, which turns EPT off and with it
+# unrestricted guest) runs in virtual-8086 mode (vmx/realmode.c), which cannot hold a 4 GiB data segment:
+# a hostile action that clears CR0.PE with them ("unreal" mode) stops that guest with the reason
+# (docs/tests.md).
 MODEL_UNREAL = ("a hostile guest's mix clears CR0.PE with 4 GiB data segments (unreal mode), which virtual-8086 "
                 "mode cannot hold without unrestricted guest: that guest is stopped with the reason")
 # Bochs 2.7 takes no external-interrupt exit from a guest entered with IF = 0 (core/hv.c, LONE_SLICE_US);
@@ -1155,7 +1157,7 @@ SCENARIOS += [
     hostile_mix("hostile-eager-1cpu", (1, 2), svm_twin="svm-hostile-eager-1cpu-qemu"),
     hostile_mix("hostile-lazy-2cpu", (3, 4), cpus=2, alloc="lazy", svm_twin="svm-hostile-lazy-2cpu-qemu"),
     hostile_mix("hostile-demand-1cpu", (5, 6), alloc="demand", svm_twin="svm-hostile-demand-1cpu-qemu",
-                not_on_model=dict.fromkeys(MODELS, MODEL_UNREAL + " (seed 6)")),
+                needs_ug=MODEL_UNREAL + " (seed 6)"),
     # On SVM under QEMU 7.2, one hostile guest per CPU: two that set debug registers on one CPU make
     # TCG's inserted breakpoints disagree with DR7 (its VMRUN and #VMEXIT load DR7 without updating
     # them), and a MOV to DR7 then kills QEMU with SIGSEGV (docs/hardware.md); with seeds 1 and 2 on one
@@ -1172,7 +1174,7 @@ SCENARIOS += [
                 alloc=("eager", "lazy", "demand")[HOSTILE_NEW_SEED % 3],
                 not_on_svm="a new seed each run: under QEMU 7.2 some seeds meet its debug-register bugs "
                            "(docs/hardware.md), so on SVM fixed seeds only; `make fuzz BACKEND=svm` for more",
-                not_on_model=dict.fromkeys(MODELS, "a new seed each run: where " + MODEL_UNREAL)),
+                needs_ug="a new seed each run: where " + MODEL_UNREAL),
     # What the default mix leaves out because it ends the guest by design: a read past its RAM, a local
     # APIC write of a size the model does not take, a reset (seed 2: port 0x92). Each is stopped with the
     # reason; hello beside them finishes.

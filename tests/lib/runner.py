@@ -102,6 +102,8 @@ class Scenario:
     bochs_debugger: Optional[List[str]] = None  # Bochs debugger commands (dbg.rc); None: debugger_commands
     ept_only: str = ""                  # why the scenario is about EPT or needs it: `run.py --paging shadow` skips it
                                         # (and `run.py --model`, whose models run every guest on shadow paging)
+    needs_ug: str = ""                  # why it needs unrestricted guest, which VMX has only with EPT:
+                                        # `run.py --paging shadow` and `run.py --model` skip it
     not_on_model: Dict[str, str] = field(default_factory=dict)  # older Bochs VMX model ("penryn", "lynnfield")
                                         # -> why the scenario cannot run there (what skylake_x has and it lacks):
                                         # `run.py --model` skips it
