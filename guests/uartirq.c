@@ -434,9 +434,9 @@ static void rx_line(const char *route)
 	}
 }
 
-/* rxend=MS: typed bytes by the receive interrupt (I/O APIC pin 4, edge) until MS ms after the first, then the
- * end, the interrupt left on and the FIFO empty: the next byte the monitor gives the guest raises IRQ 4
- * at its vCPU's APIC page, while the guest ends (lifetime-input-while-ending). */
+/* rxend=MS: typed bytes by the receive interrupt (I/O APIC pin 4, edge) until MS ms after the first,
+ * then the end, the interrupt left on and the FIFO empty: the next byte the monitor gives the guest
+ * raises IRQ 4 at its vCPU's APIC page while the guest ends (lifetime-input-while-ending). */
 static int rx_until_end(uint64_t ms)
 {
 	uint64_t end;
