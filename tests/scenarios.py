@@ -2418,6 +2418,7 @@ def input_while_ending_session(c) -> Optional[str]:
             return "round %d: the guest got %s bytes in %s interrupts: want 1..39 (it ends while bytes " \
                    "still come), by interrupt" % (n + 1, m.group(1), m.group(2))
         c.expect(GUEST_EXITED("uart", 0))
+        c.expect(r"hv: memory free \d+ KiB after the guests")   # its memory is back: now `mem`
         c.send(ESC + "m")
         c.expect(r"^\[cpu\d+\] hv: console: focus on the monitor")
         c.command("mem")
