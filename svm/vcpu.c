@@ -530,34 +530,21 @@ static int handle_io(struct vcpu *v)
  * APIC's, vlapic_get_cr8). The general register: EXITINFO1 with decode assists (15.8.1), else
  * decoded: 0F 20 /r (read) or 0F 22 /r (write), the CR in ModRM.reg (REX.R, or a LOCK prefix in
  * 32-bit code, adds 8: APM Vol. 3, MOV CRn), the register in ModRM.rm (REX.B adds 8). */
-/* The prefixes of the instruction in insn[0..n) (decode_prefixes): the index of its opcode (n when
- * there is none). *lock: LOCK was among them (MOV CR's alternative encoding of CR8-15); *rex: the REX
- * byte, 0 for none. */
-static unsigned cr_insn_prefixes(struct vcpu *v, const uint8_t *insn, unsigned n, bool *lock, unsigned *rex)
-{
-	struct insn_prefixes p;
-	bool opcode = decode_prefixes(insn, n, guest_mode(v), &p);
-
-	*lock = p.lock;
-	*rex = p.rex;
-	return opcode ? p.len : n;
-}
-
 static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 {
 	struct vmcb *b = vmcb_of(v);
 	struct vcpu_exit e = { .kind = VCPU_EXIT_CR,
 			       .cr = { (uint8_t)cr, write ? VCPU_CR_WRITE : VCPU_CR_READ, 0, 0, 0 } };
 	uint8_t insn[15];
-	unsigned n, i, rex;
-	bool lock;
+	struct insn_prefixes p;
+	unsigned n, i;
 
 	if (b->ctl.exit_info1 & CR_EXIT_GPR_VALID) {
 		e.cr.gpr = b->ctl.exit_info1 & 15;
 		n = 3;
 	} else {
 		n = svm_fetch_insn(v, insn, sizeof(insn));
-		i = cr_insn_prefixes(v, insn, n, &lock, &rex);
+		i = decode_prefixes(insn, n, guest_mode(v), &p) ? p.len : n;
 		if (cr == 0 && write && i + 2 <= n && insn[i] == 0x0f && insn[i + 1] == 0x06) {
 			e.cr.access = VCPU_CR_CLTS;      /* the CR0 write intercept takes CLTS too */
 			e.len = (uint8_t)(i + 2);
@@ -568,7 +555,7 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			if ((insn[i + 2] >> 6) != 3)     /* LMSW from memory: not decoded here */
 				return vm_stop(v, "LMSW from memory is not emulated on SVM yet, rip 0x%lx", b->save.rip);
 			e.cr.access = VCPU_CR_LMSW;      /* ... and LMSW */
-			e.cr.lmsw = (uint16_t)svm_get_gpr(v, (insn[i + 2] & 7) | (rex & 1 ? 8 : 0));
+			e.cr.lmsw = (uint16_t)svm_get_gpr(v, (insn[i + 2] & 7) | (p.rex & 1 ? 8 : 0));
 			e.len = (uint8_t)(i + 3);
 			return retire(v, vcpu_handle_cr(v, &e), i + 3);
 		}
@@ -580,11 +567,11 @@ static int handle_cr(struct vcpu *v, unsigned cr, bool write)
 			return retire(v, r, len);
 		}
 		if (i + 3 > n || insn[i] != 0x0f || insn[i + 1] != (write ? 0x22 : 0x20) ||
-		    (((insn[i + 2] >> 3) & 7) | (rex & 4 ? 8 : 0) | (lock ? 8 : 0)) != cr)
+		    (((insn[i + 2] >> 3) & 7) | (p.rex & 4 ? 8 : 0) | (p.lock ? 8 : 0)) != cr)
 			return vm_stop(v, "CR%u %s by an instruction not decoded (bytes %02x %02x %02x), rip 0x%lx", cr,
 				       write ? "write" : "read", n > 0 ? insn[0] : 0, n > 1 ? insn[1] : 0,
 				       n > 2 ? insn[2] : 0, b->save.rip);
-		e.cr.gpr = (insn[i + 2] & 7) | (rex & 1 ? 8 : 0);
+		e.cr.gpr = (insn[i + 2] & 7) | (p.rex & 1 ? 8 : 0);
 		n = i + 3;
 	}
 	e.len = n;
@@ -602,11 +589,11 @@ static int handle_gp(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
 	uint8_t insn[15];
-	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), rex, i;
-	bool lock;
+	unsigned n = svm_fetch_insn(v, insn, sizeof(insn)), i;
+	struct insn_prefixes p;
 
-	i = cr_insn_prefixes(v, insn, n, &lock, &rex);
-	if (!b->save.cpl && !lock && !(rex & 4) && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x22 &&
+	i = decode_prefixes(insn, n, guest_mode(v), &p) ? p.len : n;
+	if (!b->save.cpl && !p.lock && !(p.rex & 4) && i + 3 <= n && insn[i] == 0x0f && insn[i + 1] == 0x22 &&
 	    ((insn[i + 2] >> 3) & 7) == 4)   /* CR4: not CR12 (REX.R), not CR12 by LOCK */
 		return handle_cr(v, 4, true);
 	svm_inject_exception(v, VEC_GP, true, (uint32_t)b->ctl.exit_info1);

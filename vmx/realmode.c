@@ -225,8 +225,6 @@ static int unknown(struct vcpu *v, uint64_t gpa, const uint8_t *b, unsigned n)
  * any access a #DB fault before it, with DR6.BD, and entering the handler clears GD (SDM Vol. 3B,
  * 18.2.4; the IVT delivery below does not, so it is cleared here). DR7's bits 11, 12, 14 and 15 read
  * as 0, bit 10 as 1 (18.2.4, Figure 18-1). */
-#define CR4_DE (1ull << 3)      /* debugging extensions (SDM Vol. 3A, 2.5) */
-#define DR7_ZEROS 0xd800ull
 static int mov_dr(struct vcpu *v, unsigned dr, unsigned gpr, bool to)
 {
 	uint64_t dr7 = vmcs_read(GUEST_DR7), val = 0;
@@ -252,7 +250,7 @@ static int mov_dr(struct vcpu *v, unsigned dr, unsigned gpr, bool to)
 		case 2: asm volatile("mov %0, %%dr2" : : "r"(val)); break;
 		case 3: asm volatile("mov %0, %%dr3" : : "r"(val)); break;
 		case 6: asm volatile("mov %0, %%dr6" : : "r"(val)); break;
-		case 7: vmcs_write(GUEST_DR7, (val | DR7_RESET) & ~DR7_ZEROS); break;
+		case 7: vmcs_write(GUEST_DR7, (val | DR7_RESET) & ~(uint64_t)DR7_ZEROS); break;
 		}
 		return RETIRED;
 	}

@@ -281,29 +281,28 @@ void vmx_invept(uint64_t eptp)
 	asm volatile("invept %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 
-void vmx_invvpid(uint16_t vpid)
+/* INVVPID of `type` (SDM Vol. 3C, 31.3, INVVPID): 0 individual-address (VMfail for a non-canonical
+ * `gva`, which the callers never give: shadow.h), 1 single-context, 2 all contexts except VPID 0. The
+ * descriptor: VPID in bits 15:0, then the linear address (used by type 0 only). No-op without VPIDs. */
+static void invvpid(uint64_t type, uint16_t vpid, uint64_t gva)
 {
-	/* INVVPID descriptor: VPID in bits 15:0, then the linear address (unused by these types). Type
-	 * 1 = single-context, type 2 = all contexts except VPID 0 (SDM Vol. 3C, 31.3, INVVPID). */
-	struct { uint64_t vpid, gva; } desc = { vpid, 0 };
-	uint64_t type = vmx_caps.ept_vpid & VPID_CAP_SINGLE ? 1 : 2;
+	struct { uint64_t vpid, gva; } desc = { vpid, gva };
 
 	if (vmx_caps.vpid)
 		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
 }
 
+void vmx_invvpid(uint16_t vpid)
+{
+	invvpid(vmx_caps.ept_vpid & VPID_CAP_SINGLE ? 1 : 2, vpid, 0);
+}
+
 void vmx_invvpid_addr(uint16_t vpid, uint64_t gva)
 {
-	/* Type 0, individual-address: VMfail for a non-canonical address (SDM Vol. 3C, 31.3, INVVPID),
-	 * which the callers never give (shadow.h). */
-	struct { uint64_t vpid, gva; } desc = { vpid, gva };
-
-	if (!(vmx_caps.ept_vpid & VPID_CAP_INDIVIDUAL)) {
+	if (vmx_caps.ept_vpid & VPID_CAP_INDIVIDUAL)
+		invvpid(0, vpid, gva);
+	else
 		vmx_invvpid(vpid);
-		return;
-	}
-	if (vmx_caps.vpid)
-		asm volatile("invvpid %0, %1" : : "m"(desc), "r"(0ull) : "cc", "memory");
 }
 
 /* VM-instruction error numbers. SDM Vol. 3C, 31.4, Table 31-1. */

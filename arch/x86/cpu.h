@@ -14,6 +14,7 @@
 #define CR0_CD   (1ull << 30)
 #define CR0_PG   (1ull << 31)  /* paging */
 #define CR4_VME  (1ull << 0)   /* virtual-8086 mode extensions (SDM Vol. 3A, 20.3) */
+#define CR4_DE   (1ull << 3)   /* debugging extensions: DR4/DR5 are not DR6/DR7 (SDM Vol. 3B, 18.2.2) */
 #define CR4_PAE  (1ull << 5)
 #define CR4_PGE  (1ull << 7)
 #define CR4_OSFXSR (1ull << 9)

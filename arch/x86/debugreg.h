@@ -17,6 +17,7 @@
 /* DR7 (SDM Vol. 3B, 18.2.4, Figure 18-1). */
 #define DR7_GD            (1u << 13)   /* general detect: MOV DR raises #DB; cleared on entry to #DB */
 #define DR7_RESET         0x400u       /* bit 10 reads as 1 */
+#define DR7_ZEROS         0xd800u      /* bits 11, 12, 14 and 15 read as 0 */
 
 /* DR6 after a #DB that reports `payload`, given DR6 before it. `payload` has the format of the
  * exit qualification of a #DB VM exit and of the pending-debug-exceptions field (SDM Vol. 3C,
