@@ -423,13 +423,20 @@ static int retire(struct vcpu *v, int r, unsigned len)
 	return HANDLED;
 }
 
+/* The guest's linear address of its RIP (the CS base is 0 in 64-bit mode, SDM Vol. 3A, 3.4.4). */
+static uint64_t rip_linear(struct vcpu *v)
+{
+	const struct vmcb *b = vmcb_of(v);
+
+	return guest_mode(v) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
+}
+
 /* Up to `n` bytes of the instruction at the guest's RIP, through its page tables. Bytes read. */
 unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 {
-	struct vmcb *b = vmcb_of(v);
 	struct gpt_ctx c;
 	struct gpt_result res;
-	uint64_t linear = guest_mode(v) == MODE_LONG64 ? b->save.rip : (b->save.cs.base + b->save.rip) & 0xffffffffull;
+	uint64_t linear = rip_linear(v);
 
 	/* The guest's paging mode, its PAE PDPTEs as svm_get_pdpte gives them (svm/guest.c). */
 	vcpu_gpt_context(v, &c);
@@ -462,6 +469,58 @@ static int hypercall_exit(struct vcpu *v)
 	v->regs.rcx = r.rcx;
 	v->regs.rdx = r.rdx;
 	return res == HC_DO_EXIT ? vm_end(v, (int)r.rbx) : res == HC_DO_YIELD ? VCPU_YIELD : HANDLED;
+}
+
+/* An instruction breakpoint on the guest's next instruction that RF does not suppress: enabled
+ * (DR7.Ln or Gn), of an execution (R/Wn = 00), at its linear address (SDM Vol. 3B, 18.2.4, 18.3.1.1).
+ * DR0-DR3 are the guest's in the registers: VMRUN does not switch them (vcpu_load loads them). */
+static bool insn_breakpoint_due(struct vcpu *v)
+{
+	const struct vmcb *b = vmcb_of(v);
+	uint64_t dr[4], dr7 = b->save.dr7, linear = rip_linear(v);
+
+	if (b->save.rflags & RFLAGS_RF)
+		return false;
+	asm volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3"
+		     : "=r"(dr[0]), "=r"(dr[1]), "=r"(dr[2]), "=r"(dr[3]));
+	for (unsigned n = 0; n < 4; n++)
+		if (((dr7 >> 2 * n) & 3) && !((dr7 >> (16 + 4 * n)) & 3) && dr[n] == linear)
+			return true;
+	return false;
+}
+
+/*
+ * The #DB the intercept took, given back to the guest. General detect (DR7.GD: a MOV to or from a
+ * debug register raises #DB before it runs) is a fault, so the image the delivery pushes has RF = 1
+ * (SDM Vol. 3B, 18.2.4, Table 18-2; 18.3.1.1); every other #DB that reaches here is a trap, or an
+ * instruction breakpoint, which pushes RF as it was. VMX's exit qualification says which (vmx/exit.c,
+ * reflect_db); SVM's intercept does not: the CPU has updated the VMCB's DR6 and DR7 before it (KVM's
+ * svm.c relies on the same), and DR6.BD is sticky (18.2.3). So it is general detect when all hold:
+ *   - the #DB is at a MOV DR (0F 21, 0F 23) at CPL 0 outside virtual-8086 mode: elsewhere the MOV
+ *     is a #GP (SDM Vol. 2B, MOV to/from debug registers);
+ *   - general detect was armed or reported: DR7.GD (which the CPU clears before the intercept, and
+ *     Bochs 2.7 leaves) or DR6.BD (which the CPU sets, and Bochs 2.7 does not);
+ *   - nothing before it in priority explains the #DB (SDM Vol. 3A, 7.9, Table 7-2): no single-step
+ *     trap of the instruction before (RFLAGS.TF), no instruction breakpoint on the MOV.
+ * What it takes for general detect wrongly: a data-breakpoint trap of the instruction before a MOV
+ * DR while DR6.BD is still set from an earlier general detect the guest left in DR6. The #DB gets the
+ * BD that the CPU reports with it.
+ */
+static void reflect_db(struct vcpu *v)
+{
+	struct vmcb *b = vmcb_of(v);
+	uint8_t insn[15];
+	struct insn_prefixes p;
+	unsigned n;
+
+	if (!b->save.cpl && !(b->save.rflags & (RFLAGS_VM | RFLAGS_TF)) &&
+	    ((b->save.dr7 & DR7_GD) || (b->save.dr6 & DR6_BD)) && !insn_breakpoint_due(v) &&
+	    (n = svm_fetch_insn(v, insn, sizeof(insn))) && decode_prefixes(insn, n, guest_mode(v), &p) &&
+	    p.len + 2 <= n && insn[p.len] == 0x0f && (insn[p.len + 1] == 0x21 || insn[p.len + 1] == 0x23)) {
+		b->save.dr6 |= DR6_BD;
+		b->save.rflags |= RFLAGS_RF;
+	}
+	svm_inject_exception(v, VEC_DB, false, 0);
 }
 
 /* #UD: the guest's VMCALL (0F 01 C1) is the hypercall on VMX; on AMD it raises #UD (APM Vol. 3,
@@ -784,7 +843,7 @@ static int dispatch(struct vcpu *v, enum vcpu_exit_kind *kind)
 				break;
 			}
 		}
-		svm_inject_exception(v, VEC_DB, false, 0);
+		reflect_db(v);
 		r = HANDLED;
 		break;
 	case VMEXIT_IRET:
