@@ -18,7 +18,8 @@
  *                space's CR3 is loaded later, so no INVLPG needed); the next space's first write to
  *                each page is a #PF with P=1 W=1 whose handler copies the frame and makes it writable.
  * Before the rounds, with paging off and then on, SMSW's three forms against CR0 (smsw_check: a check
- * each). Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
+ * each). After them, on a CPU with SMAP, CR0.WP = 0 under CR4.SMAP (wp0_smap_check: `ptswitch: WP=0
+ * under SMAP: ...`). Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
  * `ptswitch: R rounds, S CR3 loads, F #PF (N not-present, P protection), C checks failed`,
  * exit 0 if C == 0. Runs the same on EPT and on shadow page tables (paging=shadow).
  */
@@ -31,12 +32,15 @@
 #define MAXPAGES  64
 #define PTE_P     1u
 #define PTE_W     2u
+#define PTE_U     4u
 #define PTE_A     (1u << 5)
 #define PTE_D     (1u << 6)
 #define PDE_PS    (1u << 7)
 #define CR0_PG    (1u << 31)
 #define CR0_WP    (1u << 16)
 #define CR4_PSE   (1u << 4)
+#define CR4_SMAP  (1u << 21)
+#define EFL_AC    (1u << 18)
 
 #define CR4_PAE   (1u << 5)
 
@@ -48,6 +52,7 @@ static unsigned nprocs, npages;
 static unsigned faults, notpresent, protection, failed;
 static volatile uint32_t want_cr2, want_error;
 static volatile unsigned cur;
+static volatile bool smap_probe;             /* on_pf: a #PF the SMAP check expects */
 
 static uint32_t frame_alloc(void)
 {
@@ -125,6 +130,14 @@ static void on_pf(struct irq_frame *f)
 	uint32_t cr2, page;
 
 	asm volatile("mov %%cr2, %0" : "=r"(cr2));
+	if (smap_probe) {
+		/* The read SMAP refused: recorded, and retried with AC = 1, which allows it. */
+		smap_probe = false;
+		want_cr2 = cr2;
+		want_error = f->error;
+		f->eflags |= EFL_AC;
+		return;
+	}
 	faults++;
 	if (cr2 != want_cr2 || f->error != want_error)
 		fail("#PF CR2/error", cr2, f->error);
@@ -145,6 +158,54 @@ static void on_pf(struct irq_frame *f)
 		invlpg(cr2);               /* R/W 0 -> 1: not needed (SDM 3A, 4.10.4.3), but what kernels do */
 	}
 	want_cr2 = ~0u;
+}
+
+/*
+ * CR0.WP = 0 lets the supervisor write into read-only pages, and CR4.SMAP keeps its data accesses out
+ * of user pages unless explicit with RFLAGS.AC = 1 (SDM Vol. 3A, 4.6.1): a store with AC = 1 (between
+ * STAC and CLAC) into a read-only user page goes through and sets D (4.8); a read of it with AC = 0
+ * then faults, error code P (protection, read, supervisor: 4.7). On shadow paging the store cannot
+ * be mapped as the guest allows it (shadow/shadow.c, SHADOW_EMULATE) and the read must still fault.
+ * Window page `npages` (the page after the others) of address space `p`, user and read-only.
+ */
+static void wp0_smap_check(unsigned p)
+{
+	uint32_t r[4], frame = frame_alloc(), cr0, cr4, addr = WINDOW + npages * PAGE, stored, read, pte;
+	volatile uint32_t *x = (volatile uint32_t *)(uintptr_t)addr;
+	bool faulted;
+
+	cpuid(7, 0, r);
+	if (!(r[1] & (1u << 20))) {                       /* CPUID.(EAX=07H,ECX=0):EBX.SMAP[bit 20] */
+		printf("ptswitch: no SMAP on this CPU: the WP=0 check is skipped\n");
+		return;
+	}
+	pte_set(p, npages, frame | PTE_U | PTE_P);
+	invlpg(addr);
+	asm volatile("mov %%cr0, %0; mov %%cr4, %1" : "=r"(cr0), "=r"(cr4));
+	asm volatile("mov %0, %%cr4" : : "r"(cr4 | CR4_SMAP));
+	asm volatile("mov %0, %%cr0" : : "r"(cr0 & ~CR0_WP) : "memory");
+	want_cr2 = ~0u;                                   /* no #PF expected */
+	asm volatile("stac; movl $0x5eed1234, %0; clac" : "=m"(*x) : : "memory");
+	stored = *(volatile uint32_t *)(uintptr_t)frame;  /* the frame through the 1:1 map */
+	pte = pte_get(p, npages);
+	smap_probe = true;
+	want_error = 0;
+	read = *x;                                        /* AC = 0: SMAP faults it, on_pf sets AC */
+	faulted = !smap_probe;
+	asm volatile("clac");
+	asm volatile("mov %0, %%cr0; mov %1, %%cr4" : : "r"(cr0), "r"(cr4) : "memory");
+	smap_probe = false;
+	pte_set(p, npages, 0);
+	invlpg(addr);
+	if (stored != 0x5eed1234u || read != stored)
+		fail("WP=0 store with AC=1 into a read-only user page", stored, read);
+	if (!(pte & PTE_D))
+		fail("D not set by the WP=0 store", npages, pte);
+	if (!faulted || want_cr2 != addr || want_error != 1)
+		fail("supervisor read with AC=0 of the user page: #PF, error 1", want_cr2, faulted ? want_error : ~0u);
+	printf("ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page %s, D %s; a read with "
+	       "AC=0 of it: %s, error 0x%x\n", stored == 0x5eed1234u ? "went through" : "was lost",
+	       pte & PTE_D ? "set" : "clear", faulted ? "#PF" : "no #PF", faulted ? want_error : 0);
 }
 
 static void fill(unsigned p, unsigned page)
@@ -189,7 +250,7 @@ int main(void)
 
 			for (uint32_t a = 0; a < end; a += 2u << 20)
 				low[a >> 21] = a | PDE_PS | PTE_W | PTE_P;
-			win[0] = (uint32_t)(uintptr_t)pt[p] | PTE_W | PTE_P;
+			win[0] = (uint32_t)(uintptr_t)pt[p] | PTE_U | PTE_W | PTE_P;   /* U: for wp0_smap_check */
 			pdpt[0] = (uint32_t)(uintptr_t)low | PTE_P;
 			pdpt[WINDOW >> 30] = (uint32_t)(uintptr_t)win | PTE_P;
 		} else {
@@ -197,7 +258,7 @@ int main(void)
 
 			for (uint32_t a = 0; a < end; a += 4u << 20)    /* RAM 1:1, 4 MiB supervisor pages */
 				pd[a >> 22] = a | PDE_PS | PTE_W | PTE_P;
-			pd[WINDOW >> 22] = (uint32_t)(uintptr_t)pt[p] | PTE_W | PTE_P;
+			pd[WINDOW >> 22] = (uint32_t)(uintptr_t)pt[p] | PTE_U | PTE_W | PTE_P;   /* U: wp0_smap_check */
 		}
 		for (unsigned i = 0; i < npages; i++) {
 			pte_set(p, i, frame_alloc() | PTE_W | PTE_P);
@@ -271,6 +332,7 @@ int main(void)
 		}
 	}
 	t1 = rdtsc();
+	wp0_smap_check(cur);
 	printf("ptswitch: rounds took %llu ticks\n", (unsigned long long)(t1 - t0));
 	printf("ptswitch: %u rounds, %u CR3 loads, %u #PF (%u not-present, %u protection), %u checks failed\n",
 	       rounds, loads, faults, notpresent, protection, failed);

@@ -223,6 +223,14 @@ static void reclaim(struct shadow *s)
 
 /* --- composing a leaf --------------------------------------------------------------------------- */
 
+/* A supervisor write the guest's CR0.WP = 0 lets into a page its entries make read-only (SDM Vol. 3A,
+ * 4.6.1); the CPU runs the guest with WP = 1. */
+static bool wp0_write(const struct shadow *s, const struct gpt_result *g, unsigned acc)
+{
+	return guest_paging(s) && (acc & GPT_ACC_WRITE) && !(acc & GPT_ACC_USER) && !(s->g.cr0 & GPT_CR0_WP) &&
+	       !g->writable;
+}
+
 /*
  * The shadow leaf for the guest's translation *g (of an access `acc`, 0 for none) of a GPA the map
  * backs at `hpa` in a block of `msize` with `rights`; *level 1 or 2.
@@ -235,6 +243,7 @@ static void reclaim(struct shadow *s)
  * CR0.WP=0 (the CPU runs with WP=1): a supervisor write the guest allows to a read-only page gets a
  * supervisor-only writable leaf, so its user accesses fault and get the read-only one back (KVM does
  * the same); with SMEP that leaf is also XD, or a supervisor fetch from the user page would pass.
+ * Under SMAP a user page gets no such leaf (shadow_page_fault: the store is emulated).
  */
 static uint64_t compose(const struct shadow *s, const struct gpt_result *g, uint64_t hpa, uint64_t msize,
 			unsigned rights, unsigned acc, unsigned *level)
@@ -252,7 +261,7 @@ static uint64_t compose(const struct shadow *s, const struct gpt_result *g, uint
 	if (msize < size)
 		size = msize;
 	*level = size == SH_SIZE_2M ? 2 : 1;
-	if (paging && (acc & GPT_ACC_WRITE) && !(acc & GPT_ACC_USER) && !(s->g.cr0 & GPT_CR0_WP) && !g->writable) {
+	if (wp0_write(s, g, acc)) {
 		w = rights & SHADOW_MAP_W;
 		if (user && (s->g.cr4 & GPT_CR4_SMEP))
 			nx = true;
@@ -625,6 +634,16 @@ enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error,
 		f->gpa = g.gpa;
 		s->stats.gpa_faults++;
 		return SHADOW_GPA;
+	}
+	/* A supervisor write that CR0.WP = 0 lets into a read-only user page under CR4.SMAP: explicit, with
+	 * RFLAGS.AC = 1, or gpt_translate refused it (SDM Vol. 3A, 4.6.1). WP = 0's supervisor-only leaf
+	 * (compose) would let through every later supervisor access to the page that SMAP faults: the
+	 * implicit ones and those with AC = 0. So the caller emulates this one store (gpt_translate has set
+	 * the guest's A and D for it) and the shadow keeps the page as the guest maps it: read-only, user. */
+	if (wp0_write(s, &g, acc) && g.user && (s->g.cr4 & GPT_CR4_SMAP)) {
+		f->cr2 = g.gva;
+		f->gpa = g.gpa;
+		return SHADOW_EMULATE;
 	}
 	leaf = compose(s, &g, hpa, msize, rights, acc, &level);
 	if (fill(s, gva, level, leaf, cls_of(leaf))) {

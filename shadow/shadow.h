@@ -61,6 +61,8 @@ enum shadow_pf {
 	SHADOW_INJECT,       /* the guest's own #PF: inject it, error code f->pf_error, CR2 f->cr2 */
 	SHADOW_GPA,          /* the guest's tables allow it but the GPA map does not (not backed yet, MMIO,
 				read-only or no-execute GPA): f->gpa; back it and re-enter, or emulate */
+	SHADOW_EMULATE,      /* a store the shadow cannot map as the guest allows it (CR0.WP = 0 under
+				CR4.SMAP, shadow_page_fault): emulate it at f->gpa, the page stays read-only */
 	SHADOW_TABLE_GPA,    /* a guest paging structure is not in RAM (f->gpa): stop the guest */
 	SHADOW_RETRY,        /* the guest's entries kept changing under the A/D update: re-enter */
 	SHADOW_NOMEM,        /* no host memory for a shadow table even after dropping the others */
@@ -69,7 +71,7 @@ enum shadow_pf {
 
 struct shadow_fault {
 	uint64_t cr2;        /* SHADOW_INJECT: the faulting linear address */
-	uint64_t gpa;        /* SHADOW_GPA, SHADOW_TABLE_GPA */
+	uint64_t gpa;        /* SHADOW_GPA, SHADOW_EMULATE, SHADOW_TABLE_GPA */
 	uint32_t pf_error;   /* SHADOW_INJECT: the #PF error code (SDM 4.7) */
 };
 

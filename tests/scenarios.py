@@ -1228,8 +1228,10 @@ SCENARIOS += [
 
     # ptswitch (guests/ptswitch.c), 32-bit and PAE paging, a page-table-heavy guest: 6 address spaces switched by CR3, a page
     # unmapped and faulted back in each round, copy-on-write after a fork every 4th round, A and D
-    # bits checked in its PTEs, each #PF's CR2 and error code checked in its handler. The same run on
-    # EPT and on shadow page tables must give the same figures; the shadow line shows the cost.
+    # bits checked in its PTEs, each #PF's CR2 and error code checked in its handler; then CR0.WP = 0
+    # under SMAP (a store with AC = 1 into a read-only user page, emulated on shadow paging, and the
+    # read with AC = 0 that SMAP faults: on shadow paging before stop 25 it went through). The same run
+    # on EPT and on shadow page tables must give the same figures; the shadow line shows the cost.
     bochs_vmx("vmx-shadow-ptswitch", cpus=2, timeout=300,
               modules=[guest("ptswitch", "name=pt-ept mem=32M cpu=0 rounds=200"),
                        guest("ptswitch", "name=pt-shadow mem=32M cpu=1 rounds=200 paging=shadow"),
@@ -1238,8 +1240,10 @@ SCENARIOS += [
               expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                  r"protection\), 0 checks failed$") for n in PT_GUESTS] +
                      [GUEST_SAYS(n, r"ptswitch: PAE paging, ") for n in ("pae-ept", "pae-shadow")] +
+                     [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
+                                 r"went through, D set; a read with AC=0 of it: #PF, error 0x1$") for n in PT_GUESTS] +
                      [GUEST_EXITED(n, 0) for n in PT_GUESTS] +
-                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1752 #PF injected, " % n
+                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, " % n
                       for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
               check=memory_returned),
@@ -1280,7 +1284,10 @@ SCENARIOS += [
              expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                 r"protection\), 0 checks failed$") for n in ("pt-shadow", "pae-shadow")] +
                     [GUEST_SAYS("pae-shadow", r"ptswitch: PAE paging, ")] +
-                    [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1752 #PF injected, .* [1-9]\d* INVLPG, " % n
+                    [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
+                                r"went through, D set; a read with AC=0 of it: #PF, error 0x1$")
+                     for n in ("pt-shadow", "pae-shadow")] +
+                    [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, .* [1-9]\d* INVLPG, " % n
                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
              forbid=[NO_VIRT, r"hv: exception", r"unexpected #VMEXIT", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
              check=memory_returned),

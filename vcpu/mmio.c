@@ -51,11 +51,30 @@ static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t va
 	vcpu_set_gpr(v, m->reg, val);
 }
 
-/* A data access to a guest-physical address outside RAM: fetch and decode the instruction (an EPT
- * violation gives no instruction length or operands, SDM Vol. 3C, 28.2.5; nor does an NPF without
- * decode assists, AMD APM Vol. 2, 15.8.4), let the device model at
- * that address answer, finish the instruction. VDEV_UNCLAIMED when no device is there. */
-static int handle_mmio(struct vcpu *v, uint64_t gpa)
+/* The operand of an emulated instruction in guest RAM (vcpu_emulate_store). */
+static int ram_access(struct vcpu *v, struct vdev_access *a)
+{
+	if (a->write)
+		return gmem_write(&v->vm->mem, a->addr, &a->value, a->size) ? -1 : 0;
+	a->value = 0;
+	return gmem_read(&v->vm->mem, a->addr, &a->value, a->size) ? -1 : 0;   /* little-endian */
+}
+
+/* Hands one access of an emulated instruction to the device at its GPA, or, `ram`, to guest RAM. */
+static enum vdev_result operand(struct vcpu *v, struct vdev_access *a, bool ram)
+{
+	if (ram)
+		return ram_access(v, a) ? VDEV_BAD_ACCESS : VDEV_DONE;
+	return vdev_mmio(&v->vm->bus, a, rdtsc());
+}
+
+/* The data access at a guest-physical address that exited (an EPT violation gives no instruction
+ * length or operands, SDM Vol. 3C, 28.2.5; nor does an NPF without decode assists, AMD APM Vol. 2,
+ * 15.8.4, nor a #PF): fetch the instruction through the guest's page tables, decode it
+ * (vcpu/decode.c: the MOV family and XCHG), perform its access against the device model at that
+ * address (MMIO) or, `ram`, guest RAM, finish the instruction. VDEV_UNCLAIMED when no device is
+ * there. `what` names the access in the stop messages. */
+static int emulate_access(struct vcpu *v, uint64_t gpa, bool ram, const char *what)
 {
 	uint64_t rip = vcpu_get_rip(v), linear;
 	enum cpu_mode mode = guest_mode(v);
@@ -73,12 +92,16 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 	if (gpt_read(&ctx, linear, insn, n, true, &res)) {
 		n = 0x1000 - (linear & 0xfff);
 		if (n >= sizeof(insn) || gpt_read(&ctx, linear, insn, n, true, &res))
-			return vm_stop(v, "cannot fetch the instruction at rip 0x%lx that accessed MMIO at GPA 0x%lx",
-				       rip, gpa);
+			return vm_stop(v, "cannot fetch the instruction at rip 0x%lx that accessed %s at GPA 0x%lx",
+				       rip, what, gpa);
 	}
-	if (decode_mmio(insn, n, mode, &m))
-		return vm_stop(v, "MMIO at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
-			       "rip 0x%lx", gpa, insn[0], insn[1], insn[2], insn[3], rip);
+	if (decode_mmio(insn, n, mode, &m) || (ram && !m.write && !m.xchg))
+		return vm_stop(v, "%s at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
+			       "rip 0x%lx", what, gpa, insn[0], insn[1], insn[2], insn[3], rip);
+	/* The page after it may translate elsewhere, or not at all: a store across is the guest's rarity. */
+	if (ram && (gpa & 0xfff) + m.size > 0x1000)
+		return vm_stop(v, "%s at GPA 0x%lx: %u bytes across the page's end, not emulated, rip 0x%lx", what,
+			       gpa, m.size, rip);
 	a.size = m.size;
 	if (m.write || m.xchg) {
 		uint64_t val = m.reg < 0 ? m.imm : vcpu_get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
@@ -88,12 +111,12 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 		if (m.xchg) {
 			struct vdev_access rd = { gpa, m.size, false, 0, v->index };
 
-			if ((r = vdev_mmio(&v->vm->bus, &rd, rdtsc())) != VDEV_DONE)
+			if ((r = operand(v, &rd, ram)) != VDEV_DONE)
 				goto failed;
 			load_register(v, &m, rd.value);
 		}
 	}
-	if ((r = vdev_mmio(&v->vm->bus, &a, rdtsc())) != VDEV_DONE)
+	if ((r = operand(v, &a, ram)) != VDEV_DONE)
 		goto failed;
 	if (!a.write)
 		load_register(v, &m, a.value);
@@ -102,7 +125,26 @@ static int handle_mmio(struct vcpu *v, uint64_t gpa)
 failed:
 	if (r == VDEV_UNCLAIMED)
 		return VDEV_UNCLAIMED;
-	return vm_stop(v, "MMIO %s at GPA 0x%lx: %s, rip 0x%lx", a.write ? "write" : "read", gpa, v->vm->bus.why, rip);
+	if (ram)
+		return vm_stop(v, "%s at GPA 0x%lx: not in RAM, rip 0x%lx", what, gpa, rip);
+	return vm_stop(v, "%s %s at GPA 0x%lx: %s, rip 0x%lx", what, a.write ? "write" : "read", gpa,
+		       v->vm->bus.why, rip);
+}
+
+static int handle_mmio(struct vcpu *v, uint64_t gpa)
+{
+	return emulate_access(v, gpa, false, "MMIO");
+}
+
+/* A store shadow paging does not map (SHADOW_EMULATE, vcpu/spt.c): the guest's CR0.WP = 0 lets a
+ * supervisor write with RFLAGS.AC = 1 into a read-only user page under CR4.SMAP (SDM Vol. 3A, 4.6.1),
+ * which the CPU, running the guest with WP = 1, faults. The store is done here, at `gpa`, as the CPU
+ * would have done it; the page stays read-only for the CPU, so the supervisor accesses SMAP faults
+ * keep faulting. An instruction the decoder does not know, or a store across the page's end, stops
+ * the guest with its reason. */
+int vcpu_emulate_store(struct vcpu *v, uint64_t gpa)
+{
+	return emulate_access(v, gpa, true, "a store with CR0.WP=0 into a read-only user page under SMAP");
 }
 
 int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)

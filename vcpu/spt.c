@@ -236,12 +236,19 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 
 	s->g.cpl = vcpu_get_cpl(v);
 	s->g.rflags = vcpu_get_rflags(v);
+	/* An event's delivery (the back end has it queued again) reads the IDT and pushes on its stack:
+	 * implicit supervisor accesses, which SMAP checks whatever RFLAGS.AC (SDM Vol. 3A, 4.6.1), as it
+	 * checks an explicit one with AC = 0. The error code does not say implicit (4.7). */
+	if (delivering_pf || vcpu_event_queued(v))
+		s->g.rflags &= ~RFLAGS_AC;
 	r = shadow_page_fault(s, gva, error, &f);
 	vcpu_spt_flush_dropped(v);
 	switch (r) {
 	case SHADOW_FILLED:
 	case SHADOW_RETRY:
 		return HANDLED;
+	case SHADOW_EMULATE:             /* an instruction's store (vcpu/mmio.c decodes it) */
+		return vcpu_emulate_store(v, f.gpa);
 	case SHADOW_INJECT:
 		if (delivering_pf) {
 			vcpu_inject_exception(v, VEC_DF, true, 0);
