@@ -93,7 +93,7 @@ static struct vcpu *pick(unsigned cpu, uint64_t *wake)
 		struct vcpu *v = pc->vcpus[i];
 		uint64_t d;
 
-		if (v->vm->ending || vcpu_runnable(v, now)) {
+		if (v->vm->ending || vcpu_wakes(v, now)) {
 			sched_cpu[cpu].next = i + 1;
 			return v;
 		}

@@ -166,6 +166,15 @@ bool vcpu_runnable(struct vcpu *v, uint64_t now)
 	return true;
 }
 
+bool vcpu_wakes(struct vcpu *v, uint64_t now)
+{
+	if (!vcpu_runnable(v, now))
+		return false;
+	if (v->state == VCPU_HALTED)
+		v->state = VCPU_RUNNING;
+	return true;
+}
+
 uint64_t vcpu_next_deadline(const struct vcpu *v)
 {
 	uint64_t a = v->state == VCPU_HALTED ? vlapic_next_deadline(&v->lapic) : 0, b = v->dev_deadline;

@@ -193,6 +193,9 @@ static inline enum vcpu_action vcpu_run(struct vcpu *v, uint64_t quantum_tsc)
 /* May `v` run now? For halted and waiting vCPUs: has an event come that wakes it (SDM Vol. 3A, 9.4
  * and HLT)? Also fires APIC timers that expired while it slept. On v's own CPU. */
 bool vcpu_runnable(struct vcpu *v, uint64_t now);
+/* The scheduler's pick: vcpu_runnable, and a halted vCPU that may run has left its HLT (the entry
+ * delivers what woke it), so that the run's own look finds it running. On v's own CPU. */
+bool vcpu_wakes(struct vcpu *v, uint64_t now);
 /* The TSC deadline of the next timer event of a sleeping `v`, 0 if none. */
 uint64_t vcpu_next_deadline(const struct vcpu *v);
 

@@ -579,33 +579,27 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 static void route(struct vlapic_group *g, struct vlapic *self, uint32_t mode, unsigned vector, bool level,
 		  uint32_t dest, bool logical, uint32_t bcast, uint32_t sh)
 {
-	struct vlapic *cand[VLAPIC_MAX + 1], *best = NULL;
+	struct vlapic *best = NULL, *t;
 	bool self_in = false;
-	unsigned n = 0;
+	unsigned n = g ? g->count : 0;
 
-	for (unsigned i = 0; g && i < g->count && i < VLAPIC_MAX; i++) {
-		if (!g->member[i])
-			continue;
-		if (g->member[i] == self)
-			self_in = true;
-		cand[n++] = g->member[i];
-	}
-	if (self && !self_in)
-		cand[n++] = self;
-
-	for (unsigned i = 0; i < n; i++) {
-		struct vlapic *t = cand[i];
-
+	/* The members in order, then `self` if it is none: each once, without a list built first. */
+	for (unsigned i = 0; i <= n && i <= VLAPIC_MAX; i++) {
+		if (i < n && i < VLAPIC_MAX) {
+			if (!(t = g->member[i]))
+				continue;
+			self_in |= t == self;
+		} else if (!(t = self) || self_in) {
+			break;
+		}
 		if (sh == VLAPIC_ICR_OTHERS && t == self)
 			continue;
 		if (!sh && !match_dest(t, dest, logical, bcast))
 			continue;
-		if (mode != VLAPIC_ICR_LOWEST) {
+		if (mode != VLAPIC_ICR_LOWEST)
 			deliver(t, mode, vector, level);
-		} else if (vlapic_enabled(t) &&
-			   (!best || get(t, VLAPIC_PPR) < get(best, VLAPIC_PPR))) {
+		else if (vlapic_enabled(t) && (!best || get(t, VLAPIC_PPR) < get(best, VLAPIC_PPR)))
 			best = t;
-		}
 	}
 	if (best)
 		deliver(best, mode, vector, level);
