@@ -134,8 +134,12 @@ static uint64_t slice_for(unsigned cpu, uint64_t quantum)
 
 	/* While output waits in the console's ring, the boot CPU comes back to feed the UART each time
 	 * its FIFO has emptied (1.4 ms at 115200 baud), whatever runs elsewhere (console/printk.c). */
-	if (cpu == 0 && console_pending() && slice > us_to_tsc(console_kick_us()))
-		slice = us_to_tsc(console_kick_us());
+	if (cpu == 0 && console_pending()) {
+		uint64_t kick = us_to_tsc(console_kick_us());
+
+		if (slice > kick)
+			slice = kick;
+	}
 	return slice;
 }
 

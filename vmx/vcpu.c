@@ -577,13 +577,18 @@ static void vmx_vcpu_load(struct vcpu *v)
 	else if (!vmptrld(vmx_of(v)->vmcs))
 		panic("hv: VMPTRLD of vCPU %s/%u failed", v->vm->name, v->index);
 	vcpu_fpu_restore(v);
-	wrmsr(MSR_KERNEL_GS_BASE, v->msr_kernel_gs);
-	wrmsr(MSR_STAR, v->msr_star);
-	wrmsr(MSR_LSTAR, v->msr_lstar);
-	wrmsr(MSR_CSTAR, v->msr_cstar);
-	wrmsr(MSR_SFMASK, v->msr_sfmask);
+	/* Where the CPU holds prev's value already (read just above) and v's is the same, no WRMSR: the
+	 * syscall MSRs of one guest's vCPUs are most often equal, and a WRMSR of them costs far more on a
+	 * CPU than the compare. */
+#define LOAD_MSR(msr, field) do { if (!prev || prev->field != v->field) wrmsr(msr, v->field); } while (0)
+	LOAD_MSR(MSR_KERNEL_GS_BASE, msr_kernel_gs);
+	LOAD_MSR(MSR_STAR, msr_star);
+	LOAD_MSR(MSR_LSTAR, msr_lstar);
+	LOAD_MSR(MSR_CSTAR, msr_cstar);
+	LOAD_MSR(MSR_SFMASK, msr_sfmask);
 	if (have_tsc_aux)
-		wrmsr(MSR_TSC_AUX, v->msr_tsc_aux);
+		LOAD_MSR(MSR_TSC_AUX, msr_tsc_aux);
+#undef LOAD_MSR
 	load_debug_regs(v);
 }
 
