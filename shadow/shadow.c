@@ -597,9 +597,9 @@ void shadow_invpcid(struct shadow *s, unsigned type, unsigned pcid, uint64_t gva
 
 enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error, struct shadow_fault *f)
 {
-	unsigned acc = GPT_ACC_SET_AD, rights, level;
+	unsigned acc = GPT_ACC_SET_AD, rights, level, old_level;
 	struct gpt_result g;
-	uint64_t hpa, msize, leaf;
+	uint64_t hpa, msize, leaf, old;
 
 	*f = (struct shadow_fault){ 0 };
 	if (!s->cur)
@@ -646,6 +646,19 @@ enum shadow_pf shadow_page_fault(struct shadow *s, uint64_t gva, uint32_t error,
 		return SHADOW_EMULATE;
 	}
 	leaf = compose(s, &g, hpa, msize, rights, acc, &level);
+	/* A protection fault (P = 1) on the very leaf the shadow would make again: the guest's entries
+	 * allow the access as the error code shows it, yet the CPU refused it. Only an access the error
+	 * code does not tell whole does that: an implicit supervisor access (a descriptor table's, an
+	 * event's stack) at CPL 0-2 with RFLAGS.AC = 1, which looks explicit (SDM Vol. 3A, 4.7) and which
+	 * SMAP faults whatever AC (4.6.1). The fault is the guest's, with the CPU's error code; refilling
+	 * would loop. (The CPU holds no narrower copy of the leaf: every change to a present leaf asks
+	 * for its flush, shadow_take_flush.) */
+	if ((error & GPT_PF_P) && shadow_lookup(s, gva, &old, &old_level) && old == leaf && old_level == level) {
+		f->cr2 = gva;
+		f->pf_error = error;
+		s->stats.injects++;
+		return SHADOW_INJECT;
+	}
 	if (fill(s, gva, level, leaf, cls_of(leaf))) {
 		reclaim(s);
 		if (fill(s, gva, level, leaf, cls_of(leaf)))

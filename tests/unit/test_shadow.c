@@ -781,6 +781,50 @@ static void test_wp0(void)
 	shadow_destroy(&s);
 }
 
+/* An implicit supervisor access (a descriptor table, an event's stack) at CPL 0 with RFLAGS.AC = 1 to a
+ * user page under SMAP: SMAP faults it whatever AC (SDM Vol. 3A, 4.6.1), but its error code looks like
+ * an explicit access's (4.7), which AC = 1 allows. The shadow fills the leaf for the explicit reading;
+ * the CPU then faults on that very leaf, and the fault must go to the guest with the CPU's error
+ * code, not be filled again for ever. A protection fault that a fill does change (the write that sets
+ * D) is still filled. */
+static void test_implicit_smap(void)
+{
+	struct shadow s;
+	struct gpt_ctx ref, hw;
+	struct gpt_result hr;
+	struct shadow_fault f;
+	uint64_t root, pml4 = 0x10000, pdpt = 0x11000, pd = 0x12000, pt = 0x13000;
+
+	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE | GPT_CR4_SMAP, GPT_EFER_LMA | GPT_EFER_NXE);
+	seed_4k_map(0x200000, 0x202000);
+	memcpy(gmem + pml4, &(uint64_t){ pdpt | P | W | US }, 8);
+	memcpy(gmem + pdpt, &(uint64_t){ pd | P | W | US }, 8);
+	memcpy(gmem + pd, &(uint64_t){ pt | P | W | US }, 8);
+	memcpy(gmem + pt + 8, &(uint64_t){ 0x200000 | P | W | US }, 8);    /* user, writable, D clear */
+	memcpy(refmem, gmem, GMEM_SIZE);
+	s.g.rflags = ref.rflags = GPT_RFLAGS_AC;
+	CHECK_EQ(switch_to(&s, &ref, pml4, &root), 0);
+	access(&s, &ref, root, 0x1000, 0);                    /* explicit read, AC = 1: filled, read-only */
+	CHECK_EQ(bad, 0);
+	/* The implicit write: the CPU's walk of the shadow faults (D clear: W = 0 in the leaf), P = 1;
+	 * the fill sets D and widens the leaf: filled, not injected. */
+	hw = hw_ctx(&s, root);
+	CHECK(gpt_translate(&hw, 0x1000, GPT_ACC_WRITE | GPT_ACC_IMPLICIT, &hr) != 0);
+	CHECK_EQ(hr.pf_error, GPT_PF_P | GPT_PF_W);
+	CHECK_EQ(shadow_page_fault(&s, 0x1000, hr.pf_error, &f), SHADOW_FILLED);
+	CHECK(gmem[pt + 8] & D);
+	/* Again: now SMAP is all that refuses it, on the leaf a fill would make as it is. */
+	hw = hw_ctx(&s, root);
+	CHECK(gpt_translate(&hw, 0x1000, GPT_ACC_WRITE | GPT_ACC_IMPLICIT, &hr) != 0);
+	CHECK_EQ(shadow_page_fault(&s, 0x1000, hr.pf_error, &f), SHADOW_INJECT);
+	CHECK_EQ(f.pf_error, GPT_PF_P | GPT_PF_W);
+	CHECK_EQ(f.cr2, 0x1000);
+	/* The reference CPU, told it is implicit, faults with the same error code. */
+	CHECK(gpt_translate(&ref, 0x1000, GPT_ACC_WRITE | GPT_ACC_IMPLICIT, &hr) != 0);
+	CHECK_EQ(hr.pf_error, GPT_PF_P | GPT_PF_W);
+	shadow_destroy(&s);
+}
+
 /* What each operation asks the CPU to drop (shadow.h, enum shadow_flush), one case at a time: nothing
  * for a fill of a not-present entry, the page for a 4 KiB leaf replaced or dropped, everything for a
  * larger leaf, a root load other than keeping the current one, an emptied current root, a reclaim. */
@@ -1093,6 +1137,7 @@ int main(int argc, char **argv)
 	RUN(test_invpcid);
 	RUN(test_invlpg_1g);
 	RUN(test_wp0);
+	RUN(test_implicit_smap);
 	RUN(test_flush_requests);
 	RUN(test_roots_and_memory);
 	RUN(test_random);
