@@ -13,24 +13,40 @@
  *         mod |  reg  |  r/m              scale | index | base
  *
  * REX (2.2.1): 0100 W R X B. W: 64-bit operand size; R extends ModRM.reg; X extends SIB.index; B
- * extends ModRM.r/m or SIB.base. X and B name registers of the address, which is not needed here.
+ * extends ModRM.r/m or SIB.base.
  */
 #define REX_W (1u << 3)
 #define REX_R (1u << 2)
+#define REX_X (1u << 1)
+#define REX_B (1u << 0)
+#define SEG_SS 2          /* enum vcpu_seg_reg */
+#define SEG_DS 3
 
 #define MODRM_MOD(m) ((m) >> 6)
 #define MODRM_REG(m) (((m) >> 3) & 7)
 #define MODRM_RM(m)  ((m) & 7)
 
+/* The little-endian value of bytes[i..i+len), sign-extended from len bytes. */
+static uint64_t sle(const uint8_t *bytes, unsigned i, unsigned len)
+{
+	uint64_t v = 0;
+
+	for (unsigned k = len; k--;)
+		v = (v << 8) | bytes[i + k];
+	return len < 8 && (v >> (8 * len - 1)) & 1 ? v | ~0ull << (8 * len) : v;
+}
+
 /*
- * The length of the ModRM byte at bytes[i] and what follows it (SIB, displacement) for address size
- * `asz` (2, 4 or 8); stores the ModRM byte in *modrm. Returns the index after them, or -1 if they
+ * The ModRM byte at bytes[i] and what follows it (SIB, displacement) for address size `asz` (2, 4 or
+ * 8), REX bits `rex`, in 64-bit mode or not: stores the ModRM byte in *modrm and the operand's base,
+ * index, scale, displacement and default segment in *d. Returns the index after them, or -1 if they
  * run past `max` or the operand is a register (mod=3: not a memory access).
  */
-static int modrm_end(const uint8_t *bytes, unsigned i, unsigned max, unsigned asz, uint8_t *modrm)
+static int modrm_operand(const uint8_t *bytes, unsigned i, unsigned max, unsigned asz, unsigned rex,
+			 bool long64, uint8_t *modrm, struct mmio_insn *d)
 {
 	uint8_t m;
-	unsigned mod, rm;
+	unsigned mod, rm, dsz = 0;
 
 	if (i >= max)
 		return -1;
@@ -40,29 +56,58 @@ static int modrm_end(const uint8_t *bytes, unsigned i, unsigned max, unsigned as
 	rm = MODRM_RM(m);
 	if (mod == 3)
 		return -1;
+	d->base = d->index = -1;
+	d->scale = 1;
+	d->seg = SEG_DS;
 	if (asz == 2) {
-		/* Table 2-1 (16-bit addressing): [BP+disp16] replaces [BP] at mod=0 r/m=110; no SIB. */
-		if (mod == 1)
-			i += 1;
-		else if (mod == 2 || rm == 6)
-			i += 2;
+		/* Table 2-1 (16-bit addressing): r/m 0-7 are BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP, BX;
+		 * [BP+disp16] replaces [BP] at mod=0 r/m=110, a plain disp16; no SIB. BP-based: SS. */
+		static const int8_t base16[8] = { 3, 3, 5, 5, 6, 7, 5, 3 }, index16[8] = { 6, 7, 6, 7, -1, -1, -1, -1 };
+
+		if (mod == 0 && rm == 6) {
+			dsz = 2;
+		} else {
+			d->base = base16[rm];
+			d->index = index16[rm];
+			dsz = mod == 1 ? 1 : mod == 2 ? 2 : 0;
+		}
+		if (d->base == 5)
+			d->seg = SEG_SS;
 	} else {
 		/* Tables 2-2, 2-3 (32/64-bit addressing). r/m=100 is a SIB; mod=0 r/m=101 is disp32
 		 * (RIP/EIP-relative in 64-bit mode, 2.2.1.6); a SIB with base=101 at mod=0 is disp32
-		 * without a base. REX.B does not change either special case (2.2.1.2, Table 2-5). */
+		 * without a base; a SIB index of 100 is none. REX.B does not change either special case,
+		 * REX.X makes index 100 R12 (2.2.1.2, Table 2-5). */
 		if (rm == 4) {
+			uint8_t sib;
+
 			if (i >= max)
 				return -1;
-			if (mod == 0 && (bytes[i] & 7) == 5)
-				i += 4;
-			i++;
+			sib = bytes[i++];
+			d->scale = 1u << (sib >> 6);
+			if (((sib >> 3) & 7) != 4 || (rex & REX_X))
+				d->index = (int)(((sib >> 3) & 7) | (rex & REX_X ? 8 : 0));
+			if (mod == 0 && (sib & 7) == 5)
+				dsz = 4;
+			else
+				d->base = (int)((sib & 7) | (rex & REX_B ? 8 : 0));
+		} else if (mod == 0 && rm == 5) {
+			dsz = 4;
+			d->rip_rel = long64;                /* 64-bit mode: RIP-relative; else an absolute disp32 */
+		} else {
+			d->base = (int)(rm | (rex & REX_B ? 8 : 0));
 		}
 		if (mod == 1)
-			i += 1;
-		else if (mod == 2 || (mod == 0 && rm == 5))
-			i += 4;
+			dsz = 1;
+		else if (mod == 2)
+			dsz = 4;
+		if (d->base == 4 || d->base == 5)        /* ESP/EBP (RSP/RBP) based: SS (Vol. 3A, Table 3-5) */
+			d->seg = SEG_SS;
 	}
-	return i <= max ? (int)i : -1;
+	if (i + dsz > max)
+		return -1;
+	d->disp = dsz ? sle(bytes, i, dsz) : 0;
+	return (int)(i + dsz);
 }
 
 /* The little-endian value of bytes[i..i+len). */
@@ -114,7 +159,6 @@ int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmi
 	uint8_t op, modrm = 0;
 	int end;
 
-	/* The segment does not matter: the faulting GPA comes from the exit. */
 	if (!decode_prefixes(bytes, max, mode, &p))
 		return -1;
 	i = p.len;
@@ -178,6 +222,11 @@ int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmi
 		d.reg = 0;
 		if (i + asz > max)
 			return -1;
+		d.base = d.index = -1;
+		d.scale = 1;
+		d.asz = asz;
+		d.disp = le(bytes, i, asz);
+		d.seg = p.seg >= 0 ? p.seg : SEG_DS;
 		d.len = i + asz;
 		*out = d;
 		return 0;
@@ -205,10 +254,13 @@ int decode_mmio(const uint8_t *bytes, unsigned n, enum cpu_mode mode, struct mmi
 	if (lock && !d.xchg)
 		return -1;
 
-	end = modrm_end(bytes, i, max, asz, &modrm);
+	end = modrm_operand(bytes, i, max, asz, rex, long64, &modrm, &d);
 	if (end < 0)
 		return -1;
 	i = (unsigned)end;
+	d.asz = asz;
+	if (p.seg >= 0)
+		d.seg = p.seg;
 	if (immsz) {
 		/* C6/C7 are group 11: only /0 is MOV (C6 /7, C7 /7 with mod=3 are XABORT, XBEGIN). */
 		if (MODRM_REG(modrm) != 0 || i + immsz > max)

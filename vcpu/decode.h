@@ -57,6 +57,16 @@ struct mmio_insn {
 			     * 32-bit write in long mode does; 0 for stores that write no register */
 	bool sign_extend;   /* MOVSX, MOVSXD: the loaded value is sign-extended to dst_size (else zero) */
 	bool xchg;          /* XCHG reg, mem: read the old value into reg, write reg's old value */
+	/* Where the memory operand is (SDM Vol. 2A, 2.1.5, Tables 2-1 to 2-3; 2.2.1.6; Vol. 3A, 3.7.4):
+	 * the offset base + index * scale + disp (with rip_rel, the next instruction's RIP + disp),
+	 * truncated to asz bytes, in segment seg (enum vcpu_seg_reg order: the override, else DS, or SS
+	 * with a BP/SP/EBP/ESP base). base, index: general registers 0-15, or -1 for none. moffs: disp
+	 * is the offset. */
+	int base, index;
+	unsigned scale, asz;
+	uint64_t disp;      /* sign-extended to 64 bits */
+	bool rip_rel;
+	int seg;
 };
 
 /*
@@ -64,8 +74,8 @@ struct mmio_insn {
  * move (register operand, unknown opcode, LOCK on anything but XCHG, longer than 15 bytes or than
  * n); the caller then stops the guest naming the opcode bytes. `*out` is filled only on success.
  *
- * Prefixes: 66 and 67 (67 changes only the ModRM/moffs length), the segment overrides (the faulting
- * GPA comes from the VMCS, so the segment is not needed), F0 LOCK with XCHG, and REX 40-4F in
+ * Prefixes: 66 and 67 (67 changes the address size), the segment overrides (the operand's segment),
+ * F0 LOCK with XCHG, and REX 40-4F in
  * 64-bit mode when it comes last before the opcode (elsewhere the CPU ignores it, so does this).
  * F2/F3 are accepted and ignored: none of the opcodes here is a string instruction (MOVS, STOS,
  * LODS are rejected as unknown opcodes), and on them F2/F3 are at most the HLE hints XACQUIRE/

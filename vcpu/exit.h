@@ -71,7 +71,7 @@ int vcpu_handle_wrmsr(struct vcpu *v);
 int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e);        /* MOV to/from CRn, CLTS, LMSW */
 int vcpu_handle_xsetbv(struct vcpu *v);
 int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e);       /* EPT violation, NPF */
-int vcpu_emulate_store(struct vcpu *v, uint64_t gpa);                 /* shadow paging's SHADOW_EMULATE */
+int vcpu_emulate_store(struct vcpu *v, uint64_t gva, uint64_t gpa);   /* shadow paging's SHADOW_EMULATE */
 int vcpu_handle_apic_access(struct vcpu *v, const struct vcpu_exit *e);
 int vcpu_handle_string_io(struct vcpu *v, const struct vcpu_exit *e); /* INS, OUTS */
 int vcpu_handle_hlt(struct vcpu *v, const struct vcpu_exit *e);

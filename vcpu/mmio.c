@@ -60,6 +60,28 @@ static int ram_access(struct vcpu *v, struct vdev_access *a)
 	return gmem_read(&v->vm->mem, a->addr, &a->value, a->size) ? -1 : 0;   /* little-endian */
 }
 
+/* The linear address of the decoded memory operand (vcpu/decode.h): its offset truncated to the
+ * address size, plus its segment's base, of which 64-bit mode keeps only FS's and GS's (SDM Vol. 3A,
+ * 3.4.4; 3.7.4; Vol. 2A, 2.2.1.6 for RIP-relative). */
+static uint64_t operand_linear(struct vcpu *v, const struct mmio_insn *m, enum cpu_mode mode,
+			       uint64_t next_rip)
+{
+	uint64_t off = m->disp, lin;
+
+	if (m->rip_rel)
+		off += next_rip;
+	if (m->base >= 0)
+		off += vcpu_get_gpr(v, (unsigned)m->base);
+	if (m->index >= 0)
+		off += vcpu_get_gpr(v, (unsigned)m->index) * m->scale;
+	if (m->asz < 8)
+		off &= (1ull << (8 * m->asz)) - 1;
+	lin = off;
+	if (mode != MODE_LONG64 || m->seg == VCPU_FS || m->seg == VCPU_GS)
+		lin += vcpu_get_seg(v, (enum vcpu_seg_reg)m->seg).base;
+	return mode == MODE_LONG64 ? lin : lin & 0xffffffffull;
+}
+
 /* Hands one access of an emulated instruction to the device at its GPA, or, `ram`, to guest RAM. */
 static enum vdev_result operand(struct vcpu *v, struct vdev_access *a, bool ram)
 {
@@ -72,9 +94,10 @@ static enum vdev_result operand(struct vcpu *v, struct vdev_access *a, bool ram)
  * length or operands, SDM Vol. 3C, 28.2.5; nor does an NPF without decode assists, AMD APM Vol. 2,
  * 15.8.4, nor a #PF): fetch the instruction through the guest's page tables, decode it
  * (vcpu/decode.c: the MOV family and XCHG), perform its access against the device model at that
- * address (MMIO) or, `ram`, guest RAM, finish the instruction. VDEV_UNCLAIMED when no device is
- * there. `what` names the access in the stop messages. */
-static int emulate_access(struct vcpu *v, uint64_t gpa, bool ram, const char *what)
+ * address (MMIO) or, `ram`, guest RAM at the linear address `gva` (whose page the caller translated
+ * to `gpa`), finish the instruction. VDEV_UNCLAIMED when no device is there. `what` names the access
+ * in the stop messages. */
+static int emulate_access(struct vcpu *v, uint64_t gpa, uint64_t gva, bool ram, const char *what)
 {
 	uint64_t rip = vcpu_get_rip(v), linear;
 	enum cpu_mode mode = guest_mode(v);
@@ -98,10 +121,12 @@ static int emulate_access(struct vcpu *v, uint64_t gpa, bool ram, const char *wh
 	if (decode_mmio(insn, n, mode, &m) || (ram && !m.write && !m.xchg))
 		return vm_stop(v, "%s at GPA 0x%lx by an instruction not emulated (bytes %02x %02x %02x %02x), "
 			       "rip 0x%lx", what, gpa, insn[0], insn[1], insn[2], insn[3], rip);
-	/* The page after it may translate elsewhere, or not at all: a store across is the guest's rarity. */
-	if (ram && (gpa & 0xfff) + m.size > 0x1000)
-		return vm_stop(v, "%s at GPA 0x%lx: %u bytes across the page's end, not emulated, rip 0x%lx", what,
-			       gpa, m.size, rip);
+	/* The faulting address must be where the operand begins, and the operand within the page: a
+	 * store split across two pages faults with CR2 on the second page's first byte (its part on the
+	 * first page was allowed), and the other page may translate anywhere. A guest's rarity: stopped. */
+	if (ram && (operand_linear(v, &m, mode, rip + m.len) != gva || (gpa & 0xfff) + m.size > 0x1000))
+		return vm_stop(v, "%s at GPA 0x%lx: %u bytes at linear 0x%lx across a page's end, not emulated, "
+			       "rip 0x%lx", what, gpa, m.size, operand_linear(v, &m, mode, rip + m.len), rip);
 	a.size = m.size;
 	if (m.write || m.xchg) {
 		uint64_t val = m.reg < 0 ? m.imm : vcpu_get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
@@ -133,18 +158,18 @@ failed:
 
 static int handle_mmio(struct vcpu *v, uint64_t gpa)
 {
-	return emulate_access(v, gpa, false, "MMIO");
+	return emulate_access(v, gpa, 0, false, "MMIO");
 }
 
 /* A store shadow paging does not map (SHADOW_EMULATE, vcpu/spt.c): the guest's CR0.WP = 0 lets a
  * supervisor write with RFLAGS.AC = 1 into a read-only user page under CR4.SMAP (SDM Vol. 3A, 4.6.1),
- * which the CPU, running the guest with WP = 1, faults. The store is done here, at `gpa`, as the CPU
- * would have done it; the page stays read-only for the CPU, so the supervisor accesses SMAP faults
- * keep faulting. An instruction the decoder does not know, or a store across the page's end, stops
- * the guest with its reason. */
-int vcpu_emulate_store(struct vcpu *v, uint64_t gpa)
+ * which the CPU, running the guest with WP = 1, faults at `gva`. The store is done here, at `gpa`, as
+ * the CPU would have done it; the page stays read-only for the CPU, so the supervisor accesses SMAP
+ * faults keep faulting. An instruction the decoder does not know, or a store across a page's end,
+ * stops the guest with its reason. */
+int vcpu_emulate_store(struct vcpu *v, uint64_t gva, uint64_t gpa)
 {
-	return emulate_access(v, gpa, true, "a store with CR0.WP=0 into a read-only user page under SMAP");
+	return emulate_access(v, gpa, gva, true, "a store with CR0.WP=0 into a read-only user page under SMAP");
 }
 
 int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)

@@ -248,7 +248,7 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 	case SHADOW_RETRY:
 		return HANDLED;
 	case SHADOW_EMULATE:             /* an instruction's store (vcpu/mmio.c decodes it) */
-		return vcpu_emulate_store(v, f.gpa);
+		return vcpu_emulate_store(v, f.cr2, f.gpa);
 	case SHADOW_INJECT:
 		if (delivering_pf) {
 			vcpu_inject_exception(v, VEC_DF, true, 0);

@@ -1191,6 +1191,63 @@ static uint64_t rng(void)
 
 /* Random bytes never crash, never read past n (ASan) and never report len > 15 or > n. Half the
  * strings are drawn from the bytes the decoder cares about, so that most paths are taken. */
+/* The memory operand's address parts (decode.h: base, index, scale, disp, rip_rel, asz, seg), by
+ * hand from SDM Vol. 2A, Tables 2-1 to 2-3 and 2.2.1.6, segments from Vol. 3A, Table 3-5. Registers:
+ * 0 RAX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI; segments 2 SS, 3 DS, 4 FS. */
+static void test_operand(void)
+{
+	static const struct {
+		enum cpu_mode mode;
+		const char *what;
+		unsigned len;
+		uint8_t bytes[15];
+		int base, index;
+		unsigned scale, asz;
+		uint64_t disp;
+		bool rip_rel;
+		int seg;
+	} c[] = {
+		{ MODE_LONG64, "mov %ecx,0x10(%rax,%rbx,4)", 4, { 0x89, 0x4c, 0x98, 0x10 }, 0, 3, 4, 8, 0x10, 0, 3 },
+		{ MODE_LONG64, "mov %eax,0x100(%rip)", 6, { 0x89, 0x05, 0x00, 0x01, 0x00, 0x00 }, -1, -1, 1, 8, 0x100, 1, 3 },
+		{ MODE_LONG64, "mov %rax,(%r12,%r13,8)", 4, { 0x4b, 0x89, 0x04, 0xec }, 12, 13, 8, 8, 0, 0, 3 },
+		{ MODE_LONG64, "mov %eax,-8(%rbp)", 3, { 0x89, 0x45, 0xf8 }, 5, -1, 1, 8, (uint64_t)-8, 0, 2 },
+		{ MODE_LONG64, "mov %eax,(%rsp)", 3, { 0x89, 0x04, 0x24 }, 4, -1, 1, 8, 0, 0, 2 },
+		{ MODE_LONG64, "mov %eax,(%r12) (REX.X: index R12 would need it; none here)", 4, { 0x41, 0x89, 0x04, 0x24 },
+		  12, -1, 1, 8, 0, 0, 3 },
+		{ MODE_LONG64, "mov %ecx,%fs:(%rax)", 3, { 0x64, 0x89, 0x08 }, 0, -1, 1, 8, 0, 0, 4 },
+		{ MODE_LONG64, "movabs %eax,0x1122334455667788", 9, { 0xa3, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 },
+		  -1, -1, 1, 8, 0x1122334455667788ull, 0, 3 },
+		{ MODE_LONG64, "addr32 mov %eax,0x10(%eip)", 7, { 0x67, 0x89, 0x05, 0x10, 0x00, 0x00, 0x00 }, -1, -1, 1, 4,
+		  0x10, 1, 3 },
+		{ MODE_PROT32, "mov %eax,0x1000(,%ecx,2)", 7, { 0x89, 0x04, 0x4d, 0x00, 0x10, 0x00, 0x00 }, -1, 1, 2, 4,
+		  0x1000, 0, 3 },
+		{ MODE_PROT32, "mov %eax,0x12345678 (mod 0 r/m 101: absolute outside 64-bit mode)", 6,
+		  { 0x89, 0x05, 0x78, 0x56, 0x34, 0x12 }, -1, -1, 1, 4, 0x12345678, 0, 3 },
+		{ MODE_PROT32, "mov %eax,-0x80(%ebp,%esi,1)", 4, { 0x89, 0x44, 0x35, 0x80 }, 5, 6, 1, 4, (uint64_t)-0x80, 0, 2 },
+		{ MODE_REAL, "mov %ax,0x2(%bp,%si)", 3, { 0x89, 0x42, 0x02 }, 5, 6, 1, 2, 2, 0, 2 },
+		{ MODE_REAL, "mov %ax,(%bx,%di)", 2, { 0x89, 0x01 }, 3, 7, 1, 2, 0, 0, 3 },
+		{ MODE_REAL, "mov %ax,0x1234 (mod 0 r/m 110: disp16)", 4, { 0x89, 0x06, 0x34, 0x12 }, -1, -1, 1, 2, 0x1234, 0, 3 },
+		{ MODE_REAL, "mov %ax,-0x10(%di) with ES", 4, { 0x26, 0x89, 0x45, 0xf0 }, 7, -1, 1, 2, (uint64_t)-0x10, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct mmio_insn d;
+		int before = unit_failures;
+
+		CHECK_EQ(decode_exact(c[i].bytes, c[i].len, c[i].mode, &d), 0);
+		CHECK_EQ(d.len, c[i].len);
+		CHECK_EQ(d.base, c[i].base);
+		CHECK_EQ(d.index, c[i].index);
+		CHECK_EQ(d.scale, c[i].scale);
+		CHECK_EQ(d.asz, c[i].asz);
+		CHECK_EQ(d.disp, c[i].disp);
+		CHECK_EQ(d.rip_rel, c[i].rip_rel);
+		CHECK_EQ(d.seg, c[i].seg);
+		if (unit_failures != before)
+			fprintf(stderr, "  in case %zu (%s, mode %s)\n", i, c[i].what, mode_name(c[i].mode));
+	}
+}
+
 static void test_random(void)
 {
 	static const uint8_t pool[] = { 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x64, 0x40, 0x41, 0x44, 0x48, 0x4f,
@@ -1232,6 +1289,7 @@ int main(int argc, char **argv)
 	RUN(test_edges);
 	RUN(test_prefixes);
 	RUN(test_values);
+	RUN(test_operand);
 	RUN(test_random);
 	return unit_report(argv[0]);
 }
