@@ -163,7 +163,8 @@ static void on_pf(struct irq_frame *f)
 /*
  * CR0.WP = 0 lets the supervisor write into read-only pages, and CR4.SMAP keeps its data accesses out
  * of user pages unless explicit with RFLAGS.AC = 1 (SDM Vol. 3A, 4.6.1): a store with AC = 1 (between
- * STAC and CLAC) into a read-only user page goes through and sets D (4.8); a read of it with AC = 0
+ * STAC and CLAC) into a read-only user page goes through and sets D (4.8), and so does an XCHG (its
+ * old value back); a read of it with AC = 0
  * then faults, error code P (protection, read, supervisor: 4.7). On shadow paging the store cannot
  * be mapped as the guest allows it (shadow/shadow.c, SHADOW_EMULATE) and the read must still fault.
  * Window page `npages` (the page after the others) of address space `p`, user and read-only.
@@ -171,6 +172,7 @@ static void on_pf(struct irq_frame *f)
 static void wp0_smap_check(unsigned p)
 {
 	uint32_t r[4], frame = frame_alloc(), cr0, cr4, addr = WINDOW + npages * PAGE, stored, read, pte;
+	uint32_t swapped, swapped_in;
 	volatile uint32_t *x = (volatile uint32_t *)(uintptr_t)addr;
 	bool faulted;
 
@@ -187,6 +189,9 @@ static void wp0_smap_check(unsigned p)
 	want_cr2 = ~0u;                                   /* no #PF expected */
 	asm volatile("stac; movl $0x5eed1234, %0; clac" : "=m"(*x) : : "memory");
 	stored = *(volatile uint32_t *)(uintptr_t)frame;  /* the frame through the 1:1 map */
+	swapped = 0x600d0002u;                            /* XCHG: the old value back, the new one in */
+	asm volatile("stac; xchg %0, %1; clac" : "+r"(swapped), "+m"(*x) : : "memory");
+	swapped_in = *(volatile uint32_t *)(uintptr_t)frame;
 	pte = pte_get(p, npages);
 	smap_probe = true;
 	want_error = 0;
@@ -197,15 +202,17 @@ static void wp0_smap_check(unsigned p)
 	smap_probe = false;
 	pte_set(p, npages, 0);
 	invlpg(addr);
-	if (stored != 0x5eed1234u || read != stored)
-		fail("WP=0 store with AC=1 into a read-only user page", stored, read);
+	if (stored != 0x5eed1234u || swapped != stored || swapped_in != 0x600d0002u || read != swapped_in)
+		fail("WP=0 store and XCHG with AC=1 into a read-only user page", swapped, read);
 	if (!(pte & PTE_D))
 		fail("D not set by the WP=0 store", npages, pte);
 	if (!faulted || want_cr2 != addr || want_error != 1)
 		fail("supervisor read with AC=0 of the user page: #PF, error 1", want_cr2, faulted ? want_error : ~0u);
-	printf("ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page %s, D %s; a read with "
-	       "AC=0 of it: %s, error 0x%x\n", stored == 0x5eed1234u ? "went through" : "was lost",
-	       pte & PTE_D ? "set" : "clear", faulted ? "#PF" : "no #PF", faulted ? want_error : 0);
+	printf("ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page %s, D %s, an XCHG %s; "
+	       "a read with AC=0 of it: %s, error 0x%x\n", stored == 0x5eed1234u ? "went through" : "was lost",
+	       pte & PTE_D ? "set" : "clear",
+	       swapped == stored && swapped_in == 0x600d0002u ? "swapped" : "did not swap",
+	       faulted ? "#PF" : "no #PF", faulted ? want_error : 0);
 }
 
 static void fill(unsigned p, unsigned page)

@@ -500,21 +500,27 @@ static bool insn_breakpoint_due(struct vcpu *v)
  *     is a #GP (SDM Vol. 2B, MOV to/from debug registers);
  *   - general detect was armed or reported: DR7.GD (which the CPU clears before the intercept, and
  *     Bochs 2.7 leaves) or DR6.BD (which the CPU sets, and Bochs 2.7 does not);
- *   - nothing before it in priority explains the #DB (SDM Vol. 3A, 7.9, Table 7-2): no single-step
- *     trap of the instruction before (RFLAGS.TF), no instruction breakpoint on the MOV.
- * What it takes for general detect wrongly: a data-breakpoint trap of the instruction before a MOV
- * DR while DR6.BD is still set from an earlier general detect the guest left in DR6. The #DB gets the
- * BD that the CPU reports with it.
+ *   - nothing before it in priority explains the #DB (SDM Vol. 3A, 7.9, Table 7-2): no instruction
+ *     breakpoint on the MOV, and no single-step trap of the instruction before. DR6 says the latter
+ *     where the CPU wrote it: BD without BS is general detect alone, whatever RFLAGS.TF (a guest
+ *     single-stepping onto the MOV takes its trap first, then this fault with TF still set). Where
+ *     DR6 shows neither (Bochs), RFLAGS.TF = 1 counts as a single step.
+ * What it takes for general detect wrongly: a data-breakpoint or INT1 trap of the instruction before a
+ * MOV DR while GD is armed under Bochs, or while DR6.BD is still set from an earlier general detect the
+ * guest left in DR6. The #DB gets the BD that the CPU reports with it.
  */
 static void reflect_db(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
+	uint64_t dr6 = b->save.dr6;
+	bool stepped = (dr6 & (DR6_BD | DR6_BS)) == DR6_BD ? false :
+		       (dr6 & DR6_BS) || (b->save.rflags & RFLAGS_TF);
 	uint8_t insn[15];
 	struct insn_prefixes p;
 	unsigned n;
 
-	if (!b->save.cpl && !(b->save.rflags & (RFLAGS_VM | RFLAGS_TF)) &&
-	    ((b->save.dr7 & DR7_GD) || (b->save.dr6 & DR6_BD)) && !insn_breakpoint_due(v) &&
+	if (!b->save.cpl && !(b->save.rflags & RFLAGS_VM) && !stepped &&
+	    ((b->save.dr7 & DR7_GD) || (dr6 & DR6_BD)) && !insn_breakpoint_due(v) &&
 	    (n = svm_fetch_insn(v, insn, sizeof(insn))) && decode_prefixes(insn, n, guest_mode(v), &p) &&
 	    p.len + 2 <= n && insn[p.len] == 0x0f && (insn[p.len + 1] == 0x21 || insn[p.len + 1] == 0x23)) {
 		b->save.dr6 |= DR6_BD;

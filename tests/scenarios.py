@@ -1241,7 +1241,7 @@ SCENARIOS += [
                                  r"protection\), 0 checks failed$") for n in PT_GUESTS] +
                      [GUEST_SAYS(n, r"ptswitch: PAE paging, ") for n in ("pae-ept", "pae-shadow")] +
                      [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
-                                 r"went through, D set; a read with AC=0 of it: #PF, error 0x1$") for n in PT_GUESTS] +
+                                 r"went through, D set, an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$") for n in PT_GUESTS] +
                      [GUEST_EXITED(n, 0) for n in PT_GUESTS] +
                      [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, " % n
                       for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
@@ -1285,7 +1285,7 @@ SCENARIOS += [
                                 r"protection\), 0 checks failed$") for n in ("pt-shadow", "pae-shadow")] +
                     [GUEST_SAYS("pae-shadow", r"ptswitch: PAE paging, ")] +
                     [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
-                                r"went through, D set; a read with AC=0 of it: #PF, error 0x1$")
+                                r"went through, D set, an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$")
                      for n in ("pt-shadow", "pae-shadow")] +
                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, .* [1-9]\d* INVLPG, " % n
                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],

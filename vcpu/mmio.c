@@ -51,13 +51,28 @@ static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t va
 	vcpu_set_gpr(v, m->reg, val);
 }
 
-/* The operand of an emulated instruction in guest RAM (vcpu_emulate_store). */
-static int ram_access(struct vcpu *v, struct vdev_access *a)
+/* The operand of an emulated instruction in guest RAM (vcpu_emulate_store): a store, or XCHG's
+ * exchange, locked as the instruction is whatever its prefixes (SDM Vol. 2B, XCHG), so that another
+ * vCPU's write to the same bytes is not lost between a read and a write. The old value in a->value. */
+static int ram_access(struct vcpu *v, struct vdev_access *a, bool xchg)
 {
-	if (a->write)
-		return gmem_write(&v->vm->mem, a->addr, &a->value, a->size) ? -1 : 0;
-	a->value = 0;
-	return gmem_read(&v->vm->mem, a->addr, &a->value, a->size) ? -1 : 0;   /* little-endian */
+	void *p = gmem_hva(&v->vm->mem, a->addr, a->size);
+	uint64_t val = a->value;
+
+	if (!p)
+		return -1;
+	if (!xchg) {
+		memcpy(p, &val, a->size);                /* little-endian: the low bytes */
+		return 0;
+	}
+	switch (a->size) {
+	case 1: val = __atomic_exchange_n((uint8_t *)p, (uint8_t)val, __ATOMIC_SEQ_CST); break;
+	case 2: val = __atomic_exchange_n((uint16_t *)p, (uint16_t)val, __ATOMIC_SEQ_CST); break;
+	case 4: val = __atomic_exchange_n((uint32_t *)p, (uint32_t)val, __ATOMIC_SEQ_CST); break;
+	default: val = __atomic_exchange_n((uint64_t *)p, val, __ATOMIC_SEQ_CST); break;
+	}
+	a->value = val;
+	return 0;
 }
 
 /* The linear address of the decoded memory operand (vcpu/decode.h): its offset truncated to the
@@ -80,14 +95,6 @@ static uint64_t operand_linear(struct vcpu *v, const struct mmio_insn *m, enum c
 	if (mode != MODE_LONG64 || m->seg == VCPU_FS || m->seg == VCPU_GS)
 		lin += vcpu_get_seg(v, (enum vcpu_seg_reg)m->seg).base;
 	return mode == MODE_LONG64 ? lin : lin & 0xffffffffull;
-}
-
-/* Hands one access of an emulated instruction to the device at its GPA, or, `ram`, to guest RAM. */
-static enum vdev_result operand(struct vcpu *v, struct vdev_access *a, bool ram)
-{
-	if (ram)
-		return ram_access(v, a) ? VDEV_BAD_ACCESS : VDEV_DONE;
-	return vdev_mmio(&v->vm->bus, a, rdtsc());
 }
 
 /* The data access at a guest-physical address that exited (an EPT violation gives no instruction
@@ -124,24 +131,35 @@ static int emulate_access(struct vcpu *v, uint64_t gpa, uint64_t gva, bool ram, 
 	/* The faulting address must be where the operand begins, and the operand within the page: a
 	 * store split across two pages faults with CR2 on the second page's first byte (its part on the
 	 * first page was allowed), and the other page may translate anywhere. A guest's rarity: stopped. */
-	if (ram && (operand_linear(v, &m, mode, rip + m.len) != gva || (gpa & 0xfff) + m.size > 0x1000))
-		return vm_stop(v, "%s at GPA 0x%lx: %u bytes at linear 0x%lx across a page's end, not emulated, "
-			       "rip 0x%lx", what, gpa, m.size, operand_linear(v, &m, mode, rip + m.len), rip);
+	if (ram && operand_linear(v, &m, mode, rip + m.len) != gva)
+		return vm_stop(v, "%s at linear 0x%lx by an instruction whose operand begins at 0x%lx, not "
+			       "emulated, rip 0x%lx", what, gva, operand_linear(v, &m, mode, rip + m.len), rip);
+	if (ram && (gpa & 0xfff) + m.size > 0x1000)
+		return vm_stop(v, "%s at GPA 0x%lx: %u bytes across the page's end, not emulated, rip 0x%lx", what,
+			       gpa, m.size, rip);
 	a.size = m.size;
 	if (m.write || m.xchg) {
 		uint64_t val = m.reg < 0 ? m.imm : vcpu_get_gpr(v, m.reg) >> (m.high8 ? 8 : 0);
 
 		a.write = true;
 		a.value = m.size == 8 ? val : val & ((1ull << (8 * m.size)) - 1);
-		if (m.xchg) {
-			struct vdev_access rd = { gpa, m.size, false, 0, v->index };
-
-			if ((r = operand(v, &rd, ram)) != VDEV_DONE)
-				goto failed;
-			load_register(v, &m, rd.value);
-		}
 	}
-	if ((r = operand(v, &a, ram)) != VDEV_DONE)
+	if (ram) {                               /* a store or XCHG (checked above): no load */
+		if (ram_access(v, &a, m.xchg))
+			return vm_stop(v, "%s at GPA 0x%lx: not in RAM, rip 0x%lx", what, gpa, rip);
+		if (m.xchg)
+			load_register(v, &m, a.value);
+		vcpu_skip(v, m.len);
+		return HANDLED;
+	}
+	if (m.xchg) {
+		struct vdev_access rd = { gpa, m.size, false, 0, v->index };
+
+		if ((r = vdev_mmio(&v->vm->bus, &rd, rdtsc())) != VDEV_DONE)
+			goto failed;
+		load_register(v, &m, rd.value);
+	}
+	if ((r = vdev_mmio(&v->vm->bus, &a, rdtsc())) != VDEV_DONE)
 		goto failed;
 	if (!a.write)
 		load_register(v, &m, a.value);
@@ -150,8 +168,6 @@ static int emulate_access(struct vcpu *v, uint64_t gpa, uint64_t gva, bool ram, 
 failed:
 	if (r == VDEV_UNCLAIMED)
 		return VDEV_UNCLAIMED;
-	if (ram)
-		return vm_stop(v, "%s at GPA 0x%lx: not in RAM, rip 0x%lx", what, gpa, rip);
 	return vm_stop(v, "%s %s at GPA 0x%lx: %s, rip 0x%lx", what, a.write ? "write" : "read", gpa,
 		       v->vm->bus.why, rip);
 }

@@ -4,7 +4,9 @@
  * The back ends (vmx/spt.c, svm/spt.c) bring the exits here and load what is decided through the
  * vendor interface (vcpu_spt_set_controls, vcpu_spt_set_root, vcpu_spt_flush: vcpu/guest.h). */
 #include "lib/errno.h"
+#include "vcpu/backend.h"
 #include "vcpu/handler.h"
+#include "vcpu/snapshot.h"
 #include "vcpu/spt.h"
 
 /* The guest's paging controls a change of which re-roots the shadow (shadow_cr3_write: writes of
@@ -218,6 +220,19 @@ void vcpu_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva
 	vcpu_spt_flush_dropped(v);
 }
 
+/* Does `gva` lie in a table the CPU reaches by implicit supervisor accesses: the GDT, the LDT, the IDT
+ * or the TSS (SDM Vol. 3A, 4.6)? Read from the back end's snapshot: a rare path. */
+static bool in_system_table(struct vcpu *v, uint64_t gva)
+{
+	struct vcpu_snapshot s = { 0 };
+	const struct vcpu_seg *ldt = &s.seg[VCPU_LDTR], *tss = &s.seg[VCPU_TR];
+
+	if (!vcpu_backend->vcpu_snapshot(v, &s))
+		return false;
+	return gva - s.gdtr_base <= s.gdtr_limit || gva - s.idtr_base <= s.idtr_limit ||
+	       (!ldt->unusable && gva - ldt->base <= ldt->limit) || (!tss->unusable && gva - tss->base <= tss->limit);
+}
+
 /* A #PF in the shadow. One met while another event was delivered (the back end re-delivers that
  * event at the next entry): a shadow fill re-enters and the event is delivered again; the guest's own
  * #PF on a #PF's delivery is a #DF (SDM Vol. 3A, 7.15, Table 7-5), on any other event the #PF is
@@ -236,20 +251,28 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 
 	s->g.cpl = vcpu_get_cpl(v);
 	s->g.rflags = vcpu_get_rflags(v);
-	/* An event's delivery (the back end has it queued again) reads the IDT and pushes on its stack:
-	 * implicit supervisor accesses, which SMAP checks whatever RFLAGS.AC (SDM Vol. 3A, 4.6.1), as it
-	 * checks an explicit one with AC = 0. The error code does not say implicit (4.7). */
-	if (delivering_pf || vcpu_event_queued(v))
-		s->g.rflags &= ~RFLAGS_AC;
 	r = shadow_page_fault(s, gva, error, &f);
 	vcpu_spt_flush_dropped(v);
 	switch (r) {
 	case SHADOW_FILLED:
 	case SHADOW_RETRY:
 		return HANDLED;
-	case SHADOW_EMULATE:             /* an instruction's store (vcpu/mmio.c decodes it) */
+	case SHADOW_EMULATE:
+		/* An implicit write (a descriptor's accessed or busy flag, a TSS on a task switch) that
+		 * the error code showed as explicit: SMAP faults it whatever RFLAGS.AC (SDM Vol. 3A,
+		 * 4.6.1), so the guest's #PF, present, write, supervisor (4.7). */
+		if (in_system_table(v, f.cr2)) {
+			f.pf_error = GPT_PF_P | GPT_PF_W;
+			goto inject;
+		}
+		/* An instruction's store (vcpu/mmio.c decodes it); not an event delivery's push, which
+		 * nothing here can redo (the back end has that event queued again). */
+		if (delivering_pf || vcpu_event_queued(v))
+			return vm_stop(v, "an event's delivery stored into the read-only user page at linear 0x%lx "
+				       "(CR0.WP=0, CR4.SMAP): not emulated, rip 0x%lx", f.cr2, vcpu_get_rip(v));
 		return vcpu_emulate_store(v, f.cr2, f.gpa);
 	case SHADOW_INJECT:
+	inject:
 		if (delivering_pf) {
 			vcpu_inject_exception(v, VEC_DF, true, 0);
 			return HANDLED;
