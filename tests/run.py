@@ -132,7 +132,8 @@ def model_set(scens, model: str):
     """The scenarios of Bochs's default VMX machine (skylake_x; the selection of svm_set) again on the
     older Bochs model MODELS[model] (NAME@model), and those skipped with their reason: about EPT itself
     (Scenario.ept_only: guests run on shadow paging there) or not on that model
-    (Scenario.not_on_model)."""
+    (Scenario.not_on_model); the lines that model's missing features change are swapped
+    (Scenario.on_model)."""
     scens = vmx_machine(scens)
 
     def why(s):
@@ -140,7 +141,9 @@ def model_set(scens, model: str):
             "needs unrestricted guest: " + s.needs_ug if s.needs_ug else \
             "not on %s: %s" % (model, s.not_on_model[model]) if model in s.not_on_model else ""
     skipped = [(s.name + "@" + model, why(s)) for s in scens if why(s)]
-    return [dataclasses.replace(s, name="%s@%s" % (s.name, model), cpu_model=MODELS[model])
+    return [dataclasses.replace(s, name="%s@%s" % (s.name, model), cpu_model=MODELS[model],
+                                expect=[s.on_model.get(model, {}).get(e, e) if isinstance(e, str) else e
+                                        for e in s.expect])
             for s in scens if not why(s)], skipped
 
 

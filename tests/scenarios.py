@@ -1204,6 +1204,14 @@ SCENARIOS += [
 # hostile guest's endings, among them a 2-byte local APIC write (MMIO reached through a shadow #PF, not
 # mapped) and an INIT to itself (its real-mode INIT state is never entered). Memory free after = before.
 PT_GUESTS = ("pt-ept", "pt-shadow", "pae-ept", "pae-shadow")
+
+# ptswitch's CR0.WP = 0 check under SMAP (guests/ptswitch.c, wp0_smap_check), and its line on a CPU
+# without SMAP (Bochs's penryn and lynnfield).
+PT_WP0_SMAP = (r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page went through, D set, "
+               r"an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$")
+PT_NO_SMAP = r"ptswitch: no SMAP on this CPU: the WP=0 check is skipped$"
+PT_SHADOW_LINE = r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, %d #PF injected, "
+
 SCENARIOS += [
     bochs_vmx("vmx-shadow-probes", cpus=2, timeout=300, cmdline="paging=shadow",
               modules=[guest("escape", "name=past-end mem=16M probe=0x1000000 access=write"),
@@ -1233,6 +1241,11 @@ SCENARIOS += [
     # read with AC = 0 that SMAP faults: on shadow paging before stop 25 it went through). The same run
     # on EPT and on shadow page tables must give the same figures; the shadow line shows the cost.
     bochs_vmx("vmx-shadow-ptswitch", cpus=2, timeout=300,
+              # without SMAP: the check's line, and one #PF fewer (the read SMAP faults)
+              on_model=dict.fromkeys(MODELS, {**{GUEST_SAYS(n, PT_WP0_SMAP): GUEST_SAYS(n, PT_NO_SMAP)
+                                                 for n in PT_GUESTS},
+                                              **{PT_SHADOW_LINE % (n, 1753): PT_SHADOW_LINE % (n, 1752)
+                                                 for n in ("pt-shadow", "pae-shadow")}}),
               modules=[guest("ptswitch", "name=pt-ept mem=32M cpu=0 rounds=200"),
                        guest("ptswitch", "name=pt-shadow mem=32M cpu=1 rounds=200 paging=shadow"),
                        guest("ptswitch", "name=pae-ept mem=32M cpu=0 rounds=200 mode=pae"),
@@ -1240,11 +1253,9 @@ SCENARIOS += [
               expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                  r"protection\), 0 checks failed$") for n in PT_GUESTS] +
                      [GUEST_SAYS(n, r"ptswitch: PAE paging, ") for n in ("pae-ept", "pae-shadow")] +
-                     [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
-                                 r"went through, D set, an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$") for n in PT_GUESTS] +
+                     [GUEST_SAYS(n, PT_WP0_SMAP) for n in PT_GUESTS] +
                      [GUEST_EXITED(n, 0) for n in PT_GUESTS] +
-                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, " % n
-                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
+                     [PT_SHADOW_LINE % (n, 1753) for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
               forbid=[NO_VIRT, r"hv: exception", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],
               check=memory_returned),
 ]
@@ -1284,9 +1295,7 @@ SCENARIOS += [
              expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                 r"protection\), 0 checks failed$") for n in ("pt-shadow", "pae-shadow")] +
                     [GUEST_SAYS("pae-shadow", r"ptswitch: PAE paging, ")] +
-                    [GUEST_SAYS(n, r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only user page "
-                                r"went through, D set, an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$")
-                     for n in ("pt-shadow", "pae-shadow")] +
+                    [GUEST_SAYS(n, PT_WP0_SMAP) for n in ("pt-shadow", "pae-shadow")] +
                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, .* [1-9]\d* INVLPG, " % n
                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
              forbid=[NO_VIRT, r"hv: exception", r"unexpected #VMEXIT", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"],

@@ -107,6 +107,9 @@ class Scenario:
     not_on_model: Dict[str, str] = field(default_factory=dict)  # older Bochs VMX model ("penryn", "lynnfield")
                                         # -> why the scenario cannot run there (what skylake_x has and it lacks):
                                         # `run.py --model` skips it
+    on_model: Dict[str, Dict[str, str]] = field(default_factory=dict)  # older model -> {expected line: the
+                                        # line expected there instead} (a check a guest skips for a CPU
+                                        # feature that model lacks): `run.py --model` swaps them
     not_on_svm: str = ""                # why it cannot run on SVM (Bochs ryzen): `run.py --backend svm` skips it,
                                         # or runs it under QEMU EPYC where the reason is a Bochs bug
     svm_twin: str = ""                  # the scenario that already runs this one on SVM (then --backend svm skips it)
