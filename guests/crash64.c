@@ -4,7 +4,13 @@
  *   cr8      RDMSR of an MSR that does not exist (#GP injected, caught), then MOV to and from CR8:
  *            both complete (CR8 exists only in 64-bit mode, SDM Vol. 3A, 2.5)   -> exit 0
  *   pgoff64  MOV CR0 clearing PG in 64-bit mode: #GP(0) (SDM Vol. 2B, MOV CR; Vol. 3A, 10.8.5.4),
- *            caught, still in long mode                                          -> exit 0
+ *            caught, still in long mode; MOV CR0 setting bit 32: #GP(0) (the same page: bits 63:32
+ *            are reserved), CR0 unchanged; CLTS after setting CR0.TS clears it   -> exit 0
+ *   mmio     loads from an emulated device register (the I/O APIC's, mapped uncached at 0xFEC00000)
+ *            by MOV and MOVSXD, each against the value the CPU would load        -> exit 0
+ *   mmiostack  a #GP (a load from a non-canonical address) with RSP in the I/O APIC's page: the
+ *            exception's delivery pushes its frame into a device, which no instruction at RIP did;
+ *            the hypervisor stops the guest saying so                          -> stopped
  *   dbloop   a data breakpoint on the IDT's #DB gate, delivered on an IST stack, then a read of the
  *            gate: each #DB's delivery reads the gate and raises the next, on the same stack, forever
  *            (CVE-2015-8104). Prints `crash64: entering the #DB loop`          -> never ends
@@ -94,7 +100,76 @@ static int do_pgoff64(void)
 	check(caught_vector == 13, "crash64: clearing CR0.PG in 64-bit mode raised vector %llu",
 	      (unsigned long long)caught_vector);
 	check((read_cr0() & (1ul << 31)) && (rdmsr(MSR_EFER) & EFER_LMA), "crash64: still in long mode with paging");
+
+	uint64_t cr0 = read_cr0();
+	caught_vector = ~0ull;
+	__asm__ volatile("leaq 1f(%%rip), %%rax\n\tmovq %%rax, recover_rip(%%rip)\n\t"
+			 "movq %%cr0, %%rax\n\tbtsq $32, %%rax\n\tmovq %%rax, %%cr0\n1:" : : : "rax", "memory");
+	recover_rip = (uint64_t)(uintptr_t)unexpected;
+	check(caught_vector == 13 && read_cr0() == cr0, "crash64: setting CR0 bit 32 raised vector %llu, CR0 0x%llx",
+	      (unsigned long long)caught_vector, (unsigned long long)read_cr0());
+
+	/* CR0.TS set by MOV, cleared by CLTS (SDM Vol. 2A, CLTS): no FPU instruction in between. */
+	__asm__ volatile("movq %%cr0, %%rax\n\tbtsq $3, %%rax\n\tmovq %%rax, %%cr0" : : : "rax", "memory");
+	uint64_t ts = read_cr0() & 8;
+	__asm__ volatile("clts" : : : "memory");
+	check(ts && !(read_cr0() & 8), "crash64: CLTS cleared CR0.TS (set before: %s)", ts ? "yes" : "no");
 	return check_failed ? 1 : 0;
+}
+
+/* --- do=mmio ------------------------------------------------------------------------------------ */
+
+/* The I/O APIC at its usual base (the MADT's), 1:1 in a 2 MiB page of its own, cache disabled. Its
+ * register select at offset 0, its window at 0x10 (82093AA datasheet, 3.0); register 0x11 is the
+ * upper half of redirection entry 0, whose bits 31:24 are the destination (3.2.4). A hypervisor
+ * emulates each load: MOVSXD sign-extends the dword loaded (SDM Vol. 2B, MOVSX/MOVSXD), MOV of 32
+ * bits clears bits 63:32 (Vol. 1, 3.4.1.1). */
+#define IOAPIC_BASE 0xfec00000ull
+
+static void map_ioapic(void)
+{
+	uint64_t *pml4 = (uint64_t *)(uintptr_t)(read_cr3() & ~0xfffull);
+	uint64_t *pdpt = (uint64_t *)(uintptr_t)(pml4[0] & ~0xfffull);
+	uint64_t *pd3 = (uint64_t *)(uintptr_t)(pdpt[3] & 0x000ffffffffff000ull);
+
+	/* P, W, PCD, PS (SDM Vol. 3A, Table 4-17) */
+	pd3[(IOAPIC_BASE >> 21) & 511] = (IOAPIC_BASE & ~0x1fffffull) | 0x1 | 0x2 | 0x10 | 0x80;
+	__asm__ volatile("invlpg (%0)" : : "r"(IOAPIC_BASE) : "memory");
+}
+
+static int do_mmio(void)
+{
+	volatile uint32_t *sel = (volatile uint32_t *)(uintptr_t)IOAPIC_BASE;
+	volatile uint32_t *win = (volatile uint32_t *)(uintptr_t)(IOAPIC_BASE + 0x10);
+	static const uint32_t dest[] = { 0xff000000u, 0x7f000000u, 0x80000000u };
+
+	map_ioapic();
+	for (unsigned i = 0; i < sizeof(dest) / sizeof(dest[0]); i++) {
+		uint64_t sx = 0x5555555555555555ull, zx = 0x5555555555555555ull;
+
+		*sel = 0x11;
+		*win = dest[i];
+		__asm__ volatile("movslq %1, %0" : "=r"(sx) : "m"(*win));
+		__asm__ volatile("movl %1, %k0" : "+r"(zx) : "m"(*win));
+		check(sx == (uint64_t)(int64_t)(int32_t)dest[i] && zx == dest[i],
+		      "crash64: MMIO dword 0x%x: MOVSXD loaded 0x%llx, MOV 0x%llx", dest[i], (unsigned long long)sx,
+		      (unsigned long long)zx);
+	}
+	*sel = 0x11;
+	*win = 0;
+	return check_failed ? 1 : 0;
+}
+
+/* The #GP's 48-byte frame (SS, RSP, RFLAGS, CS, RIP, error code: SDM Vol. 3A, 7.14.2) goes below
+ * RSP = the page's 0x40, over the I/O APIC's window at 0x10: a load of the window is what the
+ * instruction at RIP would be, were its operand the faulting address. */
+static void do_mmiostack(void)
+{
+	map_ioapic();
+	printf("crash64: a #GP with RSP in the I/O APIC's page\n");
+	__asm__ volatile("movq %0, %%rsp\n\tmovl (%1), %%eax"
+			 : : "r"(IOAPIC_BASE + 0x40), "r"(0x8000000000000000ull) : "rax", "memory");
+	printf("crash64: still running after the #GP\n");
 }
 
 /* --- do=dbloop ---------------------------------------------------------------------------------- */
@@ -133,7 +208,7 @@ int main(void)
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash64: usage: do=cr8|pgoff64|dbloop\n");
+		printf("crash64: usage: do=cr8|pgoff64|mmio|mmiostack|dbloop\n");
 		return 3;
 	}
 	printf("crash64: doing %s\n", what);
@@ -142,6 +217,12 @@ int main(void)
 		return do_cr8();
 	if (!strcmp(what, "pgoff64"))
 		return do_pgoff64();
+	if (!strcmp(what, "mmio"))
+		return do_mmio();
+	if (!strcmp(what, "mmiostack")) {
+		do_mmiostack();
+		return 1;
+	}
 	if (!strcmp(what, "dbloop")) {
 		do_dbloop();
 		return 1;

@@ -688,6 +688,8 @@ static int handle_npf(struct vcpu *v)
 
 	if (err & NPF_P)
 		acc |= VCPU_MEM_READABLE | (err & NPF_W ? 0 : VCPU_MEM_WRITABLE) | (err & NPF_ID ? 0 : VCPU_MEM_EXECUTABLE);
+	if ((err & NPF_GUEST_TABLE) || (b->ctl.exit_int_info & VMCB_EVT_VALID))
+		acc |= VCPU_MEM_IMPLICIT;
 	e.mem.access = (uint8_t)acc;
 	return vcpu_handle_npf(v, &e);
 }

@@ -70,6 +70,7 @@
 #define NPF_P                    (1ull << 0)  /* the nested entry was present: a permission fault */
 #define NPF_W                    (1ull << 1)
 #define NPF_ID                   (1ull << 4)  /* an instruction fetch */
+#define NPF_GUEST_TABLE          (1ull << 33) /* during the walk of the guest's page tables (15.25.6) */
 
 /* TLB_CONTROL, control offset 05Ch (15.16.1): 1 flushes every ASID's entries on VMRUN (every SVM
  * CPU has it; 3 and 7, this ASID only, need CPUID Fn8000_000A_EDX.FlushByAsid). */

@@ -31,11 +31,14 @@ static __attribute__((noinline)) int guest_write_cr0(struct vcpu *v, uint64_t va
 	bool cs64 = (efer & EFER_LMA) && cs_l;                                          /* 64-bit mode */
 	bool pg_on = (val & CR0_PG) && !(old & CR0_PG), pg_off = !(val & CR0_PG) && (old & CR0_PG);
 
-	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): PG without PE,
-	 * NW without CD, clearing PG with CR4.PCIDE set or in 64-bit mode (IA-32e mode is left from
-	 * compatibility mode only, SDM Vol. 3A, 10.8.5.4), entering IA-32e mode from a 64-bit code segment.
-	 * Letting any through would only make the next VM entry fail. */
-	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
+	/* MOV to CR0 raises #GP for (SDM Vol. 2B, MOV--Move to/from Control Registers): a bit of 63:32
+	 * set (in 64-bit mode; elsewhere the operand has 32 bits), PG without PE, NW without CD, clearing
+	 * PG with CR4.PCIDE set or in 64-bit mode (IA-32e mode is left from compatibility mode only, SDM
+	 * Vol. 3A, 10.8.5.4), entering IA-32e mode from a 64-bit code segment. The exit comes before
+	 * these checks on both vendors (SDM Vol. 3C, 26.1.1; AMD APM Vol. 2, 15.9, Table 15-7: a CR0
+	 * write is intercepted before the normal exception checks). Letting any through would only make
+	 * the next VM entry or VMRUN fail (APM Vol. 2, 15.5.1: CR0[63:32] not zero is an illegal state). */
+	if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
 	    (pg_off && (cr4 & CR4_PCIDE)) || (pg_off && cs64) ||
 	    (pg_on && (efer & EFER_LME) && cs_l)) {
 		inject_gp(v);
@@ -103,6 +106,8 @@ int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e)
 		}
 		vcpu_set_cr4(v, val);
 		return RETIRED;
+	} else if (type == VCPU_CR_CLTS) {   /* clears CR0.TS (SDM Vol. 2A, CLTS); CPL > 0 #GPs first */
+		return guest_write_cr0(v, vcpu_get_cr0(v) & ~CR0_TS);
 	} else if (type == VCPU_CR_LMSW) {   /* only PE, MP, EM, TS; it cannot clear PE */
 		uint64_t old = vcpu_get_cr0(v), src = e->cr.lmsw & 0xf;
 

@@ -34,6 +34,11 @@ enum vcpu_cr_access { VCPU_CR_WRITE, VCPU_CR_READ, VCPU_CR_CLTS, VCPU_CR_LMSW };
 #define VCPU_MEM_WRITABLE  (1u << 4)   /* ... writes */
 #define VCPU_MEM_EXECUTABLE (1u << 5)  /* ... fetches */
 #define VCPU_MEM_MAPPED    (VCPU_MEM_READABLE | VCPU_MEM_WRITABLE | VCPU_MEM_EXECUTABLE)
+/* Not the instruction's own operand: the access of an event's delivery (its stack pushes, its IDT
+ * gate), or the CPU's walk of the guest's paging structures (VMX: IDT-vectoring information valid,
+ * or exit-qualification bit 7 or 8 clear, SDM Vol. 3C, 28.2.1, Table 28-7, and 28.2.4; SVM:
+ * EXITINTINFO valid or EXITINFO1 bit 33, AMD APM Vol. 2, 15.7.2 and 15.25.6). */
+#define VCPU_MEM_IMPLICIT  (1u << 6)
 
 struct vcpu_exit {
 	uint64_t gpa;                /* NPF: the guest-physical address; APIC access: its offset in the page */

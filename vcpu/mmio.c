@@ -27,14 +27,16 @@ void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 }
 
 /* Writes a value loaded by an emulated MOV into its register, as the CPU would: 8- and 16-bit loads
- * keep the rest of the register, 32-bit ones clear bits 63:32 (SDM Vol. 1, 3.4.1.1). */
+ * keep the rest of the register, 32-bit ones clear bits 63:32 (SDM Vol. 1, 3.4.1.1). MOVSX and
+ * MOVSXD sign-extend from the source's size, 1, 2 or 4 bytes (SDM Vol. 2B, MOVSX/MOVSXD). */
 static void load_register(struct vcpu *v, const struct mmio_insn *m, uint64_t val)
 {
 	uint64_t old = vcpu_get_gpr(v, m->reg);
 	unsigned size = m->dst_size ? m->dst_size : m->size;
 
 	if (m->sign_extend)
-		val = m->size == 1 ? (uint64_t)(int64_t)(int8_t)val : (uint64_t)(int64_t)(int16_t)val;
+		val = m->size == 1 ? (uint64_t)(int64_t)(int8_t)val :
+		      m->size == 2 ? (uint64_t)(int64_t)(int16_t)val : (uint64_t)(int64_t)(int32_t)val;
 	switch (size) {
 	case 1:
 		val = m->high8 ? (old & ~0xff00ull) | ((val & 0xff) << 8) : (old & ~0xffull) | (val & 0xff);
@@ -210,6 +212,11 @@ int vcpu_handle_npf(struct vcpu *v, const struct vcpu_exit *e)
 		return vm_stop(v, "out of memory at GPA 0x%lx", gpa);
 	case GMEM_OUTSIDE:
 	default:
+		/* An event's delivery or the CPU's page walk into a device: the instruction at RIP did not
+		 * make that access, so emulating it would be wrong; the CPU's own access is not emulated. */
+		if (q & VCPU_MEM_IMPLICIT)
+			return vm_stop(v, "EPT violation %s at GPA 0x%lx outside RAM by an event's delivery or a walk "
+				       "of the guest's page tables (not emulated), rip 0x%lx", kind, gpa, vcpu_get_rip(v));
 		if (!(q & VCPU_MEM_FETCH)) {   /* a data access outside RAM: a device's, if one claims it */
 			int r = handle_mmio(v, gpa);
 

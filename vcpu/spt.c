@@ -284,6 +284,8 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 		/* Not backed yet (first touch), or not RAM (MMIO): as an EPT violation at that GPA. */
 		e.gpa = f.gpa;
 		e.mem.access = error & GPT_PF_ID ? VCPU_MEM_FETCH : error & GPT_PF_W ? VCPU_MEM_WRITE : VCPU_MEM_READ;
+		if (delivering_pf || vcpu_event_queued(v))
+			e.mem.access |= VCPU_MEM_IMPLICIT;
 		return vcpu_handle_npf(v, &e);
 	case SHADOW_TABLE_GPA:
 		return vm_stop(v, "a paging structure of the guest at GPA 0x%lx is not in RAM (linear address 0x%lx), "

@@ -270,15 +270,24 @@ int vmx_exit_cr(struct vcpu *v)
 }
 
 /* EPT violations: exit qualification, SDM Vol. 3C, 28.2.1, Table 28-7 (bits 2:0 the access, read,
- * write, fetch; bits 5:3 what the entry allowed: VCPU_MEM_*'s bits), and the guest-physical address
- * (28.2.5). */
+ * write, fetch; bits 5:3 what the entry allowed: VCPU_MEM_*'s bits; bit 7 the guest-linear address
+ * is valid, and then bit 8 says the access was to that address's translation, not to a paging
+ * structure; both clear for a PDPTE load), and the guest-physical address (28.2.5). An access that
+ * delivered an event has the event in the IDT-vectoring information (28.2.4), saved by now. */
 _Static_assert(VCPU_MEM_READ == 1 && VCPU_MEM_WRITE == 2 && VCPU_MEM_FETCH == 4 && VCPU_MEM_READABLE == 8 &&
 	       VCPU_MEM_WRITABLE == 16 && VCPU_MEM_EXECUTABLE == 32, "SDM Vol. 3C, Table 28-7, bits 5:0");
+#define EPT_QUAL_LINEAR      (1u << 7)
+#define EPT_QUAL_TRANSLATION (1u << 8)
 int vmx_exit_npf(struct vcpu *v)
 {
-	struct vcpu_exit e = { .gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS), .kind = VCPU_EXIT_NPF,
-			       .mem = { vmcs_read(EXIT_QUALIFICATION) & 0x3f } };
+	uint64_t q = vmcs_read(EXIT_QUALIFICATION);
+	unsigned acc = q & 0x3f;
+	struct vcpu_exit e = { .gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS), .kind = VCPU_EXIT_NPF };
 
+	if ((q & (EPT_QUAL_LINEAR | EPT_QUAL_TRANSLATION)) != (EPT_QUAL_LINEAR | EPT_QUAL_TRANSLATION) ||
+	    vmx_of(v)->event.valid)
+		acc |= VCPU_MEM_IMPLICIT;
+	e.mem.access = (uint8_t)acc;
 	return vmx_retire(vcpu_handle_npf(v, &e));
 }
 

@@ -60,6 +60,13 @@ static inline unsigned long read_cr0(void)
 	return v;
 }
 
+static inline unsigned long read_cr3(void)
+{
+	unsigned long v;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(v));
+	return v;
+}
+
 /* A delay the compiler cannot drop and that causes no VM exit: only register arithmetic. */
 static inline void spin_loops(uint64_t n)
 {
