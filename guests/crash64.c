@@ -5,7 +5,8 @@
  *            both complete (CR8 exists only in 64-bit mode, SDM Vol. 3A, 2.5)   -> exit 0
  *   pgoff64  MOV CR0 clearing PG in 64-bit mode: #GP(0) (SDM Vol. 2B, MOV CR; Vol. 3A, 10.8.5.4),
  *            caught, still in long mode; MOV CR0 setting bit 32: #GP(0) (the same page: bits 63:32
- *            are reserved), CR0 unchanged; CLTS after setting CR0.TS clears it   -> exit 0
+ *            are reserved), CR0 unchanged; CLTS after setting CR0.TS clears it; MOV CR4 setting
+ *            MCE, which CPUID hides: #GP(0)                                      -> exit 0
  *   mmio     loads from an emulated device register (the I/O APIC's, mapped uncached at 0xFEC00000)
  *            by MOV and MOVSXD, each against the value the CPU would load        -> exit 0
  *   mmiostack  a #GP (a load from a non-canonical address) with RSP in the I/O APIC's page: the
@@ -114,6 +115,17 @@ static int do_pgoff64(void)
 	uint64_t ts = read_cr0() & 8;
 	__asm__ volatile("clts" : : : "memory");
 	check(ts && !(read_cr0() & 8), "crash64: CLTS cleared CR0.TS (set before: %s)", ts ? "yes" : "no");
+
+	/* CR4.MCE while CPUID.01H:EDX.MCE[7] says there is no machine-check exception: a reserved bit
+	 * for this CPU, #GP(0) (SDM Vol. 3A, 2.5; Vol. 2B, MOV CR). */
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	caught_vector = ~0ull;
+	__asm__ volatile("leaq 1f(%%rip), %%rax\n\tmovq %%rax, recover_rip(%%rip)\n\t"
+			 "movq %%cr4, %%rax\n\tbtsq $6, %%rax\n\tmovq %%rax, %%cr4\n1:" : : : "rax", "memory");
+	recover_rip = (uint64_t)(uintptr_t)unexpected;
+	check(!(r[3] & (1u << 7)) && caught_vector == 13, "crash64: CR4.MCE with CPUID's MCE %s raised vector %llu",
+	      r[3] & (1u << 7) ? "set" : "clear", (unsigned long long)caught_vector);
 	return check_failed ? 1 : 0;
 }
 

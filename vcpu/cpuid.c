@@ -22,19 +22,13 @@ static void settle_host_cfg(void)
 	host_cfg.host_max_basic = cpuid(0, 0).eax;   /* last: non-zero says the rest is settled */
 }
 
-/* The exit paths look in v->cpuid first (vcpu_cpuid_lookup); what is answered here is kept there
- * when it stays the same for the vCPU's life (vcpu_cpuid_keepable). */
-int vcpu_handle_cpuid(struct vcpu *v)
+/* What `v` reads with CPUID (`leaf`, `sub`) of the leaves the policy makes; *data_leaf the leaf
+ * whose data it is (cpuid_guest_leaf). */
+static struct cpuid_regs guest_cpuid(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t *data_leaf)
 {
-	struct cpuid_regs host = { 0, 0, 0, 0 }, r;
-	uint32_t leaf = v->regs.rax, sub = v->regs.rcx, data_leaf;
+	struct cpuid_regs host = { 0, 0, 0, 0 };
 	struct cpuid_cfg c;
 
-	if (leaf - HV_CPUID_BASE <= HV_CPUID_TIMING - HV_CPUID_BASE) {
-		r = cpuid_hv_leaf(tsc_khz, leaf);
-		data_leaf = leaf;
-		goto done;
-	}
 	if (!host_cfg.host_max_basic)
 		settle_host_cfg();
 	c = host_cfg;
@@ -43,10 +37,25 @@ int vcpu_handle_cpuid(struct vcpu *v)
 	c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
 	c.cr4 = vcpu_get_cr4(v);
 	c.pcid_emulated = vcpu_spt_on(v);
-	data_leaf = cpuid_guest_leaf(&c, leaf);
-	if (cpuid_needs_host(&c, data_leaf))
-		host = cpuid(data_leaf, sub);
-	r = cpuid_guest(&c, data_leaf, sub, host);
+	*data_leaf = cpuid_guest_leaf(&c, leaf);
+	if (cpuid_needs_host(&c, *data_leaf))
+		host = cpuid(*data_leaf, sub);
+	return cpuid_guest(&c, *data_leaf, sub, host);
+}
+
+/* The exit paths look in v->cpuid first (vcpu_cpuid_lookup); what is answered here is kept there
+ * when it stays the same for the vCPU's life (vcpu_cpuid_keepable). */
+int vcpu_handle_cpuid(struct vcpu *v)
+{
+	struct cpuid_regs r;
+	uint32_t leaf = v->regs.rax, sub = v->regs.rcx, data_leaf;
+
+	if (leaf - HV_CPUID_BASE <= HV_CPUID_TIMING - HV_CPUID_BASE) {
+		r = cpuid_hv_leaf(tsc_khz, leaf);
+		data_leaf = leaf;
+		goto done;
+	}
+	r = guest_cpuid(v, leaf, sub, &data_leaf);
 done:
 	if (vcpu_cpuid_keepable(data_leaf))
 		vcpu_cpuid_keep(&v->cpuid, leaf, sub, r.eax, r.ebx, r.ecx, r.edx);
@@ -55,4 +64,15 @@ done:
 	v->regs.rcx = r.ecx;
 	v->regs.rdx = r.edx;
 	return RETIRED;
+}
+
+/* The features that decide it (the host's, the back end's, paging=shadow's) stay for the vCPU's life,
+ * so it is computed once; never 0 (PCE is always in it). */
+uint64_t vcpu_cr4_allowed(struct vcpu *v)
+{
+	uint32_t data_leaf;
+
+	if (!v->cr4_allowed)
+		v->cr4_allowed = cpuid_cr4_allowed(guest_cpuid(v, 1, 0, &data_leaf), guest_cpuid(v, 7, 0, &data_leaf));
+	return v->cr4_allowed;
 }

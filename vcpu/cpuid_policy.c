@@ -158,6 +158,52 @@ struct cpuid_regs cpuid_allowed(uint32_t leaf, uint32_t sub)
 	return or_regs(m, cpuid_spec_bits(leaf, sub));
 }
 
+/* CR4's bits and the features that enumerate them (SDM Vol. 3A, 2.5, the bits of Figure 2-7 each
+ * "if CPUID reports ..."; Vol. 2A, CPUID, Tables 3-10, 3-11 and leaf 07H). A bit whose feature a
+ * guest never sees (CET, KL, PKS, UINTR, LA57: hidden above) stays reserved for it even where the
+ * CPU has it; one not listed (15, 26-27, 29-31; LAM_SUP 28 and FRED 32, whose leaf 7.1 bits are
+ * hidden) is reserved for every guest. */
+static const struct { uint8_t leaf7, reg, bit; uint32_t cr4; } cr4_features[] = {
+	{ 0, 3, 1, 1u << 0 | 1u << 1 },   /* VME: CR4.VME, CR4.PVI */
+	{ 0, 3, 4, 1u << 2 },             /* TSC: CR4.TSD */
+	{ 0, 3, 2, 1u << 3 },             /* DE: CR4.DE */
+	{ 0, 3, 3, 1u << 4 },             /* PSE: CR4.PSE */
+	{ 0, 3, 6, 1u << 5 },             /* PAE: CR4.PAE */
+	{ 0, 3, 7, 1u << 6 },             /* MCE: CR4.MCE */
+	{ 0, 3, 13, 1u << 7 },            /* PGE: CR4.PGE */
+	{ 0, 3, 24, 1u << 9 },            /* FXSR: CR4.OSFXSR */
+	{ 0, 3, 25, 1u << 10 },           /* SSE: CR4.OSXMMEXCPT */
+	{ 1, 2, 2, 1u << 11 },            /* UMIP: CR4.UMIP */
+	{ 1, 2, 16, 1u << 12 },           /* LA57: CR4.LA57 */
+	{ 0, 2, 5, 1u << 13 },            /* VMX: CR4.VMXE */
+	{ 0, 2, 6, 1u << 14 },            /* SMX: CR4.SMXE */
+	{ 1, 1, 0, 1u << 16 },            /* FSGSBASE: CR4.FSGSBASE */
+	{ 0, 2, 17, 1u << 17 },           /* PCID: CR4.PCIDE */
+	{ 0, 2, 26, 1u << 18 },           /* XSAVE: CR4.OSXSAVE */
+	{ 1, 2, 23, 1u << 19 },           /* KL: CR4.KL */
+	{ 1, 1, 7, 1u << 20 },            /* SMEP: CR4.SMEP */
+	{ 1, 1, 20, 1u << 21 },           /* SMAP: CR4.SMAP */
+	{ 1, 2, 3, 1u << 22 },            /* PKU: CR4.PKE */
+	{ 1, 2, 7, 1u << 23 },            /* CET_SS: CR4.CET */
+	{ 1, 3, 20, 1u << 23 },           /* CET_IBT: CR4.CET */
+	{ 1, 2, 31, 1u << 24 },           /* PKS: CR4.PKS */
+	{ 1, 3, 5, 1u << 25 },            /* UINTR: CR4.UINTR */
+};
+
+uint64_t cpuid_cr4_allowed(struct cpuid_regs l1, struct cpuid_regs l7)
+{
+	uint64_t m = 1u << 8;             /* PCE: RDPMC at any CPL (it #GPs anyway: no counters) */
+
+	for (unsigned i = 0; i < sizeof(cr4_features) / sizeof(cr4_features[0]); i++) {
+		const struct cpuid_regs *r = cr4_features[i].leaf7 ? &l7 : &l1;
+		uint32_t reg = cr4_features[i].reg == 1 ? r->ebx : cr4_features[i].reg == 2 ? r->ecx : r->edx;
+
+		if (reg & BIT(cr4_features[i].bit))
+			m |= cr4_features[i].cr4;
+	}
+	return m;
+}
+
 static uint32_t max_basic(const struct cpuid_cfg *c)
 {
 	uint32_t m = c->host_max_basic;

@@ -76,3 +76,8 @@ static inline struct cpuid_regs cpuid_hv_leaf(uint64_t khz, uint32_t leaf)
 		return (struct cpuid_regs){ (uint32_t)khz, (uint32_t)khz, 0, 0 };
 	return (struct cpuid_regs){ 0, 0, 0, 0 };
 }
+
+/* The CR4 bits a guest whose CPUID reads `l1` (leaf 1) and `l7` (leaf 7, subleaf 0) may set: each
+ * bit whose feature that CPUID shows, and PCE, which has none. Any other is reserved for that guest:
+ * a MOV to CR4 that sets it raises #GP(0) (SDM Vol. 2B, MOV--Move to/from Control Registers). */
+uint64_t cpuid_cr4_allowed(struct cpuid_regs l1, struct cpuid_regs l7);

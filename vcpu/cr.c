@@ -88,12 +88,13 @@ int vcpu_handle_cr(struct vcpu *v, const struct vcpu_exit *e)
 			val &= 0xffffffff;
 		return guest_write_cr0(v, val);
 	} else if (type == VCPU_CR_WRITE && cr == 4) {
-		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit the CPU lacks but
-		 * PCIDE on shadow paging, whose PCIDs are the shadow cache's own (vcpu/spt.c, whatever the
-		 * CPU has); PAE stays on in IA-32e mode (SDM Vol. 3A, 2.5); PCIDE only in IA-32e mode, and
-		 * set only while CR3[11:0] = 0 (Vol. 3A, 4.10.1). */
+		/* No nested VMX; no SMX (hidden in CPUID, so SMXE is reserved); no bit whose feature the
+		 * guest's CPUID hides (vcpu_cr4_allowed), nor one the CPU lacks but PCIDE on shadow paging,
+		 * whose PCIDs are the shadow cache's own (vcpu/spt.c, whatever the CPU has); PAE stays on
+		 * in IA-32e mode (SDM Vol. 3A, 2.5); PCIDE only in IA-32e mode, and set only while
+		 * CR3[11:0] = 0 (Vol. 3A, 4.10.1). */
 		bool lm = guest_long_mode(v);
-		uint64_t settable = vcpu_cr4_settable() | (vcpu_spt_on(v) ? CR4_PCIDE : 0);
+		uint64_t settable = (vcpu_cr4_settable() | (vcpu_spt_on(v) ? CR4_PCIDE : 0)) & vcpu_cr4_allowed(v);
 		bool pcide_on = (val & CR4_PCIDE) && !(vcpu_get_cr4(v) & CR4_PCIDE);
 
 		if (!lm)

@@ -99,6 +99,7 @@ struct vcpu {
 	uint64_t gcr3, gefer;
 	uint64_t sh_synced;          /* the guest paging controls the current root was chosen for */
 	struct vcpu_cpuid_cache cpuid; /* the CPUID answers that stay (vcpu/cpuid_cache.h) */
+	uint64_t cr4_allowed;        /* vcpu_cr4_allowed, once known (else 0) */
 	/* The back end's own part, which only it reads and writes, in its own layout: VMX's struct
 	 * vmx_vcpu (vmx/vcpu.h, vmx_of), SVM's struct svm_vcpu (svm/svm.h, svm_of). Sized here so
 	 * struct vm holds its vCPUs inline; each part checks that it fits. */
@@ -168,6 +169,10 @@ static inline struct vcpu_cpu *this_vcpu_cpu(void)
 extern bool vcpu_slices_by_apic_timer;
 /* XCR0 bits a guest may set with XSETBV (and CPUID leaf 0xD reports). */
 extern uint64_t vcpu_xcr0_allowed;
+
+/* The CR4 bits `v`'s CPUID lets it set (vcpu/cpuid.c, cpuid_cr4_allowed): vcpu/cr.c refuses the
+ * others with #GP, and VMX owns them in CR4's guest/host mask so that a MOV setting one exits. */
+uint64_t vcpu_cr4_allowed(struct vcpu *v);
 
 /* What all vCPUs share (the FPU area's size, the back end's bitmaps: vcpu_backend->global_init);
  * once, before the first vcpu_create (which calls it too). 0 or -ENOMEM. */

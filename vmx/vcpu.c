@@ -277,7 +277,11 @@ static void apply_state(struct vcpu *v, const struct vcpu_state *s)
 	vmcs_write(CR0_GUEST_HOST_MASK, vmx_spt_on(v) ? vmx_spt_cr0_mask() : vcpu_cr0_mask());
 	vmcs_write(CR0_READ_SHADOW, s->cr0);
 	vmcs_write(GUEST_CR0, vmx_spt_on(v) ? vmx_spt_cr0_real(s->cr0) : vcpu_cr0_real(s->cr0));
-	vmcs_write(CR4_GUEST_HOST_MASK, vmx_spt_on(v) ? vmx_spt_cr4_mask() : vcpu_cr4_mask());
+	/* The bits the CPU would take but the guest's CPUID hides are the host's too: their MOV exits,
+	 * for vcpu/cr.c's #GP (SDM Vol. 3C, 26.1.3: a MOV to CR4 exits when it would change a bit the
+	 * mask owns from its read shadow). */
+	vmcs_write(CR4_GUEST_HOST_MASK, (vmx_spt_on(v) ? vmx_spt_cr4_mask() : vcpu_cr4_mask()) |
+					(vmx_caps.cr4_fixed1 & ~vcpu_cr4_allowed(v)));
 	vmcs_write(CR4_READ_SHADOW, s->cr4);
 	vmcs_write(GUEST_CR4, vmx_spt_on(v) ? vmx_spt_cr4_real(s->cr4, s->cr0) : vcpu_cr4_real(s->cr4));
 	vmcs_write(GUEST_CR3, s->cr3);

@@ -406,6 +406,29 @@ static void test_cache(void)
 		}
 }
 
+/* The CR4 bits a guest may set, from what its CPUID shows (SDM Vol. 3A, 2.5), bit by bit: on an
+ * all-ones host, what the policy passes; the hidden features' bits (MCE, LA57, VMXE, SMXE, KL, CET,
+ * PKS, UINTR) and the reserved ones never; on an all-zeros host only PCE. */
+static void test_cr4_allowed(void)
+{
+	struct cpuid_cfg c = cfg_ones();
+	uint64_t m = cpuid_cr4_allowed(ask(&c, 1, 0, ONES), ask(&c, 7, 0, ONES));
+	uint64_t want = B(0) | B(1) | B(2) | B(3) | B(4) | B(5) | B(7) | B(8) | B(9) | B(10) | B(11) |
+			B(16) | B(17) | B(18) | B(20) | B(21) | B(22);
+
+	CHECK_EQ(m, want);
+	CHECK_EQ(cpuid_cr4_allowed(ONES, ONES), 0x3ff7fffull);   /* every feature: all of 25:0 but 15 */
+	CHECK_EQ(cpuid_cr4_allowed(ZEROS, ZEROS), B(8));
+	/* One feature at a time: PKU alone gives PKE alone; CET by either of its two bits. */
+	CHECK_EQ(cpuid_cr4_allowed(ZEROS, (struct cpuid_regs){ 0, 0, B(3), 0 }), B(8) | B(22));
+	CHECK_EQ(cpuid_cr4_allowed(ZEROS, (struct cpuid_regs){ 0, 0, 0, B(20) }), B(8) | B(23));
+	CHECK_EQ(cpuid_cr4_allowed((struct cpuid_regs){ 0, 0, 0, B(1) }, ZEROS), B(8) | B(0) | B(1));
+	/* Shadow paging offers PCID whatever the host has: PCIDE with it. */
+	c = cfg_ones();
+	c.pcid_emulated = true;
+	CHECK(cpuid_cr4_allowed(ask(&c, 1, 0, (struct cpuid_regs){ ~0u, ~0u, ~B(17), ~0u }), ZEROS) & B(17));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -416,5 +439,6 @@ int main(int argc, char **argv)
 	RUN(test_ranges);
 	RUN(test_spec_bits);
 	RUN(test_cache);
+	RUN(test_cr4_allowed);
 	return unit_report(argv[0]);
 }
