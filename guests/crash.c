@@ -218,6 +218,9 @@ static int do_strio(void)
 	check(all((uint8_t *)PHYS_A + 0xff0, 16, 0x3c) && all((uint8_t *)PHYS_B, 16, 0x3c) &&
 	      ((uint8_t *)PHYS_B)[16] == 0 && all((uint8_t *)PHYS_A + 0x1000, 16, 0),
 	      "strio: rep insb across two pages lands in both physical pages");
+	/* As the CPU's own writes would (SDM Vol. 3A, 4.8): A in the PDE, A and D in both PTEs. */
+	check((pd[0] & 0x20) && (pt[LIN >> 12] & 0x60) == 0x60 && (pt[(LIN >> 12) + 1] & 0x60) == 0x60,
+	      "strio: rep insb set the accessed and dirty flags (PTEs 0x%x 0x%x)", pt[LIN >> 12], pt[(LIN >> 12) + 1]);
 	r = (struct sregs){ 0, LIN + 0xffe, 1 };
 	STRING_OP("insl", r, NO_DEVICE);
 	check(all((uint8_t *)PHYS_A + 0xffe, 2, 0xff) && all((uint8_t *)PHYS_B, 2, 0xff) &&
@@ -245,6 +248,8 @@ static int do_strio(void)
 		check(pf_count == 1 && pf_cr2 == LIN + 0x2000 && pf_error == 0 && pf_ecx == len - 3 &&
 		      pf_esi == LIN + 0x2000 && r.ecx == 0 && r.esi == LIN + 0x1ffd + len,
 		      "strio: rep outsb #PF cr2=0x%x error=%u ecx=%u esi=0x%x", pf_cr2, pf_error, pf_ecx, pf_esi);
+		check((pt[(LIN >> 12) + 2] & 0x60) == 0x20, "strio: rep outsb set accessed, not dirty (PTE 0x%x)",
+		      pt[(LIN >> 12) + 2]);
 	}
 	printf("strio: %d checks, %d failed\n", check_count, check_failed);
 	return check_failed ? 1 : 0;

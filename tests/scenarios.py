@@ -419,7 +419,7 @@ SCENARIOS += [
                       GUEST_SAYS("strio", r"strio: backwards ok$"),
                       GUEST_SAYS("strio", r"strio: addr16 ok$"),
                       GUEST_SAYS("strio", r"strio: #PF in rep outsb resumed ok$"),
-                      GUEST_SAYS("strio", r"strio: 12 checks, 0 failed$"), GUEST_EXITED("strio", 0),
+                      GUEST_SAYS("strio", r"strio: 14 checks, 0 failed$"), GUEST_EXITED("strio", 0),
                       GUEST_SAYS("invd", "crash: invd completed"), GUEST_EXITED("invd", 0),
                       GUEST_STOPPED("taskswitch", r"hardware task switch \(JMP to TSS selector 0x28\) is not "
                                     r"supported, rip 0x[0-9a-f]+"),
@@ -449,7 +449,7 @@ SCENARIOS += [
                      GUEST_SAYS("strio", r"strio: backwards ok$"),
                      GUEST_SAYS("strio", r"strio: addr16 ok$"),
                      GUEST_SAYS("strio", r"strio: #PF in rep outsb resumed ok$"),
-                     GUEST_SAYS("strio", r"strio: 12 checks, 0 failed$"), GUEST_EXITED("strio", 0),
+                     GUEST_SAYS("strio", r"strio: 14 checks, 0 failed$"), GUEST_EXITED("strio", 0),
                      GUEST_SAYS("invd", "crash: invd completed"), GUEST_EXITED("invd", 0),
                      GUEST_SAYS("gp", "crash: caught exception 13 as expected"), GUEST_EXITED("gp", 0),
                      GUEST_SAYS("ud", "crash: caught exception 6 as expected"), GUEST_EXITED("ud", 0),

@@ -123,5 +123,8 @@ VCPU_VENDOR_PROC(spt_flush, (struct vcpu *v, uint64_t gva), (v, gva))
 
 struct gpt_ctx;
 /* The guest's paging state over the accessors above, for walking its page tables (shadow/gpt.c):
- * neutral, vcpu/mmio.c. */
+ * neutral, vcpu/mmio.c. RFLAGS is not read: a walk that checks SMAP (gpt_translate) sets c->rflags. */
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
+/* The locked compare-exchange on guest memory (`arg` the guest's struct gmem) for A/D updates
+ * (gpt_ctx.cmpxchg_gpa), as vcpu_gpt_context gives it. */
+int vcpu_gpa_cmpxchg(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsigned len);

@@ -10,6 +10,24 @@ static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
 }
 
+/* A/D updates (GPT_ACC_SET_AD): a locked compare-exchange on guest memory, as the CPU's (SDM Vol. 3A,
+ * 4.8). 0 replaced, 1 the entry held something else, -1 not RAM (struct gpt_ctx). */
+int vcpu_gpa_cmpxchg(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsigned len)
+{
+	void *p = gmem_hva(arg, gpa, len);
+
+	if (!p)
+		return -1;
+	if (len == 4) {
+		uint32_t o = (uint32_t)old;
+
+		return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)val, false, __ATOMIC_SEQ_CST,
+						   __ATOMIC_SEQ_CST) ? 0 : 1;
+	}
+	return __atomic_compare_exchange_n((uint64_t *)p, &old, val, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST) ? 0 : 1;
+}
+
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -23,6 +41,7 @@ void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 	c->phys_bits = cpu_phys_bits();
 	c->cpl = vcpu_get_cpl(v);
 	c->read_gpa = read_gpa;
+	c->cmpxchg_gpa = vcpu_gpa_cmpxchg;
 	c->arg = &v->vm->mem;
 }
 

@@ -14,9 +14,9 @@
  *   address size      16: SI, DI, CX   32: ESI, EDI, ECX   64: RSI, RDI, RCX (SDM Vol. 2A, 3.3.7)
  *
  * Each element is one access to the port's device (vdev_pio) and one guest-linear access translated
- * through the guest's own page tables (gpt_walk: a write for INS, a user access at CPL 3), so an
- * element that crosses pages and a page that is not present behave as on the CPU: the #PF is taken
- * with CR2 the faulting address and with RCX/RSI/RDI saying which elements were done (REP is
+ * through the guest's own page tables (gpt_translate: a write for INS, a user access at CPL 3, SMAP
+ * with RFLAGS.AC below it, the A and D flags set), so an element that crosses pages and a page that
+ * is not present behave as on the CPU: the #PF is taken with CR2 the faulting address and with RCX/RSI/RDI saying which elements were done (REP is
  * interruptible between iterations, SDM Vol. 2B REP: "the registers are updated ... so the
  * instruction can be resumed"). An address outside guest RAM stops the guest.
  *
@@ -94,10 +94,15 @@ static int strio_translate(struct vcpu *v, const struct gpt_ctx *c, uint64_t la,
 
 		if (wrap32)
 			a &= 0xffffffffull;
-		switch (gpt_walk(c, a, write, c->cpl == 3, false, &r)) {
+		/* An explicit data access: SMAP and RFLAGS.AC apply, and A and D are set as the CPU sets
+		 * them (SDM Vol. 3A, 4.6.1 and 4.8). */
+		switch (gpt_translate(c, a, (write ? GPT_ACC_WRITE : 0) | (c->cpl == 3 ? GPT_ACC_USER : 0) |
+				      GPT_ACC_SET_AD, &r)) {
 		case GPT_OK:
 			sp->gpa[i] = r.gpa;
 			break;
+		case GPT_RACE:             /* the guest's entries kept changing: the instruction again */
+			return HANDLED;
 		case GPT_NOT_PRESENT:
 		case GPT_RESERVED:
 		case GPT_PERM:             /* #PF: CR2 = the linear address that faulted (SDM Vol. 3A, 4.7) */
@@ -162,6 +167,7 @@ int vcpu_handle_string_io(struct vcpu *v, const struct vcpu_exit *e)
 	/* In 64-bit mode only FS and GS have a base (SDM Vol. 3A, 3.4.4). */
 	base = mode == MODE_LONG64 && seg < 4 ? 0 : s.base;
 	vcpu_gpt_context(v, &ctx);
+	ctx.rflags = rflags;
 	/* With RFLAGS.TF a single-step trap follows each iteration (SDM Vol. 3B, 18.3.1.4): one per exit. */
 	batch = rflags & RFLAGS_TF ? 1 : STRIO_BATCH;
 	for (done = 0; done < count && done < batch; done++) {
