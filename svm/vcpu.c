@@ -127,6 +127,13 @@ static void msr_passthrough(uint8_t *pm, uint32_t msr)
 	pm[b / 8] &= ~(3u << (b % 8));          /* read and write bits */
 }
 
+static void msr_write_passthrough(uint8_t *pm, uint32_t msr)
+{
+	long b = msrpm_bit(msr);
+
+	pm[b / 8] &= ~(2u << (b % 8));          /* the write bit: the pair's higher one */
+}
+
 static int svm_global_init(void)
 {
 	uint8_t *pm;
@@ -157,6 +164,11 @@ static int svm_global_init(void)
 	msr_passthrough(pm, MSR_IA32_SYSENTER_CS);
 	msr_passthrough(pm, MSR_IA32_SYSENTER_ESP);
 	msr_passthrough(pm, MSR_IA32_SYSENTER_EIP);
+	/* IA32_PRED_CMD where guests are offered IBPB (arch/x86/spec.c; on AMD by CPUID
+	 * Fn8000_0008_EBX[12]): a guest's IBPB is the CPU's to do, and its #GP on reserved bits, as
+	 * vmx/vcpu.c lets it pass; reads still exit, for msr.c's #GP (write-only MSR). */
+	if (spec_guest_pred_cmd(&spec))
+		msr_write_passthrough(pm, MSR_IA32_PRED_CMD);
 	return 0;
 }
 

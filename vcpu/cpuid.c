@@ -19,6 +19,7 @@ static void settle_host_cfg(void)
 	host_cfg.rdtscp = vcpu_offers() & VCPU_OFFERS_RDTSCP;
 	host_cfg.tsc_adjust = vcpu_tsc_adjust_emulated();
 	host_cfg.spec_7_edx = spec_guest_cpuid7_edx();
+	host_cfg.spec_80000008_ebx = spec_guest_cpuid80000008_ebx();
 	host_cfg.host_max_basic = cpuid(0, 0).eax;   /* last: non-zero says the rest is settled */
 }
 

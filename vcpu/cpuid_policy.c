@@ -84,11 +84,16 @@
 #define LX1_EDX_RDTSCP BIT(27)
 #define LX7_EDX BIT(8)               /* 80000007H: invariant TSC (the guest TSC is the host's, offset) */
 #define LX8_EAX 0xffffu              /* 80000008H: physical and linear address bits (EPT's width) */
+/* 80000008H EBX: IBPB 12, IBRS 14, STIBP 15, SSBD 24 (AMD's enumeration of IA32_PRED_CMD and
+ * IA32_SPEC_CTRL's bits, APM Vol. 3, Appendix E): at most those of cpuid_cfg.spec_80000008_ebx. */
+#define LX8_EBX_SPEC_MSRS (BIT(12) | BIT(14) | BIT(15) | BIT(24))
 
 /* The speculation-control bits, all hidden until arch/x86/spec.c emulates their MSRs. Candidates:
  * leaf 7.0 EDX SRBDS_CTRL 9 (IA32_MCU_OPT_CTRL), MD_CLEAR 10 (VERW), IBRS/IBPB 26, STIBP 27,
  * L1D_FLUSH 28 (IA32_FLUSH_CMD), ARCH_CAPABILITIES 29, SSBD 31 (IA32_SPEC_CTRL, IA32_PRED_CMD); leaf
- * 7.2 EDX: PSFD, IPRED_CTRL, RRSBA_CTRL, DDPD_U, BHI_CTRL, MCDT_NO (more IA32_SPEC_CTRL bits). To
+ * 7.2 EDX: PSFD, IPRED_CTRL, RRSBA_CTRL, DDPD_U, BHI_CTRL, MCDT_NO (more IA32_SPEC_CTRL bits); leaf
+ * 80000008H EBX: IBPB 12, IBRS 14, STIBP 15, STIBP always on 17, IBRS preferred 18, IBRS same mode
+ * 19, SSBD 24, VIRT_SSBD 25 (MSR C001_011FH), SSB_NO 26, PSFD 28 (AMD's enumeration). To
  * open one, return it here: cpuid_guest and the unit test take the allow-list with it. */
 struct cpuid_regs cpuid_spec_bits(uint32_t leaf, uint32_t sub)
 {
@@ -148,7 +153,8 @@ struct cpuid_regs cpuid_allowed(uint32_t leaf, uint32_t sub)
 	case 0x80000007:
 		m.edx = LX7_EDX;
 		break;
-	case 0x80000008:          /* EBX bit 9 WBNOINVD hidden: not needed, one instruction less */
+	case 0x80000008:          /* EBX bit 9 WBNOINVD hidden: not needed, one instruction less;
+				   * the speculation controls: cpuid_guest */
 		m.eax = LX8_EAX;
 		break;
 	}
@@ -352,6 +358,9 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 		break;
 	case 0x80000001:
 		r.edx |= host.edx & (c->rdtscp ? LX1_EDX_RDTSCP : 0);
+		break;
+	case 0x80000008:
+		r.ebx |= host.ebx & c->spec_80000008_ebx & LX8_EBX_SPEC_MSRS;
 		break;
 	}
 	return r;

@@ -25,6 +25,8 @@ struct cpuid_cfg {
 	bool tsc_adjust;          /* IA32_TSC_ADJUST is emulated (msr.c, "use TSC offsetting") */
 	uint32_t spec_7_edx;      /* leaf 7.0 EDX speculation-control bits whose MSRs arch/x86/spec.c
 				   * gives guests (spec_guest_cpuid7_edx): they pass from the host */
+	uint32_t spec_80000008_ebx; /* the same in Fn8000_0008_EBX, AMD's enumeration
+				   * (spec_guest_cpuid80000008_ebx) */
 	/* The vCPU that executes CPUID. */
 	unsigned index, nvcpus;   /* its number (= initial APIC ID) and the guest's vCPU count */
 	bool apic_enabled;        /* IA32_APIC_BASE.EN */
@@ -56,7 +58,7 @@ struct cpuid_regs cpuid_allowed(uint32_t leaf, uint32_t sub);
 
 /* The speculation-control features that pass whatever the CPU (none: each names an MSR that exists
  * for guests only where the CPU has it). Those arch/x86/spec.c emulates for guests on this CPU come
- * through cpuid_cfg.spec_7_edx instead. */
+ * through cpuid_cfg.spec_7_edx and spec_80000008_ebx instead. */
 struct cpuid_regs cpuid_spec_bits(uint32_t leaf, uint32_t sub);
 
 /* Four characters of a string constant as the little-endian register CPUID returns them in. */

@@ -160,7 +160,7 @@ static int vmx_global_init(void)
 		msr_passthrough(bm, MSR_IA32_PAT);
 	/* The write-only command MSRs, where the CPU has them: a guest's IBPB or L1D flush is the CPU's
 	 * to do (and its #GP on reserved bits); reads still exit, for msr.c's #GP (SDM Vol. 4). */
-	if (spec.guest_cpuid7_edx & CPUID_7_0_EDX_IBRS_IBPB)
+	if (spec_guest_pred_cmd(&spec))
 		msr_write_passthrough(bm, MSR_IA32_PRED_CMD);
 	if (spec.guest_cpuid7_edx & CPUID_7_0_EDX_L1D_FLUSH)
 		msr_write_passthrough(bm, MSR_IA32_FLUSH_CMD);

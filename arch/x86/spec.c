@@ -1,6 +1,7 @@
 /* Speculative-execution mitigations between guests: which ones this CPU needs, decided from what it
- * reports (CPUID leaf 7, IA32_ARCH_CAPABILITIES), never from its model number; and the host's part of
- * applying them. The entry/exit path (vmx/entry.asm, vmx/exit.c) and vcpu_load do the rest. */
+ * reports (CPUID leaf 7 and Fn8000_0008, IA32_ARCH_CAPABILITIES), never from its model number; and the
+ * host's part of applying them. The entry/exit paths (vmx/entry.asm, vmx/exit.c, svm/vcpu.c) and
+ * vcpu_load do the rest. */
 #include <stddef.h>
 #include "arch/x86/spec.h"
 #include "lib/format.h"
@@ -35,7 +36,9 @@
  *   privileged predictor mode than any guest's.
  * - guest -> guest: a guest can train the predictors another guest then uses on the same core; eIBRS
  *   does not separate two guests (same predictor mode). Remedy: IBPB (IA32_PRED_CMD) when a CPU goes
- *   from one guest's vCPU to another guest's (vcpu_load). Needs CPUID.7.0:EDX.IBRS_IBPB.
+ *   from one guest's vCPU to another guest's (vcpu_load). Needs CPUID.7.0:EDX.IBRS_IBPB (Intel) or
+ *   CPUID Fn8000_0008_EBX.IBPB (AMD, which leaves the leaf-7 bit clear: "Software Techniques for
+ *   Managing Speculation on AMD Processors"; the same MSR and bit, IA32_PRED_CMD[0]).
  * - return stack buffer: after a VM exit, RETs may predict from entries the guest left. Remedy: 32
  *   calls overwrite the RSB after every exit. Under eIBRS the guest's entries are not used by the
  *   host, except the one of its last CALL on CPUs without PBRSB_NO: one CALL before the first RET
@@ -44,11 +47,13 @@
  *
  * Guests get the controls the CPU has: IA32_SPEC_CTRL (the bits CPUID enumerates), IA32_PRED_CMD,
  * IA32_FLUSH_CMD, and a read of IA32_ARCH_CAPABILITIES filtered to ARCH_CAP_GUEST_BITS, so that a
- * kernel protects itself as on this CPU and learns what it is not affected by.
+ * kernel protects itself as on this CPU and learns what it is not affected by. Each is offered by the
+ * vendor's own CPUID bit as the host has it (leaf 7 EDX, Fn8000_0008_EBX), since that is where a
+ * kernel for that vendor looks.
  */
 void spec_choose(const struct spec_cpu *cpu, struct spec_policy *p)
 {
-	uint32_t edx = cpu->cpuid7_edx;
+	uint32_t edx = cpu->cpuid7_edx, x8 = cpu->cpuid80000008_ebx;
 	uint64_t caps = edx & CPUID_7_0_EDX_ARCH_CAPS ? cpu->arch_caps : 0;
 	bool l1tf = cpu->intel && !(caps & ARCH_CAP_RDCL_NO) && !(caps & ARCH_CAP_SKIP_L1DFL_VMENTRY);
 	bool mds = cpu->intel && (!(caps & ARCH_CAP_MDS_NO) ||
@@ -69,7 +74,7 @@ void spec_choose(const struct spec_cpu *cpu, struct spec_policy *p)
 		else
 			p->open |= SPEC_OPEN_MDS;
 	}
-	if (edx & CPUID_7_0_EDX_IBRS_IBPB)
+	if ((edx & CPUID_7_0_EDX_IBRS_IBPB) || (x8 & CPUID_80000008_EBX_IBPB))
 		p->on |= SPEC_IBPB;
 	else
 		p->open |= SPEC_OPEN_IBPB;
@@ -82,16 +87,19 @@ void spec_choose(const struct spec_cpu *cpu, struct spec_policy *p)
 	else if (!(caps & ARCH_CAP_PBRSB_NO))
 		p->on |= SPEC_RSB_CALL;
 
-	/* IA32_SPEC_CTRL exists if any of its bits is enumerated (SDM Vol. 4, Table 2-2). */
-	if (edx & CPUID_7_0_EDX_IBRS_IBPB)
+	/* IA32_SPEC_CTRL exists if any of its bits is enumerated (SDM Vol. 4, Table 2-2), by either
+	 * vendor's bit: on AMD, IBRS, STIBP and SSBD are Fn8000_0008_EBX bits 14, 15 and 24 for the same
+	 * bits 0, 1 and 2 of MSR 48h (an IBPB-only AMD CPU has no IA32_SPEC_CTRL). */
+	if ((edx & CPUID_7_0_EDX_IBRS_IBPB) || (x8 & CPUID_80000008_EBX_IBRS))
 		p->guest_spec_ctrl_bits |= SPEC_CTRL_IBRS;
-	if (edx & CPUID_7_0_EDX_STIBP)
+	if ((edx & CPUID_7_0_EDX_STIBP) || (x8 & CPUID_80000008_EBX_STIBP))
 		p->guest_spec_ctrl_bits |= SPEC_CTRL_STIBP;
-	if (edx & CPUID_7_0_EDX_SSBD)
+	if ((edx & CPUID_7_0_EDX_SSBD) || (x8 & CPUID_80000008_EBX_SSBD))
 		p->guest_spec_ctrl_bits |= SPEC_CTRL_SSBD;
 	/* Not IA32_CORE_CAPABILITIES (its MSR is not emulated). */
 	p->guest_cpuid7_edx = edx & (CPUID_7_0_EDX_IBRS_IBPB | CPUID_7_0_EDX_STIBP | CPUID_7_0_EDX_L1D_FLUSH |
 				     CPUID_7_0_EDX_ARCH_CAPS | CPUID_7_0_EDX_SSBD);
+	p->guest_cpuid80000008_ebx = x8 & CPUID_80000008_EBX_SPEC_MSRS;
 	p->guest_arch_caps = caps & ARCH_CAP_GUEST_BITS;
 }
 
@@ -147,7 +155,7 @@ unsigned spec_describe(const struct spec_cpu *cpu, const struct spec_policy *p, 
 	first = true;
 	n = group(buf, size, n, "guests get");
 	n = item(buf, size, n, p->guest_spec_ctrl_bits, &first, "SPEC_CTRL");
-	n = item(buf, size, n, p->guest_cpuid7_edx & CPUID_7_0_EDX_IBRS_IBPB, &first, "PRED_CMD");
+	n = item(buf, size, n, spec_guest_pred_cmd(p), &first, "PRED_CMD");
 	n = item(buf, size, n, p->guest_cpuid7_edx & CPUID_7_0_EDX_L1D_FLUSH, &first, "FLUSH_CMD");
 	n = item(buf, size, n, p->guest_cpuid7_edx & CPUID_7_0_EDX_ARCH_CAPS, &first, "ARCH_CAPABILITIES");
 	n = item(buf, size, n, first, &first, "none");
@@ -172,6 +180,8 @@ void spec_init(void)
 		cpu.cpuid7_ebx = r.ebx;
 		cpu.cpuid7_edx = r.edx;
 	}
+	if (cpuid(0x80000000u, 0).eax >= 0x80000008u)
+		cpu.cpuid80000008_ebx = cpuid(0x80000008u, 0).ebx;
 	if (cpu.cpuid7_edx & CPUID_7_0_EDX_ARCH_CAPS)
 		cpu.arch_caps = rdmsr(MSR_IA32_ARCH_CAPABILITIES);
 	spec_choose(&cpu, &spec);
@@ -190,5 +200,10 @@ void spec_cpu_on(void)
 uint32_t spec_guest_cpuid7_edx(void)
 {
 	return spec.guest_cpuid7_edx;
+}
+
+uint32_t spec_guest_cpuid80000008_ebx(void)
+{
+	return spec.guest_cpuid80000008_ebx;
 }
 #endif

@@ -2,9 +2,11 @@
  * IA32_ARCH_CAPABILITIES report, the choice (spec_choose, pure logic, unit-tested), and the state the
  * entry/exit path and the guests' MSR and CPUID handling read. References: SDM Vol. 2A, CPUID leaf 07H
  * (Table 3-8, EDX); SDM Vol. 4, Table 2-2 (IA32_SPEC_CTRL, IA32_PRED_CMD, IA32_ARCH_CAPABILITIES,
- * IA32_FLUSH_CMD); Intel's "Speculative Execution Side Channel Mitigations", "Deep Dive: Intel Analysis
- * of L1 Terminal Fault", "Deep Dive: Intel Analysis of Microarchitectural Data Sampling", "Retpoline:
- * A Branch Target Injection Mitigation" and "Post-barrier Return Stack Buffer Predictions". */
+ * IA32_FLUSH_CMD); AMD APM Vol. 3, Appendix E (CPUID Fn8000_0008_EBX); AMD's "Software Techniques for
+ * Managing Speculation on AMD Processors" and "Speculative Store Bypass Disable"; Intel's "Speculative
+ * Execution Side Channel Mitigations", "Deep Dive: Intel Analysis of L1 Terminal Fault", "Deep Dive:
+ * Intel Analysis of Microarchitectural Data Sampling", "Retpoline: A Branch Target Injection
+ * Mitigation" and "Post-barrier Return Stack Buffer Predictions". */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +25,20 @@
 				   CPUID_7_0_EDX_ARCH_CAPS | CPUID_7_0_EDX_CORE_CAPS | CPUID_7_0_EDX_SSBD)
 _Static_assert(CPUID_7_0_EDX_SPEC_MSRS == 0xfc000000u, "SDM Vol. 2A, Table 3-8: EDX bits 26-31");
 #define CPUID_7_0_EBX_RTM         (1u << 11)  /* TSX restricted transactional memory (TAA needs it) */
+
+/* CPUID Fn8000_0008_EBX bits: AMD's enumeration of the same MSRs (APM Vol. 3, Appendix E; AMD's
+ * "Software Techniques for Managing Speculation on AMD Processors", IBPB/IBRS/STIBP; "Speculative
+ * Store Bypass Disable", SSBD). AMD CPUs leave leaf 7's EDX bits 26-31 clear; MSRs 48h and 49h and
+ * their bits 0-2 are Intel's. */
+#define CPUID_80000008_EBX_IBPB   (1u << 12)  /* IA32_PRED_CMD.IBPB */
+#define CPUID_80000008_EBX_IBRS   (1u << 14)  /* IA32_SPEC_CTRL.IBRS */
+#define CPUID_80000008_EBX_STIBP  (1u << 15)  /* IA32_SPEC_CTRL.STIBP */
+#define CPUID_80000008_EBX_SSBD   (1u << 24)  /* IA32_SPEC_CTRL.SSBD */
+/* The bits that name one of those MSRs or bits: guests see those of spec_guest_cpuid80000008_ebx()
+ * only. Not given: STIBP always on 17, IBRS preferred 18, IBRS same mode 19 (hints on how the host
+ * should use them, not controls), VIRT_SSBD 25 (MSR C001_011Fh, not emulated). */
+#define CPUID_80000008_EBX_SPEC_MSRS (CPUID_80000008_EBX_IBPB | CPUID_80000008_EBX_IBRS | \
+				      CPUID_80000008_EBX_STIBP | CPUID_80000008_EBX_SSBD)
 
 /* The MSRs. SDM Vol. 4, Table 2-2. */
 #define MSR_IA32_SPEC_CTRL        0x48
@@ -69,6 +85,7 @@ struct spec_cpu {
 	uint32_t cpuid7_ebx;     /* CPUID.(EAX=07H,ECX=0):EBX and EDX, 0 without leaf 7 */
 	uint32_t cpuid7_edx;
 	uint64_t arch_caps;      /* IA32_ARCH_CAPABILITIES, 0 when CPUID.7.0:EDX[29] is clear */
+	uint32_t cpuid80000008_ebx; /* CPUID Fn8000_0008_EBX (AMD's bits), 0 without that leaf */
 };
 
 /* Mitigations in force (spec_policy.on). */
@@ -88,8 +105,16 @@ struct spec_policy {
 	uint64_t host_spec_ctrl;      /* IA32_SPEC_CTRL while the hypervisor runs */
 	uint64_t guest_spec_ctrl_bits; /* IA32_SPEC_CTRL bits a guest may set; 0: no such MSR for guests */
 	uint32_t guest_cpuid7_edx;    /* the CPUID_7_0_EDX_SPEC_MSRS bits guests see */
+	uint32_t guest_cpuid80000008_ebx; /* the CPUID_80000008_EBX_SPEC_MSRS bits guests see */
 	uint64_t guest_arch_caps;     /* what a guest reads in IA32_ARCH_CAPABILITIES */
 };
+
+/* Guests may write IA32_PRED_CMD (an IBPB), enumerated to them by either vendor's bit. */
+static inline bool spec_guest_pred_cmd(const struct spec_policy *p)
+{
+	return (p->guest_cpuid7_edx & CPUID_7_0_EDX_IBRS_IBPB) ||
+	       (p->guest_cpuid80000008_ebx & CPUID_80000008_EBX_IBPB);
+}
 
 /* The choice, from what the CPU reports only. */
 void spec_choose(const struct spec_cpu *cpu, struct spec_policy *p);
@@ -112,6 +137,8 @@ void spec_cpu_on(void);
 /* CPUID.7.0:EDX's speculation-control bits a guest may see (vcpu/cpuid.c): the mask of
  * CPUID_7_0_EDX_SPEC_MSRS to keep; the other bits of that set must be cleared. */
 uint32_t spec_guest_cpuid7_edx(void);
+/* The same for CPUID Fn8000_0008_EBX: the mask of CPUID_80000008_EBX_SPEC_MSRS to keep. */
+uint32_t spec_guest_cpuid80000008_ebx(void);
 
 /* IA32_SPEC_CTRL while a guest whose own value is `guest` runs: its value, with IBRS kept set under
  * enhanced IBRS (the guest's own protection, never less than it asked for; it reads back its own

@@ -337,8 +337,8 @@ static void test_ranges(void)
 	CHECK_EQ(cpuid_needs_host(&c, 0xd), true);
 }
 
-/* The speculation controls spec.c gives guests (cpuid_cfg.spec_7_edx) pass from the host, no more:
- * not its other bits, not a bit the host lacks, nothing when it gives none. */
+/* The speculation controls spec.c gives guests (cpuid_cfg.spec_7_edx, spec_80000008_ebx) pass from
+ * the host, no more: not its other bits, not a bit the host lacks, nothing when it gives none. */
 static void test_spec_bits(void)
 {
 	struct cpuid_cfg c = cfg_ones();
@@ -355,6 +355,19 @@ static void test_spec_bits(void)
 	r = ask(&c, 7, 0, host);
 	CHECK_EQ(r.edx & 0xfc000000u, B(26));
 	r = ask(&c, 7, 1, ONES);
+	CHECK_EQ(r.edx & 0xfc000000u, 0);
+
+	/* AMD's enumeration, Fn8000_0008_EBX (IBPB 12, IBRS 14, STIBP 15, SSBD 24): the same rule. */
+	c = cfg_ones();
+	none = ask(&c, 0x80000008, 0, ONES);
+	CHECK_EQ(none.ebx, 0);
+	c.spec_80000008_ebx = B(12) | B(14) | B(15) | B(24) | B(17) /* STIBP always on */ | B(25) /* VIRT_SSBD */;
+	r = ask(&c, 0x80000008, 0, ONES);
+	CHECK_REGS(r, none.eax, B(12) | B(14) | B(15) | B(24), none.ecx, none.edx);
+	host.ebx = ~B(14);
+	r = ask(&c, 0x80000008, 0, host);
+	CHECK_EQ(r.ebx, B(12) | B(15) | B(24));
+	r = ask(&c, 7, 0, ONES);                         /* and nothing of it in leaf 7 */
 	CHECK_EQ(r.edx & 0xfc000000u, 0);
 }
 

@@ -1,6 +1,7 @@
-/* spec_choose and spec_describe (arch/x86/spec.c): what CPUID leaf 7 and IA32_ARCH_CAPABILITIES say
- * -> the mitigations chosen, what stays open, what guests get; for the Bochs models the scenarios run
- * on and for the generations of real Intel CPUs whose reports differ in the bits that decide. */
+/* spec_choose and spec_describe (arch/x86/spec.c): what CPUID leaf 7 and Fn8000_0008 and
+ * IA32_ARCH_CAPABILITIES say -> the mitigations chosen, what stays open, what guests get; for the
+ * Bochs models the scenarios run on and for the generations of real Intel and AMD CPUs whose reports
+ * differ in the bits that decide. */
 #include <string.h>
 #include "arch/x86/spec.h"
 #include "tests/unit/unit.h"
@@ -11,7 +12,7 @@
 
 static struct spec_policy choose(bool intel, uint32_t ebx, uint32_t edx, uint64_t caps)
 {
-	struct spec_cpu cpu = { intel, ebx, edx, caps };
+	struct spec_cpu cpu = { intel, ebx, edx, caps, 0 };
 	struct spec_policy p;
 
 	memset(&p, 0xa5, sizeof(p));                 /* every field must be written */
@@ -22,7 +23,7 @@ static struct spec_policy choose(bool intel, uint32_t ebx, uint32_t edx, uint64_
 static const char *describe(bool intel, uint32_t ebx, uint32_t edx, uint64_t caps)
 {
 	static char buf[400];
-	struct spec_cpu cpu = { intel, ebx, edx, caps };
+	struct spec_cpu cpu = { intel, ebx, edx, caps, 0 };
 	struct spec_policy p;
 
 	spec_choose(&cpu, &p);
@@ -161,6 +162,73 @@ static void test_not_intel(void)
 		      "OPEN: guest-to-guest BTI (no IBPB); guests get: none"));
 }
 
+/* AMD enumerates its controls in CPUID Fn8000_0008_EBX and leaves leaf 7's EDX bits clear ("Software
+ * Techniques for Managing Speculation on AMD Processors"). A Zen 2 (EPYC Rome) reports IBPB 12, IBRS
+ * 14, STIBP 15, STIBP always on 17, IBRS preferred 18, SSBD 24 (and VIRT_SSBD 25 under a hypervisor):
+ * IBPB between guests, IA32_SPEC_CTRL's three bits for guests, and guests see the four control bits
+ * only. */
+static struct spec_policy choose_amd(uint32_t x8, char *line, unsigned size)
+{
+	struct spec_cpu cpu = { .intel = false, .cpuid80000008_ebx = x8 };
+	struct spec_policy p;
+
+	memset(&p, 0xa5, sizeof(p));
+	spec_choose(&cpu, &p);
+	spec_describe(&cpu, &p, line, size);
+	return p;
+}
+
+static void test_amd_zen2(void)
+{
+	uint32_t x8 = CPUID_80000008_EBX_IBPB | CPUID_80000008_EBX_IBRS | CPUID_80000008_EBX_STIBP |
+		      (1u << 17) | (1u << 18) | CPUID_80000008_EBX_SSBD | (1u << 25) | (1u << 9) /* WBNOINVD */;
+	char line[400];
+	struct spec_policy p = choose_amd(x8, line, sizeof(line));
+
+	CHECK_EQ(p.on, SPEC_IBPB | SPEC_RSB_FILL);
+	CHECK_EQ(p.open, 0);
+	CHECK_EQ(p.host_spec_ctrl, 0);
+	CHECK_EQ(p.guest_spec_ctrl_bits, SPEC_CTRL_ALL);
+	CHECK_EQ(p.guest_cpuid7_edx, 0);
+	CHECK_EQ(p.guest_cpuid80000008_ebx, CPUID_80000008_EBX_IBPB | CPUID_80000008_EBX_IBRS |
+		 CPUID_80000008_EBX_STIBP | CPUID_80000008_EBX_SSBD);
+	CHECK_EQ(p.guest_arch_caps, 0);
+	CHECK(spec_guest_pred_cmd(&p));
+	CHECK(!strcmp(line, "on: IBPB on guest switch, RSB fill on VM exit, retpolines; "
+		      "not needed: L1D flush and VERW (not Intel); guests get: SPEC_CTRL, PRED_CMD"));
+}
+
+/* A Zen 1 with the first microcode: IBPB only. PRED_CMD for guests, no IA32_SPEC_CTRL; each bit of
+ * IA32_SPEC_CTRL for guests only as its own CPUID bit says. */
+static void test_amd_ibpb_only(void)
+{
+	char line[400];
+	struct spec_policy p = choose_amd(CPUID_80000008_EBX_IBPB, line, sizeof(line));
+
+	CHECK_EQ(p.on, SPEC_IBPB | SPEC_RSB_FILL);
+	CHECK_EQ(p.guest_spec_ctrl_bits, 0);
+	CHECK_EQ(p.guest_cpuid80000008_ebx, CPUID_80000008_EBX_IBPB);
+	CHECK(spec_guest_pred_cmd(&p));
+	CHECK(strstr(line, "; guests get: PRED_CMD") != NULL);
+	CHECK_EQ(choose_amd(CPUID_80000008_EBX_SSBD, line, sizeof(line)).guest_spec_ctrl_bits, SPEC_CTRL_SSBD);
+	CHECK(strstr(line, "OPEN: guest-to-guest BTI (no IBPB); guests get: SPEC_CTRL") != NULL);
+	CHECK_EQ(choose_amd(CPUID_80000008_EBX_STIBP, line, sizeof(line)).guest_spec_ctrl_bits, SPEC_CTRL_STIBP);
+}
+
+/* Bochs 2.7 ryzen and QEMU 7.2's EPYC models under TCG: Fn8000_0008_EBX has none of the bits (QEMU
+ * drops ibpb, ibrs, amd-stibp, amd-ssbd: "TCG doesn't support requested feature"). */
+static void test_amd_emulated(void)
+{
+	char line[400];
+	struct spec_policy p = choose_amd(0, line, sizeof(line));
+
+	CHECK_EQ(p.on, SPEC_RSB_FILL);
+	CHECK_EQ(p.open, SPEC_OPEN_IBPB);
+	CHECK(!spec_guest_pred_cmd(&p));
+	CHECK(!strcmp(line, "on: RSB fill on VM exit, retpolines; not needed: L1D flush and VERW (not Intel); "
+		      "OPEN: guest-to-guest BTI (no IBPB); guests get: none"));
+}
+
 /* Guests read only the ARCH_CAPABILITIES bits that need no MSR of their own: TSX_CTRL (7), MCU
  * control (9), package controls (10, 11), FB_CLEAR_CTRL (18), GDS_CTRL (26)... are filtered. */
 static void test_guest_arch_caps_filter(void)
@@ -175,7 +243,7 @@ static void test_guest_arch_caps_filter(void)
 /* A short buffer: the text is cut, never overrun, and NUL-terminated. */
 static void test_describe_short_buffer(void)
 {
-	struct spec_cpu cpu = { true, 0, 0, 0 };
+	struct spec_cpu cpu = { true, 0, 0, 0, 0 };
 	struct spec_policy p;
 	char buf[24];
 
@@ -199,6 +267,9 @@ int main(int argc, char **argv)
 	RUN(test_l1tf_without_flush_cmd);
 	RUN(test_rfds);
 	RUN(test_not_intel);
+	RUN(test_amd_zen2);
+	RUN(test_amd_ibpb_only);
+	RUN(test_amd_emulated);
 	RUN(test_guest_arch_caps_filter);
 	RUN(test_describe_short_buffer);
 	return unit_report(argv[0]);
