@@ -973,7 +973,7 @@ static void inject_events(struct vcpu *v)
 		return;
 	if (__atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE)) {
 		if (!svm_of(v)->nmi_block && !(b->ctl.int_state & VMCB_INT_SHADOW)) {
-			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+			__atomic_store_n(&l->nmi_pending, 0, __ATOMIC_RELEASE); /* a latch: taken */
 			b->ctl.event_inj = 2 | VMCB_EVT_TYPE_NMI | VMCB_EVT_VALID;
 			svm_of(v)->nmi_block = NMI_BLOCKED;
 			b->ctl.intercept3 |= VMCB_INTERCEPT_IRET;

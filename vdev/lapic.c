@@ -240,20 +240,26 @@ static void update_ppr(struct vlapic *l)
 /*
  * Records errors for the next ESR write to latch, and raises the error LVT interrupt. Its vector goes
  * straight into IRR: an illegal error vector only adds "received illegal vector", so an error can
- * never raise another error.
+ * never raise another error. Returns whether that changed IRR or TMR, as receive_fixed does: an
+ * error vector already pending merges with the request there (11.8.4), so repeated errors cost the
+ * owner no more kicks than one.
  */
-static void raise_error(struct vlapic *l, uint32_t bits)
+static bool raise_error(struct vlapic *l, uint32_t bits)
 {
 	uint32_t lvt = get(l, VLAPIC_LVT_ERROR), v = lvt & VLAPIC_LVT_VECTOR;
+	bool changed = false;
 
 	if (!(lvt & VLAPIC_LVT_MASKED) && v < 16)
 		bits |= VLAPIC_ESR_RECV_VECTOR;
 	__atomic_fetch_or(&l->esr_pending, bits, __ATOMIC_SEQ_CST);
 	if (!(lvt & VLAPIC_LVT_MASKED) && v >= 16 && vlapic_enabled(l)) {
-		if (vec_test(l, VLAPIC_TMR, v))
+		if (vec_test(l, VLAPIC_TMR, v)) {
 			vec_clear(l, VLAPIC_TMR, v);
-		vec_set(l, VLAPIC_IRR, v);
+			changed = true;
+		}
+		changed |= vec_set(l, VLAPIC_IRR, v);
 	}
+	return changed;
 }
 
 /* --- interrupt acceptance ----------------------------------------------------------------------- */
@@ -273,10 +279,8 @@ static bool receive_fixed(struct vlapic *l, unsigned vector, bool level)
 
 	if (!vlapic_enabled(l))
 		return false;
-	if (vector < 16) {
-		raise_error(l, VLAPIC_ESR_RECV_VECTOR);
-		return true;
-	}
+	if (vector < 16)
+		return raise_error(l, VLAPIC_ESR_RECV_VECTOR);
 	if (level) {
 		changed = vec_set(l, VLAPIC_TMR, vector);
 	} else if (vec_test(l, VLAPIC_TMR, vector)) {   /* most interrupts are edge: no write, TMR unchanged */
@@ -542,6 +546,14 @@ static bool match_dest(const struct vlapic *t, uint32_t dest, bool logical, uint
 /*
  * Delivers one IPI message to `t`. A software-disabled APIC still takes NMI, INIT and Start-up
  * (11.4.7.2); a globally disabled one is no APIC at all (11.4.3) and takes nothing.
+ *
+ * The owner is kicked only when something becomes pending that was not (a kick is a physical IPI to
+ * the owner's host CPU, which other guests may share: a guest must not be able to send them without
+ * bound). An NMI is a latch, not a count: the CPU blocks NMIs from one's delivery to the next IRET
+ * rather than stacking them up (SDM Vol. 3A, 6.7.1, "Handling Multiple NMIs"), and holds at most one
+ * pending meanwhile; further NMIs merge with the pending one. An INIT likewise. A Start-up IPI
+ * replaces the vector of one still pending (the owner takes the latest), but only the first needs
+ * telling.
  */
 static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level)
 {
@@ -554,14 +566,16 @@ static void deliver(struct vlapic *t, uint32_t mode, unsigned vector, bool level
 			kick(t, true);
 		return;
 	case VLAPIC_ICR_NMI:
-		__atomic_fetch_add(&t->nmi_pending, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_exchange_n(&t->nmi_pending, 1, __ATOMIC_SEQ_CST))
+			return;              /* one pending already: this one merges, the owner was told */
 		break;
 	case VLAPIC_ICR_INIT:
 		if (__atomic_exchange_n(&t->init_pending, true, __ATOMIC_SEQ_CST))
 			return;              /* one pending already: the owner was told (merges, as above) */
 		break;
 	case VLAPIC_ICR_STARTUP:
-		__atomic_store_n(&t->sipi_vector, (int)vector, __ATOMIC_SEQ_CST);
+		if (__atomic_exchange_n(&t->sipi_vector, (int)vector, __ATOMIC_SEQ_CST) != -1)
+			return;              /* one pending already: the owner was told, takes the latest */
 		break;
 	default:
 		return;
@@ -612,8 +626,14 @@ static void send_ipi(struct vlapic *l, uint32_t icr, uint32_t dest)
 {
 	uint32_t mode = icr & VLAPIC_ICR_DM, sh = icr & VLAPIC_ICR_SHORTHAND;
 	unsigned vector = icr & VLAPIC_ICR_VECTOR;
-	bool logical = icr & VLAPIC_ICR_LOGICAL, level = icr & VLAPIC_ICR_LEVEL;
+	bool logical = icr & VLAPIC_ICR_LOGICAL;
 	bool x2 = vlapic_x2apic(l);
+	/* IPIs are edge-triggered: the ICR's trigger mode (bit 15) matters only for INIT level
+	 * de-assert, below, and is ignored for every other delivery mode (11.6.1, "Trigger Mode"; always
+	 * 0 on Pentium 4 and later). Honouring it would set the target's TMR, so that the target's EOI
+	 * of an IPI vector reached the I/O APIC (eoi_level) as a level EOI, and alternating it would
+	 * flip TMR and kick on every IPI. */
+	const bool level = false;
 
 	switch (mode) {
 	case VLAPIC_ICR_LOWEST:

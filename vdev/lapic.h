@@ -139,7 +139,8 @@ struct vlapic {
 	bool cpu_delivers;       /* APIC virtualization: the CPU moves vectors from IRR to ISR itself */
 	uint32_t dirty;          /* VLAPIC_DIRTY_*: what software changed since vlapic_take_dirty (atomic) */
 	/* Events the VMX layer consumes before VM entry; written by any CPU with atomics. */
-	uint32_t nmi_pending;    /* count of NMIs posted (the VMX layer injects one at a time) */
+	uint32_t nmi_pending;    /* 1 = an NMI is pending: a latch, not a count (SDM 3A 6.7.1: NMIs merge
+	                            while one is pending); the injection step clears it as it injects */
 	bool init_pending;
 	int sipi_vector;         /* -1 none, else the vector of the latest Start-up IPI */
 };
@@ -195,7 +196,8 @@ void vlapic_set_cr8(struct vlapic *l, uint64_t cr8);
  * atomic on IRR; then kicks, only if that changed IRR or TMR (a vector already pending with the same
  * trigger mode merges with it: its owner knows already). Dropped while the APIC is disabled; a vector
  * below 16 sets ESR "received illegal vector" instead. The same rule for IPIs and vlapic_deliver:
- * a kick when a vector becomes pending, an INIT when none was pending, every NMI and Start-up IPI. */
+ * a kick only when something becomes pending that was not: a vector, an INIT, an NMI (a latch) or a
+ * Start-up IPI (the latest vector is kept, the first one kicks). */
 void vlapic_post(struct vlapic *l, uint8_t vector, bool level);
 /*
  * Delivers a message from an I/O APIC (or MSI) to the APICs of `g` that `dest` addresses: physical

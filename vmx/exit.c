@@ -498,7 +498,9 @@ static inline __attribute__((always_inline)) int inject_events(struct vcpu *v, b
 		uint32_t block = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
 
 		if (nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS | BLOCKING_BY_NMI))) {
-			__atomic_fetch_sub(&l->nmi_pending, 1, __ATOMIC_ACQ_REL);
+			/* The pending NMI is a latch (vdev/lapic.h): this injection takes it; one posted
+			 * from here on sets it again and waits for the NMI window. */
+			__atomic_store_n(&l->nmi_pending, 0, __ATOMIC_RELEASE);
 			entry_event(v, INTR_INFO_VALID | INTR_TYPE_NMI | 2, 0);
 			nmi = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE) != 0;
 		} else if (!nmi && !(block & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) &&
