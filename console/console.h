@@ -78,9 +78,12 @@ bool console_rx_quiet(void);
  * ("\r", ESC [ K), prints its lines, and draws it again, so it stays the bottom line of the terminal;
  * a tail that only grows is drawn by sending the new characters. Longer than one line of the
  * terminal (TAIL_COLS), only its end shows. NULL or n = 0 removes it. Any CPU; serialized with printk.
+ * Returns the bytes the change put into the output ring (0 for the tail already shown; a change other
+ * than growth erases and redraws the whole line), for a caller that answers for them (vdev/uart.c
+ * charges them to the guest's print limit).
  */
 #define TAIL_COLS 79
-void console_set_tail(const char *s, size_t n);
+size_t console_set_tail(const char *s, size_t n);
 
 /* Parses `console=` (com1..com4 or a hex port, then an optional ",baud"). 0, or -EINVAL. */
 int console_parse(const char *val, uint16_t *port, uint32_t *baud);

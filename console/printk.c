@@ -169,8 +169,11 @@ static void tail_draw(void)
 	}
 }
 
-void console_set_tail(const char *s, size_t n)
+size_t console_set_tail(const char *s, size_t n)
 {
+	uint64_t start;
+	size_t put;
+
 	if (!s)
 		n = 0;
 	if (n > TAIL_MAX) {
@@ -178,6 +181,7 @@ void console_set_tail(const char *s, size_t n)
 		n = TAIL_MAX;
 	}
 	lock_with_room(TAIL_MAX + 8);
+	start = out_head;
 	if (tail_drawn && n > tail_len && n - tail_from <= TAIL_COLS && !memcmp(s, tail, tail_len)) {
 		ring_put(s + tail_len, n - tail_len);       /* it grew and still fits: draw what is new */
 		memcpy(tail + tail_len, s + tail_len, n - tail_len);
@@ -188,8 +192,10 @@ void console_set_tail(const char *s, size_t n)
 		tail_len = n;
 		tail_draw();
 	}
+	put = out_head - start;            /* what this change put on the wire, erase and redraw included */
 	spin_unlock(&console_lock);
 	after_put();
+	return put;
 }
 
 int console_getc(void)

@@ -149,17 +149,22 @@ unsigned vuart_receive(struct vuart *u, const uint8_t *bytes, unsigned n)
 
 /* --- transmit side (out_lock held) ------------------------------------------------------------------- */
 
-/* With the focus, the console shows the unfinished line as its last line: "[NAME] text". */
+/*
+ * With the focus, the console shows the unfinished line as its last line: "[NAME] text". What that
+ * puts on the wire (a redraw of the whole line after a backspace) comes out of the guest's print
+ * budget (vdev/vdev.h): over it, the tail stays as it was, and the next change the budget allows
+ * draws the line as it is then (console_set_tail compares with what shows).
+ */
 static void show_tail(struct vuart *u)
 {
 	char t[VUART_LINE + 40];
 	size_t n;
 
-	if (!u->live)
+	if (!u->live || !vdev_may_draw(u->bus))
 		return;
 	n = u->len ? snformat(t, sizeof(t), "[%s] ", u->name) : 0;
 	memcpy(t + n, u->line, u->len);
-	console_set_tail(t, n + u->len);
+	vdev_drew(u->bus, console_set_tail(t, n + u->len));
 }
 
 static void flush_locked(struct vuart *u)
@@ -167,8 +172,8 @@ static void flush_locked(struct vuart *u)
 	if (!u->len)
 		return;
 	u->line[u->len] = 0;
-	if (u->live)
-		console_set_tail(NULL, 0);   /* the whole line replaces what showed of it */
+	if (u->live)                         /* the whole line replaces what showed of it (an erase) */
+		vdev_drew(u->bus, console_set_tail(NULL, 0));
 	if (vdev_may_print(u->bus, u->len + 16))   /* with its "[cpuN] [NAME] " and line end, about */
 		pr_info("[%s] %s\n", u->name, u->line);
 	u->len = u->nbytes = 0;
@@ -240,7 +245,9 @@ void vuart_set_live(struct vuart *u, bool live)
 	spin_lock(&u->out_lock);
 	u->live = live;
 	if (live) {
-		if (u->len)
+		/* Whatever showed before (the monitor's prompt) goes, even when the guest's budget
+		 * keeps its own line from showing yet (the operator's doing, not the guest's). */
+		if (u->len && vdev_may_draw(u->bus))
 			show_tail(u);
 		else
 			console_set_tail(NULL, 0);

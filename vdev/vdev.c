@@ -18,6 +18,19 @@ void vdev_bus_init(struct vdev_bus *bus, const char *owner, struct vlapic_group 
 	bus->print.last = vdev_clock ? vdev_clock() : 0;
 }
 
+/* The bytes earned since the last count, up to the burst (lock held). */
+static void earn(struct vdev_print_limit *p)
+{
+	uint64_t now = vdev_clock(), add = now > p->last ? (now - p->last) * VDEV_PRINT_RATE / vdev_clock_hz : 0;
+
+	if (add) {      /* the ticks of whole bytes only: the rest counts towards the next */
+		p->last += add * vdev_clock_hz / VDEV_PRINT_RATE;
+		/* tokens <= VDEV_PRINT_BURST always; from a debt it takes longer to fill */
+		p->tokens = add >= (uint64_t)(VDEV_PRINT_BURST - p->tokens) ? VDEV_PRINT_BURST
+									   : p->tokens + (int64_t)add;
+	}
+}
+
 bool vdev_may_print(struct vdev_bus *bus, unsigned bytes)
 {
 	struct vdev_print_limit *p = &bus->print;
@@ -26,15 +39,8 @@ bool vdev_may_print(struct vdev_bus *bus, unsigned bytes)
 	if (!vdev_clock || !vdev_clock_hz)
 		return true;
 	spin_lock(&p->lock);
-	{
-		uint64_t now = vdev_clock(), add = now > p->last ? (now - p->last) * VDEV_PRINT_RATE / vdev_clock_hz : 0;
-
-		if (add) {      /* the ticks of whole bytes only: the rest counts towards the next */
-			p->last += add * vdev_clock_hz / VDEV_PRINT_RATE;
-			p->tokens = p->tokens + add > VDEV_PRINT_BURST ? VDEV_PRINT_BURST : p->tokens + add;
-		}
-	}
-	ok = p->tokens >= bytes;
+	earn(p);
+	ok = p->tokens >= (int64_t)bytes;
 	if (ok) {
 		p->tokens -= bytes;
 	} else {
@@ -48,6 +54,31 @@ bool vdev_may_print(struct vdev_bus *bus, unsigned bytes)
 		pr_info("hv: guest %s: output over its limit (%u bytes/s after %u at once): lines dropped, "
 			"counted when it ends\n", bus->owner, VDEV_PRINT_RATE, VDEV_PRINT_BURST);
 	return ok;
+}
+
+bool vdev_may_draw(struct vdev_bus *bus)
+{
+	struct vdev_print_limit *p = &bus->print;
+	bool ok;
+
+	if (!vdev_clock || !vdev_clock_hz)
+		return true;
+	spin_lock(&p->lock);
+	earn(p);
+	ok = p->tokens > 0;
+	spin_unlock(&p->lock);
+	return ok;
+}
+
+void vdev_drew(struct vdev_bus *bus, size_t bytes)
+{
+	struct vdev_print_limit *p = &bus->print;
+
+	if (!vdev_clock || !vdev_clock_hz || !bytes)
+		return;
+	spin_lock(&p->lock);
+	p->tokens -= (int64_t)bytes;      /* a tail is a few hundred bytes at most: no overflow */
+	spin_unlock(&p->lock);
 }
 
 static int add(struct vdev_region *r, unsigned *n, uint64_t base, uint64_t len, vdev_handler handler,

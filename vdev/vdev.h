@@ -6,6 +6,7 @@
  * their own state and raise interrupts through the local APICs (vdev/lapic.h). */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "arch/x86/spinlock.h"
 
@@ -46,12 +47,22 @@ struct vdev_region {
  * whole lines are dropped and counted; the first drop is said once (hv: guest NAME: output over its
  * limit ...), the count when the guest ends. The lines that say what happened to a guest (started,
  * exited, stopped, exits...) are the hypervisor's and never count.
+ * The focused guest's unfinished line (its UART's tail, console_set_tail) comes out of the same
+ * budget: every byte the guest writes may change it, and a change other than growth (a backspace, a
+ * line of the same length) erases and redraws the whole tail, so 'x', '' in a loop would fill the
+ * console ring that every printk on every CPU waits for. Its cost is only known once drawn: a tail
+ * may be drawn while the budget is above 0 (vdev_may_draw), and what it put on the wire is charged
+ * after (vdev_drew), which may leave the budget in debt by about one tail (the UART's lock keeps
+ * its tails one at a time). Until the debt is paid no line prints (a line needs its whole size) and
+ * no tail changes; a tail not drawn is never counted as a dropped line, and shows as it is by then
+ * at the next change the budget allows.
  */
 #define VDEV_PRINT_RATE  5760
 #define VDEV_PRINT_BURST 16384
 struct vdev_print_limit {
 	spinlock_t lock;                           /* any vCPU of the guest */
-	uint64_t tokens, last;                     /* bytes it may print now; TSC when counted */
+	int64_t tokens;                            /* bytes it may print now; below 0, a tail's debt */
+	uint64_t last;                             /* TSC when counted */
 	uint64_t dropped_lines, dropped_bytes;
 	bool said;
 };
@@ -121,6 +132,10 @@ uint64_t vdev_timers_update(struct vdev_bus *bus, uint64_t now);
 /* Whether a line of `bytes` that the guest caused may be printed now; if not, it is counted as dropped
  * (the first drop is said). */
 bool vdev_may_print(struct vdev_bus *bus, unsigned bytes);
+/* Whether the guest's tail may be drawn now (budget above 0); never counted as dropped. */
+bool vdev_may_draw(struct vdev_bus *bus);
+/* A tail drawn put `bytes` on the wire: charged to the budget, which may go into debt. */
+void vdev_drew(struct vdev_bus *bus, size_t bytes);
 
 /* Port I/O: the device's answer, or for an unclaimed port what an empty ISA bus gives (reads all
  * ones, writes vanish; the first use of each port reported once, within the guest's print limit).

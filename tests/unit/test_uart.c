@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "console/console.h"
 #include "tessera/hypercall.h"
 #include "vdev/hypercall.h"
 #include "vdev/uart.h"
@@ -18,13 +19,26 @@ static int irq_level = -1;              /* what the line was last driven to */
 static unsigned irq_changes;
 static char tail[512];                  /* console_set_tail's last text */
 static unsigned tails;
+static uint64_t tail_bytes;             /* what the tails put on the wire, all told */
 
-/* The console's tail, as vdev/uart.c calls it (console/printk.c in the hypervisor). */
-void console_set_tail(const char *s, size_t n)
+/* The console's tail, as vdev/uart.c calls it (console/printk.c in the hypervisor), with the bytes
+ * that would go on the wire: growth draws the new part; any other change erases ("\r", ESC [ K)
+ * and draws the whole line; no change, nothing. */
+size_t console_set_tail(const char *s, size_t n)
 {
-	memcpy(tail, s ? s : "", s ? n : 0);
-	tail[s ? n : 0] = 0;
+	size_t old = strlen(tail), put = 0;
+
+	if (!s)
+		n = 0;
+	if (old && n > old && !memcmp(s, tail, old))
+		put = n - old;
+	else if (!(n == old && !memcmp(s ? s : "", tail, n)))
+		put = (old ? 4 : 0) + n;
+	memcpy(tail, s ? s : "", n);
+	tail[n] = 0;
 	tails++;
+	tail_bytes += put;
+	return put;
 }
 
 static void irq_set(void *ctx, unsigned gsi, bool level)
@@ -404,6 +418,55 @@ static void test_print_limit(void)
 	vdev_clock = NULL;
 }
 
+/*
+ * The focused guest's tail comes out of its print budget (vdev/vdev.h): 'x', '\b' in a loop, each
+ * byte an erase and a redraw of the whole tail, draws no more than the budget once it is used (the
+ * clock frozen), never counted as dropped lines; once time has paid the debt, typing shows again.
+ */
+static void test_tail_limit(void)
+{
+	uint64_t drawn;
+
+	vdev_clock = fake_clock;
+	vdev_clock_hz = 1000000;
+	fake_now = 5000000;
+	setup();
+	vuart_set_live(&u, true);
+	tail_bytes = 0;
+	for (unsigned i = 0; i < 200000; i++) {
+		out(THR, 'x');
+		out(THR, '\b');
+	}
+	drawn = tail_bytes;
+	CHECK(drawn >= VDEV_PRINT_BURST);                        /* it drew until the budget was used */
+	CHECK(drawn <= VDEV_PRINT_BURST + VUART_LINE + 40);      /* and then at most one tail's debt */
+	CHECK(bus.print.tokens <= 0);
+	CHECK_EQ(bus.print.dropped_lines, 0);
+	CHECK(unit_log[0] == 0);
+	/* Alternating same-length lines ('x', 'y', '\b', ...): no more drawn either. */
+	for (unsigned i = 0; i < 200000; i++) {
+		out(THR, i & 1 ? 'y' : 'x');
+		out(THR, '\b');
+	}
+	CHECK_EQ(tail_bytes, drawn);
+	/* A line while in debt, the clock frozen: not printed (it waits for the debt), counted. */
+	for (const char *s = "ab\n"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK_EQ(count_in_log("[t] ab"), 0);
+	CHECK_EQ(count_in_log("hv: guest t: output over its limit"), 1);
+	CHECK_EQ(bus.print.dropped_lines, 1);
+	/* A few seconds later the budget is back: a typed line shows as it grows, and prints whole. */
+	fake_now += 5000000;
+	unit_log_clear();
+	for (const char *s = "ls -l"; *s; s++)
+		out(THR, (uint8_t)*s);
+	CHECK(strcmp(tail, "[t] ls -l") == 0);
+	out(THR, '\n');
+	CHECK(strcmp(unit_log, "[t] ls -l\n") == 0);
+	CHECK_EQ(tail[0], 0);
+	vdev_clock = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -417,5 +480,6 @@ int main(int argc, char **argv)
 	RUN(test_output_lines);
 	RUN(test_every_byte);
 	RUN(test_print_limit);
+	RUN(test_tail_limit);
 	return unit_report(argv[0]);
 }
