@@ -18,11 +18,18 @@ void vdev_bus_init(struct vdev_bus *bus, const char *owner, struct vlapic_group 
 	bus->print.last = vdev_clock ? vdev_clock() : 0;
 }
 
-/* The bytes earned since the last count, up to the burst (lock held). */
+/* The bytes earned since the last count, up to the burst (lock held). A silence longer than the
+ * burst takes to earn (2.8 s) counts as 4 s: the bucket is full either way, and the product below
+ * cannot wrap (it would after 12 days at 3 GHz). */
 static void earn(struct vdev_print_limit *p)
 {
-	uint64_t now = vdev_clock(), add = now > p->last ? (now - p->last) * VDEV_PRINT_RATE / vdev_clock_hz : 0;
+	uint64_t now = vdev_clock(), d = now > p->last ? now - p->last : 0, add;
 
+	if (d > 4 * vdev_clock_hz) {
+		d = 4 * vdev_clock_hz;
+		p->last = now - d;
+	}
+	add = d * VDEV_PRINT_RATE / vdev_clock_hz;
 	if (add) {      /* the ticks of whole bytes only: the rest counts towards the next */
 		p->last += add * vdev_clock_hz / VDEV_PRINT_RATE;
 		/* tokens <= VDEV_PRINT_BURST always; from a debt it takes longer to fill */
