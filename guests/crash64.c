@@ -15,6 +15,9 @@
  *   dbloop   a data breakpoint on the IDT's #DB gate, delivered on an IST stack, then a read of the
  *            gate: each #DB's delivery reads the gate and raises the next, on the same stack, forever
  *            (CVE-2015-8104). Prints `crash64: entering the #DB loop`          -> never ends
+ *   cacheops WBINVD and WBNOINVD at CPL 0 complete (the hypervisor makes them no-ops); MONITOR and
+ *            MWAIT, which CPUID hides, raise #UD (SDM Vol. 2B and APM Vol. 3: #UD where
+ *            CPUID.01H:ECX.MONITOR = 0)                                       -> exit 0
  */
 #include "rt.h"
 
@@ -215,12 +218,32 @@ static void do_dbloop(void)
 	printf("crash64: still running after the #DB loop\n");
 }
 
+/* --- do=cacheops --------------------------------------------------------------------------------- */
+
+static int do_cacheops(void)
+{
+	__asm__ volatile("wbinvd" : : : "memory");
+	__asm__ volatile(".byte 0xf3, 0x0f, 0x09" : : : "memory");    /* WBNOINVD: WBINVD where the CPU lacks it */
+	printf("crash64: wbinvd and wbnoinvd completed\n");
+	caught_vector = ~0ull;
+	__asm__ volatile("leaq 1f(%%rip), %%rax\n\tmovq %%rax, recover_rip(%%rip)\n\t"
+			 "movq %%rsp, %%rax\n\txorl %%ecx, %%ecx\n\txorl %%edx, %%edx\n\tmonitor\n1:"
+			 : : : "rax", "rcx", "rdx", "memory");
+	check(caught_vector == 6, "crash64: MONITOR raised vector %lld", (long long)caught_vector);
+	caught_vector = ~0ull;
+	__asm__ volatile("leaq 1f(%%rip), %%rax\n\tmovq %%rax, recover_rip(%%rip)\n\t"
+			 "xorl %%eax, %%eax\n\txorl %%ecx, %%ecx\n\tmwait\n1:" : : : "rax", "rcx", "memory");
+	check(caught_vector == 6, "crash64: MWAIT raised vector %lld", (long long)caught_vector);
+	recover_rip = (uint64_t)(uintptr_t)unexpected;
+	return check_failed ? 1 : 0;
+}
+
 int main(void)
 {
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash64: usage: do=cr8|pgoff64|mmio|mmiostack|dbloop\n");
+		printf("crash64: usage: do=cr8|pgoff64|mmio|mmiostack|cacheops|dbloop\n");
 		return 3;
 	}
 	printf("crash64: doing %s\n", what);
@@ -235,6 +258,8 @@ int main(void)
 		do_mmiostack();
 		return 1;
 	}
+	if (!strcmp(what, "cacheops"))
+		return do_cacheops();
 	if (!strcmp(what, "dbloop")) {
 		do_dbloop();
 		return 1;

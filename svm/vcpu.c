@@ -227,12 +227,13 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 	/* Intercepts (Table B-1, offsets 008h-010h), what the VMX side intercepts: physical INTR (the
 	 * slice, kicks, cross-CPU calls) and NMI, INIT (15.13), RDPMC, CPUID, INVD, HLT, INVLPGA, I/O through
 	 * the IOPM, MSRs through the MSRPM, task switches, shutdown (a triple fault: 15.14.3), every SVM
-	 * instruction (VMRUN's bit is required: 15.5.1), XSETBV; #UD, where the guest's VMCALL
-	 * (Intel's hypercall instruction, #UD on AMD) is recognised; and #AC and #DB, given straight
-	 * back: a guest can make either deliver into itself for ever (an #AC handler on a misaligned
-	 * CPL-3 stack, a data breakpoint on the #DB handler's stack), benign exceptions that never
-	 * become #DF, with no exit and no interrupt taken (CVE-2015-5307, CVE-2015-8104): each delivery
-	 * is now an exit, where the slice can end. */
+	 * instruction (VMRUN's bit is required: 15.5.1), WBINVD and WBNOINVD (the caches are shared
+	 * with other guests), MONITOR and MWAIT armed or not (CPUID hides them: #UD, as on VMX), XSETBV;
+	 * #UD, where the guest's VMCALL (Intel's hypercall instruction, #UD on AMD) is recognised; and
+	 * #AC and #DB, given straight back: a guest can make either deliver into itself for ever (an
+	 * #AC handler on a misaligned CPL-3 stack, a data breakpoint on the #DB handler's stack), benign
+	 * exceptions that never become #DF, with no exit and no interrupt taken (CVE-2015-5307,
+	 * CVE-2015-8104): each delivery is now an exit, where the slice can end. */
 	b->ctl.intercept_exc = VMCB_INTERCEPT_UD | VMCB_INTERCEPT_AC | VMCB_INTERCEPT_DB;
 	b->ctl.intercept_cr = VMCB_INTERCEPT_CR_WRITE(0) | VMCB_INTERCEPT_CR_WRITE(4) | VMCB_INTERCEPT_CR_WRITE(8) | VMCB_INTERCEPT_CR_READ(8);
 	b->ctl.intercept3 = VMCB_INTERCEPT_INTR | VMCB_INTERCEPT_NMI | VMCB_INTERCEPT_INIT | VMCB_INTERCEPT_RDPMC |
@@ -241,7 +242,8 @@ static void vmcb_setup(struct vcpu *v, const struct vcpu_state *s)
 			    VMCB_INTERCEPT_MSR | VMCB_INTERCEPT_TASK_SW | VMCB_INTERCEPT_SHUTDOWN;
 	b->ctl.intercept4 = VMCB_INTERCEPT_VMRUN | VMCB_INTERCEPT_VMMCALL | VMCB_INTERCEPT_VMLOAD |
 			    VMCB_INTERCEPT_VMSAVE | VMCB_INTERCEPT_STGI | VMCB_INTERCEPT_CLGI | VMCB_INTERCEPT_SKINIT |
-			    VMCB_INTERCEPT_XSETBV;
+			    VMCB_INTERCEPT_WBINVD | VMCB_INTERCEPT_MONITOR | VMCB_INTERCEPT_MWAIT |
+			    VMCB_INTERCEPT_MWAIT_ARM | VMCB_INTERCEPT_XSETBV;
 	svm_of(v)->nmi_block = 0;                       /* INIT clears NMI blocking (SDM Vol. 3A, 9.1.1) */
 	b->ctl.iopm_base_pa = iopm_pa;
 	b->ctl.msrpm_base_pa = msrpm_pa;
@@ -459,6 +461,24 @@ unsigned svm_fetch_insn(struct vcpu *v, uint8_t *insn, unsigned n)
 	if (0x1000 - (linear & 0xfff) < n)
 		n = 0x1000 - (linear & 0xfff);
 	return !gpt_read(&c, linear, insn, n, true, &res) ? n : 0;
+}
+
+/* The length of the WBINVD or WBNOINVD at RIP for a CPU without nRIP save (skip takes nRIP where
+ * there is one): its prefixes (WBNOINVD's F3, any other the CPU ignores) and 0F 09; 2 if the bytes
+ * cannot be read, the instruction's length without prefixes. */
+static unsigned wbinvd_len(struct vcpu *v)
+{
+	uint8_t insn[DECODE_MAX_LEN];
+	struct insn_prefixes p;
+	unsigned n;
+
+	if (svm_caps.nrip_save && vmcb_of(v)->ctl.next_rip)
+		return 0;                        /* unused: skip takes nRIP */
+	n = svm_fetch_insn(v, insn, sizeof(insn));
+	if (n && decode_prefixes(insn, n, guest_mode(v), &p) && p.len + 2 <= n && insn[p.len] == 0x0f &&
+	    insn[p.len + 1] == 0x09)
+		return p.len + 2;
+	return 2;
 }
 
 /* --- the exits -------------------------------------------------------------------------------------- */
@@ -922,6 +942,21 @@ static int dispatch(struct vcpu *v, enum vcpu_exit_kind *kind)
 	case VMEXIT_INVD:
 		k = VCPU_EXIT_INVD;              /* nothing to write back that the guest could lose */
 		skip(v, 2);                      /* 0F 08 */
+		r = HANDLED;
+		break;
+	case VMEXIT_WBINVD:
+		/* WBINVD, or WBNOINVD (F3 0F 09), which the same intercept takes (Table B-1, vector 4 bit
+		 * 9; Table C-1, 089h): the caches are shared with other guests, so a no-op for guests, as
+		 * on VMX (vmx/exit.c). Intercepted, it has passed its CPL check (15.9). */
+		k = VCPU_EXIT_WBINVD;
+		skip(v, wbinvd_len(v));
+		r = HANDLED;
+		break;
+	case VMEXIT_MONITOR: case VMEXIT_MWAIT: case VMEXIT_MWAIT_CONDITIONAL:
+		/* CPUID hides MONITOR/MWAIT (vcpu/cpuid_policy.c): #UD, as a CPU without them and as on
+		 * VMX; run, MWAIT would idle the host's CPU on the guest's behalf. */
+		k = code == VMEXIT_MONITOR ? VCPU_EXIT_MONITOR : VCPU_EXIT_MWAIT;
+		svm_inject_exception(v, VEC_UD, false, 0);
 		r = HANDLED;
 		break;
 	case VMEXIT_VMRUN: case VMEXIT_VMLOAD: case VMEXIT_VMSAVE: case VMEXIT_STGI: case VMEXIT_CLGI:

@@ -29,6 +29,10 @@
 #define VMCB_INTERCEPT_STGI      (1u << 4)
 #define VMCB_INTERCEPT_CLGI      (1u << 5)
 #define VMCB_INTERCEPT_SKINIT    (1u << 6)
+#define VMCB_INTERCEPT_WBINVD    (1u << 9)   /* WBINVD, and WBNOINVD (F3 0F 09) with it */
+#define VMCB_INTERCEPT_MONITOR   (1u << 10)  /* MONITOR */
+#define VMCB_INTERCEPT_MWAIT     (1u << 11)  /* MWAIT, unconditionally */
+#define VMCB_INTERCEPT_MWAIT_ARM (1u << 12)  /* MWAIT only if the monitor hardware is armed */
 #define VMCB_INTERCEPT_XSETBV    (1u << 13)
 /* Intercept vector 5, control offset 014h (Table B-1). */
 #define VMCB_INTERCEPT_INVPCID   (1u << 2)
@@ -116,6 +120,10 @@
 #define VMEXIT_STGI              0x084
 #define VMEXIT_CLGI              0x085
 #define VMEXIT_SKINIT            0x086
+#define VMEXIT_WBINVD            0x089       /* WBINVD or WBNOINVD */
+#define VMEXIT_MONITOR           0x08a
+#define VMEXIT_MWAIT             0x08b
+#define VMEXIT_MWAIT_CONDITIONAL 0x08c
 #define VMEXIT_XSETBV            0x08d
 #define VMEXIT_INVPCID           0x0a2
 #define VMEXIT_NPF               0x400

@@ -284,6 +284,16 @@ HELLO_LINES = lambda n: [GUEST_SAYS(n, "hello: Hello from a guest"),
                          GUEST_EXITED(n, 0)]
 MEMCHECK_OK = lambda n: [GUEST_SAYS(n, r"memcheck: \d+ MiB intact"), GUEST_EXITED(n, 0)]
 
+# WBINVD and WBNOINVD complete, no-ops (the caches are shared with other guests), counted "wbinvd"; MONITOR
+# and MWAIT, which CPUID hides, raise #UD, counted "monitor" and "mwait" (on SVM: their intercepts, vmcb_setup).
+CACHEOPS = dict(
+    cpus=1, mem=128, modules=[guest("crash64", "name=cache mem=4M do=cacheops")],
+    expect=[GUEST_SAYS("cache", r"crash64: wbinvd and wbnoinvd completed$"),
+            GUEST_SAYS("cache", r"crash64: MONITOR raised vector 6 ok$"),
+            GUEST_SAYS("cache", r"crash64: MWAIT raised vector 6 ok$"), GUEST_EXITED("cache", 0),
+            r"hv: guest cache exits: total \d+, .*\bmwait 1, monitor 1, .*\bwbinvd 2\b", ALL_DONE],
+    forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unexpected #VMEXIT", r"hv: panic"])
+
 SIX = ["h1", "h2", "h3", "m1", "m2", "m3"]
 
 SCENARIOS += [
@@ -536,6 +546,11 @@ SCENARIOS += [
                       GUEST_SAYS("dbg", r"dbg: 4 checks, 0 failed$"), GUEST_EXITED("dbg", 0),
                       r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE],
               forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
+
+    # CACHEOPS on VMX, and on SVM under QEMU EPYC and on Bochs ryzen.
+    bochs_vmx("vmx-cacheops", **CACHEOPS),
+    Scenario("svm-cacheops-qemu", emulator="qemu", needs_vmx=True, qemu_cpu="EPYC", timeout=QEMU_TIMEOUT, **CACHEOPS),
+    Scenario("svm-cacheops-bochs-ryzen", emulator="bochs", cpu_model="ryzen", timeout=BOCHS_TIMEOUT, **CACHEOPS),
 
     # Exceptions the hypervisor intercepts (#DB, #AC) or injects, as the guest's handler sees them
     # (issue 14, items 3 and 13): #AC at CPL 3 with error code 0 and RF = 1; single step (also over an
