@@ -18,6 +18,10 @@
  *   cacheops WBINVD and WBNOINVD at CPL 0 complete (the hypervisor makes them no-ops); MONITOR and
  *            MWAIT, which CPUID hides, raise #UD (SDM Vol. 2B and APM Vol. 3: #UD where
  *            CPUID.01H:ECX.MONITOR = 0)                                       -> exit 0
+ *   softint  INT3 and INT 0x30 with RSP at the top of a page nothing has touched (with alloc=lazy
+ *            chunk=4K not backed yet: the delivery's pushes exit to the hypervisor): each handler,
+ *            which counts its entries and returns, runs exactly once        -> exit 0
+ *            (`intn=0`: INT3 only; Bochs 2.7's SVM reports no EXITINTINFO of its own for INT n)
  */
 #include "rt.h"
 
@@ -31,7 +35,7 @@
  * and returns with IRETQ to `recover_rip`: a label after the instruction meant to fault, or
  * unexpected() for any other exception.
  */
-static uint64_t idt[64] __attribute__((aligned(16)));
+static uint64_t idt[128] __attribute__((aligned(16)));   /* 64 gates: 32-63 absent, but softint's */
 volatile uint64_t caught_vector = ~0ull, recover_rip;
 extern char stubs64[];
 
@@ -238,12 +242,72 @@ static int do_cacheops(void)
 	return check_failed ? 1 : 0;
 }
 
+/* --- do=softint ---------------------------------------------------------------------------------- */
+
+/* Handlers that count their entries and return past the instruction (IRETQ to the pushed RIP). */
+#define VEC_SOFTINT 0x30
+volatile uint64_t bp_entries, softint_entries;
+extern char bp_entry[], softint_entry[];
+__asm__(".pushsection .text\n"
+	"bp_entry:\n\tincq bp_entries(%rip)\n\tiretq\n"
+	"softint_entry:\n\tincq softint_entries(%rip)\n\tiretq\n"
+	".popsection\n");
+
+/* A 64-bit interrupt gate, DPL 0 (SDM Vol. 3A, 6.14.1), as load_idt makes them. */
+static void set_gate(unsigned v, const void *handler)
+{
+	uint64_t a = (uint64_t)(uintptr_t)handler;
+
+	idt[2 * v] = (a & 0xffff) | ((uint64_t)SEL_CODE64 << 16) | (0x8eull << 40) | (((a >> 16) & 0xffff) << 48);
+	idt[2 * v + 1] = a >> 32;
+}
+
+/* The first 4 KiB page of RAM from `from` up that neither the image nor the boot information
+ * covers: nothing has written it (with alloc=lazy it is not backed yet); 0 if none. */
+static uint64_t untouched_page(uint64_t from)
+{
+	for (uint64_t a = from; a + 4096 <= ram_end(); a += 4096) {
+		bool in_ram = false;
+
+		for (int i = 0; i < ram_count; i++)
+			in_ram |= a >= ram[i].base && a + 4096 <= ram[i].end;
+		if (in_ram && !(a < (uintptr_t)_end && a + 4096 > (uintptr_t)__image_start) &&
+		    !(a < mbi_end && a + 4096 > mbi_base))
+			return a;
+	}
+	return 0;
+}
+
+static int do_softint(void)
+{
+	uint64_t a = untouched_page(2ull << 20), b = a ? untouched_page(a + 4096) : 0, saved;
+
+	if (!b) {
+		printf("crash64: no untouched page for the stacks\n");
+		return 3;
+	}
+	set_gate(3, bp_entry);
+	set_gate(VEC_SOFTINT, softint_entry);
+	/* The delivery pushes SS, RSP, RFLAGS, CS, RIP onto the untouched page (SDM Vol. 3A, 7.14.2). */
+	__asm__ volatile("movq %%rsp, %0\n\tmovq %1, %%rsp\n\tint3\n\tmovq %0, %%rsp"
+			 : "=&r"(saved) : "r"(a + 4096) : "memory");
+	check(bp_entries == 1, "crash64: int3 with RSP on an untouched page entered the #BP handler %llu time(s)",
+	      (unsigned long long)bp_entries);
+	if (!getarg_num("intn", 1))
+		return check_failed ? 1 : 0;
+	__asm__ volatile("movq %%rsp, %0\n\tmovq %1, %%rsp\n\tint %2\n\tmovq %0, %%rsp"
+			 : "=&r"(saved) : "r"(b + 4096), "i"(VEC_SOFTINT) : "memory");
+	check(softint_entries == 1, "crash64: int 0x%x with RSP on an untouched page entered its handler %llu time(s)",
+	      VEC_SOFTINT, (unsigned long long)softint_entries);
+	return check_failed ? 1 : 0;
+}
+
 int main(void)
 {
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash64: usage: do=cr8|pgoff64|mmio|mmiostack|cacheops|dbloop\n");
+		printf("crash64: usage: do=cr8|pgoff64|mmio|mmiostack|cacheops|softint|dbloop\n");
 		return 3;
 	}
 	printf("crash64: doing %s\n", what);
@@ -260,6 +324,8 @@ int main(void)
 	}
 	if (!strcmp(what, "cacheops"))
 		return do_cacheops();
+	if (!strcmp(what, "softint"))
+		return do_softint();
 	if (!strcmp(what, "dbloop")) {
 		do_dbloop();
 		return 1;

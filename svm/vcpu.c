@@ -796,17 +796,32 @@ static int amd_msr(struct vcpu *v, bool write)
 	return 1;
 }
 
+/* An event a guest's instruction raised: INT n (TYPE 4), or INT3's #BP and INTO's #OF, which
+ * EXITINTINFO gives as exceptions (TYPE 3, vectors 3 and 4; APM Vol. 2, 15.20). Nothing else raises
+ * vectors 3 and 4, and the hypervisor injects neither. */
+static bool soft_event(uint64_t evt)
+{
+	uint64_t type = evt & VMCB_EVT_TYPE_MASK;
+	unsigned vector = evt & 0xff;
+
+	return type == VMCB_EVT_TYPE_SOFT || (type == VMCB_EVT_TYPE_EXC && (vector == 3 || vector == 4));
+}
+
 /* Handles the #VMEXIT; *kind says what it was (counted here). */
 static int dispatch(struct vcpu *v, enum vcpu_exit_kind *kind)
 {
 	struct vmcb *b = vmcb_of(v);
 	uint64_t code = b->ctl.exit_code;
+	uint64_t evt = b->ctl.exit_int_info;
 	enum vcpu_exit_kind k = VCPU_EXIT_UNEXPECTED;
 	int r;
 
-	/* An event whose delivery the exit interrupted goes in again (EXITINTINFO, 15.7.2). */
-	if (b->ctl.exit_int_info & VMCB_EVT_VALID)
-		b->ctl.event_inj = b->ctl.exit_int_info;
+	/* An event whose delivery the exit interrupted goes in again (EXITINTINFO, 15.7.2), and the
+	 * handler sees it queued (svm_event_queued: the shadow stops a delivery's push it cannot
+	 * redo, vcpu/spt.c); one it raises instead replaces it. A software event is taken back out
+	 * below. */
+	if (evt & VMCB_EVT_VALID)
+		b->ctl.event_inj = evt;
 	if ((svm_of(v)->nmi_block & NMI_IRET) && b->save.rip != svm_of(v)->nmi_iret_rip && code != VMEXIT_EXCP_DB)
 		svm_of(v)->nmi_block = 0;                /* the NMI handler's IRET completed: NMIs unblocked */
 	/* CPUID, the most frequent exit of a booting Linux, before the switch's binary search (which
@@ -984,6 +999,14 @@ static int dispatch(struct vcpu *v, enum vcpu_exit_kind *kind)
 			    b->ctl.exit_info1, b->ctl.exit_info2, b->save.rip);
 		break;
 	}
+	/* A software event (INT n, INT3, INTO) whose delivery met the exit (a nested page fault on a
+	 * stack page not yet backed, a shadow fill) is not injected again: RIP is still the instruction
+	 * (15.7.2), which EVENTINJ would push as the return address, so the handler's IRET would run
+	 * the instruction a second time. The instruction runs again instead and delivers its event
+	 * once, as KVM retried them before it re-injected with nRIP as the return address (the retry
+	 * shows only to an instruction breakpoint on the INT, which matches again). */
+	if ((evt & VMCB_EVT_VALID) && soft_event(evt) && b->ctl.event_inj == evt)
+		b->ctl.event_inj = 0;
 	vcpu_exit_count(&v->exits, k);
 	*kind = k;
 	return r;

@@ -64,6 +64,7 @@
 #define VMCB_EVT_TYPE_NMI        (2ull << 8)
 #define VMCB_EVT_TYPE_EXC        (3ull << 8)
 #define VMCB_EVT_TYPE_SOFT       (4ull << 8)   /* INTn */
+#define VMCB_EVT_TYPE_MASK       (7ull << 8)
 
 /* EXITINFO1 of IOIO (15.10.2, Figure 15-2). */
 #define IOIO_IN                  (1ull << 0)
