@@ -329,7 +329,19 @@ static int gmem_copy(struct gmem *gm, uint64_t gpa, void *buf, uint64_t len, boo
 		hva = gmem_hva(gm, gpa, n);
 		if (!hva)
 			return -ENOMEM;
-		if (to_guest)
+		/* An aligned 4- or 8-byte read is one load, as the CPU reads a paging-structure entry
+		 * (SDM Vol. 3A, 9.1.1: aligned accesses up to 8 bytes are atomic): memcpy copies byte by
+		 * byte (rep movsb), and an entry another vCPU rewrites meanwhile would read as half old,
+		 * half new, a translation the guest never wrote (the shadow walker, shadow/gpt.c). */
+		if (!to_guest && n == 4 && !(gpa & 3)) {
+			uint32_t e = __atomic_load_n((uint32_t *)hva, __ATOMIC_RELAXED);
+
+			memcpy(p, &e, 4);
+		} else if (!to_guest && n == 8 && !(gpa & 7)) {
+			uint64_t e = __atomic_load_n((uint64_t *)hva, __ATOMIC_RELAXED);
+
+			memcpy(p, &e, 8);
+		} else if (to_guest)
 			memcpy(hva, p, n);
 		else
 			memcpy(p, hva, n);

@@ -92,7 +92,8 @@ void *gmem_hva(struct gmem *gm, uint64_t gpa, uint64_t len);
 int gmem_lookup(struct gmem *gm, uint64_t gpa, uint64_t *hpa, uint64_t *size);
 
 /* Copy into / out of guest memory across any number of chunks, backing them first.
- * 0, -EFAULT when [gpa, gpa+len) is not inside RAM, or -ENOMEM. */
+ * 0, -EFAULT when [gpa, gpa+len) is not inside RAM, or -ENOMEM. gmem_read of 4 or 8 bytes at an
+ * address so aligned is one atomic load (a guest paging entry, read as the CPU reads it). */
 int gmem_write(struct gmem *gm, uint64_t gpa, const void *src, uint64_t len);
 int gmem_read(struct gmem *gm, uint64_t gpa, void *dst, uint64_t len);
 

@@ -67,7 +67,9 @@ struct gpt_ctx {
 	unsigned cpl;                     /* gpt_read: the guest's CPL; 3 makes its accesses user accesses */
 	uint64_t rflags;                  /* gpt_translate: only AC (SMAP) is read */
 	/* Reads `len` bytes of guest-physical memory at `gpa`: 4 or 8 for an entry (aligned), up to
-	 * 4096 within one 4 KiB page for gpt_read. 0, or -1 (not RAM). */
+	 * 4096 within one 4 KiB page for gpt_read. 0, or -1 (not RAM). An entry must be read in one
+	 * atomic load, as the CPU reads it (SDM Vol. 3A, 9.1.1), not byte by byte: another vCPU may be
+	 * rewriting it. */
 	int (*read_gpa)(void *arg, uint64_t gpa, void *dst, unsigned len);
 	/* GPT_ACC_SET_AD: atomically replaces the `len`-byte (4 or 8, aligned) entry at `gpa` by `val` if
 	 * it still holds `old` (a locked CMPXCHG, as the CPU's own update is locked: SDM 4.8). 0 when

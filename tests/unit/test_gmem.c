@@ -358,6 +358,54 @@ static void test_race(void)
 	teardown();
 }
 
+/* A guest page-table entry read while another vCPU rewrites it with one 8-byte (or 4-byte) store:
+ * gmem_read sees the old or the new entry, never a mix (SDM Vol. 3A, 9.1.1). The host's memcpy
+ * happens to copy 8 bytes in one load, so this pins the contract rather than reproducing the kernel's
+ * byte-wise rep movsb. */
+static volatile bool tear_stop;
+
+static void *tear_writer(void *arg)
+{
+	uint64_t *e64 = arg;
+	uint32_t *e32 = (uint32_t *)(e64 + 1);
+	unsigned i = 0;
+
+	while (!__atomic_load_n(&tear_stop, __ATOMIC_RELAXED)) {
+		__atomic_store_n(e64, i & 1 ? 0x8000000012345067ull : 0, __ATOMIC_RELAXED);
+		__atomic_store_n(e32, i & 1 ? 0xfedcb067u : 0, __ATOMIC_RELAXED);
+		i++;
+	}
+	return NULL;
+}
+
+static void test_entry_read(void)
+{
+	struct gmem gm;
+	pthread_t th;
+	uint64_t *e64;
+	unsigned i, torn = 0;
+
+	setup();
+	CHECK_EQ(gmem_create(&gm, GMEM_DEMAND, 4ull << 20, PAGE_SIZE, ALL_SIZES), 0);
+	e64 = gmem_hva(&gm, 0x3008, 16);
+	CHECK(e64 != NULL);
+	tear_stop = false;
+	CHECK_EQ(pthread_create(&th, NULL, tear_writer, e64), 0);
+	for (i = 0; i < 200000; i++) {
+		uint64_t v64;
+		uint32_t v32;
+
+		CHECK_EQ(gmem_read(&gm, 0x3008, &v64, 8), 0);
+		CHECK_EQ(gmem_read(&gm, 0x3010, &v32, 4), 0);
+		torn += (v64 != 0 && v64 != 0x8000000012345067ull) + (v32 != 0 && v32 != 0xfedcb067u);
+	}
+	__atomic_store_n(&tear_stop, true, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	CHECK_EQ(torn, 0);
+	gmem_destroy(&gm);
+	teardown();
+}
+
 static void test_hva(void)
 {
 	struct gmem gm;
@@ -694,6 +742,7 @@ int main(int argc, char **argv)
 	RUN(test_lazy_hypervisor_touch);
 	RUN(test_demand);
 	RUN(test_race);
+	RUN(test_entry_read);
 	RUN(test_hva);
 	RUN(test_create_fails);
 	RUN(test_layout);
