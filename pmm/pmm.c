@@ -325,6 +325,28 @@ uint64_t pmm_alloc_page(void)
 	return bit << PAGE_SHIFT;
 }
 
+uint64_t pmm_alloc_page_below(uint64_t limit)
+{
+	uint64_t bit, end = limit >> PAGE_SHIFT;
+
+	if (end > npages)
+		end = npages;
+	spin_lock(&pmm_lock);
+	/* From the bottom, and the next-fit hint left alone: the hint only rises while memory above
+	 * `limit` is free, so a search from it would never come back down here. */
+	bit = nfree ? find_bit(0, end, false) : end;
+	if (bit >= end) {
+		spin_unlock(&pmm_lock);
+		return 0;
+	}
+	used[bit / BITS_PER_WORD] |= 1ull << (bit % BITS_PER_WORD);
+	nfree--;
+	spin_unlock(&pmm_lock);
+	if (poison)
+		poison_check(bit << PAGE_SHIFT);
+	return bit << PAGE_SHIFT;
+}
+
 /*
  * The lowest run of `count` free frames starting at a multiple of `step` frames. A candidate that hits
  * a busy frame is abandoned for the first free frame past it, rounded up to the next step: busy stretches

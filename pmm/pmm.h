@@ -40,6 +40,9 @@ int pmm_init(const struct mem_region *map, size_t n, const struct mem_region *re
 /* One page; returns its physical address, or 0 when memory is exhausted (page 0 is never handed out). */
 uint64_t pmm_alloc_page(void);
 void pmm_free_page(uint64_t phys);
+/* One page below the physical address `limit` (a PAE-format page table's top, whose address must fit
+ * CR3's 32 bits), the lowest free one; 0 when there is none. Free it with pmm_free_page. */
+uint64_t pmm_alloc_page_below(uint64_t limit);
 
 /* Use-after-free detection (the hypervisor's poison=1, for tests): pmm_free_page fills the page with
  * a pattern (its first word tagged with its address), and pmm_alloc_page, before handing out a page

@@ -115,19 +115,25 @@ enum shadow_flush shadow_take_flush(struct shadow *s, uint64_t *gva)
 
 /* --- host pages -------------------------------------------------------------------------------- */
 
-static uint64_t alloc_table(struct shadow *s)
+/* A zeroed table page; `below` nonzero: one under that physical address. */
+static uint64_t alloc_table_below(struct shadow *s, uint64_t below)
 {
 	uint64_t hpa;
 
 	if (s->limit_pages && s->pages >= s->limit_pages)
 		return 0;
-	hpa = pmm_alloc_page();
+	hpa = below ? pmm_alloc_page_below(below) : pmm_alloc_page();
 	if (!hpa)
 		return 0;
 	memset(tab(hpa), 0, PAGE_SIZE);
 	if (++s->pages > s->peak_pages)
 		s->peak_pages = s->pages;
 	return hpa;
+}
+
+static uint64_t alloc_table(struct shadow *s)
+{
+	return alloc_table_below(s, 0);
 }
 
 static void free_table(struct shadow *s, uint64_t hpa)
@@ -176,10 +182,13 @@ static void root_free(struct shadow *s, struct shadow_root *r)
 	*r = (struct shadow_root){ 0 };
 }
 
-/* A new empty root of `levels`; PAE: the PDPT below 4 GiB and its four PDs. */
+/* A new empty root of `levels`; PAE: the PDPT below 4 GiB and its four PDs. The PDPT is asked for
+ * below 4 GiB explicitly (CR3 holds bits 31:5 of its address in PAE paging, SDM Vol. 3A, 4.4.1,
+ * Table 4-7; AMD's legacy-mode PAE CR3 the same, APM Vol. 2, 5.2): on a host with RAM above 4 GiB
+ * the allocator's next-fit search hands out only pages up there once its hint has passed 4 GiB. */
 static int root_create(struct shadow *s, struct shadow_root *r, unsigned levels)
 {
-	uint64_t top = alloc_table(s);
+	uint64_t top = alloc_table_below(s, levels == 3 ? 1ull << 32 : 0);
 	unsigned i;
 
 	r->levels = levels;
@@ -187,8 +196,6 @@ static int root_create(struct shadow *s, struct shadow_root *r, unsigned levels)
 		return -ENOMEM;
 	r->hpa = top;
 	if (levels == 3) {
-		if (top >= (1ull << 32))
-			goto fail;
 		for (i = 0; i < 4; i++) {
 			uint64_t pd = alloc_table(s);
 

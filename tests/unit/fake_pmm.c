@@ -18,6 +18,7 @@ static unsigned char *used; /* one byte per page: simple beats clever here */
 #define WRITTEN  2          /* may hold something other than zero (calloc's fresh memory does not) */
 static bool poison_on_alloc;
 static uint64_t lowest_free;  /* every page below it is in use: where a search starts */
+static bool top_down;         /* pmm_alloc_page takes the highest free page */
 
 void fake_pmm_init(uint64_t phys_base, uint64_t size)
 {
@@ -40,6 +41,12 @@ void fake_pmm_init_sparse(uint64_t phys_base, uint64_t size)
 	limit = UINT64_MAX;
 	poison_on_alloc = false;
 	lowest_free = 0;
+	top_down = false;
+}
+
+void fake_pmm_set_top_down(bool on)
+{
+	top_down = on;
 }
 
 void fake_pmm_fini(void)
@@ -110,6 +117,20 @@ static int alloc_run(size_t count, uint64_t align, uint64_t *phys)
 	return -ENOMEM;
 }
 
+/* Hands out the free page `i`. */
+static uint64_t take_page(uint64_t i)
+{
+	uint64_t addr = base + i * PAGE_SIZE;
+
+	used[i] |= USED | (poison_on_alloc ? WRITTEN : 0);
+	outstanding++;
+	while (lowest_free < npages && (used[lowest_free] & USED))
+		lowest_free++;
+	if (poison_on_alloc)
+		memset(phys_to_virt(addr), POISON, PAGE_SIZE);
+	return addr;
+}
+
 static void free_run(uint64_t phys, size_t count)
 {
 	uint64_t i, first = (phys - base) / PAGE_SIZE;
@@ -136,7 +157,24 @@ uint64_t pmm_alloc_page(void)
 {
 	uint64_t phys;
 
+	if (top_down) {
+		/* The highest free page: the real allocator's next-fit hint once it has risen. */
+		alloc_calls++;
+		for (uint64_t i = npages; i-- > lowest_free && outstanding < limit;)
+			if (!(used[i] & USED))
+				return take_page(i);
+		return 0;
+	}
 	return alloc_run(1, PAGE_SIZE, &phys) ? 0 : phys;
+}
+
+uint64_t pmm_alloc_page_below(uint64_t below)
+{
+	alloc_calls++;
+	for (uint64_t i = lowest_free; i < npages && base + i * PAGE_SIZE < below && outstanding < limit; i++)
+		if (!(used[i] & USED) && base + i * PAGE_SIZE != 0)
+			return take_page(i);
+	return 0;
 }
 
 void pmm_free_page(uint64_t phys)

@@ -480,6 +480,41 @@ static void test_large_machine(void)
 	fake_phys_fini();
 }
 
+/* A host with RAM above 4 GiB: once next-fit has moved up there, pmm_alloc_page stays there, but a
+ * PAE-format table's top must lie below 4 GiB: pmm_alloc_page_below finds the free pages under it. */
+static void test_alloc_below(void)
+{
+	struct mem_region map[] = {
+		{ 0, 0x9f000, MEM_USABLE },
+		{ 0x100000, 7 * MIB, MEM_USABLE },                         /* 1..8 MiB */
+		{ (1ull << 32) - 2 * MIB, 4 * MIB, MEM_USABLE },           /* 4 GiB - 2 MiB .. 4 GiB + 2 MiB */
+	};
+	struct mem_region res[] = { { 0x100000, 0x400000, 0 } };          /* the image: 1..5 MiB */
+	uint64_t p, low[4], n;
+
+	fake_phys_init(0, (1ull << 32) + 2 * MIB);
+	CHECK_EQ(pmm_init(map, 3, res, 1), 0);
+	/* Take everything below 4 GiB and the first page above it: the hint is now above 4 GiB. */
+	while ((p = pmm_alloc_page()) != 0 && p < (1ull << 32))
+		;
+	CHECK(p >= (1ull << 32));
+	CHECK_EQ(pmm_alloc_page_below(1ull << 32), 0);                  /* none left below */
+	/* Free a few low pages: next-fit keeps handing out pages above 4 GiB... */
+	low[0] = 6 * MIB, low[1] = 7 * MIB, low[2] = (1ull << 32) - 2 * MIB, low[3] = (1ull << 32) - PAGE_SIZE;
+	for (n = 0; n < 4; n++)
+		pmm_free_page(low[n]);
+	p = pmm_alloc_page();
+	CHECK(p >= (1ull << 32));
+	pmm_free_page(p);
+	/* ...and the ceiling finds them, lowest first, never at or above the limit. */
+	CHECK_EQ(pmm_alloc_page_below(6 * MIB), 0);
+	for (n = 0; n < 4; n++)
+		CHECK_EQ(pmm_alloc_page_below(1ull << 32), low[n]);
+	CHECK_EQ(pmm_alloc_page_below(1ull << 32), 0);
+	CHECK_EQ(pmm_alloc_page_below(~0ull), p);                        /* no ceiling: any page */
+	fake_phys_fini();
+}
+
 /* pmm_range_usable, which the host map asks before it uses a 1 GiB page. */
 static void test_range_usable(void)
 {
@@ -548,6 +583,7 @@ int main(int argc, char **argv)
 	RUN(test_carve_partition);
 	RUN(test_bad_free);
 	RUN(test_large_machine);
+	RUN(test_alloc_below);
 	RUN(test_range_usable);
 	RUN(test_poison);
 	return unit_report(argv[0]);

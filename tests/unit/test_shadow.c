@@ -994,6 +994,36 @@ static void test_roots_and_memory(void)
 	shadow_destroy(&s);
 }
 
+/* A host with RAM on both sides of 4 GiB whose allocator hands out its highest pages (next-fit, once
+ * its hint has risen past 4 GiB): a PAE-format root (paging off, PAE and 32-bit guests) still gets a
+ * top page below 4 GiB; its PDs may lie anywhere. */
+static void test_pae_root_low(void)
+{
+	struct shadow s;
+	struct gpt_ctx ref;
+	uint64_t root, high;
+
+	fake_pmm_fini();
+	fake_pmm_init((1ull << 32) - 64 * PAGE_SIZE, 128 * PAGE_SIZE);
+	fake_pmm_set_top_down(true);
+	high = pmm_alloc_page();
+	CHECK(high >= (1ull << 32));                                     /* what next-fit gives now */
+	pmm_free_page(high);
+	setup_shadow(&s, &ref, 0, 0, 0);                                 /* paging off: a PAE root */
+	CHECK_EQ(shadow_cr3_write(&s, 0, &root), 0);
+	CHECK(root != 0 && root < (1ull << 32));
+	CHECK(s.cur && s.cur->levels == 3);
+	shadow_destroy(&s);
+	setup_shadow(&s, &ref, GPT_CR0_PG | GPT_CR0_WP, GPT_CR4_PAE, 0);   /* PAE paging */
+	memcpy(gmem + 0x10000, &(uint64_t){ 0x11000 | P }, 8);
+	CHECK_EQ(shadow_cr3_write(&s, 0x10000, &root), 0);
+	CHECK(root != 0 && root < (1ull << 32));
+	shadow_destroy(&s);
+	CHECK_EQ(fake_pmm_outstanding(), 0);
+	fake_pmm_fini();
+	fake_pmm_init(HOST_BASE, HOST_SIZE);
+}
+
 /* 4-level paging with CR4.PCIDE: two PML4s at `a` and `b` sharing the PDPT at `pdpt`, whose PD at `pd`
  * maps 0x40200000 by a 2 MiB page. */
 static void setup_two_pcids(struct shadow *s, struct gpt_ctx *ref, uint64_t a, uint64_t b, uint64_t pdpt,
@@ -1140,6 +1170,7 @@ int main(int argc, char **argv)
 	RUN(test_implicit_smap);
 	RUN(test_flush_requests);
 	RUN(test_roots_and_memory);
+	RUN(test_pae_root_low);
 	RUN(test_random);
 	fake_pmm_fini();
 	free(gmem);
