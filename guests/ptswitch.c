@@ -19,7 +19,8 @@
  *                each page is a #PF with P=1 W=1 whose handler copies the frame and makes it writable.
  * Before the rounds, with paging off and then on, SMSW's three forms against CR0 (smsw_check: a check
  * each). After them, on a CPU with SMAP, CR0.WP = 0 under CR4.SMAP (wp0_smap_check: `ptswitch: WP=0
- * under SMAP: ...`). Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
+ * under SMAP: ...`). After paging is on, `ptswitch: CPUID PKU=K OSPKE=O` (protection keys offered;
+ * none on shadow paging). Then `ptswitch: rounds took T ticks` (RDTSC around the rounds) and last
  * `ptswitch: R rounds, S CR3 loads, F #PF (N not-present, P protection), C checks failed`,
  * exit 0 if C == 0. Runs the same on EPT and on shadow page tables (paging=shadow).
  */
@@ -223,6 +224,16 @@ static void fill(unsigned p, unsigned page)
 		w[i] = pattern(p, page, i);
 }
 
+/* Protection keys as CPUID shows them (CPUID.(EAX=07H,ECX=0):ECX.PKU[bit 3], OSPKE[bit 4]): shadow
+ * page tables carry no keys, so a guest on them must not be offered any. */
+static void pkeys_line(void)
+{
+	uint32_t r[4];
+
+	cpuid(7, 0, r);
+	printf("ptswitch: CPUID PKU=%u OSPKE=%u\n", (r[2] >> 3) & 1, (r[2] >> 4) & 1);
+}
+
 int main(void)
 {
 	unsigned rounds = getarg_num("rounds", 200), loads = 0;
@@ -283,6 +294,7 @@ int main(void)
 	smsw_check();                        /* paging on */
 	printf("ptswitch: %s paging, %u address spaces, %u window pages each, %u rounds\n", pae ? "PAE" : "32-bit",
 	       nprocs, npages, rounds);
+	pkeys_line();
 
 	t0 = rdtsc();
 	for (unsigned r = 0; r < rounds; r++) {

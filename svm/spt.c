@@ -9,7 +9,8 @@
  *     SMSW too (whose CR0[15:0] are the guest's own in the CPU's CR0 as well, PE among them: no
  *     intercept could let it run alone), emulated here (svm_spt_exit_smsw).
  *   - the CPU runs with CR0.PG = 1 and CR0.WP = 1, CR4.PAE = 1 (shadow/shadow.h says why), CR4.PSE,
- *     PGE and PCIDE 0 (shadow entries have no G bit, the root no PCID), SMEP and SMAP the guest's
+ *     PGE and PCIDE 0 (shadow entries have no G bit, the root no PCID), PKE 0 (shadow leaves carry
+ *     no protection key; the guest's CPUID has no PKU, vcpu/cpuid_policy.c), SMEP and SMAP the guest's
  *     while its paging is on. CR0.PE stays the guest's: with paging on and PE = 0 the guest is in
  *     "paged real mode", which VMRUN accepts for this very use (15.19, Paged Real Mode), so real mode
  *     runs as it is, on the shadow's paging-off root (GVA = GPA), without the virtual-8086 emulation
@@ -60,7 +61,8 @@
 #include "vcpu/handler.h"
 #include "shadow/gpt.h"
 
-#define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
+/* CR4.PKE stays 0 in the CPU: the shadow's leaves carry no protection keys (vmx/spt.c says more). */
+#define SPT_CR4_OWN (CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP | CR4_PKE)
 
 uint64_t svm_spt_cr0_real(uint64_t guest)
 {

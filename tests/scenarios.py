@@ -804,6 +804,15 @@ SCENARIOS += [
                       GUEST_SAYS("sa", r"specctl: \d+ checks, 0 failed$"), GUEST_EXITED("sa", 0),
                       GUEST_SAYS("sb", r"specctl: \d+ checks, 0 failed$"), GUEST_EXITED("sb", 0), ALL_DONE],
               forbid=[NO_VIRT, GUEST_SAYS("sa", ".*FAIL"), GUEST_SAYS("sb", ".*FAIL")]),
+    # Protection keys: Bochs's tigerlake has PKU; a guest on EPT is offered it, a guest on shadow page
+    # tables is not (their leaves carry no keys: vcpu/cpuid_policy.c, no_pkeys).
+    bochs_vmx("vmx-shadow-pkeys-tigerlake", cpus=1, cpu_model="tigerlake",
+              modules=[guest("ptswitch", "name=pk-ept mem=16M rounds=12"),
+                       guest("ptswitch", "name=pk-shadow mem=16M rounds=12 paging=shadow")],
+              expect=[GUEST_SAYS("pk-ept", r"ptswitch: CPUID PKU=1 OSPKE=0$"),
+                      GUEST_SAYS("pk-shadow", r"ptswitch: CPUID PKU=0 OSPKE=0$"),
+                      GUEST_EXITED("pk-ept", 0), GUEST_EXITED("pk-shadow", 0), ALL_DONE],
+              forbid=[NO_VIRT, r"hv: exception", r"^(?:\[cpu\d+\] )?\[\w+\] .*FAIL"]),
     # Bochs's skylake_x has none of them: the guest sees no CPUID bit and every access #GPs; the line
     # says which vulnerabilities stay open on such a CPU.
     bochs_vmx("spec-skylake-x", cpus=1,
@@ -1298,6 +1307,8 @@ PT_WP0_SMAP = (r"ptswitch: WP=0 under SMAP: a store with AC=1 into a read-only u
                r"an XCHG swapped; a read with AC=0 of it: #PF, error 0x1$")
 PT_NO_SMAP = r"ptswitch: no SMAP on this CPU: the WP=0 check is skipped$"
 PT_SHADOW_LINE = r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, %d #PF injected, "
+# Shadow leaves carry no protection keys (shadow/shadow.c): a guest on them is offered none.
+PT_NO_PKEYS = r"ptswitch: CPUID PKU=0 OSPKE=0$"
 
 SCENARIOS += [
     bochs_vmx("vmx-shadow-probes", cpus=2, timeout=300, cmdline="paging=shadow",
@@ -1340,6 +1351,7 @@ SCENARIOS += [
               expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                  r"protection\), 0 checks failed$") for n in PT_GUESTS] +
                      [GUEST_SAYS(n, r"ptswitch: PAE paging, ") for n in ("pae-ept", "pae-shadow")] +
+                     [GUEST_SAYS(n, PT_NO_PKEYS) for n in ("pt-shadow", "pae-shadow")] +
                      [GUEST_SAYS(n, PT_WP0_SMAP) for n in PT_GUESTS] +
                      [GUEST_EXITED(n, 0) for n in PT_GUESTS] +
                      [PT_SHADOW_LINE % (n, 1753) for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],
@@ -1382,6 +1394,7 @@ SCENARIOS += [
              expect=[GUEST_SAYS(n, r"ptswitch: 200 rounds, 200 CR3 loads, 1752 #PF \(200 not-present, 1552 "
                                 r"protection\), 0 checks failed$") for n in ("pt-shadow", "pae-shadow")] +
                     [GUEST_SAYS("pae-shadow", r"ptswitch: PAE paging, ")] +
+                    [GUEST_SAYS(n, PT_NO_PKEYS) for n in ("pt-shadow", "pae-shadow")] +
                     [GUEST_SAYS(n, PT_WP0_SMAP) for n in ("pt-shadow", "pae-shadow")] +
                     [r"^\[cpu\d+\] hv: guest %s shadow: \d+ fills, 1753 #PF injected, .* [1-9]\d* INVLPG, " % n
                      for n in ("pt-shadow", "pae-shadow")] + [ALL_DONE],

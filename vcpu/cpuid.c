@@ -38,6 +38,7 @@ static struct cpuid_regs guest_cpuid(struct vcpu *v, uint32_t leaf, uint32_t sub
 	c.apic_enabled = v->lapic.base & VLAPIC_BASE_EN;
 	c.cr4 = vcpu_get_cr4(v);
 	c.pcid_emulated = vcpu_spt_on(v);
+	c.no_pkeys = vcpu_spt_on(v);
 	*data_leaf = cpuid_guest_leaf(&c, leaf);
 	if (cpuid_needs_host(&c, *data_leaf))
 		host = cpuid(*data_leaf, sub);

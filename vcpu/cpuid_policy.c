@@ -51,8 +51,9 @@
  * Hidden: WAITPKG 5 (needs a control we do not set), CET_SS 7 (IA32_U_CET/S_CET), TME 13, LA57 16
  * (the hypervisor's guest page walker, gpt.c, has 4 levels), MAWAU 21:17 (MPX),
  * Key Locker 23, BUS_LOCK_DETECT 24, ENQCMD 29 (IA32_PASID), SGX_LC 30, PKS 31 (IA32_PKRS). */
-#define L7_ECX (BIT(0) | BIT(1) | BIT(2) | BIT(3) | BIT(6) | BIT(8) | BIT(9) | BIT(10) | BIT(11) | \
+#define L7_ECX (BIT(0) | BIT(1) | BIT(2) | L7_ECX_PKU | BIT(6) | BIT(8) | BIT(9) | BIT(10) | BIT(11) | \
 		BIT(12) | BIT(14) | BIT(25) | BIT(27) | BIT(28))
+#define L7_ECX_PKU   BIT(3)         /* hidden on shadow paging (no_pkeys) */
 #define L7_ECX_OSPKE BIT(4)         /* the guest's CR4.PKE */
 #define L7_ECX_RDPID BIT(22)        /* only with "enable RDTSCP", else it #UDs (SDM Vol. 3C, 26.3) */
 /* EDX from the host: AVX512_4VNNIW 2, AVX512_4FMAPS 3, fast short REP MOV 4, AVX512_VP2INTERSECT 8,
@@ -343,6 +344,8 @@ struct cpuid_regs cpuid_guest(const struct cpuid_cfg *c, uint32_t leaf, uint32_t
 			r.ecx |= host.ecx & (c->rdtscp ? L7_ECX_RDPID : 0);
 			if (c->cr4 & CR4_PKE)
 				r.ecx |= L7_ECX_OSPKE;
+			if (c->no_pkeys)
+				r.ecx &= ~(L7_ECX_PKU | L7_ECX_OSPKE);
 		}
 		break;
 	case 0xd:

@@ -33,6 +33,9 @@ struct cpuid_cfg {
 	uint64_t cr4;             /* the guest's CR4 (OSXSAVE, PKE are mirrored in CPUID) */
 	bool pcid_emulated;       /* shadow paging: CR4.PCIDE is the guest's alone and its PCIDs key the
 				   * shadow roots (vcpu/spt.c), so PCID is offered whatever the host has */
+	bool no_pkeys;            /* shadow paging: the shadow's leaves carry no protection key (bits
+				   * 62:59, SDM Vol. 3A, 4.6.2), so PKU and OSPKE read 0 whatever the host
+				   * has, and CR4.PKE is refused as for a CPU without PKU (cr.c) */
 };
 
 /* The leaf whose data a guest's CPUID with EAX = `leaf` returns: `leaf` itself when it is within

@@ -7,11 +7,12 @@
  *     guest set (IA32_VMX_CR0_FIXED0, SDM Vol. 3D, A.7). A guest with paging off runs on the
  *     shadow's paging-off root (GVA = GPA). Real mode (CR0.PE = 0) runs in virtual-8086 mode
  *     (vmx/realmode.c), with CR4.VME set; a guest that clears CR0.PE in protected mode is stopped.
- *   - CR0.PE, PG, WP and CR4.PAE, PSE, PGE, PCIDE, SMEP, SMAP are owned by the host through the
+ *   - CR0.PE, PG, WP and CR4.PAE, PSE, PGE, PCIDE, SMEP, SMAP, PKE are owned by the host through the
  *     guest/host masks; the guest reads its own values from the read shadows (25.6.6) and a MOV that
  *     would change one exits (26.1.3). The CPU runs with WP = 1 and PAE = 1 (shadow.h says why),
  *     PSE/PGE/PCIDE = 0 (shadow entries have no G bit, CR3 no PCID: each cached root stands for one
- *     guest CR3 and PCID), SMEP/SMAP the guest's while its paging is on.
+ *     guest CR3 and PCID), PKE = 0 (no protection keys in shadow leaves), SMEP/SMAP the guest's
+ *     while its paging is on.
  *   - IA32_EFER: NXE always 1 (shadow leaves may carry XD); LME only with LMA, as VM entry requires
  *     with CR0.PG = 1 (27.3.1.1): a guest between setting LME and setting PG runs in PAE paging.
  *   - every #PF exits (exception bitmap bit 14 with PFEC mask = match = 0, 25.6.3; the exit leaves
@@ -39,7 +40,10 @@
 
 /* The CR0/CR4 bits the host decides for the shadow (beyond VMX's fixed bits, vcpu.c). */
 #define SPT_CR0_OWN (CR0_PE | CR0_PG | CR0_WP)
-#define SPT_CR4_OWN (CR4_VME | CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP)
+/* CR4.PKE: the shadow's leaves have protection key 0 whatever the guest's entries hold (shadow.c), so
+ * the CPU must never apply keys to them (SDM Vol. 3A, 4.6.2): PKU is hidden from the guest on shadow
+ * paging (vcpu/cpuid_policy.c, no_pkeys) and the CPU's PKE stays 0. */
+#define SPT_CR4_OWN (CR4_VME | CR4_PAE | GPT_CR4_PSE | CR4_PGE | CR4_PCIDE | GPT_CR4_SMEP | GPT_CR4_SMAP | CR4_PKE)
 
 uint64_t vmx_spt_cr0_mask(void)
 {

@@ -269,6 +269,17 @@ static void test_config(void)
 	r = ask(&c, 1, 0, (struct cpuid_regs){ 0, 0, 0, 0 });
 	CHECK_EQ(r.ecx & B(17), B(17));
 
+	/* PKU and OSPKE: the host's on EPT or NPT; none on shadow paging, whose leaves have no keys,
+	 * whatever the guest's CR4 claims; the other leaf-7 ECX bits stay. */
+	c = cfg_ones();
+	c.cr4 = 1ull << 22;                                   /* PKE */
+	r = ask(&c, 7, 0, ONES);
+	CHECK_EQ(r.ecx & (B(3) | B(4)), B(3) | B(4));
+	c.no_pkeys = true;
+	r = ask(&c, 7, 0, ONES);
+	CHECK_EQ(r.ecx & (B(3) | B(4)), 0);
+	CHECK_EQ(r.ecx & (B(2) | B(22)), B(2) | B(22));
+
 	c = cfg_ones();
 	c.nvcpus = 64;
 	r = ask(&c, 0xb, 0, ONES);
