@@ -17,6 +17,8 @@
 #define GPT_D        (1ull << 6)   /* dirty (leaf) */
 #define GPT_PS       (1ull << 7)   /* PDE/PDPTE: maps a 4M/2M/1G page */
 #define GPT_G        (1ull << 8)   /* global (leaf, with CR4.PGE) */
+#define GPT_PAT      (1ull << 7)   /* a 4 KiB PTE: PAT, with PCD and PWT the page's PAT entry (SDM 4.9.2) */
+#define GPT_PAT_LARGE (1ull << 12) /* a 4M/2M/1G leaf: its PAT bit (bit 7 is PS there) */
 #define GPT_NX       (1ull << 63)  /* XD: no instruction fetch (PAE and 4-level, with EFER.NXE) */
 
 /* Control bits the walk reads. SDM Vol. 3A, 2.5 (CR0, CR4) and 2.2.1 (IA32_EFER). */

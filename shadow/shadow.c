@@ -275,7 +275,13 @@ static uint64_t compose(const struct shadow *s, const struct gpt_result *g, uint
 		user = false;
 		leaf |= SHADOW_SW_WP0;
 	}
+	/* The memory type the guest chose: PAT, PCD, PWT select its PAT entry (SDM Vol. 3A, 4.9.2,
+	 * 13.12.3). PAT is bit 7 of a 4 KiB entry and bit 12 of a large leaf (Tables 4-4..4-20): a
+	 * large guest page shadowed by 4 KiB leaves, or a 4 KiB shadow leaf for any guest page, moves
+	 * it. */
 	leaf |= (hpa & ~(size - 1) & SH_ADDR) | (gleaf & (GPT_PWT | GPT_PCD));
+	if (paging && (gleaf & (gsize == SH_SIZE_4K ? GPT_PAT : GPT_PAT_LARGE)))
+		leaf |= *level == 2 ? GPT_PAT_LARGE : GPT_PAT;
 	leaf |= (*level == 2 ? GPT_PS : 0) | (w ? GPT_W : 0) | (user ? GPT_US : 0) | (nx ? GPT_NX : 0);
 	return leaf | (uint64_t)cls << SHADOW_SW_SIZE_SHIFT;
 }

@@ -34,8 +34,10 @@
  *     is intercepted too (exception intercept 13), and a #GP raised by a MOV to CR4 at CPL 0 is
  *     handled as the write intercept (svm/vcpu.c, handle_gp): vcpu/cr.c decides the write for the
  *     guest's CR4, #GP included. Every other #GP goes back to the guest with its error code.
- *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves take
- *     the guest's PWT/PCD/PAT bits through the host's PAT, which holds the reset values (svm/caps.c).
+ *   - the guest's PAT: without nested paging G_PAT is not used (15.25.8): the shadow's leaves carry
+ *     the guest's PWT, PCD and PAT bits (shadow/shadow.c, compose; PAT moved between bit 7 and bit 12
+ *     as the leaf's size asks), but they select entries of the host's PAT, which holds the reset
+ *     values (svm/caps.c): a guest's own IA32_PAT (kept in G_PAT for its reads) takes no effect here.
  *
  * TLB: translations are tagged with the guest's ASID and survive VMRUN and #VMEXIT (15.16), as VMX's
  * with a VPID do (vmx/spt.c). So whatever the shadow changes or drops that the CPU may have cached for

@@ -175,7 +175,7 @@ static void tlb_take(struct shadow *s)
 
 /* --- checks ------------------------------------------------------------------------------------- */
 
-static unsigned long long n_access, n_hpa, n_inject, n_gpa, n_fills, n_exact, n_emulated;
+static unsigned long long n_access, n_hpa, n_inject, n_gpa, n_fills, n_exact, n_emulated, n_pat;
 static unsigned bad;
 
 #define EXPECT(cond, ...) do { \
@@ -293,6 +293,18 @@ static void access(struct shadow *s, struct gpt_ctx *ref, uint64_t root, uint64_
 		EXPECT((leaf & (GPT_PWT | GPT_PCD)) == (gleaf & (GPT_PWT | GPT_PCD)) || !paging,
 		       "gva 0x%llx: leaf 0x%llx, the guest's caching bits 0x%llx", (unsigned long long)gva,
 		       (unsigned long long)leaf, (unsigned long long)gleaf);
+		/* PAT: bit 7 of a 4 KiB entry, bit 12 of a larger leaf, in the guest's and in the shadow's
+		 * (SDM 4.9.2); none with paging off. */
+		{
+			bool gpat = paging && (gleaf & (rr.page_size == PAGE_SIZE ? GPT_PAT : GPT_PAT_LARGE));
+			bool spat = leaf & (lvl == 1 ? GPT_PAT : GPT_PAT_LARGE);
+
+			if (gpat)
+				n_pat++;
+			EXPECT(spat == gpat, "gva 0x%llx: leaf 0x%llx (level %u), the guest's 0x%llx (%llu bytes): PAT %d, want %d",
+			       (unsigned long long)gva, (unsigned long long)leaf, lvl, (unsigned long long)gleaf,
+			       (unsigned long long)rr.page_size, spat, gpat);
+		}
 		if (filled) {
 			n_exact++;
 			EXPECT(lw == w && lu == u && lnx == nx, "gva 0x%llx acc %x: leaf 0x%llx, want W%d U%d XD%d",
@@ -355,6 +367,9 @@ static void audit_table(const struct shadow *s, uint64_t hpa, unsigned level, ui
 				    (g.writable || ((e & SHADOW_SW_WP0) && !(s->g.cr0 & GPT_CR0_WP)))),
 		       "leaf 0x%llx for GVA 0x%llx: writable beyond the guest or the map", (unsigned long long)e,
 		       (unsigned long long)gva);
+		EXPECT(!!(e & (level == 1 ? GPT_PAT : GPT_PAT_LARGE)) ==
+		       (paging && (g.steps[g.nsteps - 1].entry & (g.page_size == PAGE_SIZE ? GPT_PAT : GPT_PAT_LARGE))),
+		       "leaf 0x%llx for GVA 0x%llx: not the guest's PAT bit", (unsigned long long)e, (unsigned long long)gva);
 		EXPECT(!(e & US) || g.user, "leaf 0x%llx for GVA 0x%llx: user beyond the guest", (unsigned long long)e,
 		       (unsigned long long)gva);
 		EXPECT((e & NX) || (!g.nx && (rights & SHADOW_MAP_X)),
@@ -388,8 +403,10 @@ static uint64_t gen_entry(int mode)
 		e = POOL + ((r >> 5) % POOL_PAGES) * PAGE_SIZE;
 	else if ((fl >> 10) & 1)
 		e = rnd() & (wide(mode) ? 0xffffff000ull : 0xfffff000ull);
-	else   /* a large page (or a table) aligned as one, so that its reserved bits are clear */
-		e = (rnd() & (wide(mode) ? ((fl >> 11) & 1 ? 0xfc0000000ull : 0xfffe00000ull) : 0xffc00000ull)) | PS;
+	else   /* a large page (or a table) aligned as one, so that its reserved bits are clear; its PAT
+		* bit (12) set 1 in 4 */
+		e = (rnd() & (wide(mode) ? ((fl >> 11) & 1 ? 0xfc0000000ull : 0xfffe00000ull) : 0xffc00000ull)) | PS |
+		    ((fl >> 20) % 4 == 0 ? GPT_PAT_LARGE : 0);
 	e |= P | (fl % 4 ? W : 0) | ((fl >> 2) % 4 ? US : 0) | ((fl >> 4) & 1 ? A : 0) | ((fl >> 5) & 1 ? D : 0);
 	e |= (fl >> 6) % 8 == 0 ? GPT_PCD : 0;
 	e |= (fl >> 9) % 8 == 0 ? GPT_G : 0;
@@ -631,6 +648,7 @@ static void test_random(void)
 	CHECK_EQ(bad, 0);
 	CHECK(n_hpa > 1000 && n_inject > 1000 && n_gpa > 100 && n_exact > 1000 && n_invlpg > 100 && n_reload > 100);
 	CHECK(n_emulated > 10);
+	CHECK(n_pat > 100);
 	CHECK(n_audited > 10000);
 	CHECK(n_tlb_hits > 10000 && n_tlb_pf > 100 && n_flush_page > 100 && n_flush_all > 1000);
 	CHECK(total.cr3_hits > 100 && total.evictions > 100 && total.sync_kept > 100 && total.sync_dropped > 100);
@@ -642,8 +660,8 @@ static void test_random(void)
 		(unsigned long long)total.sync_kept, (unsigned long long)total.sync_dropped,
 		(unsigned long long)max_peak);
 	fprintf(stderr, "    %u cases, %llu accesses: %llu translated (%llu checked exactly after a fill), "
-		"%llu guest faults, %llu GPA-map refusals, %llu stores to emulate; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads; %llu leaves audited\n",
-		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_emulated, n_writes, n_invlpg, n_skipped, n_reload, n_audited);
+		"%llu guest faults, %llu GPA-map refusals, %llu stores to emulate, %llu with the guest's PAT bit; %llu table writes, %llu INVLPG (%llu more pieces of large pages left to them), %llu CR3 reloads; %llu leaves audited\n",
+		ncases, n_access, n_hpa, n_exact, n_inject, n_gpa, n_emulated, n_pat, n_writes, n_invlpg, n_skipped, n_reload, n_audited);
 	fprintf(stderr, "    TLB over the shadow: %llu hits, %llu #PF on a cached entry; the shadow asked to flush "
 		"%llu pages, everything %llu times\n", n_tlb_hits, n_tlb_pf, n_flush_page, n_flush_all);
 }
