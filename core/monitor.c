@@ -635,6 +635,25 @@ static int monitor_read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
 	return 0;
 }
 
+/* The shadow leaf for a GVA, looked up on the vCPU's own CPU (cpu_call): only that CPU changes the
+ * vCPU's shadow tables, and never while it takes the call (between exits, interrupts off), so the
+ * walk cannot follow a table freed and reused meanwhile, holding guest-controlled bytes, through the
+ * host's 1:1 map. The guest is held: its vCPUs' memory stays. */
+struct shadow_peek {
+	struct vcpu *v;
+	uint64_t gva, entry;
+	unsigned level;
+	bool found;
+};
+
+static void shadow_peek_here(void *arg)
+{
+	struct shadow_peek *p = arg;
+
+	p->found = !__atomic_load_n(&p->v->left, __ATOMIC_ACQUIRE) &&
+		   shadow_lookup(&p->v->sh, p->gva, &p->entry, &p->level);
+}
+
 static void cmd_gva(int argc, char **argv)
 {
 	static const char *const faults[] = { "", "not present", "reserved bit set", "access not allowed",
@@ -690,12 +709,15 @@ static void cmd_gva(int argc, char **argv)
 	    r.page_size >= SIZE_2M ? "2M" : "4K", r.writable ? "writable" : "read-only",
 	    r.user ? "user" : "supervisor", r.nx ? ", no-execute" : "");
 	if (g->paging == VM_PAGING_SHADOW) {
+		struct shadow_peek p = { .v = v, .gva = gva };
 		uint64_t e;
 		unsigned level;
 
-		/* The shadow entry the CPU walks for it (its current root; read while the vCPU may run:
-		 * a snapshot of a cache, vmx/spt.c). */
-		if (shadow_lookup(&v->sh, gva, &e, &level)) {
+		/* The shadow entry the CPU walks for it (its current root: a snapshot of a cache, read
+		 * on the vCPU's CPU between its exits, vmx/spt.c). */
+		cpu_call(v->cpu, shadow_peek_here, &p, true);
+		e = p.entry, level = p.level;
+		if (p.found) {
 			uint64_t off = level == 2 ? SIZE_2M - 1 : 0xfff;
 
 			say("shadow %s leaf = 0x%016lx (HPA 0x%lx, %s%s)", level == 2 ? "2M" : "4K", e,
