@@ -13,8 +13,11 @@ static __attribute__((noinline)) bool load_pdptes(struct vcpu *v, uint64_t cr3)
 {
 	uint64_t pdpte[4];
 
-	if (gmem_read(&v->vm->mem, cr3 & 0xffffffe0, pdpte, sizeof(pdpte)))
-		return false;
+	/* Each entry one 8-byte read, as the CPU's (gmem_read: aligned 8 bytes are one load), so that
+	 * another vCPU's store to it is seen whole or not at all. */
+	for (unsigned i = 0; i < 4; i++)
+		if (gmem_read(&v->vm->mem, (cr3 & 0xffffffe0) + 8 * i, &pdpte[i], 8))
+			return false;
 	/* A present PDPTE with reserved bits (2:1, 8:5, and above the physical-address width) is a #GP
 	 * for the MOV that loads it (SDM Vol. 3A, 4.4.1, Table 4-8); VM entry would refuse it. */
 	for (unsigned i = 0; i < 4; i++)
