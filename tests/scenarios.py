@@ -312,6 +312,33 @@ def softint_lazy(intn: bool = True) -> dict:
                [GUEST_EXITED("softint", 0), ALL_DONE],
         forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unexpected #VMEXIT", r"hv: panic"])
 
+# The misbehaving 64-bit guests of vmx-misbehaving-long-mode-debug and its SVM twin, and what they print.
+LONG_MODE_DEBUG = dict(
+    modules=[guest("crash64", "name=cr8 mem=4M cpu=1 do=cr8"),
+             guest("crash64", "name=pgoff64 mem=4M cpu=1 do=pgoff64"),
+             guest("crash64", "name=mmio mem=4M cpu=1 do=mmio"),
+             guest("crash64", "name=mmiostack mem=4M cpu=1 do=mmiostack"),
+             guest("crash", "name=dbg mem=4M cpu=0 alloc=lazy do=dbg"),
+             guest("hello", "name=hello mem=16M cpu=0")],
+    expect=[GUEST_SAYS("cr8", r"crash64: RDMSR 0x12345678 raised vector 13 ok$"),
+            GUEST_SAYS("cr8", r"crash64: after the injected #GP, mov cr8 wrote 7 and read 7 ok$"),
+            GUEST_EXITED("cr8", 0),
+            GUEST_SAYS("pgoff64", r"crash64: clearing CR0.PG in 64-bit mode raised vector 13 ok$"),
+            GUEST_SAYS("pgoff64", r"crash64: still in long mode with paging ok$"),
+            GUEST_SAYS("pgoff64", r"crash64: setting CR0 bit 32 raised vector 13, CR0 0x[0-9a-f]+ ok$"),
+            GUEST_SAYS("pgoff64", r"crash64: CLTS cleared CR0.TS \(set before: yes\) ok$"),
+            GUEST_SAYS("pgoff64", r"crash64: CR4.MCE with CPUID's MCE clear raised vector 13 ok$"),
+            GUEST_EXITED("pgoff64", 0)] +
+           [GUEST_SAYS("mmio", r"crash64: MMIO dword 0x%s: MOVSXD loaded 0x%s, MOV 0x%s ok$" % (d, sx, d))
+            for d, sx in (("ff000000", "ffffffffff000000"), ("7f000000", "7f000000"),
+                          ("80000000", "ffffffff80000000"))] +
+           [GUEST_EXITED("mmio", 0),
+            GUEST_STOPPED("mmiostack", r"EPT violation write at GPA 0xfec000[0-3][0-9a-f] outside RAM by an event's "
+                          r"delivery or a walk of the guest's page tables \(not emulated\), rip 0x[0-9a-f]+"),
+            GUEST_SAYS("dbg", r"dbg: breakpoint on a first-touch write fired \(1, DR6 0x[0-9a-f]+\) ok$"),
+            GUEST_SAYS("dbg", r"dbg: 4 checks, 0 failed$"), GUEST_EXITED("dbg", 0),
+            r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE])
+
 SIX = ["h1", "h2", "h3", "m1", "m2", "m3"]
 
 SCENARIOS += [
@@ -491,34 +518,12 @@ SCENARIOS += [
 
     # vmx-misbehaving-long-mode-debug on SVM: MOV CR8 after an injected #GP (CR8 intercepted: the TPR is
     # the emulated APIC's), CR0.PG cleared in 64-bit mode is the CPU's #GP, CR0 bit 32 the hypervisor's
-    # (the CR0 write intercept comes first), CLTS through the CR0 write intercept, a data breakpoint on
-    # a write that exits (first touch) fires and DR7/DR0 survive a yield.
+    # (the CR0 write intercept comes first), CLTS through the CR0 write intercept, CR4.MCE refused, the
+    # MMIO loads and the frame pushed into a device, a data breakpoint on a write that exits (first
+    # touch) fires and DR7/DR0 survive a yield.
     Scenario("svm-misbehaving-long-mode-debug-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True,
              qemu_cpu="EPYC", timeout=QEMU_TIMEOUT,
-             modules=[guest("crash64", "name=cr8 mem=4M cpu=1 do=cr8"),
-                      guest("crash64", "name=pgoff64 mem=4M cpu=1 do=pgoff64"),
-                      guest("crash64", "name=mmio mem=4M cpu=1 do=mmio"),
-                      guest("crash64", "name=mmiostack mem=4M cpu=1 do=mmiostack"),
-                      guest("crash", "name=dbg mem=4M cpu=0 alloc=lazy do=dbg"),
-                      guest("hello", "name=hello mem=16M cpu=0")],
-             expect=[GUEST_SAYS("cr8", r"crash64: RDMSR 0x12345678 raised vector 13 ok$"),
-                     GUEST_SAYS("cr8", r"crash64: after the injected #GP, mov cr8 wrote 7 and read 7 ok$"),
-                     GUEST_EXITED("cr8", 0),
-                     GUEST_SAYS("pgoff64", r"crash64: clearing CR0.PG in 64-bit mode raised vector 13 ok$"),
-                     GUEST_SAYS("pgoff64", r"crash64: still in long mode with paging ok$"),
-                     GUEST_SAYS("pgoff64", r"crash64: setting CR0 bit 32 raised vector 13, CR0 0x[0-9a-f]+ ok$"),
-                     GUEST_SAYS("pgoff64", r"crash64: CLTS cleared CR0.TS \(set before: yes\) ok$"),
-                     GUEST_SAYS("pgoff64", r"crash64: CR4.MCE with CPUID's MCE clear raised vector 13 ok$"),
-                     GUEST_SAYS("mmio", r"crash64: MMIO dword 0xff000000: MOVSXD loaded 0xffffffffff000000, MOV 0xff000000 ok$"),
-                     GUEST_SAYS("mmio", r"crash64: MMIO dword 0x7f000000: MOVSXD loaded 0x7f000000, MOV 0x7f000000 ok$"),
-                     GUEST_SAYS("mmio", r"crash64: MMIO dword 0x80000000: MOVSXD loaded 0xffffffff80000000, MOV 0x80000000 ok$"),
-                     GUEST_EXITED("mmio", 0),
-                     GUEST_STOPPED("mmiostack", r"EPT violation write at GPA 0xfec000[0-3][0-9a-f] outside RAM by an event's "
-                                   r"delivery or a walk of the guest's page tables \(not emulated\), rip 0x[0-9a-f]+"),
-                     GUEST_EXITED("pgoff64", 0),
-                     GUEST_SAYS("dbg", r"dbg: breakpoint on a first-touch write fired \(1, DR6 0x[0-9a-f]+\) ok$"),
-                     GUEST_SAYS("dbg", r"dbg: 4 checks, 0 failed$"), GUEST_EXITED("dbg", 0),
-                     r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE],
+             **LONG_MODE_DEBUG,
              forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$", r"unexpected #VMEXIT", r"hv: panic"],
              check=memory_returned),
     Scenario("svm-taskswitch-bochs-ryzen", emulator="bochs", cpus=1, mem=128, cpu_model="ryzen",
@@ -539,30 +544,7 @@ SCENARIOS += [
     # on the same CPU.
     bochs_vmx("vmx-misbehaving-long-mode-debug", not_on_svm=BOCHS_RYZEN_DR6,
               svm_twin="svm-misbehaving-long-mode-debug-qemu", cpus=2, timeout=180,
-              modules=[guest("crash64", "name=cr8 mem=4M cpu=1 do=cr8"),
-                       guest("crash64", "name=pgoff64 mem=4M cpu=1 do=pgoff64"),
-                       guest("crash64", "name=mmio mem=4M cpu=1 do=mmio"),
-                       guest("crash64", "name=mmiostack mem=4M cpu=1 do=mmiostack"),
-                       guest("crash", "name=dbg mem=4M cpu=0 alloc=lazy do=dbg"),
-                       guest("hello", "name=hello mem=16M cpu=0")],
-              expect=[GUEST_SAYS("cr8", r"crash64: RDMSR 0x12345678 raised vector 13 ok$"),
-                      GUEST_SAYS("cr8", r"crash64: after the injected #GP, mov cr8 wrote 7 and read 7 ok$"),
-                      GUEST_EXITED("cr8", 0),
-                      GUEST_SAYS("pgoff64", r"crash64: clearing CR0.PG in 64-bit mode raised vector 13 ok$"),
-                      GUEST_SAYS("pgoff64", r"crash64: still in long mode with paging ok$"),
-                      GUEST_SAYS("pgoff64", r"crash64: setting CR0 bit 32 raised vector 13, CR0 0x[0-9a-f]+ ok$"),
-                      GUEST_SAYS("pgoff64", r"crash64: CLTS cleared CR0.TS \(set before: yes\) ok$"),
-                      GUEST_SAYS("pgoff64", r"crash64: CR4.MCE with CPUID's MCE clear raised vector 13 ok$"),
-                      GUEST_SAYS("mmio", r"crash64: MMIO dword 0xff000000: MOVSXD loaded 0xffffffffff000000, MOV 0xff000000 ok$"),
-                      GUEST_SAYS("mmio", r"crash64: MMIO dword 0x7f000000: MOVSXD loaded 0x7f000000, MOV 0x7f000000 ok$"),
-                      GUEST_SAYS("mmio", r"crash64: MMIO dword 0x80000000: MOVSXD loaded 0xffffffff80000000, MOV 0x80000000 ok$"),
-                      GUEST_EXITED("mmio", 0),
-                      GUEST_STOPPED("mmiostack", r"EPT violation write at GPA 0xfec000[0-3][0-9a-f] outside RAM by an event's "
-                                    r"delivery or a walk of the guest's page tables \(not emulated\), rip 0x[0-9a-f]+"),
-                      GUEST_EXITED("pgoff64", 0),
-                      GUEST_SAYS("dbg", r"dbg: breakpoint on a first-touch write fired \(1, DR6 0x[0-9a-f]+\) ok$"),
-                      GUEST_SAYS("dbg", r"dbg: 4 checks, 0 failed$"), GUEST_EXITED("dbg", 0),
-                      r"hv: guest dbg started: .*, alloc lazy"] + HELLO_LINES("hello") + [ALL_DONE],
+              **LONG_MODE_DEBUG,
               forbid=[NO_VIRT, r"^(?:\[cpu\d+\] )?\[\w+\] .* FAIL$"]),
 
     # CACHEOPS on VMX, and on SVM under QEMU EPYC and on Bochs ryzen.

@@ -125,6 +125,8 @@ struct gpt_ctx;
 /* The guest's paging state over the accessors above, for walking its page tables (shadow/gpt.c):
  * neutral, vcpu/mmio.c. RFLAGS is not read: a walk that checks SMAP (gpt_translate) sets c->rflags. */
 void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c);
-/* The locked compare-exchange on guest memory (`arg` the guest's struct gmem) for A/D updates
- * (gpt_ctx.cmpxchg_gpa), as vcpu_gpt_context gives it. */
+/* Guest memory for the page walkers (`arg` the guest's struct gmem), as vcpu_gpt_context gives
+ * them: reads (gpt_ctx.read_gpa; an aligned entry is one load, gmem_read), and the locked
+ * compare-exchange of A/D updates (gpt_ctx.cmpxchg_gpa). */
+int vcpu_gpa_read(void *arg, uint64_t gpa, void *dst, unsigned len);
 int vcpu_gpa_cmpxchg(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsigned len);

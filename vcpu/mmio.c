@@ -5,7 +5,7 @@
 #include "lib/string.h"
 #include "vcpu/handler.h"
 
-static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
+int vcpu_gpa_read(void *arg, uint64_t gpa, void *dst, unsigned len)
 {
 	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
 }
@@ -40,7 +40,7 @@ void vcpu_gpt_context(struct vcpu *v, struct gpt_ctx *c)
 			c->pdpte[i] = vcpu_get_pdpte(v, i);
 	c->phys_bits = cpu_phys_bits();
 	c->cpl = vcpu_get_cpl(v);
-	c->read_gpa = read_gpa;
+	c->read_gpa = vcpu_gpa_read;
 	c->cmpxchg_gpa = vcpu_gpa_cmpxchg;
 	c->arg = &v->vm->mem;
 }

@@ -18,28 +18,6 @@
 
 /* --- the shadow's view of the guest ------------------------------------------------------------ */
 
-static int read_gpa(void *arg, uint64_t gpa, void *dst, unsigned len)
-{
-	return gmem_read(arg, gpa, dst, len) ? -1 : 0;
-}
-
-/* A/D updates: a locked compare-exchange on guest memory, as the CPU's (SDM Vol. 3A, 4.8). */
-static int cmpxchg_gpa(void *arg, uint64_t gpa, uint64_t old, uint64_t val, unsigned len)
-{
-	void *p = gmem_hva(arg, gpa, len);
-
-	if (!p)
-		return -1;
-	if (len == 4) {
-		uint32_t o = (uint32_t)old;
-
-		return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)val, false, __ATOMIC_SEQ_CST,
-						   __ATOMIC_SEQ_CST) ? 0 : 1;
-	}
-	return __atomic_compare_exchange_n((uint64_t *)p, &old, val, false, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST) ? 0 : 1;
-}
-
 /* The GPA map: RAM only, as backed now. Everything else (the local APIC, the I/O APIC, the hole) is
  * refused, so that an access there faults and reaches the device models (vcpu_spt_page_fault). */
 int vcpu_spt_map_gpa(void *arg, uint64_t gpa, uint64_t *hpa, uint64_t *size, unsigned *rights)
@@ -56,8 +34,8 @@ void vcpu_spt_init(struct vcpu *v)
 {
 	struct shadow *s = &v->sh;
 
-	s->g.read_gpa = read_gpa;
-	s->g.cmpxchg_gpa = cmpxchg_gpa;
+	s->g.read_gpa = vcpu_gpa_read;
+	s->g.cmpxchg_gpa = vcpu_gpa_cmpxchg;    /* A/D updates, locked as the CPU's (vcpu/mmio.c) */
 	s->g.arg = &v->vm->mem;
 	s->g.phys_bits = cpu_phys_bits();
 	/* 1 GiB pages only where the guest's CPUID says so (80000001H EDX[26], passed from the host:
