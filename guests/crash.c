@@ -3,6 +3,9 @@
  * corrects) exactly this guest and nothing else. `do=`:
  *   hlt     CLI; HLT: nothing can ever wake it           -> stopped: halted with interrupts disabled
  *   triple  no IDT, then INT3                            -> stopped: triple fault
+ *   stackless  paging on, ESP at a page that is not present, then UD2: the #UD's frame faults, the
+ *           #PF's too (a #DF), and the #DF's: shutdown (SDM Vol. 3A, 7.15, Table 7-5 and
+ *           Interrupt 8)                                 -> stopped: triple fault
  *   strio   INS/OUTS, REP or not, sizes 1/2/4, DF=0/1, FS override, 16-bit addresses, pages that
  *           are not contiguous or not present (paging on)   -> lines checked, #PF caught: exit 0
  *   gp      RDMSR of an MSR that does not exist          -> #GP injected, caught by its own IDT: exit 0
@@ -322,7 +325,7 @@ int main(void)
 	const char *what = getarg("do");
 
 	if (!what) {
-		printf("crash: usage: do=hlt|triple|strio|gp|ud|port|cr4|rdpmc|invd|taskswitch|dbg\n");
+		printf("crash: usage: do=hlt|triple|stackless|strio|gp|ud|port|cr4|rdpmc|invd|taskswitch|dbg\n");
 		return 3;
 	}
 	printf("crash: doing %s\n", what);
@@ -332,6 +335,9 @@ int main(void)
 		struct { uint16_t limit; uint32_t base; } __attribute__((packed)) none = { 0, 0 };
 
 		__asm__ volatile("lidt %0; int3" : : "m"(none));
+	} else if (!strcmp(what, "stackless")) {
+		paging_on();
+		__asm__ volatile("mov %0, %%esp; ud2" : : "r"(LIN + 0x3000) : "memory");
 	} else if (!strcmp(what, "strio")) {
 		return do_strio();
 	} else if (!strcmp(what, "dbg")) {

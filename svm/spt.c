@@ -135,14 +135,15 @@ void svm_spt_flush(struct vcpu *v, uint64_t gva)
 /* --- exits -------------------------------------------------------------------------------------- */
 
 /* #PF (15.12). An event whose delivery met it is in EXITINTINFO (15.7.2), which the dispatcher has put
- * back in EVENTINJ: a #PF's own #PF is a #DF (vcpu_spt_page_fault). */
+ * back in EVENTINJ: an exception's vector tells vcpu_spt_page_fault what the guest's own #PF becomes
+ * (a #DF after a #PF, a shutdown after a #DF). */
 int svm_spt_exit_pf(struct vcpu *v)
 {
 	struct vmcb *b = vmcb_of(v);
 	uint64_t ii = b->ctl.exit_int_info;
-	bool pf = (ii & VMCB_EVT_VALID) && (ii & 0x7ff) == (VMCB_EVT_TYPE_EXC | VEC_PF);
+	bool exc = (ii & VMCB_EVT_VALID) && (ii & VMCB_EVT_TYPE_MASK) == VMCB_EVT_TYPE_EXC;
 
-	return vcpu_spt_page_fault(v, b->ctl.exit_info2, (uint32_t)b->ctl.exit_info1, pf);
+	return vcpu_spt_page_fault(v, b->ctl.exit_info2, (uint32_t)b->ctl.exit_info1, exc ? (int)(ii & 0xff) : -1);
 }
 
 /* A group-7 instruction (0F 01 /reg, mod != 3 for a memory operand: INVLPG /7, SMSW /4; SDM Vol. 2A,

@@ -465,10 +465,11 @@ SCENARIOS += [
     # INVD completes, a hardware task switch stops the guest with its source and selector.
     bochs_vmx("vmx-misbehaving-guests", not_on_svm=BOCHS_RYZEN_TRIPLE, svm_twin="svm-misbehaving-qemu", cpus=2, timeout=180,
               modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in
-                       ("hlt", "triple", "strio", "gp", "ud", "port", "cr4", "invd", "taskswitch")] +
+                       ("hlt", "triple", "stackless", "strio", "gp", "ud", "port", "cr4", "invd", "taskswitch")] +
                       [guest("hello", "name=hello mem=16M")],
               expect=[GUEST_STOPPED("hlt", r"halted with interrupts disabled \(HLT, IF=0\), rip 0x[0-9a-f]+"),
                       GUEST_STOPPED("triple", r"triple fault, rip 0x[0-9a-f]+"),
+                      GUEST_STOPPED("stackless", r"triple fault, rip 0x[0-9a-f]+"),
                       GUEST_SAYS("strio", r"strio: rep outsb prints this line$"),
                       GUEST_SAYS("strio", r"strio: fs override ok$"),
                       GUEST_SAYS("strio", r"strio: backwards ok$"),
@@ -495,10 +496,11 @@ SCENARIOS += [
     Scenario("svm-misbehaving-qemu", emulator="qemu", cpus=2, mem=256, needs_vmx=True, qemu_cpu="EPYC",
              timeout=QEMU_TIMEOUT,
              modules=[guest("crash", "name=%s mem=4M do=%s" % (n, n)) for n in
-                      ("hlt", "triple", "strio", "gp", "ud", "port", "cr4", "rdpmc", "invd")] +
+                      ("hlt", "triple", "stackless", "strio", "gp", "ud", "port", "cr4", "rdpmc", "invd")] +
                      [guest("hello", "name=hello mem=16M")],
              expect=[GUEST_STOPPED("hlt", r"halted with interrupts disabled \(HLT, IF=0\), rip 0x[0-9a-f]+"),
                      GUEST_STOPPED("triple", r"triple fault, rip 0x[0-9a-f]+"),
+                     GUEST_STOPPED("stackless", r"triple fault, rip 0x[0-9a-f]+"),
                      GUEST_SAYS("strio", r"strio: rep outsb prints this line$"),
                      GUEST_SAYS("strio", r"strio: fs override ok$"),
                      GUEST_SAYS("strio", r"strio: backwards ok$"),

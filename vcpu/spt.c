@@ -218,14 +218,16 @@ static bool in_system_table(struct vcpu *v, uint64_t gva)
 
 /* A #PF in the shadow. One met while another event was delivered (the back end re-delivers that
  * event at the next entry): a shadow fill re-enters and the event is delivered again; the guest's own
- * #PF on a #PF's delivery is a #DF (SDM Vol. 3A, 7.15, Table 7-5), on any other event the #PF is
- * delivered in its place (a hardware interrupt so met is lost: the guest's IDT or stack unmapped in
- * its own tables is a guest that is broken anyway). A fill of a present shadow entry (P = 1 in the
+ * #PF on a #PF's delivery is a #DF (SDM Vol. 3A, 7.15, Table 7-5), on a #DF's a shutdown, which stops
+ * the guest as a triple fault does (7.15, Interrupt 8: "the processor enters shutdown mode"), on any
+ * other event the #PF is delivered in its place (Table 7-5 handles a contributory exception and a
+ * #PF serially; a hardware interrupt so met is lost: the guest's IDT or stack unmapped in its own
+ * tables is a guest that is broken anyway). A fill of a present shadow entry (P = 1 in the
  * error code: the write that sets the guest's D bit, a CR0.WP=0 copy) widens it; the fault itself
  * dropped what the CPU had cached for that address (SDM Vol. 3A, 4.10.4.1), and the shadow's request
  * (vcpu_spt_flush_dropped) makes sure. A fill that reclaimed tables at the bound dropped entries of
  * the current root: the request is then everything. */
-int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool delivering_pf)
+int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, int delivering)
 {
 	struct shadow *s = &v->sh;
 	struct shadow_fault f;
@@ -250,13 +252,15 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 		}
 		/* An instruction's store (vcpu/mmio.c decodes it); not an event delivery's push, which
 		 * nothing here can redo (the back end has that event queued again). */
-		if (delivering_pf || vcpu_event_queued(v))
+		if (delivering >= 0 || vcpu_event_queued(v))
 			return vm_stop(v, "an event's delivery stored into the read-only user page at linear 0x%lx "
 				       "(CR0.WP=0, CR4.SMAP): not emulated, rip 0x%lx", f.cr2, vcpu_get_rip(v));
 		return vcpu_emulate_store(v, f.cr2, f.gpa);
 	case SHADOW_INJECT:
 	inject:
-		if (delivering_pf) {
+		if (delivering == VEC_DF)
+			return vm_stop(v, "triple fault, rip 0x%lx", vcpu_get_rip(v));
+		if (delivering == VEC_PF) {
 			vcpu_inject_exception(v, VEC_DF, true, 0);
 			return HANDLED;
 		}
@@ -267,7 +271,7 @@ int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool deliv
 		/* Not backed yet (first touch), or not RAM (MMIO): as an EPT violation at that GPA. */
 		e.gpa = f.gpa;
 		e.mem.access = error & GPT_PF_ID ? VCPU_MEM_FETCH : error & GPT_PF_W ? VCPU_MEM_WRITE : VCPU_MEM_READ;
-		if (delivering_pf || vcpu_event_queued(v))
+		if (delivering >= 0 || vcpu_event_queued(v))
 			e.mem.access |= VCPU_MEM_IMPLICIT;
 		return vcpu_handle_npf(v, &e);
 	case SHADOW_TABLE_GPA:

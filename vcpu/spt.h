@@ -32,12 +32,13 @@ void vcpu_spt_controls_changed(struct vcpu *v);
 
 /* Exits: MOV from/to CR3 with general register `gpr` (RETIRED, HANDLED or an action), INVLPG
  * (RETIRED), INVPCID's flush (type 0-3, already checked), a #PF the CPU raised on the shadow at
- * linear address `gva` with error code `error`; `delivering_pf`: it happened while a #PF was being
- * delivered (the guest's own #PF then becomes a #DF). HANDLED or an action. */
+ * linear address `gva` with error code `error`; `delivering`: the vector of the hardware exception
+ * whose delivery met it, else -1 (the guest's own #PF on a #PF's delivery is then a #DF, on a #DF's a
+ * shutdown). HANDLED or an action. */
 int vcpu_spt_cr3(struct vcpu *v, unsigned access, unsigned gpr);
 int vcpu_spt_invlpg(struct vcpu *v, uint64_t gva);
 void vcpu_spt_invpcid(struct vcpu *v, unsigned type, unsigned pcid, uint64_t gva);
-int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, bool delivering_pf);
+int vcpu_spt_page_fault(struct vcpu *v, uint64_t gva, uint32_t error, int delivering);
 
 /* After any change to the shadow: what it dropped that the CPU may have cached (shadow_take_flush)
  * goes to the back end's vcpu_spt_flush before the guest runs again. Every function above does it. */

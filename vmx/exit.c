@@ -190,10 +190,11 @@ static __attribute__((noinline)) int handle_exception_nmi(struct vcpu *v)
 		 * the host's APIC timer brings the deadline: see vcpu_handle_rdmsr (msr.c). */
 		if (__builtin_expect(!vmx_caps.ptimer, 0))
 			vlapic_timer_update(&v->lapic, rdtsc());
-		/* The saved vectoring event (a #PF met while delivering it: the #PF's own is a #DF). */
+		/* The saved vectoring event, a hardware exception whose delivery met the #PF: the guest's
+		 * own #PF then becomes a #DF (after a #PF) or a shutdown (after a #DF). */
 		return vcpu_spt_page_fault(v, vmcs_read(EXIT_QUALIFICATION), vmcs_read32(VM_EXIT_INTR_ERROR_CODE),
-					   vmx_of(v)->event.valid && (vmx_of(v)->event.info & (INTR_TYPE_MASK | 0xff)) ==
-					   (INTR_TYPE_HW_EXCEPTION | VEC_PF));
+					   vmx_of(v)->event.valid && (vmx_of(v)->event.info & INTR_TYPE_MASK) ==
+					   INTR_TYPE_HW_EXCEPTION ? (int)(vmx_of(v)->event.info & 0xff) : -1);
 	}
 	if ((info & INTR_TYPE_MASK) == INTR_TYPE_NMI) {
 		if (system_stopping)       /* panic() on another CPU: stop here too */
