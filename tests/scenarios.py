@@ -791,7 +791,7 @@ SCENARIOS += [
     # Protection keys: Bochs's tigerlake has PKU; a guest on EPT is offered it, a guest on shadow page
     # tables is not (their leaves carry no keys: vcpu/cpuid_policy.c, no_pkeys).
     bochs_vmx("vmx-shadow-pkeys-tigerlake", cpus=1, cpu_model="tigerlake",
-              modules=[guest("ptswitch", "name=pk-ept mem=16M rounds=12"),
+              modules=[guest("ptswitch", "name=pk-ept mem=16M rounds=12 paging=ept"),
                        guest("ptswitch", "name=pk-shadow mem=16M rounds=12 paging=shadow")],
               expect=[GUEST_SAYS("pk-ept", r"ptswitch: CPUID PKU=1 OSPKE=0$"),
                       GUEST_SAYS("pk-shadow", r"ptswitch: CPUID PKU=0 OSPKE=0$"),
