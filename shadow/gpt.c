@@ -35,10 +35,9 @@ static unsigned phys_bits(const struct gpt_ctx *c)
 
 /*
  * The reserved bits of a present entry at `level` (4 PML4 .. 1 PT) whose PS bit is `ps`, for
- * MAXPHYADDR m (SDM 4.3, 4.4.2, 4.5.4 and the "Reserved" rows of Tables 4-5..4-11, 4-14..4-20);
- * `no_1g`: a processor without 1-GByte pages, whose PDPTE PS bit is reserved (4.5.4).
+ * MAXPHYADDR m (SDM 4.3, 4.4.2, 4.5.4 and the "Reserved" rows of Tables 4-5..4-11, 4-14..4-20).
  */
-static uint64_t reserved_bits(enum gpt_mode mode, unsigned level, bool ps, unsigned m, bool nxe, bool no_1g)
+static uint64_t reserved_bits(enum gpt_mode mode, unsigned level, bool ps, unsigned m, bool nxe)
 {
 	uint64_t r, xd = nxe ? 0 : GPT_NX;
 
@@ -62,8 +61,8 @@ static uint64_t reserved_bits(enum gpt_mode mode, unsigned level, bool ps, unsig
 	default:
 		/* Bits 62:52 are ignored (62:59 are protection keys in a leaf); 51:M are reserved. */
 		r = BITS(51, m) | xd;   /* empty when m = 52 */
-		if (level == 4 || (level == 3 && no_1g))
-			r |= GPT_PS;                                  /* PML4E, Table 4-15; PDPTE, 4.5.4 */
+		if (level == 4)
+			r |= GPT_PS;                                  /* PML4E, Table 4-15 */
 		else if (level == 3 && ps)
 			r |= BITS(29, 13);                            /* 1 GiB PDPTE, Table 4-16 */
 		else if (level == 2 && ps)
@@ -158,7 +157,7 @@ static int walk_once(const struct gpt_ctx *c, uint64_t gva, unsigned acc, struct
 		/* PS makes a leaf of a 4-level PDPTE, a PAE/4-level PDE, a 32-bit PDE with CR4.PSE. */
 		ps = (entry & GPT_PS) && (level == 2 || (level == 3 && mode == GPT_4LEVEL)) &&
 		     (mode != GPT_32BIT || (c->cr4 & GPT_CR4_PSE));
-		if (entry & reserved_bits(mode, level, ps, m, nxe, c->no_1g))
+		if (entry & reserved_bits(mode, level, ps, m, nxe))
 			return fail(c, r, GPT_RESERVED, write, user, fetch);
 
 		/* Access rights combine over every level but the PAE PDPTEs, which have none (4.6.1). */
@@ -277,7 +276,7 @@ int gpt_load_pdptes(const struct gpt_ctx *c, uint64_t pdpte[4])
 	unsigned i;
 
 	/* 4.4.1: the 32-byte PDPT at CR3[31:5]; a present PDPTE with a reserved bit is #GP(0). */
-	rsvd = reserved_bits(GPT_PAE, 3, false, phys_bits(c), c->efer & GPT_EFER_NXE, false);
+	rsvd = reserved_bits(GPT_PAE, 3, false, phys_bits(c), c->efer & GPT_EFER_NXE);
 	for (i = 0; i < 4; i++) {
 		if (c->read_gpa(c->arg, table + i * 8, &e[i], 8))
 			return GPT_BAD_GPA;

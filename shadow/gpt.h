@@ -66,8 +66,6 @@ struct gpt_ctx {
 	uint64_t pdpte[4];                /* PAE mode: the PDPTEs the CPU loaded (from the VMCS) */
 	unsigned phys_bits;               /* guest MAXPHYADDR (CPUID 80000008H EAX[7:0]); bits of an
 					   * entry's address at and above it are reserved. 0: 52 */
-	bool no_1g;                       /* the guest's CPUID 80000001H EDX[26] (1-GByte pages) is clear: PS
-					   * in a PDPTE is a reserved bit (SDM 4.5.4). false: 1 GiB pages */
 	unsigned cpl;                     /* gpt_read: the guest's CPL; 3 makes its accesses user accesses */
 	uint64_t rflags;                  /* gpt_translate: only AC (SMAP) is read */
 	/* Reads `len` bytes of guest-physical memory at `gpa`: 4 or 8 for an entry (aligned), up to
@@ -118,7 +116,7 @@ struct gpt_result {
  *                       CR4.SMAP as for reads (then WP as above).
  *   supervisor fetch:   XD=0 at every level; never from a user-mode address with CR4.SMEP.
  * Not modelled: protection keys (CR4.PKE/PKS), shadow-stack accesses (CET), 5-level paging, HLAT.
- * 1 GiB pages are supported unless c->no_1g (CPUID 80000001H EDX[26]).
+ * 1 GiB pages are assumed supported (CPUID 80000001H EDX[26]).
  *
  * Accessed and dirty flags (SDM 4.8), with GPT_ACC_SET_AD only: when the translation succeeds, A is
  * set in every entry it used (the PAE PDPTEs have none) and, for a write, D in the entry that maps

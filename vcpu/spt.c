@@ -5,7 +5,6 @@
  * vendor interface (vcpu_spt_set_controls, vcpu_spt_set_root, vcpu_spt_flush: vcpu/guest.h). */
 #include "lib/errno.h"
 #include "vcpu/backend.h"
-#include "vcpu/cpuid_policy.h"
 #include "vcpu/handler.h"
 #include "vcpu/snapshot.h"
 #include "vcpu/spt.h"
@@ -38,10 +37,6 @@ void vcpu_spt_init(struct vcpu *v)
 	s->g.cmpxchg_gpa = vcpu_gpa_cmpxchg;    /* A/D updates, locked as the CPU's (vcpu/mmio.c) */
 	s->g.arg = &v->vm->mem;
 	s->g.phys_bits = cpu_phys_bits();
-	/* 1 GiB pages only where the guest's CPUID says so (80000001H EDX[26], passed from the host:
-	 * cpuid_policy.c), else a PDPTE's PS is a reserved bit (SDM Vol. 3A, 4.5.4). */
-	s->g.no_1g = cpuid(0x80000000u, 0).eax < 0x80000001u ||
-		     !(cpuid(0x80000001u, 0).edx & cpuid_allowed(0x80000001u, 0).edx & (1u << 26));
 	s->map_gpa = vcpu_spt_map_gpa;
 	s->map_arg = v;
 	shadow_init(s);

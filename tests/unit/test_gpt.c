@@ -374,16 +374,6 @@ static void test_4level(void)
 	CHECK_EQ(r.pf_error, GPT_PF_P | GPT_PF_US);
 	CHECK_EQ(gpt_walk(&c, 0x80000000, false, false, false, &r), GPT_RESERVED);
 	CHECK_EQ(gpt_walk(&c, 0xc0000000, false, false, false, &r), GPT_RESERVED);
-	/* a guest without 1-GByte pages (CPUID 80000001H EDX[26] clear): PS in a PDPTE is reserved
-	 * (SDM 4.5.4); 2 MiB pages and PDPTEs pointing to a PD are as before */
-	c.no_1g = true;
-	CHECK_EQ(gpt_walk(&c, 0x7ffffff8, false, false, false, &r), GPT_RESERVED);
-	CHECK_EQ(r.pf_error, GPT_PF_P | GPT_PF_RSVD);
-	CHECK_EQ(r.nsteps, 2);
-	CHECK_EQ(gpt_walk(&c, 0x212345, true, true, false, &r), 0);
-	CHECK_EQ(r.page_size, 2u << 20);
-	CHECK_EQ(gpt_walk(&c, 0x10abc, false, false, false, &r), 0);
-	c.no_1g = false;
 	CHECK_EQ(gpt_walk(&c, 0x100000000ull, false, false, false, &r), GPT_BAD_GPA);
 	CHECK_EQ(r.gpa, 0x7f000000);
 	CHECK_EQ(r.nsteps, 2);
