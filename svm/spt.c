@@ -319,10 +319,8 @@ int svm_spt_exit_smsw(struct vcpu *v, unsigned *len)
 		vcpu_set_gpr(v, (unsigned)d.reg, d.osz == 2 ? (old & ~0xffffull) | msw : d.osz == 4 ? (uint32_t)cr0 : cr0);
 		return RETIRED;
 	}
-	vcpu_gpt_context(v, &c);
+	vcpu_gpt_context(v, &c);            /* with the locked compare-exchange for the A/D bits */
 	c.rflags = vcpu_get_rflags(v);
-	c.cmpxchg_gpa = v->sh.g.cmpxchg_gpa;
-	c.arg = v->sh.g.arg;
 	first = 0x1000 - (unsigned)(d.la & 0xfff);
 	for (unsigned i = 0; i < (first < 2 ? 2u : 1u); i++) {
 		uint64_t a = i ? d.la + 1 : d.la;
